@@ -1,0 +1,226 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { MemexError, ROLES, type Role } from '../core/index.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
+import type { Memex } from '../memex.js';
+import type { Context } from './main.js';
+import { clip, print, shortTime, table } from './output.js';
+
+type ContextOf = (command: Command) => Context;
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  return n;
+}
+
+/** The user the command acts as; the implicit `default` user is created on first use. */
+async function userOf(ctx: Context): Promise<{ memex: Memex; user: string }> {
+  const memex = await ctx.memex();
+  if (ctx.defaultUser) await memex.users.ensure(ctx.user);
+  else await memex.users.get(ctx.user);
+  return { memex, user: ctx.user };
+}
+
+/** The session named by --session, else the user's most recently active one. */
+async function sessionOf(memex: Memex, user: string, session: string | undefined, createIfNone: boolean): Promise<string> {
+  if (session) return session;
+  const [latest] = (await memex.sessions.list(user, { limit: 1 })).sessions;
+  if (latest) return latest.id;
+  if (createIfNone) return (await memex.sessions.create(user)).id;
+  throw new MemexError('MEMEX_SESSION_NOT_FOUND', `user ${user} has no sessions yet; add a message with \`memex add <text>\` or create one with \`memex session new\``);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function registerCommands(program: Command, contextOf: ContextOf): void {
+  program
+    .command('init')
+    .description('create the data dir and the default user')
+    .action(async (_options, command: Command) => {
+      const ctx = contextOf(command);
+      const memex = await ctx.memex();
+      const profile = await memex.users.ensure(ctx.user);
+      print(ctx.io, `Memex data dir ready at ${memex.config.dataDir} (user: ${profile.id})`, { dataDir: memex.config.dataDir, id: profile.id, userId: profile.id });
+    });
+
+  const user = program.command('user').description('manage users');
+  user
+    .command('add <id>')
+    .description('create a user; <id> is how --user names it')
+    .option('--name <name>', 'display name (default: the id)')
+    .action(async (id: string, options: { name?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const profile = await (await ctx.memex()).users.create({ id, ...(options.name ? { name: options.name } : {}) });
+      print(ctx.io, `Created user ${profile.id}`, profile);
+    });
+  user
+    .command('list')
+    .description('list users')
+    .action(async (_options, command: Command) => {
+      const ctx = contextOf(command);
+      const users = await (await ctx.memex()).users.list();
+      print(ctx.io, users.length ? table(['ID', 'NAME', 'CREATED'], users.map((u) => [u.id, u.name, shortTime(u.createdAt)])) : 'No users yet.', users);
+    });
+  user
+    .command('rm <id>')
+    .description('delete a user and everything they have (sessions, messages, files, personas)')
+    .option('--yes', 'confirm the deletion')
+    .action(async (id: string, options: { yes?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      if (!options.yes) throw new MemexError('MEMEX_INVALID_INPUT', `deleting user ${id} removes all of their data; run again with --yes to confirm`);
+      await (await ctx.memex()).users.delete(id);
+      print(ctx.io, `Deleted user ${id}`, { id, deleted: true });
+    });
+
+  const session = program.command('session').description('manage chat sessions');
+  session
+    .command('new')
+    .description('start a session')
+    .option('--title <title>', 'title (default: taken from the first user message)')
+    .option('--persona <id>', 'persona to attach')
+    .action(async (options: { title?: string; persona?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const created = await memex.sessions.create(uid, {
+        ...(options.title ? { title: options.title } : {}),
+        ...(options.persona ? { personaId: options.persona } : {}),
+      });
+      print(ctx.io, `Created session ${created.id}`, created);
+    });
+  session
+    .command('list')
+    .description('list sessions, most recently active first')
+    .addOption(new Option('--limit <n>', 'sessions per page').argParser(positiveInt).default(20))
+    .addOption(new Option('--offset <n>', 'sessions to skip').argParser(positiveInt).default(0))
+    .action(async (options: { limit: number; offset: number }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const page = await memex.sessions.list(uid, options);
+      const rows = page.sessions.map((s) => [s.id, String(s.messageCount), shortTime(s.lastMessageAt ?? s.createdAt), clip(s.title, 40), clip(s.lastMessagePreview, 50)]);
+      let human = page.total === 0 ? 'No sessions yet. Start one with `memex add <text>`.' : table(['ID', 'MSGS', 'LAST ACTIVE', 'TITLE', 'LAST MESSAGE'], rows);
+      if (page.total > page.offset + page.sessions.length) human += `\n… ${page.total - page.offset - page.sessions.length} more (use --offset ${page.offset + page.sessions.length})`;
+      for (const broken of page.unreadable) human += `\n! ${broken.sessionId} is unreadable: ${broken.code}`;
+      print(ctx.io, human, page);
+    });
+  session
+    .command('show <id>')
+    .description("show a session's details")
+    .action(async (id: string, _options, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const found = await memex.sessions.get(uid, id);
+      const human = [
+        `${found.title ?? '(untitled)'}`,
+        `  id:            ${found.id}`,
+        `  messages:      ${found.messageCount}`,
+        `  created:       ${found.createdAt}`,
+        `  last message:  ${found.lastMessageAt ?? '-'}`,
+        `  persona:       ${found.personaId ?? '-'}`,
+      ].join('\n');
+      print(ctx.io, human, found);
+    });
+  session
+    .command('rename <id> <title>')
+    .description('rename a session')
+    .action(async (id: string, title: string, _options, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const renamed = await memex.sessions.rename(uid, id, title);
+      print(ctx.io, `Renamed ${renamed.id} to "${renamed.title ?? ''}"`, renamed);
+    });
+  session
+    .command('rm <id>')
+    .description('delete a session with its messages and files')
+    .action(async (id: string, _options, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      await memex.sessions.delete(uid, id);
+      print(ctx.io, `Deleted session ${id}`, { id, deleted: true });
+    });
+
+  program
+    .command('add <text...>')
+    .description('append a message (text "-" reads it from stdin); without --session, to the latest session or a new one')
+    .option('-s, --session <id>', 'session to append to')
+    .addOption(new Option('-r, --role <role>', 'who said it').choices(ROLES).default('user'))
+    .action(async (words: string[], options: { session?: string; role: Role }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const content = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
+      const sessionId = await sessionOf(memex, uid, options.session, true);
+      const message = await memex.messages.append(uid, sessionId, { role: options.role, content });
+      print(ctx.io, `Added ${message.id} to session ${sessionId}`, message);
+    });
+
+  program
+    .command('messages')
+    .description("show a session's messages, oldest first")
+    .option('-s, --session <id>', 'session (default: the latest)')
+    .addOption(new Option('--limit <n>', 'messages per page').argParser(positiveInt).default(50))
+    .addOption(new Option('--offset <n>', 'messages to skip').argParser(positiveInt))
+    .option('--cursor <cursor>', 'continue after a previous page (its nextCursor)')
+    .action(async (options: { session?: string; limit: number; offset?: number; cursor?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const sessionId = await sessionOf(memex, uid, options.session, false);
+      const page = await memex.messages.list(uid, sessionId, {
+        limit: options.limit,
+        ...(options.offset !== undefined ? { offset: options.offset } : {}),
+        ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+      });
+      const lines = page.messages.map((m) => `[${shortTime(m.createdAt)}] ${m.role}: ${m.content}`);
+      const shown = page.messages.length;
+      if (shown === 0) lines.push(page.total === 0 ? 'No messages yet.' : `No messages at offset ${page.offset} (${page.total} in all).`);
+      else if (page.nextCursor) lines.push(`… ${page.total - page.offset - shown} more (use --offset ${page.offset + shown})`);
+      print(ctx.io, lines.join('\n'), { sessionId, ...page });
+    });
+
+  program
+    .command('export')
+    .description('export a session as Markdown or JSON')
+    .option('-s, --session <id>', 'session (default: the latest)')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(EXPORT_FORMATS).default('md'))
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .action(async (options: { session?: string; format: ExportFormat; out?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const sessionId = await sessionOf(memex, uid, options.session, false);
+      const target = options.out ? createWriteStream(options.out, { flags: 'wx' }) : ctx.io.out;
+      for await (const piece of memex.sessions.export(uid, sessionId, options.format)) {
+        if (!target.write(piece)) await once(target, 'drain');
+      }
+      if (options.out) {
+        target.end();
+        await once(target, 'finish');
+        ctx.io.err.write(`Exported session ${sessionId} to ${options.out}\n`);
+      }
+    });
+
+  const persona = program.command('persona').description('manage personas (system prompts attached to sessions)');
+  persona
+    .command('add <name>')
+    .description('create a persona')
+    .requiredOption('--instructions <text>', 'the system prompt')
+    .option('--id <id>', 'persona id (default: generated)')
+    .action(async (name: string, options: { instructions: string; id?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const created = await memex.personas.create(uid, { name, instructions: options.instructions, ...(options.id ? { id: options.id } : {}) });
+      print(ctx.io, `Created persona ${created.id}`, created);
+    });
+  persona
+    .command('list')
+    .description('list personas')
+    .action(async (_options, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const personas = await memex.personas.list(uid);
+      print(ctx.io, personas.length ? table(['ID', 'NAME', 'INSTRUCTIONS'], personas.map((p) => [p.id, p.name, clip(p.instructions, 60)])) : 'No personas yet.', personas);
+    });
+}

@@ -1,0 +1,81 @@
+/**
+ * The one catalogue of Memex errors. Every error a caller can see carries a stable `code` from this
+ * list, the HTTP status the server answers with, a human message, a hint that says what to do next,
+ * and the native `cause` where there is one. Tests and callers branch on `code`, never on `message`.
+ */
+const catalogue = {
+  MEMEX_INVALID_ID: { status: 400, hint: 'Ids are 1-128 characters of letters, digits, ".", "_" or "-", with no "..", "/", "\\" or NUL.' },
+  MEMEX_INVALID_INPUT: { status: 400, hint: 'Check the fields named in the message against the documented schema.' },
+  MEMEX_INVALID_CURSOR: { status: 400, hint: 'Pass back the cursor exactly as the previous page returned it, or page with an offset.' },
+  MEMEX_MESSAGE_TOO_LARGE: { status: 413, hint: 'Split the content, or raise limits.maxMessageChars in the config.' },
+  MEMEX_FILE_TOO_LARGE: { status: 413, hint: 'Raise limits.maxFileBytes in the config if the file is expected.' },
+  MEMEX_CONFIG_INVALID: { status: 500, hint: 'Fix the named setting in memex.config.json or the MEMEX_* environment variable.' },
+  MEMEX_USER_NOT_FOUND: { status: 404, hint: 'Create it first (`memex user add <id>`), or check the id with `memex user list`.' },
+  MEMEX_USER_EXISTS: { status: 409, hint: 'Pick another id, or use the existing user.' },
+  MEMEX_USER_CORRUPT: { status: 500, hint: "The user's profile.json cannot be read; restore it from a backup or fix the JSON by hand." },
+  MEMEX_SESSION_NOT_FOUND: { status: 404, hint: 'List sessions with `memex session list`.' },
+  MEMEX_SESSION_CORRUPT: { status: 500, hint: "One of the session's files cannot be read; the message says which and where. Other sessions are unaffected." },
+  MEMEX_MESSAGE_NOT_FOUND: { status: 404, hint: 'List messages with `memex messages --session <id>`.' },
+  MEMEX_PERSONA_NOT_FOUND: { status: 404, hint: 'List personas with `memex persona list`.' },
+  MEMEX_PERSONA_EXISTS: { status: 409, hint: 'Pick another persona id, or update the existing persona.' },
+  MEMEX_PERSONA_CORRUPT: { status: 500, hint: "The persona's JSON file cannot be read; fix or delete it." },
+  MEMEX_FILE_NOT_FOUND: { status: 404, hint: 'Add the file to the session first; attachments refer to files by their sha256 id.' },
+  MEMEX_DATA_DIR_LOCKED: { status: 503, hint: 'Another process is using this data dir. Wait for it, stop it, or talk to it over its HTTP API.' },
+  MEMEX_DATA_DIR_INVALID: { status: 500, hint: 'Point --data-dir / MEMEX_DATA_DIR at a Memex data dir, or at an empty or missing folder to create one.' },
+  MEMEX_FORMAT_UNSUPPORTED: { status: 500, hint: 'This data was written by a newer Memex; upgrade Memex to read it.' },
+  MEMEX_STORE_CLOSED: { status: 500, hint: 'Open a new Memex instance; this one was closed.' },
+  MEMEX_IO: { status: 500, hint: 'The file system refused an operation; see the cause (disk full, permissions, ...).' },
+  MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
+} as const satisfies Record<string, { status: number; hint: string }>;
+
+export type MemexErrorCode = keyof typeof catalogue;
+
+export const errorCodes = Object.freeze(Object.keys(catalogue) as MemexErrorCode[]);
+
+export interface MemexErrorOptions {
+  cause?: unknown;
+  /** Machine-readable facts about the failure (ids, paths, line numbers); safe to show the caller. */
+  details?: Record<string, unknown>;
+}
+
+export class MemexError extends Error {
+  override readonly name = 'MemexError';
+  readonly code: MemexErrorCode;
+  readonly statusCode: number;
+  readonly hint: string;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: MemexErrorCode, message: string, options: MemexErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.statusCode = catalogue[code].status;
+    this.hint = catalogue[code].hint;
+    this.details = Object.freeze({ ...options.details });
+  }
+
+  toJSON(): { code: MemexErrorCode; message: string; hint: string; details: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, hint: this.hint, details: this.details };
+  }
+}
+
+export function isMemexError(value: unknown, code?: MemexErrorCode): value is MemexError {
+  return value instanceof MemexError && (code === undefined || value.code === code);
+}
+
+/** Node's error codes that mean "the file system said no", mapped to MEMEX_IO. */
+function isSystemError(value: unknown): value is NodeJS.ErrnoException {
+  return value instanceof Error && typeof (value as NodeJS.ErrnoException).code === 'string';
+}
+
+/** Wraps anything thrown into a MemexError, keeping the original as `cause`. */
+export function toMemexError(value: unknown, context = 'operation failed'): MemexError {
+  if (value instanceof MemexError) return value;
+  if (isSystemError(value)) {
+    return new MemexError('MEMEX_IO', `${context}: ${value.code ?? 'EIO'} ${value.message}`, {
+      cause: value,
+      details: { errno: value.code, path: value.path },
+    });
+  }
+  const message = value instanceof Error ? value.message : String(value);
+  return new MemexError('MEMEX_INTERNAL', `${context}: ${message}`, { cause: value });
+}

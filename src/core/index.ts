@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './ids.js';
+export * from './schemas.js';
+export * from './inputs.js';
+export * from './config.js';

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { MemexError } from './errors.js';
+import { MessageIdSchema, PersonaIdSchema, UserIdSchema } from './ids.js';
+import { AttachmentRefSchema, MetadataSchema, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
+
+/**
+ * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
+ * so the three faces accept exactly the same things.
+ */
+export const NewUserSchema = z.strictObject({
+  id: UserIdSchema,
+  name: z.string().min(1).max(200).optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type NewUser = z.input<typeof NewUserSchema>;
+
+export const ProfilePatchSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type ProfilePatch = z.input<typeof ProfilePatchSchema>;
+
+export const NewSessionSchema = z.strictObject({
+  title: z.string().trim().min(1).max(500).optional(),
+  personaId: PersonaIdSchema.nullable().optional(),
+  origin: SessionOriginSchema.optional(),
+  metadata: MetadataSchema.optional(),
+  createdAt: TimestampInputSchema.optional(),
+});
+export type NewSession = z.input<typeof NewSessionSchema>;
+
+export const SessionPatchSchema = z.strictObject({
+  title: z.string().trim().min(1).max(500).optional(),
+  personaId: PersonaIdSchema.nullable().optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type SessionPatch = z.input<typeof SessionPatchSchema>;
+
+export const NewMessageSchema = z.strictObject({
+  /** Optional caller-chosen id (imports keep the source's ids); generated when absent. */
+  id: MessageIdSchema.optional(),
+  role: RoleSchema,
+  content: z.string(),
+  createdAt: TimestampInputSchema.optional(),
+  metadata: MetadataSchema.optional(),
+  attachments: z.array(AttachmentRefSchema).max(100).optional(),
+  toolCallId: z.string().min(1).max(256).optional(),
+  toolName: z.string().min(1).max(256).optional(),
+});
+export type NewMessage = z.input<typeof NewMessageSchema>;
+
+export const NewPersonaSchema = z.strictObject({
+  id: PersonaIdSchema.optional(),
+  name: z.string().min(1).max(200),
+  instructions: z.string().max(100_000),
+  metadata: MetadataSchema.optional(),
+});
+export type NewPersona = z.input<typeof NewPersonaSchema>;
+
+export const PersonaPatchSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  instructions: z.string().max(100_000).optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type PersonaPatch = z.input<typeof PersonaPatchSchema>;
+
+export const PageOptionsSchema = z.strictObject({
+  limit: z.number().int().min(1).max(1000).optional(),
+  offset: z.number().int().min(0).optional(),
+  cursor: z.string().max(512).optional(),
+});
+export type PageOptions = z.input<typeof PageOptionsSchema>;
+
+/**
+ * Parses caller input, turning a zod failure into MEMEX_INVALID_INPUT that names each bad field.
+ * An invalid id inside the input is reported as MEMEX_INVALID_ID, the same code a bad id argument gets.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  const summary = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+  const code = issues.some((i) => /^invalid (UserId|SessionId|MessageId|PersonaId|FileId)/.test(i.message))
+    ? 'MEMEX_INVALID_ID'
+    : 'MEMEX_INVALID_INPUT';
+  throw new MemexError(code, `invalid ${what}: ${summary}`, { cause: result.error, details: { issues } });
+}

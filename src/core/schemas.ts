@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import { FileIdSchema, MessageIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+
+/**
+ * Every record Memex saves, as a zod schema with its inferred type, so what is read from disk or
+ * the network is checked against the same definition the code is typed with. Each saved record
+ * carries `v`, its format version; readers refuse versions newer than they know.
+ */
+export const FORMAT_VERSION = 1 as const;
+const version = z.literal(FORMAT_VERSION);
+
+/** Timestamps are stored as UTC ISO-8601 strings with milliseconds (`2026-11-21T15:30:12.345Z`). */
+export const TimestampSchema = z.iso.datetime();
+/** Accepts any ISO-8601 date-time with an offset from callers; stored normalised to UTC. */
+export const TimestampInputSchema = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
+
+export const MetadataSchema = z.record(z.string(), z.unknown());
+export type Metadata = z.infer<typeof MetadataSchema>;
+
+export const ProfileSchema = z.object({
+  v: version,
+  id: UserIdSchema,
+  name: z.string().min(1).max(200),
+  createdAt: TimestampSchema,
+  updatedAt: TimestampSchema,
+  metadata: MetadataSchema,
+});
+export type Profile = z.infer<typeof ProfileSchema>;
+
+export const IMPORT_SOURCES = ['chatgpt', 'claude', 'gemini'] as const;
+export const SessionOriginSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('native') }),
+  z.object({ kind: z.literal('imported'), source: z.enum(IMPORT_SOURCES), conversationId: z.string().min(1).max(256) }),
+]);
+export type SessionOrigin = z.infer<typeof SessionOriginSchema>;
+
+export const TitleSourceSchema = z.enum(['user', 'auto']);
+
+export const SessionMetaSchema = z.object({
+  v: version,
+  id: SessionIdSchema,
+  userId: UserIdSchema,
+  title: z.string().nullable(),
+  /** `auto` titles come from the first user message and may be replaced; `user` titles never are. */
+  titleSource: TitleSourceSchema.nullable(),
+  personaId: PersonaIdSchema.nullable(),
+  origin: SessionOriginSchema,
+  createdAt: TimestampSchema,
+  updatedAt: TimestampSchema,
+  lastMessageAt: TimestampSchema.nullable(),
+  messageCount: z.number().int().nonnegative(),
+  lastMessagePreview: z.string().nullable(),
+  /**
+   * Size of messages.jsonl when the counts above were taken. When the file's size differs on open
+   * (a crash between the append and this file's write), the counts are recomputed from the log.
+   */
+  messagesBytes: z.number().int().nonnegative(),
+  metadata: MetadataSchema,
+});
+export type SessionMeta = z.infer<typeof SessionMetaSchema>;
+
+/** What a listing shows of a session: its meta without the bookkeeping. */
+export type SessionSummary = Omit<SessionMeta, 'v' | 'messagesBytes'>;
+
+export const ROLES = ['user', 'assistant', 'system', 'tool'] as const;
+export const RoleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const AttachmentRefSchema = z.object({
+  fileId: FileIdSchema,
+  name: z.string().max(255).optional(),
+  mimeType: z.string().max(255).optional(),
+});
+export type AttachmentRef = z.infer<typeof AttachmentRefSchema>;
+
+const messageBase = {
+  v: version,
+  id: MessageIdSchema,
+  sessionId: SessionIdSchema,
+  content: z.string(),
+  createdAt: TimestampSchema,
+  metadata: MetadataSchema,
+  attachments: z.array(AttachmentRefSchema),
+};
+
+/** Messages come in kinds by `role`; a tool message may say which call it answers. */
+export const MessageSchema = z.discriminatedUnion('role', [
+  z.object({ ...messageBase, role: z.literal('user') }),
+  z.object({ ...messageBase, role: z.literal('assistant') }),
+  z.object({ ...messageBase, role: z.literal('system') }),
+  z.object({
+    ...messageBase,
+    role: z.literal('tool'),
+    toolCallId: z.string().min(1).max(256).optional(),
+    toolName: z.string().min(1).max(256).optional(),
+  }),
+]);
+export type Message = z.infer<typeof MessageSchema>;
+
+export const PersonaSchema = z.object({
+  v: version,
+  id: PersonaIdSchema,
+  userId: UserIdSchema,
+  name: z.string().min(1).max(200),
+  /** The system prompt this persona puts at the top of a context window. */
+  instructions: z.string(),
+  createdAt: TimestampSchema,
+  updatedAt: TimestampSchema,
+  metadata: MetadataSchema,
+});
+export type Persona = z.infer<typeof PersonaSchema>;
+
+export const FileRecordSchema = z.object({
+  v: version,
+  id: FileIdSchema,
+  sessionId: SessionIdSchema,
+  sha256: FileIdSchema,
+  /** The name the file was first added under; the stored copy is named by its hash. */
+  name: z.string().max(255),
+  mimeType: z.string(),
+  ext: z.string().regex(/^[a-z0-9]{1,10}$/),
+  size: z.number().int().nonnegative(),
+  createdAt: TimestampSchema,
+  metadata: MetadataSchema,
+});
+export type FileRecord = z.infer<typeof FileRecordSchema>;
+
+/** A rolling summary of a session's older turns (written by the context manager). */
+export const SummarySchema = z.object({
+  v: version,
+  sessionId: SessionIdSchema,
+  text: z.string(),
+  /** The last message the summary covers; later messages are not in it. */
+  coversThroughMessageId: MessageIdSchema.nullable(),
+  coveredMessages: z.number().int().nonnegative(),
+  method: z.enum(['extractive', 'model']),
+  model: z.string().optional(),
+  tokens: z.number().int().nonnegative(),
+  updatedAt: TimestampSchema,
+});
+export type Summary = z.infer<typeof SummarySchema>;
+
+/** `memex.json` at the root of a data dir. */
+export const DataDirManifestSchema = z.object({
+  v: version,
+  kind: z.literal('memex-data'),
+  createdAt: TimestampSchema,
+  embedding: z.object({ model: z.string(), dimension: z.number().int().positive() }).nullable(),
+});
+export type DataDirManifest = z.infer<typeof DataDirManifestSchema>;

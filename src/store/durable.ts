@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { z } from 'zod';
+import { FORMAT_VERSION, MemexError, type FsyncPolicy } from '../core/index.js';
+import { Coalescer } from './serial.js';
+
+/**
+ * Writes that survive crashes, under one fsync policy (see `fsync` in core/config.ts):
+ *
+ * - JSON files are replaced atomically: written to a temp file beside the target, fsynced (unless
+ *   the policy is `none`), then renamed over it. A reader sees the old file or the new, never half.
+ * - Logs are appended with one write() per batch, so concurrent appenders (serialised per file by
+ *   the caller) never interleave. `append` writes; `commit` makes what was written durable:
+ *   under `always` the fsync already happened inside `append`; under `group` concurrent commits to
+ *   one file share an fsync; under `none` it returns at once.
+ */
+export class Durability {
+  private readonly syncers = new Map<string, Coalescer>();
+
+  constructor(readonly policy: FsyncPolicy) {}
+
+  async writeJsonAtomic(path: string, value: unknown, options: { durable?: boolean } = {}): Promise<void> {
+    const durable = (options.durable ?? true) && this.policy !== 'none';
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const text = `${JSON.stringify(value, null, 2)}\n`;
+    try {
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(text, 'utf8');
+        if (durable) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+    } catch (cause) {
+      await unlink(temp).catch(() => undefined);
+      throw wrapIo(cause, `cannot write ${path}`);
+    }
+  }
+
+  /** Appends `text` (whole lines) to the log at `path`, creating it if missing. */
+  async append(path: string, text: string): Promise<void> {
+    try {
+      const handle = await open(path, 'a');
+      try {
+        await handle.writeFile(text, 'utf8');
+        if (this.policy === 'always') await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (cause) {
+      throw wrapIo(cause, `cannot append to ${path}`);
+    }
+  }
+
+  /** Resolves once everything appended to `path` before the call is on disk (per the policy). */
+  async commit(path: string): Promise<void> {
+    if (this.policy !== 'group') return;
+    let syncer = this.syncers.get(path);
+    if (!syncer) {
+      syncer = new Coalescer(() => fsyncPath(path));
+      this.syncers.set(path, syncer);
+    }
+    try {
+      await syncer.run();
+    } catch (cause) {
+      throw wrapIo(cause, `cannot sync ${path}`);
+    }
+  }
+
+  /** Makes a new directory entry (a created or renamed file) durable. */
+  async syncDir(path: string): Promise<void> {
+    if (this.policy === 'none') return;
+    await fsyncPath(path).catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot sync directory ${path}`);
+    });
+  }
+
+  /** Creates a directory (and parents), durably linking the new entries under the policy. */
+  async mkdirp(path: string): Promise<void> {
+    const created = await mkdir(path, { recursive: true }).catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot create ${path}`);
+    });
+    if (created !== undefined) await this.syncDir(dirname(created));
+  }
+
+  forget(pathPrefix: string): void {
+    for (const path of this.syncers.keys()) if (path.startsWith(pathPrefix)) this.syncers.delete(path);
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export function wrapIo(cause: unknown, message: string): MemexError {
+  if (cause instanceof MemexError) return cause;
+  const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new MemexError('MEMEX_IO', `${message}${errno ? ` (${errno})` : ''}`, { cause, details: { errno } });
+}
+
+export function isNotFound(cause: unknown): boolean {
+  return (cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/**
+ * Reads and validates a saved JSON record. Missing file: null. Unreadable, invalid, or from a newer
+ * format version: the error `corrupt(reason, cause)` makes, so each caller names its own code.
+ */
+export async function readJsonRecord<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  corrupt: (reason: string, cause?: unknown) => MemexError,
+): Promise<z.output<S> | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    if (isNotFound(cause)) return null;
+    throw wrapIo(cause, `cannot read ${path}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw corrupt(`${path} is not valid JSON`, cause);
+  }
+  const version = (raw as { v?: unknown } | null)?.v;
+  if (typeof version === 'number' && version > FORMAT_VERSION) {
+    throw new MemexError('MEMEX_FORMAT_UNSUPPORTED', `${path} has format version ${version}; this Memex reads up to ${FORMAT_VERSION}`, {
+      details: { path, version },
+    });
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw corrupt(`${path} does not match its schema (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`, parsed.error);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,864 @@
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  DataDirManifestSchema,
+  FileRecordSchema,
+  FORMAT_VERSION,
+  MemexError,
+  NewMessageSchema,
+  NewPersonaSchema,
+  NewSessionSchema,
+  NewUserSchema,
+  PageOptionsSchema,
+  PersonaPatchSchema,
+  PersonaSchema,
+  ProfilePatchSchema,
+  ProfileSchema,
+  SessionMetaSchema,
+  SessionPatchSchema,
+  newMessageId,
+  newPersonaId,
+  newSessionId,
+  parseId,
+  parseInput,
+  isMemexError,
+  toMemexError,
+  type Config,
+  type FileRecord,
+  type Message,
+  type NewMessage,
+  type NewPersona,
+  type NewSession,
+  type NewUser,
+  type PageOptions,
+  type Persona,
+  type PersonaPatch,
+  type Profile,
+  type ProfilePatch,
+  type SessionId,
+  type SessionMeta,
+  type SessionPatch,
+  type SessionSummary,
+  type UserId,
+} from '../core/index.js';
+import { Durability, isNotFound, readJsonRecord, wrapIo } from './durable.js';
+import { stageFile } from './files.js';
+import { Layout } from './layout.js';
+import { DataDirLock } from './lock.js';
+import { MessageLog } from './message-log.js';
+import { Coalescer, KeyedMutex } from './serial.js';
+import type { ListOptions, MessagePage, PutFileInput, PutFileResult, SessionPage, Store, StoreWarning, UnreadableSession } from './store.js';
+
+export interface FlatFileStoreOptions {
+  dataDir: string;
+  fsync?: Config['fsync'];
+  lockTimeoutMs?: number;
+  limits?: Partial<Config['limits']>;
+  /** Called for repairs and unreadable files; defaults to process.emitWarning. */
+  onWarning?: (warning: StoreWarning) => void;
+}
+
+/** How many sessions keep their parsed state (meta, line positions) in memory. */
+const SESSION_CACHE_SIZE = 256;
+const DEFAULT_PAGE = 50;
+const TITLE_CHARS = 60;
+const PREVIEW_CHARS = 160;
+
+interface SessionState {
+  meta: SessionMeta;
+  log: MessageLog;
+}
+
+const IndexEntrySchema = SessionMetaSchema.extend({ metaMtimeMs: z.number() });
+type IndexEntry = z.infer<typeof IndexEntrySchema>;
+const SessionIndexSchema = z.object({
+  v: z.literal(FORMAT_VERSION),
+  userId: z.string(),
+  sessions: z.array(IndexEntrySchema),
+});
+
+interface UserIndex {
+  entries: Map<SessionId, IndexEntry>;
+  unreadable: Map<string, UnreadableSession>;
+  writer: Coalescer;
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat.length <= max) return flat;
+  const cut = flat.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max * 0.6 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
+function summaryOf(meta: SessionMeta): SessionSummary {
+  const { v: _v, messagesBytes: _bytes, ...summary } = meta;
+  return summary;
+}
+
+/**
+ * The default backend: plain files under one data dir (DESIGN.md "Flat-file layout").
+ *
+ * Concurrency: one process owns the data dir (DataDirLock). Inside it, work on one session runs
+ * one task at a time (KeyedMutex), so appends never interleave; different sessions run in parallel.
+ * The store caches what it has read (profiles, session metas, line positions, the session listing);
+ * the caches stay right because every write in the data dir goes through this instance.
+ */
+export class FlatFileStore implements Store {
+  private readonly mutex = new KeyedMutex();
+  private readonly sessionCache = new Map<string, SessionState>();
+  private readonly profiles = new Map<UserId, Profile>();
+  private readonly indexes = new Map<UserId, Promise<UserIndex>>();
+  private closed = false;
+
+  private constructor(
+    readonly layout: Layout,
+    private readonly durability: Durability,
+    private readonly lock: DataDirLock,
+    private readonly limits: Config['limits'],
+    private readonly warn: (warning: StoreWarning) => void,
+  ) {}
+
+  static async open(options: FlatFileStoreOptions): Promise<FlatFileStore> {
+    const layout = new Layout(options.dataDir);
+    const durability = new Durability(options.fsync ?? 'group');
+    await assertDataDir(layout);
+    await durability.mkdirp(layout.root);
+    const lock = await DataDirLock.acquire(layout.lockFile, options.lockTimeoutMs ?? 5_000);
+    try {
+      const manifest = await readJsonRecord(layout.manifest, DataDirManifestSchema, (reason, cause) => new MemexError('MEMEX_DATA_DIR_INVALID', reason, { cause }));
+      if (!manifest) {
+        await durability.writeJsonAtomic(layout.manifest, { v: FORMAT_VERSION, kind: 'memex-data', createdAt: nowIso(), embedding: null });
+        await durability.syncDir(layout.root);
+      }
+      await durability.mkdirp(layout.users);
+      await rm(layout.trash, { recursive: true, force: true });
+    } catch (cause) {
+      await lock.release();
+      throw toMemexError(cause, `cannot open data dir ${layout.root}`);
+    }
+    const warn = options.onWarning ?? defaultWarn;
+    const limits = { maxMessageChars: 1_000_000, maxFileBytes: 100 * 1024 * 1024, ...options.limits };
+    return new FlatFileStore(layout, durability, lock, limits, warn);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.mutex.drain();
+    await Promise.allSettled([...this.indexes.values()].map(async (index) => (await index).writer.run()));
+    await this.lock.release();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MemexError('MEMEX_STORE_CLOSED', 'this store is closed');
+  }
+
+  // ---- users --------------------------------------------------------------------------------
+
+  async createUser(input: NewUser): Promise<Profile> {
+    this.assertOpen();
+    const { id, name, metadata } = parseInput(NewUserSchema, input, 'user');
+    return this.mutex.run(`user:${id}`, async () => {
+      const existing = await this.readProfile(id);
+      if (existing) throw new MemexError('MEMEX_USER_EXISTS', `user ${id} already exists`, { details: { userId: id } });
+      // Ids that differ only in case would share a folder on macOS and Windows: refuse them everywhere.
+      const clash = (await listDir(this.layout.users)).find((other) => other !== id && other.toLowerCase() === id.toLowerCase());
+      if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash} already exists (ids may not differ only in case)`, { details: { userId: clash } });
+      const now = nowIso();
+      const profile: Profile = { v: FORMAT_VERSION, id, name: name ?? id, createdAt: now, updatedAt: now, metadata: metadata ?? {} };
+      await this.durability.mkdirp(this.layout.sessions(id));
+      await this.durability.mkdirp(this.layout.personas(id));
+      await this.durability.writeJsonAtomic(this.layout.profile(id), profile);
+      await this.durability.syncDir(this.layout.user(id));
+      this.profiles.set(id, profile);
+      return profile;
+    });
+  }
+
+  async getUser(userId: string): Promise<Profile> {
+    this.assertOpen();
+    return this.requireUser(parseId('user', userId));
+  }
+
+  async listUsers(): Promise<Profile[]> {
+    this.assertOpen();
+    const out: Profile[] = [];
+    for (const name of await listDir(this.layout.users)) {
+      try {
+        const profile = await this.readProfile(parseId('user', name));
+        if (profile) out.push(profile);
+      } catch (cause) {
+        const error = toMemexError(cause);
+        this.warn({ kind: 'unreadable', path: this.layout.users + '/' + name, code: error.code, message: error.message });
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async updateUser(userId: string, patch: ProfilePatch): Promise<Profile> {
+    this.assertOpen();
+    const id = parseId('user', userId);
+    const changes = parseInput(ProfilePatchSchema, patch, 'profile patch');
+    return this.mutex.run(`user:${id}`, async () => {
+      const profile = await this.requireUser(id);
+      const next: Profile = { ...profile, ...definedOnly(changes), updatedAt: nowIso() };
+      await this.durability.writeJsonAtomic(this.layout.profile(id), next);
+      this.profiles.set(id, next);
+      return next;
+    });
+  }
+
+  async deleteUser(userId: string): Promise<void> {
+    this.assertOpen();
+    const id = parseId('user', userId);
+    await this.mutex.run(`user:${id}`, async () => {
+      await this.requireUser(id);
+      await this.moveToTrash(this.layout.user(id));
+      this.profiles.delete(id);
+      this.indexes.delete(id);
+      for (const key of this.sessionCache.keys()) if (key.startsWith(`${id}/`)) this.sessionCache.delete(key);
+      this.durability.forget(this.layout.user(id));
+    });
+  }
+
+  private async readProfile(userId: UserId): Promise<Profile | null> {
+    const cached = this.profiles.get(userId);
+    if (cached) return cached;
+    const profile = await readJsonRecord(
+      this.layout.profile(userId),
+      ProfileSchema,
+      (reason, cause) => new MemexError('MEMEX_USER_CORRUPT', reason, { cause, details: { userId } }),
+    );
+    // On a case-insensitive file system "Alice" opens alice's folder: the stored id must match exactly.
+    if (!profile || profile.id !== userId) return null;
+    this.profiles.set(userId, profile);
+    return profile;
+  }
+
+  private async requireUser(userId: UserId): Promise<Profile> {
+    const profile = await this.readProfile(userId);
+    if (!profile) throw new MemexError('MEMEX_USER_NOT_FOUND', `user ${userId} does not exist`, { details: { userId } });
+    return profile;
+  }
+
+  // ---- sessions -----------------------------------------------------------------------------
+
+  async createSession(userId: string, input: NewSession = {}): Promise<SessionSummary> {
+    this.assertOpen();
+    const uid = parseId('user', userId);
+    const fields = parseInput(NewSessionSchema, input, 'session');
+    await this.requireUser(uid);
+    if (fields.personaId) await this.getPersona(uid, fields.personaId);
+    // Load the listing first, so the new folder is added to it rather than found by a rescan.
+    await this.userIndex(uid);
+    const created = fields.createdAt ?? nowIso();
+    const now = nowIso();
+    for (let attempt = 0; ; attempt++) {
+      const id = newSessionId(new Date(created));
+      const meta: SessionMeta = {
+        v: FORMAT_VERSION,
+        id,
+        userId: uid,
+        title: fields.title ?? null,
+        titleSource: fields.title ? 'user' : null,
+        personaId: fields.personaId ?? null,
+        origin: fields.origin ?? { kind: 'native' },
+        createdAt: created,
+        updatedAt: now,
+        lastMessageAt: null,
+        messageCount: 0,
+        lastMessagePreview: null,
+        messagesBytes: 0,
+        metadata: fields.metadata ?? {},
+      };
+      // Built under a hidden name and renamed into place: a crash never leaves half a session.
+      const staging = join(this.layout.sessions(uid), `.new-${id}`);
+      await this.durability.mkdirp(staging);
+      try {
+        await this.durability.writeJsonAtomic(join(staging, 'session_meta.json'), meta);
+        await rename(staging, this.layout.session(uid, id));
+      } catch (cause) {
+        await rm(staging, { recursive: true, force: true });
+        const code = (cause as NodeJS.ErrnoException).code;
+        if ((code === 'ENOTEMPTY' || code === 'EEXIST') && attempt < 5) continue;
+        throw wrapIo(cause, `cannot create session in ${this.layout.sessions(uid)}`);
+      }
+      await this.durability.syncDir(this.layout.sessions(uid));
+      return this.mutex.run(sessionKey(uid, id), async () => {
+        const state = await this.loadSession(uid, id);
+        await this.publish(uid, state);
+        return summaryOf(state.meta);
+      });
+    }
+  }
+
+  async getSession(userId: string, sessionId: string): Promise<SessionSummary> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => summaryOf((await this.loadSession(uid, sid)).meta));
+  }
+
+  async listSessions(userId: string, options: ListOptions = {}): Promise<SessionPage> {
+    this.assertOpen();
+    const uid = parseId('user', userId);
+    const { limit = DEFAULT_PAGE, offset = 0 } = parseInput(PageOptionsSchema, options, 'list options');
+    await this.requireUser(uid);
+    const index = await this.userIndex(uid);
+    await this.retryUnreadable(uid, index);
+    const all = [...index.entries.values()].sort(
+      (a, b) => (b.lastMessageAt ?? b.createdAt).localeCompare(a.lastMessageAt ?? a.createdAt) || b.id.localeCompare(a.id),
+    );
+    return {
+      sessions: all.slice(offset, offset + limit).map(({ metaMtimeMs: _m, ...meta }) => summaryOf(meta)),
+      total: all.length,
+      offset,
+      limit,
+      unreadable: [...index.unreadable.values()],
+    };
+  }
+
+  async updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const changes = parseInput(SessionPatchSchema, patch, 'session patch');
+    if (changes.personaId) await this.getPersona(uid, changes.personaId);
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      const meta: SessionMeta = {
+        ...state.meta,
+        ...(changes.title !== undefined ? { title: changes.title, titleSource: 'user' as const } : {}),
+        ...(changes.personaId !== undefined ? { personaId: changes.personaId } : {}),
+        ...(changes.metadata !== undefined ? { metadata: changes.metadata } : {}),
+        updatedAt: nowIso(),
+      };
+      await this.writeMeta(uid, state, meta);
+      await this.publish(uid, state);
+      return summaryOf(meta);
+    });
+  }
+
+  async deleteSession(userId: string, sessionId: string): Promise<void> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    await this.mutex.run(sessionKey(uid, sid), async () => {
+      await this.loadSession(uid, sid).catch((cause: unknown) => {
+        // A corrupt session can still be deleted; a missing one cannot.
+        if (!isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) throw cause;
+      });
+      await this.moveToTrash(this.layout.session(uid, sid));
+      this.sessionCache.delete(sessionKey(uid, sid));
+      this.durability.forget(this.layout.session(uid, sid));
+      const index = await this.userIndex(uid);
+      index.entries.delete(sid);
+      index.unreadable.delete(sid);
+      await index.writer.run();
+    });
+  }
+
+  private sessionIds(userId: string, sessionId: string): [UserId, SessionId] {
+    this.assertOpen();
+    return [parseId('user', userId), parseId('session', sessionId)];
+  }
+
+  /** Reads a session's meta and opens its log (repairing a torn tail). Call inside the session's mutex. */
+  private async loadSession(userId: UserId, sessionId: SessionId): Promise<SessionState> {
+    const key = sessionKey(userId, sessionId);
+    const cached = this.sessionCache.get(key);
+    if (cached) {
+      this.sessionCache.delete(key);
+      this.sessionCache.set(key, cached);
+      return cached;
+    }
+    await this.requireUser(userId);
+    const path = this.layout.sessionMeta(userId, sessionId);
+    const meta = await readJsonRecord(
+      path,
+      SessionMetaSchema,
+      (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${reason}`, { cause, details: { sessionId, path } }),
+    );
+    if (!meta || meta.id !== sessionId) {
+      throw new MemexError('MEMEX_SESSION_NOT_FOUND', `session ${sessionId} does not exist for user ${userId}`, { details: { userId, sessionId } });
+    }
+    if (meta.userId !== userId) {
+      throw new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${path} belongs to user ${meta.userId}`, { details: { sessionId, path } });
+    }
+    const { log, repair } = await MessageLog.open(this.layout.messages(userId, sessionId), sessionId, this.durability);
+    if (repair) this.warn({ kind: 'torn-line-repaired', ...repair });
+    const state: SessionState = { meta, log };
+    if (log.size !== meta.messagesBytes) {
+      // The log and the counts in the meta disagree (a crash between their writes): the log wins.
+      const last = await log.last();
+      const reconciled: SessionMeta = {
+        ...meta,
+        messageCount: await log.count(),
+        lastMessageAt: last?.createdAt ?? null,
+        lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
+        messagesBytes: log.size,
+      };
+      await this.writeMeta(userId, state, reconciled);
+      this.warn({ kind: 'counts-reconciled', path, messageCount: reconciled.messageCount });
+    }
+    this.sessionCache.set(key, state);
+    if (this.sessionCache.size > SESSION_CACHE_SIZE) {
+      const oldest = this.sessionCache.keys().next().value;
+      if (oldest !== undefined) this.sessionCache.delete(oldest);
+    }
+    return state;
+  }
+
+  private async writeMeta(userId: UserId, state: SessionState, meta: SessionMeta): Promise<void> {
+    await this.durability.writeJsonAtomic(this.layout.sessionMeta(userId, meta.id), meta);
+    state.meta = meta;
+  }
+
+  // ---- the session listing (session_index.json) ----------------------------------------------
+
+  /**
+   * The user's listing, loaded once per process: entries from session_index.json are checked
+   * against each session folder (meta mtime, log size) and any missing or stale entry is rebuilt
+   * from its session. After that the listing is kept current in memory and written atomically.
+   */
+  private userIndex(userId: UserId): Promise<UserIndex> {
+    let loading = this.indexes.get(userId);
+    if (!loading) {
+      loading = this.loadUserIndex(userId);
+      this.indexes.set(userId, loading);
+      loading.catch(() => this.indexes.delete(userId));
+    }
+    return loading;
+  }
+
+  private async loadUserIndex(userId: UserId): Promise<UserIndex> {
+    const path = this.layout.sessionIndex(userId);
+    let saved: z.infer<typeof SessionIndexSchema> | null = null;
+    let reason: string | null = null;
+    try {
+      saved = await readJsonRecord(path, SessionIndexSchema, (why, cause) => new MemexError('MEMEX_SESSION_CORRUPT', why, { cause }));
+      if (!saved) reason = 'missing';
+      else if (saved.userId !== userId) [saved, reason] = [null, 'belongs to another user'];
+    } catch (cause) {
+      reason = toMemexError(cause).message;
+    }
+    const known = new Map((saved?.sessions ?? []).map((entry) => [entry.id, entry]));
+    const index: UserIndex = {
+      entries: new Map(),
+      unreadable: new Map(),
+      writer: new Coalescer(() => this.writeIndex(userId, index)),
+    };
+    let stale = 0;
+    for (const name of await listDir(this.layout.sessions(userId))) {
+      let sid: SessionId;
+      try {
+        sid = parseId('session', name);
+      } catch {
+        continue;
+      }
+      const entry = known.get(sid);
+      const [metaStat, logStat] = await Promise.all([
+        stat(this.layout.sessionMeta(userId, sid)).catch(() => null),
+        stat(this.layout.messages(userId, sid)).catch(() => null),
+      ]);
+      if (entry && metaStat && entry.metaMtimeMs === metaStat.mtimeMs && entry.messagesBytes === (logStat?.size ?? 0)) {
+        index.entries.set(sid, entry);
+        continue;
+      }
+      if (entry) stale++;
+      await this.refreshEntry(userId, sid, index);
+    }
+    const changed = reason !== null || stale > 0 || known.size !== index.entries.size || [...known.keys()].some((id) => !index.entries.has(id));
+    if (changed) {
+      // A missing listing for a user without sessions is simply new, not worth a warning.
+      if (stale > 0 || (reason !== null && (reason !== 'missing' || index.entries.size > 0))) {
+        this.warn({ kind: 'session-index-rebuilt', userId, reason: reason ?? `${stale} stale entries` });
+      }
+      await index.writer.run();
+    }
+    return index;
+  }
+
+  private async refreshEntry(userId: UserId, sessionId: SessionId, index: UserIndex): Promise<void> {
+    try {
+      const state = await this.mutex.run(sessionKey(userId, sessionId), () => this.loadSession(userId, sessionId));
+      index.entries.set(sessionId, await this.entryOf(userId, state.meta));
+      index.unreadable.delete(sessionId);
+    } catch (cause) {
+      const error = toMemexError(cause);
+      index.entries.delete(sessionId);
+      if (error.code === 'MEMEX_SESSION_NOT_FOUND') return;
+      index.unreadable.set(sessionId, { sessionId, code: error.code, message: error.message });
+      this.warn({ kind: 'unreadable', path: this.layout.session(userId, sessionId), code: error.code, message: error.message });
+    }
+  }
+
+  private async retryUnreadable(userId: UserId, index: UserIndex): Promise<void> {
+    if (index.unreadable.size === 0) return;
+    for (const sessionId of [...index.unreadable.keys()]) await this.refreshEntry(userId, sessionId as SessionId, index);
+    await index.writer.run();
+  }
+
+  private async entryOf(userId: UserId, meta: SessionMeta): Promise<IndexEntry> {
+    const metaStat = await stat(this.layout.sessionMeta(userId, meta.id));
+    return { ...meta, metaMtimeMs: metaStat.mtimeMs };
+  }
+
+  /** Puts a session's current meta into the listing and writes the listing (coalesced). */
+  private async publish(userId: UserId, state: SessionState): Promise<void> {
+    const index = await this.userIndex(userId);
+    index.entries.set(state.meta.id, await this.entryOf(userId, state.meta));
+    await index.writer.run();
+  }
+
+  private async writeIndex(userId: UserId, index: UserIndex): Promise<void> {
+    if (!this.profiles.has(userId)) return; // deleted while this write was queued
+    // A cache: rebuilt from the session folders if lost, so it is replaced atomically but not fsynced.
+    const listing = { v: FORMAT_VERSION, userId, sessions: [...index.entries.values()] };
+    await this.durability.writeJsonAtomic(this.layout.sessionIndex(userId), listing, { durable: false });
+  }
+
+  // ---- messages -----------------------------------------------------------------------------
+
+  async appendMessages(userId: string, sessionId: string, inputs: readonly NewMessage[]): Promise<Message[]> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'no messages to append');
+    const parsed = inputs.map((input, i) => parseInput(NewMessageSchema, input, inputs.length > 1 ? `message ${i + 1}` : 'message'));
+    for (const [i, message] of parsed.entries()) {
+      if (message.content.length > this.limits.maxMessageChars) {
+        throw new MemexError('MEMEX_MESSAGE_TOO_LARGE', `message ${i + 1} has ${message.content.length} characters; the limit is ${this.limits.maxMessageChars}`, {
+          details: { maxMessageChars: this.limits.maxMessageChars },
+        });
+      }
+      if (message.role !== 'tool' && (message.toolCallId !== undefined || message.toolName !== undefined)) {
+        throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: toolCallId and toolName are only for role "tool"`);
+      }
+      if (message.content.trim() === '' && (message.attachments ?? []).length === 0) {
+        throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1} has no content and no attachments`);
+      }
+    }
+    const written = await this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      const messages = await this.buildMessages(uid, sid, state, parsed);
+      await state.log.append(messages, this.durability);
+      const last = messages[messages.length - 1];
+      const firstUser = messages.find((m) => m.role === 'user');
+      const autoTitle = state.meta.title === null && firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '';
+      await this.writeMeta(uid, state, {
+        ...state.meta,
+        ...(autoTitle ? { title: autoTitle, titleSource: 'auto' as const } : {}),
+        messageCount: state.meta.messageCount + messages.length,
+        lastMessageAt: last?.createdAt ?? state.meta.lastMessageAt,
+        lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : state.meta.lastMessagePreview,
+        messagesBytes: state.log.size,
+        updatedAt: nowIso(),
+      });
+      await this.publish(uid, state);
+      return messages;
+    });
+    // Outside the session's turn, so concurrent appenders can share one fsync under `group`.
+    await this.durability.commit(this.layout.messages(uid, sid));
+    return written;
+  }
+
+  private async buildMessages(userId: UserId, sessionId: SessionId, state: SessionState, inputs: readonly z.output<typeof NewMessageSchema>[]): Promise<Message[]> {
+    const seen = new Set<string>();
+    const now = Date.now();
+    const out: Message[] = [];
+    for (const [i, input] of inputs.entries()) {
+      if (input.id !== undefined && (seen.has(input.id) || (await state.log.has(input.id)))) {
+        throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: id ${input.id} is already in session ${sessionId}`, { details: { messageId: input.id } });
+      }
+      const attachments = input.attachments ?? [];
+      for (const attachment of attachments) await this.getFileRecord(userId, sessionId, attachment.fileId);
+      const id = input.id ?? newMessageId(now);
+      seen.add(id);
+      const base = {
+        v: FORMAT_VERSION,
+        id,
+        sessionId,
+        content: input.content,
+        createdAt: input.createdAt ?? new Date(now).toISOString(),
+        metadata: input.metadata ?? {},
+        attachments,
+      };
+      out.push(
+        input.role === 'tool'
+          ? { ...base, role: 'tool', ...definedOnly({ toolCallId: input.toolCallId, toolName: input.toolName }) }
+          : { ...base, role: input.role },
+      );
+    }
+    return out;
+  }
+
+  async listMessages(userId: string, sessionId: string, page: PageOptions = {}): Promise<MessagePage> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const { limit = DEFAULT_PAGE, offset, cursor } = parseInput(PageOptionsSchema, page, 'page options');
+    if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const { log } = await this.loadSession(uid, sid);
+      let start = offset ?? 0;
+      if (cursor !== undefined) {
+        const after = await log.indexOf(decodeCursor(cursor));
+        if (after === undefined) throw new MemexError('MEMEX_INVALID_CURSOR', 'the cursor does not point at a message of this session');
+        start = after + 1;
+      }
+      const total = await log.count();
+      const messages = await log.range(start, start + limit);
+      const last = messages[messages.length - 1];
+      return { messages, total, offset: start, limit, nextCursor: last && start + messages.length < total ? encodeCursor(last.id) : null };
+    });
+  }
+
+  async *streamMessages(userId: string, sessionId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Message> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const { log } = await this.mutex.run(sessionKey(uid, sid), () => this.loadSession(uid, sid));
+    yield* log.stream(options.signal);
+  }
+
+  async getMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const mid = parseId('message', messageId);
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const message = await (await this.loadSession(uid, sid)).log.get(mid);
+      if (!message) throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
+      return message;
+    });
+  }
+
+  // ---- personas -----------------------------------------------------------------------------
+
+  async createPersona(userId: string, input: NewPersona): Promise<Persona> {
+    this.assertOpen();
+    const uid = parseId('user', userId);
+    const fields = parseInput(NewPersonaSchema, input, 'persona');
+    const id = fields.id ?? newPersonaId();
+    return this.mutex.run(`persona:${uid}/${id}`, async () => {
+      await this.requireUser(uid);
+      if (await this.readPersona(uid, id)) throw new MemexError('MEMEX_PERSONA_EXISTS', `persona ${id} already exists`, { details: { personaId: id } });
+      const now = nowIso();
+      const persona: Persona = { v: FORMAT_VERSION, id, userId: uid, name: fields.name, instructions: fields.instructions, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
+      await this.durability.mkdirp(this.layout.personas(uid));
+      await this.durability.writeJsonAtomic(this.layout.persona(uid, id), persona);
+      await this.durability.syncDir(this.layout.personas(uid));
+      return persona;
+    });
+  }
+
+  async getPersona(userId: string, personaId: string): Promise<Persona> {
+    this.assertOpen();
+    const uid = parseId('user', userId);
+    const pid = parseId('persona', personaId);
+    await this.requireUser(uid);
+    const persona = await this.readPersona(uid, pid);
+    if (!persona) throw new MemexError('MEMEX_PERSONA_NOT_FOUND', `persona ${pid} does not exist for user ${uid}`, { details: { personaId: pid } });
+    return persona;
+  }
+
+  async listPersonas(userId: string): Promise<Persona[]> {
+    this.assertOpen();
+    const uid = parseId('user', userId);
+    await this.requireUser(uid);
+    const out: Persona[] = [];
+    for (const name of await listDir(this.layout.personas(uid))) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        const persona = await this.readPersona(uid, parseId('persona', name.slice(0, -'.json'.length)));
+        if (persona) out.push(persona);
+      } catch (cause) {
+        const error = toMemexError(cause);
+        this.warn({ kind: 'unreadable', path: join(this.layout.personas(uid), name), code: error.code, message: error.message });
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  async updatePersona(userId: string, personaId: string, patch: PersonaPatch): Promise<Persona> {
+    const changes = parseInput(PersonaPatchSchema, patch, 'persona patch');
+    const current = await this.getPersona(userId, personaId);
+    return this.mutex.run(`persona:${current.userId}/${current.id}`, async () => {
+      const next: Persona = { ...current, ...definedOnly(changes), updatedAt: nowIso() };
+      await this.durability.writeJsonAtomic(this.layout.persona(current.userId, current.id), next);
+      return next;
+    });
+  }
+
+  async deletePersona(userId: string, personaId: string): Promise<void> {
+    const persona = await this.getPersona(userId, personaId);
+    const uid = persona.userId;
+    const index = await this.userIndex(uid);
+    for (const entry of [...index.entries.values()].filter((e) => e.personaId === persona.id)) {
+      await this.updateSession(uid, entry.id, { personaId: null });
+    }
+    await this.mutex.run(`persona:${uid}/${persona.id}`, () =>
+      rm(this.layout.persona(uid, persona.id), { force: true }).catch((cause: unknown) => {
+        throw wrapIo(cause, 'cannot delete persona');
+      }),
+    );
+  }
+
+  private async readPersona(userId: UserId, personaId: z.infer<typeof PersonaSchema>['id']): Promise<Persona | null> {
+    const persona = await readJsonRecord(
+      this.layout.persona(userId, personaId),
+      PersonaSchema,
+      (reason, cause) => new MemexError('MEMEX_PERSONA_CORRUPT', reason, { cause, details: { personaId } }),
+    );
+    return persona && persona.id === personaId && persona.userId === userId ? persona : null;
+  }
+
+  // ---- files --------------------------------------------------------------------------------
+
+  async putFile(userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const name = parseInput(z.string().max(255), input.name ?? '', 'file name');
+    await this.mutex.run(sessionKey(uid, sid), () => this.loadSession(uid, sid));
+    const dir = this.layout.files(uid, sid);
+    await this.durability.mkdirp(dir);
+    // Streaming and hashing run outside the session's turn; only the final rename takes it.
+    const staged = await stageFile(dir, input.source, name, this.limits.maxFileBytes, this.durability);
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const existing = await this.readFileRecord(uid, sid, staged.id);
+      const { created } = await staged.commit((type) => this.layout.fileBlob(uid, sid, staged.id, existing?.ext ?? type.ext));
+      if (existing) return { file: existing, created: false };
+      const file: FileRecord = {
+        v: FORMAT_VERSION,
+        id: staged.id,
+        sessionId: sid,
+        sha256: staged.id,
+        name,
+        mimeType: staged.type.mimeType,
+        ext: staged.type.ext,
+        size: staged.size,
+        createdAt: nowIso(),
+        metadata: input.metadata ?? {},
+      };
+      await this.durability.writeJsonAtomic(this.layout.fileRecord(uid, sid, staged.id), file);
+      return { file, created };
+    });
+  }
+
+  async getFile(userId: string, sessionId: string, fileId: string): Promise<FileRecord> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    await this.mutex.run(sessionKey(uid, sid), () => this.loadSession(uid, sid));
+    return this.getFileRecord(uid, sid, parseId('file', fileId));
+  }
+
+  async listFiles(userId: string, sessionId: string): Promise<FileRecord[]> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    await this.mutex.run(sessionKey(uid, sid), () => this.loadSession(uid, sid));
+    const out: FileRecord[] = [];
+    for (const name of await listDir(this.layout.files(uid, sid))) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const record = await this.readFileRecord(uid, sid, parseId('file', name.slice(0, 64)));
+      if (record) out.push(record);
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async readFile(userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const record = await this.getFile(uid, sid, fileId);
+    const path = this.layout.fileBlob(uid, sid, record.id, record.ext);
+    await stat(path).catch((cause: unknown) => {
+      throw new MemexError('MEMEX_FILE_NOT_FOUND', `the stored copy of file ${record.id} is missing`, { cause, details: { fileId: record.id } });
+    });
+    return createReadStream(path);
+  }
+
+  private async getFileRecord(userId: UserId, sessionId: SessionId, fileId: string): Promise<FileRecord> {
+    const record = await this.readFileRecord(userId, sessionId, parseId('file', fileId));
+    if (!record) throw new MemexError('MEMEX_FILE_NOT_FOUND', `file ${fileId} is not in session ${sessionId}`, { details: { sessionId, fileId } });
+    return record;
+  }
+
+  private readFileRecord(userId: UserId, sessionId: SessionId, fileId: FileRecord['id']): Promise<FileRecord | null> {
+    return readJsonRecord(
+      this.layout.fileRecord(userId, sessionId, fileId),
+      FileRecordSchema,
+      (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${reason}`, { cause, details: { sessionId, fileId } }),
+    );
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  /** Renames a folder into the trash, then removes it: it vanishes at once, whole, even if removal is cut short. */
+  private async moveToTrash(path: string): Promise<void> {
+    await this.durability.mkdirp(this.layout.trash);
+    const aside = join(this.layout.trash, `${Date.now()}-${randomBytes(4).toString('hex')}`);
+    await rename(path, aside).catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot delete ${path}`);
+    });
+    await rm(aside, { recursive: true, force: true });
+  }
+}
+
+function sessionKey(userId: UserId, sessionId: SessionId): string {
+  return `${userId}/${sessionId}`;
+}
+
+function encodeCursor(messageId: string): string {
+  return Buffer.from(JSON.stringify({ after: messageId })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof decoded.after === 'string') return decoded.after;
+  } catch {
+    // fall through
+  }
+  throw new MemexError('MEMEX_INVALID_CURSOR', 'the cursor is not one Memex made');
+}
+
+function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+async function listDir(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path)).filter((name) => !name.startsWith('.'));
+  } catch (cause) {
+    if (isNotFound(cause)) return [];
+    throw wrapIo(cause, `cannot list ${path}`);
+  }
+}
+
+/** Refuses to turn a folder that holds other things into a data dir (say, a mistyped `--data-dir ~`). */
+async function assertDataDir(layout: Layout): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(layout.root);
+  } catch (cause) {
+    if (isNotFound(cause)) {
+      await mkdir(layout.root, { recursive: true }).catch((inner: unknown) => {
+        throw wrapIo(inner, `cannot create data dir ${layout.root}`);
+      });
+      return;
+    }
+    if ((cause as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new MemexError('MEMEX_DATA_DIR_INVALID', `${layout.root} is a file, not a data dir`, { cause });
+    }
+    throw wrapIo(cause, `cannot open data dir ${layout.root}`);
+  }
+  const isMemex = names.includes('memex.json') || names.includes('users');
+  const foreign = names.filter((n) => !['memex.json', 'memex.lock', 'users', '.trash'].includes(n) && !n.startsWith('memex.'));
+  if (!isMemex && foreign.length > 0) {
+    throw new MemexError('MEMEX_DATA_DIR_INVALID', `${layout.root} is not empty and is not a Memex data dir (it holds ${foreign.slice(0, 3).join(', ')}…)`, {
+      details: { dataDir: layout.root },
+    });
+  }
+}
+
+function defaultWarn(warning: StoreWarning): void {
+  const text =
+    warning.kind === 'torn-line-repaired'
+      ? `repaired a torn last line in ${warning.path} (${warning.bytes} bytes ${warning.kept ? 'kept' : `moved to ${warning.savedTo}`})`
+      : warning.kind === 'counts-reconciled'
+        ? `recounted ${warning.path} from its message log (${warning.messageCount} messages)`
+        : warning.kind === 'session-index-rebuilt'
+          ? `rebuilt the session listing of user ${warning.userId} (${warning.reason})`
+          : `cannot read ${warning.path}: ${warning.code} ${warning.message}`;
+  process.emitWarning(text, { code: 'MEMEX_STORE' });
+}

@@ -1,0 +1,72 @@
+import { join, resolve, sep } from 'node:path';
+import { MemexError, type FileId, type PersonaId, type SessionId, type UserId } from '../core/index.js';
+
+/**
+ * Where each thing lives in a flat-file data dir (see DESIGN.md "Flat-file layout"). Only ids that
+ * passed validation reach here (branded types); every path is still checked to stay inside the root.
+ */
+export class Layout {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  private inside(...parts: string[]): string {
+    const path = join(this.root, ...parts);
+    if (path !== this.root && !path.startsWith(this.root + sep)) {
+      throw new MemexError('MEMEX_INVALID_ID', `path escapes the data dir: ${parts.join('/')}`);
+    }
+    return path;
+  }
+
+  get manifest(): string {
+    return this.inside('memex.json');
+  }
+  get lockFile(): string {
+    return this.inside('memex.lock');
+  }
+  /** Deleted users and sessions are renamed here first, so a crash mid-delete never leaves half of one visible. */
+  get trash(): string {
+    return this.inside('.trash');
+  }
+  get users(): string {
+    return this.inside('users');
+  }
+  user(userId: UserId): string {
+    return this.inside('users', userId);
+  }
+  profile(userId: UserId): string {
+    return this.inside('users', userId, 'profile.json');
+  }
+  sessionIndex(userId: UserId): string {
+    return this.inside('users', userId, 'session_index.json');
+  }
+  personas(userId: UserId): string {
+    return this.inside('users', userId, 'personas');
+  }
+  persona(userId: UserId, personaId: PersonaId): string {
+    return this.inside('users', userId, 'personas', `${personaId}.json`);
+  }
+  sessions(userId: UserId): string {
+    return this.inside('users', userId, 'sessions');
+  }
+  session(userId: UserId, sessionId: SessionId): string {
+    return this.inside('users', userId, 'sessions', sessionId);
+  }
+  sessionMeta(userId: UserId, sessionId: SessionId): string {
+    return this.inside('users', userId, 'sessions', sessionId, 'session_meta.json');
+  }
+  messages(userId: UserId, sessionId: SessionId): string {
+    return this.inside('users', userId, 'sessions', sessionId, 'messages.jsonl');
+  }
+  files(userId: UserId, sessionId: SessionId): string {
+    return this.inside('users', userId, 'sessions', sessionId, 'files');
+  }
+  fileBlob(userId: UserId, sessionId: SessionId, fileId: FileId, ext: string): string {
+    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${ext}`);
+  }
+  fileRecord(userId: UserId, sessionId: SessionId, fileId: FileId): string {
+    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.json`);
+  }
+}

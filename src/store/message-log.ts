@@ -1,0 +1,292 @@
+import { open, stat, writeFile } from 'node:fs/promises';
+import { MemexError, MessageSchema, type Message, type MessageId, type SessionId } from '../core/index.js';
+import { isNotFound, wrapIo, type Durability } from './durable.js';
+
+/** What opening a log fixed, for the store to report. */
+export interface TornLineRepair {
+  path: string;
+  /** Bytes after the last complete line. */
+  bytes: number;
+  /** True when the torn bytes were a whole message missing only its newline, so it was kept. */
+  kept: boolean;
+  /** Where the discarded bytes were saved, so nothing is lost. */
+  savedTo: string | null;
+}
+
+const READ_CHUNK = 1 << 20;
+const NEWLINE = 0x0a;
+
+/**
+ * One session's `messages.jsonl`: one message per line, append-only.
+ *
+ * Opening checks only the tail (a torn last line from a crash mid-append is repaired), so opening
+ * is cheap however long the history. The first read that needs positions scans the file once,
+ * validating every line and remembering where each starts; after that, pages and lookups by id
+ * read just the bytes they need, and appends extend the positions in place.
+ */
+export class MessageLog {
+  size: number;
+  private starts: number[] | null = null;
+  private ids: Map<string, number> | null = null;
+
+  private constructor(
+    readonly path: string,
+    private readonly sessionId: SessionId,
+    size: number,
+  ) {
+    this.size = size;
+  }
+
+  static async open(path: string, sessionId: SessionId, durability: Durability): Promise<{ log: MessageLog; repair: TornLineRepair | null }> {
+    const repair = await repairTornTail(path, sessionId, durability);
+    let size = 0;
+    try {
+      size = (await stat(path)).size;
+    } catch (cause) {
+      if (!isNotFound(cause)) throw wrapIo(cause, `cannot read ${path}`);
+    }
+    return { log: new MessageLog(path, sessionId, size), repair };
+  }
+
+  get indexed(): boolean {
+    return this.starts !== null;
+  }
+
+  /** Number of messages; scans the log if it has not been scanned yet. */
+  async count(): Promise<number> {
+    return (await this.positions()).starts.length;
+  }
+
+  async last(): Promise<Message | null> {
+    const { starts } = await this.positions();
+    return starts.length === 0 ? null : ((await this.range(starts.length - 1, starts.length))[0] ?? null);
+  }
+
+  async has(id: string): Promise<boolean> {
+    return (await this.positions()).ids.has(id);
+  }
+
+  async get(id: MessageId): Promise<Message | null> {
+    const { ids } = await this.positions();
+    const index = ids.get(id);
+    return index === undefined ? null : ((await this.range(index, index + 1))[0] ?? null);
+  }
+
+  async indexOf(id: string): Promise<number | undefined> {
+    return (await this.positions()).ids.get(id);
+  }
+
+  /** Messages [from, to) in log order. */
+  async range(from: number, to: number): Promise<Message[]> {
+    const { starts } = await this.positions();
+    to = Math.min(to, starts.length);
+    if (from >= to) return [];
+    const begin = starts[from] ?? 0;
+    const end = to < starts.length ? (starts[to] ?? this.size) : this.size;
+    const buffer = await readBytes(this.path, begin, end);
+    const out: Message[] = [];
+    for (let index = from; index < to; index++) {
+      const relative = (starts[index] ?? 0) - begin;
+      const nl = buffer.indexOf(NEWLINE, relative);
+      out.push(this.parse(buffer.subarray(relative, nl < 0 ? buffer.length : nl), index));
+    }
+    return out;
+  }
+
+  /** Every message, oldest first, reading the file in chunks; a snapshot of the log as of the call. */
+  async *stream(signal?: AbortSignal): AsyncGenerator<Message> {
+    let index = 0;
+    for await (const line of readLines(this.path, this.size, signal)) {
+      yield this.parse(line.bytes, index++);
+    }
+  }
+
+  async append(messages: readonly Message[], durability: Durability): Promise<void> {
+    if (messages.length === 0) return;
+    const positions = this.starts && this.ids ? { starts: this.starts, ids: this.ids } : null;
+    let offset = this.size;
+    const lines: string[] = [];
+    for (const message of messages) {
+      const line = `${JSON.stringify(message)}\n`;
+      if (positions) {
+        positions.ids.set(message.id, positions.starts.length);
+        positions.starts.push(offset);
+      }
+      offset += Buffer.byteLength(line);
+      lines.push(line);
+    }
+    try {
+      await durability.append(this.path, lines.join(''));
+    } catch (cause) {
+      // The positions may now describe lines that did not reach the file: forget them and rescan.
+      this.starts = null;
+      this.ids = null;
+      this.size = await stat(this.path).then((s) => s.size, () => this.size);
+      throw cause;
+    }
+    this.size = offset;
+  }
+
+  private async positions(): Promise<{ starts: number[]; ids: Map<string, number> }> {
+    if (this.starts && this.ids) return { starts: this.starts, ids: this.ids };
+    const starts: number[] = [];
+    const ids = new Map<string, number>();
+    for await (const line of readLines(this.path, this.size)) {
+      const message = this.parse(line.bytes, starts.length);
+      ids.set(message.id, starts.length);
+      starts.push(line.offset);
+    }
+    this.starts = starts;
+    this.ids = ids;
+    return { starts, ids };
+  }
+
+  private parse(bytes: Uint8Array, index: number): Message {
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (cause) {
+      throw corruptLine(this.path, this.sessionId, index, 'is not valid JSON', cause);
+    }
+    const parsed = MessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw corruptLine(this.path, this.sessionId, index, `is not a message (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`, parsed.error);
+    }
+    if (parsed.data.sessionId !== this.sessionId) {
+      throw corruptLine(this.path, this.sessionId, index, `belongs to session ${parsed.data.sessionId}`);
+    }
+    return parsed.data;
+  }
+}
+
+function corruptLine(path: string, sessionId: SessionId, index: number, what: string, cause?: unknown): MemexError {
+  return new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: message ${index + 1} in ${path} ${what}`, {
+    cause,
+    details: { sessionId, path, message: index + 1 },
+  });
+}
+
+async function readBytes(path: string, begin: number, end: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(end - begin);
+  try {
+    const handle = await open(path, 'r');
+    try {
+      let done = 0;
+      while (done < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, done, buffer.length - done, begin + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch (cause) {
+    throw wrapIo(cause, `cannot read ${path}`);
+  }
+  return buffer;
+}
+
+/** Non-blank lines of the first `limit` bytes of a file, with the byte offset each starts at. */
+async function* readLines(path: string, limit: number, signal?: AbortSignal): AsyncGenerator<{ bytes: Uint8Array; offset: number }> {
+  if (limit === 0) return;
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (cause) {
+    if (isNotFound(cause)) return;
+    throw wrapIo(cause, `cannot read ${path}`);
+  }
+  try {
+    const chunk = Buffer.alloc(READ_CHUNK);
+    let carry: Buffer = Buffer.alloc(0);
+    let carryOffset = 0;
+    let position = 0;
+    while (position < limit) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, limit - position), position);
+      if (bytesRead === 0) break;
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      const dataOffset = carry.length > 0 ? carryOffset : position;
+      let lineStart = 0;
+      for (let nl = data.indexOf(NEWLINE); nl >= 0; nl = data.indexOf(NEWLINE, lineStart)) {
+        const bytes = data.subarray(lineStart, nl);
+        if (!isBlank(bytes)) yield { bytes, offset: dataOffset + lineStart };
+        lineStart = nl + 1;
+      }
+      carry = Buffer.from(data.subarray(lineStart));
+      carryOffset = dataOffset + lineStart;
+      position += bytesRead;
+    }
+    if (!isBlank(carry)) yield { bytes: carry, offset: carryOffset };
+  } finally {
+    await handle.close();
+  }
+}
+
+function isBlank(bytes: Uint8Array): boolean {
+  for (const byte of bytes) if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0d && byte !== NEWLINE) return false;
+  return true;
+}
+
+/**
+ * A crash mid-append can leave a last line without its newline. If those bytes are a whole valid
+ * message, the newline is added and the message kept; otherwise they are saved beside the log
+ * (`messages.jsonl.torn-<time>`) and cut off, so the log is valid again and nothing is thrown away.
+ */
+async function repairTornTail(path: string, sessionId: SessionId, durability: Durability): Promise<TornLineRepair | null> {
+  let handle;
+  try {
+    handle = await open(path, 'r+');
+  } catch (cause) {
+    if (isNotFound(cause)) return null;
+    throw wrapIo(cause, `cannot open ${path}`);
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return null;
+    const lastByte = Buffer.alloc(1);
+    await handle.read(lastByte, 0, 1, size - 1);
+    if (lastByte[0] === NEWLINE) return null;
+
+    let tailStart = 0;
+    const block = Buffer.alloc(64 * 1024);
+    for (let end = size; end > 0; ) {
+      const begin = Math.max(0, end - block.length);
+      const { bytesRead } = await handle.read(block, 0, end - begin, begin);
+      const nl = block.subarray(0, bytesRead).lastIndexOf(NEWLINE);
+      if (nl >= 0) {
+        tailStart = begin + nl + 1;
+        break;
+      }
+      end = begin;
+    }
+    const tail = Buffer.alloc(size - tailStart);
+    await handle.read(tail, 0, tail.length, tailStart);
+
+    if (isWholeMessage(tail, sessionId)) {
+      await handle.write('\n', size);
+      if (durability.policy !== 'none') await handle.sync();
+      return { path, bytes: tail.length, kept: true, savedTo: null };
+    }
+    const savedTo = `${path}.torn-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    await writeFile(savedTo, tail);
+    await handle.truncate(tailStart);
+    if (durability.policy !== 'none') await handle.sync();
+    return { path, bytes: tail.length, kept: false, savedTo };
+  } catch (cause) {
+    throw wrapIo(cause, `cannot repair ${path}`);
+  } finally {
+    await handle.close();
+  }
+}
+
+function isWholeMessage(bytes: Buffer, sessionId: SessionId): boolean {
+  try {
+    const parsed = MessageSchema.safeParse(JSON.parse(bytes.toString('utf8')));
+    return parsed.success && parsed.data.sessionId === sessionId;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,111 @@
+import type {
+  FileRecord,
+  Message,
+  MemexErrorCode,
+  Metadata,
+  NewMessage,
+  NewPersona,
+  NewSession,
+  NewUser,
+  PageOptions,
+  Persona,
+  PersonaPatch,
+  Profile,
+  ProfilePatch,
+  SessionPatch,
+  SessionSummary,
+} from '../core/index.js';
+import type { FileSource } from './files.js';
+
+export interface SessionPage {
+  /** Most recently active first (last message time, else creation time). */
+  sessions: SessionSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+  /** Sessions whose files cannot be read; listed here so one broken session never hides the rest. */
+  unreadable: UnreadableSession[];
+}
+
+export interface UnreadableSession {
+  sessionId: string;
+  code: MemexErrorCode;
+  message: string;
+}
+
+export interface MessagePage {
+  /** Oldest first. */
+  messages: Message[];
+  total: number;
+  offset: number;
+  limit: number;
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface PutFileInput {
+  source: FileSource;
+  /** The name the caller knows the file by; the type is sniffed from the bytes, not from this. */
+  name?: string;
+  metadata?: Metadata;
+}
+
+export interface PutFileResult {
+  file: FileRecord;
+  /** False when the same bytes were already in the session: they are stored once. */
+  created: boolean;
+}
+
+/** Things the store fixed or could not read on its own, reported instead of thrown. */
+export type StoreWarning =
+  | { kind: 'torn-line-repaired'; path: string; bytes: number; kept: boolean; savedTo: string | null }
+  | { kind: 'counts-reconciled'; path: string; messageCount: number }
+  | { kind: 'session-index-rebuilt'; userId: string; reason: string }
+  | { kind: 'unreadable'; path: string; code: MemexErrorCode; message: string };
+
+export interface ListOptions {
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * Everything Memex keeps, behind one contract that each backend (flat files, Postgres) passes the
+ * same conformance suite for. Ids arrive as plain strings and are validated here, before they reach
+ * a path or a query; errors are MemexErrors with stable codes.
+ */
+export interface Store {
+  close(): Promise<void>;
+
+  createUser(input: NewUser): Promise<Profile>;
+  getUser(userId: string): Promise<Profile>;
+  listUsers(): Promise<Profile[]>;
+  updateUser(userId: string, patch: ProfilePatch): Promise<Profile>;
+  /** Deletes the user and everything under them. */
+  deleteUser(userId: string): Promise<void>;
+
+  createSession(userId: string, input?: NewSession): Promise<SessionSummary>;
+  getSession(userId: string, sessionId: string): Promise<SessionSummary>;
+  listSessions(userId: string, options?: ListOptions): Promise<SessionPage>;
+  /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata`. */
+  updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary>;
+  deleteSession(userId: string, sessionId: string): Promise<void>;
+
+  /** Appends in order, all or nothing; resolves once durable under the fsync policy. */
+  appendMessages(userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]>;
+  listMessages(userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage>;
+  /** The whole history, oldest first, read in chunks: for histories too long to hold in memory. */
+  streamMessages(userId: string, sessionId: string, options?: { signal?: AbortSignal }): AsyncIterable<Message>;
+  getMessage(userId: string, sessionId: string, messageId: string): Promise<Message>;
+
+  createPersona(userId: string, input: NewPersona): Promise<Persona>;
+  getPersona(userId: string, personaId: string): Promise<Persona>;
+  listPersonas(userId: string): Promise<Persona[]>;
+  updatePersona(userId: string, personaId: string, patch: PersonaPatch): Promise<Persona>;
+  /** Sessions that used the persona keep their messages and lose the link. */
+  deletePersona(userId: string, personaId: string): Promise<void>;
+
+  putFile(userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult>;
+  getFile(userId: string, sessionId: string, fileId: string): Promise<FileRecord>;
+  listFiles(userId: string, sessionId: string): Promise<FileRecord[]>;
+  readFile(userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>>;
+}
