@@ -69,6 +69,8 @@ const PREVIEW_CHARS = 160;
 
 interface SessionState {
   meta: SessionMeta;
+  /** session_meta.json's mtime after our last read or write: how the listing tells a stale entry. */
+  metaMtimeMs: number;
   log: MessageLog;
 }
 
@@ -116,6 +118,8 @@ export class FlatFileStore implements Store {
   private readonly sessionCache = new Map<string, SessionState>();
   private readonly profiles = new Map<UserId, Profile>();
   private readonly indexes = new Map<UserId, Promise<UserIndex>>();
+  /** Listings that finished loading. Code inside a session's turn only uses these: it never waits for a load. */
+  private readonly loaded = new Map<UserId, UserIndex>();
   private closed = false;
 
   private constructor(
@@ -224,6 +228,7 @@ export class FlatFileStore implements Store {
       await this.moveToTrash(this.layout.user(id));
       this.profiles.delete(id);
       this.indexes.delete(id);
+      this.loaded.delete(id);
       for (const key of this.sessionCache.keys()) if (key.startsWith(`${id}/`)) this.sessionCache.delete(key);
       this.durability.forget(this.layout.user(id));
     });
@@ -328,6 +333,8 @@ export class FlatFileStore implements Store {
     const [uid, sid] = this.sessionIds(userId, sessionId);
     const changes = parseInput(SessionPatchSchema, patch, 'session patch');
     if (changes.personaId) await this.getPersona(uid, changes.personaId);
+    await this.requireUser(uid);
+    await this.userIndex(uid);
     return this.mutex.run(sessionKey(uid, sid), async () => {
       const state = await this.loadSession(uid, sid);
       const meta: SessionMeta = {
@@ -353,10 +360,12 @@ export class FlatFileStore implements Store {
       await this.moveToTrash(this.layout.session(uid, sid));
       this.sessionCache.delete(sessionKey(uid, sid));
       this.durability.forget(this.layout.session(uid, sid));
-      const index = await this.userIndex(uid);
-      index.entries.delete(sid);
-      index.unreadable.delete(sid);
-      await index.writer.run();
+      const index = this.loaded.get(uid);
+      if (index) {
+        index.entries.delete(sid);
+        index.unreadable.delete(sid);
+        await index.writer.run();
+      }
     });
   }
 
@@ -389,7 +398,7 @@ export class FlatFileStore implements Store {
     }
     const { log, repair } = await MessageLog.open(this.layout.messages(userId, sessionId), sessionId, this.durability);
     if (repair) this.warn({ kind: 'torn-line-repaired', ...repair });
-    const state: SessionState = { meta, log };
+    const state: SessionState = { meta, log, metaMtimeMs: await mtimeOf(path) };
     if (log.size !== meta.messagesBytes) {
       // The log and the counts in the meta disagree (a crash between their writes): the log wins.
       const last = await log.last();
@@ -412,8 +421,10 @@ export class FlatFileStore implements Store {
   }
 
   private async writeMeta(userId: UserId, state: SessionState, meta: SessionMeta): Promise<void> {
-    await this.durability.writeJsonAtomic(this.layout.sessionMeta(userId, meta.id), meta);
+    const path = this.layout.sessionMeta(userId, meta.id);
+    await this.durability.writeJsonAtomic(path, meta);
     state.meta = meta;
+    state.metaMtimeMs = await mtimeOf(path);
   }
 
   // ---- the session listing (session_index.json) ----------------------------------------------
@@ -470,6 +481,11 @@ export class FlatFileStore implements Store {
       if (entry) stale++;
       await this.refreshEntry(userId, sid, index);
     }
+    // Sessions in memory are the truth: an append may have landed while this listing loaded.
+    for (const state of this.sessionCache.values()) {
+      if (state.meta.userId === userId) index.entries.set(state.meta.id, entryOf(state));
+    }
+    this.loaded.set(userId, index);
     const changed = reason !== null || stale > 0 || known.size !== index.entries.size || [...known.keys()].some((id) => !index.entries.has(id));
     if (changed) {
       // A missing listing for a user without sessions is simply new, not worth a warning.
@@ -484,7 +500,7 @@ export class FlatFileStore implements Store {
   private async refreshEntry(userId: UserId, sessionId: SessionId, index: UserIndex): Promise<void> {
     try {
       const state = await this.mutex.run(sessionKey(userId, sessionId), () => this.loadSession(userId, sessionId));
-      index.entries.set(sessionId, await this.entryOf(userId, state.meta));
+      index.entries.set(sessionId, entryOf(state));
       index.unreadable.delete(sessionId);
     } catch (cause) {
       const error = toMemexError(cause);
@@ -501,15 +517,15 @@ export class FlatFileStore implements Store {
     await index.writer.run();
   }
 
-  private async entryOf(userId: UserId, meta: SessionMeta): Promise<IndexEntry> {
-    const metaStat = await stat(this.layout.sessionMeta(userId, meta.id));
-    return { ...meta, metaMtimeMs: metaStat.mtimeMs };
-  }
-
-  /** Puts a session's current meta into the listing and writes the listing (coalesced). */
+  /**
+   * Puts a session's current meta into the listing and writes the listing (coalesced). Callers load
+   * the listing before taking the session's turn; a listing still loading picks the session up
+   * from the cache when it finishes.
+   */
   private async publish(userId: UserId, state: SessionState): Promise<void> {
-    const index = await this.userIndex(userId);
-    index.entries.set(state.meta.id, await this.entryOf(userId, state.meta));
+    const index = this.loaded.get(userId);
+    if (!index) return;
+    index.entries.set(state.meta.id, entryOf(state));
     await index.writer.run();
   }
 
@@ -525,6 +541,8 @@ export class FlatFileStore implements Store {
   async appendMessages(userId: string, sessionId: string, inputs: readonly NewMessage[]): Promise<Message[]> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
     if (!Array.isArray(inputs) || inputs.length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'no messages to append');
+    await this.requireUser(uid);
+    await this.userIndex(uid);
     const parsed = inputs.map((input, i) => parseInput(NewMessageSchema, input, inputs.length > 1 ? `message ${i + 1}` : 'message'));
     for (const [i, message] of parsed.entries()) {
       if (message.content.length > this.limits.maxMessageChars) {
@@ -792,6 +810,14 @@ export class FlatFileStore implements Store {
     });
     await rm(aside, { recursive: true, force: true });
   }
+}
+
+function entryOf(state: SessionState): IndexEntry {
+  return { ...state.meta, metaMtimeMs: state.metaMtimeMs };
+}
+
+async function mtimeOf(path: string): Promise<number> {
+  return (await stat(path).catch(() => null))?.mtimeMs ?? 0;
 }
 
 function sessionKey(userId: UserId, sessionId: SessionId): string {

@@ -1,0 +1,322 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Message, NewMessage } from '../../src/core/index.js';
+import type { Store } from '../../src/store/index.js';
+import { expectCode } from '../helpers/errors.js';
+
+export interface StoreHarness {
+  store: Store;
+  /** Closes the store and opens a new one over the same data. */
+  reopen(): Promise<Store>;
+}
+
+const BAD_IDS = ['../other', 'a/b', 'a\\b', '..', 'x\0y', 'x'.repeat(129), ''];
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+/**
+ * The contract every Store backend passes (unstorage-style: one suite, many drivers).
+ * `setup` must give a fresh, empty store for each test.
+ */
+export function describeStoreConformance(name: string, setup: () => Promise<StoreHarness>): void {
+  describe(`Store conformance: ${name}`, () => {
+    async function withUser(): Promise<{ store: Store; harness: StoreHarness }> {
+      const harness = await setup();
+      await harness.store.createUser({ id: 'alice', name: 'Alice' });
+      return { store: harness.store, harness };
+    }
+
+    describe('users', () => {
+      it('creates, gets, lists, updates and deletes', async () => {
+        const { store } = await setup();
+        const alice = await store.createUser({ id: 'alice', name: 'Alice', metadata: { plan: 'pro' } });
+        expect(alice).toMatchObject({ id: 'alice', name: 'Alice', metadata: { plan: 'pro' } });
+        await store.createUser({ id: 'bob' });
+        expect((await store.getUser('bob')).name).toBe('bob');
+        expect((await store.listUsers()).map((u) => u.id)).toEqual(['alice', 'bob']);
+        expect((await store.updateUser('alice', { name: 'Alice A.' })).name).toBe('Alice A.');
+        expect((await store.getUser('alice')).metadata).toEqual({ plan: 'pro' });
+        await expectCode(store.createUser({ id: 'alice' }), 'MEMEX_USER_EXISTS');
+        await store.deleteUser('alice');
+        await expectCode(store.getUser('alice'), 'MEMEX_USER_NOT_FOUND');
+        expect((await store.listUsers()).map((u) => u.id)).toEqual(['bob']);
+      });
+
+      it('deleting a user deletes everything under them', async () => {
+        const { store } = await withUser();
+        const session = await store.createSession('alice');
+        await store.appendMessages('alice', session.id, [{ role: 'user', content: 'hi' }]);
+        await store.deleteUser('alice');
+        await store.createUser({ id: 'alice' });
+        expect((await store.listSessions('alice')).total).toBe(0);
+        await expectCode(store.getSession('alice', session.id), 'MEMEX_SESSION_NOT_FOUND');
+      });
+
+      it('refuses ids that differ from an existing one only in case', async () => {
+        const { store } = await withUser();
+        await expectCode(store.createUser({ id: 'ALICE' }), 'MEMEX_USER_EXISTS');
+        await expectCode(store.getUser('ALICE'), 'MEMEX_USER_NOT_FOUND');
+      });
+
+      it.each(BAD_IDS)('refuses the user id %j', async (id) => {
+        const { store } = await setup();
+        await expectCode(store.createUser({ id }), 'MEMEX_INVALID_ID');
+        await expectCode(store.getUser(id), 'MEMEX_INVALID_ID');
+        await expectCode(store.listSessions(id), 'MEMEX_INVALID_ID');
+      });
+    });
+
+    describe('sessions', () => {
+      it('creates sessions with readable, sortable ids', async () => {
+        const { store } = await withUser();
+        const session = await store.createSession('alice', { title: 'Trip' });
+        expect(session.id).toMatch(/^\d{8}-\d{6}-[0-9a-z]{6}$/);
+        expect(session).toMatchObject({ title: 'Trip', titleSource: 'user', messageCount: 0, lastMessageAt: null, origin: { kind: 'native' } });
+        expect(await store.getSession('alice', session.id)).toEqual(session);
+      });
+
+      it('lists by last message with counts and a preview, paginated', async () => {
+        const { store } = await withUser();
+        const a = await store.createSession('alice', { title: 'A' });
+        const b = await store.createSession('alice', { title: 'B' });
+        const c = await store.createSession('alice', { title: 'C' });
+        await store.appendMessages('alice', b.id, [{ role: 'user', content: 'first in b', createdAt: '2030-01-01T00:00:00Z' }]);
+        await store.appendMessages('alice', a.id, [
+          { role: 'user', content: 'one', createdAt: '2030-01-02T00:00:00Z' },
+          { role: 'assistant', content: 'the   latest\nanswer in a', createdAt: '2030-01-03T00:00:00Z' },
+        ]);
+        const page = await store.listSessions('alice');
+        expect(page.total).toBe(3);
+        expect(page.sessions.map((s) => s.id)).toEqual([a.id, b.id, c.id]);
+        expect(page.sessions[0]).toMatchObject({ messageCount: 2, lastMessagePreview: 'the latest answer in a', lastMessageAt: '2030-01-03T00:00:00.000Z' });
+        const second = await store.listSessions('alice', { limit: 1, offset: 1 });
+        expect(second.sessions.map((s) => s.id)).toEqual([b.id]);
+        expect(second.total).toBe(3);
+        expect((await store.listSessions('alice', { offset: 5 })).sessions).toEqual([]);
+      });
+
+      it('titles a session from its first user message, never over a given title', async () => {
+        const { store } = await withUser();
+        const auto = await store.createSession('alice');
+        await store.appendMessages('alice', auto.id, [
+          { role: 'system', content: 'You are helpful.' },
+          { role: 'user', content: 'Can you help me plan a two-week trip through Portugal and Spain next spring?' },
+        ]);
+        const titled = await store.getSession('alice', auto.id);
+        expect(titled.titleSource).toBe('auto');
+        expect(titled.title).toMatch(/^Can you help me plan a two-week trip/);
+        expect(titled.title!.length).toBeLessThanOrEqual(61);
+        await store.appendMessages('alice', auto.id, [{ role: 'user', content: 'Something else entirely' }]);
+        expect((await store.getSession('alice', auto.id)).title).toBe(titled.title);
+
+        const renamed = await store.updateSession('alice', auto.id, { title: 'Iberia' });
+        expect(renamed).toMatchObject({ title: 'Iberia', titleSource: 'user' });
+        const given = await store.createSession('alice', { title: 'Mine' });
+        await store.appendMessages('alice', given.id, [{ role: 'user', content: 'hello' }]);
+        expect((await store.getSession('alice', given.id)).title).toBe('Mine');
+      });
+
+      it('deletes a session with its messages', async () => {
+        const { store } = await withUser();
+        const keep = await store.createSession('alice');
+        const gone = await store.createSession('alice');
+        await store.appendMessages('alice', gone.id, [{ role: 'user', content: 'bye' }]);
+        await store.deleteSession('alice', gone.id);
+        await expectCode(store.getSession('alice', gone.id), 'MEMEX_SESSION_NOT_FOUND');
+        await expectCode(store.listMessages('alice', gone.id), 'MEMEX_SESSION_NOT_FOUND');
+        await expectCode(store.deleteSession('alice', gone.id), 'MEMEX_SESSION_NOT_FOUND');
+        expect((await store.listSessions('alice')).sessions.map((s) => s.id)).toEqual([keep.id]);
+      });
+
+      it("never shows one user another user's session", async () => {
+        const { store } = await withUser();
+        await store.createUser({ id: 'mallory' });
+        const secret = await store.createSession('alice');
+        await store.appendMessages('alice', secret.id, [{ role: 'user', content: 'my secret' }]);
+        await expectCode(store.getSession('mallory', secret.id), 'MEMEX_SESSION_NOT_FOUND');
+        await expectCode(store.listMessages('mallory', secret.id), 'MEMEX_SESSION_NOT_FOUND');
+        await expectCode(store.appendMessages('mallory', secret.id, [{ role: 'user', content: 'x' }]), 'MEMEX_SESSION_NOT_FOUND');
+        await expectCode(store.deleteSession('mallory', secret.id), 'MEMEX_SESSION_NOT_FOUND');
+        expect((await store.listSessions('mallory')).total).toBe(0);
+        expect((await store.listMessages('alice', secret.id)).total).toBe(1);
+      });
+
+      it('gives unknown users and sessions coded errors', async () => {
+        const { store } = await withUser();
+        await expectCode(store.createSession('nobody'), 'MEMEX_USER_NOT_FOUND');
+        await expectCode(store.getSession('alice', '20240101-000000-abcdef'), 'MEMEX_SESSION_NOT_FOUND');
+        for (const id of BAD_IDS) await expectCode(store.getSession('alice', id), 'MEMEX_INVALID_ID');
+      });
+    });
+
+    describe('messages', () => {
+      it('appends one or a batch and reads them back in order', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const [one] = await store.appendMessages('alice', id, [{ role: 'user', content: 'hello', metadata: { lang: 'en' } }]);
+        const batch = await store.appendMessages('alice', id, [
+          { role: 'assistant', content: 'hi!' },
+          { role: 'tool', content: '{"temp": 21}', toolCallId: 'call_1', toolName: 'weather' },
+          { role: 'system', content: 'be brief' },
+        ]);
+        expect(one).toMatchObject({ role: 'user', content: 'hello', sessionId: id, metadata: { lang: 'en' }, attachments: [] });
+        expect(batch[1]).toMatchObject({ role: 'tool', toolCallId: 'call_1', toolName: 'weather' });
+        const page = await store.listMessages('alice', id);
+        expect(page.total).toBe(4);
+        expect(page.messages.map((m) => m.content)).toEqual(['hello', 'hi!', '{"temp": 21}', 'be brief']);
+        expect(await store.getMessage('alice', id, batch[0]!.id)).toEqual(batch[0]);
+        expect((await store.getSession('alice', id)).messageCount).toBe(4);
+      });
+
+      it('pages by limit and offset, and by cursor, visiting each message once', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const written = await store.appendMessages('alice', id, Array.from({ length: 23 }, (_, i) => ({ role: 'user' as const, content: `m${i}` })));
+        const page = await store.listMessages('alice', id, { limit: 5, offset: 10 });
+        expect(page.messages.map((m) => m.content)).toEqual(['m10', 'm11', 'm12', 'm13', 'm14']);
+        expect(page).toMatchObject({ total: 23, offset: 10, limit: 5 });
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const next: Awaited<ReturnType<Store['listMessages']>> = await store.listMessages('alice', id, { limit: 7, ...(cursor ? { cursor } : {}) });
+          seen.push(...next.messages.map((m) => m.id));
+          cursor = next.nextCursor;
+        } while (cursor);
+        expect(seen).toEqual(written.map((m) => m.id));
+        await expectCode(store.listMessages('alice', id, { cursor: 'garbage!' }), 'MEMEX_INVALID_CURSOR');
+        await expectCode(store.listMessages('alice', id, { cursor: 'x', offset: 1 }), 'MEMEX_INVALID_INPUT');
+        await expectCode(store.listMessages('alice', id, { limit: 0 }), 'MEMEX_INVALID_INPUT');
+      });
+
+      it('streams the whole history', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const written = await store.appendMessages('alice', id, Array.from({ length: 300 }, (_, i) => ({ role: 'user' as const, content: `line ${i} ${'é'.repeat(i % 7)}` })));
+        expect(await collect(store.streamMessages('alice', id))).toEqual(written);
+      });
+
+      it('refuses bad messages with coded errors and writes nothing', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const bad: [unknown, string][] = [
+          [{ role: 'wizard', content: 'x' }, 'MEMEX_INVALID_INPUT'],
+          [{ role: 'user' }, 'MEMEX_INVALID_INPUT'],
+          [{ role: 'user', content: '   ' }, 'MEMEX_INVALID_INPUT'],
+          [{ role: 'user', content: 'x', toolCallId: 'c1' }, 'MEMEX_INVALID_INPUT'],
+          [{ role: 'user', content: 'x', createdAt: 'yesterday' }, 'MEMEX_INVALID_INPUT'],
+          [{ role: 'user', content: 'x', unknownField: 1 }, 'MEMEX_INVALID_INPUT'],
+          [{ role: 'user', content: 'x', id: '../../escape' }, 'MEMEX_INVALID_ID'],
+          [{ role: 'user', content: 'x', attachments: [{ fileId: 'a'.repeat(64) }] }, 'MEMEX_FILE_NOT_FOUND'],
+        ];
+        for (const [input, code] of bad) {
+          // A good message first in the batch: the batch is all or nothing.
+          await expectCode(store.appendMessages('alice', id, [{ role: 'user', content: 'fine' }, input as NewMessage]), code as never);
+        }
+        await expectCode(store.appendMessages('alice', id, []), 'MEMEX_INVALID_INPUT');
+        await store.appendMessages('alice', id, [{ role: 'user', content: 'kept', id: 'msg_custom' }]);
+        await expectCode(store.appendMessages('alice', id, [{ role: 'user', content: 'again', id: 'msg_custom' }]), 'MEMEX_INVALID_INPUT');
+        expect((await store.listMessages('alice', id)).messages.map((m) => m.content)).toEqual(['kept']);
+        await expectCode(store.getMessage('alice', id, 'msg_nope'), 'MEMEX_MESSAGE_NOT_FOUND');
+      });
+
+      it('never interleaves or loses concurrent appends', async () => {
+        const { store } = await withUser();
+        const sessions = await Promise.all([0, 1, 2].map(() => store.createSession('alice')));
+        const long = 'x'.repeat(20_000);
+        await Promise.all(
+          Array.from({ length: 150 }, (_, i) => {
+            const session = sessions[i % 3]!;
+            return i % 10 === 0
+              ? store.appendMessages('alice', session.id, [
+                  { role: 'user', content: `${i}a ${long}` },
+                  { role: 'assistant', content: `${i}b` },
+                ])
+              : store.appendMessages('alice', session.id, [{ role: 'user', content: `${i} ${long}` }]);
+          }),
+        );
+        let total = 0;
+        for (const session of sessions) {
+          const messages = await collect(store.streamMessages('alice', session.id));
+          total += messages.length;
+          expect((await store.getSession('alice', session.id)).messageCount).toBe(messages.length);
+          // A batch stays together.
+          for (const [i, m] of messages.entries()) if (m.content.match(/^\d+a /)) expect(messages[i + 1]!.content).toBe(`${m.content.split('a ')[0]}b`);
+        }
+        expect(total).toBe(165);
+      });
+
+      it('returns what was written after a reopen (property)', async () => {
+        const harness = await setup();
+        await harness.store.createUser({ id: 'alice' });
+        const { id } = await harness.store.createSession('alice');
+        const messageArb = fc.record({
+          role: fc.constantFrom('user' as const, 'assistant' as const, 'system' as const),
+          content: fc.string({ minLength: 1, maxLength: 200, unit: 'grapheme' }).filter((s) => s.trim() !== ''),
+          metadata: fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.integer(), fc.string(), fc.boolean())),
+        });
+        const written: Message[] = [];
+        await fc.assert(
+          fc.asyncProperty(fc.array(messageArb, { minLength: 1, maxLength: 5 }), async (batch) => {
+            written.push(...(await harness.store.appendMessages('alice', id, batch)));
+          }),
+          { numRuns: 30 },
+        );
+        const reopened = await harness.reopen();
+        expect(await collect(reopened.streamMessages('alice', id))).toEqual(written);
+        expect((await reopened.getSession('alice', id)).messageCount).toBe(written.length);
+      });
+    });
+
+    describe('personas', () => {
+      it('creates, lists, updates, attaches and deletes', async () => {
+        const { store } = await withUser();
+        const tutor = await store.createPersona('alice', { id: 'tutor', name: 'Tutor', instructions: 'Explain step by step.' });
+        const other = await store.createPersona('alice', { name: 'Critic', instructions: 'Be blunt.' });
+        expect(other.id).toMatch(/^persona_/);
+        expect((await store.listPersonas('alice')).map((p) => p.name)).toEqual(['Critic', 'Tutor']);
+        expect((await store.updatePersona('alice', 'tutor', { instructions: 'Use examples.' })).instructions).toBe('Use examples.');
+        await expectCode(store.createPersona('alice', { id: 'tutor', name: 'x', instructions: '' }), 'MEMEX_PERSONA_EXISTS');
+
+        const session = await store.createSession('alice', { personaId: tutor.id });
+        expect(session.personaId).toBe('tutor');
+        await expectCode(store.createSession('alice', { personaId: 'ghost' }), 'MEMEX_PERSONA_NOT_FOUND');
+        await expectCode(store.updateSession('alice', session.id, { personaId: 'ghost' }), 'MEMEX_PERSONA_NOT_FOUND');
+
+        await store.deletePersona('alice', 'tutor');
+        await expectCode(store.getPersona('alice', 'tutor'), 'MEMEX_PERSONA_NOT_FOUND');
+        expect((await store.getSession('alice', session.id)).personaId).toBeNull();
+        await store.createUser({ id: 'bob' });
+        await expectCode(store.getPersona('bob', other.id), 'MEMEX_PERSONA_NOT_FOUND');
+      });
+    });
+
+    describe('files', () => {
+      it('stores the same bytes once, content-addressed, and links them from messages', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(5000, 7)]);
+        const sha = createHash('sha256').update(pdf).digest('hex');
+        const first = await store.putFile('alice', id, { source: { bytes: pdf }, name: 'report.txt' });
+        expect(first.created).toBe(true);
+        expect(first.file).toMatchObject({ id: sha, sha256: sha, size: pdf.length, mimeType: 'application/pdf', ext: 'pdf', name: 'report.txt' });
+        const again = await store.putFile('alice', id, { source: { stream: (async function* () { yield pdf.subarray(0, 100); yield pdf.subarray(100); })() }, name: 'copy.pdf' });
+        expect(again).toEqual({ file: first.file, created: false });
+        expect(await store.listFiles('alice', id)).toEqual([first.file]);
+        const bytes = Buffer.concat(await collect(await store.readFile('alice', id, sha)));
+        expect(bytes.equals(pdf)).toBe(true);
+
+        const [message] = await store.appendMessages('alice', id, [{ role: 'user', content: 'see attached', attachments: [{ fileId: sha, name: 'report.pdf' }] }]);
+        expect(message!.attachments).toEqual([{ fileId: sha, name: 'report.pdf' }]);
+        await expectCode(store.getFile('alice', id, 'b'.repeat(64)), 'MEMEX_FILE_NOT_FOUND');
+        await expectCode(store.getFile('alice', id, '../../etc/passwd'), 'MEMEX_INVALID_ID');
+        const elsewhere = await store.createSession('alice');
+        await expectCode(store.getFile('alice', elsewhere.id, sha), 'MEMEX_FILE_NOT_FOUND');
+      });
+    });
+  });
+}
