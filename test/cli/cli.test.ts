@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/tmp.js';
+
+// The CLI as users run it: the real bin in a child process (`npm test` builds dist/ first).
+const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function memex(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+async function json<T = Record<string, unknown>>(args: string[], options?: Parameters<typeof memex>[1]): Promise<T> {
+  const run = await memex([...args, '--json'], options);
+  expect(run.stderr, run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return JSON.parse(run.stdout) as T;
+}
+
+describe('memex CLI', () => {
+  it('prints help and version', async () => {
+    const help = await memex(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: memex');
+    for (const command of ['init', 'user', 'session', 'add', 'messages', 'export']) expect(help.stdout).toContain(command);
+    expect((await memex(['session', '--help'])).stdout).toContain('rename');
+    expect((await memex(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('runs the main job with no flags, in ./memex-data', async () => {
+    const cwd = await tempDir();
+    expect((await memex(['init'], { cwd })).code).toBe(0);
+    const added = await memex(['add', 'I', 'moved', 'to', 'Lisbon', 'in', 'May'], { cwd });
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^Added msg_\w+ to session \d{8}-\d{6}-\w{6}/);
+    await memex(['add', '--role', 'assistant', 'Congratulations on the move!'], { cwd });
+    const list = await memex(['session', 'list'], { cwd });
+    expect(list.stdout).toContain('I moved to Lisbon in May');
+    expect(list.stdout).toContain('Congratulations on the move!');
+    const messages = await memex(['messages'], { cwd });
+    expect(messages.stdout).toMatch(/user: I moved to Lisbon in May\n.*assistant: Congratulations/);
+    expect(JSON.parse(await readFile(join(cwd, 'memex-data', 'memex.json'), 'utf8'))).toMatchObject({ kind: 'memex-data' });
+  });
+
+  it('takes global options before or after the subcommand, and prints ids with --json', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const user = await json<{ id: string }>(['--data-dir', dataDir, 'user', 'add', 'alice', '--name', 'Alice']);
+    expect(user.id).toBe('alice');
+    const session = await json<{ id: string; title: string }>(['session', 'new', '--title', 'Trip', '--user', 'alice', '--data-dir', dataDir]);
+    expect(session).toMatchObject({ title: 'Trip' });
+    const message = await json<{ id: string; sessionId: string }>(['--user', 'alice', 'add', '--session', session.id, 'hello', '--data-dir', dataDir]);
+    expect(message.id).toMatch(/^msg_/);
+    expect(message.sessionId).toBe(session.id);
+    const page = await json<{ sessions: { id: string; messageCount: number }[] }>(['session', 'list', '-u', 'alice', '--data-dir', dataDir]);
+    expect(page.sessions).toEqual([expect.objectContaining({ id: session.id, messageCount: 1 })]);
+    // The default user is separate from alice.
+    expect((await json<{ total: number }>(['session', 'list', '--data-dir', dataDir])).total).toBe(0);
+  });
+
+  it('pages messages, renames, exports and deletes', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const env = { MEMEX_DATA_DIR: dataDir };
+    const { id } = await json<{ id: string }>(['session', 'new'], { env });
+    for (let i = 0; i < 5; i++) await memex(['add', '-s', id, `note ${i}`], { env });
+    const page = await json<{ messages: { content: string }[]; total: number; nextCursor: string }>(['messages', '--session', id, '--limit', '2', '--offset', '1'], { env });
+    expect(page.messages.map((m) => m.content)).toEqual(['note 1', 'note 2']);
+    expect(page.total).toBe(5);
+    const next = await json<{ messages: { content: string }[] }>(['messages', '-s', id, '--limit', '2', '--cursor', page.nextCursor], { env });
+    expect(next.messages.map((m) => m.content)).toEqual(['note 3', 'note 4']);
+
+    await memex(['session', 'rename', id, 'My notes'], { env });
+    const md = await memex(['export', '--session', id, '--format', 'md'], { env });
+    expect(md.stdout).toMatch(/^# My notes\n/);
+    expect(md.stdout).toContain('## User · ');
+    expect(md.stdout).toContain('note 4');
+    const exported = JSON.parse((await memex(['export', '-s', id, '-f', 'json'], { env })).stdout);
+    expect(exported).toMatchObject({ v: 1, format: 'memex-session', session: { id, title: 'My notes' } });
+    expect(exported.messages.map((m: { content: string }) => m.content)).toEqual(['note 0', 'note 1', 'note 2', 'note 3', 'note 4']);
+
+    expect((await memex(['session', 'rm', id], { env })).code).toBe(0);
+    const gone = await memex(['messages', '-s', id, '--json'], { env });
+    expect(gone.code).toBe(1);
+    expect(JSON.parse(gone.stderr).error.code).toBe('MEMEX_SESSION_NOT_FOUND');
+  });
+
+  it('reads a message from stdin with "-"', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    await memex(['add', '-'], { env: { MEMEX_DATA_DIR: dataDir }, input: 'line one\nline two\n' });
+    const page = await json<{ messages: { content: string }[] }>(['messages'], { env: { MEMEX_DATA_DIR: dataDir } });
+    expect(page.messages[0]!.content).toBe('line one\nline two\n');
+  });
+
+  it('answers bad input with a coded error and a hint, and a usage error with exit 2', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const traversal = await memex(['--data-dir', dataDir, '--user', '../etc', 'session', 'list']);
+    expect(traversal.code).toBe(1);
+    expect(traversal.stderr).toContain('MEMEX_INVALID_ID');
+    const unknownUser = await memex(['--data-dir', dataDir, '--user', 'ghost', 'session', 'list', '--json']);
+    expect(JSON.parse(unknownUser.stderr).error).toMatchObject({ code: 'MEMEX_USER_NOT_FOUND', hint: expect.stringContaining('memex user add') });
+    const badSession = await memex(['--data-dir', dataDir, 'add', '--session', 'a/../../b', 'x']);
+    expect(badSession.stderr).toContain('MEMEX_INVALID_ID');
+    const badRole = await memex(['--data-dir', dataDir, 'add', '--role', 'wizard', 'x']);
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toContain('wizard');
+    expect((await memex(['--data-dir', dataDir, 'frobnicate'])).code).toBe(2);
+  });
+
+  it('lets concurrent CLI processes take turns on one data dir without losing a message', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const env = { MEMEX_DATA_DIR: dataDir };
+    const { id } = await json<{ id: string }>(['session', 'new'], { env });
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => memex(['add', '-s', id, `from process ${i}`], { env })));
+    expect(runs.map((r) => r.code)).toEqual(Array(8).fill(0));
+    const page = await json<{ messages: { content: string }[] }>(['messages', '-s', id], { env });
+    expect(page.messages.map((m) => m.content).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `from process ${i}`).sort());
+  }, 60_000);
+});
