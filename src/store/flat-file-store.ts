@@ -72,6 +72,8 @@ interface SessionState {
   /** session_meta.json's mtime after our last read or write: how the listing tells a stale entry. */
   metaMtimeMs: number;
   log: MessageLog;
+  /** Writes the latest `meta`; concurrent appends to one session share a write. */
+  metaWriter: Coalescer;
 }
 
 const IndexEntrySchema = SessionMetaSchema.extend({ metaMtimeMs: z.number() });
@@ -121,6 +123,8 @@ export class FlatFileStore implements Store {
   /** Listings that finished loading. Code inside a session's turn only uses these: it never waits for a load. */
   private readonly loaded = new Map<UserId, UserIndex>();
   private closed = false;
+  /** Appends past their session's turn, still syncing: close() waits for them. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
     readonly layout: Layout,
@@ -157,6 +161,7 @@ export class FlatFileStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.mutex.drain();
+    await Promise.allSettled([...this.inFlight]);
     await Promise.allSettled([...this.indexes.values()].map(async (index) => (await index).writer.run()));
     await this.lock.release();
   }
@@ -344,7 +349,7 @@ export class FlatFileStore implements Store {
         ...(changes.metadata !== undefined ? { metadata: changes.metadata } : {}),
         updatedAt: nowIso(),
       };
-      await this.writeMeta(uid, state, meta);
+      await this.writeMeta(state, meta);
       await this.publish(uid, state);
       return summaryOf(meta);
     });
@@ -398,7 +403,15 @@ export class FlatFileStore implements Store {
     }
     const { log, repair } = await MessageLog.open(this.layout.messages(userId, sessionId), sessionId, this.durability);
     if (repair) this.warn({ kind: 'torn-line-repaired', ...repair });
-    const state: SessionState = { meta, log, metaMtimeMs: await mtimeOf(path) };
+    const state: SessionState = {
+      meta,
+      log,
+      metaMtimeMs: await mtimeOf(path),
+      metaWriter: new Coalescer(async () => {
+        await this.durability.writeJsonAtomic(path, state.meta);
+        state.metaMtimeMs = await mtimeOf(path);
+      }),
+    };
     if (log.size !== meta.messagesBytes) {
       // The log and the counts in the meta disagree (a crash between their writes): the log wins.
       const last = await log.last();
@@ -409,7 +422,7 @@ export class FlatFileStore implements Store {
         lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
         messagesBytes: log.size,
       };
-      await this.writeMeta(userId, state, reconciled);
+      await this.writeMeta(state, reconciled);
       this.warn({ kind: 'counts-reconciled', path, messageCount: reconciled.messageCount });
     }
     this.sessionCache.set(key, state);
@@ -420,11 +433,9 @@ export class FlatFileStore implements Store {
     return state;
   }
 
-  private async writeMeta(userId: UserId, state: SessionState, meta: SessionMeta): Promise<void> {
-    const path = this.layout.sessionMeta(userId, meta.id);
-    await this.durability.writeJsonAtomic(path, meta);
+  private async writeMeta(state: SessionState, meta: SessionMeta): Promise<void> {
     state.meta = meta;
-    state.metaMtimeMs = await mtimeOf(path);
+    await state.metaWriter.run();
   }
 
   // ---- the session listing (session_index.json) ----------------------------------------------
@@ -557,14 +568,14 @@ export class FlatFileStore implements Store {
         throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1} has no content and no attachments`);
       }
     }
-    const written = await this.mutex.run(sessionKey(uid, sid), async () => {
+    const { state, messages: written } = await this.mutex.run(sessionKey(uid, sid), async () => {
       const state = await this.loadSession(uid, sid);
       const messages = await this.buildMessages(uid, sid, state, parsed);
       await state.log.append(messages, this.durability);
       const last = messages[messages.length - 1];
       const firstUser = messages.find((m) => m.role === 'user');
       const autoTitle = state.meta.title === null && firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '';
-      await this.writeMeta(uid, state, {
+      state.meta = {
         ...state.meta,
         ...(autoTitle ? { title: autoTitle, titleSource: 'auto' as const } : {}),
         messageCount: state.meta.messageCount + messages.length,
@@ -572,12 +583,22 @@ export class FlatFileStore implements Store {
         lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : state.meta.lastMessagePreview,
         messagesBytes: state.log.size,
         updatedAt: nowIso(),
-      });
-      await this.publish(uid, state);
-      return messages;
+      };
+      return { state, messages };
     });
-    // Outside the session's turn, so concurrent appenders can share one fsync under `group`.
-    await this.durability.commit(this.layout.messages(uid, sid));
+    // Outside the session's turn, so concurrent appenders share the log's fsync (under `group`),
+    // the meta write and the listing write. The meta's counts are rebuilt from the log if a crash
+    // loses this write (see loadSession), so the log alone decides what was appended.
+    const settle = (async () => {
+      await Promise.all([this.durability.commit(this.layout.messages(uid, sid)), state.metaWriter.run()]);
+      await this.publish(uid, state);
+    })();
+    this.inFlight.add(settle);
+    try {
+      await settle;
+    } finally {
+      this.inFlight.delete(settle);
+    }
     return written;
   }
 
