@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { toMemexError, type MemexError } from '../core/index.js';
-import type { StoreWarning } from '../store/index.js';
+import { describeWarning } from '../store/index.js';
 import { Memex } from '../memex.js';
 import { registerCommands } from './commands.js';
 import type { Io } from './output.js';
@@ -28,19 +28,6 @@ function version(): string {
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
-  }
-}
-
-function describeWarning(warning: StoreWarning): string {
-  switch (warning.kind) {
-    case 'torn-line-repaired':
-      return `repaired a torn last line in ${warning.path} (${warning.bytes} bytes ${warning.kept ? 'kept' : `saved to ${warning.savedTo}`})`;
-    case 'counts-reconciled':
-      return `recounted ${warning.path} from its message log (${warning.messageCount} messages)`;
-    case 'session-index-rebuilt':
-      return `rebuilt the session listing of user ${warning.userId} (${warning.reason})`;
-    case 'unreadable':
-      return `cannot read ${warning.path}: ${warning.code}: ${warning.message}`;
   }
 }
 

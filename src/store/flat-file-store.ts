@@ -898,14 +898,20 @@ async function assertDataDir(layout: Layout): Promise<void> {
   }
 }
 
+/** One line saying what a warning means, for logs and the CLI. */
+export function describeWarning(warning: StoreWarning): string {
+  switch (warning.kind) {
+    case 'torn-line-repaired':
+      return `repaired a torn last line in ${warning.path} (${warning.bytes} bytes ${warning.kept ? 'kept' : `saved to ${warning.savedTo}`})`;
+    case 'counts-reconciled':
+      return `recounted ${warning.path} from its message log (${warning.messageCount} messages)`;
+    case 'session-index-rebuilt':
+      return `rebuilt the session listing of user ${warning.userId} (${warning.reason})`;
+    case 'unreadable':
+      return `cannot read ${warning.path}: ${warning.code}: ${warning.message}`;
+  }
+}
+
 function defaultWarn(warning: StoreWarning): void {
-  const text =
-    warning.kind === 'torn-line-repaired'
-      ? `repaired a torn last line in ${warning.path} (${warning.bytes} bytes ${warning.kept ? 'kept' : `moved to ${warning.savedTo}`})`
-      : warning.kind === 'counts-reconciled'
-        ? `recounted ${warning.path} from its message log (${warning.messageCount} messages)`
-        : warning.kind === 'session-index-rebuilt'
-          ? `rebuilt the session listing of user ${warning.userId} (${warning.reason})`
-          : `cannot read ${warning.path}: ${warning.code} ${warning.message}`;
-  process.emitWarning(text, { code: 'MEMEX_STORE' });
+  process.emitWarning(describeWarning(warning), { code: 'MEMEX_STORE' });
 }

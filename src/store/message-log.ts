@@ -48,10 +48,6 @@ export class MessageLog {
     return { log: new MessageLog(path, sessionId, size), repair };
   }
 
-  get indexed(): boolean {
-    return this.starts !== null;
-  }
-
   /** Number of messages; scans the log if it has not been scanned yet. */
   async count(): Promise<number> {
     return (await this.positions()).starts.length;
