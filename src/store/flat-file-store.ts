@@ -161,8 +161,8 @@ export class FlatFileStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.mutex.drain();
+    // Every listing write is awaited by the call that asked for it, so these two cover all work in flight.
     await Promise.allSettled([...this.inFlight]);
-    await Promise.allSettled([...this.indexes.values()].map(async (index) => (await index).writer.run()));
     await this.lock.release();
   }
 
@@ -206,7 +206,7 @@ export class FlatFileStore implements Store {
         if (profile) out.push(profile);
       } catch (cause) {
         const error = toMemexError(cause);
-        this.warn({ kind: 'unreadable', path: this.layout.users + '/' + name, code: error.code, message: error.message });
+        this.warn({ kind: 'unreadable', path: join(this.layout.users, name), code: error.code, message: error.message });
       }
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
@@ -716,8 +716,10 @@ export class FlatFileStore implements Store {
 
   async updatePersona(userId: string, personaId: string, patch: PersonaPatch): Promise<Persona> {
     const changes = parseInput(PersonaPatchSchema, patch, 'persona patch');
-    const current = await this.getPersona(userId, personaId);
-    return this.mutex.run(`persona:${current.userId}/${current.id}`, async () => {
+    const [uid, pid] = [parseId('user', userId), parseId('persona', personaId)];
+    // Read inside the persona's turn, so two concurrent updates cannot overwrite each other.
+    return this.mutex.run(`persona:${uid}/${pid}`, async () => {
+      const current = await this.getPersona(uid, pid);
       const next: Persona = { ...current, ...definedOnly(changes), updatedAt: nowIso() };
       await this.durability.writeJsonAtomic(this.layout.persona(current.userId, current.id), next);
       return next;
