@@ -1,4 +1,7 @@
-export { Memex, type MemexOptions } from './memex.js';
+export { Memex, describeWarning, type MemexOptions, type MemexWarning } from './memex.js';
+export { HashedEmbedder, TransformersEmbedder, type Embedder, type EmbedOptions } from './embedding/index.js';
+export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from './chunking/index.js';
+export type { ReindexOptions, ReindexProgress, ReindexResult } from './ingest/index.js';
 export {
   MemexError,
   isMemexError,
@@ -32,5 +35,9 @@ export {
   type SessionPatch,
   type PersonaPatch,
   type PageOptions,
+  type Chunk,
+  type ChunkSource,
+  type VectorLine,
+  type EmbeddingModel,
 } from './core/index.js';
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource } from './store/index.js';
+export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, SessionVectorData, VectorStatus } from './store/index.js';

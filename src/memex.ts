@@ -1,6 +1,11 @@
+import { join } from 'node:path';
 import {
+  HASHED_MODEL,
+  MemexError,
   isMemexError,
   loadConfig,
+  toMemexError,
+  type MemexErrorCode,
   type Config,
   type ConfigInput,
   type FileRecord,
@@ -28,7 +33,27 @@ import {
   type SessionPage,
   type Store,
   type StoreWarning,
+  type SessionVectorData,
+  type VectorStatus,
 } from './store/index.js';
+import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
+import { MessageIndexer, reindex, type ReindexOptions, type ReindexResult } from './ingest/index.js';
+import { describeWarning as describeStoreWarning } from './store/index.js';
+
+/** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
+export type MemexWarning = StoreWarning | EmbeddingWarning | { kind: 'indexing-failed'; code: MemexErrorCode; message: string };
+
+/** One line saying what a warning means, for logs and the CLI. */
+export function describeWarning(warning: MemexWarning): string {
+  switch (warning.kind) {
+    case 'embedding-fallback':
+      return describeEmbeddingWarning(warning);
+    case 'indexing-failed':
+      return `some messages were stored but not embedded (${warning.code}: ${warning.message}); they are embedded on the next append or by \`memex reindex\``;
+    default:
+      return describeStoreWarning(warning);
+  }
+}
 
 export interface MemexOptions {
   /** Shorthand for `config.dataDir`. */
@@ -39,8 +64,15 @@ export interface MemexOptions {
   configFile?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Repairs and unreadable files the store reports; defaults to process.emitWarning. */
-  onWarning?: (warning: StoreWarning) => void;
+  /** Repairs, unreadable files and a model fallback; defaults to process.emitWarning. */
+  onWarning?: (warning: MemexWarning) => void;
+  /** Use this embedder instead of loading the configured model (say, one shared by several data dirs). */
+  embedder?: Embedder;
+  /**
+   * Open a data dir whose vectors came from another model than the configured one, so that
+   * `reindex` can re-embed it. Everything else that needs vectors still refuses with MEMEX_MODEL_MISMATCH.
+   */
+  allowModelMismatch?: boolean;
 }
 
 /**
@@ -56,10 +88,17 @@ export interface MemexOptions {
  * ```
  */
 export class Memex {
+  private readonly indexer: MessageIndexer;
+  private embedderLoad: Promise<Embedder> | null = null;
+
   private constructor(
     readonly config: Config,
     private readonly store: Store,
-  ) {}
+    private readonly options: MemexOptions,
+    private readonly warn: (warning: MemexWarning) => void,
+  ) {
+    this.indexer = new MessageIndexer({ store, embedder: () => this.embedder(), chunking: config.chunking });
+  }
 
   static async open(options: MemexOptions = {}): Promise<Memex> {
     const config = loadConfig({
@@ -68,19 +107,85 @@ export class Memex {
       ...(options.configFile ? { file: options.configFile } : {}),
       overrides: { ...options.config, ...(options.dataDir ? { dataDir: options.dataDir } : {}) },
     });
+    const warn = options.onWarning ?? ((warning: MemexWarning) => process.emitWarning(describeWarning(warning), { code: 'MEMEX' }));
     const store = await FlatFileStore.open({
       dataDir: config.dataDir,
       fsync: config.fsync,
       lockTimeoutMs: config.lockTimeoutMs,
       limits: config.limits,
-      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      onWarning: warn,
     });
-    return new Memex(config, store);
+    // A model named in the config that differs from the recorded one is a mismatch known without
+    // loading anything. (A data dir on the hashed fallback is checked once the model loads: when
+    // the configured model is still unavailable, the fallback is used again and matches.)
+    const recorded = await store.getEmbeddingModel();
+    const configured = options.embedder?.modelId ?? config.embedding.model;
+    if (recorded && recorded.model !== HASHED_MODEL && recorded.model !== configured && !options.allowModelMismatch) {
+      await store.close();
+      throw mismatch(recorded.model, configured);
+    }
+    return new Memex(config, store, options, warn);
   }
 
-  /** Waits for work in flight, then releases the data dir for other processes. */
-  close(): Promise<void> {
-    return this.store.close();
+  /**
+   * Waits for appended messages to be embedded, then releases the data dir for other processes.
+   * An embedding failure is reported as a warning here (the messages are kept and embedded on a
+   * later run); call `flush()` first to get it as an error.
+   */
+  async close(): Promise<void> {
+    await this.indexer.flush().catch((cause: unknown) => {
+      const error = toMemexError(cause);
+      this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
+    });
+    await this.store.close();
+  }
+
+  /** Resolves when every appended message has its vector rows; rejects if embedding failed. */
+  flush(): Promise<void> {
+    return this.indexer.flush();
+  }
+
+  /**
+   * The embedder, loaded on first use and shared: the configured model, the hashed fallback (with a
+   * warning) when none loads and the data dir has no real model yet, checked against the model the
+   * data dir records (recorded here on first use).
+   */
+  embedder(): Promise<Embedder> {
+    this.embedderLoad ??= this.loadEmbedder();
+    // A failed load is retried next time (the model may have become available).
+    this.embedderLoad.catch(() => (this.embedderLoad = null));
+    return this.embedderLoad;
+  }
+
+  private async loadEmbedder(): Promise<Embedder> {
+    const recorded = await this.store.getEmbeddingModel();
+    const embedder =
+      this.options.embedder ??
+      (await loadEmbedder(this.config.embedding, {
+        recorded,
+        onWarning: (warning) => this.warn(warning),
+      }));
+    if (this.options.allowModelMismatch) return embedder;
+    if (recorded && (recorded.model !== embedder.modelId || recorded.dimension !== embedder.dimension)) {
+      throw mismatch(recorded.model, embedder.modelId);
+    }
+    if (!recorded) await this.store.setEmbeddingModel({ model: embedder.modelId, dimension: embedder.dimension });
+    return embedder;
+  }
+
+  /**
+   * Re-embeds stored messages with the configured model: after switching models (the data dir's
+   * recorded model changes once every session is done), or to catch up on messages without rows.
+   * Resumable: run it again after an interruption. Open with `allowModelMismatch` to switch models.
+   */
+  async reindex(options: ReindexOptions = {}): Promise<ReindexResult> {
+    // `recorded` keeps a failed load from falling back to hashed vectors over a real model's rows.
+    const recorded = await this.store.getEmbeddingModel();
+    const embedder = this.options.embedder ?? (await loadEmbedder(this.config.embedding, { recorded, onWarning: (warning) => this.warn(warning) }));
+    await this.indexer.flush().catch(() => undefined);
+    const result = await reindex(this.store, embedder, this.config.chunking, join(this.config.dataDir, 'memex.reindex.jsonl'), options);
+    this.embedderLoad = Promise.resolve(embedder);
+    return result;
   }
 
   readonly users = {
@@ -116,16 +221,29 @@ export class Memex {
   };
 
   readonly messages = {
+    /** Resolves once the message is durable; it is embedded in the background (see `flush`). */
     append: async (userId: string, sessionId: string, message: NewMessage): Promise<Message> => {
-      const [written] = await this.store.appendMessages(userId, sessionId, [message]);
+      const [written] = await this.messages.appendMany(userId, sessionId, [message]);
       return written as Message;
     },
-    appendMany: (userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]> =>
-      this.store.appendMessages(userId, sessionId, messages),
+    /** All or nothing, in order; one batch embeds faster than the same messages one by one. */
+    appendMany: async (userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]> => {
+      const written = await this.store.appendMessages(userId, sessionId, messages);
+      this.indexer.schedule(userId, sessionId);
+      return written;
+    },
+    /** Removes the message and its vector rows. */
+    delete: (userId: string, sessionId: string, messageId: string): Promise<void> => this.store.deleteMessage(userId, sessionId, messageId),
     list: (userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage> => this.store.listMessages(userId, sessionId, page),
     get: (userId: string, sessionId: string, messageId: string): Promise<Message> => this.store.getMessage(userId, sessionId, messageId),
     stream: (userId: string, sessionId: string, options?: { signal?: AbortSignal }): AsyncIterable<Message> =>
       this.store.streamMessages(userId, sessionId, options),
+  };
+
+  /** Each session's vector rows (vector_index.jsonl + embeddings.npy), as stored. */
+  readonly vectors = {
+    status: (userId: string, sessionId: string): Promise<VectorStatus> => this.store.vectorStatus(userId, sessionId),
+    read: (userId: string, sessionId: string): Promise<SessionVectorData> => this.store.readVectors(userId, sessionId),
   };
 
   readonly personas = {
@@ -142,4 +260,10 @@ export class Memex {
     list: (userId: string, sessionId: string): Promise<FileRecord[]> => this.store.listFiles(userId, sessionId),
     read: (userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>> => this.store.readFile(userId, sessionId, fileId),
   };
+}
+
+function mismatch(recorded: string, configured: string): MemexError {
+  return new MemexError('MEMEX_MODEL_MISMATCH', `this data dir's vectors were made with ${recorded}, but the configured model is ${configured}; run \`memex reindex\` to re-embed with ${configured}`, {
+    details: { recorded, configured },
+  });
 }

@@ -5,7 +5,7 @@ import { MemexError, ROLES, type Role } from '../core/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
 import type { Memex } from '../memex.js';
 import type { Context } from './main.js';
-import { clip, print, shortTime, table } from './output.js';
+import { clip, print, progress, shortTime, table } from './output.js';
 
 type ContextOf = (command: Command) => Context;
 
@@ -155,7 +155,45 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
       const content = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
       const sessionId = await sessionOf(memex, uid, options.session, true);
       const message = await memex.messages.append(uid, sessionId, { role: options.role, content });
+      // Embedded before the command ends, so a failure to embed is this command's error to report.
+      await memex.flush();
       print(ctx.io, `Added ${message.id} to session ${sessionId}`, message);
+    });
+
+  const message = program.command('message').description('act on one message');
+  message
+    .command('rm <id>')
+    .description('delete a message and its vectors from a session')
+    .option('-s, --session <id>', 'session (default: the latest)')
+    .action(async (id: string, options: { session?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user: uid } = await userOf(ctx);
+      const sessionId = await sessionOf(memex, uid, options.session, false);
+      await memex.messages.delete(uid, sessionId, id);
+      print(ctx.io, `Deleted message ${id} from session ${sessionId}`, { deleted: true, sessionId, messageId: id });
+    });
+
+  program
+    .command('reindex')
+    .description("re-embed stored messages with the configured model (after changing models, or to catch up); resumable")
+    .option('--force', 're-embed every session, even those already current (say, after changing chunk sizes)')
+    .action(async (options: { force?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      const memex = await ctx.memex({ allowModelMismatch: true });
+      const bar = progress(ctx.io, 'reindex');
+      const started = Date.now();
+      const result = await memex.reindex({
+        ...(ctx.defaultUser ? {} : { userId: ctx.user }),
+        ...(options.force ? { force: true } : {}),
+        onProgress: (p) => bar.update(p.sessionsDone, p.sessionsTotal, `${p.messages} messages, ${p.chunks} chunks`),
+      });
+      bar.finish();
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const lines = [
+        `Re-embedded ${result.sessionsEmbedded} of ${result.sessionsTotal} sessions (${result.messages} messages, ${result.chunks} chunks) with ${result.model} in ${seconds} s.`,
+      ];
+      if (result.sessionsSkipped > 0) lines.push(`${result.sessionsSkipped} sessions were already current${result.resumed ? ' (resumed an interrupted run)' : ''}.`);
+      print(ctx.io, lines.join('\n'), result);
     });
 
   program

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { toMemexError, type MemexError } from '../core/index.js';
-import { describeWarning } from '../store/index.js';
-import { Memex } from '../memex.js';
+import { Memex, describeWarning } from '../memex.js';
 import { registerCommands } from './commands.js';
 import type { Io } from './output.js';
 
@@ -19,7 +18,8 @@ export interface Context {
   user: string;
   /** True when --user was not given: the `default` user is then created on demand. */
   defaultUser: boolean;
-  memex(): Promise<Memex>;
+  /** `allowModelMismatch` only for `reindex`, which exists to fix one. */
+  memex(options?: { allowModelMismatch?: boolean }): Promise<Memex>;
 }
 
 function version(): string {
@@ -65,8 +65,9 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
       io,
       user: options.user,
       defaultUser: command.getOptionValueSourceWithGlobals('user') === 'default',
-      memex: async () => {
+      memex: async (extra = {}) => {
         opened ??= await Memex.open({
+          ...extra,
           ...(options.dataDir ? { dataDir: options.dataDir } : {}),
           ...(options.config ? { configFile: options.config } : {}),
           onWarning: (warning) => io.err.write(`memex: warning: ${describeWarning(warning)}\n`),

@@ -32,3 +32,35 @@ export function clip(text: string | null, max: number): string {
 export function shortTime(iso: string | null): string {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '';
 }
+
+export interface Progress {
+  update(done: number, total: number, detail?: string): void;
+  finish(): void;
+}
+
+/**
+ * A one-line progress bar on stderr, redrawn in place at most ten times a second. Only on a
+ * terminal and without --json: piped output and scripts get the final result alone.
+ */
+export function progress(io: Io, label: string): Progress {
+  const stream = io.err as Writable & { isTTY?: boolean; columns?: number };
+  if (io.json || !stream.isTTY) return { update: () => undefined, finish: () => undefined };
+  let last = 0;
+  let drawn = false;
+  return {
+    update(done, total, detail = '') {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      const width = 24;
+      const filled = total > 0 ? Math.round((done / total) * width) : 0;
+      const percent = total > 0 ? Math.floor((done / total) * 100) : 0;
+      const line = `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${percent}% ${detail}`;
+      stream.write(`\r${line.slice(0, (stream.columns ?? 100) - 1).padEnd(Math.min(stream.columns ?? 100, 100) - 1)}`);
+      drawn = true;
+    },
+    finish() {
+      if (drawn) stream.write('\n');
+    },
+  };
+}

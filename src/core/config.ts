@@ -6,8 +6,12 @@ import { MemexError } from './errors.js';
 /**
  * Configuration, parsed once with defaults, then frozen. Sources, later ones winning:
  * defaults < config file (`MEMEX_CONFIG`, else `./memex.config.json` when present) < environment
- * (`MEMEX_DATA_DIR`, `MEMEX_FSYNC`, `MEMEX_LOCK_TIMEOUT_MS`) < explicit overrides (CLI flags, library options).
+ * (`MEMEX_DATA_DIR`, `MEMEX_FSYNC`, `MEMEX_LOCK_TIMEOUT_MS`, `MEMEX_MODEL`, `MEMEX_MODEL_DIR`,
+ * `MEMEX_MODEL_CACHE`, `MEMEX_OFFLINE`) < explicit overrides (CLI flags, library options).
  */
+export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
+/** The built-in fallback: hashed words, no model files. `MEMEX_MODEL=hashed` picks it on purpose. */
+export const HASHED_MODEL = 'memex/hashed-lexical-v1';
 export const FSYNC_POLICIES = ['always', 'group', 'none'] as const;
 export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
 
@@ -27,6 +31,52 @@ export const ConfigSchema = z.strictObject({
    * Short CLI commands take turns inside this window; a long-running server makes others fail fast after it.
    */
   lockTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
+  embedding: z
+    .strictObject({
+      /**
+       * The transformers.js model id. Without `modelDir` it loads from the cache (`cacheDir`),
+       * downloading once from the Hugging Face hub when `allowRemote` is on. `hashed` (or
+       * `memex/hashed-lexical-v1`) picks the built-in hashed lexical embedder.
+       */
+      model: z.string().min(1).default(DEFAULT_MODEL),
+      /**
+       * A local folder in transformers.js layout: either the folder holding `<model>/config.json`
+       * (like `../shared/models`) or the model folder itself. When set, nothing is fetched.
+       */
+      modelDir: z.string().min(1).nullable().default(null),
+      /** Where downloaded models are kept; default `~/.cache/memex/models`. */
+      cacheDir: z.string().min(1).nullable().default(null),
+      /** Download a missing model from the hub. Off with MEMEX_OFFLINE=1 or when `modelDir` is set. */
+      allowRemote: z.boolean().default(true),
+      /**
+       * When no model loads and the data dir has none recorded yet: `hashed` goes on with the
+       * hashed lexical embedder (one warning says how to get a real model); `error` stops with
+       * MEMEX_MODEL_UNAVAILABLE.
+       */
+      fallback: z.enum(['hashed', 'error']).default('hashed'),
+      /**
+       * Texts per model call. Larger batches amortise the call overhead but pad every text to the
+       * longest in its batch (texts are sorted by length first, so padding stays small); 32 was
+       * the knee on 2 cores with USE-lite (bench/embedding.ts), past it throughput is flat.
+       */
+      batchSize: z.number().int().min(1).max(1024).default(32),
+    })
+    .prefault({}),
+  chunking: z
+    .strictObject({
+      /**
+       * Largest chunk, in the model's tokens; null means the model's own input limit (capped at 256).
+       * Smaller chunks make recall more precise but cut context apart; a chat turn under the size
+       * always stays one chunk.
+       */
+      maxTokens: z.number().int().min(8).max(8192).nullable().default(null),
+      /**
+       * Tokens repeated from the end of one chunk at the start of the next, so a fact that straddles
+       * a boundary is whole in one of them. Null means an eighth of the chunk size.
+       */
+      overlapTokens: z.number().int().min(0).nullable().default(null),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest message content accepted, in characters. */
@@ -37,7 +87,14 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
 });
 
-export type Config = Readonly<Omit<z.output<typeof ConfigSchema>, 'limits'> & { limits: Readonly<z.output<typeof ConfigSchema>['limits']> }>;
+type ConfigOutput = z.output<typeof ConfigSchema>;
+export type Config = Readonly<
+  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking'> & {
+    limits: Readonly<ConfigOutput['limits']>;
+    embedding: Readonly<ConfigOutput['embedding']>;
+    chunking: Readonly<ConfigOutput['chunking']>;
+  }
+>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export interface LoadConfigOptions {
@@ -69,6 +126,12 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.MEMEX_DATA_DIR) out.dataDir = env.MEMEX_DATA_DIR;
   if (env.MEMEX_FSYNC) out.fsync = env.MEMEX_FSYNC;
   if (env.MEMEX_LOCK_TIMEOUT_MS) out.lockTimeoutMs = Number(env.MEMEX_LOCK_TIMEOUT_MS);
+  const embedding: Record<string, unknown> = {};
+  if (env.MEMEX_MODEL) embedding.model = env.MEMEX_MODEL;
+  if (env.MEMEX_MODEL_DIR) embedding.modelDir = env.MEMEX_MODEL_DIR;
+  if (env.MEMEX_MODEL_CACHE) embedding.cacheDir = env.MEMEX_MODEL_CACHE;
+  if (env.MEMEX_OFFLINE && env.MEMEX_OFFLINE !== '0') embedding.allowRemote = false;
+  if (Object.keys(embedding).length > 0) out.embedding = embedding;
   return out;
 }
 
@@ -86,14 +149,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const explicitFile = options.file ?? env.MEMEX_CONFIG;
   const file = explicitFile ? resolve(cwd, explicitFile) : resolve(cwd, 'memex.config.json');
   const fromFile = explicitFile || existsSync(file) ? readConfigFile(file) : {};
-  const fileLimits = (fromFile.limits ?? {}) as Record<string, unknown>;
-  const overrideLimits = (options.overrides?.limits ?? {}) as Record<string, unknown>;
-  const merged = {
-    ...fromFile,
-    ...fromEnv(env),
-    ...options.overrides,
-    limits: { ...fileLimits, ...overrideLimits },
-  };
+  const layers: Record<string, unknown>[] = [fromFile, fromEnv(env), (options.overrides ?? {}) as Record<string, unknown>];
+  const merged: Record<string, unknown> = Object.assign({}, ...layers);
+  // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
+  for (const section of ['limits', 'embedding', 'chunking']) {
+    merged[section] = Object.assign({}, ...layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
+  }
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const summary = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
@@ -102,5 +163,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       details: { file: explicitFile || existsSync(file) ? file : null },
     });
   }
-  return deepFreeze({ ...result.data, dataDir: resolve(cwd, result.data.dataDir) });
+  const { embedding } = result.data;
+  return deepFreeze({
+    ...result.data,
+    dataDir: resolve(cwd, result.data.dataDir),
+    embedding: {
+      ...embedding,
+      model: embedding.model === 'hashed' ? HASHED_MODEL : embedding.model,
+      modelDir: embedding.modelDir === null ? null : resolve(cwd, embedding.modelDir),
+      cacheDir: embedding.cacheDir === null ? null : resolve(cwd, embedding.cacheDir),
+    },
+  });
 }

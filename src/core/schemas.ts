@@ -140,11 +140,50 @@ export const SummarySchema = z.object({
 });
 export type Summary = z.infer<typeof SummarySchema>;
 
+/** Which model made a data dir's vectors: rows of two models never mix. */
+export const EmbeddingModelSchema = z.object({ model: z.string().min(1), dimension: z.number().int().positive() });
+export type EmbeddingModel = z.infer<typeof EmbeddingModelSchema>;
+
 /** `memex.json` at the root of a data dir. */
 export const DataDirManifestSchema = z.object({
   v: version,
   kind: z.literal('memex-data'),
   createdAt: TimestampSchema,
-  embedding: z.object({ model: z.string(), dimension: z.number().int().positive() }).nullable(),
+  embedding: EmbeddingModelSchema.nullable(),
 });
 export type DataDirManifest = z.infer<typeof DataDirManifestSchema>;
+
+/**
+ * Where a chunk's text came from. `span` is a character range (UTF-16 code units, like
+ * `String.prototype.slice`) into the source text: the message content, or the text of a file's page.
+ */
+export const ChunkSourceSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('message'), messageId: MessageIdSchema, role: RoleSchema, createdAt: TimestampSchema }),
+  z.object({ kind: z.literal('file'), fileId: FileIdSchema, page: z.number().int().positive().optional(), messageId: MessageIdSchema.optional() }),
+]);
+export type ChunkSource = z.infer<typeof ChunkSourceSchema>;
+
+export const SpanSchema = z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative() });
+export type Span = z.infer<typeof SpanSchema>;
+
+/** A piece of text small enough for the embedding model, with where it came from. */
+export const ChunkSchema = z.object({
+  /** `<messageId or fileId>[:<page>]:<index>`: stable, so re-embedding the same source gives the same ids. */
+  chunkId: z.string().min(1),
+  source: ChunkSourceSchema,
+  /** This chunk's place among the chunks of its source (a message or a page). */
+  part: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
+  span: SpanSchema,
+  text: z.string(),
+  /** Length in the embedding model's own tokens, special tokens included. */
+  tokens: z.number().int().nonnegative(),
+});
+export type Chunk = z.infer<typeof ChunkSchema>;
+
+/** One line of `vector_index.jsonl`: the chunk stored at row `row` of `embeddings.npy`. */
+export const VectorLineSchema = ChunkSchema.extend({
+  v: version,
+  row: z.number().int().nonnegative(),
+  model: z.string().min(1),
+});
+export type VectorLine = z.infer<typeof VectorLineSchema>;

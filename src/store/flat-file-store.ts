@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import {
   DataDirManifestSchema,
+  EmbeddingModelSchema,
   FileRecordSchema,
   FORMAT_VERSION,
   MemexError,
@@ -27,6 +28,9 @@ import {
   isMemexError,
   toMemexError,
   type Config,
+  type DataDirManifest,
+  type EmbeddingModel,
+  type Chunk,
   type FileRecord,
   type Message,
   type NewMessage,
@@ -50,6 +54,7 @@ import { Layout } from './layout.js';
 import { DataDirLock } from './lock.js';
 import { MessageLog } from './message-log.js';
 import { Coalescer, KeyedMutex } from './serial.js';
+import { SessionVectors, type SessionVectorData, type VectorBatch, type VectorStatus } from './session-vectors.js';
 import type { ListOptions, MessagePage, PutFileInput, PutFileResult, SessionPage, Store, StoreWarning, UnreadableSession } from './store.js';
 
 export interface FlatFileStoreOptions {
@@ -74,6 +79,8 @@ interface SessionState {
   log: MessageLog;
   /** Writes the latest `meta`; concurrent appends to one session share a write. */
   metaWriter: Coalescer;
+  /** Opened (and reconciled) the first time the session's vectors are needed. */
+  vectors: SessionVectors | null;
 }
 
 const IndexEntrySchema = SessionMetaSchema.extend({ metaMtimeMs: z.number() });
@@ -132,6 +139,7 @@ export class FlatFileStore implements Store {
     private readonly lock: DataDirLock,
     private readonly limits: Config['limits'],
     private readonly warn: (warning: StoreWarning) => void,
+    private manifest: DataDirManifest,
   ) {}
 
   static async open(options: FlatFileStoreOptions): Promise<FlatFileStore> {
@@ -141,20 +149,21 @@ export class FlatFileStore implements Store {
     await durability.mkdirp(layout.root);
     const lock = await DataDirLock.acquire(layout.lockFile, options.lockTimeoutMs ?? 5_000);
     try {
-      const manifest = await readJsonRecord(layout.manifest, DataDirManifestSchema, (reason, cause) => new MemexError('MEMEX_DATA_DIR_INVALID', reason, { cause }));
+      let manifest = await readJsonRecord(layout.manifest, DataDirManifestSchema, (reason, cause) => new MemexError('MEMEX_DATA_DIR_INVALID', reason, { cause }));
       if (!manifest) {
-        await durability.writeJsonAtomic(layout.manifest, { v: FORMAT_VERSION, kind: 'memex-data', createdAt: nowIso(), embedding: null });
+        manifest = { v: FORMAT_VERSION, kind: 'memex-data', createdAt: nowIso(), embedding: null };
+        await durability.writeJsonAtomic(layout.manifest, manifest);
         await durability.syncDir(layout.root);
       }
       await durability.mkdirp(layout.users);
       await rm(layout.trash, { recursive: true, force: true });
+      const warn = options.onWarning ?? defaultWarn;
+      const limits = { maxMessageChars: 1_000_000, maxFileBytes: 100 * 1024 * 1024, ...options.limits };
+      return new FlatFileStore(layout, durability, lock, limits, warn, manifest);
     } catch (cause) {
       await lock.release();
       throw toMemexError(cause, `cannot open data dir ${layout.root}`);
     }
-    const warn = options.onWarning ?? defaultWarn;
-    const limits = { maxMessageChars: 1_000_000, maxFileBytes: 100 * 1024 * 1024, ...options.limits };
-    return new FlatFileStore(layout, durability, lock, limits, warn);
   }
 
   async close(): Promise<void> {
@@ -411,6 +420,7 @@ export class FlatFileStore implements Store {
         await this.durability.writeJsonAtomic(path, state.meta);
         state.metaMtimeMs = await mtimeOf(path);
       }),
+      vectors: null,
     };
     if (log.size !== meta.messagesBytes) {
       // The log and the counts in the meta disagree (a crash between their writes): the log wins.
@@ -667,6 +677,146 @@ export class FlatFileStore implements Store {
     });
   }
 
+  async deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const mid = parseId('message', messageId);
+    await this.requireUser(uid);
+    await this.userIndex(uid);
+    await this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      if (!(await state.log.has(mid))) {
+        throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
+      }
+      // Rows first: a crash in between leaves the message without rows (embedded again on open when
+      // it is the last one, else still listed and deletable), never rows of a message that is gone.
+      await (await this.sessionVectors(state, uid, sid)).removeMessage(mid);
+      await state.log.remove(mid, this.durability);
+      const last = await state.log.last();
+      await this.writeMeta(state, {
+        ...state.meta,
+        messageCount: await state.log.count(),
+        lastMessageAt: last?.createdAt ?? null,
+        lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
+        messagesBytes: state.log.size,
+        updatedAt: nowIso(),
+      });
+      await this.publish(uid, state);
+    });
+  }
+
+  // ---- vectors ------------------------------------------------------------------------------
+
+  getEmbeddingModel(): Promise<EmbeddingModel | null> {
+    this.assertOpen();
+    return Promise.resolve(this.manifest.embedding);
+  }
+
+  async setEmbeddingModel(model: EmbeddingModel, options: { replace?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    const next = parseInput(EmbeddingModelSchema, model, 'embedding model');
+    await this.mutex.run('manifest', async () => {
+      const recorded = this.manifest.embedding;
+      if (recorded && recorded.model === next.model && recorded.dimension === next.dimension) return;
+      if (recorded && !options.replace) {
+        throw new MemexError('MEMEX_MODEL_MISMATCH', `the data dir's vectors are from ${recorded.model} (${recorded.dimension}-d), not ${next.model} (${next.dimension}-d)`, {
+          details: { recorded, configured: next },
+        });
+      }
+      const manifest = { ...this.manifest, embedding: next };
+      await this.durability.writeJsonAtomic(this.layout.manifest, manifest);
+      this.manifest = manifest;
+    });
+  }
+
+  async vectorStatus(userId: string, sessionId: string): Promise<VectorStatus> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).status);
+  }
+
+  async unembeddedMessages(userId: string, sessionId: string, options: { limit?: number; after?: string } = {}): Promise<Message[]> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      const after = options.after === undefined ? -1 : ((await state.log.indexOf(options.after)) ?? -1);
+      const from = Math.max(await this.embeddedThrough(state, uid, sid), after) + 1;
+      return state.log.range(from, from + limit);
+    });
+  }
+
+  async appendVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      const vectors = await this.sessionVectors(state, uid, sid);
+      const through = await this.embeddedThrough(state, uid, sid);
+      const keep = await this.chunksInLog(state, batch, (position) => position > through);
+      await vectors.append({ model: batch.model, chunks: keep.map((i) => batch.chunks[i] as Chunk), vectors: keep.map((i) => batch.vectors[i] as Float32Array) });
+      return vectors.status;
+    });
+  }
+
+  async replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      const vectors = await this.sessionVectors(state, uid, sid);
+      const keep = await this.chunksInLog(state, batch, () => true);
+      await vectors.replace({ model: batch.model, chunks: keep.map((i) => batch.chunks[i] as Chunk), vectors: keep.map((i) => batch.vectors[i] as Float32Array) });
+      return vectors.status;
+    });
+  }
+
+  async readVectors(userId: string, sessionId: string): Promise<SessionVectorData> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).read());
+  }
+
+  /** Opens the session's vector files once (reconciling them); call inside the session's turn. */
+  private async sessionVectors(state: SessionState, userId: UserId, sessionId: SessionId): Promise<SessionVectors> {
+    if (state.vectors) return state.vectors;
+    const { vectors, repair } = await SessionVectors.open(
+      {
+        index: this.layout.sessionFile(userId, sessionId, 'vector_index.jsonl'),
+        npy: this.layout.sessionFile(userId, sessionId, 'embeddings.npy'),
+        journal: this.layout.sessionFile(userId, sessionId, 'vectors.swap.json'),
+      },
+      this.durability,
+    );
+    if (repair) this.warn({ kind: 'vectors-reconciled', ...repair });
+    state.vectors = vectors;
+    return vectors;
+  }
+
+  /**
+   * The log position of the last message with rows, -1 if none. Rows of a message the log no longer
+   * has (only a hand edit or a lost rename can cause that) are dropped first.
+   */
+  private async embeddedThrough(state: SessionState, userId: UserId, sessionId: SessionId): Promise<number> {
+    const vectors = await this.sessionVectors(state, userId, sessionId);
+    for (;;) {
+      const last = vectors.lastEmbeddedMessageId;
+      if (last === null) return -1;
+      const position = await state.log.indexOf(last);
+      if (position !== undefined) return position;
+      await vectors.removeMessage(last);
+    }
+  }
+
+  /** Indexes of the batch's chunks whose message is in the log at a position `accept` takes, in log order. */
+  private async chunksInLog(state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<number[]> {
+    const keep: { index: number; position: number }[] = [];
+    for (const [index, chunk] of batch.chunks.entries()) {
+      if (chunk.source.kind !== 'message') {
+        keep.push({ index, position: Number.MAX_SAFE_INTEGER });
+        continue;
+      }
+      const position = await state.log.indexOf(chunk.source.messageId);
+      if (position !== undefined && accept(position)) keep.push({ index, position });
+    }
+    return keep.sort((a, b) => a.position - b.position || a.index - b.index).map((k) => k.index);
+  }
+
   // ---- personas -----------------------------------------------------------------------------
 
   async createPersona(userId: string, input: NewPersona): Promise<Persona> {
@@ -911,6 +1061,8 @@ export function describeWarning(warning: StoreWarning): string {
       return `rebuilt the session listing of user ${warning.userId} (${warning.reason})`;
     case 'unreadable':
       return `cannot read ${warning.path}: ${warning.code}: ${warning.message}`;
+    case 'vectors-reconciled':
+      return `reconciled ${warning.path} with embeddings.npy (${warning.reason}); kept ${warning.rows} rows, the rest are embedded again`;
   }
 }
 

@@ -2,3 +2,5 @@ export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, Stor
 export { FlatFileStore, describeWarning, type FlatFileStoreOptions } from './flat-file-store.js';
 export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat } from './export.js';
 export { sniffType, type FileSource } from './files.js';
+export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './npy.js';
+export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';

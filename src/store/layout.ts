@@ -60,6 +60,10 @@ export class Layout {
   messages(userId: UserId, sessionId: SessionId): string {
     return this.inside('users', userId, 'sessions', sessionId, 'messages.jsonl');
   }
+  /** The session's folder, for files that live beside its messages (vector files, summary). */
+  sessionFile(userId: UserId, sessionId: SessionId, name: 'vector_index.jsonl' | 'embeddings.npy' | 'vectors.swap.json'): string {
+    return this.inside('users', userId, 'sessions', sessionId, name);
+  }
   files(userId: UserId, sessionId: SessionId): string {
     return this.inside('users', userId, 'sessions', sessionId, 'files');
   }

@@ -1,4 +1,5 @@
-import { open, stat, writeFile } from 'node:fs/promises';
+import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { MemexError, MessageSchema, type Message, type MessageId, type SessionId } from '../core/index.js';
 import { isNotFound, wrapIo, type Durability } from './durable.js';
 
@@ -121,6 +122,38 @@ export class MessageLog {
       throw cause;
     }
     this.size = offset;
+  }
+
+  /**
+   * Rewrites the log without message `id`: a new file beside the old, synced, renamed over it. The
+   * one change to a line an append-only log allows; rare (a user deleting a message), so it costs a copy.
+   */
+  async remove(id: string, durability: Durability): Promise<boolean> {
+    const { starts, ids } = await this.positions();
+    const index = ids.get(id);
+    if (index === undefined) return false;
+    const begin = starts[index] ?? 0;
+    const end = starts[index + 1] ?? this.size;
+    const kept = Buffer.concat([await readBytes(this.path, 0, begin), await readBytes(this.path, end, this.size)]);
+    const temp = `${this.path}.${process.pid}.rewrite.tmp`;
+    try {
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(kept);
+        if (durability.policy !== 'none') await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.path);
+      await durability.syncDir(dirname(this.path));
+    } catch (cause) {
+      await unlink(temp).catch(() => undefined);
+      throw wrapIo(cause, `cannot rewrite ${this.path}`);
+    }
+    this.size = kept.length;
+    this.starts = null;
+    this.ids = null;
+    return true;
   }
 
   private async positions(): Promise<{ starts: number[]; ids: Map<string, number> }> {

@@ -1,5 +1,6 @@
 import type {
   FileRecord,
+  EmbeddingModel,
   Message,
   MemexErrorCode,
   Metadata,
@@ -16,6 +17,7 @@ import type {
   SessionSummary,
 } from '../core/index.js';
 import type { FileSource } from './files.js';
+import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
 
 export interface SessionPage {
   /** Most recently active first (last message time, else creation time). */
@@ -61,7 +63,8 @@ export type StoreWarning =
   | { kind: 'torn-line-repaired'; path: string; bytes: number; kept: boolean; savedTo: string | null }
   | { kind: 'counts-reconciled'; path: string; messageCount: number }
   | { kind: 'session-index-rebuilt'; userId: string; reason: string }
-  | { kind: 'unreadable'; path: string; code: MemexErrorCode; message: string };
+  | { kind: 'unreadable'; path: string; code: MemexErrorCode; message: string }
+  | ({ kind: 'vectors-reconciled' } & VectorRepair);
 
 export interface ListOptions {
   limit?: number;
@@ -108,4 +111,29 @@ export interface Store {
   getFile(userId: string, sessionId: string, fileId: string): Promise<FileRecord>;
   listFiles(userId: string, sessionId: string): Promise<FileRecord[]>;
   readFile(userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>>;
+
+  /** Removes the message and its vector rows; the rest of the session is untouched. */
+  deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
+
+  // ---- vectors: per session, the rows of its chunks (DESIGN.md: vector_index.jsonl + embeddings.npy)
+
+  /** The model the data dir's vectors are made with (memex.json); null before the first is recorded. */
+  getEmbeddingModel(): Promise<EmbeddingModel | null>;
+  /** Records the model; changing a recorded one needs `replace` (what a finished reindex does). */
+  setEmbeddingModel(model: EmbeddingModel, options?: { replace?: boolean }): Promise<void>;
+  vectorStatus(userId: string, sessionId: string): Promise<VectorStatus>;
+  /**
+   * Messages that have no rows yet, oldest first: everything after the last embedded message.
+   * Vectors follow the log, so this is what an indexer (or a restart after a crash) catches up on.
+   * `after` skips up to a message already looked at (one with no text to embed gets no rows).
+   */
+  unembeddedMessages(userId: string, sessionId: string, options?: { limit?: number; after?: string }): Promise<Message[]>;
+  /**
+   * Adds rows after the existing ones. Chunks of messages that already have rows, or that are no
+   * longer in the log, are skipped, so a retried or raced batch never duplicates or resurrects.
+   */
+  appendVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
+  /** Replaces all of a session's rows at once (reindex); atomic across both files. */
+  replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
+  readVectors(userId: string, sessionId: string): Promise<SessionVectorData>;
 }

@@ -1,0 +1,104 @@
+import { isMemexError, toMemexError, type Config, type MemexError } from '../core/index.js';
+import { chunkMessage, chunkingFor } from '../chunking/index.js';
+import type { Embedder } from '../embedding/index.js';
+import type { Store } from '../store/index.js';
+
+export interface SessionRef {
+  userId: string;
+  sessionId: string;
+}
+
+export interface IndexedCount {
+  messages: number;
+  chunks: number;
+}
+
+export interface MessageIndexerOptions {
+  store: Store;
+  /** Resolves the embedder (loading it on first use, checking it against the data dir's model). */
+  embedder: () => Promise<Embedder>;
+  chunking: Config['chunking'];
+}
+
+/** Messages read per round: bounds memory and lets appends to the same session interleave. */
+const ROUND = 256;
+
+/**
+ * Embeds appended messages in the background. `append` returns once the message is durable;
+ * the session is queued here and its new messages are chunked, embedded and written as vector rows
+ * shortly after, in batches (one model call covers many messages, which is most of the speed).
+ * `flush()` waits until everything queued has rows: search calls it first, so a query always sees
+ * the messages appended before it.
+ *
+ * Nothing is lost if the process dies with work queued: the message log is the truth and the
+ * store reports which messages have no rows yet, so the next append, search or `memex reindex`
+ * catches up on them.
+ */
+export class MessageIndexer {
+  private readonly queue = new Map<string, SessionRef>();
+  private running: Promise<void> | null = null;
+  private failures: MemexError[] = [];
+
+  constructor(private readonly options: MessageIndexerOptions) {}
+
+  schedule(userId: string, sessionId: string): void {
+    this.queue.set(`${userId}/${sessionId}`, { userId, sessionId });
+    this.running ??= this.drain();
+  }
+
+  /** Resolves when every queued session is embedded; rejects with the first failure since the last flush. */
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    const [failure] = this.failures;
+    this.failures = [];
+    if (failure) throw failure;
+  }
+
+  /** Embeds everything in the session that has no rows yet, now. */
+  async indexSession(ref: SessionRef, signal?: AbortSignal): Promise<IndexedCount> {
+    const { store } = this.options;
+    const embedder = await this.options.embedder();
+    const chunking = chunkingFor(this.options.chunking, embedder);
+    const count: IndexedCount = { messages: 0, chunks: 0 };
+    let after: string | undefined;
+    for (;;) {
+      const messages = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: ROUND, ...(after ? { after } : {}) });
+      const last = messages[messages.length - 1];
+      if (!last) return count;
+      const chunks = messages.flatMap((message) => chunkMessage(message, chunking));
+      if (chunks.length > 0) {
+        const vectors = await embedder.embed(
+          chunks.map((chunk) => chunk.text),
+          signal ? { signal } : {},
+        );
+        await store.appendVectors(ref.userId, ref.sessionId, { model: embedder.modelId, chunks, vectors });
+      }
+      count.messages += messages.length;
+      count.chunks += chunks.length;
+      after = last.id;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      for (let next = this.take(); next; next = this.take()) {
+        try {
+          await this.indexSession(next);
+        } catch (cause) {
+          // A session or user deleted while queued has nothing left to embed.
+          if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND')) continue;
+          this.failures.push(toMemexError(cause, `cannot embed session ${next.sessionId}`));
+        }
+      }
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private take(): SessionRef | undefined {
+    const [entry] = this.queue;
+    if (!entry) return undefined;
+    this.queue.delete(entry[0]);
+    return entry[1];
+  }
+}

@@ -1,0 +1,363 @@
+import { open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { dirname } from 'node:path';
+import { FORMAT_VERSION, MemexError, VectorLineSchema, type Chunk, type VectorLine } from '../core/index.js';
+import { isNotFound, wrapIo, type Durability } from './durable.js';
+import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
+
+if (endianness() !== 'LE') throw new Error('Memex writes little-endian .npy files and needs a little-endian CPU');
+
+export interface VectorPaths {
+  /** `vector_index.jsonl`: one line per row. */
+  index: string;
+  /** `embeddings.npy`: float32 [rows, dimension]. */
+  npy: string;
+  /** Present only while a rewrite swaps both files in; see `replace`. */
+  journal: string;
+}
+
+/** Rows to add: one vector per chunk, all from one model. */
+export interface VectorBatch {
+  model: string;
+  chunks: readonly Chunk[];
+  vectors: readonly Float32Array[];
+}
+
+export interface VectorStatus {
+  rows: number;
+  /** The model of the session's rows; null while it has none. */
+  model: string | null;
+  dimension: number | null;
+}
+
+export interface SessionVectorData extends VectorStatus {
+  lines: VectorLine[];
+  /** Row-major, `rows * dimension` floats: row i is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
+  vectors: Float32Array;
+}
+
+/** What opening found and fixed; the dropped rows are re-embedded from their source. */
+export interface VectorRepair {
+  path: string;
+  rows: number;
+  droppedLines: number;
+  droppedRows: number;
+  reason: string;
+}
+
+interface Loaded {
+  rows: number;
+  model: string | null;
+  dimension: number | null;
+  /** Per row, the message it came from when its source is a message; the "embedded up to" mark. */
+  messageIds: (string | null)[];
+}
+
+const SWAP = '.swap';
+
+/**
+ * Crash points for the tests: with MEMEX_FAILPOINT set to a name, the process kills itself there
+ * (a real SIGKILL, no cleanup), so tests can stop a write exactly between two of its steps.
+ */
+function failpoint(name: string): void {
+  if (process.env.MEMEX_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * One session's vectors: `vector_index.jsonl` (line i describes row i) beside `embeddings.npy`.
+ *
+ * The two files cannot change together, so every change is ordered to leave a state the next open
+ * can tell apart and fix: an append writes the rows' bytes, then their lines, then the row count in
+ * the .npy header, and opening keeps only rows that have both a line and their bytes, and only whole
+ * sources (all chunks of a message or none). A rewrite (deleting a message's rows, reindexing)
+ * writes both new files beside the old, records a journal, then renames them in; opening finishes a
+ * journaled swap or discards an unjournaled one. Vectors are derived data: whatever is dropped is
+ * re-embedded from the message log, so these files are synced only under the `always` policy.
+ */
+export class SessionVectors {
+  private constructor(
+    private readonly paths: VectorPaths,
+    private readonly durability: Durability,
+    private state: Loaded,
+  ) {}
+
+  static async open(paths: VectorPaths, durability: Durability): Promise<{ vectors: SessionVectors; repair: VectorRepair | null }> {
+    const { loaded, repair } = await load(paths);
+    return { vectors: new SessionVectors(paths, durability, loaded), repair };
+  }
+
+  get status(): VectorStatus {
+    return { rows: this.state.rows, model: this.state.model, dimension: this.state.dimension };
+  }
+
+  /** The last message whose chunks have rows: messages after it in the log are not embedded yet. */
+  get lastEmbeddedMessageId(): string | null {
+    const ids = this.state.messageIds;
+    for (let i = ids.length - 1; i >= 0; i--) if (ids[i] !== null) return ids[i] as string;
+    return null;
+  }
+
+  hasMessage(messageId: string): boolean {
+    return this.state.messageIds.includes(messageId);
+  }
+
+  async append(batch: VectorBatch): Promise<void> {
+    const dimension = checkBatch(batch);
+    if (dimension === null) return;
+    const { rows, model } = this.state;
+    if (model !== null && (model !== batch.model || this.state.dimension !== dimension)) {
+      throw new MemexError('MEMEX_MODEL_MISMATCH', `${this.paths.npy} holds ${this.state.dimension}-d rows of ${model}; cannot add ${dimension}-d rows of ${batch.model}`, {
+        details: { recorded: model, given: batch.model },
+      });
+    }
+    const rowBytes = dimension * 4;
+    const data = Buffer.alloc(batch.vectors.length * rowBytes);
+    for (const [i, vector] of batch.vectors.entries()) Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, i * rowBytes);
+    const text = batch.chunks.map((chunk, i) => `${JSON.stringify(toLine(chunk, rows + i, batch.model))}\n`).join('');
+    try {
+      const handle = await open(this.paths.npy, rows === 0 ? 'w' : 'r+');
+      try {
+        if (rows === 0) await handle.write(npyHeader(0, dimension), 0, NPY_HEADER_BYTES, 0);
+        await handle.write(data, 0, data.length, NPY_HEADER_BYTES + rows * rowBytes);
+        failpoint('vectors:after-rows');
+        if (rows === 0) await writeFile(this.paths.index, text);
+        else await this.durability.append(this.paths.index, text);
+        failpoint('vectors:after-lines');
+        await handle.write(npyHeader(rows + batch.chunks.length, dimension), 0, NPY_HEADER_BYTES, 0);
+        if (this.durability.policy === 'always') await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (cause) {
+      // Whatever reached the disk, the next state is what a fresh open makes of it.
+      this.state = (await load(this.paths)).loaded;
+      throw wrapIo(cause, `cannot append vectors to ${this.paths.npy}`);
+    }
+    this.state = {
+      rows: rows + batch.chunks.length,
+      model: batch.model,
+      dimension,
+      messageIds: [...this.state.messageIds, ...batch.chunks.map(messageIdOf)],
+    };
+  }
+
+  /** Every row with its line, read from disk. */
+  async read(): Promise<SessionVectorData> {
+    const { rows, model, dimension } = this.state;
+    if (rows === 0 || dimension === null) return { rows: 0, model, dimension, lines: [], vectors: new Float32Array(0) };
+    const [indexBytes, npyBytes] = await Promise.all([readFile(this.paths.index), readFile(this.paths.npy)]).catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot read vectors of ${dirname(this.paths.npy)}`);
+    });
+    const lines: VectorLine[] = [];
+    for (const line of splitLines(indexBytes).lines.slice(0, rows)) lines.push(line.value);
+    const vectors = new Float32Array(rows * dimension);
+    new Uint8Array(vectors.buffer).set(npyBytes.subarray(NPY_HEADER_BYTES, NPY_HEADER_BYTES + rows * dimension * 4));
+    return { rows, model, dimension, lines, vectors };
+  }
+
+  /** Replaces every row at once (a reindex, or dropping some rows); atomic across both files. */
+  async replace(batch: VectorBatch): Promise<void> {
+    const dimension = checkBatch(batch);
+    const sync = this.durability.policy !== 'none';
+    try {
+      if (dimension === null) {
+        // The index first: an .npy without its lines is dropped on open, and so is an empty pair.
+        await rm(this.paths.index, { force: true });
+        await rm(this.paths.npy, { force: true });
+        this.state = { rows: 0, model: null, dimension: null, messageIds: [] };
+        return;
+      }
+      const rowBytes = dimension * 4;
+      const data = Buffer.alloc(NPY_HEADER_BYTES + batch.vectors.length * rowBytes);
+      npyHeader(batch.vectors.length, dimension).copy(data, 0);
+      for (const [i, vector] of batch.vectors.entries()) {
+        Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, NPY_HEADER_BYTES + i * rowBytes);
+      }
+      const text = batch.chunks.map((chunk, i) => `${JSON.stringify(toLine(chunk, i, batch.model))}\n`).join('');
+      await writeSynced(this.paths.npy + SWAP, data, sync);
+      await writeSynced(this.paths.index + SWAP, text, sync);
+      failpoint('vectors:swap-written');
+      await this.durability.writeJsonAtomic(this.paths.journal, { v: FORMAT_VERSION, kind: 'memex-vectors-swap', files: ['embeddings.npy', 'vector_index.jsonl'] });
+      failpoint('vectors:swap-journaled');
+      await rename(this.paths.npy + SWAP, this.paths.npy);
+      failpoint('vectors:swap-half-renamed');
+      await rename(this.paths.index + SWAP, this.paths.index);
+      await this.durability.syncDir(dirname(this.paths.npy));
+      await rm(this.paths.journal, { force: true });
+    } catch (cause) {
+      this.state = (await load(this.paths)).loaded;
+      throw wrapIo(cause, `cannot rewrite vectors of ${dirname(this.paths.npy)}`);
+    }
+    this.state = { rows: batch.chunks.length, model: batch.model, dimension, messageIds: batch.chunks.map(messageIdOf) };
+  }
+
+  /** Drops the rows of one message; returns how many there were. */
+  async removeMessage(messageId: string): Promise<number> {
+    if (!this.hasMessage(messageId)) return 0;
+    const data = await this.read();
+    const keep: number[] = [];
+    for (const [i, line] of data.lines.entries()) if (messageIdOf(line) !== messageId) keep.push(i);
+    const dimension = data.dimension ?? 0;
+    await this.replace({
+      model: data.model ?? '',
+      chunks: keep.map((i) => data.lines[i] as VectorLine),
+      vectors: keep.map((i) => data.vectors.subarray(i * dimension, (i + 1) * dimension)),
+    });
+    return data.rows - keep.length;
+  }
+}
+
+function messageIdOf(chunk: Chunk): string | null {
+  return chunk.source.kind === 'message' ? chunk.source.messageId : null;
+}
+
+function toLine(chunk: Chunk, row: number, model: string): VectorLine {
+  return { v: FORMAT_VERSION, row, chunkId: chunk.chunkId, source: chunk.source, part: chunk.part, span: chunk.span, text: chunk.text, tokens: chunk.tokens, model };
+}
+
+/** The batch's dimension (null when empty), after checking it is one model's rectangular rows. */
+function checkBatch(batch: VectorBatch): number | null {
+  if (batch.chunks.length !== batch.vectors.length) {
+    throw new MemexError('MEMEX_INVALID_INPUT', `${batch.chunks.length} chunks but ${batch.vectors.length} vectors`);
+  }
+  const first = batch.vectors[0];
+  if (!first) return null;
+  const dimension = first.length;
+  for (const vector of batch.vectors) {
+    if (!(vector instanceof Float32Array) || vector.length !== dimension || dimension === 0) {
+      throw new MemexError('MEMEX_INVALID_INPUT', `vectors must be Float32Arrays of one length (the first has ${dimension})`);
+    }
+  }
+  return dimension;
+}
+
+async function writeSynced(path: string, data: string | Uint8Array, sync: boolean): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    if (sync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (cause: unknown) => {
+      if (isNotFound(cause)) return false;
+      throw cause;
+    },
+  );
+}
+
+interface ParsedLine {
+  value: VectorLine;
+  /** Byte offset just past this line's newline. */
+  end: number;
+}
+
+/** Whole, valid lines up to the first torn or invalid one, and why it stopped there. */
+function splitLines(bytes: Buffer): { lines: ParsedLine[]; problem: string | null } {
+  const lines: ParsedLine[] = [];
+  let start = 0;
+  let model: string | null = null;
+  while (start < bytes.length) {
+    const newline = bytes.indexOf(0x0a, start);
+    if (newline === -1) return { lines, problem: `a torn last line (${bytes.length - start} bytes)` };
+    let value: VectorLine;
+    try {
+      value = VectorLineSchema.parse(JSON.parse(bytes.subarray(start, newline).toString('utf8')));
+    } catch {
+      return { lines, problem: `line ${lines.length + 1} is not a valid vector line` };
+    }
+    if (value.row !== lines.length) return { lines, problem: `line ${lines.length + 1} says row ${value.row}` };
+    if (model !== null && value.model !== model) return { lines, problem: `line ${lines.length + 1} is from model ${value.model}, not ${model}` };
+    model = value.model;
+    lines.push({ value, end: newline + 1 });
+    start = newline + 1;
+  }
+  return { lines, problem: null };
+}
+
+/** Finishes or discards an interrupted rewrite, then keeps the rows both files agree on. */
+async function load(paths: VectorPaths): Promise<{ loaded: Loaded; repair: VectorRepair | null }> {
+  try {
+    if (await exists(paths.journal)) {
+      for (const path of [paths.npy, paths.index]) if (await exists(path + SWAP)) await rename(path + SWAP, path);
+      await rm(paths.journal, { force: true });
+    } else {
+      await rm(paths.npy + SWAP, { force: true });
+      await rm(paths.index + SWAP, { force: true });
+    }
+    const indexBytes = await readFile(paths.index).catch((cause: unknown) => {
+      if (isNotFound(cause)) return Buffer.alloc(0);
+      throw cause;
+    });
+    const { lines, problem } = splitLines(indexBytes);
+    let npySize = 0;
+    let shape = null;
+    const handle = await open(paths.npy, 'r').catch((cause: unknown) => {
+      if (isNotFound(cause)) return null;
+      throw cause;
+    });
+    if (handle) {
+      try {
+        npySize = (await handle.stat()).size;
+        const head = Buffer.alloc(Math.min(npySize, NPY_HEADER_BYTES));
+        await handle.read(head, 0, head.length, 0);
+        shape = parseNpyHeader(head);
+      } finally {
+        await handle.close();
+      }
+    }
+    const usableShape = shape && shape.headerBytes === NPY_HEADER_BYTES ? shape : null;
+    const rowsOnDisk = usableShape ? Math.floor((npySize - NPY_HEADER_BYTES) / (usableShape.dimension * 4)) : 0;
+    const agreed = Math.min(lines.length, rowsOnDisk);
+    let keep = agreed;
+    // Keep whole sources only: a message with some of its chunks missing is embedded again in full.
+    const last = lines[keep - 1]?.value;
+    if (last && last.part.index + 1 < last.part.count) keep -= last.part.index + 1;
+
+    const reasons: string[] = [];
+    if (problem) reasons.push(problem);
+    if (lines.length > rowsOnDisk) reasons.push(`${lines.length - rowsOnDisk} lines without rows`);
+    if (rowsOnDisk > lines.length) reasons.push(`${rowsOnDisk - lines.length} rows without lines`);
+    if (handle && !usableShape) reasons.push('embeddings.npy has no header Memex can extend');
+    if (keep < agreed) reasons.push('a source with only some of its chunks');
+    if (keep === 0) {
+      if (indexBytes.length > 0 || handle) {
+        await rm(paths.index, { force: true });
+        await rm(paths.npy, { force: true });
+      }
+    } else {
+      const dimension = (usableShape as { dimension: number }).dimension;
+      const indexEnd = (lines[keep - 1] as ParsedLine).end;
+      if (indexBytes.length !== indexEnd) await truncate(paths.index, indexEnd);
+      const npyEnd = NPY_HEADER_BYTES + keep * dimension * 4;
+      if (npySize !== npyEnd || usableShape?.rows !== keep) {
+        await truncate(paths.npy, npyEnd);
+        const fix = await open(paths.npy, 'r+');
+        try {
+          await fix.write(npyHeader(keep, dimension), 0, NPY_HEADER_BYTES, 0);
+        } finally {
+          await fix.close();
+        }
+      }
+    }
+    const kept = lines.slice(0, keep).map((line) => line.value);
+    const loaded: Loaded = {
+      rows: keep,
+      model: kept[0]?.model ?? null,
+      dimension: keep > 0 ? (usableShape?.dimension ?? null) : null,
+      messageIds: kept.map(messageIdOf),
+    };
+    const repair =
+      reasons.length > 0
+        ? { path: paths.index, rows: keep, droppedLines: lines.length - keep, droppedRows: Math.max(0, rowsOnDisk - keep), reason: reasons.join('; ') }
+        : null;
+    return { loaded, repair };
+  } catch (cause) {
+    throw wrapIo(cause, `cannot open vectors of ${dirname(paths.npy)}`);
+  }
+}
