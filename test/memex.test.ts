@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Memex } from '../src/index.js';
 import { expectCode } from './helpers/errors.js';
+import { modelEnv } from './helpers/model.js';
 import { tempDir } from './helpers/tmp.js';
 
 const LOCOMO = fileURLToPath(new URL('../../shared/eval/locomo/locomo10.json', import.meta.url));
@@ -14,7 +15,7 @@ afterEach(async () => {
 });
 
 async function openMemex(dataDir: string): Promise<Memex> {
-  const memex = await Memex.open({ dataDir, env: {} });
+  const memex = await Memex.open({ dataDir, env: modelEnv });
   opened.push(memex);
   return memex;
 }
@@ -22,7 +23,7 @@ async function openMemex(dataDir: string): Promise<Memex> {
 describe('Memex facade', () => {
   it('opens a data dir from options, config and environment', async () => {
     const dir = await tempDir();
-    const memex = await Memex.open({ env: { MEMEX_DATA_DIR: join(dir, 'env-data'), MEMEX_FSYNC: 'always' }, cwd: dir });
+    const memex = await Memex.open({ env: { ...modelEnv, MEMEX_DATA_DIR: join(dir, 'env-data'), MEMEX_FSYNC: 'always' }, cwd: dir });
     opened.push(memex);
     expect(memex.config).toMatchObject({ dataDir: join(dir, 'env-data'), fsync: 'always' });
     await expectCode(memex.users.get('default'), 'MEMEX_USER_NOT_FOUND');

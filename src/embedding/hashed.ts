@@ -35,6 +35,11 @@ export class HashedEmbedder implements Embedder {
   }
 
   embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    // Through the Promise constructor, so bad input rejects like every other embedder's instead of throwing.
+    return new Promise((resolve) => resolve(this.embedNow(texts, options)));
+  }
+
+  private embedNow(texts: readonly string[], options: EmbedOptions): Float32Array[] {
     assertTexts(texts);
     throwIfAborted(options.signal);
     const rows = allocateRows(texts.length, DIMENSION);
@@ -49,7 +54,7 @@ export class HashedEmbedder implements Embedder {
       }
       normalizeInPlace(row);
     }
-    return Promise.resolve(rows);
+    return rows;
   }
 }
 

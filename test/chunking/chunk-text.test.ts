@@ -1,0 +1,133 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { chunkMessage, chunkText, chunkingFor, type ChunkingOptions, type TextPiece } from '../../src/chunking/index.js';
+import { TransformersEmbedder } from '../../src/embedding/index.js';
+import type { Message } from '../../src/core/index.js';
+import { expectCode } from '../helpers/errors.js';
+import { hasSharedModel, SHARED_MODEL_ID, SHARED_MODEL_MISSING, SHARED_MODELS } from '../helpers/model.js';
+
+/** A fake tokenizer for the unit tests, named as one: a token per word or punctuation mark, plus two specials like [CLS] [SEP]. */
+const fakeWordTokens = (text: string): number => (text.match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu)?.length ?? 0) + 2;
+
+function options(maxTokens: number, overlapTokens: number, countTokens = fakeWordTokens): ChunkingOptions {
+  return { maxTokens, overlapTokens, countTokens };
+}
+
+/** The invariants every chunking must keep, whatever the text. */
+function checkPieces(text: string, pieces: TextPiece[], opts: ChunkingOptions): void {
+  let previousStart = -1;
+  for (const piece of pieces) {
+    expect(text.slice(piece.start, piece.end)).toBe(piece.text);
+    expect(piece.tokens).toBe(opts.countTokens(piece.text));
+    expect(piece.tokens).toBeLessThanOrEqual(opts.maxTokens);
+    expect(piece.start).toBeGreaterThan(previousStart);
+    expect(piece.text.trim()).toBe(piece.text);
+    previousStart = piece.start;
+  }
+  // Nothing but whitespace is left out.
+  const covered = new Uint8Array(text.length);
+  for (const piece of pieces) covered.fill(1, piece.start, piece.end);
+  for (let i = 0; i < text.length; i++) if (!covered[i]) expect(text[i]).toMatch(/\s/);
+}
+
+const sentence = fc
+  .array(fc.constantFrom('alpha', 'beta', 'gamma', 'delta', 'Denver', 'x', '42', 'café', '日本語のテキスト', 'https://example.com/a/very/long/path', 'a'.repeat(90)), { minLength: 1, maxLength: 25 })
+  .map((words) => `${words.join(' ')}.`);
+const paragraph = fc.array(sentence, { minLength: 1, maxLength: 6 }).map((s) => s.join(' '));
+const document = fc.array(paragraph, { minLength: 1, maxLength: 6 }).map((p) => p.join('\n\n'));
+
+describe('chunkText', () => {
+  it('keeps a short chat turn as one chunk, trimmed, with its exact span', () => {
+    const text = '  I adopted a dog named Biscuit.\n';
+    const pieces = chunkText(text, options(64, 8));
+    expect(pieces).toEqual([{ start: 2, end: 32, text: 'I adopted a dog named Biscuit.', tokens: fakeWordTokens('I adopted a dog named Biscuit.') }]);
+  });
+
+  it('gives nothing for empty or whitespace-only text', () => {
+    expect(chunkText('', options(64, 8))).toEqual([]);
+    expect(chunkText(' \n\t ', options(64, 8))).toEqual([]);
+  });
+
+  it('cuts at paragraph breaks before sentences, and at sentences before words', () => {
+    const first = 'First paragraph one. It has two sentences.';
+    const second = 'Second paragraph here. With more words in it than fit together.';
+    const text = `${first}\n\n${second}`;
+    const pieces = chunkText(text, options(fakeWordTokens(second), 0));
+    expect(pieces.map((p) => p.text)).toEqual([first, second]);
+    const long = 'One two three four five. Six seven eight nine ten. Eleven twelve.';
+    const bySentence = chunkText(long, options(9, 0));
+    expect(bySentence.map((p) => p.text)).toEqual(['One two three four five.', 'Six seven eight nine ten.', 'Eleven twelve.']);
+  });
+
+  it('repeats about overlapTokens of one chunk at the start of the next', () => {
+    const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+    const pieces = chunkText(text, options(12, 4));
+    expect(pieces.length).toBeGreaterThan(3);
+    for (let i = 1; i < pieces.length; i++) {
+      const previous = pieces[i - 1] as TextPiece;
+      const current = pieces[i] as TextPiece;
+      expect(current.start).toBeLessThan(previous.end);
+      expect(fakeWordTokens(text.slice(current.start, previous.end)) - 2).toBeLessThanOrEqual(4);
+    }
+  });
+
+  it('cuts a single run longer than the limit between characters, never inside a surrogate pair', () => {
+    const text = '😀'.repeat(50);
+    const count = (t: string): number => [...t].length;
+    const pieces = chunkText(text, options(7, 0, count));
+    checkPieces(text, pieces, options(7, 0, count));
+    for (const piece of pieces) expect(piece.text).not.toMatch(/^[\uDC00-\uDFFF]|[\uD800-\uDBFF]$/);
+  });
+
+  it('refuses an overlap above half the size', async () => {
+    await expectCode(() => chunkText('text', options(10, 6)), 'MEMEX_CONFIG_INVALID');
+  });
+
+  it('keeps its invariants on any text (property)', () => {
+    fc.assert(
+      fc.property(document, fc.integer({ min: 8, max: 80 }), fc.integer({ min: 0, max: 4 }), (text, max, overlap) => {
+        const opts = options(max, overlap);
+        checkPieces(text, chunkText(text, opts), opts);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe('chunkMessage', () => {
+  it('gives each chunk its provenance: message, role, part and the span of the content it came from', () => {
+    const content = Array.from({ length: 30 }, (_, i) => `Sentence number ${i} talks about topic ${i % 4}.`).join(' ');
+    const message = { v: 1, id: 'msg_1', sessionId: 's1', role: 'assistant', content, createdAt: '2026-11-21T10:00:00.000Z', metadata: {}, attachments: [] } as unknown as Message;
+    const chunks = chunkMessage(message, options(40, 5));
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const [i, chunk] of chunks.entries()) {
+      expect(chunk.chunkId).toBe(`msg_1:${i}`);
+      expect(chunk.source).toEqual({ kind: 'message', messageId: 'msg_1', role: 'assistant', createdAt: '2026-11-21T10:00:00.000Z' });
+      expect(chunk.part).toEqual({ index: i, count: chunks.length });
+      expect(content.slice(chunk.span.start, chunk.span.end)).toBe(chunk.text);
+    }
+  });
+
+  it('sizes chunks by the model: never above what it reads, an eighth of the size as overlap by default', () => {
+    const model = { maxTokens: 128, countTokens: fakeWordTokens };
+    expect(chunkingFor({ maxTokens: null, overlapTokens: null }, model)).toMatchObject({ maxTokens: 128, overlapTokens: 16 });
+    expect(chunkingFor({ maxTokens: 1000, overlapTokens: null }, model)).toMatchObject({ maxTokens: 128 });
+    expect(chunkingFor({ maxTokens: null, overlapTokens: null }, { ...model, maxTokens: 8192 })).toMatchObject({ maxTokens: 256, overlapTokens: 32 });
+  });
+});
+
+if (hasSharedModel) {
+  describe('with the real tokenizer', () => {
+    it('keeps every chunk within the model input, spans exact (property)', async () => {
+      const embedder = await TransformersEmbedder.load({ model: SHARED_MODEL_ID, modelDir: SHARED_MODELS });
+      const opts = chunkingFor({ maxTokens: null, overlapTokens: null }, embedder);
+      expect(opts.maxTokens).toBe(128);
+      fc.assert(
+        fc.property(document, (text) => checkPieces(text, chunkText(text, opts), opts)),
+        { numRuns: 60 },
+      );
+    });
+  });
+} else {
+  it.skip(SHARED_MODEL_MISSING, () => undefined);
+}
