@@ -120,7 +120,8 @@ export class Memex {
     // the configured model is still unavailable, the fallback is used again and matches.)
     const recorded = await store.getEmbeddingModel();
     const configured = options.embedder?.modelId ?? config.embedding.model;
-    if (recorded && recorded.model !== HASHED_MODEL && recorded.model !== configured && !options.allowModelMismatch) {
+    const mayFallBack = options.embedder === undefined && configured !== HASHED_MODEL;
+    if (recorded && recorded.model !== configured && !(recorded.model === HASHED_MODEL && mayFallBack) && !options.allowModelMismatch) {
       await store.close();
       throw mismatch(recorded.model, configured);
     }

@@ -1,0 +1,201 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HashedEmbedder, Memex, type Embedder, type MemexWarning, type ReindexProgress } from '../../src/index.js';
+import { FlatFileStore } from '../../src/store/index.js';
+import { expectCode } from '../helpers/errors.js';
+import { hasSharedModel, modelEnv, SHARED_MODEL_ID } from '../helpers/model.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const opened: Memex[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((m) => m.close()));
+});
+
+async function openMemex(dataDir: string, options: Partial<Parameters<typeof Memex.open>[0]> = {}): Promise<Memex> {
+  const memex = await Memex.open({ dataDir, env: modelEnv, ...options });
+  opened.push(memex);
+  return memex;
+}
+
+async function closeMemex(memex: Memex): Promise<void> {
+  opened.splice(opened.indexOf(memex), 1);
+  await memex.close();
+}
+
+/** A fake model for the model-switch tests, named as one: the hashed embedder under another id and size. */
+class FakeOtherModel implements Embedder {
+  readonly modelId = 'test/fake-other-model';
+  readonly dimension = 8;
+  readonly maxTokens = 512;
+  calls = 0;
+  countTokens(text: string): number {
+    return text.split(/\s+/).length;
+  }
+  embed(texts: readonly string[]): Promise<Float32Array[]> {
+    this.calls += 1;
+    return Promise.resolve(texts.map((t) => Float32Array.from({ length: 8 }, (_, i) => (i === t.length % 8 ? 1 : 0))));
+  }
+}
+
+describe('indexing on append', () => {
+  it('embeds appended messages in the background; flush() waits for their rows', async () => {
+    const dataDir = await tempDir();
+    const memex = await openMemex(dataDir);
+    const session = await memex.sessions.create('alice', {}).catch(async () => {
+      await memex.users.create({ id: 'alice' });
+      return memex.sessions.create('alice');
+    });
+    const long = Array.from({ length: 60 }, (_, i) => `Paragraph sentence ${i} is about the weekly planning meeting and its notes.`).join(' ');
+    const written = await memex.messages.appendMany('alice', session.id, [
+      { role: 'user', content: 'I adopted a golden retriever named Biscuit.' },
+      { role: 'assistant', content: long },
+      { role: 'user', content: 'We fly to Lisbon in May.' },
+    ]);
+    await memex.flush();
+    const data = await memex.vectors.read('alice', session.id);
+    const embedder = await memex.embedder();
+    expect(data.model).toBe(embedder.modelId);
+    expect(data.dimension).toBe(embedder.dimension);
+    const byMessage = new Map<string, number>();
+    for (const line of data.lines) {
+      if (line.source.kind !== 'message') throw new Error('only message rows expected');
+      byMessage.set(line.source.messageId, (byMessage.get(line.source.messageId) ?? 0) + 1);
+      const message = written.find((m) => m.id === (line.source as { messageId: string }).messageId)!;
+      // Provenance maps back to the exact source text.
+      expect(message.content.slice(line.span.start, line.span.end)).toBe(line.text);
+      expect(line.tokens).toBeLessThanOrEqual(embedder.maxTokens);
+    }
+    expect(byMessage.get(written[0]!.id)).toBe(1);
+    expect(byMessage.get(written[1]!.id)).toBeGreaterThan(1);
+    expect(byMessage.get(written[2]!.id)).toBe(1);
+    const manifest = JSON.parse(await readFile(join(dataDir, 'memex.json'), 'utf8')) as { embedding: unknown };
+    expect(manifest.embedding).toEqual({ model: embedder.modelId, dimension: embedder.dimension });
+    if (hasSharedModel) expect(embedder.modelId).toBe(SHARED_MODEL_ID);
+  });
+
+  it('catches up on messages that were stored without rows (a crash before embedding)', async () => {
+    const dataDir = await tempDir();
+    const store = await FlatFileStore.open({ dataDir });
+    await store.createUser({ id: 'alice' });
+    const session = await store.createSession('alice');
+    await store.appendMessages('alice', session.id, [
+      { role: 'user', content: 'stored while the indexer was down' },
+      { role: 'assistant', content: 'so was this' },
+    ]);
+    await store.close();
+    const memex = await openMemex(dataDir);
+    expect((await memex.vectors.status('alice', session.id)).rows).toBe(0);
+    await memex.messages.append('alice', session.id, { role: 'user', content: 'and a new one' });
+    await memex.flush();
+    expect((await memex.vectors.read('alice', session.id)).lines.map((l) => l.text)).toEqual(['stored while the indexer was down', 'so was this', 'and a new one']);
+  });
+
+  it('deleting a message through the facade removes its rows', async () => {
+    const memex = await openMemex(await tempDir());
+    await memex.users.create({ id: 'alice' });
+    const session = await memex.sessions.create('alice');
+    const [a, b] = await memex.messages.appendMany('alice', session.id, [
+      { role: 'user', content: 'keep' },
+      { role: 'user', content: 'forget this secret' },
+    ]);
+    await memex.flush();
+    await memex.messages.delete('alice', session.id, b!.id);
+    const data = await memex.vectors.read('alice', session.id);
+    expect(data.lines.map((l) => l.source.kind === 'message' && l.source.messageId)).toEqual([a!.id]);
+  });
+
+  it('announces the hashed fallback once, however many messages it embeds', async () => {
+    const warnings: MemexWarning[] = [];
+    const memex = await openMemex(await tempDir(), { env: { MEMEX_MODEL_DIR: await tempDir(), MEMEX_MODEL: 'nobody/absent' }, onWarning: (w) => warnings.push(w) });
+    await memex.users.create({ id: 'alice' });
+    const session = await memex.sessions.create('alice');
+    for (let i = 0; i < 5; i++) await memex.messages.append('alice', session.id, { role: 'user', content: `message ${i}` });
+    await memex.flush();
+    expect(warnings.filter((w) => w.kind === 'embedding-fallback')).toHaveLength(1);
+    expect((await memex.vectors.status('alice', session.id)).rows).toBe(5);
+  });
+});
+
+describe('model changes and reindex', () => {
+  async function dirWithHashedVectors(sessions = 3) {
+    const dataDir = await tempDir();
+    const memex = await openMemex(dataDir, { embedder: new HashedEmbedder() });
+    await memex.users.create({ id: 'alice' });
+    await memex.users.create({ id: 'bob' });
+    const ids: { userId: string; sessionId: string }[] = [];
+    for (let i = 0; i < sessions; i++) {
+      const userId = i % 2 === 0 ? 'alice' : 'bob';
+      const session = await memex.sessions.create(userId);
+      await memex.messages.appendMany(userId, session.id, [
+        { role: 'user', content: `question ${i} about the garden` },
+        { role: 'assistant', content: `answer ${i} about tomatoes` },
+      ]);
+      ids.push({ userId, sessionId: session.id });
+    }
+    await closeMemex(memex);
+    return { dataDir, ids };
+  }
+
+  it('refuses to open a data dir with another model, naming `memex reindex`', async () => {
+    const { dataDir } = await dirWithHashedVectors(1);
+    const other = new FakeOtherModel();
+    let caught: unknown;
+    await Memex.open({ dataDir, env: modelEnv, embedder: other }).catch((e: unknown) => (caught = e));
+    expect(caught).toMatchObject({ code: 'MEMEX_MODEL_MISMATCH', details: { recorded: 'memex/hashed-lexical-v1', configured: 'test/fake-other-model' } });
+    expect(String((caught as Error).message)).toContain('memex reindex');
+    // The data dir is not left locked by the refused open.
+    await closeMemex(await openMemex(dataDir, { embedder: new HashedEmbedder() }));
+  });
+
+  it('re-embeds every session with the new model, then records it', async () => {
+    const { dataDir, ids } = await dirWithHashedVectors(3);
+    const other = new FakeOtherModel();
+    const memex = await openMemex(dataDir, { embedder: other, allowModelMismatch: true });
+    const progress: ReindexProgress[] = [];
+    const result = await memex.reindex({ onProgress: (p) => progress.push(p) });
+    expect(result).toMatchObject({ model: 'test/fake-other-model', dimension: 8, sessionsTotal: 3, sessionsEmbedded: 3, sessionsSkipped: 0, messages: 6, chunks: 6 });
+    expect(progress.at(-1)).toMatchObject({ sessionsDone: 3, sessionsTotal: 3 });
+    for (const { userId, sessionId } of ids) expect(await memex.vectors.status(userId, sessionId)).toEqual({ rows: 2, model: 'test/fake-other-model', dimension: 8 });
+    await closeMemex(memex);
+    // Now the new model opens it without the flag, and the old one is refused.
+    await closeMemex(await openMemex(dataDir, { embedder: new FakeOtherModel() }));
+    await expectCode(Memex.open({ dataDir, env: modelEnv, embedder: new HashedEmbedder() }), 'MEMEX_MODEL_MISMATCH');
+  });
+
+  it('resumes an interrupted reindex where it stopped', async () => {
+    const { dataDir } = await dirWithHashedVectors(4);
+    const controller = new AbortController();
+    const first = new FakeOtherModel();
+    const memex = await openMemex(dataDir, { embedder: first, allowModelMismatch: true });
+    await expectCode(
+      memex.reindex({ signal: controller.signal, onProgress: (p) => p.sessionsDone === 2 && controller.abort() }),
+      'MEMEX_ABORTED',
+    );
+    // Not switched yet: the recorded model changes only when every session is done.
+    expect(JSON.parse(await readFile(join(dataDir, 'memex.json'), 'utf8'))).toMatchObject({ embedding: { model: 'memex/hashed-lexical-v1' } });
+    await closeMemex(memex);
+    const second = new FakeOtherModel();
+    const again = await openMemex(dataDir, { embedder: second, allowModelMismatch: true });
+    const result = await again.reindex();
+    expect(result).toMatchObject({ sessionsTotal: 4, sessionsEmbedded: 2, sessionsSkipped: 2 });
+    expect(second.calls).toBe(2);
+  });
+
+  it('with force, re-embeds current sessions too, and a rerun after an interruption skips the finished ones', async () => {
+    const { dataDir } = await dirWithHashedVectors(4);
+    const memex = await openMemex(dataDir, { embedder: new HashedEmbedder() });
+    expect(await memex.reindex()).toMatchObject({ sessionsEmbedded: 0, sessionsSkipped: 4 });
+    const controller = new AbortController();
+    await expectCode(memex.reindex({ force: true, signal: controller.signal, onProgress: (p) => p.sessionsDone === 3 && controller.abort() }), 'MEMEX_ABORTED');
+    const result = await memex.reindex({ force: true });
+    expect(result).toMatchObject({ resumed: true, sessionsEmbedded: 1, sessionsSkipped: 3 });
+    expect(await memex.reindex({ force: true })).toMatchObject({ resumed: false, sessionsEmbedded: 4 });
+  });
+
+  it('refuses to switch models for one user only', async () => {
+    const { dataDir } = await dirWithHashedVectors(2);
+    const memex = await openMemex(dataDir, { embedder: new FakeOtherModel(), allowModelMismatch: true });
+    await expectCode(memex.reindex({ userId: 'alice' }), 'MEMEX_INVALID_INPUT');
+  });
+});
