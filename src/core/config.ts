@@ -149,11 +149,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const explicitFile = options.file ?? env.MEMEX_CONFIG;
   const file = explicitFile ? resolve(cwd, explicitFile) : resolve(cwd, 'memex.config.json');
   const fromFile = explicitFile || existsSync(file) ? readConfigFile(file) : {};
-  const layers: Record<string, unknown>[] = [fromFile, fromEnv(env), (options.overrides ?? {}) as Record<string, unknown>];
-  const merged: Record<string, unknown> = Object.assign({}, ...layers);
+  const layers: Record<string, unknown>[] = [fromFile, fromEnv(env), (options.overrides ?? {})];
+  const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
+  const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
   for (const section of ['limits', 'embedding', 'chunking']) {
-    merged[section] = Object.assign({}, ...layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
+    merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {

@@ -805,8 +805,8 @@ export class FlatFileStore implements Store {
 
   /** Indexes of the batch's chunks whose message is in the log at a position `accept` takes, in log order. */
   private async chunksInLog(state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<number[]> {
-    if (!Array.isArray(batch.chunks) || !Array.isArray(batch.vectors) || batch.chunks.length !== batch.vectors.length) {
-      throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks?.length} chunks, ${batch.vectors?.length} vectors)`);
+    if (batch.chunks.length !== batch.vectors.length) {
+      throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks.length} chunks, ${batch.vectors.length} vectors)`);
     }
     const keep: { index: number; position: number }[] = [];
     for (const [index, chunk] of batch.chunks.entries()) {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FlatFileStore, npyHeader } from '../../src/store/index.js';
-import type { Chunk } from '../../src/core/index.js';
+import type { Chunk, MessageId } from '../../src/core/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -41,7 +41,7 @@ function readNpy(bytes: Buffer): { shape: number[]; descr: string; fortran: bool
 const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
 function chunk(messageId: string, text: string, role: 'user' | 'assistant' = 'user'): Chunk {
-  return { chunkId: `${messageId}:0`, source: { kind: 'message', messageId, role, createdAt: new Date().toISOString() }, part: { index: 0, count: 1 }, span: { start: 0, end: text.length }, text, tokens: 3 };
+  return { chunkId: `${messageId}:0`, source: { kind: 'message', messageId: messageId as MessageId, role, createdAt: new Date().toISOString() }, part: { index: 0, count: 1 }, span: { start: 0, end: text.length }, text, tokens: 3 };
 }
 
 describe('embeddings.npy', () => {
