@@ -110,6 +110,11 @@ describe.runIf(existsSync(LOCOMO))('real conversations (LoCoMo conv-26)', () => 
       const firstUser = streamed.find((c) => c.startsWith(`${conversation.speaker_a as string}:`))!;
       expect(summary.titleSource).toBe('auto');
       expect(firstUser.replace(/\s+/g, ' ').startsWith(summary.title!.replace(/…$/, ''))).toBe(true);
+      // Every turn was embedded on append (close waited for it): each has rows whose spans map back to it.
+      const vectors = await reopened.vectors.read('caroline', summary.id);
+      const covered = new Set(vectors.lines.map((line) => (line.source.kind === 'message' ? line.source.messageId : '')));
+      expect(covered.size).toBe(streamed.length);
+      for (const line of vectors.lines) expect(streamed.some((content) => content.slice(line.span.start, line.span.end) === line.text)).toBe(true);
     }
   });
 });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { hasSharedModel, modelEnv, SHARED_MODEL_ID } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // The CLI as users run it: the real bin in a child process (`npm test` builds dist/ first).
@@ -80,7 +81,8 @@ describe('memex CLI', () => {
 
   it('pages messages, renames, exports and deletes', async () => {
     const dataDir = join(await tempDir(), 'data');
-    const env = { MEMEX_DATA_DIR: dataDir };
+    // Each process loads the model while it holds the lock; a slow machine must not time the others out.
+    const env = { MEMEX_DATA_DIR: dataDir, MEMEX_LOCK_TIMEOUT_MS: '60000' };
     const { id } = await json<{ id: string }>(['session', 'new'], { env });
     for (let i = 0; i < 5; i++) await memex(['add', '-s', id, `note ${i}`], { env });
     const page = await json<{ messages: { content: string }[]; total: number; nextCursor: string }>(['messages', '--session', id, '--limit', '2', '--offset', '1'], { env });
@@ -128,11 +130,44 @@ describe('memex CLI', () => {
 
   it('lets concurrent CLI processes take turns on one data dir without losing a message', async () => {
     const dataDir = join(await tempDir(), 'data');
-    const env = { MEMEX_DATA_DIR: dataDir };
+    // Each process loads the model while it holds the lock; a slow machine must not time the others out.
+    const env = { MEMEX_DATA_DIR: dataDir, MEMEX_LOCK_TIMEOUT_MS: '60000' };
     const { id } = await json<{ id: string }>(['session', 'new'], { env });
     const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => memex(['add', '-s', id, `from process ${i}`], { env })));
     expect(runs.map((r) => r.code)).toEqual(Array(8).fill(0));
     const page = await json<{ messages: { content: string }[] }>(['messages', '-s', id], { env });
     expect(page.messages.map((m) => m.content).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `from process ${i}`).sort());
   }, 60_000);
+
+  it('embeds what it adds, deletes a message with its rows, and reindexes with --json', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const env = { MEMEX_DATA_DIR: dataDir };
+    const added = await json<{ id: string; sessionId: string }>(['add', 'My cat is called Miso.'], { env });
+    await json(['add', 'Remind me to water the plants.'], { env });
+    const index = join(dataDir, 'users', 'default', 'sessions', added.sessionId, 'vector_index.jsonl');
+    expect((await readFile(index, 'utf8')).trim().split('\n')).toHaveLength(2);
+    expect(await json(['message', 'rm', added.id], { env })).toMatchObject({ deleted: true, messageId: added.id });
+    const lines = (await readFile(index, 'utf8')).trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { text: string }).text)).toEqual(['Remind me to water the plants.']);
+    const result = await json<{ sessionsTotal: number; sessionsSkipped: number }>(['reindex'], { env });
+    expect(result).toMatchObject({ sessionsTotal: 1, sessionsSkipped: 1 });
+    const forced = await json<{ sessionsEmbedded: number; chunks: number }>(['reindex', '--force'], { env });
+    expect(forced).toMatchObject({ sessionsEmbedded: 1, chunks: 1 });
+  });
+
+  it.runIf(hasSharedModel)('refuses another model with a hint naming reindex, then switches after `memex reindex`', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const hashed = { MEMEX_DATA_DIR: dataDir, MEMEX_MODEL: 'hashed', MEMEX_MODEL_DIR: '' };
+    await json(['add', 'Planning a trip to Lisbon in May.'], { env: hashed });
+    const real = { ...modelEnv, MEMEX_DATA_DIR: dataDir };
+    const refused = await memex(['add', 'another'], { env: real });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('MEMEX_MODEL_MISMATCH');
+    expect(refused.stderr).toContain('memex reindex');
+    const result = await json<{ model: string; sessionsEmbedded: number }>(['reindex'], { env: real });
+    expect(result).toMatchObject({ model: SHARED_MODEL_ID, sessionsEmbedded: 1 });
+    expect((await memex(['add', 'another'], { env: real })).code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(dataDir, 'memex.json'), 'utf8')) as { embedding: { model: string; dimension: number } };
+    expect(manifest.embedding).toEqual({ model: SHARED_MODEL_ID, dimension: 512 });
+  });
 });
