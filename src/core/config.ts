@@ -56,8 +56,8 @@ export const ConfigSchema = z.strictObject({
       fallback: z.enum(['hashed', 'error']).default('hashed'),
       /**
        * Texts per model call. Larger batches amortise the call overhead but pad every text to the
-       * longest in its batch (texts are sorted by length first, so padding stays small); 32 was
-       * the knee on 2 cores with USE-lite (bench/embedding.ts), past it throughput is flat.
+       * longest in its batch (texts are sorted by length first, so padding stays small). On 2 cores
+       * with USE-lite, 8 to 32 were within noise of each other and 64 or more lost 10-25% (bench/embedding.ts).
        */
       batchSize: z.number().int().min(1).max(1024).default(32),
     })
