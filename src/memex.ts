@@ -152,9 +152,14 @@ export class Memex {
    * data dir records (recorded here on first use).
    */
   embedder(): Promise<Embedder> {
-    this.embedderLoad ??= this.loadEmbedder();
-    // A failed load is retried next time (the model may have become available).
-    this.embedderLoad.catch(() => (this.embedderLoad = null));
+    if (!this.embedderLoad) {
+      const loading = this.loadEmbedder();
+      this.embedderLoad = loading;
+      // A failed load is retried next time (the model may have become available).
+      loading.catch(() => {
+        if (this.embedderLoad === loading) this.embedderLoad = null;
+      });
+    }
     return this.embedderLoad;
   }
 

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FsyncPolicy } from '../../src/core/index.js';
 import { FlatFileStore, type StoreWarning } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
+import { tsxEval } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 import { describeStoreConformance } from './conformance.js';
 
@@ -160,19 +161,13 @@ describe('crash repair', () => {
     const moduleUrl = new URL('../../src/store/index.ts', import.meta.url).href;
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { FlatFileStore } from ${JSON.stringify(moduleUrl)};
+      tsxEval(`import { FlatFileStore } from ${JSON.stringify(moduleUrl)};
          const store = await FlatFileStore.open({ dataDir: ${JSON.stringify(dataDir)}, fsync: 'none' });
          const big = 'y'.repeat(50000);
          for (let i = 0; ; i++) {
            await store.appendMessages('alice', ${JSON.stringify(session.id)}, [{ role: 'user', content: i + ' ' + big }, { role: 'assistant', content: 'ok ' + i }]);
            if (i === 5) process.stdout.write('ready\\n');
-         }`,
-      ],
+         }`),
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve, reject) => {
@@ -283,7 +278,7 @@ describe('the data dir lock', () => {
     const moduleUrl = new URL('../../src/store/index.ts', import.meta.url).href;
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', `import { FlatFileStore } from ${JSON.stringify(moduleUrl)}; await FlatFileStore.open({ dataDir: ${JSON.stringify(dataDir)} }); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`],
+      tsxEval(`import { FlatFileStore } from ${JSON.stringify(moduleUrl)}; await FlatFileStore.open({ dataDir: ${JSON.stringify(dataDir)} }); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`),
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve, reject) => {

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { appendFile, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Chunk, Message } from '../../src/core/index.js';
 import { FlatFileStore, parseNpyHeader, type StoreWarning } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
+import { tsxEval } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const DIM = 4;
@@ -204,24 +204,18 @@ describe('per-session vector files', () => {
   });
 
   describe('survives SIGKILL at every step of a write', () => {
-    const moduleUrl = pathToFileURL(join(process.cwd(), 'src/store/index.ts')).href;
+    const moduleUrl = new URL('../../src/store/index.ts', import.meta.url).href;
 
     /** Runs `body` in a child process with a failpoint armed; the child must die by SIGKILL there. */
     async function killedAt(failpoint: string, dataDir: string, body: string): Promise<void> {
       const child = spawn(
         process.execPath,
-        [
-          '--import',
-          'tsx',
-          '--input-type=module',
-          '-e',
-          `import { FlatFileStore } from ${JSON.stringify(moduleUrl)};
+        tsxEval(`import { FlatFileStore } from ${JSON.stringify(moduleUrl)};
            const store = await FlatFileStore.open({ dataDir: ${JSON.stringify(dataDir)}, fsync: 'always', onWarning: () => {} });
            const vector = (text) => Float32Array.from({ length: ${DIM} }, (_, i) => text.length + i);
            const chunk = (m, text = m.content) => ({ chunkId: m.id + ':0', source: { kind: 'message', messageId: m.id, role: m.role, createdAt: m.createdAt }, part: { index: 0, count: 1 }, span: { start: 0, end: text.length }, text, tokens: 1 });
            ${body}
-           process.exit(3);`,
-        ],
+           process.exit(3);`),
         { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, MEMEX_FAILPOINT: failpoint } },
       );
       const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
