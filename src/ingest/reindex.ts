@@ -1,4 +1,4 @@
-import { appendFile, readFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { FORMAT_VERSION, MemexError, toMemexError, type Config } from '../core/index.js';
 import { chunkMessage, chunkingFor } from '../chunking/index.js';
 import { throwIfAborted, type Embedder } from '../embedding/index.js';
@@ -130,10 +130,10 @@ class Journal {
         if (typeof entry?.session === 'string') done.add(entry.session);
       }
     } else {
-      await appendFile(path, '', { flag: 'w' }).catch((cause: unknown) => {
+      const header = { v: FORMAT_VERSION, kind: 'memex-reindex', scope, startedAt: new Date().toISOString() };
+      await writeFile(path, `${JSON.stringify(header)}\n`).catch((cause: unknown) => {
         throw toMemexError(cause, `cannot write ${path}`);
       });
-      await appendFile(path, `${JSON.stringify({ v: FORMAT_VERSION, kind: 'memex-reindex', scope, startedAt: new Date().toISOString() })}\n`);
     }
     return new Journal(path, done);
   }

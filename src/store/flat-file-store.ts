@@ -750,8 +750,7 @@ export class FlatFileStore implements Store {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);
       const through = await this.embeddedThrough(state, uid, sid);
-      const keep = await this.chunksInLog(state, batch, (position) => position > through);
-      await vectors.append({ model: batch.model, chunks: keep.map((i) => batch.chunks[i] as Chunk), vectors: keep.map((i) => batch.vectors[i] as Float32Array) });
+      await vectors.append(await this.batchInLog(state, batch, (position) => position > through));
       return vectors.status;
     });
   }
@@ -761,8 +760,7 @@ export class FlatFileStore implements Store {
     return this.mutex.run(sessionKey(uid, sid), async () => {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);
-      const keep = await this.chunksInLog(state, batch, () => true);
-      await vectors.replace({ model: batch.model, chunks: keep.map((i) => batch.chunks[i] as Chunk), vectors: keep.map((i) => batch.vectors[i] as Float32Array) });
+      await vectors.replace(await this.batchInLog(state, batch, () => true));
       return vectors.status;
     });
   }
@@ -803,8 +801,8 @@ export class FlatFileStore implements Store {
     }
   }
 
-  /** Indexes of the batch's chunks whose message is in the log at a position `accept` takes, in log order. */
-  private async chunksInLog(state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<number[]> {
+  /** The batch's chunks (with their vectors) whose message is in the log at a position `accept` takes, in log order. */
+  private async batchInLog(state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<VectorBatch> {
     if (batch.chunks.length !== batch.vectors.length) {
       throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks.length} chunks, ${batch.vectors.length} vectors)`);
     }
@@ -817,7 +815,8 @@ export class FlatFileStore implements Store {
       const position = await state.log.indexOf(chunk.source.messageId);
       if (position !== undefined && accept(position)) keep.push({ index, position });
     }
-    return keep.sort((a, b) => a.position - b.position || a.index - b.index).map((k) => k.index);
+    const order = keep.sort((a, b) => a.position - b.position || a.index - b.index).map((k) => k.index);
+    return { model: batch.model, chunks: order.map((i) => batch.chunks[i] as Chunk), vectors: order.map((i) => batch.vectors[i] as Float32Array) };
   }
 
   // ---- personas -----------------------------------------------------------------------------

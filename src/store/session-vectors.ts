@@ -111,9 +111,8 @@ export class SessionVectors {
       });
     }
     const rowBytes = dimension * 4;
-    const data = Buffer.alloc(batch.vectors.length * rowBytes);
-    for (const [i, vector] of batch.vectors.entries()) Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, i * rowBytes);
-    const text = batch.chunks.map((chunk, i) => `${JSON.stringify(toLine(chunk, rows + i, batch.model))}\n`).join('');
+    const data = packRows(batch.vectors, dimension, 0);
+    const text = linesOf(batch, rows);
     try {
       const handle = await open(this.paths.npy, rows === 0 ? 'w' : 'r+');
       try {
@@ -167,13 +166,9 @@ export class SessionVectors {
         this.state = { rows: 0, model: null, dimension: null, messageIds: [] };
         return;
       }
-      const rowBytes = dimension * 4;
-      const data = Buffer.alloc(NPY_HEADER_BYTES + batch.vectors.length * rowBytes);
+      const data = packRows(batch.vectors, dimension, NPY_HEADER_BYTES);
       npyHeader(batch.vectors.length, dimension).copy(data, 0);
-      for (const [i, vector] of batch.vectors.entries()) {
-        Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, NPY_HEADER_BYTES + i * rowBytes);
-      }
-      const text = batch.chunks.map((chunk, i) => `${JSON.stringify(toLine(chunk, i, batch.model))}\n`).join('');
+      const text = linesOf(batch, 0);
       await writeSynced(this.paths.npy + SWAP, data, sync);
       await writeSynced(this.paths.index + SWAP, text, sync);
       failpoint('vectors:swap-written');
@@ -211,8 +206,21 @@ function messageIdOf(chunk: Chunk): string | null {
   return chunk.source.kind === 'message' ? chunk.source.messageId : null;
 }
 
-function toLine(chunk: Chunk, row: number, model: string): VectorLine {
-  return { v: FORMAT_VERSION, row, chunkId: chunk.chunkId, source: chunk.source, part: chunk.part, span: chunk.span, text: chunk.text, tokens: chunk.tokens, model };
+/** The batch's lines for `vector_index.jsonl`, numbered from `firstRow`. */
+function linesOf(batch: VectorBatch, firstRow: number): string {
+  return batch.chunks
+    .map((chunk, i) => {
+      const line: VectorLine = { v: FORMAT_VERSION, row: firstRow + i, chunkId: chunk.chunkId, source: chunk.source, part: chunk.part, span: chunk.span, text: chunk.text, tokens: chunk.tokens, model: batch.model };
+      return `${JSON.stringify(line)}\n`;
+    })
+    .join('');
+}
+
+/** The rows as little-endian float32 bytes, after `offset` bytes left free (for a header). */
+function packRows(vectors: readonly Float32Array[], dimension: number, offset: number): Buffer {
+  const data = Buffer.alloc(offset + vectors.length * dimension * 4);
+  for (const [i, vector] of vectors.entries()) Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, offset + i * dimension * 4);
+  return data;
 }
 
 /** The batch's dimension (null when empty), after checking it is one model's rectangular rows. */
