@@ -104,11 +104,11 @@ export async function reindex(
   return result;
 }
 
-/** Rows all from `model` and no message without rows. */
+/** Rows all from `model`, and no message with text left without rows (attachment-only ones have none). */
 async function isCurrent(store: Store, ref: SessionRef, model: string): Promise<boolean> {
   const status = await store.vectorStatus(ref.userId, ref.sessionId);
   if (status.rows > 0 && status.model !== model) return false;
-  const pending = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: 1 });
+  const pending = await store.unembeddedMessages(ref.userId, ref.sessionId);
   return pending.every((message) => message.content.trim() === '');
 }
 

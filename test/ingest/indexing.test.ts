@@ -193,6 +193,23 @@ describe('model changes and reindex', () => {
     expect(await memex.reindex({ force: true })).toMatchObject({ resumed: false, sessionsEmbedded: 4 });
   });
 
+  it('reindex catches up on text after an attachment-only message (regression: only the first pending message was checked)', async () => {
+    const dataDir = await tempDir();
+    const store = await FlatFileStore.open({ dataDir });
+    await store.setEmbeddingModel({ model: 'memex/hashed-lexical-v1', dimension: 384 });
+    await store.createUser({ id: 'alice' });
+    const session = await store.createSession('alice');
+    const { file } = await store.putFile('alice', session.id, { source: { bytes: Buffer.from('plain notes') }, name: 'notes.txt' });
+    await store.appendMessages('alice', session.id, [
+      { role: 'user', content: '', attachments: [{ fileId: file.id }] },
+      { role: 'user', content: 'the text that still needs rows' },
+    ]);
+    await store.close();
+    const memex = await openMemex(dataDir, { embedder: new HashedEmbedder() });
+    expect(await memex.reindex()).toMatchObject({ sessionsEmbedded: 1 });
+    expect((await memex.vectors.read('alice', session.id)).lines.map((l) => l.text)).toEqual(['the text that still needs rows']);
+  });
+
   it('refuses to switch models for one user only', async () => {
     const { dataDir } = await dirWithHashedVectors(2);
     const memex = await openMemex(dataDir, { embedder: new FakeOtherModel(), allowModelMismatch: true });
