@@ -2,6 +2,7 @@ export { Memex, describeWarning, type MemexOptions, type MemexWarning } from './
 export { HashedEmbedder, TransformersEmbedder, type Embedder, type EmbedOptions } from './embedding/index.js';
 export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from './chunking/index.js';
 export type { ReindexOptions, ReindexProgress, ReindexResult } from './ingest/index.js';
+export type { SearchHit, SearchReport, IndexStatus, IndexProgress, IndexWarning, RebuildReason } from './index/index.js';
 export {
   MemexError,
   isMemexError,
@@ -39,5 +40,8 @@ export {
   type ChunkSource,
   type VectorLine,
   type EmbeddingModel,
+  type SearchOptions,
+  type SearchMode,
+  SEARCH_MODES,
 } from './core/index.js';
 export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, SessionVectorData, VectorStatus } from './store/index.js';

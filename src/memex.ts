@@ -21,6 +21,7 @@ import {
   type ProfilePatch,
   type SessionPatch,
   type SessionSummary,
+  type SearchOptions,
 } from './core/index.js';
 import {
   exportSession,
@@ -38,16 +39,19 @@ import {
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import { MessageIndexer, reindex, type ReindexOptions, type ReindexResult } from './ingest/index.js';
+import { Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
-export type MemexWarning = StoreWarning | EmbeddingWarning | { kind: 'indexing-failed'; code: MemexErrorCode; message: string };
+export type MemexWarning = StoreWarning | EmbeddingWarning | IndexWarning | { kind: 'indexing-failed'; code: MemexErrorCode; message: string };
 
 /** One line saying what a warning means, for logs and the CLI. */
 export function describeWarning(warning: MemexWarning): string {
   switch (warning.kind) {
     case 'embedding-fallback':
       return describeEmbeddingWarning(warning);
+    case 'index-rebuilt':
+      return `rebuilt the search index of user ${warning.userId} from the session files (${warning.reason}${warning.problem ? `: ${warning.problem}` : ''}); ${warning.rows} rows, nothing lost`;
     case 'indexing-failed':
       return `some messages were stored but not embedded (${warning.code}: ${warning.message}); they are embedded on the next append or by \`memex reindex\``;
     default:
@@ -89,6 +93,7 @@ export interface MemexOptions {
  */
 export class Memex {
   private readonly indexer: MessageIndexer;
+  private readonly recall: Recall;
   private embedderLoad: Promise<Embedder> | null = null;
 
   private constructor(
@@ -97,7 +102,13 @@ export class Memex {
     private readonly options: MemexOptions,
     private readonly warn: (warning: MemexWarning) => void,
   ) {
-    this.indexer = new MessageIndexer({ store, embedder: () => this.embedder(), chunking: config.chunking });
+    this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
+    this.indexer = new MessageIndexer({
+      store,
+      embedder: () => this.embedder(),
+      chunking: config.chunking,
+      onIndexed: (userId, sessionId) => this.recall.noteIndexed(userId, sessionId),
+    });
   }
 
   static async open(options: MemexOptions = {}): Promise<Memex> {
@@ -138,6 +149,7 @@ export class Memex {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
     });
+    await this.recall.close();
     await this.store.close();
   }
 
@@ -191,8 +203,36 @@ export class Memex {
     await this.indexer.flush().catch(() => undefined);
     const result = await reindex(this.store, embedder, this.config.chunking, join(this.config.dataDir, 'memex.reindex.jsonl'), options);
     this.embedderLoad = Promise.resolve(embedder);
+    // Saved indexes name the old rows (or model): each is synced, or rebuilt, on its next use.
+    await this.recall.close();
     return result;
   }
+
+  /**
+   * The chunks of all the user's sessions most relevant to `query`, best first: hybrid (vector and
+   * lexical ranks fused) by default, narrowed by filters, optionally diversified (MMR) and weighted
+   * to recent ones. Messages appended before the call are included. Only this user's chunks can appear.
+   *
+   * ```ts
+   * const { hits } = await memex.search('alice', 'when is the Lisbon trip?', { k: 5 });
+   * for (const hit of hits) console.log(hit.score.toFixed(3), hit.sessionId, hit.text);
+   * ```
+   */
+  async search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
+    await this.indexer.flush().catch((cause: unknown) => {
+      const error = toMemexError(cause);
+      this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
+    });
+    return this.recall.search(userId, query, options);
+  }
+
+  /** The per-user search index (a cache of the session files under `users/<id>/index/`). */
+  readonly index = {
+    /** Loads (or builds) and syncs the user's index now, instead of on the first search. */
+    prepare: (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => this.recall.prepare(userId, options),
+    /** Builds the user's index again from the session files. */
+    rebuild: (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => this.recall.rebuild(userId, options),
+  };
 
   readonly users = {
     create: (input: NewUser): Promise<Profile> => this.store.createUser(input),
@@ -211,7 +251,10 @@ export class Memex {
     },
     list: (): Promise<Profile[]> => this.store.listUsers(),
     update: (userId: string, patch: ProfilePatch): Promise<Profile> => this.store.updateUser(userId, patch),
-    delete: (userId: string): Promise<void> => this.store.deleteUser(userId),
+    delete: async (userId: string): Promise<void> => {
+      await this.store.deleteUser(userId);
+      this.recall.forget(userId);
+    },
   };
 
   readonly sessions = {

@@ -77,6 +77,56 @@ export const ConfigSchema = z.strictObject({
       overlapTokens: z.number().int().min(0).nullable().default(null),
     })
     .prefault({}),
+  index: z
+    .strictObject({
+      /**
+       * HNSW links per node. More links: higher recall at the same `efSearch`, more memory (about
+       * 8 bytes a link a row) and slower builds. 12-48 is the useful range. Changing it rebuilds the index.
+       */
+      m: z.number().int().min(4).max(128).default(16),
+      /**
+       * HNSW build-time candidate list. Higher builds a better graph, more slowly; it does not change
+       * query cost. Changing it rebuilds the index.
+       */
+      efConstruction: z.number().int().min(8).max(2000).default(200),
+      /**
+       * HNSW query-time candidate list (raised to the number of results asked for when that is larger):
+       * the recall/speed dial. At 100k rows, 64 gave recall@10 >= 0.95 in well under a millisecond here
+       * (bench/ann.ts); raise it for recall, lower it for speed. Takes effect at once.
+       */
+      efSearch: z.number().int().min(1).max(5000).default(64),
+      /** Rebuild the index when removed rows pass this share of all rows (they still cost memory and time). */
+      compactAt: z.number().min(0.01).max(1).default(0.2),
+      /**
+       * When a filter leaves at most this many rows, they are searched exactly (every row scored)
+       * instead of walking the graph with a filter, which gets slow and can come back short when few
+       * rows match. Exact search over 2,000 rows takes about a millisecond.
+       */
+      exactBelow: z.number().int().min(0).max(1_000_000).default(2000),
+    })
+    .prefault({}),
+  search: z
+    .strictObject({
+      /**
+       * Reciprocal rank fusion constant: a hit at rank r in a list adds `weight / (rrfK + r)`. Larger
+       * values flatten the difference between ranks; 60 is the usual choice from the RRF paper.
+       */
+      rrfK: z.number().int().min(1).max(1000).default(60),
+      /**
+       * How much each list counts in hybrid fusion. Lexical counts more by default because on LoCoMo
+       * and MS MARCO BM25 ranked the evidence better than the small offline model did (bench/quality.ts);
+       * with a stronger embedding model, raise `vectorWeight`.
+       */
+      vectorWeight: z.number().min(0).max(10).default(1),
+      lexicalWeight: z.number().min(0).max(10).default(1),
+      /** How deep each list is read before fusion (at least the number of results asked for). */
+      candidates: z.number().int().min(1).max(10_000).default(100),
+      /** BM25 term-frequency saturation (`k1`). */
+      bm25K: z.number().min(0).max(10).default(1.2),
+      /** BM25 length normalisation (`b`): 0 ignores chunk length, 1 normalises fully. */
+      bm25B: z.number().min(0).max(1).default(0.7),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest message content accepted, in characters. */
@@ -89,8 +139,10 @@ export const ConfigSchema = z.strictObject({
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking'> & {
+  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search'> & {
     limits: Readonly<ConfigOutput['limits']>;
+    index: Readonly<ConfigOutput['index']>;
+    search: Readonly<ConfigOutput['search']>;
     embedding: Readonly<ConfigOutput['embedding']>;
     chunking: Readonly<ConfigOutput['chunking']>;
   }
@@ -153,7 +205,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['limits', 'embedding', 'chunking']) {
+  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
   const result = ConfigSchema.safeParse(merged);

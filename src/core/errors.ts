@@ -25,6 +25,8 @@ const catalogue = {
   MEMEX_FORMAT_UNSUPPORTED: { status: 500, hint: 'This data was written by a newer Memex; upgrade Memex to read it.' },
   MEMEX_MODEL_MISMATCH: { status: 409, hint: 'The data dir was embedded with another model. Run `memex reindex` to re-embed everything with the configured model, or set MEMEX_MODEL / MEMEX_MODEL_DIR back to the recorded one.' },
   MEMEX_MODEL_UNAVAILABLE: { status: 503, hint: 'Set MEMEX_MODEL_DIR to a local transformers.js model folder (and MEMEX_MODEL to its id), or run once with internet access so the model downloads to the cache.' },
+  MEMEX_INDEX_UNAVAILABLE: { status: 503, hint: "hnswlib-node's native addon is missing: run `npm rebuild hnswlib-node` (npm 11 skips install scripts unless the package is approved: `npm install-scripts approve hnswlib-node`)." },
+  MEMEX_INDEX_CORRUPT: { status: 500, hint: 'The search index is a cache: Memex rebuilds it from the session files. Run `memex doctor` to rebuild it now.' },
   MEMEX_ABORTED: { status: 499, hint: 'The operation was cancelled by its caller; nothing partial was kept. Run it again to finish.' },
   MEMEX_STORE_CLOSED: { status: 500, hint: 'Open a new Memex instance; this one was closed.' },
   MEMEX_IO: { status: 500, hint: 'The file system refused an operation; see the cause (disk full, permissions, ...).' },

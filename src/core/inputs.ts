@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MemexError } from './errors.js';
-import { MessageIdSchema, PersonaIdSchema, UserIdSchema } from './ids.js';
+import { MessageIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
 import { AttachmentRefSchema, MetadataSchema, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
 /**
@@ -70,6 +70,47 @@ export const PageOptionsSchema = z.strictObject({
   cursor: z.string().max(512).optional(),
 });
 export type PageOptions = z.input<typeof PageOptionsSchema>;
+
+export const SEARCH_MODES = ['vector', 'lexical', 'hybrid'] as const;
+export type SearchMode = (typeof SEARCH_MODES)[number];
+export const SOURCE_KINDS = ['message', 'file'] as const;
+
+/**
+ * What `search` takes besides the query. Filters combine with AND; a list filter matches any of
+ * its values. Ranking knobs left out fall back to the `search` section of the config.
+ */
+export const SearchOptionsSchema = z.strictObject({
+  /** Results wanted (default 10). Vector and hybrid search return `k` whenever `k` chunks match the filters. */
+  k: z.number().int().min(1).max(1000).default(10),
+  /** `hybrid` (default) fuses vector and lexical ranks; `lexical` finds only chunks sharing a word with the query. */
+  mode: z.enum(SEARCH_MODES).default('hybrid'),
+  sessionIds: z.array(SessionIdSchema).min(1).max(10_000).optional(),
+  excludeSessionIds: z.array(SessionIdSchema).max(10_000).optional(),
+  sources: z.array(z.enum(SOURCE_KINDS)).min(1).optional(),
+  roles: z.array(RoleSchema).min(1).optional(),
+  /** Chunks of messages created at or after / before this time (file chunks have no time and are left out). */
+  after: TimestampInputSchema.optional(),
+  before: TimestampInputSchema.optional(),
+  /** Native sessions only, or imported chat exports only. */
+  origin: z.enum(['native', 'imported']).optional(),
+  /**
+   * Maximal marginal relevance: re-rank so near-duplicate chunks do not crowd the results.
+   * `lambda` 1 is pure relevance, 0 pure diversity; 0.7 is a common start.
+   */
+  mmr: z.strictObject({ lambda: z.number().min(0).max(1).default(0.7) }).optional(),
+  /**
+   * Favour recent chunks: the score is multiplied by `1 - weight + weight * 0.5^(age / halfLifeDays)`,
+   * so a chunk `halfLifeDays` old keeps `1 - weight/2` of its score. Ages count from `now` (default: the clock).
+   */
+  recency: z.strictObject({ halfLifeDays: z.number().positive().max(100_000), weight: z.number().min(0).max(1).default(0.3), now: TimestampInputSchema.optional() }).optional(),
+  /** Override the config's HNSW `efSearch` for this query. */
+  efSearch: z.number().int().min(1).max(5000).optional(),
+  rrfK: z.number().int().min(1).max(1000).optional(),
+  vectorWeight: z.number().min(0).max(10).optional(),
+  lexicalWeight: z.number().min(0).max(10).optional(),
+});
+export type SearchOptions = z.input<typeof SearchOptionsSchema>;
+export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;
 
 /**
  * Parses caller input, turning a zod failure into MEMEX_INVALID_INPUT that names each bad field.

@@ -18,6 +18,8 @@ export interface MessageIndexerOptions {
   /** Resolves the embedder (loading it on first use, checking it against the data dir's model). */
   embedder: () => Promise<Embedder>;
   chunking: Config['chunking'];
+  /** Called after a session got new rows (the search index takes them in). */
+  onIndexed?: (userId: string, sessionId: string) => Promise<void>;
 }
 
 /** Messages read per round: bounds memory and lets appends to the same session interleave. */
@@ -83,7 +85,9 @@ export class MessageIndexer {
     try {
       for (let next = this.take(); next; next = this.take()) {
         try {
-          await this.indexSession(next);
+          const count = await this.indexSession(next);
+          // An index that cannot take the rows now syncs them (and reports why) on the next search.
+          if (count.chunks > 0) await this.options.onIndexed?.(next.userId, next.sessionId).catch(() => undefined);
         } catch (cause) {
           // A session or user deleted while queued has nothing left to embed.
           if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND')) continue;

@@ -47,6 +47,7 @@ import {
   type SessionPatch,
   type SessionSummary,
   type UserId,
+  type VectorLine,
 } from '../core/index.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from './durable.js';
 import { stageFile } from './files.js';
@@ -765,9 +766,21 @@ export class FlatFileStore implements Store {
     });
   }
 
-  async readVectors(userId: string, sessionId: string): Promise<SessionVectorData> {
+  async indexDir(userId: string): Promise<string> {
+    this.assertOpen();
+    const uid = parseId('user', userId);
+    await this.requireUser(uid);
+    return this.layout.searchIndex(uid);
+  }
+
+  async readVectors(userId: string, sessionId: string, options: { from?: number } = {}): Promise<SessionVectorData> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
-    return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).read());
+    return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).read(options));
+  }
+
+  async readVectorLines(userId: string, sessionId: string, rows: readonly number[]): Promise<VectorLine[]> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).lines(rows));
   }
 
   /** Opens the session's vector files once (reconciling them); call inside the session's turn. */

@@ -42,6 +42,10 @@ export class Layout {
   sessionIndex(userId: UserId): string {
     return this.inside('users', userId, 'session_index.json');
   }
+  /** Derived, rebuildable search index files (src/index); deleting the folder loses nothing. */
+  searchIndex(userId: UserId): string {
+    return this.inside('users', userId, 'index');
+  }
   personas(userId: UserId): string {
     return this.inside('users', userId, 'personas');
   }

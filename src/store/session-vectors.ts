@@ -28,11 +28,19 @@ export interface VectorStatus {
   /** The model of the session's rows; null while it has none. */
   model: string | null;
   dimension: number | null;
+  /**
+   * The chunk id of the last row. With `rows` it tells a reader (the search index) whether the
+   * session only grew since it looked: rows are appended, or all replaced at once.
+   */
+  tail: string | null;
 }
 
 export interface SessionVectorData extends VectorStatus {
+  /** The row of `lines[0]`: reads may start part-way (`read({ from })`). */
+  from: number;
+  /** Rows `from` to `rows - 1`. */
   lines: VectorLine[];
-  /** Row-major, `rows * dimension` floats: row i is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
+  /** Row-major, `(rows - from) * dimension` floats: `lines[i]`'s row is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
   vectors: Float32Array;
 }
 
@@ -51,7 +59,13 @@ interface Loaded {
   dimension: number | null;
   /** Per row, the message it came from when its source is a message; the "embedded up to" mark. */
   messageIds: (string | null)[];
+  /** Per row, its chunk id. */
+  chunkIds: string[];
+  /** Per row, the byte offset just past its line in `vector_index.jsonl`, so a row's line reads alone. */
+  ends: number[];
 }
+
+const EMPTY: Loaded = { rows: 0, model: null, dimension: null, messageIds: [], chunkIds: [], ends: [] };
 
 const SWAP = '.swap';
 
@@ -87,7 +101,8 @@ export class SessionVectors {
   }
 
   get status(): VectorStatus {
-    return { rows: this.state.rows, model: this.state.model, dimension: this.state.dimension };
+    const { rows, model, dimension, chunkIds } = this.state;
+    return { rows, model, dimension, tail: chunkIds[rows - 1] ?? null };
   }
 
   /** The last message whose chunks have rows: messages after it in the log are not embedded yet. */
@@ -137,38 +152,68 @@ export class SessionVectors {
       model: batch.model,
       dimension,
       messageIds: [...this.state.messageIds, ...batch.chunks.map(messageIdOf)],
+      chunkIds: [...this.state.chunkIds, ...batch.chunks.map((chunk) => chunk.chunkId)],
+      ends: [...this.state.ends, ...lineEnds(text, this.state.ends.at(-1) ?? 0)],
     };
   }
 
-  /** Every row with its line, read from disk. */
-  async read(): Promise<SessionVectorData> {
-    const { rows, model, dimension } = this.state;
-    if (rows === 0 || dimension === null) return { rows: 0, model, dimension, lines: [], vectors: new Float32Array(0) };
-    const [indexBytes, npyBytes] = await Promise.all([readFile(this.paths.index), readFile(this.paths.npy)]).catch((cause: unknown) => {
+  /** Rows `from` (default 0) to the last, each with its line, read from disk. */
+  async read(options: { from?: number } = {}): Promise<SessionVectorData> {
+    const { rows, dimension, ends } = this.state;
+    const status = this.status;
+    const from = Math.max(0, Math.min(options.from ?? 0, rows));
+    if (from === rows || dimension === null) return { ...status, from, lines: [], vectors: new Float32Array(0) };
+    const start = from === 0 ? 0 : (ends[from - 1] as number);
+    const [indexBytes, npyBytes] = await Promise.all([
+      readRange(this.paths.index, start, (ends[rows - 1] as number) - start),
+      readRange(this.paths.npy, NPY_HEADER_BYTES + from * dimension * 4, (rows - from) * dimension * 4),
+    ]).catch((cause: unknown) => {
       throw wrapIo(cause, `cannot read vectors of ${dirname(this.paths.npy)}`);
     });
-    const lines: VectorLine[] = [];
-    for (const line of splitLines(indexBytes).lines.slice(0, rows)) lines.push(line.value);
-    const vectors = new Float32Array(rows * dimension);
-    new Uint8Array(vectors.buffer).set(npyBytes.subarray(NPY_HEADER_BYTES, NPY_HEADER_BYTES + rows * dimension * 4));
-    return { rows, model, dimension, lines, vectors };
+    const lines = parseLines(indexBytes, from);
+    const vectors = new Float32Array(npyBytes.length / 4);
+    new Uint8Array(vectors.buffer).set(npyBytes);
+    return { ...status, from, lines, vectors };
+  }
+
+  /** The lines of the given rows (no vectors), in the order asked; a row past the end is an error. */
+  async lines(rows: readonly number[]): Promise<VectorLine[]> {
+    const { ends } = this.state;
+    for (const row of rows) {
+      if (!Number.isInteger(row) || row < 0 || row >= this.state.rows) throw new MemexError('MEMEX_INVALID_INPUT', `no row ${row} in ${this.paths.index}`);
+    }
+    const handle = await open(this.paths.index, 'r').catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot read ${this.paths.index}`);
+    });
+    try {
+      const result: VectorLine[] = [];
+      for (const row of rows) {
+        const start = row === 0 ? 0 : (ends[row - 1] as number);
+        const bytes = Buffer.alloc((ends[row] as number) - start);
+        await handle.read(bytes, 0, bytes.length, start);
+        result.push(...parseLines(bytes, row));
+      }
+      return result;
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Replaces every row at once (a reindex, or dropping some rows); atomic across both files. */
   async replace(batch: VectorBatch): Promise<void> {
     const dimension = checkBatch(batch);
     const sync = this.durability.policy !== 'none';
+    const text = linesOf(batch, 0);
     try {
       if (dimension === null) {
         // The index first: an .npy without its lines is dropped on open, and so is an empty pair.
         await rm(this.paths.index, { force: true });
         await rm(this.paths.npy, { force: true });
-        this.state = { rows: 0, model: null, dimension: null, messageIds: [] };
+        this.state = EMPTY;
         return;
       }
       const data = packRows(batch.vectors, dimension, NPY_HEADER_BYTES);
       npyHeader(batch.vectors.length, dimension).copy(data, 0);
-      const text = linesOf(batch, 0);
       await writeSynced(this.paths.npy + SWAP, data, sync);
       await writeSynced(this.paths.index + SWAP, text, sync);
       failpoint('vectors:swap-written');
@@ -183,7 +228,14 @@ export class SessionVectors {
       this.state = (await load(this.paths)).loaded;
       throw wrapIo(cause, `cannot rewrite vectors of ${dirname(this.paths.npy)}`);
     }
-    this.state = { rows: batch.chunks.length, model: batch.model, dimension, messageIds: batch.chunks.map(messageIdOf) };
+    this.state = {
+      rows: batch.chunks.length,
+      model: batch.model,
+      dimension,
+      messageIds: batch.chunks.map(messageIdOf),
+      chunkIds: batch.chunks.map((chunk) => chunk.chunkId),
+      ends: lineEnds(text, 0),
+    };
   }
 
   /** Drops the rows of one message; returns how many there were. */
@@ -257,6 +309,48 @@ async function exists(path: string): Promise<boolean> {
       throw cause;
     },
   );
+}
+
+/** Byte offsets just past each line of `text`, counting from `base`. */
+function lineEnds(text: string, base: number): number[] {
+  const ends: number[] = [];
+  let offset = base;
+  for (const line of text.split('\n').slice(0, -1)) {
+    offset += Buffer.byteLength(line) + 1;
+    ends.push(offset);
+  }
+  return ends;
+}
+
+async function readRange(path: string, position: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(bytes, 0, length, position);
+    if (bytesRead !== length) throw new MemexError('MEMEX_IO', `${path} is shorter than its rows (changed by another program?)`);
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Lines Memex wrote and has checked on open, numbered from `firstRow`; anything else is an IO error. */
+function parseLines(bytes: Buffer, firstRow: number): VectorLine[] {
+  const lines: VectorLine[] = [];
+  for (const text of bytes.toString('utf8').split('\n').slice(0, -1)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = null;
+    }
+    const line = VectorLineSchema.safeParse(value);
+    if (!line.success || line.data.row !== firstRow + lines.length) {
+      throw new MemexError('MEMEX_IO', `vector_index.jsonl changed under Memex at row ${firstRow + lines.length}; reopen the data dir to repair it`);
+    }
+    lines.push(line.data);
+  }
+  return lines;
 }
 
 interface ParsedLine {
@@ -359,6 +453,8 @@ async function load(paths: VectorPaths): Promise<{ loaded: Loaded; repair: Vecto
       model: kept[0]?.model ?? null,
       dimension: keep > 0 ? (usableShape?.dimension ?? null) : null,
       messageIds: kept.map(messageIdOf),
+      chunkIds: kept.map((line) => line.chunkId),
+      ends: lines.slice(0, keep).map((line) => line.end),
     };
     const repair =
       reasons.length > 0

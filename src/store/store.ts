@@ -1,6 +1,7 @@
 import type {
   FileRecord,
   EmbeddingModel,
+  VectorLine,
   Message,
   MemexErrorCode,
   Metadata,
@@ -115,6 +116,12 @@ export interface Store {
   /** Removes the message and its vector rows; the rest of the session is untouched. */
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
 
+  /**
+   * A folder for the user's derived search index (DESIGN.md `users/<id>/index/`), or null where the
+   * backend indexes rows itself. Deleting the user deletes it.
+   */
+  indexDir(userId: string): Promise<string | null>;
+
   // ---- vectors: per session, the rows of its chunks (DESIGN.md: vector_index.jsonl + embeddings.npy)
 
   /** The model the data dir's vectors are made with (memex.json); null before the first is recorded. */
@@ -135,5 +142,8 @@ export interface Store {
   appendVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
   /** Replaces all of a session's rows at once (reindex); atomic across both files. */
   replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
-  readVectors(userId: string, sessionId: string): Promise<SessionVectorData>;
+  /** Rows `from` (default 0) to the last, with their lines. */
+  readVectors(userId: string, sessionId: string, options?: { from?: number }): Promise<SessionVectorData>;
+  /** The lines of some rows, without their vectors (what a search result shows). */
+  readVectorLines(userId: string, sessionId: string, rows: readonly number[]): Promise<VectorLine[]>;
 }

@@ -156,7 +156,7 @@ describe('model changes and reindex', () => {
     const result = await memex.reindex({ onProgress: (p) => progress.push(p) });
     expect(result).toMatchObject({ model: 'test/fake-other-model', dimension: 8, sessionsTotal: 3, sessionsEmbedded: 3, sessionsSkipped: 0, messages: 6, chunks: 6 });
     expect(progress.at(-1)).toMatchObject({ sessionsDone: 3, sessionsTotal: 3 });
-    for (const { userId, sessionId } of ids) expect(await memex.vectors.status(userId, sessionId)).toEqual({ rows: 2, model: 'test/fake-other-model', dimension: 8 });
+    for (const { userId, sessionId } of ids) expect(await memex.vectors.status(userId, sessionId)).toMatchObject({ rows: 2, model: 'test/fake-other-model', dimension: 8 });
     await closeMemex(memex);
     // Now the new model opens it without the flag, and the old one is refused.
     await closeMemex(await openMemex(dataDir, { embedder: new FakeOtherModel() }));

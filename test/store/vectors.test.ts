@@ -86,11 +86,35 @@ describe('per-session vector files', () => {
     expect((await store.unembeddedMessages('alice', sessionId)).map((m) => m.id)).toEqual([messages[2]!.id]);
     // A retried batch is skipped, not duplicated.
     const status = await store.appendVectors('alice', sessionId, batch(messages.slice(0, 2).flatMap((m) => chunksOf(m))));
-    expect(status).toEqual({ rows: 2, model: 'test/fake', dimension: DIM });
+    expect(status).toMatchObject({ rows: 2, model: 'test/fake', dimension: DIM, tail: `${messages[1]!.id}:0` });
     const data = await store.readVectors('alice', sessionId);
     expect(data.lines.map((l) => l.source.kind === 'message' && l.source.messageId)).toEqual([messages[0]!.id, messages[1]!.id]);
     expect([...data.vectors.subarray(DIM, 2 * DIM)]).toEqual([...fakeVector('second message')]);
     await expectConsistent(dir, 2);
+  });
+
+  it('reads rows from a given row, and single lines by row, matching a full read', async () => {
+    const { store, sessionId, reopen } = await setup();
+    const messages = await store.appendMessages('alice', sessionId, [
+      { role: 'user', content: 'one ünïcödé line' },
+      { role: 'assistant', content: 'two' },
+      { role: 'user', content: 'three' },
+    ]);
+    await store.appendVectors('alice', sessionId, batch(messages.slice(0, 2).flatMap((m) => chunksOf(m))));
+    await store.appendVectors('alice', sessionId, batch(messages.slice(2).flatMap((m) => chunksOf(m))));
+    const all = await store.readVectors('alice', sessionId);
+    const tail = await store.readVectors('alice', sessionId, { from: 1 });
+    expect(tail.from).toBe(1);
+    expect(tail.lines).toEqual(all.lines.slice(1));
+    expect([...tail.vectors]).toEqual([...all.vectors.subarray(DIM)]);
+    expect((await store.readVectors('alice', sessionId, { from: 3 })).lines).toEqual([]);
+    expect(await store.readVectorLines('alice', sessionId, [2, 0])).toEqual([all.lines[2], all.lines[0]]);
+    await expectCode(store.readVectorLines('alice', sessionId, [3]), 'MEMEX_INVALID_INPUT');
+    // The same after a reopen, where the offsets come from parsing the file instead of from appends.
+    await closeStore(store);
+    const again = await reopen();
+    expect(await again.readVectorLines('alice', sessionId, [1])).toEqual([all.lines[1]]);
+    expect((await again.vectorStatus('alice', sessionId)).tail).toBe(`${messages[2]!.id}:0`);
   });
 
   it('refuses rows of another model or dimension in the same session', async () => {

@@ -1,0 +1,88 @@
+import MiniSearch, { type AsPlainObject, type Options } from 'minisearch';
+import { MemexError } from '../core/index.js';
+
+export interface LexicalHit {
+  label: number;
+  score: number;
+}
+
+/**
+ * BM25 parameters (MiniSearch's BM25+). `k` (default 1.2) is how fast repeated terms stop adding
+ * score; `b` (default 0.7) how much long chunks are penalised; `d` (default 0.5) the floor every
+ * matching term adds. The defaults are the usual ones and scored best on LoCoMo (bench/quality.ts).
+ */
+export interface Bm25Params {
+  k: number;
+  b: number;
+  d: number;
+}
+
+export const DEFAULT_BM25: Bm25Params = { k: 1.2, b: 0.7, d: 0.5 };
+
+interface Doc {
+  id: number;
+  text: string;
+}
+
+function options(bm25: Bm25Params): Options<Doc> {
+  return {
+    fields: ['text'],
+    storeFields: [],
+    // Terms are lowercased and split on anything that is not a letter, mark or digit (MiniSearch's
+    // default splits on punctuation and spaces only, which leaves "it's" and "2023," whole).
+    tokenize: (text) => text.split(/[^\p{L}\p{M}\p{N}]+/u),
+    processTerm: (term) => (term.length === 0 ? null : term.toLowerCase()),
+    searchOptions: { bm25, combineWith: 'OR' },
+  };
+}
+
+/**
+ * Lexical search over chunk texts: BM25 through MiniSearch, an inverted index kept in memory and
+ * saved as a plain object beside the HNSW file. Removal is lazy (MiniSearch `discard`): scores stay
+ * right, the space comes back when the whole index is rebuilt by a compaction.
+ */
+export class LexicalIndex {
+  private constructor(
+    private readonly search_: MiniSearch<Doc>,
+    readonly bm25: Bm25Params,
+  ) {}
+
+  static create(bm25: Bm25Params = DEFAULT_BM25): LexicalIndex {
+    return new LexicalIndex(new MiniSearch<Doc>(options(bm25)), bm25);
+  }
+
+  static load(saved: unknown, bm25: Bm25Params = DEFAULT_BM25): LexicalIndex {
+    try {
+      return new LexicalIndex(MiniSearch.loadJS<Doc>(saved as AsPlainObject, options(bm25)), bm25);
+    } catch (cause) {
+      throw new MemexError('MEMEX_INDEX_CORRUPT', `the lexical index cannot be loaded: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  toJSON(): AsPlainObject {
+    return this.search_.toJSON();
+  }
+
+  get size(): number {
+    return this.search_.documentCount;
+  }
+
+  add(label: number, text: string): void {
+    this.search_.add({ id: label, text });
+  }
+
+  remove(label: number): void {
+    if (this.search_.has(label)) this.search_.discard(label);
+  }
+
+  /** Every chunk that shares a term with the query and that `accept` lets through, best first, at most `limit`. */
+  search(query: string, limit: number, accept?: (label: number) => boolean): LexicalHit[] {
+    const hits = this.search_.search(query, accept ? { filter: (result) => accept(result.id as number) } : {});
+    const result: LexicalHit[] = [];
+    for (const hit of hits) {
+      if (result.length >= limit) break;
+      result.push({ label: hit.id as number, score: hit.score });
+    }
+    return result;
+  }
+}

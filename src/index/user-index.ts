@@ -1,0 +1,517 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { z } from 'zod';
+import { MemexError, isMemexError, type EmbeddingModel, type VectorLine } from '../core/index.js';
+import type { Store } from '../store/index.js';
+import { HnswVectorIndex, type HnswParams } from './hnsw.js';
+import { LexicalIndex, type Bm25Params } from './lexical.js';
+import { TopK, dot, type Neighbor } from './vector-index.js';
+
+/** What each label stands for, kept in columns so a filter over 100k rows is a tight loop. */
+export const ROLE_CODES = { none: 0, user: 1, assistant: 2, system: 3, tool: 4 } as const;
+export const KIND_CODES = { message: 0, file: 1 } as const;
+export const ORIGIN_CODES = { native: 0, imported: 1 } as const;
+
+export interface LabelInfo {
+  label: number;
+  sessionId: string;
+  row: number;
+  chunkId: string;
+}
+
+interface IndexedSession {
+  sessionId: string;
+  origin: keyof typeof ORIGIN_CODES;
+  rows: number;
+  tail: string | null;
+  /** Labels of rows 0..rows-1, in row order. */
+  labels: number[];
+}
+
+export interface IndexProgress {
+  phase: 'index';
+  done: number;
+  total: number;
+}
+
+export interface UserIndexOptions {
+  store: Store;
+  userId: string;
+  /** Where the index lives; null keeps it in memory only. */
+  dir: string | null;
+  model: EmbeddingModel;
+  hnsw: HnswParams;
+  bm25: Bm25Params;
+  /** Compact when removed rows pass this share of all rows (default 0.2). */
+  compactAt: number;
+  /** fsync the index files before the manifest points at them. */
+  sync: boolean;
+  onProgress?: (progress: IndexProgress) => void;
+}
+
+/** Why an index was built from the session files instead of loaded. */
+export type RebuildReason = 'missing' | 'corrupt' | 'stale-model' | 'stale-params' | 'compaction' | 'requested';
+
+export interface SyncReport {
+  added: number;
+  removed: number;
+  sessions: number;
+}
+
+/** Typed arrays (the label columns) round-trip as themselves only with `moreTypes`. */
+const packr = new Packr({ moreTypes: true });
+
+const ManifestSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('memex-index'),
+  model: z.string(),
+  dimension: z.number().int().positive(),
+  hnsw: z.object({ m: z.number().int(), efConstruction: z.number().int() }),
+  bm25: z.object({ k: z.number(), b: z.number(), d: z.number() }),
+  generation: z.number().int().nonnegative(),
+  files: z.object({
+    hnsw: z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() }),
+    meta: z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() }),
+  }),
+  /** Per session, the rows indexed and the chunk id of the last: what `sync` compares with the store. */
+  sessions: z.record(z.string(), z.object({ rows: z.number().int().nonnegative(), tail: z.string().nullable() })),
+  live: z.number().int().nonnegative(),
+  savedAt: z.string(),
+});
+type Manifest = z.infer<typeof ManifestSchema>;
+
+const MetaSchema = z.object({
+  v: z.literal(1),
+  sessions: z.array(z.object({ sessionId: z.string(), origin: z.enum(['native', 'imported']), rows: z.number().int(), tail: z.string().nullable(), labels: z.array(z.number().int()) })),
+  next: z.number().int().nonnegative(),
+  session: z.instanceof(Int32Array),
+  row: z.instanceof(Uint32Array),
+  role: z.instanceof(Uint8Array),
+  kind: z.instanceof(Uint8Array),
+  time: z.instanceof(Float64Array),
+  chunkIds: z.array(z.string()),
+  lexical: z.unknown(),
+});
+
+/**
+ * One user's search index over the rows of all their sessions: HNSW for vectors, BM25 for words,
+ * and per label where it came from (session, row, role, kind, time, origin) for filters and for
+ * reading the chunk back. It is a cache of the session files, which stay the truth:
+ *
+ * - `open` loads it from `users/<id>/index/` when its manifest matches the recorded model and its
+ *   files match their checksums, and otherwise rebuilds it from the sessions (with progress);
+ * - `sync` brings it up to date with the store session by session: new rows are added, a session
+ *   whose rows were rewritten (a deleted message, a reindex) or removed has its labels removed and
+ *   re-added; removed labels are only marked, and a compaction rebuilds once they pass `compactAt`;
+ * - `save` writes new files under a new generation, then the manifest that names them, then drops
+ *   the old ones: a crash at any point leaves a manifest naming complete files.
+ */
+export class UserIndex {
+  private sessions = new Map<string, IndexedSession>();
+  /** Session ids by slot (the `session` column holds slots); a dropped session's slot is not reused. */
+  private sessionSlots: string[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private next = 0;
+  private session = new Int32Array(1024);
+  private row = new Uint32Array(1024);
+  private role = new Uint8Array(1024);
+  private kind = new Uint8Array(1024);
+  private time = new Float64Array(1024);
+  private chunkIds: string[] = [];
+  private generation = 0;
+  /** Rows added or removed since the last save. */
+  dirty = 0;
+
+  private constructor(
+    private readonly options: UserIndexOptions,
+    readonly vectors: HnswVectorIndex,
+    readonly lexical: LexicalIndex,
+  ) {}
+
+  static empty(options: UserIndexOptions): UserIndex {
+    return new UserIndex(options, HnswVectorIndex.create(options.model.dimension, options.hnsw), LexicalIndex.create(options.bm25));
+  }
+
+  /**
+   * Loads the saved index, or builds it from the session files when there is none, it cannot be
+   * read, or it was made for another model or HNSW graph; then syncs it with the store.
+   */
+  static async open(options: UserIndexOptions): Promise<{ index: UserIndex; rebuilt: RebuildReason | null; problem: string | null }> {
+    let loaded: UserIndex | null = null;
+    let rebuilt: RebuildReason | null = null;
+    let problem: string | null = null;
+    if (options.dir) {
+      try {
+        loaded = await UserIndex.load(options);
+        if (!loaded) rebuilt = 'missing';
+      } catch (cause) {
+        if (!isMemexError(cause) || cause.code !== 'MEMEX_INDEX_CORRUPT') throw cause;
+        rebuilt = cause.details?.reason === 'stale-model' ? 'stale-model' : cause.details?.reason === 'stale-params' ? 'stale-params' : 'corrupt';
+        problem = cause.message;
+      }
+    }
+    const index = loaded ?? UserIndex.empty(options);
+    await index.sync();
+    if (rebuilt !== null) await index.save();
+    return { index, rebuilt, problem };
+  }
+
+  get size(): number {
+    return this.vectors.size;
+  }
+
+  get model(): EmbeddingModel {
+    return this.options.model;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get dir(): string | null {
+    return this.options.dir;
+  }
+
+  /** Labels allocated so far (removed ones included): the bound of every label. */
+  get labelCount(): number {
+    return this.next;
+  }
+
+  /** Rows removed but still in the graph. */
+  get removed(): number {
+    return this.vectors.stored - this.vectors.size;
+  }
+
+  /**
+   * Makes the index match the store: every session's rows in, nothing else. Sessions are compared by
+   * row count and last chunk id, so an unchanged session costs one status call.
+   */
+  async sync(options: { sessionIds?: readonly string[] } = {}): Promise<SyncReport> {
+    const { store, userId } = this.options;
+    const report: SyncReport = { added: 0, removed: 0, sessions: 0 };
+    const present = await listSessions(store, userId);
+    const wanted = options.sessionIds ? new Set(options.sessionIds) : null;
+    if (!wanted) {
+      for (const [sessionId, session] of this.sessions) {
+        if (!present.has(sessionId)) report.removed += this.dropSession(session);
+      }
+    }
+    const todo = [...present].filter(([id]) => !wanted || wanted.has(id));
+    let done = 0;
+    let total = 0;
+    const statuses = [];
+    for (const [sessionId, origin] of todo) {
+      const status = await store.vectorStatus(userId, sessionId).catch(skipMissing);
+      if (status) statuses.push({ sessionId, origin, status });
+    }
+    for (const { status, sessionId } of statuses) {
+      const known = this.sessions.get(sessionId);
+      if (!known || known.rows !== status.rows || known.tail !== status.tail) total += status.rows - (known && known.rows < status.rows ? known.rows : 0);
+    }
+    for (const { sessionId, origin, status } of statuses) {
+      const known = this.sessions.get(sessionId);
+      if (known && known.rows === status.rows && known.tail === status.tail) continue;
+      if (status.rows > 0 && status.model !== this.options.model.model) {
+        throw new MemexError('MEMEX_MODEL_MISMATCH', `session ${sessionId} has rows of ${status.model}, the index is of ${this.options.model.model}; run \`memex reindex\``);
+      }
+      const grown = known && known.rows > 0 && known.rows < status.rows;
+      const data = await store.readVectors(userId, sessionId, { from: grown ? known.rows - 1 : 0 }).catch(skipMissing);
+      if (!data) continue;
+      report.sessions++;
+      let from = 0;
+      if (grown && data.lines[0]?.chunkId === known.tail) {
+        from = 1; // the row we read to check the tail is already in
+      } else if (known) {
+        report.removed += this.dropSession(known);
+      }
+      const session = this.sessions.get(sessionId) ?? this.addSession(sessionId, origin);
+      for (let i = from; i < data.lines.length; i++) {
+        const line = data.lines[i] as VectorLine;
+        this.addRow(session, line, data.vectors.subarray(i * this.options.model.dimension, (i + 1) * this.options.model.dimension));
+        report.added++;
+        if (++done % 256 === 0) this.options.onProgress?.({ phase: 'index', done, total });
+      }
+      session.tail = status.tail;
+    }
+    if (total > 0) this.options.onProgress?.({ phase: 'index', done: total, total });
+    this.dirty += report.added + report.removed;
+    return report;
+  }
+
+  /** True when removed rows have passed the compaction threshold. */
+  get needsCompaction(): boolean {
+    const stored = this.vectors.stored;
+    return stored >= 1000 && this.removed / stored > this.options.compactAt;
+  }
+
+  /** A fresh index from the session files: what compaction and `memex doctor --rebuild` do. */
+  static async rebuild(options: UserIndexOptions): Promise<UserIndex> {
+    const index = UserIndex.empty(options);
+    await index.sync();
+    await index.save();
+    return index;
+  }
+
+  describe(label: number): LabelInfo | null {
+    if (!this.vectors.has(label)) return null;
+    const slot = this.session[label] as number;
+    return { label, sessionId: this.sessionSlots[slot] as string, row: this.row[label] as number, chunkId: this.chunkIds[label] as string };
+  }
+
+  /** Column views for filters: index by label, up to `labelCount`. */
+  columns(): { session: Int32Array; role: Uint8Array; kind: Uint8Array; time: Float64Array; sessionOrigin: (slot: number) => number; sessionSlot: (id: string) => number | undefined } {
+    return {
+      session: this.session,
+      role: this.role,
+      kind: this.kind,
+      time: this.time,
+      sessionOrigin: (slot) => ORIGIN_CODES[this.sessions.get(this.sessionSlots[slot] as string)?.origin ?? 'native'],
+      sessionSlot: (id) => this.slotOf.get(id),
+    };
+  }
+
+  /** Labels of a session's rows (live ones). */
+  labelsOf(sessionId: string): readonly number[] {
+    return this.sessions.get(sessionId)?.labels ?? [];
+  }
+
+  isLive(label: number): boolean {
+    return this.vectors.has(label);
+  }
+
+  /** Exact inner products of the query with the given labels' rows, best `k`. */
+  exact(query: Float32Array, k: number, labels: Iterable<number>): Neighbor[] {
+    const top = new TopK(k);
+    for (const label of labels) {
+      const vector = this.vectors.vector(label);
+      if (vector) top.push(label, dot(query, vector));
+    }
+    return top.result();
+  }
+
+  async save(): Promise<void> {
+    const { dir, sync } = this.options;
+    if (!dir) return;
+    await mkdir(dir, { recursive: true });
+    const generation = this.generation + 1;
+    const hnswName = `hnsw.${generation}.bin`;
+    const metaName = `meta.${generation}.msgpack`;
+    const hnswPath = join(dir, hnswName);
+    const metaPath = join(dir, metaName);
+    try {
+      await this.vectorsWrite(hnswPath);
+      const meta = packr.pack({
+        v: 1,
+        sessions: [...this.sessions.values()].map(({ sessionId, origin, rows, tail, labels }) => ({ sessionId, origin, rows, tail, labels })),
+        next: this.next,
+        session: this.session.slice(0, this.next),
+        row: this.row.slice(0, this.next),
+        role: this.role.slice(0, this.next),
+        kind: this.kind.slice(0, this.next),
+        time: this.time.slice(0, this.next),
+        chunkIds: this.chunkIds,
+        lexical: this.lexical.toJSON(),
+      });
+      await writeFileSynced(metaPath, meta, sync);
+      const hnswBytes = await readFile(hnswPath);
+      const manifest: Manifest = {
+        v: 1,
+        kind: 'memex-index',
+        model: this.options.model.model,
+        dimension: this.options.model.dimension,
+        hnsw: { m: this.options.hnsw.m, efConstruction: this.options.hnsw.efConstruction },
+        bm25: { ...this.options.bm25 },
+        generation,
+        files: {
+          hnsw: { name: hnswName, bytes: hnswBytes.length, sha256: sha256(hnswBytes) },
+          meta: { name: metaName, bytes: meta.length, sha256: sha256(meta) },
+        },
+        sessions: Object.fromEntries([...this.sessions.values()].map((s) => [s.sessionId, { rows: s.rows, tail: s.tail }])),
+        live: this.size,
+        savedAt: new Date().toISOString(),
+      };
+      const manifestTemp = join(dir, `manifest.json.${process.pid}.tmp`);
+      await writeFileSynced(manifestTemp, `${JSON.stringify(manifest, null, 2)}\n`, sync);
+      await rename(manifestTemp, join(dir, 'manifest.json'));
+    } catch (cause) {
+      await rm(hnswPath, { force: true });
+      await rm(metaPath, { force: true });
+      throw new MemexError('MEMEX_IO', `cannot save the search index in ${dir}: ${(cause as Error).message}`, { cause });
+    }
+    this.generation = generation;
+    this.dirty = 0;
+    // Files of older generations (and temp files of a crashed save) are no longer named by the manifest.
+    for (const name of await readdir(dir)) {
+      if (name !== 'manifest.json' && name !== hnswName && name !== metaName) await rm(join(dir, name), { force: true });
+    }
+  }
+
+  private async vectorsWrite(path: string): Promise<void> {
+    this.vectors.write(path);
+    if (this.options.sync) {
+      const handle = await open(path, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+
+  /** The saved index, null when there is none; MEMEX_INDEX_CORRUPT (with `details.reason`) when it cannot be used. */
+  private static async load(options: UserIndexOptions): Promise<UserIndex | null> {
+    const dir = options.dir as string;
+    let text: string;
+    try {
+      text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw corrupt(`cannot read ${dir}/manifest.json: ${(cause as Error).message}`);
+    }
+    let manifest: Manifest;
+    try {
+      manifest = ManifestSchema.parse(JSON.parse(text));
+    } catch {
+      throw corrupt(`${dir}/manifest.json is not an index manifest`);
+    }
+    if (manifest.model !== options.model.model || manifest.dimension !== options.model.dimension) {
+      throw corrupt(`the index was built from ${manifest.model} rows; the data dir's model is ${options.model.model}`, 'stale-model');
+    }
+    if (manifest.hnsw.m !== options.hnsw.m || manifest.hnsw.efConstruction !== options.hnsw.efConstruction) {
+      throw corrupt(`the index was built with M=${manifest.hnsw.m}, efConstruction=${manifest.hnsw.efConstruction}; the config asks for M=${options.hnsw.m}, efConstruction=${options.hnsw.efConstruction}`, 'stale-params');
+    }
+    const files = await Promise.all(
+      [manifest.files.hnsw, manifest.files.meta].map(async (file) => {
+        const bytes = await readFile(join(dir, file.name)).catch(() => null);
+        if (!bytes || bytes.length !== file.bytes || sha256(bytes) !== file.sha256) throw corrupt(`${dir}/${file.name} is missing or does not match its checksum`);
+        return bytes;
+      }),
+    );
+    let meta: z.infer<typeof MetaSchema>;
+    try {
+      meta = MetaSchema.parse(packr.unpack(files[1] as Buffer));
+    } catch (cause) {
+      throw corrupt(`${dir}/${manifest.files.meta.name} cannot be read: ${(cause as Error).message}`);
+    }
+    const live = meta.sessions.flatMap((session) => session.labels);
+    const vectors = HnswVectorIndex.read(join(dir, manifest.files.hnsw.name), options.model.dimension, options.hnsw, live);
+    const lexical = LexicalIndex.load(meta.lexical, options.bm25);
+    const index = new UserIndex(options, vectors, lexical);
+    index.restore(meta, manifest.generation);
+    return index;
+  }
+
+  private restore(meta: z.infer<typeof MetaSchema>, generation: number): void {
+    const n = meta.next;
+    for (const column of [meta.session, meta.row, meta.role, meta.kind, meta.time]) {
+      if (column.length !== n) throw corrupt('the label columns disagree in length');
+    }
+    if (meta.chunkIds.length !== n) throw corrupt('the label columns disagree in length');
+    this.next = n;
+    this.session = grow(meta.session, n);
+    this.row = grow(meta.row, n);
+    this.role = grow(meta.role, n);
+    this.kind = grow(meta.kind, n);
+    this.time = grow(meta.time, n);
+    this.chunkIds = meta.chunkIds;
+    this.generation = generation;
+    for (const session of meta.sessions) {
+      const slot = this.sessionSlots.length;
+      this.sessionSlots.push(session.sessionId);
+      this.slotOf.set(session.sessionId, slot);
+      for (const label of session.labels) {
+        if (label >= n) throw corrupt(`label ${label} is past the label columns`);
+        this.session[label] = slot;
+      }
+      this.sessions.set(session.sessionId, { ...session });
+    }
+  }
+
+  private addSession(sessionId: string, origin: IndexedSession['origin']): IndexedSession {
+    const session: IndexedSession = { sessionId, origin, rows: 0, tail: null, labels: [] };
+    this.sessions.set(sessionId, session);
+    this.slotOf.set(sessionId, this.sessionSlots.length);
+    this.sessionSlots.push(sessionId);
+    return session;
+  }
+
+  /** Removes a session's rows; returns how many. */
+  private dropSession(session: IndexedSession): number {
+    for (const label of session.labels) {
+      this.vectors.remove(label);
+      this.lexical.remove(label);
+      this.session[label] = -1;
+    }
+    this.sessions.delete(session.sessionId);
+    this.slotOf.delete(session.sessionId);
+    return session.labels.length;
+  }
+
+  private addRow(session: IndexedSession, line: VectorLine, vector: Float32Array): void {
+    const label = this.next;
+    if (label >= this.session.length) {
+      const size = this.session.length * 2;
+      this.session = grow(this.session, size);
+      this.row = grow(this.row, size);
+      this.role = grow(this.role, size);
+      this.kind = grow(this.kind, size);
+      this.time = grow(this.time, size);
+    }
+    const { source } = line;
+    this.session[label] = this.slotOf.get(session.sessionId) as number;
+    this.row[label] = line.row;
+    this.role[label] = source.kind === 'message' ? ROLE_CODES[source.role] : ROLE_CODES.none;
+    this.kind[label] = KIND_CODES[source.kind];
+    this.time[label] = source.kind === 'message' ? Date.parse(source.createdAt) : Number.NaN;
+    this.chunkIds[label] = line.chunkId;
+    this.vectors.add(label, vector);
+    this.lexical.add(label, line.text);
+    this.next++;
+    session.labels.push(label);
+    session.rows = line.row + 1;
+  }
+}
+
+function grow<T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(column: T, size: number): T {
+  const grown = new (column.constructor as new (n: number) => T)(Math.max(size, 1024));
+  grown.set(column.subarray(0, Math.min(column.length, size)));
+  return grown;
+}
+
+function corrupt(message: string, reason: 'corrupt' | 'stale-model' | 'stale-params' = 'corrupt'): MemexError {
+  return new MemexError('MEMEX_INDEX_CORRUPT', message, { details: { reason } });
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function writeFileSynced(path: string, data: string | Uint8Array, sync: boolean): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    if (sync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A session deleted while we looked is simply not there. */
+function skipMissing(cause: unknown): null {
+  if (isMemexError(cause) && cause.code === 'MEMEX_SESSION_NOT_FOUND') return null;
+  throw cause;
+}
+
+/** Every session of the user with its origin (native or imported), paging through the listing. */
+async function listSessions(store: Store, userId: string): Promise<Map<string, IndexedSession['origin']>> {
+  const sessions = new Map<string, IndexedSession['origin']>();
+  for (let offset = 0; ; ) {
+    const page = await store.listSessions(userId, { limit: 1000, offset });
+    for (const session of page.sessions) sessions.set(session.id, session.origin.kind);
+    offset += page.sessions.length;
+    if (page.sessions.length === 0 || offset >= page.total) break;
+  }
+  return sessions;
+}

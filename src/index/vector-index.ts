@@ -1,0 +1,159 @@
+import { MemexError } from '../core/index.js';
+
+/** A nearest row: `score` is the inner product, which is the cosine for the unit rows Memex stores. */
+export interface Neighbor {
+  label: number;
+  score: number;
+}
+
+/**
+ * Nearest-neighbour search over unit-length float32 rows, each under a caller-chosen integer label.
+ * Two implementations pass one conformance suite (test/index/conformance.ts): `HnswVectorIndex`,
+ * approximate and fast, and `ExactVectorIndex`, brute force, the baseline the benchmark and tests
+ * measure recall against. Sync inside: the search itself never waits on anything.
+ */
+export interface VectorIndex {
+  readonly dimension: number;
+  /** Live rows (added, not removed). */
+  readonly size: number;
+  add(label: number, vector: Float32Array): void;
+  /** Removes a row from results; a label not in the index is ignored. */
+  remove(label: number): void;
+  has(label: number): boolean;
+  /** Up to `k` rows, best first; with `accept`, only rows it accepts. */
+  search(query: Float32Array, k: number, accept?: (label: number) => boolean): Neighbor[];
+  /** The stored row of a label, or null. */
+  vector(label: number): Float32Array | null;
+}
+
+export function checkDimension(index: { dimension: number }, vector: Float32Array): void {
+  if (vector.length !== index.dimension) {
+    throw new MemexError('MEMEX_MODEL_MISMATCH', `a ${vector.length}-d vector cannot go into a ${index.dimension}-d index`);
+  }
+}
+
+export function dot(a: Float32Array, b: Float32Array, bOffset = 0): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[bOffset + i] as number);
+  return sum;
+}
+
+/**
+ * The `k` best of a stream of scores, kept in a min-heap so each push is O(log k): what exact
+ * search over n rows needs without sorting all n.
+ */
+export class TopK {
+  private readonly labels: number[] = [];
+  private readonly scores: number[] = [];
+
+  constructor(private readonly k: number) {}
+
+  /** The score a new row must beat to get in. */
+  get floor(): number {
+    return this.labels.length < this.k ? -Infinity : (this.scores[0] as number);
+  }
+
+  push(label: number, score: number): void {
+    if (this.k <= 0) return;
+    const { labels, scores } = this;
+    if (labels.length < this.k) {
+      labels.push(label);
+      scores.push(score);
+      let i = labels.length - 1;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if ((scores[parent] as number) <= score) break;
+        labels[i] = labels[parent] as number;
+        scores[i] = scores[parent] as number;
+        i = parent;
+      }
+      labels[i] = label;
+      scores[i] = score;
+      return;
+    }
+    if (score <= (scores[0] as number)) return;
+    // Replace the root and sift down.
+    let i = 0;
+    const n = labels.length;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      const child = right < n && (scores[right] as number) < (scores[left] as number) ? right : left;
+      if ((scores[child] as number) >= score) break;
+      labels[i] = labels[child] as number;
+      scores[i] = scores[child] as number;
+      i = child;
+    }
+    labels[i] = label;
+    scores[i] = score;
+  }
+
+  /** Best first; ties broken by label so results are stable. */
+  result(): Neighbor[] {
+    return this.labels.map((label, i) => ({ label, score: this.scores[i] as number })).sort((a, b) => b.score - a.score || a.label - b.label);
+  }
+}
+
+/**
+ * Brute force over rows kept in one growing Float32Array: exact, O(rows) per query. The baseline
+ * for recall, and fast enough on its own for a few thousand rows.
+ */
+export class ExactVectorIndex implements VectorIndex {
+  private data: Float32Array;
+  private labels: number[] = [];
+  private readonly slots = new Map<number, number>();
+
+  constructor(
+    readonly dimension: number,
+    capacity = 1024,
+  ) {
+    this.data = new Float32Array(Math.max(1, capacity) * dimension);
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  add(label: number, vector: Float32Array): void {
+    checkDimension(this, vector);
+    if (this.slots.has(label)) throw new MemexError('MEMEX_INTERNAL', `label ${label} is already in the index`);
+    const slot = this.labels.length;
+    if ((slot + 1) * this.dimension > this.data.length) {
+      const grown = new Float32Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data.set(vector, slot * this.dimension);
+    this.labels.push(label);
+    this.slots.set(label, slot);
+  }
+
+  remove(label: number): void {
+    const slot = this.slots.get(label);
+    if (slot === undefined) return;
+    this.slots.delete(label);
+    this.labels[slot] = -1;
+  }
+
+  has(label: number): boolean {
+    return this.slots.has(label);
+  }
+
+  search(query: Float32Array, k: number, accept?: (label: number) => boolean): Neighbor[] {
+    checkDimension(this, query);
+    const top = new TopK(k);
+    const { labels, data, dimension } = this;
+    for (let slot = 0; slot < labels.length; slot++) {
+      const label = labels[slot] as number;
+      if (label < 0 || (accept && !accept(label))) continue;
+      top.push(label, dot(query, data, slot * dimension));
+    }
+    return top.result();
+  }
+
+  vector(label: number): Float32Array | null {
+    const slot = this.slots.get(label);
+    return slot === undefined ? null : this.data.slice(slot * this.dimension, (slot + 1) * this.dimension);
+  }
+}
