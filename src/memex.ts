@@ -219,19 +219,30 @@ export class Memex {
    * ```
    */
   async search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
+    await this.settle();
+    return this.recall.search(userId, query, options);
+  }
+
+  /** Waits for appended messages to be embedded; a failure is a warning (search goes on with what has rows). */
+  private async settle(): Promise<void> {
     await this.indexer.flush().catch((cause: unknown) => {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
     });
-    return this.recall.search(userId, query, options);
   }
 
   /** The per-user search index (a cache of the session files under `users/<id>/index/`). */
   readonly index = {
     /** Loads (or builds) and syncs the user's index now, instead of on the first search. */
-    prepare: (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => this.recall.prepare(userId, options),
+    prepare: async (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => {
+      await this.settle();
+      return this.recall.prepare(userId, options);
+    },
     /** Builds the user's index again from the session files. */
-    rebuild: (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => this.recall.rebuild(userId, options),
+    rebuild: async (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => {
+      await this.settle();
+      return this.recall.rebuild(userId, options);
+    },
   };
 
   readonly users = {

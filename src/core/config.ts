@@ -125,6 +125,8 @@ export const ConfigSchema = z.strictObject({
       bm25K: z.number().min(0).max(10).default(1.2),
       /** BM25 length normalisation (`b`): 0 ignores chunk length, 1 normalises fully. */
       bm25B: z.number().min(0).max(1).default(0.7),
+      /** Leave common English function words out of lexical search (see src/index/lexical.ts). */
+      stopwords: z.boolean().default(true),
     })
     .prefault({}),
   limits: z

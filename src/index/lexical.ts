@@ -15,9 +15,26 @@ export interface Bm25Params {
   k: number;
   b: number;
   d: number;
+  /**
+   * Drop common English function words ("what", "did", "the") from chunks and queries. A question
+   * is mostly such words, and with them BM25 ranks chunks that share "what did" above the one that
+   * shares the topic (bench/quality.ts). Changing it rebuilds the index.
+   */
+  stopwords: boolean;
 }
 
-export const DEFAULT_BM25: Bm25Params = { k: 1.2, b: 0.7, d: 0.5 };
+export const DEFAULT_BM25: Bm25Params = { k: 1.2, b: 0.7, d: 0.5, stopwords: true };
+
+/** A short, conventional English stopword list (Lucene's and NLTK's function words). */
+const STOPWORDS = new Set(
+  (
+    'a about above after again against all am an and any are as at be because been before being below between both but by can could did do does ' +
+    'doing down during each few for from further had has have having he her here hers herself him himself his how i if in into is it its itself ' +
+    "just me more most my myself no nor not now of off on once only or other our ours ourselves out over own same she should so some such than " +
+    'that the their theirs them themselves then there these they this those through to too under until up very was we were what when where which ' +
+    'while who whom why will with would you your yours yourself yourselves s t d ll m re ve'
+  ).split(' '),
+);
 
 interface Doc {
   id: number;
@@ -25,14 +42,18 @@ interface Doc {
 }
 
 function options(bm25: Bm25Params): Options<Doc> {
+  const { stopwords, ...params } = bm25;
   return {
     fields: ['text'],
     storeFields: [],
     // Terms are lowercased and split on anything that is not a letter, mark or digit (MiniSearch's
     // default splits on punctuation and spaces only, which leaves "it's" and "2023," whole).
     tokenize: (text) => text.split(/[^\p{L}\p{M}\p{N}]+/u),
-    processTerm: (term) => (term.length === 0 ? null : term.toLowerCase()),
-    searchOptions: { bm25, combineWith: 'OR' },
+    processTerm: (term) => {
+      const lower = term.toLowerCase();
+      return lower.length === 0 || (stopwords && STOPWORDS.has(lower)) ? null : lower;
+    },
+    searchOptions: { bm25: params, combineWith: 'OR' },
   };
 }
 

@@ -69,7 +69,7 @@ const ManifestSchema = z.object({
   model: z.string(),
   dimension: z.number().int().positive(),
   hnsw: z.object({ m: z.number().int(), efConstruction: z.number().int() }),
-  bm25: z.object({ k: z.number(), b: z.number(), d: z.number() }),
+  bm25: z.object({ k: z.number(), b: z.number(), d: z.number(), stopwords: z.boolean() }),
   generation: z.number().int().nonnegative(),
   files: z.object({
     hnsw: z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() }),
@@ -378,6 +378,10 @@ export class UserIndex {
     }
     if (manifest.model !== options.model.model || manifest.dimension !== options.model.dimension) {
       throw corrupt(`the index was built from ${manifest.model} rows; the data dir's model is ${options.model.model}`, 'stale-model');
+    }
+    const { bm25 } = options;
+    if (manifest.bm25.k !== bm25.k || manifest.bm25.b !== bm25.b || manifest.bm25.d !== bm25.d || manifest.bm25.stopwords !== bm25.stopwords) {
+      throw corrupt('the lexical index was built with other BM25 settings than the config asks for', 'stale-params');
     }
     if (manifest.hnsw.m !== options.hnsw.m || manifest.hnsw.efConstruction !== options.hnsw.efConstruction) {
       throw corrupt(`the index was built with M=${manifest.hnsw.m}, efConstruction=${manifest.hnsw.efConstruction}; the config asks for M=${options.hnsw.m}, efConstruction=${options.hnsw.efConstruction}`, 'stale-params');

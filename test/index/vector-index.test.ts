@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_HNSW, ExactVectorIndex, HnswVectorIndex, hnswlib } from '../../src/index/index.js';
+import { tempDir } from '../helpers/tmp.js';
+import { describeVectorIndexConformance, unitVectors } from './conformance.js';
+
+describeVectorIndexConformance('ExactVectorIndex', (dimension) => new ExactVectorIndex(dimension, 4));
+describeVectorIndexConformance('HnswVectorIndex', (dimension) => HnswVectorIndex.create(dimension, DEFAULT_HNSW, 16));
+
+describe('HnswVectorIndex', () => {
+  it('grows past its initial capacity', () => {
+    const index = HnswVectorIndex.create(8, DEFAULT_HNSW, 16);
+    unitVectors(1000, 8).forEach((row, label) => index.add(label, row));
+    expect(index.size).toBe(1000);
+  });
+
+  it('writes and reads back the same graph, with the removed rows it is told', async () => {
+    const dir = await tempDir();
+    const rows = unitVectors(300, 8, 11);
+    const index = HnswVectorIndex.create(8);
+    rows.forEach((row, label) => index.add(label, row));
+    index.remove(5);
+    index.write(join(dir, 'hnsw.bin'));
+    const live = rows.map((_, label) => label).filter((label) => label !== 5);
+    const again = HnswVectorIndex.read(join(dir, 'hnsw.bin'), 8, DEFAULT_HNSW, live);
+    expect(again.size).toBe(299);
+    expect(again.search(rows[9] as Float32Array, 5)).toEqual(index.search(rows[9] as Float32Array, 5));
+  });
+
+  it('turns an unreadable file into MEMEX_INDEX_CORRUPT instead of crashing', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'hnsw.bin'), Buffer.from('not an index at all'));
+    expect(() => HnswVectorIndex.read(join(dir, 'hnsw.bin'), 8, DEFAULT_HNSW, [])).toThrow(expect.objectContaining({ code: 'MEMEX_INDEX_CORRUPT' }) as Error);
+  });
+
+  it('says which hnswlib build it loaded', () => {
+    const build = hnswlib();
+    expect(['native', 'portable']).toContain(build.kind);
+    if (build.kind === 'portable') console.info(`hnswlib: portable build (${build.reason})`);
+  });
+});
