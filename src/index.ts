@@ -2,6 +2,7 @@ export { Memex, describeWarning, type MemexOptions, type MemexWarning } from './
 export { HashedEmbedder, TransformersEmbedder, type Embedder, type EmbedOptions } from './embedding/index.js';
 export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from './chunking/index.js';
 export type { ReindexOptions, ReindexProgress, ReindexResult } from './ingest/index.js';
+export type { DoctorFinding, DoctorOptions, DoctorProgress, DoctorReport } from './doctor.js';
 export type { SearchHit, SearchReport, IndexStatus, IndexProgress, IndexWarning, RebuildReason } from './index/index.js';
 export {
   MemexError,

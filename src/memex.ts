@@ -39,6 +39,7 @@ import {
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import { MessageIndexer, reindex, type ReindexOptions, type ReindexResult } from './ingest/index.js';
+import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
 
@@ -101,6 +102,8 @@ export class Memex {
     private readonly store: Store,
     private readonly options: MemexOptions,
     private readonly warn: (warning: MemexWarning) => void,
+    /** Extra listeners for warnings, while `doctor` runs. */
+    private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
     this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
     this.indexer = new MessageIndexer({
@@ -118,7 +121,12 @@ export class Memex {
       ...(options.configFile ? { file: options.configFile } : {}),
       overrides: { ...options.config, ...(options.dataDir ? { dataDir: options.dataDir } : {}) },
     });
-    const warn = options.onWarning ?? ((warning: MemexWarning) => process.emitWarning(describeWarning(warning), { code: 'MEMEX' }));
+    const report = options.onWarning ?? ((warning: MemexWarning) => process.emitWarning(describeWarning(warning), { code: 'MEMEX' }));
+    const taps = new Set<(warning: MemexWarning) => void>();
+    const warn = (warning: MemexWarning): void => {
+      for (const tap of taps) tap(warning);
+      report(warning);
+    };
     const store = await FlatFileStore.open({
       dataDir: config.dataDir,
       fsync: config.fsync,
@@ -136,7 +144,7 @@ export class Memex {
       await store.close();
       throw mismatch(recorded.model, configured);
     }
-    return new Memex(config, store, options, warn);
+    return new Memex(config, store, options, warn, taps);
   }
 
   /**
@@ -221,6 +229,34 @@ export class Memex {
   async search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
     await this.settle();
     return this.recall.search(userId, query, options);
+  }
+
+  /**
+   * Checks the data dir and repairs what is derived: vector rows missing for stored messages, vector
+   * files that disagree, and each user's search index. What needs a person is reported, not changed.
+   * Open with `allowModelMismatch` to get a report (rather than an error) for a data dir of another model.
+   */
+  async doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+    await this.settle();
+    return doctor(
+      {
+        store: this.store,
+        recall: this.recall,
+        indexer: this.indexer,
+        tap: async (listener, work) => {
+          const severity = (warning: MemexWarning): DoctorFinding['severity'] =>
+            warning.kind === 'indexing-failed' ? 'problem' : warning.kind === 'embedding-fallback' ? 'note' : 'repaired';
+          const tap = (warning: MemexWarning): void => listener({ severity: severity(warning), where: 'data dir', what: describeWarning(warning) });
+          this.taps.add(tap);
+          try {
+            return await work();
+          } finally {
+            this.taps.delete(tap);
+          }
+        },
+      },
+      options,
+    );
   }
 
   /** Waits for appended messages to be embedded; a failure is a warning (search goes on with what has rows). */

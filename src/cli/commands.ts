@@ -1,36 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { MemexError, ROLES, type Role } from '../core/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
-import type { Memex } from '../memex.js';
-import type { Context } from './main.js';
 import { clip, print, progress, shortTime, table } from './output.js';
+import { registerRecallCommands } from './recall-commands.js';
+import { positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
-type ContextOf = (command: Command) => Context;
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
-  return n;
-}
-
-/** The user the command acts as; the implicit `default` user is created on first use. */
-async function userOf(ctx: Context): Promise<{ memex: Memex; user: string }> {
-  const memex = await ctx.memex();
-  if (ctx.defaultUser) await memex.users.ensure(ctx.user);
-  else await memex.users.get(ctx.user);
-  return { memex, user: ctx.user };
-}
-
-/** The session named by --session, else the user's most recently active one. */
-async function sessionOf(memex: Memex, user: string, session: string | undefined, createIfNone: boolean): Promise<string> {
-  if (session) return session;
-  const [latest] = (await memex.sessions.list(user, { limit: 1 })).sessions;
-  if (latest) return latest.id;
-  if (createIfNone) return (await memex.sessions.create(user)).id;
-  throw new MemexError('MEMEX_SESSION_NOT_FOUND', `user ${user} has no sessions yet; add a message with \`memex add <text>\` or create one with \`memex session new\``);
-}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -39,6 +15,7 @@ async function readStdin(): Promise<string> {
 }
 
 export function registerCommands(program: Command, contextOf: ContextOf): void {
+  registerRecallCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')
@@ -153,6 +130,8 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const content = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
+      // Load (and check) the model first: a data dir of another model refuses before anything is stored.
+      await memex.embedder();
       const sessionId = await sessionOf(memex, uid, options.session, true);
       const message = await memex.messages.append(uid, sessionId, { role: options.role, content });
       // Embedded before the command ends, so a failure to embed is this command's error to report.

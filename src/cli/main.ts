@@ -20,6 +20,8 @@ export interface Context {
   defaultUser: boolean;
   /** `allowModelMismatch` only for `reindex`, which exists to fix one. */
   memex(options?: { allowModelMismatch?: boolean }): Promise<Memex>;
+  /** For a command that finished but has bad news (say, `doctor` found problems). */
+  setExitCode(code: number): void;
 }
 
 function version(): string {
@@ -43,6 +45,7 @@ function reportError(io: Io, error: MemexError): void {
 export async function main(argv: string[], streams: { out?: NodeJS.WritableStream; err?: NodeJS.WritableStream } = {}): Promise<number> {
   const io: Io = { out: (streams.out ?? process.stdout) as Io['out'], err: (streams.err ?? process.stderr) as Io['err'], json: false };
   let opened: Memex | null = null;
+  let exitCode = 0;
 
   const program = new Command('memex')
     .description('Local-first semantic memory for AI chat assistants: users, sessions and messages in plain files.')
@@ -74,6 +77,9 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
         });
         return opened;
       },
+      setExitCode: (code) => {
+        exitCode = code;
+      },
     };
   };
 
@@ -81,7 +87,7 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (cause) {
     if (cause instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.

@@ -1,5 +1,6 @@
 import MiniSearch, { type AsPlainObject, type Options } from 'minisearch';
 import { MemexError } from '../core/index.js';
+import { stem } from './stem.js';
 
 export interface LexicalHit {
   label: number;
@@ -21,9 +22,14 @@ export interface Bm25Params {
    * shares the topic (bench/quality.ts). Changing it rebuilds the index.
    */
   stopwords: boolean;
+  /**
+   * Reduce English words to their Porter stem, so "researching" finds "research" and "paintings"
+   * finds "painting" (src/index/stem.ts). Changing it rebuilds the index.
+   */
+  stemming: boolean;
 }
 
-export const DEFAULT_BM25: Bm25Params = { k: 1.2, b: 0.7, d: 0.5, stopwords: true };
+export const DEFAULT_BM25: Bm25Params = { k: 1.2, b: 0.7, d: 0.5, stopwords: true, stemming: true };
 
 /** A short, conventional English stopword list (Lucene's and NLTK's function words). */
 const STOPWORDS = new Set(
@@ -42,16 +48,18 @@ interface Doc {
 }
 
 function options(bm25: Bm25Params): Options<Doc> {
-  const { stopwords, ...params } = bm25;
+  const { stopwords, stemming, ...params } = bm25;
   return {
     fields: ['text'],
     storeFields: [],
     // Terms are lowercased and split on anything that is not a letter, mark or digit (MiniSearch's
-    // default splits on punctuation and spaces only, which leaves "it's" and "2023," whole).
+    // default splits on punctuation and spaces only, which leaves "it's" and "2023," whole). Stopwords
+    // are dropped before stemming, so the list needs no stemmed forms. Chunks and queries alike.
     tokenize: (text) => text.split(/[^\p{L}\p{M}\p{N}]+/u),
     processTerm: (term) => {
       const lower = term.toLowerCase();
-      return lower.length === 0 || (stopwords && STOPWORDS.has(lower)) ? null : lower;
+      if (lower.length === 0 || (stopwords && STOPWORDS.has(lower))) return null;
+      return stemming ? stem(lower) : lower;
     },
     searchOptions: { bm25: params, combineWith: 'OR' },
   };

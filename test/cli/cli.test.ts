@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -155,6 +155,52 @@ describe('memex CLI', () => {
     expect(forced).toMatchObject({ sessionsEmbedded: 1, chunks: 1 });
   });
 
+  it('searches across sessions with a table, filters and --json, and doctor repairs what it can', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const env = { MEMEX_DATA_DIR: dataDir };
+    const first = await json<{ sessionId: string }>(['add', 'My cat is called Miso and she loves tuna.'], { env });
+    await json(['add', 'The invoice number for the roof repair is 4471.'], { env });
+    const other = await json<{ id: string }>(['session', 'new', '--title', 'later'], { env });
+    await json(['add', '-s', other.id, 'Book a vet appointment for Miso next week.'], { env });
+
+    const table = await memex(['search', 'Miso', 'the', 'cat'], { env });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^#\s+SCORE\s+SESSION\s+ROLE\s+WHEN\s+TEXT/);
+    expect(table.stdout).toContain('My cat is called Miso');
+    expect(table.stdout).toMatch(/3 of 3 chunks, hybrid search in [\d.]+ ms/);
+
+    // Query words after a filter flag stay query words.
+    const filtered = await json<{ query: string; hits: { sessionId: string; text: string }[] }>(['search', '-s', other.id, '-k', '5', 'Miso', 'vet'], { env });
+    expect(filtered.query).toBe('Miso vet');
+    expect(filtered.hits.map((h) => h.sessionId)).toEqual([other.id]);
+    const lexical = await json<{ hits: { text: string }[] }>(['search', '--mode', 'lexical', '4471'], { env });
+    expect(lexical.hits.map((h) => h.text)).toEqual(['The invoice number for the roof repair is 4471.']);
+    const excluded = await json<{ hits: { sessionId: string }[] }>(['search', '--exclude-session', first.sessionId, 'cat'], { env });
+    expect(excluded.hits.every((h) => h.sessionId !== first.sessionId)).toBe(true);
+    expect((await memex(['search', '--mode', 'fuzzy', 'x'], { env })).code).toBe(2);
+
+    // Lose the index and the last vector row of a session: doctor puts both back.
+    await rm(join(dataDir, 'users', 'default', 'index'), { recursive: true });
+    const npy = join(dataDir, 'users', 'default', 'sessions', other.id, 'embeddings.npy');
+    await truncate(npy, (await stat(npy)).size - 8);
+    const doctorRun = await memex(['doctor', '--json'], { env });
+    expect(doctorRun.code).toBe(0);
+    expect(doctorRun.stderr).toContain('reconciled'); // the repair made on open, also reported as a warning
+    const doctor = JSON.parse(doctorRun.stdout) as { ok: boolean; rows: number; findings: { severity: string; what: string }[] };
+    expect(doctor.ok).toBe(true);
+    expect(doctor.rows).toBe(3);
+    expect(doctor.findings.map((f) => f.severity)).toContain('repaired');
+    expect(doctor.findings.some((f) => f.what.includes('embedded 1 messages'))).toBe(true);
+    expect((await memex(['doctor'], { env })).stdout).toContain('Everything is in order.');
+    expect((await json<{ hits: unknown[] }>(['search', 'vet appointment'], { env })).hits).toHaveLength(3);
+
+    // What it cannot repair is a problem, with exit code 1.
+    await writeFile(join(dataDir, 'users', 'default', 'sessions', other.id, 'session_meta.json'), '{ broken');
+    const sick = await memex(['doctor'], { env });
+    expect(sick.code).toBe(1);
+    expect(sick.stdout).toContain('problem');
+  });
+
   it.runIf(hasSharedModel)('refuses another model with a hint naming reindex, then switches after `memex reindex`', async () => {
     const dataDir = join(await tempDir(), 'data');
     const hashed = { MEMEX_DATA_DIR: dataDir, MEMEX_MODEL: 'hashed', MEMEX_MODEL_DIR: '' };
@@ -164,9 +210,12 @@ describe('memex CLI', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('MEMEX_MODEL_MISMATCH');
     expect(refused.stderr).toContain('memex reindex');
+    expect(refused.stdout).toBe(''); // refused before anything was stored
     const result = await json<{ model: string; sessionsEmbedded: number }>(['reindex'], { env: real });
     expect(result).toMatchObject({ model: SHARED_MODEL_ID, sessionsEmbedded: 1 });
     expect((await memex(['add', 'another'], { env: real })).code).toBe(0);
+    // The search index follows the switch (it was of the old model's rows).
+    expect((await json<{ hits: unknown[] }>(['search', 'trip to Lisbon'], { env: real })).hits).toHaveLength(2);
     const manifest = JSON.parse(await readFile(join(dataDir, 'memex.json'), 'utf8')) as { embedding: { model: string; dimension: number } };
     expect(manifest.embedding).toEqual({ model: SHARED_MODEL_ID, dimension: 512 });
   });

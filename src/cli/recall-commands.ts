@@ -1,0 +1,124 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ROLES, SEARCH_MODES, SOURCE_KINDS, type SearchOptions } from '../core/index.js';
+import type { DoctorReport } from '../doctor.js';
+import { positiveInt, userOf, type ContextOf } from './args.js';
+import { clip, print, progress, shortTime, table } from './output.js';
+
+/** Repeatable options (`-s a -s b`): variadic ones would swallow the query words after them. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function oneOf<T extends string>(choices: readonly T[]): (value: string, previous: T[] | undefined) => T[] {
+  return (value, previous) => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
+    return [...(previous ?? []), value as T];
+  };
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+interface SearchFlags {
+  session?: string[];
+  excludeSession?: string[];
+  k: number;
+  mode: SearchOptions['mode'];
+  role?: SearchOptions['roles'];
+  source?: SearchOptions['sources'];
+  after?: string;
+  before?: string;
+  origin?: 'native' | 'imported';
+  mmr?: number | true;
+  recency?: number;
+}
+
+/** `memex search` and `memex doctor`: recall over a user's sessions, and the data dir's health. */
+export function registerRecallCommands(program: Command, contextOf: ContextOf): void {
+  program
+    .command('search <query...>')
+    .description("find the chunks of the user's sessions most relevant to a query (hybrid vector + lexical by default)")
+    .option('-s, --session <id>', 'only this session (repeat for more)', collect)
+    .option('--exclude-session <id>', 'leave this session out, say the current one (repeatable)', collect)
+    .addOption(new Option('-k, --k <n>', 'results to show').argParser(positiveInt).default(10))
+    .addOption(new Option('--mode <mode>', 'how to rank').choices(SEARCH_MODES).default('hybrid'))
+    .addOption(new Option('--role <role>', `only messages with this role (repeatable; ${ROLES.join(', ')})`).argParser(oneOf(ROLES)))
+    .addOption(new Option('--source <kind>', `only chunks of this kind (repeatable; ${SOURCE_KINDS.join(', ')})`).argParser(oneOf(SOURCE_KINDS)))
+    .option('--after <time>', 'only messages from this ISO time on (e.g. 2026-01-31T00:00:00Z)')
+    .option('--before <time>', 'only messages before this ISO time')
+    .addOption(new Option('--origin <origin>', 'only native sessions or only imported chat exports').choices(['native', 'imported']))
+    .addOption(new Option('--mmr [lambda]', 'diversify results (maximal marginal relevance; lambda 0-1, default 0.7)').argParser(fraction))
+    .addOption(new Option('--recency <days>', 'favour recent messages: the half-life of the boost, in days').argParser(positive))
+    .addHelpText('after', '\nExamples:\n  memex search "when is the Lisbon trip"\n  memex search -k 5 --mode lexical -s <session-id> invoice number\n  memex --json search --recency 30 "what did I decide about the database"')
+    .action(async (words: string[], flags: SearchFlags, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user } = await userOf(ctx);
+      const bar = progress(ctx.io, 'index');
+      await memex.index.prepare(user, { onProgress: (p) => bar.update(p.done, p.total, 'rows') });
+      bar.finish();
+      const query = words.join(' ');
+      const started = performance.now();
+      const report = await memex.search(user, query, {
+        k: flags.k,
+        mode: flags.mode,
+        ...(flags.session ? { sessionIds: flags.session } : {}),
+        ...(flags.excludeSession ? { excludeSessionIds: flags.excludeSession } : {}),
+        ...(flags.role ? { roles: flags.role } : {}),
+        ...(flags.source ? { sources: flags.source } : {}),
+        ...(flags.after ? { after: flags.after } : {}),
+        ...(flags.before ? { before: flags.before } : {}),
+        ...(flags.origin ? { origin: flags.origin } : {}),
+        ...(flags.mmr !== undefined ? { mmr: flags.mmr === true ? {} : { lambda: flags.mmr } } : {}),
+        ...(flags.recency !== undefined ? { recency: { halfLifeDays: flags.recency } } : {}),
+      });
+      const ms = (performance.now() - started).toFixed(1);
+      const rows = report.hits.map((hit, i) => [
+        String(i + 1),
+        hit.score.toFixed(4),
+        hit.sessionId,
+        hit.source.kind === 'message' ? hit.source.role : `file${hit.source.page ? ` p${hit.source.page}` : ''}`,
+        hit.source.kind === 'message' ? shortTime(hit.source.createdAt) : '',
+        clip(hit.text, 70),
+      ]);
+      const footer = `${report.hits.length} of ${report.matching} chunks, ${report.mode} search in ${ms} ms`;
+      const human =
+        report.hits.length === 0
+          ? report.matching === 0
+            ? 'Nothing to search yet: no messages match (add some with `memex add <text>`).'
+            : `No chunk shares a word with the query (${report.matching} searched); try --mode hybrid or vector.`
+          : `${table(['#', 'SCORE', 'SESSION', 'ROLE', 'WHEN', 'TEXT'], rows)}\n${footer}`;
+      print(ctx.io, human, { query, ...report });
+    });
+
+  program
+    .command('doctor')
+    .description('check the data dir and repair what it can: vector rows, vector files, search indexes')
+    .option('--rebuild-index', 'rebuild every search index from the session files, even ones that load fine')
+    .addHelpText('after', '\nExit code 0 when nothing is left to fix by hand, 1 otherwise. --user limits it to one user.')
+    .action(async (flags: { rebuildIndex?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      const memex = await ctx.memex({ allowModelMismatch: true });
+      const bar = progress(ctx.io, 'doctor');
+      const report: DoctorReport = await memex.doctor({
+        ...(ctx.defaultUser ? {} : { userId: ctx.user }),
+        ...(flags.rebuildIndex ? { rebuildIndex: true } : {}),
+        onProgress: (p) => bar.update(p.done, p.total, `${p.userId}: ${p.phase}`),
+      });
+      bar.finish();
+      const lines = [`Checked ${report.users} users, ${report.sessions} sessions, ${report.messages} messages, ${report.rows} vector rows.`];
+      if (report.findings.length === 0) lines.push('Everything is in order.');
+      else lines.push(table(['SEVERITY', 'WHERE', 'WHAT'], report.findings.map((f) => [f.severity, f.where, f.what])));
+      if (!report.ok) lines.push('Some problems need you: see the lines marked "problem".');
+      print(ctx.io, lines.join('\n'), report);
+      if (!report.ok) ctx.setExitCode(1);
+    });
+}
