@@ -1,7 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HNSW, ExactVectorIndex, HnswVectorIndex, hnswlib } from '../../src/index/index.js';
+import { tsxEval } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 import { describeVectorIndexConformance, unitVectors } from './conformance.js';
 
@@ -32,6 +35,20 @@ describe('HnswVectorIndex', () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'hnsw.bin'), Buffer.from('not an index at all'));
     expect(() => HnswVectorIndex.read(join(dir, 'hnsw.bin'), 8, DEFAULT_HNSW, [])).toThrow(expect.objectContaining({ code: 'MEMEX_INDEX_CORRUPT' }) as Error);
+  });
+
+  it('falls back to the portable addon when told to, and both builds answer alike', () => {
+    const native = fileURLToPath(new URL('../../src/index/native.ts', import.meta.url));
+    const code = `import { hnswlib } from ${JSON.stringify(native)};
+      const { HierarchicalNSW } = hnswlib().module;
+      const index = new HierarchicalNSW('ip', 4); index.initIndex(8);
+      [[1,0,0,0],[0,1,0,0],[0,0,1,0]].forEach((v, i) => index.addPoint(v, i));
+      console.log(JSON.stringify({ kind: hnswlib().kind, reason: hnswlib().reason, neighbors: index.searchKnn([0, 0.9, 0.1, 0], 2).neighbors }));`;
+    const run = (env: Record<string, string>): { kind: string; reason: string | null; neighbors: number[] } =>
+      JSON.parse(execFileSync(process.execPath, tsxEval(code), { env: { ...process.env, ...env }, encoding: 'utf8' })) as { kind: string; reason: string | null; neighbors: number[] };
+    const portable = run({ MEMEX_HNSW_NATIVE: '0' });
+    expect(portable).toEqual({ kind: 'portable', reason: 'MEMEX_HNSW_NATIVE=0', neighbors: [1, 2] });
+    expect(run({}).neighbors).toEqual([1, 2]);
   });
 
   it('says which hnswlib build it loaded', () => {
