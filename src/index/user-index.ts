@@ -123,6 +123,8 @@ export class UserIndex {
   private generation = 0;
   /** Rows added or removed since the last save. */
   dirty = 0;
+  /** The store's `vectorEpoch` when the last full sync began; NaN before one. */
+  syncedEpoch = Number.NaN;
 
   private constructor(
     private readonly options: UserIndexOptions,
@@ -191,6 +193,9 @@ export class UserIndex {
   async sync(options: { sessionIds?: readonly string[] } = {}): Promise<SyncReport> {
     const { store, userId } = this.options;
     const report: SyncReport = { added: 0, removed: 0, sessions: 0 };
+    // Read before looking: a change made while this sync runs leaves the epoch unequal, so the next sync looks again.
+    const epoch = store.vectorEpoch(userId);
+    if (!options.sessionIds && epoch === this.syncedEpoch) return report;
     const present = await listSessions(store, userId);
     const wanted = options.sessionIds ? new Set(options.sessionIds) : null;
     if (!wanted) {
@@ -237,6 +242,7 @@ export class UserIndex {
     }
     if (total > 0) this.options.onProgress?.({ phase: 'index', done: total, total });
     this.dirty += report.added + report.removed;
+    if (!options.sessionIds) this.syncedEpoch = epoch;
     return report;
   }
 

@@ -126,6 +126,8 @@ function summaryOf(meta: SessionMeta): SessionSummary {
 export class FlatFileStore implements Store {
   private readonly mutex = new KeyedMutex();
   private readonly sessionCache = new Map<string, SessionState>();
+  /** Per user, a counter of changes to their vector rows made through this store (`vectorEpoch`). */
+  private readonly vectorEpochs = new Map<UserId, number>();
   private readonly profiles = new Map<UserId, Profile>();
   private readonly indexes = new Map<UserId, Promise<UserIndex>>();
   /** Listings that finished loading. Code inside a session's turn only uses these: it never waits for a load. */
@@ -246,6 +248,7 @@ export class FlatFileStore implements Store {
       this.loaded.delete(id);
       for (const key of this.sessionCache.keys()) if (key.startsWith(`${id}/`)) this.sessionCache.delete(key);
       this.durability.forget(this.layout.user(id));
+      this.bumpVectors(id);
     });
   }
 
@@ -375,6 +378,7 @@ export class FlatFileStore implements Store {
       await this.moveToTrash(this.layout.session(uid, sid));
       this.sessionCache.delete(sessionKey(uid, sid));
       this.durability.forget(this.layout.session(uid, sid));
+      this.bumpVectors(uid);
       const index = this.loaded.get(uid);
       if (index) {
         index.entries.delete(sid);
@@ -691,6 +695,7 @@ export class FlatFileStore implements Store {
       // Rows first: a crash in between leaves the message without rows (embedded again on open when
       // it is the last one, else still listed and deletable), never rows of a message that is gone.
       await (await this.sessionVectors(state, uid, sid)).removeMessage(mid);
+      this.bumpVectors(uid);
       await state.log.remove(mid, this.durability);
       const last = await state.log.last();
       await this.writeMeta(state, {
@@ -752,6 +757,7 @@ export class FlatFileStore implements Store {
       const vectors = await this.sessionVectors(state, uid, sid);
       const through = await this.embeddedThrough(state, uid, sid);
       await vectors.append(await this.batchInLog(state, batch, (position) => position > through));
+      this.bumpVectors(uid);
       return vectors.status;
     });
   }
@@ -762,8 +768,18 @@ export class FlatFileStore implements Store {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);
       await vectors.replace(await this.batchInLog(state, batch, () => true));
+      this.bumpVectors(uid);
       return vectors.status;
     });
+  }
+
+  vectorEpoch(userId: string): number {
+    return this.vectorEpochs.get(parseId('user', userId)) ?? 0;
+  }
+
+  /** Rows of the user changed (see `vectorEpoch`); failed writes bump too, which only costs a sync. */
+  private bumpVectors(userId: UserId): void {
+    this.vectorEpochs.set(userId, (this.vectorEpochs.get(userId) ?? 0) + 1);
   }
 
   async indexDir(userId: string): Promise<string> {
@@ -794,7 +810,10 @@ export class FlatFileStore implements Store {
       },
       this.durability,
     );
-    if (repair) this.warn({ kind: 'vectors-reconciled', ...repair });
+    if (repair) {
+      this.warn({ kind: 'vectors-reconciled', ...repair });
+      this.bumpVectors(userId);
+    }
     state.vectors = vectors;
     return vectors;
   }
@@ -811,6 +830,7 @@ export class FlatFileStore implements Store {
       const position = await state.log.indexOf(last);
       if (position !== undefined) return position;
       await vectors.removeMessage(last);
+      this.bumpVectors(userId);
     }
   }
 

@@ -121,6 +121,13 @@ export interface Store {
    * backend indexes rows itself. Deleting the user deletes it.
    */
   indexDir(userId: string): Promise<string | null>;
+  /**
+   * A number that changes whenever the user's vector rows change through this store (rows added or
+   * rewritten, a session or the user deleted, a repair on open). An index synced at one value is
+   * current while it stays the same. The flat-file store can promise that because one process owns
+   * a data dir; a backend other processes write to must return a new value on every call.
+   */
+  vectorEpoch(userId: string): number;
 
   // ---- vectors: per session, the rows of its chunks (DESIGN.md: vector_index.jsonl + embeddings.npy)
 
