@@ -100,7 +100,8 @@ export const ConfigSchema = z.strictObject({
       /**
        * When a filter leaves at most this many rows, they are searched exactly (every row scored)
        * instead of walking the graph with a filter, which gets slow and can come back short when few
-       * rows match. Exact search over 2,000 rows takes about a millisecond.
+       * rows match. Scoring 2,000 rows exactly took 1.3 ms (384-d) to 1.8 ms (512-d) here; a graph
+       * walk over 100k rows takes well under one, so raise this only if filtered walks come back slow.
        */
       exactBelow: z.number().int().min(0).max(1_000_000).default(2000),
     })
@@ -109,15 +110,18 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /**
        * Reciprocal rank fusion constant: a hit at rank r in a list adds `weight / (rrfK + r)`. Larger
-       * values flatten the difference between ranks; 60 is the usual choice from the RRF paper.
+       * values flatten the difference between ranks. The RRF paper's 60 made hybrid worse than BM25
+       * alone at every weight here; 5 lets the top ranks lead (bench/quality.ts: hybrid beats or ties
+       * both lists for rrfK 2-10 with the weights below).
        */
-      rrfK: z.number().int().min(1).max(1000).default(60),
+      rrfK: z.number().int().min(1).max(1000).default(5),
       /**
-       * How much each list counts in hybrid fusion. Lexical counts more by default because on LoCoMo
-       * and MS MARCO BM25 ranked the evidence better than the small offline model did (bench/quality.ts);
-       * with a stronger embedding model, raise `vectorWeight`.
+       * How much each list counts in hybrid fusion. With the shared offline model, BM25 ranked the
+       * evidence far better than vectors (LoCoMo recall@10 0.624 vs 0.378), and hybrid beat both only
+       * with vectors weighted 0.1-0.3 against lexical 1; 0.25 sits in the middle of that region. With a
+       * stronger embedding model, raise `vectorWeight` and measure with bench/quality.ts.
        */
-      vectorWeight: z.number().min(0).max(10).default(1),
+      vectorWeight: z.number().min(0).max(10).default(0.25),
       lexicalWeight: z.number().min(0).max(10).default(1),
       /** How deep each list is read before fusion (at least the number of results asked for). */
       candidates: z.number().int().min(1).max(10_000).default(100),
@@ -127,6 +131,8 @@ export const ConfigSchema = z.strictObject({
       bm25B: z.number().min(0).max(1).default(0.7),
       /** Leave common English function words out of lexical search (see src/index/lexical.ts). */
       stopwords: z.boolean().default(true),
+      /** Match English words by their Porter stem ("researching" finds "research"); see src/index/lexical.ts. */
+      stemming: z.boolean().default(true),
     })
     .prefault({}),
   limits: z

@@ -137,7 +137,7 @@ export class Recall {
       dir,
       model: { model: embedder.modelId, dimension: embedder.dimension },
       hnsw: { m: config.index.m, efConstruction: config.index.efConstruction, efSearch: config.index.efSearch },
-      bm25: { ...DEFAULT_BM25, k: config.search.bm25K, b: config.search.bm25B, stopwords: config.search.stopwords },
+      bm25: { ...DEFAULT_BM25, k: config.search.bm25K, b: config.search.bm25B, stopwords: config.search.stopwords, stemming: config.search.stemming },
       compactAt: config.index.compactAt,
       sync: config.fsync !== 'none',
       ...(onProgress ? { onProgress } : {}),

@@ -195,7 +195,7 @@ function liveLabels(index: UserIndex, accept: (label: number) => boolean): numbe
 function mmr(index: UserIndex, ranked: Candidate[], k: number, lambda: number): Candidate[] {
   const pool = ranked.slice(0, Math.max(k * 4, k));
   const top = pool[0]?.score ?? 0;
-  const vectors = pool.map((candidate) => index.vectors.vector(candidate.label));
+  const vectors = pool.map((candidate) => index.vectorOf(candidate.label));
   const closest = new Float64Array(pool.length).fill(-Infinity);
   const picked: Candidate[] = [];
   const used = new Uint8Array(pool.length);

@@ -69,7 +69,8 @@ const ManifestSchema = z.object({
   model: z.string(),
   dimension: z.number().int().positive(),
   hnsw: z.object({ m: z.number().int(), efConstruction: z.number().int() }),
-  bm25: z.object({ k: z.number(), b: z.number(), d: z.number(), stopwords: z.boolean() }),
+    // `stemming` came later: an index saved before it was built without, so it reads as stale.
+  bm25: z.object({ k: z.number(), b: z.number(), d: z.number(), stopwords: z.boolean(), stemming: z.boolean().default(false) }),
   generation: z.number().int().nonnegative(),
   files: z.object({
     hnsw: z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() }),
@@ -120,6 +121,13 @@ export class UserIndex {
   private kind = new Uint8Array(1024);
   private time = new Float64Array(1024);
   private chunkIds: string[] = [];
+  /**
+   * Every label's row, in label order. hnswlib hands rows back only as JS arrays (about 85 µs a
+   * row), far too slow for exact scans and MMR, so the index keeps its own float32 copy: this
+   * doubles the memory of the vectors, in exchange for exact filtered search at memory speed.
+   * Not saved: it is read back from the sessions' `embeddings.npy` when the index loads.
+   */
+  private matrix = new Float32Array(0);
   private generation = 0;
   /** Rows added or removed since the last save. */
   dirty = 0;
@@ -287,14 +295,19 @@ export class UserIndex {
     return this.vectors.has(label);
   }
 
-  /** Exact inner products of the query with the given labels' rows, best `k`. */
+  /** Exact inner products of the query with the given (live) labels' rows, best `k`. */
   exact(query: Float32Array, k: number, labels: Iterable<number>): Neighbor[] {
     const top = new TopK(k);
-    for (const label of labels) {
-      const vector = this.vectors.vector(label);
-      if (vector) top.push(label, dot(query, vector));
-    }
+    const { dimension } = this.options.model;
+    for (const label of labels) top.push(label, dot(query, this.matrix, label * dimension));
     return top.result();
+  }
+
+  /** A live label's row (a view: do not modify), or null. */
+  vectorOf(label: number): Float32Array | null {
+    if (!this.vectors.has(label)) return null;
+    const { dimension } = this.options.model;
+    return this.matrix.subarray(label * dimension, (label + 1) * dimension);
   }
 
   async save(): Promise<void> {
@@ -386,7 +399,7 @@ export class UserIndex {
       throw corrupt(`the index was built from ${manifest.model} rows; the data dir's model is ${options.model.model}`, 'stale-model');
     }
     const { bm25 } = options;
-    if (manifest.bm25.k !== bm25.k || manifest.bm25.b !== bm25.b || manifest.bm25.d !== bm25.d || manifest.bm25.stopwords !== bm25.stopwords) {
+    if ((Object.keys(bm25) as (keyof Bm25Params)[]).some((key) => manifest.bm25[key] !== bm25[key])) {
       throw corrupt('the lexical index was built with other BM25 settings than the config asks for', 'stale-params');
     }
     if (manifest.hnsw.m !== options.hnsw.m || manifest.hnsw.efConstruction !== options.hnsw.efConstruction) {
@@ -410,6 +423,7 @@ export class UserIndex {
     const lexical = LexicalIndex.load(meta.lexical, options.bm25);
     const index = new UserIndex(options, vectors, lexical);
     index.restore(meta, manifest.generation);
+    await index.loadRows();
     return index;
   }
 
@@ -436,6 +450,32 @@ export class UserIndex {
         this.session[label] = slot;
       }
       this.sessions.set(session.sessionId, { ...session });
+    }
+  }
+
+  private storeRow(label: number, vector: Float32Array): void {
+    const { dimension } = this.options.model;
+    if ((label + 1) * dimension > this.matrix.length) {
+      const grown = new Float32Array(Math.max(1024, label + 1, (this.matrix.length / dimension) * 2) * dimension);
+      grown.set(this.matrix);
+      this.matrix = grown;
+    }
+    this.matrix.set(vector, label * dimension);
+  }
+
+  /** Fills the row copy from the session files after a load; sessions changed since are fixed by the sync that follows. */
+  private async loadRows(): Promise<void> {
+    const { store, userId, model } = this.options;
+    this.matrix = new Float32Array(Math.max(1024, this.next) * model.dimension);
+    for (const session of [...this.sessions.values()]) {
+      const data = await store.readVectors(userId, session.sessionId).catch(skipMissing);
+      const usable = data !== null && data.dimension === model.dimension && data.rows >= session.rows && data.lines[session.rows - 1]?.chunkId === session.tail;
+      if (!usable) {
+        // Rewritten or gone: drop it now, so the sync re-reads it whole (or forgets it).
+        this.dropSession(session);
+        continue;
+      }
+      session.labels.forEach((label, row) => this.matrix.set(data.vectors.subarray(row * model.dimension, (row + 1) * model.dimension), label * model.dimension));
     }
   }
 
@@ -476,6 +516,7 @@ export class UserIndex {
     this.kind[label] = KIND_CODES[source.kind];
     this.time[label] = source.kind === 'message' ? Date.parse(source.createdAt) : Number.NaN;
     this.chunkIds[label] = line.chunkId;
+    this.storeRow(label, vector);
     this.vectors.add(label, vector);
     this.lexical.add(label, line.text);
     this.next++;

@@ -220,6 +220,26 @@ describe('cross-session recall', () => {
     }
   });
 
+  it('rebuilds when the index settings change (BM25 stemming, HNSW M), and finds the same', async () => {
+    const dataDir = await tempDir();
+    let memex = await open(dataDir);
+    await seed(memex, 'alice');
+    const { hits } = await memex.search('alice', 'juggling', { k: 3, mode: 'lexical' });
+    // "juggling" finds "juggle" only through the stemmer.
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits.every((hit) => hit.text.includes('juggle'))).toBe(true);
+    const before = hits.map((hit) => hit.chunkId);
+    await close(memex);
+    for (const config of [{ search: { stemming: false } }, { index: { m: 8 } }]) {
+      const warnings: MemexWarning[] = [];
+      memex = await open(dataDir, { warnings, config });
+      const after = (await memex.search('alice', 'juggling', { k: 3, mode: 'lexical' })).hits.map((hit) => hit.chunkId);
+      expect(after).toEqual('search' in config ? [] : before);
+      expect(warnings).toEqual([expect.objectContaining({ kind: 'index-rebuilt', reason: 'stale-params' })]);
+      await close(memex);
+    }
+  });
+
   it('saves on close and loads without rebuilding; compacts once removed rows pass the threshold', async () => {
     const dataDir = await tempDir();
     const warnings: MemexWarning[] = [];

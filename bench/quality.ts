@@ -1,0 +1,574 @@
+/**
+ * Retrieval quality of `memex.search` in its three modes, on the two shared evaluation sets, plus
+ * query latency:
+ *
+ * - LoCoMo (../shared/eval/locomo): one user per conversation (so each question searches its own
+ *   conversation only), one session per LoCoMo session, one message per turn ("<speaker>: <text>").
+ *   Evidence recall@5 and @10 over the 1,535 questions that have evidence (category 5 excluded):
+ *   the share of a question's evidence turns among the first k distinct messages returned.
+ * - MS MARCO subset (../shared/eval/retrieval/msmarco-subset-agentset): 5,000 passages as messages
+ *   of one user over 50 sessions; nDCG@10 (graded qrels as gains) and recall@10 over the queries
+ *   that have judgements.
+ *
+ * `--grid` also measures the lexical settings (stopwords, stemming) and the fusion settings
+ * (vectorWeight : lexicalWeight, rrfK, candidates). Fusion is replayed from each query's vector and
+ * BM25 lists with search.ts's formula (weighted reciprocal rank fusion), so a grid point costs no
+ * search; the replay of the configured settings is checked against `memex.search` itself.
+ *
+ *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
+ *
+ * Ingesting both sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
+ * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there);
+ * `--search` overrides the config's `search` section for the whole run. Progress goes to stderr.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
+import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
+import { LOCOMO, benchModel, locomoSessions, machine, type LocomoSession } from './locomo.js';
+
+const MSMARCO = fileURLToPath(new URL('../../shared/eval/retrieval/msmarco-subset-agentset', import.meta.url));
+const MSMARCO_USER = 'msmarco';
+const MSMARCO_SESSIONS = 50;
+/** Deepest candidate list the grid replays. */
+const GRID_DEPTH = 400;
+
+// ---------------------------------------------------------------- arguments and data sets
+
+const args = process.argv.slice(2);
+const flag = (name: string): boolean => args.includes(name);
+const option = (name: string): string | undefined => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const asJson = flag('--json');
+const runGrid = flag('--grid');
+const keptDir = option('--data-dir');
+const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string, unknown>;
+const progress = (message: string): void => void process.stderr.write(`${message}\n`);
+
+for (const [name, path] of [
+  ['LoCoMo', LOCOMO],
+  ['the MS MARCO subset', MSMARCO],
+] as const) {
+  if (!existsSync(path)) {
+    console.error(`${name} not found at ${path}: bench/quality.ts reads the shared evaluation sets in ../shared/eval beside the clone.`);
+    process.exit(1);
+  }
+}
+const { model, modelDir } = benchModel();
+
+type DatasetName = 'locomo' | 'msmarco';
+
+/** One question: the user whose data it searches, and the gain of each relevant document (by ref). */
+interface Query {
+  dataset: DatasetName;
+  user: string;
+  text: string;
+  gains: Map<string, number>;
+}
+
+/** A message to ingest, with the ref its relevance judgements use. */
+interface Doc {
+  ref: string;
+  message: NewMessage;
+}
+
+interface Collection {
+  user: string;
+  title: string;
+  docs: Doc[];
+}
+
+const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+
+/** "1:56 pm on 8 May, 2023" as a time (taken as UTC); undefined when it does not read that way. */
+function locomoTime(date: string): number | undefined {
+  const match = /^(\d{1,2}):(\d{2})\s*(am|pm) on (\d{1,2}) ([a-z]+),? (\d{4})$/i.exec(date.trim());
+  if (!match) return undefined;
+  const [, hour, minute, half, day, month, year] = match as unknown as [string, string, string, string, string, string, string];
+  const monthIndex = MONTHS.indexOf(month.toLowerCase());
+  if (monthIndex < 0) return undefined;
+  const hours = (Number(hour) % 12) + (half.toLowerCase() === 'pm' ? 12 : 0);
+  return Date.UTC(Number(year), monthIndex, Number(day), hours, Number(minute));
+}
+
+function loadLocomo(): { collections: Collection[]; queries: Query[] } {
+  const sessions: LocomoSession[] = locomoSessions();
+  const collections = sessions.map((session): Collection => {
+    const start = locomoTime(session.date);
+    return {
+      user: session.conversation,
+      title: `${session.conversation} session ${session.index}`,
+      docs: session.turns.map((turn, i) => ({
+        ref: `${session.conversation}/${turn.diaId}`,
+        message: {
+          role: 'user',
+          content: `${turn.speaker}: ${turn.text}`,
+          // A second apart, so the turns keep their order in time.
+          ...(start === undefined ? {} : { createdAt: new Date(start + i * 1000).toISOString() }),
+        },
+      })),
+    };
+  });
+  const known = new Set(collections.flatMap((c) => c.docs.map((d) => d.ref)));
+  const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[];
+  const queries: Query[] = [];
+  for (const sample of samples) {
+    for (const qa of sample.qa) {
+      if (qa.category === 5) continue;
+      // A few evidence entries hold several ids ("D8:6; D9:17"); some name no turn at all.
+      const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).map((id) => `${sample.sample_id}/${id}`).filter((ref) => known.has(ref));
+      if (refs.length > 0) queries.push({ dataset: 'locomo', user: sample.sample_id, text: qa.question, gains: new Map(refs.map((ref) => [ref, 1])) });
+    }
+  }
+  return { collections, queries };
+}
+
+function readJsonl<T>(path: string): T[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim().length > 0)
+    .map((line) => JSON.parse(line) as T);
+}
+
+function loadMsmarco(): { collections: Collection[]; queries: Query[] } {
+  const corpus = readJsonl<{ _id: string; title: string; text: string }>(join(MSMARCO, 'corpus.jsonl'));
+  const perSession = Math.ceil(corpus.length / MSMARCO_SESSIONS);
+  const collections: Collection[] = [];
+  for (let s = 0; s * perSession < corpus.length; s++) {
+    const docs = corpus.slice(s * perSession, (s + 1) * perSession).map((p) => ({
+      ref: p._id,
+      message: { role: 'user' as const, content: p.title.trim() ? `${p.title}\n${p.text}` : p.text },
+    }));
+    collections.push({ user: MSMARCO_USER, title: `passages ${s + 1}`, docs });
+  }
+  const judged = new Map<string, Map<string, number>>();
+  for (const line of readFileSync(join(MSMARCO, 'qrels', 'test.tsv'), 'utf8').split('\n')) {
+    const [queryId, docId, gain] = line.trim().split(/\t/);
+    // Skips a header line ("query-id corpus-id score") and blank lines.
+    if (queryId === undefined || docId === undefined || gain === undefined || !/^\d+$/.test(gain)) continue;
+    const gains = judged.get(queryId) ?? new Map<string, number>();
+    gains.set(docId, Number(gain));
+    judged.set(queryId, gains);
+  }
+  const queries = readJsonl<{ _id: string; text: string }>(join(MSMARCO, 'queries.jsonl')).flatMap((q): Query[] => {
+    const gains = judged.get(q._id);
+    return gains && [...gains.values()].some((g) => g > 0) ? [{ dataset: 'msmarco', user: MSMARCO_USER, text: q.text, gains }] : [];
+  });
+  return { collections, queries };
+}
+
+// ---------------------------------------------------------------- metrics
+
+interface Metrics {
+  recall5: number;
+  recall10: number;
+  ndcg10: number;
+}
+
+/** The metrics of one ranking: `refs` are distinct documents, best first. */
+function metricsOf(query: Query, refs: readonly string[]): Metrics {
+  const relevant = [...query.gains.values()].filter((g) => g > 0).length;
+  const found = (k: number): number => refs.slice(0, k).filter((ref) => (query.gains.get(ref) ?? 0) > 0).length;
+  const dcg = (gains: readonly number[]): number => gains.slice(0, 10).reduce((sum, gain, i) => sum + gain / Math.log2(i + 2), 0);
+  const ideal = dcg([...query.gains.values()].sort((a, b) => b - a));
+  return {
+    recall5: found(5) / relevant,
+    recall10: found(10) / relevant,
+    ndcg10: ideal > 0 ? dcg(refs.map((ref) => query.gains.get(ref) ?? 0)) / ideal : 0,
+  };
+}
+
+function mean(all: readonly Metrics[]): Metrics {
+  const sum = (pick: (m: Metrics) => number): number => all.reduce((s, m) => s + pick(m), 0) / Math.max(1, all.length);
+  return { recall5: sum((m) => m.recall5), recall10: sum((m) => m.recall10), ndcg10: sum((m) => m.ndcg10) };
+}
+
+/** What the README quotes: recall@5/@10 on LoCoMo, nDCG@10/recall@10 on MS MARCO. */
+interface Quality {
+  locomo: Metrics;
+  msmarco: Metrics;
+}
+const HEADLINE = [
+  ['locomo', 'recall5', 'LoCoMo R@5'],
+  ['locomo', 'recall10', 'LoCoMo R@10'],
+  ['msmarco', 'ndcg10', 'MS MARCO nDCG@10'],
+  ['msmarco', 'recall10', 'MS MARCO R@10'],
+] as const;
+const headline = (q: Quality): number[] => HEADLINE.map(([set, metric]) => q[set][metric]);
+
+// ---------------------------------------------------------------- ingest
+
+const ownDir = keptDir === undefined;
+const dataDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'memex-quality-')));
+const locomo = loadLocomo();
+const msmarco = loadMsmarco();
+const collections = [...locomo.collections, ...msmarco.collections];
+const queries = { locomo: locomo.queries, msmarco: msmarco.queries };
+
+const memex = await Memex.open({ dataDir, config: { embedding: { model, modelDir }, search: searchOverrides } });
+const embedder = await memex.embedder();
+const search = memex.config.search;
+
+const present = new Set((await memex.users.list()).map((u) => u.id as string));
+let ingestMs: number | null = null;
+if (!collections.every((c) => present.has(c.user))) {
+  if (present.size > 0) throw new Error(`${dataDir} holds a partial ingest: delete it and run again`);
+  progress(`ingesting ${collections.reduce((n, c) => n + c.docs.length, 0)} messages into ${dataDir} ...`);
+  const start = performance.now();
+  for (const collection of collections) {
+    await memex.users.ensure(collection.user);
+    const session = await memex.sessions.create(collection.user, { title: collection.title });
+    await memex.messages.appendMany(
+      collection.user,
+      session.id,
+      collection.docs.map((d) => ({ ...d.message, metadata: { ref: d.ref } })),
+    );
+  }
+  await memex.flush();
+  ingestMs = performance.now() - start;
+}
+
+/** Every chunk of a user, in session order, with the ref of the message it came from. */
+interface UserChunks {
+  chunkIds: string[];
+  texts: string[];
+}
+const chunkRef = new Map<string, string>();
+/** A chunk's position among its user's chunks: the label the user index gives it. */
+const chunkLabel = new Map<string, number>();
+const chunksOf = new Map<string, UserChunks>();
+for (const user of new Set(collections.map((c) => c.user))) {
+  const chunks: UserChunks = { chunkIds: [], texts: [] };
+  const { sessions } = await memex.sessions.list(user, { limit: 1000 });
+  // In the order the user index numbers them (the session list's), so that BM25 ties fall the same way.
+  for (const session of sessions) {
+    const messageRef = new Map<string, string>();
+    for await (const message of memex.messages.stream(user, session.id)) messageRef.set(message.id, String(message.metadata?.ref));
+    for (const line of (await memex.vectors.read(user, session.id)).lines) {
+      if (line.source.kind !== 'message') continue;
+      chunkRef.set(line.chunkId, messageRef.get(line.source.messageId) ?? '?');
+      chunkLabel.set(line.chunkId, chunks.chunkIds.length);
+      chunks.chunkIds.push(line.chunkId);
+      chunks.texts.push(line.text);
+    }
+  }
+  chunksOf.set(user, chunks);
+}
+// A kept data dir's indexes are built again: BM25 settings that the saved index does not record
+// (stemming) may have changed since. A fresh ingest builds them here for the first time.
+for (const user of chunksOf.keys()) await (ingestMs === null ? memex.index.rebuild(user) : memex.index.prepare(user));
+
+/** Chunk ids to distinct document refs, best first. */
+function refsOf(chunkIds: readonly string[]): string[] {
+  return [...new Set(chunkIds.map((id) => chunkRef.get(id) ?? '?'))];
+}
+
+async function searchRefs(query: Query, options: SearchOptions): Promise<string[]> {
+  // Twenty chunks, so that ten distinct messages remain when a long one was split.
+  const { hits } = await memex.search(query.user, query.text, { k: 20, ...options });
+  return refsOf(hits.map((hit) => hit.chunkId));
+}
+
+async function measure(options: SearchOptions): Promise<Quality> {
+  const run = async (list: Query[]): Promise<Metrics> => {
+    const all: Metrics[] = [];
+    for (const query of list) all.push(metricsOf(query, await searchRefs(query, options)));
+    return mean(all);
+  };
+  return { locomo: await run(queries.locomo), msmarco: await run(queries.msmarco) };
+}
+
+// ---------------------------------------------------------------- quality by mode
+
+progress('searching in each mode ...');
+const modes: Record<'vector' | 'lexical' | 'hybrid', Quality> = {
+  vector: await measure({ mode: 'vector' }),
+  lexical: await measure({ mode: 'lexical' }),
+  hybrid: await measure({ mode: 'hybrid' }),
+};
+
+// ---------------------------------------------------------------- latency
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+interface Latency {
+  calls: number;
+  p50: number;
+  p99: number;
+}
+
+const TIMED = {
+  hybrid: (q: Query) => memex.search(q.user, q.text, { k: 10 }),
+  lexical: (q: Query) => memex.search(q.user, q.text, { k: 10, mode: 'lexical' }),
+  embed: (q: Query) => embedder.embed([q.text]),
+} as const;
+
+/** Each query through each call in turn, so that a busy moment of the machine costs them alike. */
+async function time(list: readonly Query[], rounds: number): Promise<Record<keyof typeof TIMED, Latency>> {
+  const names = Object.keys(TIMED) as (keyof typeof TIMED)[];
+  for (const query of list.slice(0, 50)) for (const name of names) await TIMED[name](query); // warm-up
+  const ms = { hybrid: [] as number[], lexical: [] as number[], embed: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    for (const query of list) {
+      for (const name of names) {
+        const start = performance.now();
+        await TIMED[name](query);
+        ms[name].push(performance.now() - start);
+      }
+    }
+  }
+  const summary = (values: number[]): Latency => ({ calls: values.length, p50: percentile(values, 50), p99: percentile(values, 99) });
+  return { hybrid: summary(ms.hybrid), lexical: summary(ms.lexical), embed: summary(ms.embed) };
+}
+
+progress('timing searches ...');
+const latency = { locomo: await time(queries.locomo, 1), msmarco: await time(queries.msmarco, 10) };
+
+// ---------------------------------------------------------------- grid (replayed fusion)
+
+interface Fusion {
+  vectorWeight: number;
+  lexicalWeight: number;
+  rrfK: number;
+  candidates: number;
+}
+const configured: Fusion = { vectorWeight: search.vectorWeight, lexicalWeight: search.lexicalWeight, rrfK: search.rrfK, candidates: search.candidates };
+
+/** search.ts's hybrid score: each list adds `weight / (rrfK + rank)` for the chunks it holds. Best first, ties by label. */
+function fuse(vector: readonly string[], lexical: readonly string[], f: Fusion): { id: string; score: number }[] {
+  const scores = new Map<string, number>();
+  const add = (list: readonly string[], weight: number): void =>
+    list.slice(0, f.candidates).forEach((id, i) => scores.set(id, (scores.get(id) ?? 0) + weight / (f.rrfK + i + 1)));
+  add(vector, f.vectorWeight);
+  add(lexical, f.lexicalWeight);
+  const label = (id: string): number => chunkLabel.get(id) ?? 0;
+  return [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score || label(a.id) - label(b.id));
+}
+const fusedIds = (r: Replay, f: Fusion): string[] => fuse(r.vector, r.lexical, f).map((hit) => hit.id);
+
+interface Replay {
+  query: Query;
+  vector: string[];
+  lexical: string[];
+}
+
+type LexicalVariant = Pick<Bm25Params, 'stopwords' | 'stemming'>;
+const VARIANTS: LexicalVariant[] = [
+  { stopwords: false, stemming: false },
+  { stopwords: true, stemming: false },
+  { stopwords: false, stemming: true },
+  { stopwords: true, stemming: true },
+];
+const variantName = (v: LexicalVariant): string => `stopwords ${v.stopwords ? 'on' : 'off'}, stemming ${v.stemming ? 'on' : 'off'}`;
+
+/** The BM25 settings the data dir's index uses. */
+const configuredBm25: Bm25Params = { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords };
+
+/** Each query's vector list (from memex.search) and BM25 list (from a LexicalIndex with `bm25`, built like the user's). */
+function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>): { locomo: Replay[]; msmarco: Replay[] } {
+  const indexes = new Map<string, LexicalIndex>();
+  for (const [user, chunks] of chunksOf) {
+    const index = LexicalIndex.create(bm25);
+    chunks.texts.forEach((text, label) => index.add(label, text));
+    indexes.set(user, index);
+  }
+  const replay = (query: Query): Replay => {
+    const chunks = chunksOf.get(query.user) as UserChunks;
+    const lexical = (indexes.get(query.user) as LexicalIndex).search(query.text, GRID_DEPTH).map((hit) => chunks.chunkIds[hit.label] as string);
+    return { query, vector: vectorLists.get(query) ?? [], lexical };
+  };
+  return { locomo: queries.locomo.map(replay), msmarco: queries.msmarco.map(replay) };
+}
+
+function replayQuality(sets: { locomo: Replay[]; msmarco: Replay[] }, rank: (r: Replay) => string[]): Quality {
+  const run = (list: Replay[]): Metrics => mean(list.map((r) => metricsOf(r.query, refsOf(rank(r)))));
+  return { locomo: run(sets.locomo), msmarco: run(sets.msmarco) };
+}
+
+interface GridPoint {
+  fusion: Fusion;
+  quality: Quality;
+  /** The smallest of hybrid minus the better single mode, over the four headline metrics. */
+  margin: number;
+}
+
+interface GridResult {
+  bm25: { k: number; b: number; d: number; lexical: Quality }[];
+  variants: { variant: LexicalVariant; lexical: Quality; hybrid: Quality; best: GridPoint }[];
+  vector: Quality;
+  points: GridPoint[];
+  /** How often the replay of the configured fusion scored the top 10 as memex.search did. */
+  replayAgreement: number;
+}
+
+async function grid(): Promise<GridResult> {
+  progress('grid: vector lists ...');
+  const vectorLists = new Map<Query, string[]>();
+  for (const query of [...queries.locomo, ...queries.msmarco]) {
+    const { hits } = await memex.search(query.user, query.text, { k: GRID_DEPTH, mode: 'vector' });
+    vectorLists.set(query, hits.map((hit) => hit.chunkId));
+  }
+  const ratios = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1, 1.5];
+  const rrfKs = [1, 2, 3, 5, 7, 10, 15, 20, 30, 60];
+  const depths = [20, 50, 100, 200, 400];
+  const at = (candidates: number): Fusion[] => rrfKs.flatMap((rrfK) => ratios.map((ratio) => ({ vectorWeight: ratio, lexicalWeight: 1, rrfK, candidates })));
+  const current: LexicalVariant = { stopwords: configuredBm25.stopwords, stemming: configuredBm25.stemming };
+
+  // BM25's k1 and b, then BM25+'s d, lexical alone.
+  const bm25: GridResult['bm25'] = [];
+  const sweep = [
+    ...[0.9, 1.2, 1.5, 2].flatMap((k) => [0.3, 0.5, 0.7, 0.9].map((b) => ({ k, b, d: configuredBm25.d }))),
+    ...[0, 0.25, 1].map((d) => ({ k: configuredBm25.k, b: configuredBm25.b, d })),
+  ];
+  for (const params of sweep) {
+    progress(`grid: BM25 k1 ${params.k}, b ${params.b}, d ${params.d} ...`);
+    bm25.push({ ...params, lexical: replayQuality(replays({ ...configuredBm25, ...params }, vectorLists), (r) => r.lexical.slice(0, 20)) });
+  }
+
+  let vector: Quality | null = null;
+  const variants: GridResult['variants'] = [];
+  let points: GridPoint[] = [];
+  let replayAgreement = 0;
+  for (const variant of VARIANTS) {
+    progress(`grid: ${variantName(variant)} ...`);
+    const sets = replays({ ...configuredBm25, ...variant }, vectorLists);
+    vector ??= replayQuality(sets, (r) => r.vector.slice(0, 20));
+    const lexical = replayQuality(sets, (r) => r.lexical.slice(0, 20));
+    const better = headline(vector).map((v, i) => Math.max(v, headline(lexical)[i] as number));
+    const score = (fusion: Fusion): GridPoint => {
+      const quality = replayQuality(sets, (r) => fusedIds(r, fusion));
+      return { fusion, quality, margin: Math.min(...headline(quality).map((h, i) => h - (better[i] as number))) };
+    };
+    // Every variant over weights and rrfK at the configured depth; the configured variant over every depth.
+    const isCurrent = variant.stopwords === current.stopwords && variant.stemming === current.stemming;
+    const scored = (isCurrent ? depths.flatMap(at) : at(configured.candidates)).map(score);
+    const best = scored.reduce((a, b) => (b.margin > a.margin ? b : a));
+    variants.push({ variant, lexical, hybrid: replayQuality(sets, (r) => fusedIds(r, configured)), best });
+    if (!isCurrent) continue;
+    points = scored;
+    // The replay of the configured fusion against memex.search, query by query: the same scores at
+    // each of the first ten ranks (chunks with equal scores may come in another order).
+    let same = 0;
+    const all = [...sets.locomo, ...sets.msmarco];
+    for (const r of all) {
+      const replayed = fuse(r.vector, r.lexical, configured).slice(0, 10);
+      // The replay's vector lists came from a graph walk with efSearch = GRID_DEPTH: so does this one.
+      const { hits } = await memex.search(r.query.user, r.query.text, { k: 10, mode: 'hybrid', efSearch: GRID_DEPTH });
+      if (hits.length === replayed.length && hits.every((hit, i) => Math.abs(hit.score - (replayed[i]?.score ?? NaN)) < 1e-9)) same++;
+    }
+    replayAgreement = same / all.length;
+  }
+  return { variants, vector: vector as Quality, points, replayAgreement, bm25 };
+}
+
+const gridResult = runGrid ? await grid() : null;
+
+await memex.close();
+if (ownDir) await rm(dataDir, { recursive: true, force: true });
+
+// ---------------------------------------------------------------- report
+
+const cpu = `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}`;
+const counts = {
+  locomoQuestions: queries.locomo.length,
+  locomoTurns: locomo.collections.reduce((n, c) => n + c.docs.length, 0),
+  msmarcoQueries: queries.msmarco.length,
+  msmarcoPassages: msmarco.collections.reduce((n, c) => n + c.docs.length, 0),
+};
+
+if (asJson) {
+  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, latency, grid: gridResult }, null, 2));
+} else {
+  const f3 = (n: number): string => n.toFixed(3);
+  const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
+  const row = (cells: readonly (string | number)[]): string => `| ${cells.join(' | ')} |`;
+  const qualityHeader = [row(['', ...HEADLINE.map(([, , label]) => label)]), row(['---', ...HEADLINE.map(() => '---:')])];
+
+  console.log(`## Retrieval quality (${model})`);
+  console.log();
+  console.log(`machine: ${machine()}, ${cpu}`);
+  console.log(
+    `LoCoMo: ${counts.locomoQuestions} questions with evidence (category 5 excluded) over ${counts.locomoTurns} turns, one user per conversation; ` +
+      `MS MARCO subset: ${counts.msmarcoQueries} judged queries over ${counts.msmarcoPassages} passages.`,
+  );
+  console.log(
+    `search: vectorWeight ${search.vectorWeight}, lexicalWeight ${search.lexicalWeight}, rrfK ${search.rrfK}, candidates ${search.candidates}; ` +
+      `BM25 k1 ${search.bm25K}, b ${search.bm25B}, stopwords ${search.stopwords ? 'on' : 'off'}, stemming ${DEFAULT_BM25.stemming ? 'on' : 'off'}` +
+      (ingestMs === null ? '' : `; ingest ${(ingestMs / 1000).toFixed(0)} s`),
+  );
+  console.log();
+  for (const line of qualityHeader) console.log(line);
+  for (const [mode, quality] of Object.entries(modes)) console.log(row([mode, ...headline(quality).map(f3)]));
+  console.log();
+  console.log('Query latency, ms per call after warm-up (k = 10; hybrid and vector include embedding the query):');
+  console.log();
+  console.log(row(['', 'LoCoMo p50', 'LoCoMo p99', 'MS MARCO p50', 'MS MARCO p99']));
+  console.log(row(['---', '---:', '---:', '---:', '---:']));
+  for (const [name, label] of [
+    ['hybrid', 'memex.search, hybrid'],
+    ['lexical', 'memex.search, lexical (no embedding)'],
+    ['embed', 'embedding the query alone'],
+  ] as const) {
+    const l = latency.locomo[name];
+    const m = latency.msmarco[name];
+    console.log(row([label, ms(l.p50), ms(l.p99), ms(m.p50), ms(m.p99)]));
+  }
+  console.log(`(${latency.locomo.hybrid.calls} LoCoMo calls over ~${Math.round(counts.locomoTurns / 10)} chunks a user; ${latency.msmarco.hybrid.calls} MS MARCO calls over ${chunksOf.get(MSMARCO_USER)?.chunkIds.length ?? 0} chunks)`);
+
+  if (gridResult) {
+    const fusionName = (p: Fusion): string => `${p.vectorWeight}:${p.lexicalWeight}, rrfK ${p.rrfK}, candidates ${p.candidates}`;
+    console.log();
+    console.log(`### Lexical settings (fusion replayed; replay = memex.search on ${(gridResult.replayAgreement * 100).toFixed(1)}% of queries)`);
+    console.log();
+    console.log(row(['', ...HEADLINE.map(([, , label]) => label)]));
+    console.log(row(['---', ...HEADLINE.map(() => '---:')]));
+    console.log(row(['vector', ...headline(gridResult.vector).map(f3)]));
+    for (const v of gridResult.variants) {
+      console.log(row([`lexical, ${variantName(v.variant)}`, ...headline(v.lexical).map(f3)]));
+      console.log(row([`hybrid (${fusionName(configured)}), ${variantName(v.variant)}`, ...headline(v.hybrid).map(f3)]));
+      console.log(row([`hybrid, best grid point (${fusionName(v.best.fusion)})`, ...headline(v.best.quality).map(f3)]));
+    }
+    console.log();
+    console.log('### BM25 k1, b and d (lexical alone)');
+    console.log();
+    console.log(row(['k1', 'b', 'd', ...HEADLINE.map(([, , label]) => label)]));
+    console.log(row(['---:', '---:', '---:', ...HEADLINE.map(() => '---:')]));
+    for (const p of gridResult.bm25) console.log(row([p.k, p.b, p.d, ...headline(p.lexical).map(f3)]));
+    const depths = [...new Set(gridResult.points.map((p) => p.fusion.candidates))];
+    const rrfKs = [...new Set(gridResult.points.map((p) => p.fusion.rrfK))];
+    const ratios = [...new Set(gridResult.points.map((p) => p.fusion.vectorWeight))];
+    console.log();
+    console.log('### Fusion grid (default lexical settings): worst margin of hybrid over the better single mode, across the four metrics');
+    console.log('(positive = hybrid at least as good as both on all four; rows rrfK, columns vectorWeight with lexicalWeight 1)');
+    for (const candidates of depths) {
+      console.log();
+      console.log(`candidates ${candidates}:`);
+      console.log();
+      console.log(row(['rrfK', ...ratios.map(String)]));
+      console.log(row(['---:', ...ratios.map(() => '---:')]));
+      for (const rrfK of rrfKs) {
+        const cells = ratios.map((ratio) => {
+          const point = gridResult.points.find((p) => p.fusion.candidates === candidates && p.fusion.rrfK === rrfK && p.fusion.vectorWeight === ratio);
+          return point ? (point.margin >= 0 ? '+' : '') + point.margin.toFixed(3) : '';
+        });
+        console.log(row([rrfK, ...cells]));
+      }
+    }
+    console.log();
+    console.log('Best ten grid points by worst margin:');
+    console.log();
+    console.log(row(['fusion', ...HEADLINE.map(([, , label]) => label), 'margin']));
+    console.log(row(['---', ...HEADLINE.map(() => '---:'), '---:']));
+    for (const p of [...gridResult.points].sort((a, b) => b.margin - a.margin).slice(0, 10)) {
+      console.log(row([fusionName(p.fusion), ...headline(p.quality).map(f3), p.margin.toFixed(3)]));
+    }
+  }
+}
