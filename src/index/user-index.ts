@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 import { MemexError, isMemexError, type EmbeddingModel, type VectorLine } from '../core/index.js';
-import type { Store } from '../store/index.js';
+import { writeSynced, type Store } from '../store/index.js';
 import { HnswVectorIndex, type HnswParams } from './hnsw.js';
 import { LexicalIndex, type Bm25Params } from './lexical.js';
 import { TopK, dot, type Neighbor } from './vector-index.js';
@@ -333,7 +333,7 @@ export class UserIndex {
         chunkIds: this.chunkIds,
         lexical: this.lexical.toJSON(),
       });
-      await writeFileSynced(metaPath, meta, sync);
+      await writeSynced(metaPath, meta, sync);
       const hnswBytes = await readFile(hnswPath);
       const manifest: Manifest = {
         v: 1,
@@ -352,7 +352,7 @@ export class UserIndex {
         savedAt: new Date().toISOString(),
       };
       const manifestTemp = join(dir, `manifest.json.${process.pid}.tmp`);
-      await writeFileSynced(manifestTemp, `${JSON.stringify(manifest, null, 2)}\n`, sync);
+      await writeSynced(manifestTemp, `${JSON.stringify(manifest, null, 2)}\n`, sync);
       await rename(manifestTemp, join(dir, 'manifest.json'));
     } catch (cause) {
       await rm(hnswPath, { force: true });
@@ -537,16 +537,6 @@ function corrupt(message: string, reason: 'corrupt' | 'stale-model' | 'stale-par
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function writeFileSynced(path: string, data: string | Uint8Array, sync: boolean): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(data);
-    if (sync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** A session deleted while we looked is simply not there. */

@@ -99,6 +99,17 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+/** Writes a whole file (replacing it), fsynced when `sync`; not atomic: callers rename or journal. */
+export async function writeSynced(path: string, data: string | Uint8Array, sync: boolean): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    if (sync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export function wrapIo(cause: unknown, message: string): MemexError {
   if (cause instanceof MemexError) return cause;
   const errno = (cause as NodeJS.ErrnoException | undefined)?.code;

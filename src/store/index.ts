@@ -4,3 +4,4 @@ export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat
 export { sniffType, type FileSource } from './files.js';
 export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './npy.js';
 export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
+export { writeSynced } from './durable.js';

@@ -2,7 +2,7 @@ import { open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/p
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import { FORMAT_VERSION, MemexError, VectorLineSchema, type Chunk, type VectorLine } from '../core/index.js';
-import { isNotFound, wrapIo, type Durability } from './durable.js';
+import { isNotFound, wrapIo, writeSynced, type Durability } from './durable.js';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
 
 if (endianness() !== 'LE') throw new Error('Memex writes little-endian .npy files and needs a little-endian CPU');
@@ -289,16 +289,6 @@ function checkBatch(batch: VectorBatch): number | null {
     }
   }
   return dimension;
-}
-
-async function writeSynced(path: string, data: string | Uint8Array, sync: boolean): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(data);
-    if (sync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
