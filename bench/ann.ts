@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,8 @@ const EF_SEARCH = [16, 32, 64, 128, 256];
 /** Timed passes per system and efSearch, alternating which system goes first. */
 const ROUNDS = 3;
 const WARMUP_QUERIES = 200;
+/** Queries per turn when Memex and raw take turns within a pass. */
+const BLOCK = 50;
 const SEED = 100;
 const SYNTHETIC_DIMENSION = 384;
 /** With `--raw auto`, sizes from here up build the raw index only if the size's total stays under RAW_BUDGET_S. */
@@ -162,28 +164,31 @@ function normalize(row: Float32Array): void {
 }
 
 /**
- * A mixture meant to look like sentence embeddings rather than like a textbook: 32 topics, 1,000
- * clusters around them with Zipf-ish sizes, each cluster spread along its own 16-d subspace, plus
- * isotropic noise, then normalised. Neighbours are mostly in the same cluster, but clusters of a
- * topic overlap and the noise fills all 384 dimensions, so the graph has real work to do.
+ * A mixture meant to look like sentence embeddings rather than a textbook case: 32 topics, each a
+ * blob spread along its own 48-d subspace with a decaying spectrum, holding 1,000 clusters in all
+ * (Zipf-ish sizes) as density bumps, plus isotropic noise over all 384 dimensions, normalised.
+ * Neighbours cross cluster borders within a topic, so the graph has real work to do.
  */
 class ClusteredSource {
   static readonly TOPICS = 32;
   static readonly CLUSTERS = 1000;
   static readonly LOCAL_DIMENSIONS = 48;
-  /** Squared norms of each part before normalising: centre 1, local spread 0.5, noise 0.35. */
-  static readonly LOCAL_VARIANCE = 2.0;
+  /** Squared norms of each part before normalising: topic 1, cluster offset, spread in the topic's subspace, noise. */
+  static readonly CLUSTER_VARIANCE = 0.3;
+  static readonly LOCAL_VARIANCE = 1.0;
   static readonly NOISE_VARIANCE = 0.3;
 
   private readonly centers: Float32Array;
+  private readonly clusterTopic: Uint16Array;
   private readonly bases: Float32Array;
+  private readonly axisScale: Float64Array;
   private readonly cumulative: Float64Array;
 
   constructor(
     readonly dimension: number,
     seed: number,
   ) {
-    const { TOPICS, CLUSTERS, LOCAL_DIMENSIONS } = ClusteredSource;
+    const { TOPICS, CLUSTERS, LOCAL_DIMENSIONS, CLUSTER_VARIANCE, LOCAL_VARIANCE } = ClusteredSource;
     const random = new Random(seed);
     const topics = new Float32Array(TOPICS * dimension);
     for (let t = 0; t < TOPICS; t++) {
@@ -191,18 +196,24 @@ class ClusteredSource {
       for (let i = 0; i < dimension; i++) topic[i] = random.gaussian();
       normalize(topic);
     }
+    // Each topic's subspace: near-orthogonal random directions of about unit length.
+    this.bases = new Float32Array(TOPICS * LOCAL_DIMENSIONS * dimension);
+    for (let i = 0; i < this.bases.length; i++) this.bases[i] = random.gaussian() / Math.sqrt(dimension);
+    // Variance along axis j falls as 1/sqrt(j+1), as in a real embedding's spectrum.
+    const weights = Array.from({ length: LOCAL_DIMENSIONS }, (_, j) => 1 / Math.sqrt(j + 1));
+    const weightSum = weights.reduce((a, b) => a + b, 0);
+    this.axisScale = Float64Array.from(weights, (w) => Math.sqrt((LOCAL_VARIANCE * w) / weightSum));
+    // A cluster centre: its topic plus an offset of its own (not renormalised).
     this.centers = new Float32Array(CLUSTERS * dimension);
-    this.bases = new Float32Array(CLUSTERS * LOCAL_DIMENSIONS * dimension);
+    this.clusterTopic = new Uint16Array(CLUSTERS);
     this.cumulative = new Float64Array(CLUSTERS);
+    const offset = Math.sqrt(CLUSTER_VARIANCE / dimension);
     let total = 0;
     for (let c = 0; c < CLUSTERS; c++) {
       const topic = Math.floor(random.next() * TOPICS);
+      this.clusterTopic[c] = topic;
       const center = this.centers.subarray(c * dimension, (c + 1) * dimension);
-      // A cluster centre sits between its topic and a direction of its own (cosine to the topic ~0.6).
-      for (let i = 0; i < dimension; i++) center[i] = 0.75 * (topics[topic * dimension + i] as number) + random.gaussian() / Math.sqrt(dimension);
-      normalize(center);
-      const basis = this.bases.subarray(c * LOCAL_DIMENSIONS * dimension, (c + 1) * LOCAL_DIMENSIONS * dimension);
-      for (let i = 0; i < basis.length; i++) basis[i] = random.gaussian() / Math.sqrt(dimension);
+      for (let i = 0; i < dimension; i++) center[i] = (topics[topic * dimension + i] as number) + random.gaussian() * offset;
       total += 1 / Math.sqrt(c + 10);
       this.cumulative[c] = total;
     }
@@ -211,19 +222,19 @@ class ClusteredSource {
 
   /** Fills `out` (count × dimension) with draws from `random`. */
   fill(out: Float32Array, random: Random): void {
-    const { dimension } = this;
-    const { LOCAL_DIMENSIONS, LOCAL_VARIANCE, NOISE_VARIANCE } = ClusteredSource;
-    const local = Math.sqrt(LOCAL_VARIANCE / LOCAL_DIMENSIONS);
+    const { dimension, axisScale } = this;
+    const { LOCAL_DIMENSIONS, NOISE_VARIANCE } = ClusteredSource;
     const noise = Math.sqrt(NOISE_VARIANCE / dimension);
     const count = out.length / dimension;
     for (let r = 0; r < count; r++) {
       const row = out.subarray(r * dimension, (r + 1) * dimension);
       const c = this.cluster(random.next());
+      const topic = this.clusterTopic[c] as number;
       row.set(this.centers.subarray(c * dimension, (c + 1) * dimension));
       for (let j = 0; j < LOCAL_DIMENSIONS; j++) {
-        const z = random.gaussian() * local;
-        const offset = (c * LOCAL_DIMENSIONS + j) * dimension;
-        for (let i = 0; i < dimension; i++) row[i] = (row[i] as number) + z * (this.bases[offset + i] as number);
+        const z = random.gaussian() * (axisScale[j] as number);
+        const at = (topic * LOCAL_DIMENSIONS + j) * dimension;
+        for (let i = 0; i < dimension; i++) row[i] = (row[i] as number) + z * (this.bases[at + i] as number);
       }
       for (let i = 0; i < dimension; i++) row[i] = (row[i] as number) + random.gaussian() * noise;
       normalize(row);
@@ -252,7 +263,7 @@ function syntheticDataset(size: string, count: number, queryCount: number): Data
   return {
     size,
     kind: 'synthetic',
-    description: `SYNTHETIC: ${count.toLocaleString('en-US')} clustered ${dimension}-d unit vectors (seeded: ${ClusteredSource.TOPICS} topics, ${ClusteredSource.CLUSTERS.toLocaleString('en-US')} clusters of Zipf-ish size, each spread in its own ${ClusteredSource.LOCAL_DIMENSIONS}-d subspace, plus isotropic noise)`,
+    description: `SYNTHETIC: ${count.toLocaleString('en-US')} clustered ${dimension}-d unit vectors (seeded: ${ClusteredSource.TOPICS} topics, ${ClusteredSource.CLUSTERS.toLocaleString('en-US')} clusters of Zipf-ish size as density bumps in each topic's ${ClusteredSource.LOCAL_DIMENSIONS}-d subspace, plus isotropic noise)`,
     queryDescription: `${queryCount.toLocaleString('en-US')} fresh draws from the same mixture (none is a stored row)`,
     dimension,
     count,
@@ -444,16 +455,21 @@ interface SizeResult {
   raw: SystemResult | null;
   rawSkipped: string | null;
   seconds: number;
+  /** 1-minute load average at the start and end of the size: other work on the machine skews timings. */
+  load: [number, number];
 }
 
 function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
-/** Runs `search` over the queries, timing each call; results land in `keep` for recall afterwards. */
-function timeQueries<R>(search: (query: Float32Array) => R, queries: readonly Float32Array[], latencies: Float64Array, offset: number, keep: R[] | null): number {
+/**
+ * Runs `search` over queries [from, to), timing each call into `latencies[offset + q]`; results land
+ * in `keep[q]` for recall afterwards. Returns the loop's wall time.
+ */
+function timeQueries<R>(search: (query: Float32Array) => R, queries: readonly Float32Array[], from: number, to: number, latencies: Float64Array, offset: number, keep: R[] | null): number {
   const start = performance.now();
-  for (let q = 0; q < queries.length; q++) {
+  for (let q = from; q < to; q++) {
     const t = performance.now();
     const result = search(queries[q] as Float32Array);
     latencies[offset + q] = performance.now() - t;
@@ -563,34 +579,40 @@ function persistRaw(index: Hnswlib.HierarchicalNSW, data: Dataset, dir: string, 
 }
 
 /**
- * Every efSearch: a warm-up pass per system, then ROUNDS timed passes each, alternating which
- * system goes first; latencies are pooled over the rounds, qps is queries over summed loop time.
+ * Every efSearch: a warm-up pass per system, then ROUNDS timed passes each. Within a pass the two
+ * systems take turns in blocks of BLOCK queries (who goes first alternates), so a burst of other
+ * load on the machine lands on both alike. Latencies are pooled over the rounds; qps is queries
+ * over summed loop time.
  */
 function sweep(contenders: [Contender<Neighbor[]>, Contender<Hnswlib.SearchResult> | null], queries: readonly Float32Array[], truth: readonly Set<number>[]): [EfResult[], EfResult[]] {
   const [memex, raw] = contenders;
   const memexResults: EfResult[] = [];
   const rawResults: EfResult[] = [];
-  const warm = queries.slice(0, WARMUP_QUERIES);
+  const n = queries.length;
+  const warm = Math.min(WARMUP_QUERIES, n);
   for (const ef of EF_SEARCH) {
     memex.setEf(ef);
     raw?.setEf(ef);
-    timeQueries(memex.search, warm, new Float64Array(warm.length), 0, null);
-    if (raw) timeQueries(raw.search, warm, new Float64Array(warm.length), 0, null);
-    const memexLatency = new Float64Array(queries.length * ROUNDS);
-    const rawLatency = new Float64Array(queries.length * ROUNDS);
+    timeQueries(memex.search, queries, 0, warm, new Float64Array(warm), 0, null);
+    if (raw) timeQueries(raw.search, queries, 0, warm, new Float64Array(warm), 0, null);
+    const memexLatency = new Float64Array(n * ROUNDS);
+    const rawLatency = new Float64Array(n * ROUNDS);
     const memexKept: Neighbor[][] = [];
     const rawKept: Hnswlib.SearchResult[] = [];
     let memexMs = 0;
     let rawMs = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      const runMemex = (): void => void (memexMs += timeQueries(memex.search, queries, memexLatency, round * queries.length, round === 0 ? memexKept : null));
-      const runRaw = (): void => void (rawMs += raw ? timeQueries(raw.search, queries, rawLatency, round * queries.length, round === 0 ? rawKept : null) : 0);
-      if (round % 2 === 0) {
-        runMemex();
-        runRaw();
-      } else {
-        runRaw();
-        runMemex();
+      for (let from = 0, block = 0; from < n; from += BLOCK, block++) {
+        const to = Math.min(n, from + BLOCK);
+        const runMemex = (): void => void (memexMs += timeQueries(memex.search, queries, from, to, memexLatency, round * n, round === 0 ? memexKept : null));
+        const runRaw = (): void => void (rawMs += raw ? timeQueries(raw.search, queries, from, to, rawLatency, round * n, round === 0 ? rawKept : null) : 0);
+        if ((round + block) % 2 === 0) {
+          runMemex();
+          runRaw();
+        } else {
+          runRaw();
+          runMemex();
+        }
       }
     }
     memexResults.push({ efSearch: ef, recall: recall(memexKept.map(memex.labels), truth), ...latency(memexLatency, memexMs) });
@@ -601,6 +623,7 @@ function sweep(contenders: [Contender<Neighbor[]>, Contender<Hnswlib.SearchResul
 
 async function benchSize(size: string, opts: Options): Promise<SizeResult | null> {
   const started = performance.now();
+  const loadBefore = loadavg()[0] ?? 0;
   const count = parseSize(size);
   let data: Dataset;
   if (size === '10k') {
@@ -626,10 +649,11 @@ async function benchSize(size: string, opts: Options): Promise<SizeResult | null
   for (let i = 0; i < data.count; i++) exact.add(i, rows[i] as Float32Array);
   const exactBuildSeconds = (performance.now() - start) / 1000;
   const truthQueries = queries.slice(0, groundTruthQueries);
-  timeQueries((q) => exact.search(q, K), truthQueries.slice(0, 20), new Float64Array(20), 0, null);
+  const exactSearch = (q: Float32Array): Neighbor[] => exact.search(q, K);
+  timeQueries(exactSearch, truthQueries, 0, Math.min(20, truthQueries.length), new Float64Array(20), 0, null);
   const exactKept: Neighbor[][] = [];
   const exactLatency = new Float64Array(truthQueries.length);
-  const exactMs = timeQueries((q) => exact.search(q, K), truthQueries, exactLatency, 0, exactKept);
+  const exactMs = timeQueries(exactSearch, truthQueries, 0, truthQueries.length, exactLatency, 0, exactKept);
   const truth = exactKept.map((result) => new Set(result.map((n) => n.label)));
   const exactResult = { buildSeconds: exactBuildSeconds, ...latency(exactLatency, exactMs) };
 
@@ -686,6 +710,7 @@ async function benchSize(size: string, opts: Options): Promise<SizeResult | null
       raw: rawBuilt && rawPersist ? result(rawBuilt, rawPersist, rawEfs) : null,
       rawSkipped,
       seconds: (performance.now() - started) / 1000,
+      load: [loadBefore, loadavg()[0] ?? 0],
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -696,12 +721,13 @@ async function benchSize(size: string, opts: Options): Promise<SizeResult | null
 
 const f = (n: number, digits: number): string => n.toFixed(digits);
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const qps = (n: number): string => (n < 100 ? n.toFixed(1) : int(n));
 
 function report(r: SizeResult): void {
   const { memex, raw } = r;
   console.log(`\n## ${r.size}: ${r.kind === 'real' ? 'REAL embeddings' : 'SYNTHETIC clustered vectors'} (${r.count.toLocaleString('en-US')} x ${r.dimension}-d)\n`);
   console.log(`- data: ${r.description}`);
-  console.log(`- queries: ${r.queryDescription}; qps and latency over all ${r.queries.toLocaleString('en-US')} (x${ROUNDS} rounds, after a ${WARMUP_QUERIES}-query warm-up per efSearch)`);
+  console.log(`- queries: ${r.queryDescription}; qps and latency over all ${r.queries.toLocaleString('en-US')} (x${ROUNDS} rounds, Memex and raw taking turns every ${BLOCK} queries, after a ${WARMUP_QUERIES}-query warm-up per efSearch)`);
   console.log(
     r.groundTruthQueries === r.queries
       ? `- recall@10 against exact search on all ${r.queries.toLocaleString('en-US')} queries`
@@ -724,13 +750,13 @@ function report(r: SizeResult): void {
     const ef = m.efSearch === DEFAULT_HNSW.efSearch ? `${m.efSearch} (default)` : String(m.efSearch);
     const pair = (a: string, b: string | undefined): string => (b === undefined ? `${a} / —` : `${a} / ${b}`);
     console.log(
-      `| ${ef} | ${pair(f(m.recall, 4), w && f(w.recall, 4))} | ${pair(int(m.qps), w && int(w.qps))} | ${w ? `**${f(m.qps / w.qps, 2)}x**` : '—'} | ${pair(f(m.p50Ms, 3), w && f(w.p50Ms, 3))} | ${pair(f(m.p99Ms, 3), w && f(w.p99Ms, 3))} |`,
+      `| ${ef} | ${pair(f(m.recall, 4), w && f(w.recall, 4))} | ${pair(qps(m.qps), w && qps(w.qps))} | ${w ? `**${f(m.qps / w.qps, 2)}x**` : '—'} | ${pair(f(m.p50Ms, 3), w && f(w.p50Ms, 3))} | ${pair(f(m.p99Ms, 3), w && f(w.p99Ms, 3))} |`,
     );
   });
-  console.log(`| exact | 1 | ${int(r.exact.qps)} | | ${f(r.exact.p50Ms, 3)} | ${f(r.exact.p99Ms, 3)} |`);
+  console.log(`| exact | 1 | ${qps(r.exact.qps)} | | ${f(r.exact.p50Ms, 3)} | ${f(r.exact.p99Ms, 3)} |`);
   const good = memex.efs.find((e) => e.recall >= 0.95 && e.p50Ms < 1);
-  console.log(`\nSmallest efSearch where Memex has recall@10 >= 0.95 and p50 < 1 ms: ${good ? `${good.efSearch} (recall ${f(good.recall, 4)}, p50 ${f(good.p50Ms, 3)} ms, ${int(good.qps)} qps)` : 'none in the sweep'}.`);
-  console.log(`This size took ${f(r.seconds, 0)} s.`);
+  console.log(`\nSmallest efSearch where Memex has recall@10 >= 0.95 and p50 < 1 ms: ${good ? `${good.efSearch} (recall ${f(good.recall, 4)}, p50 ${f(good.p50Ms, 3)} ms, ${qps(good.qps)} qps)` : 'none in the sweep'}.`);
+  console.log(`This size took ${f(r.seconds, 0)} s; 1-min load average ${f(r.load[0], 2)} at its start, ${f(r.load[1], 2)} at its end (${cpus().length} cores).`);
 }
 
 // ---------------------------------------------------------------- main

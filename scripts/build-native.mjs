@@ -2,7 +2,7 @@
 // Builds a second copy of hnswlib-node's addon tuned for this machine's CPU (-O3 -march=native),
 // next to the portable one npm built. Memex loads it only on a CPU with the same fingerprint (see
 // src/index/native.ts), so a node_modules copied to another machine falls back to the portable
-// addon instead of dying with SIGILL. On the machines here it answers and indexes ~1.7x faster
+// addon instead of dying with SIGILL. On the machines here it answered 1.4-1.6x and indexed 1.4-1.7x faster
 // (bench/ann.ts). Optional by design: no compiler, or MEMEX_NATIVE_BUILD=0, means the portable
 // addon is used and nothing else changes.
 //
