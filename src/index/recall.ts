@@ -77,6 +77,10 @@ export class Recall {
     return this.turn(userId, async () => {
       const rebuilt = UserIndex.rebuild(await this.indexOptions(userId, embedder, options.onProgress));
       this.users.set(userId, rebuilt);
+      // A failed build is not kept: the next use opens (or builds) the index again.
+      rebuilt.catch(() => {
+        if (this.users.get(userId) === rebuilt) this.users.delete(userId);
+      });
       return this.status(userId, await rebuilt);
     });
   }
@@ -114,7 +118,9 @@ export class Recall {
         return index;
       });
       this.users.set(userId, loaded);
-      loaded.catch(() => this.users.delete(userId));
+      loaded.catch(() => {
+        if (this.users.get(userId) === loaded) this.users.delete(userId);
+      });
       return loaded;
     }
     let index = await loaded;
