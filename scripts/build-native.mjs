@@ -31,7 +31,7 @@ try {
   say('hnswlib-node is not installed; skipping the CPU-tuned build');
   process.exit(0);
 }
-const hnswVersion = JSON.parse(readFileSync(join(hnswDir, 'package.json'), 'utf8')).version;
+const hnswVersion = /"version"\s*:\s*"([^"]+)"/.exec(readFileSync(join(hnswDir, 'package.json'), 'utf8'))?.[1] ?? 'unknown';
 if (!existsSync(join(hnswDir, 'build', 'Release', 'addon.node'))) {
   say('hnswlib-node was installed without building its addon (npm skipped its install script).');
   say('Fix: `npm rebuild hnswlib-node` (or approve it: `npm install-scripts approve hnswlib-node`).');
