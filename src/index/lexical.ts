@@ -74,18 +74,15 @@ function options(bm25: Bm25Params): Options<Doc> {
  * right, the space comes back when the whole index is rebuilt by a compaction.
  */
 export class LexicalIndex {
-  private constructor(
-    private readonly search_: MiniSearch<Doc>,
-    readonly bm25: Bm25Params,
-  ) {}
+  private constructor(private readonly search_: MiniSearch<Doc>) {}
 
   static create(bm25: Bm25Params = DEFAULT_BM25): LexicalIndex {
-    return new LexicalIndex(new MiniSearch<Doc>(options(bm25)), bm25);
+    return new LexicalIndex(new MiniSearch<Doc>(options(bm25)));
   }
 
   static load(saved: unknown, bm25: Bm25Params = DEFAULT_BM25): LexicalIndex {
     try {
-      return new LexicalIndex(MiniSearch.loadJS<Doc>(saved as AsPlainObject, options(bm25)), bm25);
+      return new LexicalIndex(MiniSearch.loadJS<Doc>(saved as AsPlainObject, options(bm25)));
     } catch (cause) {
       throw new MemexError('MEMEX_INDEX_CORRUPT', `the lexical index cannot be loaded: ${(cause as Error).message}`, { cause });
     }

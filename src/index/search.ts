@@ -227,13 +227,14 @@ function mmr(index: UserIndex, ranked: Candidate[], k: number, lambda: number): 
 
 /** Reads the picked chunks back from their sessions' `vector_index.jsonl`. */
 async function hydrate(index: UserIndex, store: Store, userId: string, ranked: Candidate[]): Promise<SearchHit[]> {
-  const bySession = new Map<string, { rows: number[]; candidates: Candidate[] }>();
+  const bySession = new Map<string, { rows: number[]; candidates: Candidate[]; chunkIds: string[] }>();
   for (const candidate of ranked) {
     const info = index.describe(candidate.label);
     if (!info) continue;
-    const group = bySession.get(info.sessionId) ?? { rows: [], candidates: [] };
+    const group = bySession.get(info.sessionId) ?? { rows: [], candidates: [], chunkIds: [] };
     group.rows.push(info.row);
     group.candidates.push(candidate);
+    group.chunkIds.push(info.chunkId);
     bySession.set(info.sessionId, group);
   }
   const hits = new Map<number, SearchHit>();
@@ -246,7 +247,7 @@ async function hydrate(index: UserIndex, store: Store, userId: string, ranked: C
     lines.forEach((line, i) => {
       const candidate = group.candidates[i] as Candidate;
       // The index was synced just before; a mismatch means the session changed since, so skip the row.
-      if (line.chunkId !== index.describe(candidate.label)?.chunkId) return;
+      if (line.chunkId !== group.chunkIds[i]) return;
       hits.set(candidate.label, {
         sessionId,
         chunkId: line.chunkId,
