@@ -1,7 +1,7 @@
 export { Memex, describeWarning, type MemexOptions, type MemexWarning } from './memex.js';
 export { HashedEmbedder, TransformersEmbedder, type Embedder, type EmbedOptions } from './embedding/index.js';
 export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from './chunking/index.js';
-export type { ReindexOptions, ReindexProgress, ReindexResult } from './ingest/index.js';
+export type { ReindexOptions, ReindexProgress, ReindexResult, IngestFileOptions, IngestProgress, IngestPhase, IngestResult, OcrEngine, OcrResult } from './ingest/index.js';
 export type { DoctorFinding, DoctorOptions, DoctorProgress, DoctorReport } from './doctor.js';
 export type { SearchHit, SearchReport, IndexStatus, IndexProgress, IndexWarning, RebuildReason } from './index/index.js';
 export {
@@ -27,6 +27,11 @@ export {
   type AttachmentRef,
   type Persona,
   type FileRecord,
+  type FileContent,
+  type FileText,
+  type TextUnit,
+  type OcrLine,
+  type IngestWarning,
   type Summary,
   type Metadata,
   type NewUser,
@@ -45,4 +50,4 @@ export {
   type SearchMode,
   SEARCH_MODES,
 } from './core/index.js';
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, SessionVectorData, VectorStatus } from './store/index.js';
+export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, FileArtifactName, SessionVectorData, VectorStatus } from './store/index.js';

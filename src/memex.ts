@@ -34,11 +34,23 @@ import {
   type SessionPage,
   type Store,
   type StoreWarning,
+  type FileArtifactName,
+  type FileSource,
   type SessionVectorData,
   type VectorStatus,
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
-import { MessageIndexer, reindex, type ReindexOptions, type ReindexResult } from './ingest/index.js';
+import {
+  MessageIndexer,
+  TesseractOcr,
+  ingestFile,
+  reindex,
+  type IngestFileOptions,
+  type IngestResult,
+  type OcrEngine,
+  type ReindexOptions,
+  type ReindexResult,
+} from './ingest/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
@@ -73,6 +85,8 @@ export interface MemexOptions {
   onWarning?: (warning: MemexWarning) => void;
   /** Use this embedder instead of loading the configured model (say, one shared by several data dirs). */
   embedder?: Embedder;
+  /** Use this OCR engine instead of tesseract.js (say, one shared by several data dirs). */
+  ocr?: OcrEngine;
   /**
    * Open a data dir whose vectors came from another model than the configured one, so that
    * `reindex` can re-embed it. Everything else that needs vectors still refuses with MEMEX_MODEL_MISMATCH.
@@ -96,6 +110,7 @@ export class Memex {
   private readonly indexer: MessageIndexer;
   private readonly recall: Recall;
   private embedderLoad: Promise<Embedder> | null = null;
+  private ocrEngine: OcrEngine | null = null;
 
   private constructor(
     readonly config: Config,
@@ -158,6 +173,7 @@ export class Memex {
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
     });
     await this.recall.close();
+    if (!this.options.ocr) await this.ocrEngine?.close();
     await this.store.close();
   }
 
@@ -214,6 +230,33 @@ export class Memex {
     // Saved indexes name the old rows (or model): each is synced, or rebuilt, on its next use.
     await this.recall.close();
     return result;
+  }
+
+  /**
+   * Stores a PDF or an image (a path, bytes or a stream; the type is read from the bytes) in a
+   * session and makes its text searchable: the text layer of each PDF page, OCR for scanned pages
+   * and images. The same bytes are stored, parsed and embedded once per session; a second call
+   * returns the first result with `ingested: false`. Cancel with `signal`: no rows are kept.
+   *
+   * ```ts
+   * const result = await memex.ingestFile('alice', session.id, { path: 'paper.pdf' }, { onProgress: console.log });
+   * console.log(result.pages, result.chunks, result.warnings);
+   * ```
+   */
+  async ingestFile(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions = {}): Promise<IngestResult> {
+    return ingestFile(
+      {
+        store: this.store,
+        embedder: () => this.embedder(),
+        ocr: () => (this.ocrEngine ??= this.options.ocr ?? new TesseractOcr()),
+        config: this.config,
+        onIndexed: (user, session) => this.recall.noteIndexed(user, session),
+      },
+      userId,
+      sessionId,
+      source,
+      options,
+    );
   }
 
   /**
@@ -355,6 +398,12 @@ export class Memex {
     get: (userId: string, sessionId: string, fileId: string): Promise<FileRecord> => this.store.getFile(userId, sessionId, fileId),
     list: (userId: string, sessionId: string): Promise<FileRecord[]> => this.store.listFiles(userId, sessionId),
     read: (userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>> => this.store.readFile(userId, sessionId, fileId),
+    /** Stores and makes searchable; see `ingestFile`. */
+    ingest: (userId: string, sessionId: string, source: FileSource, options?: IngestFileOptions): Promise<IngestResult> => this.ingestFile(userId, sessionId, source, options),
+    /** What ingest derived from the file: `text.json` (its pages' text), `thumb.webp`, `display.webp` (images). */
+    artifact: (userId: string, sessionId: string, fileId: string, name: FileArtifactName): Promise<Buffer> => this.store.readFileArtifact(userId, sessionId, fileId, name),
+    /** Removes the file, what was derived from it and its rows from search. */
+    delete: (userId: string, sessionId: string, fileId: string): Promise<void> => this.store.deleteFile(userId, sessionId, fileId),
   };
 }
 

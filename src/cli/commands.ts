@@ -5,6 +5,7 @@ import { MemexError, ROLES, type Role } from '../core/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
 import { clip, print, progress, shortTime, table } from './output.js';
 import { registerRecallCommands } from './recall-commands.js';
+import { registerIngestCommands } from './ingest-commands.js';
 import { positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 
@@ -16,6 +17,7 @@ async function readStdin(): Promise<string> {
 
 export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerRecallCommands(program, contextOf);
+  registerIngestCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')

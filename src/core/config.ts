@@ -135,6 +135,55 @@ export const ConfigSchema = z.strictObject({
       stemming: z.boolean().default(true),
     })
     .prefault({}),
+  ingest: z
+    .strictObject({
+      /**
+       * Most pages (PDF pages, TIFF pages) one file may have; checked as soon as the file opens,
+       * before any page is parsed. The 352-page book in the eval set takes about 2 s to extract.
+       */
+      maxPages: z.number().int().positive().default(2_000),
+      /**
+       * Most pixels one image (or TIFF page) may decode to, checked from its header before decoding:
+       * a 44-byte GIF can claim 700 million pixels. 100 M is a 10,000 x 10,000 scan; an RGBA decode
+       * of it takes 400 MB.
+       */
+      maxImagePixels: z.number().int().positive().default(100_000_000),
+      /** Longest side an image may claim, in pixels (the same check as `maxImagePixels`, for thin strips). */
+      maxImageSide: z.number().int().positive().default(30_000),
+      /** Longest side of the thumbnail kept for display (WebP, metadata stripped). */
+      thumbnailSide: z.number().int().min(16).max(1024).default(256),
+      ocr: z
+        .strictObject({
+          /** Read text from images and from PDF pages with no text layer (tesseract.js, English). */
+          enabled: z.boolean().default(true),
+          /**
+           * Resolution PDF pages are rendered at for OCR. Tesseract reads best at about 300 dpi;
+           * lower is faster (time grows with the pixel count) and loses small print.
+           */
+          dpi: z.number().int().min(72).max(600).default(300),
+          /** A page whose OCR takes longer is skipped with a warning (the worker is restarted). */
+          pageTimeoutMs: z.number().int().positive().default(60_000),
+          /** All OCR of one file; pages after it runs out are skipped with a warning. */
+          fileTimeoutMs: z.number().int().positive().default(600_000),
+          /**
+           * OCR lines read with less confidence (0-100) are dropped: on photos and scripts the
+           * English model does not know, tesseract "reads" noise at 0-35, while printed English
+           * lines score 80-96 and screenshot text 40-90 (measured on ../shared/eval/images).
+           */
+          minLineConfidence: z.number().min(0).max(100).default(35),
+          /**
+           * An image read with a mean confidence below this is read again turned 180 degrees (a
+           * photo or scan taken upside down), and the better reading is kept. 0 turns the retry
+           * off. Rendered PDF pages are not retried: it would double the OCR time of every
+           * doubtful scan (about 8 s a page at 300 dpi here).
+           */
+          retryUpsideDownBelow: z.number().min(0).max(100).default(50),
+          /** Pages with fewer non-space characters than this in their text layer are treated as scans. */
+          minPageChars: z.number().int().nonnegative().default(8),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest message content accepted, in characters. */
@@ -147,8 +196,9 @@ export const ConfigSchema = z.strictObject({
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search'> & {
+  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest'> & {
     limits: Readonly<ConfigOutput['limits']>;
+    ingest: Readonly<Omit<ConfigOutput['ingest'], 'ocr'>> & { ocr: Readonly<ConfigOutput['ingest']['ocr']> };
     index: Readonly<ConfigOutput['index']>;
     search: Readonly<ConfigOutput['search']>;
     embedding: Readonly<ConfigOutput['embedding']>;
@@ -213,9 +263,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search']) {
+  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search', 'ingest']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
+  (merged.ingest as Record<string, unknown>).ocr = merge(layers.map((layer) => ((layer.ingest as Record<string, unknown> | undefined)?.ocr ?? {}) as Record<string, unknown>));
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const summary = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

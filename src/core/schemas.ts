@@ -110,6 +110,104 @@ export const PersonaSchema = z.object({
 });
 export type Persona = z.infer<typeof PersonaSchema>;
 
+/** Something ingest could not do with part of a file; the rest of the file is kept. */
+export const INGEST_WARNING_CODES = [
+  'page-unreadable',
+  'no-text',
+  'ocr-failed',
+  'ocr-timeout',
+  'ocr-budget-exhausted',
+  'ocr-disabled',
+  'render-unavailable',
+  'image-truncated',
+  'frames-skipped',
+  'metadata-unreadable',
+] as const;
+export const IngestWarningSchema = z.object({
+  code: z.enum(INGEST_WARNING_CODES),
+  message: z.string(),
+  /** The 1-based page (PDF page, TIFF page) it concerns, when it concerns one. */
+  page: z.number().int().positive().optional(),
+});
+export type IngestWarning = z.infer<typeof IngestWarningSchema>;
+
+export const BoxSchema = z.object({ x0: z.number(), y0: z.number(), x1: z.number(), y1: z.number() });
+export type Box = z.infer<typeof BoxSchema>;
+
+/** One line OCR read, with where it is on the page (pixels of the image OCR saw) and in the unit's text. */
+export const OcrLineSchema = z.object({
+  text: z.string(),
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+  bbox: BoxSchema,
+  confidence: z.number(),
+});
+export type OcrLine = z.infer<typeof OcrLineSchema>;
+
+/** The text of one page of a file, and how it was read. Chunk spans of the page index into `text`. */
+export const TextUnitSchema = z.object({
+  page: z.number().int().positive(),
+  text: z.string(),
+  method: z.enum(['text-layer', 'ocr']),
+  /** Mean OCR word confidence, 0-100. */
+  confidence: z.number().optional(),
+  /** OCR lines with bounding boxes. */
+  lines: z.array(OcrLineSchema).optional(),
+  /** The page was read turned this many degrees (an upside-down scan); boxes are in the turned image. */
+  rotation: z.union([z.literal(0), z.literal(180)]).optional(),
+  /** Size of the image OCR read (a rendered PDF page, an oriented image), for the boxes. */
+  imageSize: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
+});
+export type TextUnit = z.infer<typeof TextUnitSchema>;
+
+/** `files/<sha256>.text.json`: the text extracted from a file, kept so it is never parsed or OCRed twice. */
+export const FileTextSchema = z.object({ v: version, kind: z.literal('memex-file-text'), fileId: FileIdSchema, units: z.array(TextUnitSchema) });
+export type FileText = z.infer<typeof FileTextSchema>;
+
+const contentBase = {
+  /** Pages (PDF) or pages/frames read (image). */
+  pages: z.number().int().nonnegative(),
+  chunks: z.number().int().nonnegative(),
+  characters: z.number().int().nonnegative(),
+  warnings: z.array(IngestWarningSchema),
+  ingestedAt: TimestampSchema,
+};
+
+/** What ingest learned from a file, by kind; absent until the file is ingested. */
+export const FileContentSchema = z.discriminatedUnion('kind', [
+  z.object({
+    ...contentBase,
+    kind: z.literal('pdf'),
+    title: z.string().nullable(),
+    author: z.string().nullable(),
+    subject: z.string().nullable(),
+    creator: z.string().nullable(),
+    producer: z.string().nullable(),
+    /** The document's creation date as the PDF states it, ISO-8601 when it parses. */
+    createdAt: z.string().nullable(),
+    encrypted: z.boolean(),
+    /** Pages read by OCR (no text layer). */
+    ocrPages: z.array(z.number().int().positive()),
+  }),
+  z.object({
+    ...contentBase,
+    kind: z.literal('image'),
+    format: z.string(),
+    /** After EXIF orientation is applied. */
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    /** Pages (TIFF) or frames (animation) in the file; `pages` above is how many were read. */
+    pagesInFile: z.number().int().positive(),
+    animated: z.boolean(),
+    /** EXIF orientation tag (1-8) the image carried, applied to the derivative and before OCR. */
+    orientation: z.number().int().min(1).max(8).nullable(),
+    /** Mean OCR confidence over the pages read, 0-100; null when OCR did not run. */
+    ocrConfidence: z.number().nullable(),
+    thumbnail: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }),
+  }),
+]);
+export type FileContent = z.infer<typeof FileContentSchema>;
+
 export const FileRecordSchema = z.object({
   v: version,
   id: FileIdSchema,
@@ -122,6 +220,8 @@ export const FileRecordSchema = z.object({
   size: z.number().int().nonnegative(),
   createdAt: TimestampSchema,
   metadata: MetadataSchema,
+  /** Set once the file is ingested (text extracted, chunks embedded). */
+  content: FileContentSchema.optional(),
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;
 

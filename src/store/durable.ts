@@ -21,13 +21,17 @@ export class Durability {
   constructor(readonly policy: FsyncPolicy) {}
 
   async writeJsonAtomic(path: string, value: unknown, options: { durable?: boolean } = {}): Promise<void> {
+    await this.writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`, options);
+  }
+
+  /** Replaces the file at `path` whole: a temp file, fsynced (per the policy), renamed over it. */
+  async writeAtomic(path: string, data: string | Uint8Array, options: { durable?: boolean } = {}): Promise<void> {
     const durable = (options.durable ?? true) && this.policy !== 'none';
     const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const text = `${JSON.stringify(value, null, 2)}\n`;
     try {
       const handle = await open(temp, 'wx');
       try {
-        await handle.writeFile(text, 'utf8');
+        await handle.writeFile(data);
         if (durable) await handle.sync();
       } finally {
         await handle.close();

@@ -39,6 +39,7 @@ export function sniffType(head: Uint8Array, name = ''): SniffedType {
   if (startsWith(head, [0x47, 0x49, 0x46, 0x38])) return { mimeType: 'image/gif', ext: 'gif' };
   if (startsWith(head, [0x52, 0x49, 0x46, 0x46]) && startsWith(head, [0x57, 0x45, 0x42, 0x50], 8)) return { mimeType: 'image/webp', ext: 'webp' };
   if (startsWith(head, [0x49, 0x49, 0x2a, 0x00]) || startsWith(head, [0x4d, 0x4d, 0x00, 0x2a])) return { mimeType: 'image/tiff', ext: 'tiff' };
+  if (startsWith(head, [0x42, 0x4d]) && head.length >= 26 && [12, 40, 52, 56, 64, 108, 124].includes(readU32LE(head, 14))) return { mimeType: 'image/bmp', ext: 'bmp' };
   if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return { mimeType: 'application/zip', ext: 'zip' };
   if (looksLikeText(head)) {
     const declared = extname(name).slice(1).toLowerCase();
@@ -46,6 +47,10 @@ export function sniffType(head: Uint8Array, name = ''): SniffedType {
     return mimeType ? { mimeType, ext: declared } : { mimeType: 'text/plain', ext: 'txt' };
   }
   return { mimeType: 'application/octet-stream', ext: 'bin' };
+}
+
+function readU32LE(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8) | ((bytes[at + 2] ?? 0) << 16) | ((bytes[at + 3] ?? 0) << 24)) >>> 0;
 }
 
 function looksLikeText(head: Uint8Array): boolean {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   DataDirManifestSchema,
   EmbeddingModelSchema,
+  FileContentSchema,
   FileRecordSchema,
   FORMAT_VERSION,
   MemexError,
@@ -31,6 +32,7 @@ import {
   type DataDirManifest,
   type EmbeddingModel,
   type Chunk,
+  type FileContent,
   type FileRecord,
   type Message,
   type NewMessage,
@@ -51,7 +53,7 @@ import {
 } from '../core/index.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from './durable.js';
 import { stageFile } from './files.js';
-import { Layout } from './layout.js';
+import { FILE_ARTIFACTS, Layout, type FileArtifactName } from './layout.js';
 import { DataDirLock } from './lock.js';
 import { MessageLog } from './message-log.js';
 import { Coalescer, KeyedMutex } from './serial.js';
@@ -756,7 +758,9 @@ export class FlatFileStore implements Store {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);
       const through = await this.embeddedThrough(state, uid, sid);
-      await vectors.append(await this.batchInLog(state, batch, (position) => position > through));
+      const present = batch.chunks.some((chunk) => chunk.source.kind === 'file') ? vectors.chunkIdSet() : new Set<string>();
+      const fresh = await this.batchInLog(uid, state, batch, (position) => position > through);
+      await vectors.append(filterBatch(fresh, (chunk) => !present.has(chunk.chunkId)));
       this.bumpVectors(uid);
       return vectors.status;
     });
@@ -767,7 +771,7 @@ export class FlatFileStore implements Store {
     return this.mutex.run(sessionKey(uid, sid), async () => {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);
-      await vectors.replace(await this.batchInLog(state, batch, () => true));
+      await vectors.replace(await this.batchInLog(uid, state, batch, () => true));
       this.bumpVectors(uid);
       return vectors.status;
     });
@@ -834,15 +838,21 @@ export class FlatFileStore implements Store {
     }
   }
 
-  /** The batch's chunks (with their vectors) whose message is in the log at a position `accept` takes, in log order. */
-  private async batchInLog(state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<VectorBatch> {
+  /**
+   * The batch's chunks (with their vectors) whose message is in the log at a position `accept`
+   * takes, in log order, then those of files the session holds, in batch order.
+   */
+  private async batchInLog(userId: UserId, state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<VectorBatch> {
     if (batch.chunks.length !== batch.vectors.length) {
       throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks.length} chunks, ${batch.vectors.length} vectors)`);
     }
     const keep: { index: number; position: number }[] = [];
+    const files = new Map<string, boolean>();
     for (const [index, chunk] of batch.chunks.entries()) {
-      if (chunk.source.kind !== 'message') {
-        keep.push({ index, position: Number.MAX_SAFE_INTEGER });
+      if (chunk.source.kind === 'file') {
+        const { fileId } = chunk.source;
+        if (!files.has(fileId)) files.set(fileId, (await this.readFileRecord(userId, state.meta.id, fileId)) !== null);
+        if (files.get(fileId)) keep.push({ index, position: Number.MAX_SAFE_INTEGER });
         continue;
       }
       const position = await state.log.indexOf(chunk.source.messageId);
@@ -993,6 +1003,59 @@ export class FlatFileStore implements Store {
     return createReadStream(path);
   }
 
+  async setFileContent(userId: string, sessionId: string, fileId: string, content: FileContent | null): Promise<FileRecord> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const fid = parseId('file', fileId);
+    const parsed = content === null ? null : parseInput(FileContentSchema, content, 'file content');
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      await this.loadSession(uid, sid);
+      const { content: _old, ...record } = await this.getFileRecord(uid, sid, fid);
+      const next: FileRecord = parsed === null ? record : { ...record, content: parsed };
+      await this.durability.writeJsonAtomic(this.layout.fileRecord(uid, sid, fid), next);
+      return next;
+    });
+  }
+
+  async writeFileArtifact(userId: string, sessionId: string, fileId: string, name: FileArtifactName, data: string | Uint8Array): Promise<void> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const fid = parseId('file', fileId);
+    const artifact = parseInput(z.enum(FILE_ARTIFACTS), name, 'file artifact');
+    await this.mutex.run(sessionKey(uid, sid), async () => {
+      await this.loadSession(uid, sid);
+      await this.getFileRecord(uid, sid, fid);
+      await this.durability.writeAtomic(this.layout.fileArtifact(uid, sid, fid, artifact), data);
+    });
+  }
+
+  async readFileArtifact(userId: string, sessionId: string, fileId: string, name: FileArtifactName): Promise<Buffer> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const fid = parseId('file', fileId);
+    const artifact = parseInput(z.enum(FILE_ARTIFACTS), name, 'file artifact');
+    await this.getFile(uid, sid, fid);
+    return readFile(this.layout.fileArtifact(uid, sid, fid, artifact)).catch((cause: unknown) => {
+      if (isNotFound(cause)) throw new MemexError('MEMEX_FILE_NOT_FOUND', `file ${fid} has no ${artifact} (it is made when the file is ingested)`, { cause, details: { fileId: fid, artifact } });
+      throw wrapIo(cause, `cannot read the ${artifact} of file ${fid}`);
+    });
+  }
+
+  async deleteFile(userId: string, sessionId: string, fileId: string): Promise<void> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const fid = parseId('file', fileId);
+    await this.mutex.run(sessionKey(uid, sid), async () => {
+      const state = await this.loadSession(uid, sid);
+      const record = await this.getFileRecord(uid, sid, fid);
+      // Rows first, then the record: a crash in between leaves a file with no rows, which the next
+      // ingest of it fills again, never rows that point at a file that is gone.
+      if ((await (await this.sessionVectors(state, uid, sid)).removeFile(fid)) > 0) this.bumpVectors(uid);
+      const paths = [...FILE_ARTIFACTS.map((name) => this.layout.fileArtifact(uid, sid, fid, name)), this.layout.fileBlob(uid, sid, fid, record.ext)];
+      await unlink(this.layout.fileRecord(uid, sid, fid)).catch((cause: unknown) => {
+        if (!isNotFound(cause)) throw wrapIo(cause, `cannot delete file ${fid}`);
+      });
+      for (const path of paths) await rm(path, { force: true });
+      await this.durability.syncDir(this.layout.files(uid, sid));
+    });
+  }
+
   private async getFileRecord(userId: UserId, sessionId: SessionId, fileId: string): Promise<FileRecord> {
     const record = await this.readFileRecord(userId, sessionId, parseId('file', fileId));
     if (!record) throw new MemexError('MEMEX_FILE_NOT_FOUND', `file ${fileId} is not in session ${sessionId}`, { details: { sessionId, fileId } });
@@ -1018,6 +1081,12 @@ export class FlatFileStore implements Store {
     });
     await rm(aside, { recursive: true, force: true });
   }
+}
+
+function filterBatch(batch: VectorBatch, keep: (chunk: Chunk) => boolean): VectorBatch {
+  const indexes = batch.chunks.flatMap((chunk, i) => (keep(chunk) ? [i] : []));
+  if (indexes.length === batch.chunks.length) return batch;
+  return { model: batch.model, chunks: indexes.map((i) => batch.chunks[i] as Chunk), vectors: indexes.map((i) => batch.vectors[i] as Float32Array) };
 }
 
 function entryOf(state: SessionState): IndexEntry {

@@ -5,3 +5,4 @@ export { sniffType, type FileSource } from './files.js';
 export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './npy.js';
 export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
 export { writeSynced } from './durable.js';
+export { FILE_ARTIFACTS, type FileArtifactName } from './layout.js';

@@ -1,6 +1,10 @@
 import { join, resolve, sep } from 'node:path';
 import { MemexError, type FileId, type PersonaId, type SessionId, type UserId } from '../core/index.js';
 
+/** Files ingest derives from a stored file, kept beside it. */
+export const FILE_ARTIFACTS = ['text.json', 'thumb.webp', 'display.webp'] as const;
+export type FileArtifactName = (typeof FILE_ARTIFACTS)[number];
+
 /**
  * Where each thing lives in a flat-file data dir (see DESIGN.md "Flat-file layout"). Only ids that
  * passed validation reach here (branded types); every path is still checked to stay inside the root.
@@ -73,6 +77,10 @@ export class Layout {
   }
   fileBlob(userId: UserId, sessionId: SessionId, fileId: FileId, ext: string): string {
     return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${ext}`);
+  }
+  /** A file derived from a stored one (its extracted text, a thumbnail): `files/<sha256>.<name>`. */
+  fileArtifact(userId: UserId, sessionId: SessionId, fileId: FileId, name: FileArtifactName): string {
+    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${name}`);
   }
   fileRecord(userId: UserId, sessionId: SessionId, fileId: FileId): string {
     return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.json`);

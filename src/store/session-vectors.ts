@@ -241,9 +241,24 @@ export class SessionVectors {
   /** Drops the rows of one message; returns how many there were. */
   async removeMessage(messageId: string): Promise<number> {
     if (!this.hasMessage(messageId)) return 0;
+    return this.removeWhere((line) => messageIdOf(line) === messageId);
+  }
+
+  /** Drops the rows of one file; returns how many there were. */
+  async removeFile(fileId: string): Promise<number> {
+    return this.removeWhere((line) => line.source.kind === 'file' && line.source.fileId === fileId);
+  }
+
+  /** Chunk ids that have rows, for skipping chunks already stored. */
+  chunkIdSet(): Set<string> {
+    return new Set(this.state.chunkIds);
+  }
+
+  private async removeWhere(drop: (line: VectorLine) => boolean): Promise<number> {
     const data = await this.read();
     const keep: number[] = [];
-    for (const [i, line] of data.lines.entries()) if (messageIdOf(line) !== messageId) keep.push(i);
+    for (const [i, line] of data.lines.entries()) if (!drop(line)) keep.push(i);
+    if (keep.length === data.rows) return 0;
     const dimension = data.dimension ?? 0;
     await this.replace({
       model: data.model ?? '',

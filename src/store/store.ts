@@ -1,4 +1,5 @@
 import type {
+  FileContent,
   FileRecord,
   EmbeddingModel,
   VectorLine,
@@ -18,6 +19,7 @@ import type {
   SessionSummary,
 } from '../core/index.js';
 import type { FileSource } from './files.js';
+import type { FileArtifactName } from './layout.js';
 import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
 
 export interface SessionPage {
@@ -112,6 +114,14 @@ export interface Store {
   getFile(userId: string, sessionId: string, fileId: string): Promise<FileRecord>;
   listFiles(userId: string, sessionId: string): Promise<FileRecord[]>;
   readFile(userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>>;
+  /** Records what ingest learned from the file (null forgets it, so the next ingest reads it again). */
+  setFileContent(userId: string, sessionId: string, fileId: string, content: FileContent | null): Promise<FileRecord>;
+  /** Keeps a file derived from a stored one (its extracted text, a thumbnail); replaces it atomically. */
+  writeFileArtifact(userId: string, sessionId: string, fileId: string, name: FileArtifactName, data: string | Uint8Array): Promise<void>;
+  /** A derived file's bytes; MEMEX_FILE_NOT_FOUND when the file or that derivative is missing. */
+  readFileArtifact(userId: string, sessionId: string, fileId: string, name: FileArtifactName): Promise<Buffer>;
+  /** Removes the file, what was derived from it and its vector rows; messages that named it keep the reference. */
+  deleteFile(userId: string, sessionId: string, fileId: string): Promise<void>;
 
   /** Removes the message and its vector rows; the rest of the session is untouched. */
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;

@@ -1,0 +1,83 @@
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { toMemexError } from '../core/index.js';
+import type { IngestResult } from '../ingest/index.js';
+import { sessionOf, userOf, type ContextOf } from './args.js';
+import { clip, print, progress, table } from './output.js';
+
+interface FileOutcome {
+  path: string;
+  ok: boolean;
+  result?: IngestResult;
+  error?: { code: string; message: string; hint: string };
+}
+
+/** `memex ingest`: PDFs and images into a session, each on its own; one failure never stops the rest. */
+export function registerIngestCommands(program: Command, contextOf: ContextOf): void {
+  program
+    .command('ingest <files...>')
+    .description('store PDFs and images in a session and make their text searchable (text layer, else OCR)')
+    .option('-s, --session <id>', 'session to add them to (default: the latest session, or a new one)')
+    .option('--password <password>', 'password for encrypted PDFs')
+    .addHelpText(
+      'after',
+      '\nThe type is read from the bytes: PDF, PNG, JPEG, GIF, WebP, TIFF. The same file twice is stored and\nembedded once. Exit code 1 when any file failed; the others are still ingested.\n\nExamples:\n  memex ingest paper.pdf scan.png\n  memex ingest --session trip --password s3cret statement.pdf\n  memex --json ingest *.pdf',
+    )
+    .action(async (paths: string[], flags: { session?: string; password?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const { memex, user } = await userOf(ctx);
+      await memex.embedder();
+      const sessionId = await sessionOf(memex, user, flags.session, true);
+      const controller = new AbortController();
+      const stop = (): void => controller.abort(new Error('interrupted'));
+      process.once('SIGINT', stop);
+      const outcomes: FileOutcome[] = [];
+      try {
+        for (const path of paths) {
+          if (controller.signal.aborted) break;
+          const bar = progress(ctx.io, clip(basename(path), 30));
+          try {
+            const result = await memex.ingestFile(
+              user,
+              sessionId,
+              { path },
+              {
+                name: basename(path),
+                ...(flags.password !== undefined ? { password: flags.password } : {}),
+                signal: controller.signal,
+                onProgress: (p) => bar.update(p.done, p.total, p.phase),
+              },
+            );
+            outcomes.push({ path, ok: true, result });
+          } catch (cause) {
+            const error = toMemexError(cause);
+            outcomes.push({ path, ok: false, error: { code: error.code, message: error.message, hint: error.hint } });
+          } finally {
+            bar.finish();
+          }
+        }
+      } finally {
+        process.removeListener('SIGINT', stop);
+      }
+      const rows = outcomes.map(({ path, result, error }) =>
+        result
+          ? [clip(basename(path), 32), result.kind, String(result.pages), String(result.chunks), String(result.characters), String(result.warnings.length), result.ingested ? `ingested in ${seconds(result)}` : 'already ingested']
+          : [clip(basename(path), 32), '', '', '', '', '', `failed: ${error?.code ?? ''}`],
+      );
+      const lines = [`Session ${sessionId}`, table(['FILE', 'KIND', 'PAGES', 'CHUNKS', 'CHARS', 'WARNINGS', 'STATUS'], rows)];
+      for (const { path, result, error } of outcomes) {
+        if (error) lines.push(`${basename(path)}: ${error.message}\n  ${error.hint}`);
+        for (const warning of result?.warnings.slice(0, 5) ?? []) lines.push(`${basename(path)}: warning: ${warning.message}`);
+        if (result && result.warnings.length > 5) lines.push(`${basename(path)}: … and ${result.warnings.length - 5} more warnings (see --json)`);
+      }
+      const failed = outcomes.filter((o) => !o.ok).length;
+      if (failed > 0) lines.push(`${failed} of ${paths.length} files failed; the others were ingested.`);
+      print(ctx.io, lines.join('\n'), { sessionId, files: outcomes });
+      if (failed > 0 || outcomes.length < paths.length) ctx.setExitCode(1);
+    });
+}
+
+function seconds(result: IngestResult): string {
+  const ms = Object.values(result.timings).reduce((a, b) => a + b, 0);
+  return `${(ms / 1000).toFixed(1)} s`;
+}
