@@ -49,5 +49,6 @@ export {
   type SearchOptions,
   type SearchMode,
   SEARCH_MODES,
+  FileTextSchema,
 } from './core/index.js';
 export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, FileArtifactName, SessionVectorData, VectorStatus } from './store/index.js';

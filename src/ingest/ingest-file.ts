@@ -1,5 +1,6 @@
 import {
   FORMAT_VERSION,
+  FileTextSchema,
   MemexError,
   isMemexError,
   type Chunk,
@@ -138,6 +139,22 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
 /** The chunks of a file's pages, ids `<fileId>:<page>:<index>`: the same text always gives the same ids. */
 export function chunksOfFile(fileId: FileRecord['id'], units: readonly TextUnit[], chunking: ChunkingOptions): Chunk[] {
   return units.flatMap((unit) => chunkSource({ kind: 'file', fileId, page: unit.page }, unit.text, chunking));
+}
+
+/**
+ * The chunks of every ingested file of a session, from the text kept at ingest (never parsed or
+ * OCRed again): what a reindex embeds beside the messages.
+ */
+export async function sessionFileChunks(store: Store, userId: string, sessionId: string, chunking: ChunkingOptions): Promise<{ file: FileRecord; chunks: Chunk[] }[]> {
+  const out: { file: FileRecord; chunks: Chunk[] }[] = [];
+  for (const file of await store.listFiles(userId, sessionId)) {
+    if (!file.content) continue;
+    const raw: unknown = JSON.parse((await store.readFileArtifact(userId, sessionId, file.id, 'text.json')).toString('utf8'));
+    const parsed = FileTextSchema.safeParse(raw);
+    if (!parsed.success) throw new MemexError('MEMEX_SESSION_CORRUPT', `the extracted text of file ${file.id} in session ${sessionId} cannot be read`, { cause: parsed.error, details: { sessionId, fileId: file.id } });
+    out.push({ file, chunks: chunksOfFile(file.id, parsed.data.units, chunking) });
+  }
+  return out;
 }
 
 type ContentOf = (base: Pick<FileContent, 'pages' | 'chunks' | 'characters' | 'warnings' | 'ingestedAt'>) => FileContent;

@@ -60,6 +60,8 @@ export class TesseractOcr implements OcrEngine {
   private async read(image: Uint8Array, options: RecognizeOptions): Promise<OcrResult> {
     if (options.signal?.aborted) throw new OcrStopped('aborted');
     const worker = await this.start();
+    // Without it tesseract guesses from the file (often a bogus 72) and warns on stderr.
+    await worker.setParameters({ user_defined_dpi: String(options.dpi ?? 300) });
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const stopped = new Promise<never>((_, reject) => {
@@ -67,9 +69,8 @@ export class TesseractOcr implements OcrEngine {
       onAbort = () => reject(new OcrStopped('aborted'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
     });
+    stopped.catch(() => undefined);
     try {
-      // Without it tesseract guesses from the file (often a bogus 72) and warns on stderr.
-      await worker.setParameters({ user_defined_dpi: String(options.dpi ?? 300) });
       const result = await Promise.race([worker.recognize(Buffer.from(image.buffer, image.byteOffset, image.byteLength), {}, { text: true, blocks: true }), stopped]);
       return toResult(result.data, options.minLineConfidence ?? 0);
     } catch (cause) {

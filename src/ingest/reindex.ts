@@ -4,6 +4,7 @@ import { chunkMessage, chunkingFor } from '../chunking/index.js';
 import { throwIfAborted, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { SessionRef } from './message-indexer.js';
+import { sessionFileChunks } from './ingest-file.js';
 
 export interface ReindexOptions {
   /** Only this user's sessions; the model must then be the data dir's already (a change re-embeds everyone). */
@@ -86,13 +87,18 @@ export async function reindex(
     }
     const messages = [];
     for await (const message of store.streamMessages(ref.userId, ref.sessionId, signal ? { signal } : {})) messages.push(message);
-    const chunks = messages.flatMap((message) => chunkMessage(message, chunking));
+    const files = await sessionFileChunks(store, ref.userId, ref.sessionId, chunking);
+    const chunks = [...messages.flatMap((message) => chunkMessage(message, chunking)), ...files.flatMap((f) => f.chunks)];
     const vectors = await embedder.embed(
       chunks.map((chunk) => chunk.text),
       signal ? { signal } : {},
     );
     throwIfAborted(signal);
     await store.replaceVectors(ref.userId, ref.sessionId, { model: target.model, chunks, vectors });
+    // Another model may cut a file's text into another number of chunks.
+    for (const { file, chunks: fileChunks } of files) {
+      if (file.content && file.content.chunks !== fileChunks.length) await store.setFileContent(ref.userId, ref.sessionId, file.id, { ...file.content, chunks: fileChunks.length });
+    }
     await journal?.add(`${ref.userId}/${ref.sessionId}`);
     result.sessionsEmbedded += 1;
     result.messages += messages.length;
@@ -109,7 +115,15 @@ async function isCurrent(store: Store, ref: SessionRef, model: string): Promise<
   const status = await store.vectorStatus(ref.userId, ref.sessionId);
   if (status.rows > 0 && status.model !== model) return false;
   const pending = await store.unembeddedMessages(ref.userId, ref.sessionId);
-  return pending.every((message) => message.content.trim() === '');
+  if (!pending.every((message) => message.content.trim() === '')) return false;
+  // Every ingested file has all its rows (a repair on open may have dropped some).
+  const files = (await store.listFiles(ref.userId, ref.sessionId)).filter((file) => (file.content?.chunks ?? 0) > 0);
+  if (files.length === 0) return true;
+  const rows = new Map<string, number>();
+  for (const line of (await store.readVectors(ref.userId, ref.sessionId)).lines) {
+    if (line.source.kind === 'file') rows.set(line.source.fileId, (rows.get(line.source.fileId) ?? 0) + 1);
+  }
+  return files.every((file) => rows.get(file.id) === file.content?.chunks);
 }
 
 /** Finished sessions of a forced reindex, one JSON line each, so a rerun resumes. */
