@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { getDocument, OPS, PDFDateString, PDFWorker, type PDFDocumentProxy, type PDFPageProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import { getDocument, OPS, PDFDateString, PDFWorker, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { MemexError, isMemexError } from '../core/index.js';
 import { joinTextRuns, type TextRun } from './pdf-text.js';
 
@@ -112,7 +112,7 @@ export class PdfDocument {
         context.fillStyle = '#ffffff';
         context.fillRect(0, 0, width, height);
         // pdf.js draws on any canvas with the DOM's 2D API; @napi-rs/canvas provides it.
-        await proxy.render({ canvas, canvasContext: context, viewport } as unknown as Parameters<PDFPageProxy['render']>[0]).promise;
+        await proxy.render({ canvas, canvasContext: context, viewport }).promise;
         return { png: await canvas.encode('png'), width, height };
       } finally {
         proxy.cleanup();
@@ -224,7 +224,7 @@ class ParserSession {
  * pdf.js reads an AES-256 revision 5 password that way (revision 6 and older ones it encodes itself).
  */
 function passwordForms(password: string | undefined): (string | undefined)[] {
-  if (password === undefined || !/[^\x00-\x7f]/.test(password)) return [password];
+  if (password === undefined || [...password].every((char) => char.charCodeAt(0) < 0x80)) return [password];
   return [password, Buffer.from(password.normalize('NFC'), 'utf8').toString('latin1')];
 }
 
@@ -252,7 +252,7 @@ async function readInfo(doc: PDFDocumentProxy): Promise<PdfInfo> {
   const date = created ? PDFDateString.toDateObject(created) : null;
   return {
     pages: doc.numPages,
-    title: metadata?.metadata?.get('dc:title')?.trim() || text('Title'),
+    title: xmpTitle(metadata?.metadata) ?? text('Title'),
     author: text('Author'),
     subject: text('Subject'),
     creator: text('Creator'),
@@ -260,4 +260,10 @@ async function readInfo(doc: PDFDocumentProxy): Promise<PdfInfo> {
     createdAt: date && !Number.isNaN(date.getTime()) ? date.toISOString() : created,
     encrypted: typeof info.EncryptFilterName === 'string',
   };
+}
+
+/** The XMP `dc:title` (often better than the Info dictionary's), when the document has one. */
+function xmpTitle(xmp: { get(name: string): unknown } | null | undefined): string | null {
+  const title: unknown = xmp?.get('dc:title');
+  return typeof title === 'string' && title.trim() !== '' ? title.trim() : null;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { hasSharedModel, modelEnv, SHARED_MODEL_ID } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
+import { hasEvalFiles, IMAGES, PDFS } from '../helpers/eval.js';
 
 // The CLI as users run it: the real bin in a child process (`npm test` builds dist/ first).
 const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
@@ -219,4 +220,24 @@ describe('memex CLI', () => {
     const manifest = JSON.parse(await readFile(join(dataDir, 'memex.json'), 'utf8')) as { embedding: { model: string; dimension: number } };
     expect(manifest.embedding).toEqual({ model: SHARED_MODEL_ID, dimension: 512 });
   });
+});
+
+describe.skipIf(!hasEvalFiles)('memex ingest', () => {
+  it('ingests what it can, reports each file, and exits 1 when one failed', async () => {
+    const cwd = await tempDir();
+    const env = modelEnv;
+    const run = await memex(['--json', 'ingest', join(IMAGES, 'phototest.tif'), join(PDFS, 'issue6010_1.pdf'), join(IMAGES, 'reallybig.bmp')], { cwd, env });
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as { sessionId: string; files: { path: string; ok: boolean; result?: { chunks: number }; error?: { code: string } }[] };
+    expect(report.files.map((f) => f.ok)).toEqual([true, false, false]);
+    expect(report.files[0]?.result?.chunks).toBeGreaterThan(0);
+    expect(report.files.map((f) => f.error?.code)).toEqual([undefined, 'MEMEX_PDF_ENCRYPTED', 'MEMEX_IMAGE_TOO_LARGE']);
+
+    const again = await memex(['ingest', '--session', report.sessionId, '--password', 'abc', join(PDFS, 'issue6010_1.pdf'), join(IMAGES, 'phototest.tif')], { cwd, env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/issue6010_1\.pdf\s+pdf\s+1\s+1\s+\d+\s+0\s+ingested/);
+    expect(again.stdout).toContain('already ingested');
+    const found = await json<{ hits: { source: { kind: string } }[] }>(['search', '-k', '1', 'quick brown dog jumped over the lazy fox'], { cwd, env });
+    expect(found.hits[0]?.source.kind).toBe('file');
+  }, 60_000);
 });

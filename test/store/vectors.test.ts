@@ -298,3 +298,43 @@ describe('per-session vector files', () => {
     }
   });
 });
+
+describe('file rows', () => {
+  function fileChunks(fileId: string, page: number, count: number): Chunk[] {
+    return Array.from({ length: count }, (_, index) => ({
+      chunkId: `${fileId}:${page}:${index}`,
+      source: { kind: 'file', fileId, page } as Chunk['source'],
+      part: { index, count },
+      span: { start: index * 10, end: index * 10 + 10 },
+      text: `page ${page} part ${index} of ${fileId.slice(0, 6)}`,
+      tokens: 4,
+    }));
+  }
+
+  it('keeps rows only for files the session holds, once each; deleting a file removes its rows, artifacts and record', async () => {
+    const { store, sessionId, dir } = await setup();
+    const { file } = await store.putFile('alice', sessionId, { source: { bytes: new TextEncoder().encode('%PDF-1.4 not really') }, name: 'a.pdf' });
+    const [message] = await store.appendMessages('alice', sessionId, [{ role: 'user', content: 'see the attached file' }]);
+    await store.appendVectors('alice', sessionId, batch(chunksOf(message as Message)));
+    const stranger = 'f'.repeat(64);
+    await store.appendVectors('alice', sessionId, batch([...fileChunks(file.id, 1, 3), ...fileChunks(stranger, 1, 2)]));
+    expect((await store.vectorStatus('alice', sessionId)).rows).toBe(4);
+    // A retried batch adds nothing.
+    await store.appendVectors('alice', sessionId, batch(fileChunks(file.id, 1, 3)));
+    expect((await store.vectorStatus('alice', sessionId)).rows).toBe(4);
+    await expectConsistent(dir, 4);
+
+    await store.writeFileArtifact('alice', sessionId, file.id, 'thumb.webp', new Uint8Array([1, 2, 3]));
+    expect([...(await store.readFileArtifact('alice', sessionId, file.id, 'thumb.webp'))]).toEqual([1, 2, 3]);
+    await expectCode(store.readFileArtifact('alice', sessionId, file.id, 'display.webp'), 'MEMEX_FILE_NOT_FOUND');
+    await expectCode(store.writeFileArtifact('alice', sessionId, stranger, 'thumb.webp', 'x'), 'MEMEX_FILE_NOT_FOUND');
+    await expectCode(store.readFileArtifact('alice', sessionId, file.id, '../x' as 'thumb.webp'), 'MEMEX_INVALID_INPUT');
+
+    await store.deleteFile('alice', sessionId, file.id);
+    expect((await store.vectorStatus('alice', sessionId)).rows).toBe(1);
+    await expectConsistent(dir, 1);
+    expect(await store.listFiles('alice', sessionId)).toEqual([]);
+    expect((await readdir(join(dir, 'files'))).filter((name) => !name.startsWith('.'))).toEqual([]);
+    await expectCode(store.deleteFile('alice', sessionId, file.id), 'MEMEX_FILE_NOT_FOUND');
+  });
+});
