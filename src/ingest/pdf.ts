@@ -45,14 +45,15 @@ export class PdfDocument {
   ) {}
 
   static async open(bytes: Uint8Array, options: PdfOpenOptions): Promise<PdfDocument> {
+    const forms = passwordForms(options.password);
     let session: ParserSession | undefined;
-    for (const password of passwordForms(options.password)) {
+    for (const [i, password] of forms.entries()) {
+      options = { timeoutMs: options.timeoutMs, ...(password !== undefined ? { password } : {}) };
       try {
-        session = await ParserSession.open(bytes, { ...options, ...(password !== undefined ? { password } : {}) });
-        options = { ...options, ...(password !== undefined ? { password } : {}) };
+        session = await ParserSession.open(bytes, options);
         break;
       } catch (cause) {
-        if (!isMemexError(cause, 'MEMEX_PDF_PASSWORD_INCORRECT') || password === passwordForms(options.password).at(-1)) throw cause;
+        if (!isMemexError(cause, 'MEMEX_PDF_PASSWORD_INCORRECT') || i === forms.length - 1) throw cause;
       }
     }
     if (!session) throw new MemexError('MEMEX_INTERNAL', 'no way to open the PDF was tried');
