@@ -98,12 +98,12 @@ export async function decodeImage(bytes: Uint8Array, limits: ImageLimits): Promi
     }
   }
 
-  const first = () => sharp(bytes, { ...base, failOn: lenient ? 'none' : 'error', page: 0 }).rotate();
   let display: Buffer;
   let thumbnail: { data: Buffer; info: OutputInfo };
   try {
-    display = await first().resize(DISPLAY_SIDE, DISPLAY_SIDE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 85 }).toBuffer();
-    thumbnail = await first().resize(limits.thumbnailSide, limits.thumbnailSide, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true });
+    display = await sharp(bytes, { ...base, failOn: lenient ? 'none' : 'error', page: 0 }).rotate().resize(DISPLAY_SIDE, DISPLAY_SIDE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 85 }).toBuffer();
+    // From the display copy: already oriented and small, so the original is not decoded again.
+    thumbnail = await sharp(display).resize(limits.thumbnailSide, limits.thumbnailSide, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true });
   } catch (cause) {
     throw decodeError(cause);
   }
