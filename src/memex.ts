@@ -10,6 +10,10 @@ import {
   type ConfigInput,
   type FileRecord,
   type Message,
+  type NewNote,
+  type Note,
+  type NotePatch,
+  type Summary,
   type NewMessage,
   type NewPersona,
   type NewSession,
@@ -54,6 +58,7 @@ import {
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
+import { ContextManager, ExtractiveSummarizer, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
 export type MemexWarning = StoreWarning | EmbeddingWarning | IndexWarning | { kind: 'indexing-failed'; code: MemexErrorCode; message: string };
@@ -88,6 +93,11 @@ export interface MemexOptions {
   /** Use this OCR engine instead of tesseract.js (say, one shared by several data dirs). */
   ocr?: OcrEngine;
   /**
+   * How context windows summarize turns that fall out of them: the offline extractive summarizer
+   * by default, or a caller's LLM through `modelSummarizer`.
+   */
+  summarizer?: Summarizer;
+  /**
    * Open a data dir whose vectors came from another model than the configured one, so that
    * `reindex` can re-embed it. Everything else that needs vectors still refuses with MEMEX_MODEL_MISMATCH.
    */
@@ -109,6 +119,7 @@ export interface MemexOptions {
 export class Memex {
   private readonly indexer: MessageIndexer;
   private readonly recall: Recall;
+  private readonly contexts: ContextManager;
   private embedderLoad: Promise<Embedder> | null = null;
   private ocrEngine: OcrEngine | null = null;
 
@@ -121,6 +132,13 @@ export class Memex {
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
     this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
+    this.contexts = new ContextManager({
+      store,
+      config,
+      summarizer: options.summarizer ?? new ExtractiveSummarizer(),
+      embedder: () => this.embedder(),
+      search: (userId, query, searchOptions) => this.recall.search(userId, query, searchOptions),
+    });
     this.indexer = new MessageIndexer({
       store,
       embedder: () => this.embedder(),
@@ -273,6 +291,38 @@ export class Memex {
     await this.settle();
     return this.recall.search(userId, query, options);
   }
+
+  /**
+   * The messages to send to a model for the session's next turn, fitted to `budget` tokens (the
+   * model's context length) with `reserve` kept for the reply: the system prompt and persona, the
+   * user's notes, memories recalled from earlier conversations (for `query`, else the latest user
+   * turn), a summary of turns that no longer fit, and as many recent turns as fit. The report says
+   * what each part cost, what was left out and why, and where each memory came from.
+   *
+   * ```ts
+   * const { messages, report } = await memex.buildContext('alice', { sessionId, budget: 8192 });
+   * const reply = await openai.chat.completions.create({ model: 'gpt-4o', messages });
+   * ```
+   */
+  async buildContext(userId: string, options: ContextOptions): Promise<ContextWindow> {
+    await this.settle();
+    return this.contexts.build(userId, options);
+  }
+
+  /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */
+  readonly notes = {
+    add: (userId: string, note: NewNote): Promise<Note> => this.store.addNote(userId, note),
+    list: (userId: string): Promise<Note[]> => this.store.listNotes(userId),
+    update: (userId: string, noteId: string, patch: NotePatch): Promise<Note> => this.store.updateNote(userId, noteId, patch),
+    delete: (userId: string, noteId: string): Promise<void> => this.store.deleteNote(userId, noteId),
+  };
+
+  /** Each session's rolling summary (`summary.json`), as context windows extend it. */
+  readonly summaries = {
+    get: (userId: string, sessionId: string): Promise<Summary | null> => this.store.getSummary(userId, sessionId),
+    /** Forgets the summary; the next window summarizes the older turns again. */
+    clear: (userId: string, sessionId: string): Promise<void> => this.store.setSummary(userId, sessionId, null),
+  };
 
   /**
    * Checks the data dir and repairs what is derived: vector rows missing for stored messages, vector

@@ -14,6 +14,9 @@ export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
 export const HASHED_MODEL = 'memex/hashed-lexical-v1';
 export const FSYNC_POLICIES = ['always', 'group', 'none'] as const;
 export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
+/** The tiktoken encodings context windows can be counted in. */
+export const TOKEN_ENCODINGS = ['cl100k_base', 'o200k_base'] as const;
+export type TokenEncoding = (typeof TOKEN_ENCODINGS)[number];
 
 export const ConfigSchema = z.strictObject({
   /** Where the flat-file store keeps everything. Relative paths resolve against the working directory. */
@@ -184,6 +187,48 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  context: z
+    .strictObject({
+      /**
+       * The tiktoken encoding windows are counted in: `o200k_base` for GPT-4o and later OpenAI
+       * models, `cl100k_base` for GPT-4 and GPT-3.5. Other model families tokenize differently;
+       * pick the closer one and leave some slack in the budget.
+       */
+      encoding: z.enum(TOKEN_ENCODINGS).default('o200k_base'),
+      /**
+       * Tokens kept free for the model's reply: the window's messages fit in `budget - replyTokens`.
+       * A model's context length covers the prompt and the reply together, so a window that fills
+       * the whole budget leaves the model no room to answer.
+       */
+      replyTokens: z.number().int().min(0).default(512),
+      /**
+       * How the room left after the system prompt is shared between the parts of a window. A part
+       * that needs less than its share (no notes, a short session, few memories) passes the rest
+       * to the others in proportion to their shares, so the numbers are weights, not fixed sizes.
+       * More `recent` keeps more verbatim turns (the conversation flows); more `memories` answers
+       * questions about older sessions; more `summary` keeps the thread of a long session.
+       */
+      shares: z
+        .strictObject({
+          notes: z.number().min(0).max(1).default(0.1),
+          summary: z.number().min(0).max(1).default(0.15),
+          memories: z.number().min(0).max(1).default(0.3),
+          recent: z.number().min(0).max(1).default(0.45),
+        })
+        .prefault({}),
+      /**
+       * Chunks recalled per window, best first, before they are fitted to their share: more gives
+       * the memories part more to choose from when its share is large, at the cost of a deeper search.
+       */
+      memories: z.number().int().min(0).max(200).default(40),
+      /**
+       * Most tokens a stored extractive summary keeps; a window shows as much of it as its share
+       * allows, dropping the least central sentences first. Larger keeps more of a long session's
+       * thread but takes longer to extend (each extension re-ranks what it keeps).
+       */
+      summaryTokens: z.number().int().min(16).max(16_000).default(800),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest message content accepted, in characters. */
@@ -196,13 +241,14 @@ export const ConfigSchema = z.strictObject({
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest'> & {
+  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context'> & {
     limits: Readonly<ConfigOutput['limits']>;
     ingest: Readonly<Omit<ConfigOutput['ingest'], 'ocr'>> & { ocr: Readonly<ConfigOutput['ingest']['ocr']> };
     index: Readonly<ConfigOutput['index']>;
     search: Readonly<ConfigOutput['search']>;
     embedding: Readonly<ConfigOutput['embedding']>;
     chunking: Readonly<ConfigOutput['chunking']>;
+    context: Readonly<Omit<ConfigOutput['context'], 'shares'>> & { shares: Readonly<ConfigOutput['context']['shares']> };
   }
 >;
 export type ConfigInput = z.input<typeof ConfigSchema>;
@@ -263,10 +309,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search', 'ingest']) {
+  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
-  (merged.ingest as Record<string, unknown>).ocr = merge(layers.map((layer) => ((layer.ingest as Record<string, unknown> | undefined)?.ocr ?? {}) as Record<string, unknown>));
+  const nested = (section: string, field: string): Record<string, unknown> =>
+    merge(layers.map((layer) => ((layer[section] as Record<string, unknown> | undefined)?.[field] ?? {}) as Record<string, unknown>));
+  (merged.ingest as Record<string, unknown>).ocr = nested('ingest', 'ocr');
+  (merged.context as Record<string, unknown>).shares = nested('context', 'shares');
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const summary = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

@@ -27,6 +27,8 @@ const catalogue = {
   MEMEX_IMAGE_TOO_LARGE: { status: 413, hint: 'The image is larger than ingest.maxImagePixels / ingest.maxImageSide allow; downscale it, or raise the limits in the config if it is expected.' },
   MEMEX_TOO_MANY_PAGES: { status: 413, hint: 'The file has more pages than ingest.maxPages allows; split it, or raise the limit in the config.' },
   MEMEX_OCR_UNAVAILABLE: { status: 503, hint: 'OCR could not start: reinstall dependencies (`npm ci`) so tesseract.js and @tesseract.js-data/eng are present.' },
+  MEMEX_CONTEXT_BUDGET_TOO_SMALL: { status: 422, hint: 'Raise the budget (the model\'s context length), lower the reply reserve (context.replyTokens), or shorten the system prompt or persona.' },
+  MEMEX_NOTE_NOT_FOUND: { status: 404, hint: 'List the user\'s notes with `memex note list`.' },
   MEMEX_FILE_NOT_FOUND: { status: 404, hint: 'Add the file to the session first; attachments refer to files by their sha256 id.' },
   MEMEX_DATA_DIR_LOCKED: { status: 503, hint: 'Another process is using this data dir. Wait for it, stop it, or talk to it over its HTTP API.' },
   MEMEX_DATA_DIR_INVALID: { status: 500, hint: 'Point --data-dir / MEMEX_DATA_DIR at a Memex data dir, or at an empty or missing folder to create one.' },

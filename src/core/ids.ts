@@ -37,6 +37,7 @@ export const UserIdSchema = idSchema('UserId');
 export const SessionIdSchema = idSchema('SessionId');
 export const MessageIdSchema = idSchema('MessageId');
 export const PersonaIdSchema = idSchema('PersonaId');
+export const NoteIdSchema = idSchema('NoteId');
 /** A file id is the lowercase hex sha256 of the file's bytes. */
 export const FileIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'invalid FileId: must be a lowercase hex sha256').brand<'FileId'>();
 
@@ -44,14 +45,16 @@ export type UserId = z.infer<typeof UserIdSchema>;
 export type SessionId = z.infer<typeof SessionIdSchema>;
 export type MessageId = z.infer<typeof MessageIdSchema>;
 export type PersonaId = z.infer<typeof PersonaIdSchema>;
+export type NoteId = z.infer<typeof NoteIdSchema>;
 export type FileId = z.infer<typeof FileIdSchema>;
 
-type IdKind = 'user' | 'session' | 'message' | 'persona' | 'file';
+type IdKind = 'user' | 'session' | 'message' | 'persona' | 'note' | 'file';
 const schemas = {
   user: UserIdSchema,
   session: SessionIdSchema,
   message: MessageIdSchema,
   persona: PersonaIdSchema,
+  note: NoteIdSchema,
   file: FileIdSchema,
 } as const;
 type IdOf<K extends IdKind> = z.infer<(typeof schemas)[K]>;
@@ -123,4 +126,8 @@ export function newMessageId(now?: number): MessageId {
 
 export function newPersonaId(now?: number): PersonaId {
   return `persona_${ulid(now)}` as PersonaId;
+}
+
+export function newNoteId(now?: number): NoteId {
+  return `note_${ulid(now)}` as NoteId;
 }

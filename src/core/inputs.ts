@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
-import { MessageIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
-import { AttachmentRefSchema, MetadataSchema, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
+import { MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+import { AttachmentRefSchema, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
 /**
  * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
@@ -64,6 +65,52 @@ export const PersonaPatchSchema = z.strictObject({
 });
 export type PersonaPatch = z.input<typeof PersonaPatchSchema>;
 
+export const NewNoteSchema = z.strictObject({
+  id: NoteIdSchema.optional(),
+  text: z.string().trim().min(1).max(10_000),
+  kind: z.enum(NOTE_KINDS).default('note'),
+  pinned: z.boolean().default(true),
+  metadata: MetadataSchema.optional(),
+});
+export type NewNote = z.input<typeof NewNoteSchema>;
+
+export const NotePatchSchema = z.strictObject({
+  text: z.string().trim().min(1).max(10_000).optional(),
+  kind: z.enum(NOTE_KINDS).optional(),
+  pinned: z.boolean().optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type NotePatch = z.input<typeof NotePatchSchema>;
+
+const shareSchema = z.number().min(0).max(1);
+
+/** What `buildContext` takes (besides a tokenizer object and a signal, which only the library passes). */
+export const ContextOptionsSchema = z.strictObject({
+  sessionId: SessionIdSchema,
+  /** The model's context length in tokens: the window and the reply reserve fit in it together. */
+  budget: z.number().int().min(1).max(10_000_000),
+  /** Tokens kept free for the reply (default `context.replyTokens`). */
+  reserve: z.number().int().min(0).optional(),
+  /** What to recall memories for; default the session's latest user turn. */
+  query: z.string().trim().min(1).max(10_000).optional(),
+  /** The tiktoken encoding to count in (default `context.encoding`). */
+  encoding: z.enum(TOKEN_ENCODINGS).optional(),
+  /** The app's own system prompt, put before the persona's instructions. */
+  system: z.string().max(100_000).optional(),
+  /** Use this persona instead of the session's (null: none). */
+  personaId: PersonaIdSchema.nullable().optional(),
+  /** Parts to leave out (all are on by default). */
+  include: z
+    .strictObject({ persona: z.boolean(), notes: z.boolean(), summary: z.boolean(), memories: z.boolean(), recent: z.boolean() })
+    .partial()
+    .optional(),
+  /** Overrides of `context.shares` for this window. */
+  shares: z.strictObject({ notes: shareSchema, summary: shareSchema, memories: shareSchema, recent: shareSchema }).partial().optional(),
+  /** Chunks to recall (default `context.memories`). */
+  memories: z.number().int().min(0).max(200).optional(),
+});
+export type ContextOptionsInput = z.input<typeof ContextOptionsSchema>;
+
 export const PageOptionsSchema = z.strictObject({
   limit: z.number().int().min(1).max(1000).optional(),
   offset: z.number().int().min(0).optional(),
@@ -121,7 +168,7 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
   const summary = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
-  const code = issues.some((i) => /^invalid (UserId|SessionId|MessageId|PersonaId|FileId)/.test(i.message))
+  const code = issues.some((i) => /^invalid (UserId|SessionId|MessageId|PersonaId|NoteId|FileId)/.test(i.message))
     ? 'MEMEX_INVALID_ID'
     : 'MEMEX_INVALID_INPUT';
   throw new MemexError(code, `invalid ${what}: ${summary}`, { cause: result.error, details: { issues } });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileIdSchema, MessageIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+import { FileIdSchema, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
 
 /**
  * Every record Memex saves, as a zod schema with its inferred type, so what is read from disk or
@@ -225,20 +225,65 @@ export const FileRecordSchema = z.object({
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;
 
-/** A rolling summary of a session's older turns (written by the context manager). */
+/** One sentence an extractive summary keeps, with the message it came from. */
+export const SummaryItemSchema = z.object({
+  messageId: MessageIdSchema,
+  role: RoleSchema,
+  createdAt: TimestampSchema,
+  text: z.string().min(1),
+  /** How central the sentence is to what the summary covers (cosine to the centroid, length-weighted). */
+  score: z.number(),
+  /** The embedding it was ranked with (base64 little-endian float32), so re-ranking reads nothing else. */
+  vector: z.string(),
+});
+export type SummaryItem = z.infer<typeof SummaryItemSchema>;
+
+/**
+ * A rolling summary of a session's older turns (`summary.json`, written by the context manager).
+ * It covers the session's messages from the first through `coversThroughMessageId` and is only
+ * ever extended: a window whose recent turns start earlier hides the sentences of turns it shows.
+ */
 export const SummarySchema = z.object({
   v: version,
   sessionId: SessionIdSchema,
+  /** The whole summary as a window shows it when none of its turns are in the window. */
   text: z.string(),
   /** The last message the summary covers; later messages are not in it. */
   coversThroughMessageId: MessageIdSchema.nullable(),
   coveredMessages: z.number().int().nonnegative(),
+  /** `extractive`: sentences of the turns (the offline default); `model`: written by a caller's summarizer. */
   method: z.enum(['extractive', 'model']),
+  /** The summarizer's model (an LLM), or the embedding model the extractive ranking used. */
   model: z.string().optional(),
+  /** `text`'s length in `encoding` tokens. */
   tokens: z.number().int().nonnegative(),
+  encoding: z.string().optional(),
   updatedAt: TimestampSchema,
+  /** Extractive summaries: the kept sentences in conversation order. */
+  items: z.array(SummaryItemSchema).optional(),
+  /** Extractive summaries: the sum of the covered chunks' vectors (base64 float32) and their count. */
+  centroid: z.object({ sum: z.string(), count: z.number().int().nonnegative() }).optional(),
 });
 export type Summary = z.infer<typeof SummarySchema>;
+
+export const NOTE_KINDS = ['fact', 'preference', 'instruction', 'note'] as const;
+
+/** A long-term note about a user that windows include when they fit (pinned ones first). */
+export const NoteSchema = z.object({
+  id: NoteIdSchema,
+  kind: z.enum(NOTE_KINDS),
+  text: z.string().min(1),
+  /** Pinned notes are offered to every window before the others; a window drops unpinned ones first. */
+  pinned: z.boolean(),
+  createdAt: TimestampSchema,
+  updatedAt: TimestampSchema,
+  metadata: MetadataSchema,
+});
+export type Note = z.infer<typeof NoteSchema>;
+
+/** `context_history.json`: a user's long-term, cross-session notes. */
+export const ContextHistorySchema = z.object({ v: version, userId: UserIdSchema, notes: z.array(NoteSchema) });
+export type ContextHistory = z.infer<typeof ContextHistorySchema>;
 
 /** Which model made a data dir's vectors: rows of two models never mix. */
 export const EmbeddingModelSchema = z.object({ model: z.string().min(1), dimension: z.number().int().positive() });

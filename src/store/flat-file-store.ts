@@ -8,8 +8,13 @@ import {
   EmbeddingModelSchema,
   FileContentSchema,
   FileRecordSchema,
+  ContextHistorySchema,
   FORMAT_VERSION,
   MemexError,
+  NewNoteSchema,
+  NotePatchSchema,
+  SummarySchema,
+  newNoteId,
   NewMessageSchema,
   NewPersonaSchema,
   NewSessionSchema,
@@ -36,6 +41,11 @@ import {
   type FileRecord,
   type Message,
   type NewMessage,
+  type NewNote,
+  type Note,
+  type NotePatch,
+  type Summary,
+  type ContextHistory,
   type NewPersona,
   type NewSession,
   type NewUser,
@@ -699,6 +709,10 @@ export class FlatFileStore implements Store {
       await (await this.sessionVectors(state, uid, sid)).removeMessage(mid);
       this.bumpVectors(uid);
       await state.log.remove(mid, this.durability);
+      // The summary may quote the message: it goes too, and is rebuilt from what is left.
+      await rm(this.layout.sessionFile(uid, sid, 'summary.json'), { force: true }).catch((cause: unknown) => {
+        throw wrapIo(cause, 'cannot remove summary.json');
+      });
       const last = await state.log.last();
       await this.writeMeta(state, {
         ...state.meta,
@@ -796,6 +810,12 @@ export class FlatFileStore implements Store {
   async readVectors(userId: string, sessionId: string, options: { from?: number } = {}): Promise<SessionVectorData> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
     return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).read(options));
+  }
+
+  async readMessageVectors(userId: string, sessionId: string, messageIds: readonly string[]): Promise<Omit<SessionVectorData, 'from'>> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const wanted = new Set(messageIds);
+    return this.mutex.run(sessionKey(uid, sid), async () => (await this.sessionVectors(await this.loadSession(uid, sid), uid, sid)).readMessages(wanted));
   }
 
   async readVectorLines(userId: string, sessionId: string, rows: readonly number[]): Promise<VectorLine[]> {
@@ -942,6 +962,89 @@ export class FlatFileStore implements Store {
       (reason, cause) => new MemexError('MEMEX_PERSONA_CORRUPT', reason, { cause, details: { personaId } }),
     );
     return persona && persona.id === personaId && persona.userId === userId ? persona : null;
+  }
+
+  // ---- context: summaries and notes ----------------------------------------------------------
+
+  async getSummary(userId: string, sessionId: string): Promise<Summary | null> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    return this.mutex.run(sessionKey(uid, sid), async () => {
+      await this.loadSession(uid, sid);
+      const path = this.layout.sessionFile(uid, sid, 'summary.json');
+      try {
+        const summary = await readJsonRecord(path, SummarySchema, (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', reason, { cause, details: { path } }));
+        return summary && summary.sessionId === sid ? summary : null;
+      } catch (cause) {
+        // Derived from the messages: an unreadable one is reported and made again, never fatal.
+        if (!isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) throw cause;
+        this.warn({ kind: 'unreadable', path, code: cause.code, message: cause.message });
+        return null;
+      }
+    });
+  }
+
+  async setSummary(userId: string, sessionId: string, summary: Summary | null): Promise<void> {
+    const [uid, sid] = this.sessionIds(userId, sessionId);
+    const record = summary === null ? null : parseInput(SummarySchema, summary, 'summary');
+    if (record && record.sessionId !== sid) throw new MemexError('MEMEX_INVALID_INPUT', `the summary is of session ${record.sessionId}, not ${sid}`);
+    await this.mutex.run(sessionKey(uid, sid), async () => {
+      await this.loadSession(uid, sid);
+      const path = this.layout.sessionFile(uid, sid, 'summary.json');
+      if (record) await this.durability.writeJsonAtomic(path, record);
+      else await rm(path, { force: true }).catch((cause: unknown) => {
+        throw wrapIo(cause, `cannot remove ${path}`);
+      });
+    });
+  }
+
+  async listNotes(userId: string): Promise<Note[]> {
+    const uid = parseId('user', userId);
+    return this.mutex.run(`notes:${uid}`, async () => (await this.readNotes(uid)).notes);
+  }
+
+  async addNote(userId: string, input: NewNote): Promise<Note> {
+    const uid = parseId('user', userId);
+    const fields = parseInput(NewNoteSchema, input, 'note');
+    return this.mutex.run(`notes:${uid}`, async () => {
+      const history = await this.readNotes(uid);
+      const id = fields.id ?? newNoteId();
+      if (history.notes.some((note) => note.id === id)) throw new MemexError('MEMEX_INVALID_INPUT', `note ${id} already exists`, { details: { noteId: id } });
+      const now = nowIso();
+      const note: Note = { id, kind: fields.kind, text: fields.text, pinned: fields.pinned, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
+      await this.durability.writeJsonAtomic(this.layout.contextHistory(uid), { ...history, notes: [...history.notes, note] });
+      return note;
+    });
+  }
+
+  async updateNote(userId: string, noteId: string, patch: NotePatch): Promise<Note> {
+    const [uid, nid] = [parseId('user', userId), parseId('note', noteId)];
+    const changes = parseInput(NotePatchSchema, patch, 'note patch');
+    return this.mutex.run(`notes:${uid}`, async () => {
+      const history = await this.readNotes(uid);
+      const current = history.notes.find((note) => note.id === nid);
+      if (!current) throw noteNotFound(uid, nid);
+      const next: Note = { ...current, ...definedOnly(changes), updatedAt: nowIso() };
+      await this.durability.writeJsonAtomic(this.layout.contextHistory(uid), { ...history, notes: history.notes.map((note) => (note.id === nid ? next : note)) });
+      return next;
+    });
+  }
+
+  async deleteNote(userId: string, noteId: string): Promise<void> {
+    const [uid, nid] = [parseId('user', userId), parseId('note', noteId)];
+    await this.mutex.run(`notes:${uid}`, async () => {
+      const history = await this.readNotes(uid);
+      if (!history.notes.some((note) => note.id === nid)) throw noteNotFound(uid, nid);
+      await this.durability.writeJsonAtomic(this.layout.contextHistory(uid), { ...history, notes: history.notes.filter((note) => note.id !== nid) });
+    });
+  }
+
+  /** The user's notes file; a missing one is empty, an unreadable one an error (notes are not derived: nothing overwrites them). */
+  private async readNotes(userId: UserId): Promise<ContextHistory> {
+    await this.requireUser(userId);
+    const path = this.layout.contextHistory(userId);
+    const history = await readJsonRecord(path, ContextHistorySchema, (reason, cause) => new MemexError('MEMEX_USER_CORRUPT', reason, { cause, details: { userId, path } }));
+    if (history && history.userId !== userId) throw new MemexError('MEMEX_USER_CORRUPT', `${path} belongs to user ${history.userId}`, { details: { userId, path } });
+    return history ?? { v: FORMAT_VERSION, userId, notes: [] };
   }
 
   // ---- files --------------------------------------------------------------------------------
@@ -1172,4 +1275,8 @@ export function describeWarning(warning: StoreWarning): string {
 
 function defaultWarn(warning: StoreWarning): void {
   process.emitWarning(describeWarning(warning), { code: 'MEMEX_STORE' });
+}
+
+function noteNotFound(userId: UserId, noteId: string): MemexError {
+  return new MemexError('MEMEX_NOTE_NOT_FOUND', `note ${noteId} does not exist for user ${userId}`, { details: { noteId } });
 }

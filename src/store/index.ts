@@ -6,3 +6,4 @@ export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './np
 export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
 export { writeSynced } from './durable.js';
 export { FILE_ARTIFACTS, type FileArtifactName } from './layout.js';
+export { KeyedMutex } from './serial.js';

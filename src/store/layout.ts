@@ -50,6 +50,10 @@ export class Layout {
   searchIndex(userId: UserId): string {
     return this.inside('users', userId, 'index');
   }
+  /** Long-term, cross-session notes about the user. */
+  contextHistory(userId: UserId): string {
+    return this.inside('users', userId, 'context_history.json');
+  }
   personas(userId: UserId): string {
     return this.inside('users', userId, 'personas');
   }
@@ -69,7 +73,7 @@ export class Layout {
     return this.inside('users', userId, 'sessions', sessionId, 'messages.jsonl');
   }
   /** The session's folder, for files that live beside its messages (vector files, summary). */
-  sessionFile(userId: UserId, sessionId: SessionId, name: 'vector_index.jsonl' | 'embeddings.npy' | 'vectors.swap.json'): string {
+  sessionFile(userId: UserId, sessionId: SessionId, name: 'vector_index.jsonl' | 'embeddings.npy' | 'vectors.swap.json' | 'summary.json'): string {
     return this.inside('users', userId, 'sessions', sessionId, name);
   }
   files(userId: UserId, sessionId: SessionId): string {

@@ -176,6 +176,35 @@ export class SessionVectors {
     return { ...status, from, lines, vectors };
   }
 
+  /** The rows of the given messages with their lines, in row order; messages without rows give none. */
+  async readMessages(messageIds: ReadonlySet<string>): Promise<Omit<SessionVectorData, 'from'>> {
+    const { rows, dimension, ends } = this.state;
+    const status = this.status;
+    const wanted: number[] = [];
+    this.state.messageIds.forEach((id, row) => {
+      if (id !== null && messageIds.has(id)) wanted.push(row);
+    });
+    const first = wanted[0];
+    const last = wanted.at(-1);
+    if (first === undefined || last === undefined || dimension === null) return { ...status, lines: [], vectors: new Float32Array(0) };
+    // The rows of a stretch of messages sit together (vectors follow the log): one read spans them.
+    const start = first === 0 ? 0 : (ends[first - 1] as number);
+    const [indexBytes, npyBytes] = await Promise.all([
+      readRange(this.paths.index, start, (ends[last] as number) - start),
+      readRange(this.paths.npy, NPY_HEADER_BYTES + first * dimension * 4, (last - first + 1) * dimension * 4),
+    ]).catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot read vectors of ${dirname(this.paths.npy)}`);
+    });
+    const span = parseLines(indexBytes, first);
+    const all = new Float32Array(npyBytes.buffer.slice(npyBytes.byteOffset, npyBytes.byteOffset + npyBytes.length));
+    const vectors = new Float32Array(wanted.length * dimension);
+    const lines = wanted.map((row, i) => {
+      vectors.set(all.subarray((row - first) * dimension, (row - first + 1) * dimension), i * dimension);
+      return span[row - first] as VectorLine;
+    });
+    return { ...status, rows, lines, vectors };
+  }
+
   /** The lines of the given rows (no vectors), in the order asked; a row past the end is an error. */
   async lines(rows: readonly number[]): Promise<VectorLine[]> {
     const { ends } = this.state;

@@ -7,6 +7,10 @@ import type {
   MemexErrorCode,
   Metadata,
   NewMessage,
+  NewNote,
+  Note,
+  NotePatch,
+  Summary,
   NewPersona,
   NewSession,
   NewUser,
@@ -126,6 +130,18 @@ export interface Store {
   /** Removes the message and its vector rows; the rest of the session is untouched. */
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
 
+  // ---- context: a session's rolling summary and a user's long-term notes
+
+  /** The session's rolling summary (`summary.json`); null when none is written or it cannot be read (it is rebuilt from the messages). */
+  getSummary(userId: string, sessionId: string): Promise<Summary | null>;
+  /** Replaces the session's summary atomically; null removes it. Deleting a message removes it too. */
+  setSummary(userId: string, sessionId: string, summary: Summary | null): Promise<void>;
+  /** The user's notes (`context_history.json`), oldest first. */
+  listNotes(userId: string): Promise<Note[]>;
+  addNote(userId: string, input: NewNote): Promise<Note>;
+  updateNote(userId: string, noteId: string, patch: NotePatch): Promise<Note>;
+  deleteNote(userId: string, noteId: string): Promise<void>;
+
   /**
    * A folder for the user's derived search index (DESIGN.md `users/<id>/index/`), or null where the
    * backend indexes rows itself. Deleting the user deletes it.
@@ -161,6 +177,8 @@ export interface Store {
   replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
   /** Rows `from` (default 0) to the last, with their lines. */
   readVectors(userId: string, sessionId: string, options?: { from?: number }): Promise<SessionVectorData>;
+  /** The rows of these messages with their lines, in row order (what a summarizer ranks sentences with). */
+  readMessageVectors(userId: string, sessionId: string, messageIds: readonly string[]): Promise<Omit<SessionVectorData, 'from'>>;
   /** The lines of some rows, without their vectors (what a search result shows). */
   readVectorLines(userId: string, sessionId: string, rows: readonly number[]): Promise<VectorLine[]>;
 }

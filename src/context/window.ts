@@ -1,0 +1,597 @@
+import {
+  ContextOptionsSchema,
+  MemexError,
+  isMemexError,
+  parseInput,
+  type ChunkSource,
+  type Config,
+  type ContextOptionsInput,
+  type Message,
+  type Note,
+  type SearchOptions,
+  type Summary,
+} from '../core/index.js';
+import type { Embedder } from '../embedding/index.js';
+import type { SearchHit, SearchReport } from '../index/index.js';
+import { KeyedMutex, type Store } from '../store/index.js';
+import { allocate, PARTS, type Part, type PerPart } from './allocate.js';
+import { extendSummary, type SummaryState } from './summary.js';
+import { lineOf, renderSummary, SUMMARY_HEADER, type Summarizer } from './summarizer.js';
+import { CountCache, OPENAI_CHAT_FORMAT, messageTokens, tiktokenTokenizer, type ChatFormat, type ChatMessage, type Tokenizer } from './tokenizer.js';
+
+export type ContextOptions = ContextOptionsInput & {
+  /** Count with this tokenizer instead of a tiktoken encoding (another model family). */
+  tokenizer?: Tokenizer;
+  /** The chat format's overhead per message (default: OpenAI's, see `OPENAI_CHAT_FORMAT`). */
+  format?: ChatFormat;
+  signal?: AbortSignal;
+};
+
+/** Why something the window could have held is not in it. */
+export type LeftReason =
+  /** It did not fit the part's share of the budget (after what other parts left over). */
+  | 'budget'
+  /** The caller turned the part off (`include`). */
+  | 'excluded'
+  /** A recalled chunk of a turn the window already shows (or the same text as one). */
+  | 'in-window'
+  /** A recalled chunk with the same text as another one kept. */
+  | 'duplicate'
+  /** The notes file cannot be read; the message says where. */
+  | 'unreadable'
+  /** Nothing to recall for: no query and no user turn yet. */
+  | 'no-query';
+
+export interface LeftOut {
+  part: Part | 'persona';
+  reason: LeftReason;
+  /** A note id, a chunk id, or a message id (the newest of the turns left out). */
+  id?: string;
+  /** How many things this entry stands for (older turns are one entry). */
+  count: number;
+  /** What they would have cost, when known. */
+  tokens?: number;
+  message?: string;
+}
+
+/** A recalled piece that made it into the window, with where it came from. */
+export interface RecalledMemory {
+  sessionId: string;
+  chunkId: string;
+  source: ChunkSource;
+  score: number;
+  tokens: number;
+  text: string;
+}
+
+export interface PartReport {
+  /** Tokens the part's message costs in the request, chat-format frame included. */
+  tokens: number;
+  /** Tokens the shares gave it (what it could have used). */
+  allotted: number;
+  /** Things in it: notes, summary sentences, memories or turns. */
+  items: number;
+}
+
+export interface ContextReport {
+  sessionId: string;
+  encoding: string;
+  budget: number;
+  reserve: number;
+  /** The request's tokens: every message with its frame, plus the reply priming. Never above `budget - reserve`. */
+  tokens: number;
+  format: ChatFormat;
+  parts: Record<'system' | Part, PartReport>;
+  query: { text: string; from: 'option' | 'latest-user-turn' } | null;
+  recent: { messages: number; total: number; fromMessageId: string | null };
+  /** What the summary covers in this window: the session's turns before the first recent one. */
+  summary: {
+    method: Summary['method'];
+    coveredMessages: number;
+    coversThroughMessageId: string | null;
+    /** Messages folded into the stored summary by this call. */
+    extended: number;
+    restarted: string | null;
+  } | null;
+  memories: RecalledMemory[];
+  left: LeftOut[];
+  ms: number;
+}
+
+export interface ContextWindow {
+  /** Ready to send: system prompt and persona, notes, memories, summary, then the recent turns in order. */
+  messages: ChatMessage[];
+  report: ContextReport;
+}
+
+export interface ContextManagerDeps {
+  store: Store;
+  config: Pick<Config, 'context'>;
+  summarizer: Summarizer;
+  embedder: () => Promise<Embedder>;
+  search: (userId: string, query: string, options: SearchOptions) => Promise<SearchReport>;
+}
+
+interface Turn {
+  message: Message;
+  chat: ChatMessage;
+  tokens: number;
+}
+
+/** Messages read per step when walking back from the newest turn. */
+const PAGE = 64;
+export const NOTES_HEADER = 'Notes about the user, kept across conversations:';
+export const MEMORIES_HEADER = 'Memories recalled from earlier conversations that may be relevant (oldest first):';
+
+/**
+ * Assembles token-budgeted windows: the chat messages to send for a session, fitted to a model's
+ * context length. One instance per data dir; it keeps token counts of texts it has seen, and one
+ * window per session is assembled at a time (they share the session's stored summary).
+ */
+export class ContextManager {
+  private readonly counts = new CountCache();
+  private readonly sessions = new KeyedMutex();
+
+  constructor(private readonly deps: ContextManagerDeps) {}
+
+  async build(userId: string, input: ContextOptions): Promise<ContextWindow> {
+    const { tokenizer: custom, format: customFormat, signal, ...rest } = input;
+    const options = parseInput(ContextOptionsSchema, rest, 'context options');
+    const tokenizer = custom ?? tiktokenTokenizer(options.encoding ?? this.deps.config.context.encoding);
+    // One window per session at a time: they may extend the same stored summary.
+    return this.sessions.run(`${userId}\u0000${options.sessionId}`, () => this.assemble(userId, options, tokenizer, customFormat ?? OPENAI_CHAT_FORMAT, signal));
+  }
+
+  private async assemble(
+    userId: string,
+    options: ReturnType<typeof ContextOptionsSchema.parse>,
+    tokenizer: Tokenizer,
+    format: ChatFormat,
+    signal: AbortSignal | undefined,
+  ): Promise<ContextWindow> {
+    const started = performance.now();
+    const { store, config } = this.deps;
+    const settings = config.context;
+    const include = { persona: true, notes: true, summary: true, memories: true, recent: true, ...options.include };
+    const count = (text: string): number => this.counts.count(tokenizer, text);
+    const cost = (message: ChatMessage): number => messageTokens(count, message, format);
+    const sessionId = options.sessionId;
+    const session = await store.getSession(userId, sessionId);
+    const reserve = options.reserve ?? settings.replyTokens;
+    const limit = options.budget - reserve - format.replyPriming;
+    const left: LeftOut[] = [];
+    const abort = (): void => {
+      if (signal?.aborted) throw new MemexError('MEMEX_ABORTED', 'building the context window was cancelled', { cause: signal.reason });
+    };
+
+    // ---- the system prompt and persona: always first, never cut
+    const personaId = options.personaId !== undefined ? options.personaId : session.personaId;
+    const persona = include.persona && personaId ? await store.getPersona(userId, personaId) : null;
+    if (!include.persona && session.personaId) left.push({ part: 'persona', reason: 'excluded', id: session.personaId, count: 1 });
+    const systemText = [options.system, persona?.instructions].filter((t): t is string => t !== undefined && t.trim().length > 0).join('\n\n');
+    const system: ChatMessage | null = systemText ? { role: 'system', content: systemText } : null;
+    const systemTokens = system ? cost(system) : 0;
+    if (limit < systemTokens || limit <= 0) {
+      throw new MemexError(
+        'MEMEX_CONTEXT_BUDGET_TOO_SMALL',
+        `a budget of ${options.budget} tokens leaves ${Math.max(0, limit)} after the ${reserve}-token reply reserve and the ${format.replyPriming}-token reply priming; the system prompt and persona alone need ${systemTokens}`,
+        { details: { budget: options.budget, reserve, available: Math.max(0, limit), systemTokens } },
+      );
+    }
+    const room = limit - systemTokens;
+
+    // ---- what each part could use
+    const tail = new TurnReader(store, userId, sessionId, (message) => {
+      const chat = toChat(message);
+      return { message, chat, tokens: cost(chat) };
+    });
+    const total = await tail.total();
+    const fitting = include.recent ? await tail.within(room) : [];
+    const latest = fitting[0];
+    if (latest && latest.tokens > room) {
+      throw new MemexError(
+        'MEMEX_CONTEXT_BUDGET_TOO_SMALL',
+        `the latest turn needs ${latest.tokens} tokens, but the budget leaves ${room} after the reply reserve and the system prompt`,
+        { details: { budget: options.budget, reserve, available: room, latestTurnTokens: latest.tokens, messageId: latest.message.id } },
+      );
+    }
+    const olderExist = include.recent ? fitting.length < total : total > 0;
+    // When older turns exist, recent could use all the room.
+    const recentDemand = olderExist && include.recent ? room : fitting.reduce((s, t) => s + t.tokens, 0);
+
+    let notes: Note[] = [];
+    if (include.notes) {
+      try {
+        notes = sortNotes(await store.listNotes(userId));
+      } catch (cause) {
+        if (!isMemexError(cause, 'MEMEX_USER_CORRUPT')) throw cause;
+        left.push({ part: 'notes', reason: 'unreadable', count: 1, message: cause.message });
+      }
+    } else left.push({ part: 'notes', reason: 'excluded', count: 1 });
+
+    const k = options.memories ?? settings.memories;
+    let query: ContextReport['query'] = null;
+    let hits: SearchHit[] = [];
+    if (include.memories && k > 0) {
+      const latestUser = options.query ? null : await tail.latestUserTurn();
+      query = options.query ? { text: options.query, from: 'option' } : latestUser ? { text: latestUser.content.slice(0, 10_000), from: 'latest-user-turn' } : null;
+      if (query) {
+        abort();
+        // Chunks of turns the window may show come back too; ask for enough to keep `k` after them.
+        hits = (await this.deps.search(userId, query.text, { k: Math.min(1000, k + fitting.length) })).hits;
+      } else left.push({ part: 'memories', reason: 'no-query', count: 1 });
+    } else left.push({ part: 'memories', reason: 'excluded', count: 1 });
+    if (!include.summary) left.push({ part: 'summary', reason: 'excluded', count: 1 });
+    if (!include.recent && total > 0) left.push({ part: 'recent', reason: 'excluded', count: total });
+
+    const weights: PerPart = { ...settings.shares };
+    for (const part of PARTS) weights[part] = options.shares?.[part] ?? weights[part];
+    const demand: PerPart = {
+      notes: notes.length > 0 ? cost({ role: 'system', content: renderNotes(notes) }) : 0,
+      memories: hits.length > 0 ? cost({ role: 'system', content: renderMemories(hits.slice(0, k), new Map()) }) : 0,
+      recent: recentDemand,
+      summary: 0,
+    };
+    let allotted = allocate(room, weights, demand);
+    if (include.summary && olderExist) {
+      allotted = allocate(room, weights, { ...demand, summary: settings.summaryTokens + format.perMessage + 2 });
+    }
+
+    // ---- fill the parts in turn. Each may use its allotment plus what earlier parts left unused
+    // (less what they overdrew: the latest turn always fits). Allotments sum to at most `room`, so
+    // neither can the parts.
+    let spent = 0;
+    let promised = 0;
+    const roomFor = (part: Part): number => Math.max(0, promised + allotted[part] - spent);
+    const latestTokens = latest?.tokens ?? 0;
+    // Notes give way to the latest turn first.
+    const notesPart = fitLines(notes, Math.min(roomFor('notes'), room - latestTokens), { line: noteLine, render: renderNotes, cost, count });
+    for (const note of notesPart.dropped) left.push({ part: 'notes', reason: 'budget', id: note.id, count: 1 });
+    spent += notesPart.tokens;
+    promised += allotted.notes;
+
+    const recent = takeNewest(fitting, Math.max(roomFor('recent'), latestTokens));
+    spent += recent.tokens;
+    promised += allotted.recent;
+    const windowIds = new Set<string>(recent.turns.map((t) => t.message.id));
+
+    abort();
+    const memoriesPart = await this.fitMemories(userId, hits, k, recent.turns, roomFor('memories'), cost, count, left);
+    spent += memoriesPart.tokens;
+    promised += allotted.memories;
+
+    let summaryState: SummaryState | null = null;
+    if (include.summary && total - recent.turns.length > 0) {
+      summaryState = await extendSummary(
+        { store, summarizer: this.deps.summarizer, embedder: this.deps.embedder, maxTokens: settings.summaryTokens },
+        userId,
+        sessionId,
+        total - recent.turns.length,
+        tokenizer,
+        signal,
+      );
+    }
+    const memoryMessages = new Set(memoriesPart.kept.flatMap((hit) => messageIdOf(hit) ?? []));
+    const summaryRoom = roomFor('summary');
+    let summaryPart = fitSummary(summaryState?.summary ?? null, summaryRoom, windowIds, memoryMessages, cost, count, tokenizer);
+    spent += summaryPart.tokens;
+
+    // ---- room left over: older turns, as long as they stay contiguous and fit
+    if (include.recent && spent < room) {
+      let added = 0;
+      for (let turn = await tail.at(recent.turns.length); turn && spent + turn.tokens <= room; turn = await tail.at(recent.turns.length)) {
+        recent.turns.push(turn);
+        recent.tokens += turn.tokens;
+        spent += turn.tokens;
+        windowIds.add(turn.message.id);
+        added++;
+      }
+      if (added > 0) {
+        // The summary shows only turns outside the window: hide the ones just brought in (it only shrinks).
+        spent -= summaryPart.tokens;
+        summaryPart = fitSummary(summaryState?.summary ?? null, summaryRoom, windowIds, memoryMessages, cost, count, tokenizer);
+        spent += summaryPart.tokens;
+      }
+    }
+    const firstShown = total - recent.turns.length;
+    if (firstShown > 0 && include.recent) {
+      const newestLeft = await tail.at(recent.turns.length);
+      left.push({ part: 'recent', reason: 'budget', count: firstShown, ...(newestLeft ? { id: newestLeft.message.id } : {}) });
+    }
+
+    // ---- the request, in order
+    const messages: ChatMessage[] = [];
+    if (system) messages.push(system);
+    if (notesPart.message) messages.push(notesPart.message);
+    if (memoriesPart.message) messages.push(memoriesPart.message);
+    if (summaryPart.message) messages.push(summaryPart.message);
+    const turns = [...recent.turns].reverse();
+    messages.push(...turns.map((t) => t.chat));
+    const tokens = messages.reduce((s, m) => s + cost(m), format.replyPriming);
+    if (tokens > options.budget - reserve) {
+      throw new MemexError('MEMEX_INTERNAL', `the assembled window has ${tokens} tokens, over the ${options.budget - reserve} allowed`);
+    }
+    if (summaryPart.dropped > 0) left.push({ part: 'summary', reason: 'budget', count: summaryPart.dropped });
+
+    const summary = summaryState?.summary;
+    const report: ContextReport = {
+      sessionId,
+      encoding: tokenizer.encoding,
+      budget: options.budget,
+      reserve,
+      tokens,
+      format,
+      parts: {
+        system: { tokens: systemTokens, allotted: systemTokens, items: system ? 1 : 0 },
+        notes: { tokens: notesPart.tokens, allotted: allotted.notes, items: notesPart.kept.length },
+        memories: { tokens: memoriesPart.tokens, allotted: allotted.memories, items: memoriesPart.kept.length },
+        summary: { tokens: summaryPart.tokens, allotted: allotted.summary, items: summaryPart.items },
+        recent: { tokens: recent.tokens, allotted: allotted.recent, items: recent.turns.length },
+      },
+      query,
+      recent: { messages: recent.turns.length, total, fromMessageId: turns[0]?.message.id ?? null },
+      summary:
+        summary && summaryState && firstShown > 0
+          ? {
+              method: summary.method,
+              coveredMessages: firstShown,
+              coversThroughMessageId: (await tail.at(recent.turns.length))?.message.id ?? null,
+              extended: summaryState.extended,
+              restarted: summaryState.restarted,
+            }
+          : null,
+      memories: memoriesPart.kept.map((hit) => ({
+        sessionId: hit.sessionId,
+        chunkId: hit.chunkId,
+        source: hit.source,
+        score: hit.score,
+        tokens: count(memoryLine(hit, memoriesPart.names)),
+        text: hit.text,
+      })),
+      left,
+      ms: Math.round((performance.now() - started) * 100) / 100,
+    };
+    return { messages, report };
+  }
+
+  /**
+   * Recalled chunks, best first, that are not already in the window, fitted to `room`: a chunk of
+   * a turn the window shows, or whose text a shown turn contains, is left out as `in-window`; one
+   * whose text repeats a kept memory as `duplicate`. Shown oldest first, each with its date.
+   */
+  private async fitMemories(
+    userId: string,
+    hits: readonly SearchHit[],
+    k: number,
+    turns: readonly Turn[],
+    room: number,
+    cost: (m: ChatMessage) => number,
+    count: (text: string) => number,
+    left: LeftOut[],
+  ): Promise<{ kept: SearchHit[]; tokens: number; message: ChatMessage | null; names: ReadonlyMap<string, string> }> {
+    const inWindow = new Set<string>(turns.map((t) => t.message.id));
+    const seen = new Set<string>();
+    const fresh: SearchHit[] = [];
+    const shown = turns.map((t) => normalize(t.message.content));
+    let already = 0;
+    for (const hit of hits) {
+      const messageId = messageIdOf(hit);
+      const text = normalize(hit.text);
+      if ((messageId !== undefined && inWindow.has(messageId)) || shown.some((content) => content.includes(text))) {
+        already++;
+      } else if (seen.has(text)) {
+        left.push({ part: 'memories', reason: 'duplicate', id: hit.chunkId, count: 1 });
+      } else if (fresh.length < k) {
+        seen.add(text);
+        fresh.push(hit);
+      }
+    }
+    if (already > 0) left.push({ part: 'memories', reason: 'in-window', count: already });
+    const names = await this.fileNames(userId, fresh);
+    const fitted = fitLines(fresh, room, {
+      line: (hit) => memoryLine(hit, names),
+      render: (kept) => renderMemories(kept, names),
+      cost,
+      count,
+    });
+    for (const hit of fitted.dropped) left.push({ part: 'memories', reason: 'budget', id: hit.chunkId, count: 1 });
+    return { kept: fitted.kept, tokens: fitted.tokens, message: fitted.message, names };
+  }
+
+  /** File chunks are shown with their file's name. */
+  private async fileNames(userId: string, hits: readonly SearchHit[]): Promise<ReadonlyMap<string, string>> {
+    const names = new Map<string, string>();
+    for (const hit of hits) {
+      if (hit.source.kind !== 'file' || names.has(hit.source.fileId)) continue;
+      const record = await this.deps.store.getFile(userId, hit.sessionId, hit.source.fileId).catch(() => null);
+      names.set(hit.source.fileId, record?.name || 'a file');
+    }
+    return names;
+  }
+}
+
+/** Reads a session's turns newest first, a page at a time, costing each once. */
+class TurnReader {
+  private readonly newestFirst: Turn[] = [];
+  private count: number | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly userId: string,
+    private readonly sessionId: string,
+    private readonly turn: (message: Message) => Turn,
+  ) {}
+
+  async total(): Promise<number> {
+    if (this.count === null) this.count = (await this.store.listMessages(this.userId, this.sessionId, { limit: 1 })).total;
+    return this.count;
+  }
+
+  /** The newest turns while they fit in `room` together (the latest one even when it alone does not). */
+  async within(room: number): Promise<Turn[]> {
+    const out: Turn[] = [];
+    let used = 0;
+    for (let turn = await this.at(0); turn && (out.length === 0 || used + turn.tokens <= room); turn = await this.at(out.length)) {
+      used += turn.tokens;
+      out.push(turn);
+    }
+    return out;
+  }
+
+  /** The `i`-th newest turn (0 is the latest), or null past the oldest. */
+  async at(i: number): Promise<Turn | null> {
+    const total = await this.total();
+    while (this.newestFirst.length <= i && this.newestFirst.length < total) {
+      const end = total - this.newestFirst.length;
+      const start = Math.max(0, end - PAGE);
+      const { messages } = await this.store.listMessages(this.userId, this.sessionId, { offset: start, limit: end - start });
+      for (let j = messages.length - 1; j >= 0; j--) this.newestFirst.push(this.turn(messages[j] as Message));
+      if (messages.length === 0) break;
+    }
+    return this.newestFirst[i] ?? null;
+  }
+
+  async latestUserTurn(): Promise<Message | null> {
+    for (let i = 0; i < 200; i++) {
+      const turn = await this.at(i);
+      if (!turn) return null;
+      if (turn.message.role === 'user' && turn.message.content.trim().length > 0) return turn.message;
+    }
+    return null;
+  }
+}
+
+function toChat(message: Message): ChatMessage {
+  if (message.role === 'tool') return { role: 'tool', content: message.content, ...(message.toolCallId ? { tool_call_id: message.toolCallId } : {}) };
+  return { role: message.role, content: message.content };
+}
+
+/** The newest turns, contiguous, within `room` (the first one always, checked to fit by the caller). */
+function takeNewest(candidates: readonly Turn[], room: number): { turns: Turn[]; tokens: number } {
+  const turns: Turn[] = [];
+  let tokens = 0;
+  for (const turn of candidates) {
+    if (tokens + turn.tokens > room) break;
+    turns.push(turn);
+    tokens += turn.tokens;
+  }
+  return { turns, tokens };
+}
+
+function sortNotes(notes: readonly Note[]): Note[] {
+  // Pinned first; within each, the newest first: a recent preference outranks an old one.
+  return [...notes].sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.updatedAt.localeCompare(a.updatedAt));
+}
+
+function noteLine(note: Note): string {
+  return `- ${note.kind === 'note' ? '' : `(${note.kind}) `}${note.text}`;
+}
+
+function renderNotes(notes: readonly Note[]): string {
+  return [NOTES_HEADER, ...notes.map(noteLine)].join('\n');
+}
+
+function memoryLine(hit: SearchHit, names: ReadonlyMap<string, string>): string {
+  const text = hit.text.replace(/\s+/gu, ' ').trim();
+  if (hit.source.kind === 'file') return `- [${names.get(hit.source.fileId) ?? 'a file'}${hit.source.page ? `, page ${hit.source.page}` : ''}] ${text}`;
+  return `- [${hit.source.createdAt.slice(0, 10)}] ${hit.source.role}: ${text}`;
+}
+
+function renderMemories(hits: readonly SearchHit[], names: ReadonlyMap<string, string>): string {
+  const ordered = [...hits].sort((a, b) => timeOf(a).localeCompare(timeOf(b)));
+  return [MEMORIES_HEADER, ...ordered.map((hit) => memoryLine(hit, names))].join('\n');
+}
+
+function messageIdOf(hit: SearchHit): string | undefined {
+  return hit.source.messageId;
+}
+
+/**
+ * Fits lines under a header, as one system message, into `room` tokens. Lines are taken in the
+ * order given (their priority) while their estimated cost fits (a line's tokens plus one for its
+ * line break: counting each candidate message whole would be quadratic); then the exact count of
+ * the rendered message is checked and the lowest-priority lines go until it fits.
+ */
+function fitLines<T>(
+  items: readonly T[],
+  room: number,
+  how: { line: (item: T) => string; render: (kept: readonly T[]) => string; cost: (m: ChatMessage) => number; count: (text: string) => number },
+): { kept: T[]; dropped: T[]; tokens: number; message: ChatMessage | null } {
+  if (items.length > 0) {
+    // Everything at once is the common case, and one exact count.
+    const message: ChatMessage = { role: 'system', content: how.render(items) };
+    const tokens = how.cost(message);
+    if (tokens <= room) return { kept: [...items], dropped: [], tokens, message };
+  }
+  const kept: T[] = [];
+  const dropped: T[] = [];
+  const lineTokens = new Map<T, number>();
+  let estimate = how.cost({ role: 'system', content: how.render([]) });
+  for (const item of items) {
+    const tokens = how.count(how.line(item)) + 1;
+    lineTokens.set(item, tokens);
+    if (estimate + tokens <= room) {
+      kept.push(item);
+      estimate += tokens;
+    } else dropped.push(item);
+  }
+  for (;;) {
+    if (kept.length === 0) return { kept, dropped, tokens: 0, message: null };
+    const message: ChatMessage = { role: 'system', content: how.render(kept) };
+    const tokens = how.cost(message);
+    if (tokens <= room) return { kept, dropped, tokens, message };
+    // Over by `excess`: drop the lowest-priority lines that cover it (usually one recount).
+    let excess = tokens - room;
+    while (excess > 0 && kept.length > 0) {
+      const last = kept.pop() as T;
+      dropped.unshift(last);
+      excess -= lineTokens.get(last) ?? 1;
+    }
+  }
+}
+
+function timeOf(hit: SearchHit): string {
+  return hit.source.kind === 'message' ? hit.source.createdAt : '';
+}
+
+/**
+ * The stored summary as this window shows it: without sentences of turns the window shows (or a
+ * kept memory quotes), then the most central sentences that fit `room`, in conversation order.
+ */
+function fitSummary(
+  summary: Summary | null,
+  room: number,
+  windowIds: ReadonlySet<string>,
+  memoryMessages: ReadonlySet<string>,
+  cost: (m: ChatMessage) => number,
+  count: (text: string) => number,
+  tokenizer: Tokenizer,
+): { message: ChatMessage | null; tokens: number; items: number; dropped: number } {
+  if (!summary) return { message: null, tokens: 0, items: 0, dropped: 0 };
+  if (!summary.items) {
+    // A model's summary is one text: shown whole, or cut to fit.
+    const text = tokenizer.truncate(summary.text, Math.max(0, room - cost({ role: 'system', content: '' })));
+    const message = text ? { role: 'system' as const, content: text } : null;
+    return { message, tokens: message ? cost(message) : 0, items: message ? 1 : 0, dropped: message ? 0 : 1 };
+  }
+  const visible = summary.items.filter((item) => !windowIds.has(item.messageId) && !memoryMessages.has(item.messageId));
+  const order = new Map(visible.map((item, i) => [item, i]));
+  const fitted = fitLines(
+    [...visible].sort((a, b) => b.score - a.score),
+    room,
+    {
+      // A day heading may come with the line: count it, so the estimate rarely runs over.
+      line: (item) => `${item.createdAt.slice(0, 10)}:\n${lineOf(item)}`,
+      render: (kept) => (kept.length === 0 ? SUMMARY_HEADER : renderSummary([...kept].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)))),
+      cost,
+      count,
+    },
+  );
+  return { message: fitted.message, tokens: fitted.tokens, items: fitted.kept.length, dropped: fitted.dropped.length };
+}
+
+function normalize(text: string): string {
+  return text.replace(/\s+/gu, ' ').trim().toLowerCase();
+}
+
+export { PARTS };
