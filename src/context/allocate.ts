@@ -16,13 +16,17 @@ export function allocate(total: number, weights: PerPart, demands: PerPart): Per
       const sum = [...open].reduce((s, part) => s + weight(part), 0);
       const satisfied = [...open].filter((part) => demands[part] - given[part] <= (remaining * weight(part)) / sum);
       if (satisfied.length === 0) {
+        // Everyone wants more than their share: floor the shares, then hand the tokens rounding
+        // left over to the largest remainders (each still wants at least one more token).
+        const exact = [...open].map((part) => ({ part, share: (remaining * weight(part)) / sum }));
         let left = remaining;
-        for (const part of open) {
-          const share = Math.floor((remaining * weight(part)) / sum);
-          given[part] += share;
-          left -= share;
+        for (const { part, share } of exact) {
+          given[part] += Math.floor(share);
+          left -= Math.floor(share);
         }
-        remaining = left;
+        exact.sort((a, b) => (b.share % 1) - (a.share % 1));
+        for (const { part } of exact.slice(0, left)) given[part] += 1;
+        remaining = 0;
         return;
       }
       for (const part of satisfied) {

@@ -6,7 +6,7 @@ export interface Sentence {
 }
 
 // Words that end with a period without ending a sentence.
-const ABBREVIATIONS = new Set(['mr', 'mrs', 'ms', 'dr', 'prof', 'sr', 'jr', 'st', 'vs', 'etc', 'e.g', 'i.e', 'approx', 'no', 'fig', 'inc', 'ltd', 'co']);
+const ABBREVIATIONS = new Set(['mr', 'mrs', 'ms', 'dr', 'prof', 'sr', 'jr', 'st', 'vs', 'etc', 'e.g', 'i.e', 'approx', 'no', 'fig', 'inc', 'ltd', 'co', 'a.m', 'p.m', 'u.s']);
 
 /**
  * Splits chat text into sentences: after `.`, `!`, `?` or `…` (and closing quotes or brackets)

@@ -14,19 +14,23 @@ export interface SummaryDeps {
 
 export interface SummaryState {
   summary: Summary | null;
+  /** Saves `summary` as the session's summary.json (when this call extended it). */
+  commit(): Promise<void>;
   /** Messages this call folded in (0 when the stored summary already covered enough). */
   extended: number;
   /** Why the stored summary was set aside and begun again, when it was. */
   restarted: string | null;
 }
 
-/** Messages folded into the summary per summarizer call (and per save, so a long first run resumes). */
+/** Messages folded into the summary per summarizer call, so a long session's first summary is made in bounded pieces. */
 const BATCH = 500;
 
 /**
  * Makes the session's summary cover at least its first `through` messages, extending the stored
- * one by exactly the messages it does not cover yet. A summary that no longer fits the session
- * (its last covered message is gone, another summarizer or embedding model made it) is begun again.
+ * one by exactly the messages it does not cover yet; `commit` saves the result (a window may
+ * decide to show more turns and extend the stored summary less far instead). A summary that no
+ * longer fits the session (its last covered message is gone, another summarizer or embedding
+ * model made it) is begun again.
  */
 export async function extendSummary(deps: SummaryDeps, userId: string, sessionId: string, through: number, tokenizer: Tokenizer, signal?: AbortSignal): Promise<SummaryState> {
   const { store, summarizer } = deps;
@@ -67,9 +71,17 @@ export async function extendSummary(deps: SummaryDeps, userId: string, sessionId
       ...(draft.items ? { items: draft.items } : {}),
       ...(draft.centroid ? { centroid: draft.centroid } : {}),
     };
-    await store.setSummary(userId, sessionId, summary);
   }
-  return { summary, extended: covered - start, restarted };
+  const result = summary;
+  const changed = covered > start || restarted !== null;
+  return {
+    summary,
+    extended: covered - start,
+    restarted,
+    commit: async () => {
+      if (changed) await store.setSummary(userId, sessionId, result);
+    },
+  };
 }
 
 async function staleness(store: Store, userId: string, sessionId: string, summary: Summary, summarizer: Summarizer, embedder: Embedder | null): Promise<string | null> {

@@ -92,6 +92,12 @@ export interface ContextReport {
     /** Messages folded into the stored summary by this call. */
     extended: number;
     restarted: string | null;
+    /**
+     * What `summary.json` covers: more than `coveredMessages` when an earlier, smaller window left
+     * more turns out. An extractive summary hides the sentences of turns this window shows; a
+     * model's summary cannot, so those turns also appear summarized.
+     */
+    stored: number;
   } | null;
   memories: RecalledMemory[];
   left: LeftOut[];
@@ -110,6 +116,13 @@ export interface ContextManagerDeps {
   summarizer: Summarizer;
   embedder: () => Promise<Embedder>;
   search: (userId: string, query: string, options: SearchOptions) => Promise<SearchReport>;
+}
+
+interface MemoriesPart {
+  kept: SearchHit[];
+  tokens: number;
+  message: ChatMessage | null;
+  names: ReadonlyMap<string, string>;
 }
 
 interface Turn {
@@ -260,39 +273,56 @@ export class ContextManager {
     spent += memoriesPart.tokens;
     promised += allotted.memories;
 
-    let summaryState: SummaryState | null = null;
-    if (include.summary && total - recent.turns.length > 0) {
-      summaryState = await extendSummary(
-        { store, summarizer: this.deps.summarizer, embedder: this.deps.embedder, maxTokens: settings.summaryTokens },
-        userId,
-        sessionId,
-        total - recent.turns.length,
-        tokenizer,
-        signal,
-      );
-    }
-    const memoryMessages = new Set(memoriesPart.kept.flatMap((hit) => messageIdOf(hit) ?? []));
-    const summaryRoom = roomFor('summary');
-    let summaryPart = fitSummary(summaryState?.summary ?? null, summaryRoom, windowIds, memoryMessages, cost, count, tokenizer);
-    spent += summaryPart.tokens;
-
-    // ---- room left over: older turns, as long as they stay contiguous and fit
-    if (include.recent && spent < room) {
+    // Older turns take what neither memories nor the summary's share will use, before the summary
+    // is extended: so it is extended to exactly the turns this window leaves out.
+    const summaryRoom = include.summary ? roomFor('summary') : 0;
+    const older = async (limit: number): Promise<number> => {
       let added = 0;
-      for (let turn = await tail.at(recent.turns.length); turn && spent + turn.tokens <= room; turn = await tail.at(recent.turns.length)) {
+      for (let turn = await tail.at(recent.turns.length); include.recent && turn && spent + turn.tokens <= limit; turn = await tail.at(recent.turns.length)) {
         recent.turns.push(turn);
         recent.tokens += turn.tokens;
         spent += turn.tokens;
         windowIds.add(turn.message.id);
         added++;
       }
-      if (added > 0) {
-        // The summary shows only turns outside the window: hide the ones just brought in (it only shrinks).
-        spent -= summaryPart.tokens;
-        summaryPart = fitSummary(summaryState?.summary ?? null, summaryRoom, windowIds, memoryMessages, cost, count, tokenizer);
-        spent += summaryPart.tokens;
-      }
+      return added;
+    };
+    let memoriesKept = memoriesPart;
+    const dropShownMemories = (): void => {
+      spent -= memoriesKept.tokens;
+      memoriesKept = this.withoutShown(memoriesKept, windowIds, cost);
+      spent += memoriesKept.tokens;
+    };
+    if ((await older(room - summaryRoom)) > 0) dropShownMemories();
+
+    const summarize = async (): Promise<SummaryState | null> =>
+      include.summary && total - recent.turns.length > 0
+        ? extendSummary(
+            { store, summarizer: this.deps.summarizer, embedder: this.deps.embedder, maxTokens: settings.summaryTokens },
+            userId,
+            sessionId,
+            total - recent.turns.length,
+            tokenizer,
+            signal,
+          )
+        : null;
+    let summaryState = await summarize();
+    const refit = (): ReturnType<typeof fitSummary> =>
+      fitSummary(summaryState?.summary ?? null, summaryRoom, windowIds, new Set(memoriesKept.kept.flatMap((hit) => messageIdOf(hit) ?? [])), cost, count, tokenizer);
+    let summaryPart = refit();
+    spent += summaryPart.tokens;
+
+    // A summary shorter than its share leaves room for more turns.
+    if ((await older(room)) > 0) {
+      spent -= summaryPart.tokens;
+      // Memories of turns now shown go; an extractive summary is extended only to the turns still
+      // left out (cheap to redo), and a model's keeps what it covers (the report says how far).
+      dropShownMemories();
+      if (summaryState && summaryState.extended > 0 && this.deps.summarizer.method === 'extractive') summaryState = await summarize();
+      summaryPart = fitSummary(summaryState?.summary ?? null, Math.min(summaryRoom, room - spent), windowIds, new Set(memoriesKept.kept.flatMap((hit) => messageIdOf(hit) ?? [])), cost, count, tokenizer);
+      spent += summaryPart.tokens;
     }
+    await summaryState?.commit();
     const firstShown = total - recent.turns.length;
     if (firstShown > 0 && include.recent) {
       const newestLeft = await tail.at(recent.turns.length);
@@ -303,7 +333,7 @@ export class ContextManager {
     const messages: ChatMessage[] = [];
     if (system) messages.push(system);
     if (notesPart.message) messages.push(notesPart.message);
-    if (memoriesPart.message) messages.push(memoriesPart.message);
+    if (memoriesKept.message) messages.push(memoriesKept.message);
     if (summaryPart.message) messages.push(summaryPart.message);
     const turns = [...recent.turns].reverse();
     messages.push(...turns.map((t) => t.chat));
@@ -324,7 +354,7 @@ export class ContextManager {
       parts: {
         system: { tokens: systemTokens, allotted: systemTokens, items: system ? 1 : 0 },
         notes: { tokens: notesPart.tokens, allotted: allotted.notes, items: notesPart.kept.length },
-        memories: { tokens: memoriesPart.tokens, allotted: allotted.memories, items: memoriesPart.kept.length },
+        memories: { tokens: memoriesKept.tokens, allotted: allotted.memories, items: memoriesKept.kept.length },
         summary: { tokens: summaryPart.tokens, allotted: allotted.summary, items: summaryPart.items },
         recent: { tokens: recent.tokens, allotted: allotted.recent, items: recent.turns.length },
       },
@@ -336,16 +366,17 @@ export class ContextManager {
               method: summary.method,
               coveredMessages: firstShown,
               coversThroughMessageId: (await tail.at(recent.turns.length))?.message.id ?? null,
+              stored: summary.coveredMessages,
               extended: summaryState.extended,
               restarted: summaryState.restarted,
             }
           : null,
-      memories: memoriesPart.kept.map((hit) => ({
+      memories: memoriesKept.kept.map((hit) => ({
         sessionId: hit.sessionId,
         chunkId: hit.chunkId,
         source: hit.source,
         score: hit.score,
-        tokens: count(memoryLine(hit, memoriesPart.names)),
+        tokens: count(memoryLine(hit, memoriesKept.names)),
         text: hit.text,
       })),
       left,
@@ -368,7 +399,7 @@ export class ContextManager {
     cost: (m: ChatMessage) => number,
     count: (text: string) => number,
     left: LeftOut[],
-  ): Promise<{ kept: SearchHit[]; tokens: number; message: ChatMessage | null; names: ReadonlyMap<string, string> }> {
+  ): Promise<MemoriesPart> {
     const inWindow = new Set<string>(turns.map((t) => t.message.id));
     const seen = new Set<string>();
     const fresh: SearchHit[] = [];
@@ -396,6 +427,14 @@ export class ContextManager {
     });
     for (const hit of fitted.dropped) left.push({ part: 'memories', reason: 'budget', id: hit.chunkId, count: 1 });
     return { kept: fitted.kept, tokens: fitted.tokens, message: fitted.message, names };
+  }
+
+  /** The kept memories less those of turns the window now shows (it only shrinks, so it still fits). */
+  private withoutShown(part: MemoriesPart, windowIds: ReadonlySet<string>, cost: (m: ChatMessage) => number): MemoriesPart {
+    const kept = part.kept.filter((hit) => !windowIds.has(messageIdOf(hit) ?? ''));
+    if (kept.length === part.kept.length) return part;
+    const message = kept.length > 0 ? { role: 'system' as const, content: renderMemories(kept, part.names) } : null;
+    return { ...part, kept, message, tokens: message ? cost(message) : 0 };
   }
 
   /** File chunks are shown with their file's name. */
@@ -528,7 +567,7 @@ function fitLines<T>(
   const lineTokens = new Map<T, number>();
   let estimate = how.cost({ role: 'system', content: how.render([]) });
   for (const item of items) {
-    const tokens = how.count(how.line(item)) + 1;
+    const tokens = how.count(`\n${how.line(item)}`);
     lineTokens.set(item, tokens);
     if (estimate + tokens <= room) {
       kept.push(item);
@@ -536,10 +575,20 @@ function fitLines<T>(
     } else dropped.push(item);
   }
   for (;;) {
-    if (kept.length === 0) return { kept, dropped, tokens: 0, message: null };
     const message: ChatMessage = { role: 'system', content: how.render(kept) };
-    const tokens = how.cost(message);
-    if (tokens <= room) return { kept, dropped, tokens, message };
+    const tokens = kept.length > 0 ? how.cost(message) : 0;
+    if (tokens <= room) {
+      // The estimate may have been cautious: the next dropped line or two may fit, counted exactly.
+      for (const item of dropped.slice(0, 2)) {
+        const candidate = [...kept, item];
+        const exact = how.cost({ role: 'system', content: how.render(candidate) });
+        if (exact <= room) {
+          dropped.splice(dropped.indexOf(item), 1);
+          return { kept: candidate, dropped, tokens: exact, message: { role: 'system', content: how.render(candidate) } };
+        }
+      }
+      return kept.length > 0 ? { kept, dropped, tokens, message } : { kept, dropped, tokens: 0, message: null };
+    }
     // Over by `excess`: drop the lowest-priority lines that cover it (usually one recount).
     let excess = tokens - room;
     while (excess > 0 && kept.length > 0) {

@@ -295,6 +295,62 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       });
     });
 
+    describe('notes and summaries', () => {
+      it("keeps a user's notes: add, list in order, update, delete; never another user's", async () => {
+        const { store, harness } = await withUser();
+        expect(await store.listNotes('alice')).toEqual([]);
+        const units = await store.addNote('alice', { text: 'Prefers metric units', kind: 'preference' });
+        const sister = await store.addNote('alice', { id: 'sister', text: '  Has a sister called Ana ', pinned: false });
+        expect(units).toMatchObject({ kind: 'preference', pinned: true, text: 'Prefers metric units' });
+        expect(units.id).toMatch(/^note_/);
+        expect(sister).toMatchObject({ id: 'sister', kind: 'note', pinned: false, text: 'Has a sister called Ana' });
+        expect((await store.updateNote('alice', 'sister', { pinned: true })).pinned).toBe(true);
+        const reopened = await harness.reopen();
+        expect((await reopened.listNotes('alice')).map((n) => [n.id, n.pinned])).toEqual([[units.id, true], ['sister', true]]);
+        await expectCode(reopened.addNote('alice', { id: 'sister', text: 'again' }), 'MEMEX_INVALID_INPUT');
+        await expectCode(reopened.addNote('alice', { text: '   ' }), 'MEMEX_INVALID_INPUT');
+        await expectCode(reopened.updateNote('alice', '../sister', { pinned: false }), 'MEMEX_INVALID_ID');
+        await reopened.createUser({ id: 'bob' });
+        expect(await reopened.listNotes('bob')).toEqual([]);
+        await expectCode(reopened.updateNote('bob', 'sister', { text: 'mine now' }), 'MEMEX_NOTE_NOT_FOUND');
+        await expectCode(reopened.deleteNote('bob', 'sister'), 'MEMEX_NOTE_NOT_FOUND');
+        await reopened.deleteNote('alice', 'sister');
+        expect((await reopened.listNotes('alice')).map((n) => n.id)).toEqual([units.id]);
+        await expectCode(reopened.listNotes('nobody'), 'MEMEX_USER_NOT_FOUND');
+      });
+
+      it("keeps a session's summary until a message is deleted", async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        expect(await store.getSummary('alice', id)).toBeNull();
+        const [first, second] = await store.appendMessages('alice', id, [
+          { role: 'user', content: 'one' },
+          { role: 'user', content: 'two' },
+        ]);
+        const summary = {
+          v: 1 as const,
+          sessionId: id,
+          text: 'one',
+          coversThroughMessageId: first!.id,
+          coveredMessages: 1,
+          method: 'model' as const,
+          tokens: 1,
+          updatedAt: new Date().toISOString(),
+        };
+        await store.setSummary('alice', id, summary);
+        expect(await store.getSummary('alice', id)).toEqual(summary);
+        const other = await store.createSession('alice');
+        await expectCode(store.setSummary('alice', other.id, summary), 'MEMEX_INVALID_INPUT');
+        await store.deleteMessage('alice', id, second!.id);
+        expect(await store.getSummary('alice', id)).toBeNull();
+        await store.setSummary('alice', id, summary);
+        await store.setSummary('alice', id, null);
+        expect(await store.getSummary('alice', id)).toBeNull();
+        await store.createUser({ id: 'bob' });
+        await expectCode(store.getSummary('bob', id), 'MEMEX_SESSION_NOT_FOUND');
+      });
+    });
+
     describe('files', () => {
       it('stores the same bytes once, content-addressed, and links them from messages', async () => {
         const { store } = await withUser();
