@@ -6,6 +6,7 @@ import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
 import { clip, print, progress, shortTime, table } from './output.js';
 import { registerRecallCommands } from './recall-commands.js';
 import { registerIngestCommands } from './ingest-commands.js';
+import { registerContextCommands } from './context-commands.js';
 import { positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 
@@ -18,6 +19,7 @@ async function readStdin(): Promise<string> {
 export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerRecallCommands(program, contextOf);
   registerIngestCommands(program, contextOf);
+  registerContextCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')

@@ -184,7 +184,14 @@ export class ContextManager {
     const systemText = [options.system, persona?.instructions].filter((t): t is string => t !== undefined && t.trim().length > 0).join('\n\n');
     const system: ChatMessage | null = systemText ? { role: 'system', content: systemText } : null;
     const systemTokens = system ? cost(system) : 0;
-    if (limit < systemTokens || limit <= 0) {
+    if (limit <= 0) {
+      throw new MemexError(
+        'MEMEX_CONTEXT_BUDGET_TOO_SMALL',
+        `a budget of ${options.budget} tokens is used up by the ${reserve}-token reply reserve and the ${format.replyPriming}-token reply priming; raise the budget or lower the reserve`,
+        { details: { budget: options.budget, reserve, available: 0, systemTokens } },
+      );
+    }
+    if (limit < systemTokens) {
       throw new MemexError(
         'MEMEX_CONTEXT_BUDGET_TOO_SMALL',
         `a budget of ${options.budget} tokens leaves ${Math.max(0, limit)} after the ${reserve}-token reply reserve and the ${format.replyPriming}-token reply priming; the system prompt and persona alone need ${systemTokens}`,
@@ -258,8 +265,7 @@ export class ContextManager {
     const roomFor = (part: Part): number => Math.max(0, promised + allotted[part] - spent);
     const latestTokens = latest?.tokens ?? 0;
     // Notes give way to the latest turn first.
-    const notesPart = fitLines(notes, Math.min(roomFor('notes'), room - latestTokens), { line: noteLine, render: renderNotes, cost, count });
-    for (const note of notesPart.dropped) left.push({ part: 'notes', reason: 'budget', id: note.id, count: 1 });
+    let notesPart = fitLines(notes, Math.min(roomFor('notes'), room - latestTokens), { line: noteLine, render: renderNotes, cost, count });
     spent += notesPart.tokens;
     promised += allotted.notes;
 
@@ -323,6 +329,13 @@ export class ContextManager {
       spent += summaryPart.tokens;
     }
     await summaryState?.commit();
+    // Notes were fitted first, to their share alone: what is still free goes to those left out.
+    if (notesPart.dropped.length > 0 && spent < room) {
+      const wider = fitLines(notes, notesPart.tokens + room - spent, { line: noteLine, render: renderNotes, cost, count });
+      spent += wider.tokens - notesPart.tokens;
+      notesPart = wider;
+    }
+    for (const note of notesPart.dropped) left.push({ part: 'notes', reason: 'budget', id: note.id, count: 1 });
     const firstShown = total - recent.turns.length;
     if (firstShown > 0 && include.recent) {
       const newestLeft = await tail.at(recent.turns.length);

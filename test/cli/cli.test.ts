@@ -222,6 +222,41 @@ describe('memex CLI', () => {
   });
 });
 
+describe('memex context and memex note', () => {
+  it('prints the window and its report, the messages array with --json, and notes it includes', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const env = { MEMEX_DATA_DIR: dataDir, ...modelEnv };
+    await json(['add', 'My hotel budget in Lisbon is 120 euros a night.'], { env });
+    const now = await json<{ id: string }>(['session', 'new'], { env });
+    await json(['add', '-s', now.id, 'What was my hotel budget?'], { env });
+    const note = await json<{ id: string; kind: string }>(['note', 'add', '--kind', 'preference', 'Prefers', 'metric', 'units'], { env });
+    expect(note.kind).toBe('preference');
+
+    const human = await memex(['context', '--budget', '1000', '--system', 'You are a travel assistant.'], { env });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('── system ──\nYou are a travel assistant.');
+    expect(human.stdout).toMatch(/PART\s+TOKENS\s+ALLOTTED\s+ITEMS/);
+    expect(human.stdout).toMatch(/\d+ of 488 tokens \(o200k_base; budget 1000 less 512 for the reply\)/);
+
+    const messages = await json<{ role: string; content: string }[]>(['context', '-s', now.id, '--budget', '1000', '--encoding', 'cl100k_base'], { env });
+    expect(messages.at(-1)).toEqual({ role: 'user', content: 'What was my hotel budget?' });
+    expect(messages[0]!.content).toContain('(preference) Prefers metric units');
+    expect(messages.some((m) => m.content.includes('120 euros'))).toBe(true);
+    const withReport = await json<{ messages: unknown[]; report: { tokens: number; encoding: string } }>(['context', '--budget', '1000', '--no-notes', '--report'], { env });
+    expect(withReport.report.encoding).toBe('o200k_base');
+    expect(withReport.messages.length).toBe(messages.length - 1);
+
+    const small = await memex(['context', '--budget', '100'], { env });
+    expect(small.code).toBe(1);
+    expect(small.stderr).toContain('MEMEX_CONTEXT_BUDGET_TOO_SMALL');
+
+    expect((await json<{ id: string }[]>(['note', 'list'], { env })).map((n) => n.id)).toEqual([note.id]);
+    await json(['note', 'rm', note.id], { env });
+    const gone = await memex(['note', 'rm', note.id], { env });
+    expect(gone.stderr).toContain('MEMEX_NOTE_NOT_FOUND');
+  });
+});
+
 describe.skipIf(!hasEvalFiles)('memex ingest', () => {
   it('ingests what it can, reports each file, and exits 1 when one failed', async () => {
     const cwd = await tempDir();
