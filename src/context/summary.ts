@@ -59,7 +59,7 @@ export async function extendSummary(deps: SummaryDeps, userId: string, sessionId
     covered += messages.length;
     summary = {
       v: 1,
-      sessionId: summary?.sessionId ?? (last.sessionId as Summary['sessionId']),
+      sessionId: last.sessionId,
       text: draft.text,
       coversThroughMessageId: last.id,
       coveredMessages: covered,

@@ -98,6 +98,8 @@ export interface ContextReport {
      * model's summary cannot, so those turns also appear summarized.
      */
     stored: number;
+    /** The turns whose sentences the window shows (extractive summaries), oldest first. */
+    sentencesFrom: string[];
   } | null;
   memories: RecalledMemory[];
   left: LeftOut[];
@@ -167,6 +169,7 @@ export class ContextManager {
     const settings = config.context;
     const include = { persona: true, notes: true, summary: true, memories: true, recent: true, ...options.include };
     const count = (text: string): number => this.counts.count(tokenizer, text);
+    const counting: Tokenizer = { encoding: tokenizer.encoding, count, truncate: (text, max) => tokenizer.truncate(text, max) };
     const cost = (message: ChatMessage): number => messageTokens(count, message, format);
     const sessionId = options.sessionId;
     const session = await store.getSession(userId, sessionId);
@@ -237,8 +240,8 @@ export class ContextManager {
       query = options.query ? { text: options.query, from: 'option' } : latestUser ? { text: latestUser.content.slice(0, 10_000), from: 'latest-user-turn' } : null;
       if (query) {
         abort();
-        // Chunks of turns the window may show come back too; ask for enough to keep `k` after them.
-        hits = (await this.deps.search(userId, query.text, { k: Math.min(1000, k + fitting.length) })).hits;
+        // Chunks of turns the window shows come back too: ask for more (at most twice `k`) to keep `k` after them.
+        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length) })).hits;
       } else left.push({ part: 'memories', reason: 'no-query', count: 1 });
     } else left.push({ part: 'memories', reason: 'excluded', count: 1 });
     if (!include.summary) left.push({ part: 'summary', reason: 'excluded', count: 1 });
@@ -308,7 +311,7 @@ export class ContextManager {
             userId,
             sessionId,
             total - recent.turns.length,
-            tokenizer,
+            counting,
             signal,
           )
         : null;
@@ -380,6 +383,7 @@ export class ContextManager {
               coveredMessages: firstShown,
               coversThroughMessageId: (await tail.at(recent.turns.length))?.message.id ?? null,
               stored: summary.coveredMessages,
+              sentencesFrom: summaryPart.from,
               extended: summaryState.extended,
               restarted: summaryState.restarted,
             }
@@ -628,13 +632,13 @@ function fitSummary(
   cost: (m: ChatMessage) => number,
   count: (text: string) => number,
   tokenizer: Tokenizer,
-): { message: ChatMessage | null; tokens: number; items: number; dropped: number } {
-  if (!summary) return { message: null, tokens: 0, items: 0, dropped: 0 };
+): { message: ChatMessage | null; tokens: number; items: number; dropped: number; from: string[] } {
+  if (!summary) return { message: null, tokens: 0, items: 0, dropped: 0, from: [] };
   if (!summary.items) {
     // A model's summary is one text: shown whole, or cut to fit.
     const text = tokenizer.truncate(summary.text, Math.max(0, room - cost({ role: 'system', content: '' })));
     const message = text ? { role: 'system' as const, content: text } : null;
-    return { message, tokens: message ? cost(message) : 0, items: message ? 1 : 0, dropped: message ? 0 : 1 };
+    return { message, tokens: message ? cost(message) : 0, items: message ? 1 : 0, dropped: message ? 0 : 1, from: [] };
   }
   const visible = summary.items.filter((item) => !windowIds.has(item.messageId) && !memoryMessages.has(item.messageId));
   const order = new Map(visible.map((item, i) => [item, i]));
@@ -649,7 +653,7 @@ function fitSummary(
       count,
     },
   );
-  return { message: fitted.message, tokens: fitted.tokens, items: fitted.kept.length, dropped: fitted.dropped.length };
+  return { message: fitted.message, tokens: fitted.tokens, items: fitted.kept.length, dropped: fitted.dropped.length, from: [...new Set(visible.filter((item) => fitted.kept.includes(item)).map((item) => item.messageId))] };
 }
 
 function normalize(text: string): string {

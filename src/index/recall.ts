@@ -42,6 +42,7 @@ const SAVE_EVERY = 2000;
 export class Recall {
   private readonly users = new Map<string, Promise<UserIndex>>();
   private readonly turns = new Map<string, Promise<unknown>>();
+  private readonly queryVectors = new Map<string, Float32Array>();
 
   constructor(private readonly options: RecallOptions) {}
 
@@ -50,7 +51,7 @@ export class Recall {
     if (typeof query !== 'string' || query.trim().length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'the query is empty');
     if (query.length > 10_000) throw new MemexError('MEMEX_INVALID_INPUT', `the query has ${query.length} characters; the limit is 10000`);
     const embedder = await this.options.embedder();
-    const vector = options.mode === 'lexical' ? null : ((await embedder.embed([query]))[0] ?? null);
+    const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
     return this.turn(userId, async () => {
       const index = await this.synced(userId, embedder);
       const { index: settings, search } = this.options.config;
@@ -63,6 +64,22 @@ export class Recall {
         candidates: search.candidates,
       });
     });
+  }
+
+  /**
+   * The query's embedding, remembered for the last few hundred queries: a chat app searches and
+   * then builds a context window for the same text, and embedding it is most of a search's time.
+   */
+  private async queryVector(embedder: Embedder, query: string): Promise<Float32Array | null> {
+    const key = `${embedder.modelId}\u0000${query}`;
+    const known = this.queryVectors.get(key);
+    if (known) return known;
+    const vector = (await embedder.embed([query]))[0] ?? null;
+    if (vector) {
+      if (this.queryVectors.size >= 256) this.queryVectors.delete(this.queryVectors.keys().next().value as string);
+      this.queryVectors.set(key, vector);
+    }
+    return vector;
   }
 
   /** Brings the user's index up to date now (say, before timing searches), with progress. */

@@ -94,6 +94,8 @@ interface SessionState {
   metaWriter: Coalescer;
   /** Opened (and reconciled) the first time the session's vectors are needed. */
   vectors: SessionVectors | null;
+  /** summary.json as last read or written (undefined: not read yet): a window reads it on every call. */
+  summary?: Summary | null | undefined;
 }
 
 const IndexEntrySchema = SessionMetaSchema.extend({ metaMtimeMs: z.number() });
@@ -710,6 +712,7 @@ export class FlatFileStore implements Store {
       this.bumpVectors(uid);
       await state.log.remove(mid, this.durability);
       // The summary may quote the message: it goes too, and is rebuilt from what is left.
+      state.summary = null;
       await rm(this.layout.sessionFile(uid, sid, 'summary.json'), { force: true }).catch((cause: unknown) => {
         throw wrapIo(cause, 'cannot remove summary.json');
       });
@@ -969,17 +972,19 @@ export class FlatFileStore implements Store {
   async getSummary(userId: string, sessionId: string): Promise<Summary | null> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
     return this.mutex.run(sessionKey(uid, sid), async () => {
-      await this.loadSession(uid, sid);
+      const state = await this.loadSession(uid, sid);
+      if (state.summary !== undefined) return state.summary;
       const path = this.layout.sessionFile(uid, sid, 'summary.json');
       try {
         const summary = await readJsonRecord(path, SummarySchema, (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', reason, { cause, details: { path } }));
-        return summary && summary.sessionId === sid ? summary : null;
+        state.summary = summary && summary.sessionId === sid ? frozen(summary) : null;
       } catch (cause) {
         // Derived from the messages: an unreadable one is reported and made again, never fatal.
         if (!isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) throw cause;
         this.warn({ kind: 'unreadable', path, code: cause.code, message: cause.message });
-        return null;
+        state.summary = null;
       }
+      return state.summary;
     });
   }
 
@@ -988,12 +993,15 @@ export class FlatFileStore implements Store {
     const record = summary === null ? null : parseInput(SummarySchema, summary, 'summary');
     if (record && record.sessionId !== sid) throw new MemexError('MEMEX_INVALID_INPUT', `the summary is of session ${record.sessionId}, not ${sid}`);
     await this.mutex.run(sessionKey(uid, sid), async () => {
-      await this.loadSession(uid, sid);
+      const state = await this.loadSession(uid, sid);
       const path = this.layout.sessionFile(uid, sid, 'summary.json');
-      if (record) await this.durability.writeJsonAtomic(path, record);
+      state.summary = undefined;
+      // Derived data, like the vectors: replaced atomically, fsynced only under `always`.
+      if (record) await this.durability.writeJsonAtomic(path, record, { durable: this.durability.policy === 'always' });
       else await rm(path, { force: true }).catch((cause: unknown) => {
         throw wrapIo(cause, `cannot remove ${path}`);
       });
+      state.summary = record ? frozen(record) : null;
     });
   }
 
@@ -1279,4 +1287,13 @@ function defaultWarn(warning: StoreWarning): void {
 
 function noteNotFound(userId: UserId, noteId: string): MemexError {
   return new MemexError('MEMEX_NOTE_NOT_FOUND', `note ${noteId} does not exist for user ${userId}`, { details: { noteId } });
+}
+
+/** Cached records are handed out shared: frozen, so no caller can change the cache under the others. */
+function frozen<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) frozen(inner);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -378,11 +378,12 @@ function parseLines(bytes: Buffer, firstRow: number): VectorLine[] {
     } catch {
       value = null;
     }
-    const line = VectorLineSchema.safeParse(value);
-    if (!line.success || line.data.row !== firstRow + lines.length) {
+    // Every line was checked against its schema on open; here only that it is still the line for its row.
+    const line = value as VectorLine | null;
+    if (line === null || typeof line !== 'object' || line.row !== firstRow + lines.length || typeof line.text !== 'string' || typeof line.source !== 'object') {
       throw new MemexError('MEMEX_IO', `vector_index.jsonl changed under Memex at row ${firstRow + lines.length}; reopen the data dir to repair it`);
     }
-    lines.push(line.data);
+    lines.push(line);
   }
   return lines;
 }

@@ -97,7 +97,7 @@ describe('buildContext', () => {
             if (!isMemexError(error, 'MEMEX_CONTEXT_BUDGET_TOO_SMALL')) throw error;
             // Only when the system prompt (or the latest turn) cannot fit.
             const latest = history.at(-1);
-            const latestTokens = latest && c.include.recent ? requestTokens(tokenizer, [{ role: latest.role as 'user', content: latest.content }]) - 3 : 0;
+            const latestTokens = latest && c.include.recent ? requestTokens(tokenizer, [{ role: latest.role, content: latest.content }]) - 3 : 0;
             expect(systemTokens + latestTokens).toBeGreaterThan(c.budget - c.reserve);
             return;
           }

@@ -1,0 +1,195 @@
+/**
+ * Context windows, measured on real conversations.
+ *
+ * 1. Evidence in the window (LoCoMo, 10 conversations, the 1,535 questions with evidence,
+ *    category 5 excluded). Each conversation is one long Memex session (all its LoCoMo sessions in
+ *    order, about 600 turns), and each question is asked at its end: the window is assembled with
+ *    the question as the query. A question's score is the share of its evidence turns the window
+ *    holds (as a recent turn, a recalled memory, or a summary sentence of that turn); the table
+ *    shows the mean at 2k and 4k budgets for three windows built in the same run:
+ *      - recent turns only (baseline),
+ *      - recent turns plus the rolling summary, no recall (baseline),
+ *      - Memex's full window: recent turns, summary, recalled memories.
+ * 2. Assembly latency for a 10,000-message session: p50/p95 of `buildContext` at 4k and 16k budgets,
+ *    with the summary cached (calls with no new turn) and with a new turn appended before each call
+ *    (the summary is extended by the turn that leaves the window and saved). With memories the
+ *    query is one a search just embedded, so its vector comes from the query-vector cache and the
+ *    time excludes embedding it, as the target says.
+ *
+ *   npx tsx bench/context.ts
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Memex, type ContextWindow, type NewMessage } from '../src/index.js';
+import { benchModel, LOCOMO, locomoSessions, machine, median } from './locomo.js';
+
+const { model, modelDir } = benchModel();
+const sessions = locomoSessions();
+const BUDGETS = [2048, 4096];
+
+type Mode = 'recent' | 'recent+summary' | 'memex';
+const MODES: Mode[] = ['recent', 'recent+summary', 'memex'];
+
+/** "1:56 pm on 8 May, 2023" → an ISO time. */
+function locomoTime(date: string, turn: number): string {
+  const m = /(\d+):(\d+)\s*(am|pm) on (\d+) (\w+),? (\d{4})/i.exec(date);
+  if (!m) throw new Error(`unreadable LoCoMo date ${date}`);
+  const [, h, min, ampm, day, month, year] = m as unknown as string[];
+  const hour = (Number(h) % 12) + ((ampm as string).toLowerCase() === 'pm' ? 12 : 0);
+  const base = new Date(`${day} ${month} ${year} ${hour}:${min}:00 UTC`);
+  return new Date(base.getTime() + turn * 1000).toISOString();
+}
+
+function conversationMessages(conversation: string): NewMessage[] {
+  const parts = sessions.filter((s) => s.conversation === conversation);
+  const first = parts[0]?.turns[0]?.speaker;
+  return parts.flatMap((s) =>
+    s.turns.map((t, i) => ({
+      id: t.diaId.replace(':', '-'),
+      role: t.speaker === first ? ('user' as const) : ('assistant' as const),
+      content: `${t.speaker}: ${t.text}`,
+      createdAt: locomoTime(s.date, i),
+    })),
+  );
+}
+
+function inWindow(window: ContextWindow, history: readonly { id: string }[]): Set<string> {
+  const { report } = window;
+  const ids = new Set(history.slice(history.length - report.recent.messages).map((m) => m.id));
+  for (const memory of report.memories) if (memory.source.messageId) ids.add(memory.source.messageId);
+  for (const id of report.summary?.sentencesFrom ?? []) ids.add(id);
+  return ids;
+}
+
+async function evidence(): Promise<string[]> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-context-'));
+  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, onWarning: () => undefined });
+  const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[];
+  const scores = new Map<string, number[]>();
+  const parts = new Map<string, { recent: number; summary: number; memories: number; tokens: number }>();
+  let questions = 0;
+  const started = performance.now();
+  for (const sample of samples) {
+    const conversation = sample.sample_id;
+    await memex.users.create({ id: conversation });
+    const session = await memex.sessions.create(conversation);
+    const history = await memex.messages.appendMany(conversation, session.id, conversationMessages(conversation));
+    await memex.flush();
+    await memex.index.prepare(conversation);
+    const known = new Set<string>(history.map((m) => m.id));
+    for (const qa of sample.qa) {
+      if (qa.category === 5) continue;
+      const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).map((id) => id.replace(':', '-')).filter((id) => known.has(id));
+      if (refs.length === 0) continue;
+      questions++;
+      for (const budget of BUDGETS) {
+        for (const mode of MODES) {
+          const window = await memex.buildContext(conversation, {
+            sessionId: session.id,
+            budget,
+            query: qa.question,
+            include: { notes: false, memories: mode === 'memex', summary: mode !== 'recent' },
+          });
+          const shown = inWindow(window, history);
+          const key = `${mode}@${budget}`;
+          const list = scores.get(key) ?? [];
+          list.push(refs.filter((id) => shown.has(id)).length / refs.length);
+          scores.set(key, list);
+          const p = parts.get(key) ?? { recent: 0, summary: 0, memories: 0, tokens: 0 };
+          p.recent += window.report.parts.recent.tokens;
+          p.summary += window.report.parts.summary.tokens;
+          p.memories += window.report.parts.memories.tokens;
+          p.tokens += window.report.tokens;
+          parts.set(key, p);
+        }
+      }
+    }
+    process.stderr.write(`\r${conversation}: ${history.length} turns, ${questions} questions so far (${((performance.now() - started) / 1000).toFixed(0)} s)   `);
+  }
+  process.stderr.write('\n');
+  await memex.close();
+  await rm(dataDir, { recursive: true, force: true });
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const lines = [
+    `LoCoMo: ${questions} questions with evidence (category 5 excluded), each conversation one session of its ~600 turns, the question asked at its end; reply reserve 512 tokens, o200k_base.`,
+    '',
+    '| window | budget | evidence in window | vs recent only | recent / summary / memories tokens (mean) |',
+    '|---|---:|---:|---:|---|',
+  ];
+  for (const budget of BUDGETS) {
+    const base = mean(scores.get(`recent@${budget}`) ?? []);
+    for (const mode of MODES) {
+      const key = `${mode}@${budget}`;
+      const share = mean(scores.get(key) ?? []);
+      const p = parts.get(key) as { recent: number; summary: number; memories: number; tokens: number };
+      const n = (scores.get(key) ?? []).length;
+      lines.push(`| ${mode === 'memex' ? 'Memex (recent + summary + recall)' : mode === 'recent' ? 'recent turns only (baseline)' : 'recent + summary, no recall (baseline)'} | ${budget} | ${(share * 100).toFixed(1)}% | ${(share / base).toFixed(2)}x | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} |`);
+    }
+  }
+  return lines;
+}
+
+async function latency(): Promise<string[]> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-context-'));
+  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, onWarning: () => undefined });
+  await memex.users.create({ id: 'u' });
+  const session = await memex.sessions.create('u');
+  const turns = [...new Set(sessions.map((s) => s.conversation))].flatMap((c) => conversationMessages(c)).map(({ role, content }) => ({ role, content }));
+  let appended = 0;
+  const build = performance.now();
+  while (appended < 10_000) {
+    const batch = turns.slice(0, Math.min(turns.length, 10_000 - appended));
+    await memex.messages.appendMany('u', session.id, batch);
+    appended += batch.length;
+  }
+  await memex.flush();
+  await memex.index.prepare('u');
+  const seconds = ((performance.now() - build) / 1000).toFixed(0);
+  const lines = [
+    '',
+    `Assembly latency, one session of 10,000 LoCoMo turns (${seconds} s to append and embed); 100 calls each, p50 / p95:`,
+    '',
+    '| window | budget | first call (summarizes ~10k turns) | summary cached (no new turn) | a new turn before each call (summary extended) |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const budget of [4096, 16384]) {
+    for (const memories of [false, true]) {
+      // A fresh summary for each row, so the first call shows the cost of summarizing the whole session.
+      await memex.summaries.clear('u', session.id);
+      const query = 'What did Caroline say about the adoption agency?';
+      if (memories) await memex.search('u', query, { k: 1 });
+      const first = performance.now();
+      await memex.buildContext('u', { sessionId: session.id, budget, ...(memories ? { query } : {}), include: { memories } });
+      const firstMs = performance.now() - first;
+      const timed = async (appendFirst: boolean): Promise<number[]> => {
+        const times: number[] = [];
+        for (let i = 0; i < 100; i++) {
+          if (appendFirst) {
+            await memex.messages.append('u', session.id, turns[i % turns.length] as NewMessage);
+            await memex.flush();
+          }
+          const t = performance.now();
+          const { report } = await memex.buildContext('u', { sessionId: session.id, budget, ...(memories ? { query } : {}), include: { memories } });
+          times.push(performance.now() - t);
+          if (report.tokens > budget - report.reserve) throw new Error('over budget');
+        }
+        return times.sort((a, b) => a - b);
+      };
+      const cached = await timed(false);
+      const growing = await timed(true);
+      const p95 = (times: number[]): string => (times[Math.floor(times.length * 0.95)] as number).toFixed(2);
+      lines.push(
+        `| ${memories ? 'recent + summary + recall' : 'recent + summary'} | ${budget} | ${firstMs.toFixed(0)} ms | ${median(cached).toFixed(2)} / ${p95(cached)} ms | ${median(growing).toFixed(2)} / ${p95(growing)} ms |`,
+      );
+    }
+  }
+  await memex.close();
+  await rm(dataDir, { recursive: true, force: true });
+  return lines;
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const out = [`${machine()}, ${cpus().length} x ${cpu}, model ${model}`, '', ...(process.argv.includes('--latency-only') ? [] : await evidence()), ...(process.argv.includes('--evidence-only') ? [] : await latency())];
+console.log(out.join('\n'));
