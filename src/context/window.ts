@@ -316,9 +316,9 @@ export class ContextManager {
           )
         : null;
     let summaryState = await summarize();
-    const refit = (): ReturnType<typeof fitSummary> =>
-      fitSummary(summaryState?.summary ?? null, summaryRoom, windowIds, new Set(memoriesKept.kept.flatMap((hit) => messageIdOf(hit) ?? [])), cost, count, tokenizer);
-    let summaryPart = refit();
+    const fitSummaryInto = (summaryLimit: number): ReturnType<typeof fitSummary> =>
+      fitSummary(summaryState?.summary ?? null, summaryLimit, windowIds, new Set(memoriesKept.kept.flatMap((hit) => messageIdOf(hit) ?? [])), cost, count, tokenizer);
+    let summaryPart = fitSummaryInto(summaryRoom);
     spent += summaryPart.tokens;
 
     // A summary shorter than its share leaves room for more turns.
@@ -328,7 +328,7 @@ export class ContextManager {
       // left out (cheap to redo), and a model's keeps what it covers (the report says how far).
       dropShownMemories();
       if (summaryState && summaryState.extended > 0 && this.deps.summarizer.method === 'extractive') summaryState = await summarize();
-      summaryPart = fitSummary(summaryState?.summary ?? null, Math.min(summaryRoom, room - spent), windowIds, new Set(memoriesKept.kept.flatMap((hit) => messageIdOf(hit) ?? [])), cost, count, tokenizer);
+      summaryPart = fitSummaryInto(Math.min(summaryRoom, room - spent));
       spent += summaryPart.tokens;
     }
     await summaryState?.commit();
@@ -340,8 +340,8 @@ export class ContextManager {
     }
     for (const note of notesPart.dropped) left.push({ part: 'notes', reason: 'budget', id: note.id, count: 1 });
     const firstShown = total - recent.turns.length;
+    const newestLeft = firstShown > 0 ? await tail.at(recent.turns.length) : null;
     if (firstShown > 0 && include.recent) {
-      const newestLeft = await tail.at(recent.turns.length);
       left.push({ part: 'recent', reason: 'budget', count: firstShown, ...(newestLeft ? { id: newestLeft.message.id } : {}) });
     }
 
@@ -381,7 +381,7 @@ export class ContextManager {
           ? {
               method: summary.method,
               coveredMessages: firstShown,
-              coversThroughMessageId: (await tail.at(recent.turns.length))?.message.id ?? null,
+              coversThroughMessageId: newestLeft?.message.id ?? null,
               stored: summary.coveredMessages,
               sentencesFrom: summaryPart.from,
               extended: summaryState.extended,
@@ -660,4 +660,3 @@ function normalize(text: string): string {
   return text.replace(/\s+/gu, ' ').trim().toLowerCase();
 }
 
-export { PARTS };
