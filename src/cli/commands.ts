@@ -79,12 +79,14 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .description('list sessions, most recently active first')
     .addOption(new Option('--limit <n>', 'sessions per page').argParser(positiveInt).default(20))
     .addOption(new Option('--offset <n>', 'sessions to skip').argParser(positiveInt).default(0))
-    .action(async (options: { limit: number; offset: number }, command: Command) => {
+    .option('--title <text>', 'only sessions whose title contains this (ignoring case and accents)')
+    .action(async (options: { limit: number; offset: number; title?: string }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const page = await memex.sessions.list(uid, options);
       const rows = page.sessions.map((s) => [s.id, String(s.messageCount), shortTime(s.lastMessageAt ?? s.createdAt), clip(s.title, 40), clip(s.lastMessagePreview, 50)]);
-      let human = page.total === 0 ? 'No sessions yet. Start one with `memex add <text>`.' : table(['ID', 'MSGS', 'LAST ACTIVE', 'TITLE', 'LAST MESSAGE'], rows);
+      const none = options.title === undefined ? 'No sessions yet. Start one with `memex add <text>`.' : `No session titles contain "${options.title}".`;
+      let human = page.total === 0 ? none : table(['ID', 'MSGS', 'LAST ACTIVE', 'TITLE', 'LAST MESSAGE'], rows);
       if (page.total > page.offset + page.sessions.length) human += `\n… ${page.total - page.offset - page.sessions.length} more (use --offset ${page.offset + page.sessions.length})`;
       for (const broken of page.unreadable) human += `\n! ${broken.sessionId} is unreadable: ${broken.code}`;
       print(ctx.io, human, page);
@@ -186,7 +188,9 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .addOption(new Option('--limit <n>', 'messages per page').argParser(positiveInt).default(50))
     .addOption(new Option('--offset <n>', 'messages to skip').argParser(positiveInt))
     .option('--cursor <cursor>', 'continue after a previous page (its nextCursor)')
-    .action(async (options: { session?: string; limit: number; offset?: number; cursor?: string }, command: Command) => {
+    .option('--before <cursor>', 'the page before a previous page (its prevCursor)')
+    .option('--latest', 'the last messages (a page of --limit)')
+    .action(async (options: { session?: string; limit: number; offset?: number; cursor?: string; before?: string; latest?: boolean }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const sessionId = await sessionOf(memex, uid, options.session, false);
@@ -194,6 +198,8 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
         limit: options.limit,
         ...(options.offset !== undefined ? { offset: options.offset } : {}),
         ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+        ...(options.before !== undefined ? { before: options.before } : {}),
+        ...(options.latest ? { latest: true } : {}),
       });
       const lines = page.messages.map((m) => `[${shortTime(m.createdAt)}] ${m.role}: ${m.content}`);
       const shown = page.messages.length;

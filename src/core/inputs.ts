@@ -111,12 +111,29 @@ export const ContextOptionsSchema = z.strictObject({
 });
 export type ContextOptionsInput = z.input<typeof ContextOptionsSchema>;
 
+/**
+ * A page of a session's messages, oldest first within the page. Pick the start one way: `offset`,
+ * `cursor` (the messages after a page: its `nextCursor`), `before` (the messages before a page: its
+ * `prevCursor`) or `latest` (the last `limit` messages, where a chat view opens). None: from the first.
+ */
 export const PageOptionsSchema = z.strictObject({
   limit: z.number().int().min(1).max(1000).optional(),
   offset: z.number().int().min(0).optional(),
   cursor: z.string().max(512).optional(),
+  before: z.string().max(512).optional(),
+  latest: z.boolean().optional(),
 });
 export type PageOptions = z.input<typeof PageOptionsSchema>;
+
+/** A page of a user's sessions, most recently active first: by `offset` or by `cursor` (a page's `nextCursor`). */
+export const SessionListOptionsSchema = z.strictObject({
+  limit: z.number().int().min(1).max(1000).optional(),
+  offset: z.number().int().min(0).optional(),
+  cursor: z.string().max(512).optional(),
+  /** Only sessions whose title contains this, ignoring case and accents. */
+  title: z.string().trim().min(1).max(500).optional(),
+});
+export type SessionListOptions = z.input<typeof SessionListOptionsSchema>;
 
 export const SEARCH_MODES = ['vector', 'lexical', 'hybrid'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];

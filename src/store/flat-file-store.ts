@@ -20,6 +20,7 @@ import {
   NewSessionSchema,
   NewUserSchema,
   PageOptionsSchema,
+  SessionListOptionsSchema,
   PersonaPatchSchema,
   PersonaSchema,
   ProfilePatchSchema,
@@ -62,6 +63,7 @@ import {
   type VectorLine,
 } from '../core/index.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from './durable.js';
+import { messageCursor, readMessageCursor, readSessionCursor, sessionCursor } from './cursor.js';
 import { stageFile } from './files.js';
 import { FILE_ARTIFACTS, Layout, type FileArtifactName } from './layout.js';
 import { DataDirLock } from './lock.js';
@@ -122,6 +124,11 @@ function oneLine(text: string, max: number): string {
   const cut = flat.slice(0, max);
   const space = cut.lastIndexOf(' ');
   return `${(space > max * 0.6 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
+/** Lowercase without accents: what a title search compares. */
+function foldCase(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 }
 
 function summaryOf(meta: SessionMeta): SessionSummary {
@@ -345,18 +352,32 @@ export class FlatFileStore implements Store {
   async listSessions(userId: string, options: ListOptions = {}): Promise<SessionPage> {
     this.assertOpen();
     const uid = parseId('user', userId);
-    const { limit = DEFAULT_PAGE, offset = 0 } = parseInput(PageOptionsSchema, options, 'list options');
+    const { limit = DEFAULT_PAGE, offset, cursor, title } = parseInput(SessionListOptionsSchema, options, 'list options');
+    if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
     await this.requireUser(uid);
     const index = await this.userIndex(uid);
     await this.retryUnreadable(uid, index);
-    const all = [...index.entries.values()].sort(
-      (a, b) => (b.lastMessageAt ?? b.createdAt).localeCompare(a.lastMessageAt ?? a.createdAt) || b.id.localeCompare(a.id),
-    );
+    const activity = (entry: IndexEntry): string => entry.lastMessageAt ?? entry.createdAt;
+    const wanted = title === undefined ? null : foldCase(title);
+    const all = [...index.entries.values()]
+      .filter((entry) => wanted === null || (entry.title !== null && foldCase(entry.title).includes(wanted)))
+      .sort((a, b) => activity(b).localeCompare(activity(a)) || b.id.localeCompare(a.id));
+    let start = offset ?? 0;
+    if (cursor !== undefined) {
+      // Keyset: the first session after the cursor's place in the order, so sessions created since
+      // the last page neither shift this one nor repeat.
+      const after = readSessionCursor(cursor);
+      const next = all.findIndex((entry) => activity(entry) < after.activity || (activity(entry) === after.activity && entry.id < after.id));
+      start = next === -1 ? all.length : next;
+    }
+    const page = all.slice(start, start + limit);
+    const last = page[page.length - 1];
     return {
-      sessions: all.slice(offset, offset + limit).map(({ metaMtimeMs: _m, ...meta }) => summaryOf(meta)),
+      sessions: page.map(({ metaMtimeMs: _m, ...meta }) => summaryOf(meta)),
       total: all.length,
-      offset,
+      offset: start,
       limit,
+      nextCursor: last && start + page.length < all.length ? sessionCursor({ activity: activity(last), id: last.id }) : null,
       unreadable: [...index.unreadable.values()],
     };
   }
@@ -663,20 +684,33 @@ export class FlatFileStore implements Store {
 
   async listMessages(userId: string, sessionId: string, page: PageOptions = {}): Promise<MessagePage> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
-    const { limit = DEFAULT_PAGE, offset, cursor } = parseInput(PageOptionsSchema, page, 'page options');
-    if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
+    const { limit = DEFAULT_PAGE, offset, cursor, before, latest } = parseInput(PageOptionsSchema, page, 'page options');
+    const starts = [offset !== undefined, cursor !== undefined, before !== undefined, latest === true].filter(Boolean).length;
+    if (starts > 1) throw new MemexError('MEMEX_INVALID_INPUT', 'pass one of offset, cursor, before or latest');
     return this.mutex.run(sessionKey(uid, sid), async () => {
       const { log } = await this.loadSession(uid, sid);
-      let start = offset ?? 0;
-      if (cursor !== undefined) {
-        const after = await log.indexOf(decodeCursor(cursor));
-        if (after === undefined) throw new MemexError('MEMEX_INVALID_CURSOR', 'the cursor does not point at a message of this session');
-        start = after + 1;
-      }
       const total = await log.count();
-      const messages = await log.range(start, start + limit);
+      const at = async (messageCursor: string): Promise<number> => {
+        const index = await log.indexOf(readMessageCursor(messageCursor));
+        if (index === undefined) throw new MemexError('MEMEX_INVALID_CURSOR', 'the cursor does not point at a message of this session');
+        return index;
+      };
+      let start = offset ?? 0;
+      if (cursor !== undefined) start = (await at(cursor)) + 1;
+      if (before !== undefined) start = Math.max(0, (await at(before)) - limit);
+      if (latest) start = Math.max(0, total - limit);
+      const end = before !== undefined ? Math.min(start + limit, await at(before)) : start + limit;
+      const messages = await log.range(start, end);
+      const first = messages[0];
       const last = messages[messages.length - 1];
-      return { messages, total, offset: start, limit, nextCursor: last && start + messages.length < total ? encodeCursor(last.id) : null };
+      return {
+        messages,
+        total,
+        offset: start,
+        limit,
+        nextCursor: last && start + messages.length < total ? messageCursor(last.id) : null,
+        prevCursor: first && start > 0 ? messageCursor(first.id) : null,
+      };
     });
   }
 
@@ -1210,20 +1244,6 @@ async function mtimeOf(path: string): Promise<number> {
 
 function sessionKey(userId: UserId, sessionId: SessionId): string {
   return `${userId}/${sessionId}`;
-}
-
-function encodeCursor(messageId: string): string {
-  return Buffer.from(JSON.stringify({ after: messageId })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  try {
-    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof decoded.after === 'string') return decoded.after;
-  } catch {
-    // fall through
-  }
-  throw new MemexError('MEMEX_INVALID_CURSOR', 'the cursor is not one Memex made');
 }
 
 function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -20,6 +20,7 @@ import type {
   Profile,
   ProfilePatch,
   SessionPatch,
+  SessionListOptions,
   SessionSummary,
 } from '../core/index.js';
 import type { FileSource } from './files.js';
@@ -29,9 +30,12 @@ import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from 
 export interface SessionPage {
   /** Most recently active first (last message time, else creation time). */
   sessions: SessionSummary[];
+  /** Sessions that match (all of them without a title filter). */
   total: number;
   offset: number;
   limit: number;
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
   /** Sessions whose files cannot be read; listed here so one broken session never hides the rest. */
   unreadable: UnreadableSession[];
 }
@@ -50,6 +54,8 @@ export interface MessagePage {
   limit: number;
   /** Pass as `cursor` to get the next page; null on the last page. */
   nextCursor: string | null;
+  /** Pass as `before` to get the page before this one; null on the first page. */
+  prevCursor: string | null;
 }
 
 export interface PutFileInput {
@@ -73,10 +79,7 @@ export type StoreWarning =
   | { kind: 'unreadable'; path: string; code: MemexErrorCode; message: string }
   | ({ kind: 'vectors-reconciled' } & VectorRepair);
 
-export interface ListOptions {
-  limit?: number;
-  offset?: number;
-}
+export type ListOptions = SessionListOptions;
 
 /**
  * Everything Memex keeps, behind one contract that each backend (flat files, Postgres) passes the

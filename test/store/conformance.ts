@@ -100,6 +100,34 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         expect((await store.listSessions('alice', { offset: 5 })).sessions).toEqual([]);
       });
 
+      it('pages sessions by cursor and finds them by title', async () => {
+        const { store } = await withUser();
+        const titles = ['Trip to Lisbon', 'Tax return', 'Lisbon apartments', 'Garden', 'Café plans', 'Untitled'];
+        const made = [];
+        for (const [i, title] of titles.entries()) {
+          const session = await store.createSession('alice', i === 5 ? {} : { title });
+          await store.appendMessages('alice', session.id, [{ role: 'assistant', content: `hello ${i}`, createdAt: `2020-01-0${i + 1}T00:00:00Z` }]);
+          made.push(session);
+        }
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const page: Awaited<ReturnType<Store['listSessions']>> = await store.listSessions('alice', { limit: 4, ...(cursor ? { cursor } : {}) });
+          seen.push(...page.sessions.map((s) => s.id));
+          cursor = page.nextCursor;
+          // A session created between pages (the most active now) does not shift or repeat the ones still to come.
+          if (seen.length === 4) await store.createSession('alice', { title: 'newest' });
+        } while (cursor);
+        expect(seen).toEqual(made.map((s) => s.id).reverse());
+        const lisbon = await store.listSessions('alice', { title: 'LISBON' });
+        expect(lisbon.sessions.map((s) => s.title)).toEqual(['Lisbon apartments', 'Trip to Lisbon']);
+        expect(lisbon.total).toBe(2);
+        expect((await store.listSessions('alice', { title: 'cafe' })).sessions.map((s) => s.title)).toEqual(['Café plans']);
+        expect((await store.listSessions('alice', { title: 'nothing like it' })).sessions).toEqual([]);
+        await expectCode(store.listSessions('alice', { cursor: 'garbage!' }), 'MEMEX_INVALID_CURSOR');
+        await expectCode(store.listSessions('alice', { cursor: 'x', offset: 1 }), 'MEMEX_INVALID_INPUT');
+      });
+
       it('titles a session from its first user message, never over a given title', async () => {
         const { store } = await withUser();
         const auto = await store.createSession('alice');
@@ -191,6 +219,32 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         await expectCode(store.listMessages('alice', id, { cursor: 'garbage!' }), 'MEMEX_INVALID_CURSOR');
         await expectCode(store.listMessages('alice', id, { cursor: 'x', offset: 1 }), 'MEMEX_INVALID_INPUT');
         await expectCode(store.listMessages('alice', id, { limit: 0 }), 'MEMEX_INVALID_INPUT');
+      });
+
+      it('pages backwards from the latest messages with before, visiting each once', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const written = await store.appendMessages('alice', id, Array.from({ length: 23 }, (_, i) => ({ role: 'user' as const, content: `m${i}` })));
+        const latest = await store.listMessages('alice', id, { limit: 5, latest: true });
+        expect(latest.messages.map((m) => m.content)).toEqual(['m18', 'm19', 'm20', 'm21', 'm22']);
+        expect(latest).toMatchObject({ total: 23, offset: 18, nextCursor: null });
+        const seen: string[] = [...latest.messages.map((m) => m.id)];
+        let before = latest.prevCursor;
+        while (before) {
+          const page: Awaited<ReturnType<Store['listMessages']>> = await store.listMessages('alice', id, { limit: 5, before });
+          expect(page.messages.length).toBeGreaterThan(0);
+          seen.unshift(...page.messages.map((m) => m.id));
+          before = page.prevCursor;
+        }
+        expect(seen).toEqual(written.map((m) => m.id));
+        // A page's prevCursor and nextCursor lead back to its neighbours.
+        const middle = await store.listMessages('alice', id, { limit: 4, offset: 8 });
+        expect((await store.listMessages('alice', id, { limit: 4, before: middle.prevCursor! })).messages.map((m) => m.content)).toEqual(['m4', 'm5', 'm6', 'm7']);
+        expect((await store.listMessages('alice', id, { limit: 4, cursor: middle.nextCursor! })).messages.map((m) => m.content)).toEqual(['m12', 'm13', 'm14', 'm15']);
+        expect((await store.listMessages('alice', id, { limit: 4 })).prevCursor).toBeNull();
+        expect((await store.listMessages('alice', id, { latest: true, limit: 100 })).messages).toHaveLength(23);
+        await expectCode(store.listMessages('alice', id, { before: 'garbage!' }), 'MEMEX_INVALID_CURSOR');
+        await expectCode(store.listMessages('alice', id, { before: middle.prevCursor!, latest: true }), 'MEMEX_INVALID_INPUT');
       });
 
       it('streams the whole history', async () => {
