@@ -7,6 +7,7 @@ import { clip, print, progress, shortTime, table } from './output.js';
 import { registerRecallCommands } from './recall-commands.js';
 import { registerIngestCommands } from './ingest-commands.js';
 import { registerContextCommands } from './context-commands.js';
+import { registerServerCommands } from './server-commands.js';
 import { positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 
@@ -19,6 +20,7 @@ async function readStdin(): Promise<string> {
 export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerRecallCommands(program, contextOf);
   registerIngestCommands(program, contextOf);
+  registerServerCommands(program, contextOf);
   registerContextCommands(program, contextOf);
   program
     .command('init')

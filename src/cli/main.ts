@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { toMemexError, type MemexError } from '../core/index.js';
+import { loadConfig, toMemexError, type Config, type MemexError } from '../core/index.js';
 import { Memex, describeWarning } from '../memex.js';
 import { registerCommands } from './commands.js';
 import type { Io } from './output.js';
@@ -20,6 +20,8 @@ export interface Context {
   defaultUser: boolean;
   /** `allowModelMismatch` only for `reindex`, which exists to fix one. */
   memex(options?: { allowModelMismatch?: boolean }): Promise<Memex>;
+  /** The configuration, without opening the data dir (for commands that work beside a running server). */
+  config(): Config;
   /** For a command that finished but has bad news (say, `doctor` found problems). */
   setExitCode(code: number): void;
 }
@@ -77,6 +79,11 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
         });
         return opened;
       },
+      config: () =>
+        loadConfig({
+          ...(options.config ? { file: options.config } : {}),
+          overrides: options.dataDir ? { dataDir: options.dataDir } : {},
+        }),
       setExitCode: (code) => {
         exitCode = code;
       },

@@ -6,7 +6,7 @@ import { MemexError } from './errors.js';
 /**
  * Configuration, parsed once with defaults, then frozen. Sources, later ones winning:
  * defaults < config file (`MEMEX_CONFIG`, else `./memex.config.json` when present) < environment
- * (`MEMEX_DATA_DIR`, `MEMEX_FSYNC`, `MEMEX_LOCK_TIMEOUT_MS`, `MEMEX_MODEL`, `MEMEX_MODEL_DIR`,
+ * (`MEMEX_DATA_DIR`, `MEMEX_FSYNC`, `MEMEX_LOCK_TIMEOUT_MS`, `MEMEX_HOST`, `MEMEX_PORT`, `MEMEX_MODEL`, `MEMEX_MODEL_DIR`,
  * `MEMEX_MODEL_CACHE`, `MEMEX_OFFLINE`) < explicit overrides (CLI flags, library options).
  */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
@@ -229,6 +229,33 @@ export const ConfigSchema = z.strictObject({
       summaryTokens: z.number().int().min(16).max(16_000).default(800),
     })
     .prefault({}),
+  server: z
+    .strictObject({
+      /** The address `memex serve` listens on: loopback only unless told otherwise (0.0.0.0 for all). */
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(8420),
+      /** Largest JSON body, in bytes (uploads have `limits.maxFileBytes`). 5 MiB holds the largest message. */
+      bodyLimit: z.number().int().min(1024).max(1024 * 1024 * 1024).default(5 * 1024 * 1024),
+      /**
+       * How long a client may take to send a whole request (headers and body) before the socket is
+       * closed: the guard against clients that trickle bytes. Uploads of `limits.maxFileBytes` need it long.
+       */
+      requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(300_000),
+      /** Requests per API key (or per trusted user) in each window; the answer past it is 429 with Retry-After. */
+      rateLimit: z
+        .strictObject({
+          max: z.number().int().min(1).max(1_000_000).default(1200),
+          windowMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+        })
+        .prefault({}),
+      /**
+       * Trust the `X-User-ID` header as the caller's identity, without an API key. Only for a server
+       * reachable solely through a gateway that authenticates users and sets the header itself;
+       * anyone who can reach the port can then act as any user.
+       */
+      trustUserHeader: z.boolean().default(false),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest message content accepted, in characters. */
@@ -241,7 +268,8 @@ export const ConfigSchema = z.strictObject({
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context'> & {
+  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server'> & {
+    server: Readonly<Omit<ConfigOutput['server'], 'rateLimit'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']> };
     limits: Readonly<ConfigOutput['limits']>;
     ingest: Readonly<Omit<ConfigOutput['ingest'], 'ocr'>> & { ocr: Readonly<ConfigOutput['ingest']['ocr']> };
     index: Readonly<ConfigOutput['index']>;
@@ -282,6 +310,10 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.MEMEX_DATA_DIR) out.dataDir = env.MEMEX_DATA_DIR;
   if (env.MEMEX_FSYNC) out.fsync = env.MEMEX_FSYNC;
   if (env.MEMEX_LOCK_TIMEOUT_MS) out.lockTimeoutMs = Number(env.MEMEX_LOCK_TIMEOUT_MS);
+  const server: Record<string, unknown> = {};
+  if (env.MEMEX_HOST) server.host = env.MEMEX_HOST;
+  if (env.MEMEX_PORT) server.port = Number(env.MEMEX_PORT);
+  if (Object.keys(server).length > 0) out.server = server;
   const embedding: Record<string, unknown> = {};
   if (env.MEMEX_MODEL) embedding.model = env.MEMEX_MODEL;
   if (env.MEMEX_MODEL_DIR) embedding.modelDir = env.MEMEX_MODEL_DIR;
@@ -309,13 +341,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context']) {
+  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
   const nested = (section: string, field: string): Record<string, unknown> =>
     merge(layers.map((layer) => ((layer[section] as Record<string, unknown> | undefined)?.[field] ?? {}) as Record<string, unknown>));
   (merged.ingest as Record<string, unknown>).ocr = nested('ingest', 'ocr');
   (merged.context as Record<string, unknown>).shares = nested('context', 'shares');
+  (merged.server as Record<string, unknown>).rateLimit = nested('server', 'rateLimit');
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const summary = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

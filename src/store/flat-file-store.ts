@@ -1277,7 +1277,9 @@ async function assertDataDir(layout: Layout): Promise<void> {
     throw wrapIo(cause, `cannot open data dir ${layout.root}`);
   }
   const isMemex = names.includes('memex.json') || names.includes('users');
-  const foreign = names.filter((n) => !['memex.json', 'memex.lock', 'users', '.trash'].includes(n) && !n.startsWith('memex.'));
+  // The server keeps its API keys and job journal beside the store's files (keys may come first).
+  const ours = ['memex.json', 'memex.lock', 'users', '.trash', 'api_keys.json', 'api_keys.json.lock', 'ingest_jobs.jsonl'];
+  const foreign = names.filter((n) => !ours.includes(n) && !n.startsWith('memex.'));
   if (!isMemex && foreign.length > 0) {
     throw new MemexError('MEMEX_DATA_DIR_INVALID', `${layout.root} is not empty and is not a Memex data dir (it holds ${foreign.slice(0, 3).join(', ')}…)`, {
       details: { dataDir: layout.root },

@@ -4,6 +4,7 @@ export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat
 export { sniffType, type FileSource } from './files.js';
 export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './npy.js';
 export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
-export { writeSynced } from './durable.js';
+export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.js';
 export { FILE_ARTIFACTS, type FileArtifactName } from './layout.js';
 export { KeyedMutex } from './serial.js';
+export { DataDirLock } from './lock.js';

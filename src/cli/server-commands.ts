@@ -1,0 +1,79 @@
+import { Option, type Command } from 'commander';
+import { MemexError, parseId } from '../core/index.js';
+import { KeyStore, serve, type ApiKeyInfo } from '../server/index.js';
+import { positiveInt, type ContextOf } from './args.js';
+import { print, shortTime, table } from './output.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
+
+/** `memex serve` (the HTTP service) and `memex keys` (its API keys). */
+export function registerServerCommands(program: Command, contextOf: ContextOf): void {
+  program
+    .command('serve')
+    .description('run the HTTP service on this data dir (see /v1/openapi.json); Ctrl-C stops it gracefully')
+    .option('--host <host>', 'address to listen on (default: server.host, 127.0.0.1: this machine only)')
+    .addOption(new Option('--port <port>', 'port (default: server.port, 8420; 0 picks a free one)').argParser(positiveInt))
+    .option('--trust-user-header', 'take the user from X-User-ID without a key: only behind a gateway that authenticates users and sets it')
+    .addOption(new Option('--log-level <level>', 'request log level (JSON lines on stdout)').choices(LOG_LEVELS).default('info'))
+    .action(async (options: { host?: string; port?: number; trustUserHeader?: boolean; logLevel: (typeof LOG_LEVELS)[number] }, command: Command) => {
+      const ctx = contextOf(command);
+      const memex = await ctx.memex();
+      // Loading the model now makes the first request as fast as the rest (and a broken model fails here).
+      const embedder = await memex.embedder();
+      const keys = new KeyStore(memex.config.dataDir);
+      const stopped = new Promise<void>((resolve) => {
+        void serve(memex, {
+          keys,
+          logger: { level: options.logLevel },
+          server: {
+            ...(options.host !== undefined ? { host: options.host } : {}),
+            ...(options.port !== undefined ? { port: options.port } : {}),
+            ...(options.trustUserHeader ? { trustUserHeader: true } : {}),
+          },
+          onStopped: resolve,
+        }).then(async (server) => {
+          const trusted = options.trustUserHeader ?? memex.config.server.trustUserHeader;
+          ctx.io.err.write(`memex: listening on ${server.url} (data dir ${memex.config.dataDir}, model ${embedder.modelId}); API at ${server.url}/v1, OpenAPI at ${server.url}/v1/openapi.json\n`);
+          if (trusted) ctx.io.err.write('memex: trusting X-User-ID headers: every client that reaches this port can act as any user\n');
+          else if (!(await keys.hasLiveKeys())) ctx.io.err.write('memex: no API keys yet: create one with `memex keys create --user <id>` (it works while the server runs)\n');
+        }, (error: unknown) => {
+          resolve();
+          ctx.io.err.write(`memex: cannot listen: ${(error as Error).message}\n`);
+          ctx.setExitCode(1);
+        });
+      });
+      await stopped;
+    });
+
+  const keys = program.command('keys').description('API keys for the HTTP service: one user each, stored hashed');
+  keys
+    .command('create')
+    .description('make a key for the user (--user); it is printed once, keep it')
+    .option('--name <name>', 'what the key is for (shown by `keys list`)')
+    .action(async (options: { name?: string }, command: Command) => {
+      const ctx = contextOf(command);
+      const userId = parseId('user', ctx.user);
+      const { key, info } = await new KeyStore(ctx.config().dataDir).create(userId, options.name);
+      const human = [`API key for user ${userId} (id ${info.id}); it is shown only now:`, '', `  ${key}`, '', `Send it as: Authorization: Bearer ${key.slice(0, 12)}…`].join('\n');
+      print(ctx.io, human, { key, ...info });
+    });
+  keys
+    .command('list')
+    .description("list keys (all users' with --all, else the user's), without their secrets")
+    .option('--all', "every user's keys")
+    .action(async (options: { all?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      const list = await new KeyStore(ctx.config().dataDir).list(options.all ? undefined : ctx.user);
+      const rows = list.map((k: ApiKeyInfo) => [k.id, k.userId, k.name ?? '', shortTime(k.createdAt), k.revokedAt ? `revoked ${shortTime(k.revokedAt)}` : 'live']);
+      print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : 'No API keys. Create one with `memex keys create --user <id>`.', list);
+    });
+  keys
+    .command('revoke <id>')
+    .description('revoke a key (by its id, or the key itself); a running server refuses it within a second')
+    .action(async (id: string, _options: unknown, command: Command) => {
+      const ctx = contextOf(command);
+      if (id.trim() === '') throw new MemexError('MEMEX_INVALID_INPUT', 'name the key to revoke by its id (see `memex keys list`)');
+      const info = await new KeyStore(ctx.config().dataDir).revoke(id.trim());
+      print(ctx.io, `Revoked key ${info.id} of user ${info.userId}`, info);
+    });
+}

@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import fastifyMultipart from '@fastify/multipart';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { MemexError, parseId, parseInput, type Config } from '../core/index.js';
+import type { Memex } from '../index.js';
+import { IngestJobs } from './jobs.js';
+import { KeyStore, type Caller } from './keys.js';
+import { sendProblem } from './problem.js';
+import { fileRoutes } from './routes/files.js';
+import { searchRoutes } from './routes/search.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { systemRoutes } from './routes/system.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is asking: set by the authentication hook before anything else runs. */
+    caller: Caller | null;
+  }
+  interface FastifyContextConfig {
+    /** Answered without authentication (health, readiness, the OpenAPI document). */
+    public?: boolean;
+  }
+}
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
+export interface AppOptions {
+  /** API keys; default the data dir's `api_keys.json`. */
+  keys?: KeyStore;
+  /** Settings that win over `memex.config.server`. */
+  server?: Partial<Config['server']>;
+  /** Fastify's logger: false (default), true, or pino options. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+/** What route handlers reach: the library, the ingest jobs, and the settings. */
+export interface ServerContext {
+  memex: Memex;
+  jobs: IngestJobs;
+  settings: Config['server'];
+  /** Set once the app begins to close: readiness fails and streams end. */
+  closing: { value: boolean };
+  /** Open server-sent event streams, ended when the app closes. */
+  streams: Set<() => void>;
+}
+
+/**
+ * The HTTP service over one Memex instance: every route resolves the caller first (an API key, or
+ * a trusted gateway's `X-User-ID` when enabled), then calls the library as that user, so another
+ * user's ids answer 404 exactly as ids that do not exist. Bodies, queries and params are checked by
+ * the library's own zod schemas, which also make the OpenAPI document at `/v1/openapi.json`.
+ *
+ * ```ts
+ * const app = await buildApp(memex);
+ * const res = await app.inject({ url: '/v1/sessions', headers: { authorization: `Bearer ${key}` } });
+ * ```
+ */
+export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<App> {
+  const settings: Config['server'] = { ...memex.config.server, ...options.server };
+  const keys = options.keys ?? new KeyStore(memex.config.dataDir);
+  const app: App = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: settings.bodyLimit,
+    requestTimeout: settings.requestTimeoutMs,
+    // Requests get an id the client sees (x-request-id, and `requestId` in errors) and the log keeps.
+    genReqId: () => randomBytes(8).toString('hex'),
+    // Ids arrive in paths; a path longer than any id allows is refused before routing.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
+  const context: ServerContext = { memex, jobs, settings, closing: { value: false }, streams: new Set() };
+
+  // The library's schemas check every request: a failure is the library's own coded error
+  // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
+  app.setValidatorCompiler(({ schema, httpPart }) => (data) => {
+    try {
+      return { value: parseInput(schema as z.ZodType, data, httpPart === 'body' ? 'body' : (httpPart ?? 'request')) };
+    } catch (error) {
+      return { error: error as Error };
+    }
+  });
+  // Response schemas document the API (and type the handlers); the data comes from the library's
+  // own validated records, so it is sent with plain JSON.stringify rather than checked again.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(new MemexError('MEMEX_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+  );
+
+  // Plain text bodies are not JSON: they get 415 like any other type the API does not take.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('caller', null);
+  // A key's user is created on the key's first use (keys are made without opening the data dir).
+  const known = new Set<string>();
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (request.routeOptions.config.public) return;
+    const caller = await authenticate(request, keys, settings.trustUserHeader);
+    if (!known.has(caller.userId)) {
+      await memex.users.ensure(caller.userId);
+      known.add(caller.userId);
+    }
+    request.caller = caller;
+  });
+  // After authentication, so each key (not each address) has its own budget.
+  await app.register(fastifyRateLimit, {
+    global: true,
+    max: settings.rateLimit.max,
+    timeWindow: settings.rateLimit.windowMs,
+    keyGenerator: (request) => (request.caller ? (request.caller.keyId ?? `user:${request.caller.userId}`) : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, limit) =>
+      new MemexError('MEMEX_RATE_LIMITED', `more than ${limit.max} requests in ${limit.after}`, { details: { limit: limit.max, retryAfterSeconds: Math.ceil(limit.ttl / 1000) } }),
+  });
+  await app.register(fastifyMultipart, {
+    limits: {
+      // A little over the store's limit, so the store's own check (which keeps nothing) is the one that trips.
+      fileSize: memex.config.limits.maxFileBytes + 1024,
+      files: 1,
+      fields: 8,
+      fieldSize: 4096,
+      parts: 10,
+      headerPairs: 100,
+    },
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Memex', version: '1', description: 'Semantic memory for chat assistants: sessions, messages, files, search and context windows.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A key from `memex keys create --user <id>`.' } } },
+      security: [{ apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.addHook('preClose', async () => {
+    context.closing.value = true;
+    for (const end of context.streams) end();
+    await jobs.stop();
+  });
+
+  await app.register(
+    async (v1) => {
+      systemRoutes(v1 as App, context);
+      sessionRoutes(v1 as App, context);
+      fileRoutes(v1 as App, context);
+      searchRoutes(v1 as App, context);
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}
+
+async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHeader: boolean): Promise<Caller> {
+  const header = request.headers.authorization;
+  if (header !== undefined) {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    const caller = token === undefined ? null : await keys.verify(token);
+    if (!caller) throw new MemexError('MEMEX_UNAUTHORIZED', token === undefined ? 'the Authorization header is not `Bearer <key>`' : 'the API key is not valid (unknown or revoked)');
+    return caller;
+  }
+  const named = request.headers['x-user-id'];
+  if (trustUserHeader && named !== undefined) {
+    if (Array.isArray(named)) throw new MemexError('MEMEX_INVALID_INPUT', 'send one X-User-ID header');
+    // The gateway vouches for the user: one it has not sent before is created with defaults.
+    return { userId: parseId('user', named), keyId: null };
+  }
+  throw new MemexError('MEMEX_UNAUTHORIZED', trustUserHeader ? 'send `Authorization: Bearer <key>` or X-User-ID' : 'send `Authorization: Bearer <key>`');
+}
+
+/** The caller's user id (routes other than public ones always have one). */
+export function userOf(request: FastifyRequest): string {
+  if (!request.caller) throw new MemexError('MEMEX_UNAUTHORIZED', 'not authenticated');
+  return request.caller.userId;
+}
+
+/** Aborted when the client goes away before the answer is sent: long work stops with it. */
+export function signalOf(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new MemexError('MEMEX_ABORTED', 'the client went away'));
+  });
+  return controller.signal;
+}

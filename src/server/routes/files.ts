@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { FileIdSchema, FileRecordSchema, MemexError, SessionIdSchema } from '../../core/index.js';
+import { userOf, type App, type ServerContext } from '../app.js';
+import { JobSchema, type Job, type JobEvent } from '../jobs.js';
+
+const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
+const FileParams = z.strictObject({ sessionId: SessionIdSchema, fileId: FileIdSchema });
+const JobParams = z.strictObject({ jobId: z.string().min(1).max(100) });
+const PublicJobSchema = JobSchema.omit({ v: true, created: true });
+const UploadSchema = z.object({ file: FileRecordSchema, job: PublicJobSchema });
+
+/** How often an idle event stream says it is alive, so proxies keep it open. */
+const HEARTBEAT_MS = 15_000;
+
+/** Ingest needs to read the file: a PDF or an image. Anything else is refused before a job starts. */
+function ingestible(mimeType: string): boolean {
+  return mimeType === 'application/pdf' || mimeType.startsWith('image/');
+}
+
+function publicJob(job: Job): z.output<typeof PublicJobSchema> {
+  const { v: _v, created: _created, ...rest } = job;
+  return rest;
+}
+
+/** Uploads (stored, then ingested by a job), the session's files, and following a job. */
+export function fileRoutes(app: App, context: ServerContext): void {
+  const { memex, jobs, streams } = context;
+  const tags = ['files'];
+
+  app.post(
+    '/sessions/:sessionId/files',
+    {
+      schema: {
+        summary: 'Upload a PDF or image (multipart/form-data: optional `name` and `password` fields, then the `file` part); answers once it is stored, with the job that ingests it',
+        tags,
+        params: SessionParams,
+        consumes: ['multipart/form-data'],
+        response: { 202: UploadSchema },
+      },
+    },
+    async (request, reply) => {
+      const userId = userOf(request);
+      const { sessionId } = request.params;
+      if (!request.isMultipart()) throw new MemexError('MEMEX_CONTENT_TYPE_UNSUPPORTED', 'upload files as multipart/form-data with one part named "file"');
+      // A missing session answers before a byte of the body is read.
+      await memex.sessions.get(userId, sessionId);
+      const part = await request.file();
+      if (!part) throw new MemexError('MEMEX_INVALID_INPUT', 'the form has no file part; send the file in a part named "file"');
+      if (part.fieldname !== 'file') {
+        part.file.resume();
+        throw new MemexError('MEMEX_INVALID_INPUT', `the file part is named "${part.fieldname}"; name it "file"`);
+      }
+      const field = (name: string): string | undefined => {
+        const value = part.fields[name];
+        return value && !Array.isArray(value) && value.type === 'field' && typeof value.value === 'string' && value.value !== '' ? value.value : undefined;
+      };
+      const name = (field('name') ?? part.filename ?? '').slice(0, 255);
+      const password = field('password');
+      // Streamed to a temp file beside the session's files (hashed and size-checked on the way),
+      // renamed into place only when whole: an interrupted upload leaves nothing behind.
+      const { file, created } = await memex.files.put(userId, sessionId, { source: { stream: part.file }, name });
+      if (!ingestible(file.mimeType)) {
+        if (created) await memex.files.delete(userId, sessionId, file.id);
+        throw new MemexError('MEMEX_FILE_TYPE_UNSUPPORTED', `${name || 'the file'} is ${file.mimeType}; Memex ingests PDFs and images`, { details: { mimeType: file.mimeType } });
+      }
+      const job = await jobs.add({ userId, sessionId, fileId: file.id, name, created, ...(password !== undefined ? { password } : {}) });
+      return reply.code(202).header('location', `/v1/jobs/${job.id}`).send({ file, job: publicJob(job) });
+    },
+  );
+
+  app.get('/sessions/:sessionId/files', { schema: { summary: "The session's files", tags, params: SessionParams, response: { 200: z.object({ files: z.array(FileRecordSchema) }) } } }, async (request) => ({
+    files: await memex.files.list(userOf(request), request.params.sessionId),
+  }));
+
+  app.get('/sessions/:sessionId/files/:fileId', { schema: { summary: "A file's record (with what ingest learned, once done)", tags, params: FileParams, response: { 200: FileRecordSchema } } }, async (request) =>
+    memex.files.get(userOf(request), request.params.sessionId, request.params.fileId),
+  );
+
+  app.get('/sessions/:sessionId/files/:fileId/content', { schema: { summary: "The file's bytes, as uploaded", tags, params: FileParams } }, async (request, reply) => {
+    const userId = userOf(request);
+    const { sessionId, fileId } = request.params;
+    const record = await memex.files.get(userId, sessionId, fileId);
+    const bytes = await memex.files.read(userId, sessionId, fileId);
+    return reply
+      .type(record.mimeType)
+      .header('content-length', String(record.size))
+      .header('content-disposition', `attachment; filename="${record.id}.${record.ext}"`)
+      .send(Readable.from(bytes));
+  });
+
+  app.delete('/sessions/:sessionId/files/:fileId', { schema: { summary: 'Delete a file, what was derived from it and its vectors', tags, params: FileParams } }, async (request, reply) => {
+    await memex.files.delete(userOf(request), request.params.sessionId, request.params.fileId);
+    return reply.code(204).send();
+  });
+
+  app.get('/jobs/:jobId', { schema: { summary: 'An ingest job: its state, progress, and result or error', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, async (request) =>
+    publicJob(jobs.get(userOf(request), request.params.jobId)),
+  );
+
+  app.delete('/jobs/:jobId', { schema: { summary: 'Cancel an ingest job (no rows of the file are kept)', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, async (request) =>
+    publicJob(await jobs.cancel(userOf(request), request.params.jobId)),
+  );
+
+  app.get(
+    '/jobs/:jobId/events',
+    { schema: { summary: "An ingest job's progress as server-sent events: `progress` while it runs, then `done`, `failed` or `cancelled`", tags: ['jobs'], params: JobParams, produces: ['text/event-stream'] } },
+    async (request, reply) => {
+      const userId = userOf(request);
+      const { jobId } = request.params;
+      const current = jobs.get(userId, jobId); // a missing job is a 404 before the stream opens
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': request.id });
+      const send = (event: JobEvent): void => {
+        const name = event.type === 'end' ? event.job.state : 'progress';
+        out.write(`event: ${name}\ndata: ${JSON.stringify(publicJob(event.job))}\n\n`);
+      };
+      let unfollow = (): void => undefined;
+      const heartbeat = setInterval(() => out.write(': alive\n\n'), HEARTBEAT_MS);
+      const end = (): void => {
+        clearInterval(heartbeat);
+        unfollow();
+        streams.delete(end);
+        if (!out.writableEnded) out.end();
+      };
+      streams.add(end);
+      out.once('close', end);
+      if (current.finishedAt === null) send({ type: 'progress', job: current });
+      unfollow = jobs.follow(userId, jobId, (event) => {
+        send(event);
+        if (event.type === 'end') end();
+      });
+    },
+  );
+}

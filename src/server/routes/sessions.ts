@@ -1,0 +1,106 @@
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { ContextOptionsSchema, MessageIdSchema, MessageSchema, NewMessageSchema, NewSessionSchema, SessionIdSchema, SessionMetaSchema, SessionPatchSchema } from '../../core/index.js';
+import { EXPORT_FORMATS } from '../../store/index.js';
+import { signalOf, userOf, type App, type ServerContext } from '../app.js';
+
+export const SessionSchema = SessionMetaSchema.omit({ v: true, messagesBytes: true });
+const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
+const MessageParams = z.strictObject({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
+
+/** Query values arrive as text: numbers and flags are read from it, and unknown parameters refused. */
+const limit = z.coerce.number().int().min(1).max(1000).optional();
+const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+const cursor = z.string().min(1).max(512);
+
+const SessionListQuery = z.strictObject({
+  limit,
+  cursor: cursor.optional(),
+  /** Sessions whose title contains this, ignoring case and accents. */
+  title: z.string().trim().min(1).max(500).optional(),
+});
+const SessionPageSchema = z.object({ sessions: z.array(SessionSchema), total: z.number(), nextCursor: z.string().nullable() });
+
+const MessageListQuery = z.strictObject({
+  limit,
+  after: cursor.optional().describe("the messages after a page: its nextCursor"),
+  before: cursor.optional().describe('the messages before a page: its prevCursor'),
+  latest: flag.optional().describe('the last `limit` messages, where a chat view opens'),
+});
+const MessagePageSchema = z.object({ messages: z.array(MessageSchema), total: z.number(), nextCursor: z.string().nullable(), prevCursor: z.string().nullable() });
+
+const ExportQuery = z.strictObject({ format: z.enum(EXPORT_FORMATS).default('json') });
+const ContextBody = ContextOptionsSchema.omit({ sessionId: true });
+
+/** Sessions and their messages, the context window for a session's next turn, and export. */
+export function sessionRoutes(app: App, { memex }: ServerContext): void {
+  const tags = ['sessions'];
+
+  app.get('/sessions', { schema: { summary: 'Sessions, most recently active first, with message counts and a preview', tags, querystring: SessionListQuery, response: { 200: SessionPageSchema } } }, async (request) => {
+    const { sessions, total, nextCursor } = await memex.sessions.list(userOf(request), request.query);
+    return { sessions, total, nextCursor };
+  });
+
+  app.post('/sessions', { schema: { summary: 'Start a session', tags, body: NewSessionSchema.optional(), response: { 201: SessionSchema } } }, async (request, reply) => {
+    const session = await memex.sessions.create(userOf(request), request.body ?? {});
+    return reply.code(201).header('location', `/v1/sessions/${session.id}`).send(session);
+  });
+
+  app.get('/sessions/:sessionId', { schema: { summary: 'A session', tags, params: SessionParams, response: { 200: SessionSchema } } }, async (request) =>
+    memex.sessions.get(userOf(request), request.params.sessionId),
+  );
+
+  app.patch('/sessions/:sessionId', { schema: { summary: 'Rename a session, change its persona or metadata', tags, params: SessionParams, body: SessionPatchSchema, response: { 200: SessionSchema } } }, async (request) =>
+    memex.sessions.update(userOf(request), request.params.sessionId, request.body),
+  );
+
+  app.delete('/sessions/:sessionId', { schema: { summary: 'Delete a session with its messages, files and vectors', tags, params: SessionParams } }, async (request, reply) => {
+    await memex.sessions.delete(userOf(request), request.params.sessionId);
+    return reply.code(204).send();
+  });
+
+  app.get('/sessions/:sessionId/messages', { schema: { summary: 'A page of messages, oldest first within the page', tags, params: SessionParams, querystring: MessageListQuery, response: { 200: MessagePageSchema } } }, async (request) => {
+    const { limit: size, after, before, latest } = request.query;
+    const page = await memex.messages.list(userOf(request), request.params.sessionId, {
+      ...(size !== undefined ? { limit: size } : {}),
+      ...(after !== undefined ? { cursor: after } : {}),
+      ...(before !== undefined ? { before } : {}),
+      ...(latest ? { latest } : {}),
+    });
+    return { messages: page.messages, total: page.total, nextCursor: page.nextCursor, prevCursor: page.prevCursor };
+  });
+
+  app.post('/sessions/:sessionId/messages', { schema: { summary: 'Append a message (durable when answered; embedded in the background)', tags, params: SessionParams, body: NewMessageSchema, response: { 201: MessageSchema } } }, async (request, reply) => {
+    const message = await memex.messages.append(userOf(request), request.params.sessionId, request.body);
+    return reply.code(201).send(message);
+  });
+
+  app.get('/sessions/:sessionId/messages/:messageId', { schema: { summary: 'A message', tags, params: MessageParams, response: { 200: MessageSchema } } }, async (request) =>
+    memex.messages.get(userOf(request), request.params.sessionId, request.params.messageId),
+  );
+
+  app.delete('/sessions/:sessionId/messages/:messageId', { schema: { summary: 'Delete a message and its vectors', tags, params: MessageParams } }, async (request, reply) => {
+    await memex.messages.delete(userOf(request), request.params.sessionId, request.params.messageId);
+    return reply.code(204).send();
+  });
+
+  app.post('/sessions/:sessionId/context', { schema: { summary: "The messages for the session's next model call, fitted to a token budget, with a report", tags, params: SessionParams, body: ContextBody } }, async (request, reply) =>
+    memex.buildContext(userOf(request), { ...request.body, sessionId: request.params.sessionId, signal: signalOf(reply) }),
+  );
+
+  app.get('/sessions/:sessionId/export', { schema: { summary: 'The whole session as a JSON or Markdown document, streamed', tags, params: SessionParams, querystring: ExportQuery } }, async (request, reply) => {
+    const { sessionId } = request.params;
+    const { format } = request.query;
+    const pieces = memex.sessions.export(userOf(request), sessionId, format, { signal: signalOf(reply) })[Symbol.asyncIterator]();
+    // The first piece is read before answering: a missing session is a 404, not a broken stream.
+    const first = await pieces.next();
+    async function* all(): AsyncGenerator<string> {
+      if (!first.done) yield first.value;
+      for (let next = await pieces.next(); !next.done; next = await pieces.next()) yield next.value;
+    }
+    return reply
+      .type(format === 'json' ? 'application/json; charset=utf-8' : 'text/markdown; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${sessionId}.${format}"`)
+      .send(Readable.from(all()));
+  });
+}
