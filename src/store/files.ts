@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MemexError, type FileId } from '../core/index.js';
 import { isNotFound, wrapIo, type Durability } from './durable.js';
+import { isAlive } from './lock.js';
 
 /** A file to add: bytes in memory, a path on disk, or a stream (an upload). */
 export type FileSource = { bytes: Uint8Array } | { path: string } | { stream: Readable | AsyncIterable<Uint8Array> };
@@ -89,6 +90,20 @@ export interface StagedFile {
  * `maxBytes`. Nothing is visible under its final name until `commit`, which keeps the first copy
  * of identical bytes and drops the rest.
  */
+const STAGED = /^\.upload\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/**
+ * Removes what uploads of processes that died mid-stream (killed, crashed) left in `dir`: their
+ * bytes were never acknowledged, so nothing is lost. Uploads of live processes are left alone.
+ */
+export async function sweepStaleUploads(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(STAGED.exec(name)?.[1]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await unlink(join(dir, name)).catch(() => undefined);
+  }
+}
+
 export async function stageFile(dir: string, source: FileSource, name: string, maxBytes: number, durability: Durability): Promise<StagedFile> {
   const temp = join(dir, `.upload.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const hash = createHash('sha256');

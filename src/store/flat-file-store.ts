@@ -64,7 +64,7 @@ import {
 } from '../core/index.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from './durable.js';
 import { messageCursor, readMessageCursor, readSessionCursor, sessionCursor } from './cursor.js';
-import { stageFile } from './files.js';
+import { stageFile, sweepStaleUploads } from './files.js';
 import { FILE_ARTIFACTS, Layout, type FileArtifactName } from './layout.js';
 import { DataDirLock } from './lock.js';
 import { MessageLog } from './message-log.js';
@@ -1097,6 +1097,7 @@ export class FlatFileStore implements Store {
     await this.mutex.run(sessionKey(uid, sid), () => this.loadSession(uid, sid));
     const dir = this.layout.files(uid, sid);
     await this.durability.mkdirp(dir);
+    await sweepStaleUploads(dir);
     // Streaming and hashing run outside the session's turn; only the final rename takes it.
     const staged = await stageFile(dir, input.source, name, this.limits.maxFileBytes, this.durability);
     return this.mutex.run(sessionKey(uid, sid), async () => {

@@ -39,7 +39,8 @@ function installExitHook(): void {
   });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this machine (one we may not signal still counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -41,7 +41,7 @@ export function sessionRoutes(app: App, { memex }: ServerContext): void {
     return { sessions, total, nextCursor };
   });
 
-  app.post('/sessions', { schema: { summary: 'Start a session', tags, body: NewSessionSchema.optional(), response: { 201: SessionSchema } } }, async (request, reply) => {
+  app.post('/sessions', { schema: { summary: 'Start a session', tags, body: NewSessionSchema.nullish(), response: { 201: SessionSchema } } }, async (request, reply) => {
     const session = await memex.sessions.create(userOf(request), request.body ?? {});
     return reply.code(201).header('location', `/v1/sessions/${session.id}`).send(session);
   });
