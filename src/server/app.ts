@@ -71,6 +71,8 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     // Ids arrive in paths; a path longer than any id allows is refused before routing.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Errors the router finds before any route runs (a malformed URL, an over-long id) are problems too.
+    frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
   }).withTypeProvider<ZodTypeProvider>();
 
   const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
@@ -138,6 +140,11 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     transform: jsonSchemaTransform,
   });
 
+  // A request that arrives on a kept-alive connection while the server stops is still answered,
+  // then its connection is closed: otherwise it idles on and the stop waits for it forever.
+  app.addHook('onSend', async (_request, reply) => {
+    if (context.closing.value) void reply.header('connection', 'close');
+  });
   app.addHook('preClose', async () => {
     context.closing.value = true;
     for (const end of context.streams) end();

@@ -35,6 +35,8 @@ const FRAMEWORK_CODES: Record<string, MemexErrorCode> = {
   FST_FIELDS_LIMIT: 'MEMEX_BODY_TOO_LARGE',
   FST_PROTO_VIOLATION: 'MEMEX_INVALID_INPUT',
   FST_ERR_VALIDATION: 'MEMEX_INVALID_INPUT',
+  FST_ERR_BAD_URL: 'MEMEX_INVALID_INPUT',
+  FST_ERR_MAX_PARAM_LENGTH: 'MEMEX_INVALID_ID',
 };
 
 /** Any error a request ran into, as the catalogue error the client gets. */

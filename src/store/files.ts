@@ -72,7 +72,13 @@ async function* chunksOf(source: FileSource): AsyncGenerator<Uint8Array> {
   } else if ('path' in source) {
     yield* createReadStream(source.path) as AsyncIterable<Uint8Array>;
   } else {
-    yield* source.stream as AsyncIterable<Uint8Array>;
+    try {
+      yield* source.stream as AsyncIterable<Uint8Array>;
+    } catch (cause) {
+      // A caller's stream (an upload) that breaks off or is malformed is bad input, not a disk fault.
+      if (cause instanceof MemexError) throw cause;
+      throw new MemexError('MEMEX_INVALID_INPUT', `the file's stream failed before its end: ${(cause as Error).message}; nothing was kept`, { cause });
+    }
   }
 }
 

@@ -164,7 +164,8 @@ describe('malformed input is a coded 4xx, never a 5xx', () => {
       ['GET', '/v1/sessions/..%2F..%2Fetc', s.alice, undefined, 400, 'MEMEX_INVALID_ID'],
       // The router resolves a dot-dot segment away before any route sees it.
       ['GET', '/v1/sessions/%2e%2e', s.alice, undefined, 404, 'MEMEX_ROUTE_NOT_FOUND'],
-      ['GET', `/v1/sessions/${'a'.repeat(300)}`, s.alice, undefined, 404, 'MEMEX_ROUTE_NOT_FOUND'],
+      ['GET', `/v1/sessions/${'a'.repeat(300)}`, s.alice, undefined, 400, 'MEMEX_INVALID_ID'],
+      ['GET', '/v1/sessions/%E0%A4%A', s.alice, undefined, 400, 'MEMEX_INVALID_INPUT'],
       ['GET', `/v1/sessions/${session}/files/not-a-sha`, s.alice, undefined, 400, 'MEMEX_INVALID_ID'],
       ['POST', '/v1/search', s.alice, {}, 400, 'MEMEX_INVALID_INPUT'],
       ['POST', '/v1/search', s.alice, { query: 'x', k: -1 }, 400, 'MEMEX_INVALID_INPUT'],
@@ -172,7 +173,8 @@ describe('malformed input is a coded 4xx, never a 5xx', () => {
       ['POST', `/v1/sessions/${session}/context`, s.alice, { budget: 'lots' }, 400, 'MEMEX_INVALID_INPUT'],
       ['POST', `/v1/sessions/${session}/context`, s.alice, { budget: 100, sessionId: session }, 400, 'MEMEX_INVALID_INPUT'],
       ['PATCH', `/v1/sessions/${session}`, s.alice, { title: '' }, 400, 'MEMEX_INVALID_INPUT'],
-      ['POST', `/v1/sessions/${session}/files`, { ...s.alice, 'content-type': 'multipart/form-data' }, 'garbage', 415, 'MEMEX_CONTENT_TYPE_UNSUPPORTED'],
+      ['POST', `/v1/sessions/${session}/files`, { ...s.alice, 'content-type': 'multipart/form-data' }, 'garbage', 400, 'MEMEX_INVALID_INPUT'],
+      ['POST', `/v1/sessions/${session}/files`, { ...s.alice, 'content-type': 'multipart/form-data; boundary=x' }, '--x\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n%PDF-1.4 cut', 400, 'MEMEX_INVALID_INPUT'],
       ['PUT', '/v1/sessions', s.alice, {}, 404, 'MEMEX_ROUTE_NOT_FOUND'],
     ];
     for (const [method, url, headers, payload, status, code] of cases) {

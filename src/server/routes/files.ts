@@ -45,7 +45,11 @@ export function fileRoutes(app: App, context: ServerContext): void {
       if (!request.isMultipart()) throw new MemexError('MEMEX_CONTENT_TYPE_UNSUPPORTED', 'upload files as multipart/form-data with one part named "file"');
       // A missing session answers before a byte of the body is read.
       await memex.sessions.get(userId, sessionId);
-      const part = await request.file();
+      const part = await request.file().catch((cause: unknown) => {
+        // The form itself is malformed (no boundary, cut off): the client's input, with the parser's words.
+        if (cause instanceof Error && !('code' in cause)) throw new MemexError('MEMEX_INVALID_INPUT', `the multipart body cannot be read: ${cause.message}`, { cause });
+        throw cause;
+      });
       if (!part) throw new MemexError('MEMEX_INVALID_INPUT', 'the form has no file part; send the file in a part named "file"');
       if (part.fieldname !== 'file') {
         part.file.resume();
