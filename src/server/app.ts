@@ -72,7 +72,9 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     // Errors the router finds before any route runs (a malformed URL, an over-long id) are problems too.
-    frameworkErrors: (error, request, reply) => sendProblem(error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      void sendProblem(error, request, reply);
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
@@ -152,11 +154,12 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   });
 
   await app.register(
-    async (v1) => {
-      systemRoutes(v1 as App, context);
-      sessionRoutes(v1 as App, context);
-      fileRoutes(v1 as App, context);
-      searchRoutes(v1 as App, context);
+    (v1, _options, done) => {
+      systemRoutes(v1, context);
+      sessionRoutes(v1, context);
+      fileRoutes(v1, context);
+      searchRoutes(v1, context);
+      done();
     },
     { prefix: '/v1' },
   );

@@ -276,3 +276,26 @@ describe.skipIf(!hasEvalFiles)('memex ingest', () => {
     expect(found.hits[0]?.source.kind).toBe('file');
   }, 60_000);
 });
+
+describe('memex keys', () => {
+  it('creates a key printed once, lists it without its secret, and revokes it', async () => {
+    const cwd = await tempDir();
+    const created = await json<{ key: string; id: string; userId: string; name: string }>(['keys', 'create', '--user', 'alice', '--name', 'laptop'], { cwd });
+    expect(created).toMatchObject({ userId: 'alice', name: 'laptop' });
+    expect(created.key).toMatch(/^mx_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
+    await json(['keys', 'create', '--user', 'bob'], { cwd });
+    const listed = await json<{ id: string; revokedAt: string | null }[]>(['keys', 'list', '--user', 'alice'], { cwd });
+    expect(listed.map((k) => k.id)).toEqual([created.id]);
+    expect(JSON.stringify(listed)).not.toContain(created.key.slice(-43));
+    expect(await json<unknown[]>(['keys', 'list', '--all'], { cwd })).toHaveLength(2);
+    await json(['keys', 'revoke', created.id], { cwd });
+    expect((await json<{ revokedAt: string | null }[]>(['keys', 'list', '--user', 'alice'], { cwd }))[0]?.revokedAt).not.toBeNull();
+    const unknown = await memex(['keys', 'revoke', 'nosuchkey123'], { cwd });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('MEMEX_KEY_NOT_FOUND');
+    const bad = await memex(['keys', 'create', '--user', '../x'], { cwd });
+    expect(bad.stderr).toContain('MEMEX_INVALID_ID');
+    const help = await memex(['serve', '--help'], { cwd });
+    expect(help.stdout).toContain('--trust-user-header');
+  });
+});

@@ -231,4 +231,5 @@ describe('HTTP routes (inject)', () => {
     expect(['cancelled', 'done']).toContain((await waitForJob(s.app, s.alice, accepted.job.id)).state);
     expectProblem(await s.app.inject({ url: '/v1/jobs/job_nosuch', headers: s.alice }), 404, 'MEMEX_JOB_NOT_FOUND');
   });
+  it.skipIf(hasEvalFiles)(EVAL_FILES_MISSING, () => undefined);
 });

@@ -75,7 +75,7 @@ function startServer(dataDir: string): Promise<{ child: ChildProcess; url: strin
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    child.stderr!.on('data', (data: Buffer) => {
+    child.stderr.on('data', (data: Buffer) => {
       stderr += data.toString();
       const url = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
       if (url) resolve({ child, url, stderr: () => stderr });

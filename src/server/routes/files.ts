@@ -98,8 +98,8 @@ export function fileRoutes(app: App, context: ServerContext): void {
     return reply.code(204).send();
   });
 
-  app.get('/jobs/:jobId', { schema: { summary: 'An ingest job: its state, progress, and result or error', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, async (request) =>
-    publicJob(jobs.get(userOf(request), request.params.jobId)),
+  app.get('/jobs/:jobId', { schema: { summary: 'An ingest job: its state, progress, and result or error', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, (request) =>
+    Promise.resolve(publicJob(jobs.get(userOf(request), request.params.jobId))),
   );
 
   app.delete('/jobs/:jobId', { schema: { summary: 'Cancel an ingest job (no rows of the file are kept)', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, async (request) =>

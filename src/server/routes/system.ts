@@ -6,7 +6,7 @@ const MeSchema = z.object({ user: ProfileSchema, keyId: z.string().nullable() })
 
 /** Liveness, readiness, the OpenAPI document, and the caller's own profile. */
 export function systemRoutes(app: App, { memex, jobs, closing }: ServerContext): void {
-  app.get('/health', { config: { public: true, rateLimit: false }, schema: { summary: 'Liveness: the process answers', tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
+  app.get('/health', { config: { public: true, rateLimit: false }, schema: { summary: 'Liveness: the process answers', tags: ['system'], security: [] } }, () => Promise.resolve({ status: 'ok' }));
 
   app.get('/ready', { config: { public: true, rateLimit: false }, schema: { summary: 'Readiness: the model is loaded and the server is not stopping', tags: ['system'], security: [] } }, async (_request, reply) => {
     if (closing.value) return reply.code(503).send({ ready: false, reason: 'stopping' });
@@ -19,7 +19,7 @@ export function systemRoutes(app: App, { memex, jobs, closing }: ServerContext):
     }
   });
 
-  app.get('/openapi.json', { config: { public: true, rateLimit: false }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { public: true, rateLimit: false }, schema: { hide: true } }, () => Promise.resolve(app.swagger()));
 
   app.get('/me', { schema: { summary: 'The calling user', tags: ['user'], response: { 200: MeSchema } } }, async (request) => ({
     user: await memex.users.get(userOf(request)),
