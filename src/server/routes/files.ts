@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { FileIdSchema, FileRecordSchema, MemexError, SessionIdSchema } from '../../core/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
 import { JobSchema, type Job, type JobEvent } from '../jobs.js';
+import { SessionParams } from './sessions.js';
 
-const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
 const FileParams = z.strictObject({ sessionId: SessionIdSchema, fileId: FileIdSchema });
 const JobParams = z.strictObject({ jobId: z.string().min(1).max(100) });
 const PublicJobSchema = JobSchema.omit({ v: true, created: true });

@@ -5,7 +5,7 @@ import { EXPORT_FORMATS } from '../../store/index.js';
 import { signalOf, userOf, type App, type ServerContext } from '../app.js';
 
 export const SessionSchema = SessionMetaSchema.omit({ v: true, messagesBytes: true });
-const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
+export const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
 const MessageParams = z.strictObject({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
 
 /** Query values arrive as text: numbers and flags are read from it, and unknown parameters refused. */
