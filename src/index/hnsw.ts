@@ -29,6 +29,14 @@ export interface HnswParams {
 export const DEFAULT_HNSW: HnswParams = { m: 16, efConstruction: 200, efSearch: 64 };
 
 /**
+ * The smallest capacity Memex lets the graph have. hnswlib reads a saved empty index back with
+ * capacity 0, and doubling 0 asks `realloc` for 0 bytes, which frees the graph's memory and
+ * returns null: hnswlib throws, then frees it again on destruction (heap corruption). Every size
+ * Memex asks for is at least this.
+ */
+const MIN_CAPACITY = 16;
+
+/**
  * hnswlib-node in inner-product space over unit rows. Memex keeps its own bitmap of live labels
  * (hnswlib only marks deletions, and throws on a second mark), grows capacity by doubling, and
  * hands the addon one reused `number[]` per query: its API takes arrays, and a fresh `Array.from`
@@ -54,7 +62,7 @@ export class HnswVectorIndex implements VectorIndex {
   static create(dimension: number, params: HnswParams = DEFAULT_HNSW, capacity = 1024): HnswVectorIndex {
     const { HierarchicalNSW } = hnswlib().module;
     const index = new HierarchicalNSW('ip', dimension);
-    index.initIndex({ maxElements: Math.max(16, capacity), m: params.m, efConstruction: params.efConstruction, randomSeed: 100 });
+    index.initIndex({ maxElements: Math.max(MIN_CAPACITY, capacity), m: params.m, efConstruction: params.efConstruction, randomSeed: 100 });
     return new HnswVectorIndex(index, dimension, params);
   }
 
@@ -69,6 +77,11 @@ export class HnswVectorIndex implements VectorIndex {
     }
     if (index.getNumDimensions() !== dimension) {
       throw new MemexError('MEMEX_INDEX_CORRUPT', `${path} holds ${index.getNumDimensions()}-d rows, expected ${dimension}`);
+    }
+    try {
+      if (index.getMaxElements() < MIN_CAPACITY) index.resizeIndex(MIN_CAPACITY);
+    } catch (cause) {
+      throw new MemexError('MEMEX_INDEX_CORRUPT', `cannot grow the HNSW graph read from ${path}: ${(cause as Error).message}`, { cause });
     }
     const result = new HnswVectorIndex(index, dimension, params);
     for (const label of live) result.markLive(label);
@@ -100,7 +113,7 @@ export class HnswVectorIndex implements VectorIndex {
     checkDimension(this, vector);
     if (this.has(label)) throw new MemexError('MEMEX_INTERNAL', `label ${label} is already in the index`);
     const capacity = this.index.getMaxElements();
-    if (this.index.getCurrentCount() >= capacity) this.index.resizeIndex(capacity * 2);
+    if (this.index.getCurrentCount() >= capacity) this.index.resizeIndex(Math.max(MIN_CAPACITY, capacity * 2));
     this.index.addPoint(this.copy(vector), label);
     this.markLive(label);
   }

@@ -79,6 +79,19 @@ describe('cross-session recall', () => {
     expect(hits[0]?.scores.vector).toBeGreaterThan(0.3);
   });
 
+  it('a first search that saved an empty index does not break the user (regression: resizeIndex failed)', async () => {
+    const dir = join(await tempDir(), 'data');
+    let memex = await open(dir);
+    await memex.users.create({ id: 'new' });
+    expect((await memex.search('new', 'foo')).hits).toEqual([]);
+    await close(memex);
+    memex = await open(dir);
+    const session = await memex.sessions.create('new');
+    await memex.messages.append('new', session.id, { role: 'user', content: 'hello there' });
+    expect((await memex.search('new', 'hello')).hits.map((hit) => hit.text)).toEqual(['hello there']);
+    expect((await memex.doctor()).findings.filter((finding) => finding.severity === 'problem')).toEqual([]);
+  });
+
   it('carries text, provenance and each component score', async () => {
     const memex = await open(await tempDir());
     const [first] = await seed(memex, 'alice');

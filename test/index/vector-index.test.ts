@@ -31,6 +31,21 @@ describe('HnswVectorIndex', () => {
     expect(again.search(rows[9] as Float32Array, 5)).toEqual(index.search(rows[9] as Float32Array, 5));
   });
 
+  it('an empty index written and read back grows again (regression: resizeIndex failed, then heap corruption)', async () => {
+    const dir = await tempDir();
+    HnswVectorIndex.create(8).write(join(dir, 'hnsw.bin'));
+    const again = HnswVectorIndex.read(join(dir, 'hnsw.bin'), 8, DEFAULT_HNSW, []);
+    const rows = unitVectors(200, 8, 3);
+    rows.forEach((row, label) => again.add(label, row));
+    expect(again.size).toBe(200);
+    expect(again.search(rows[7] as Float32Array, 1)[0]?.label).toBe(7);
+    // Written and read once more at its new size: still grows.
+    again.write(join(dir, 'hnsw.bin'));
+    const third = HnswVectorIndex.read(join(dir, 'hnsw.bin'), 8, DEFAULT_HNSW, rows.map((_, label) => label));
+    unitVectors(300, 8, 4).forEach((row, label) => third.add(200 + label, row));
+    expect(third.size).toBe(500);
+  });
+
   it('turns an unreadable file into MEMEX_INDEX_CORRUPT instead of crashing', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'hnsw.bin'), Buffer.from('not an index at all'));
