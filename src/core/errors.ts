@@ -47,6 +47,7 @@ const catalogue = {
   MEMEX_INDEX_CORRUPT: { status: 500, hint: 'The search index is a cache: Memex rebuilds it from the session files. Run `memex doctor` to rebuild it now.' },
   MEMEX_ABORTED: { status: 499, hint: 'The operation was cancelled by its caller; nothing partial was kept. Run it again to finish.' },
   MEMEX_STORE_CLOSED: { status: 500, hint: 'Open a new Memex instance; this one was closed.' },
+  MEMEX_DISK_FULL: { status: 507, hint: 'The disk (or the quota) holding the data dir is full; nothing was half-written. Free space, then retry.' },
   MEMEX_IO: { status: 500, hint: 'The file system refused an operation; see the cause (disk full, permissions, ...).' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
@@ -90,11 +91,16 @@ function isSystemError(value: unknown): value is NodeJS.ErrnoException {
   return value instanceof Error && typeof (value as NodeJS.ErrnoException).code === 'string';
 }
 
+/** MEMEX_DISK_FULL for "no space" (and quota) errors, which a caller can act on; MEMEX_IO otherwise. */
+export function ioCode(errno: string | undefined): 'MEMEX_DISK_FULL' | 'MEMEX_IO' {
+  return errno === 'ENOSPC' || errno === 'EDQUOT' ? 'MEMEX_DISK_FULL' : 'MEMEX_IO';
+}
+
 /** Wraps anything thrown into a MemexError, keeping the original as `cause`. */
 export function toMemexError(value: unknown, context = 'operation failed'): MemexError {
   if (value instanceof MemexError) return value;
   if (isSystemError(value)) {
-    return new MemexError('MEMEX_IO', `${context}: ${value.code ?? 'EIO'} ${value.message}`, {
+    return new MemexError(ioCode(value.code), `${context}: ${value.code ?? 'EIO'} ${value.message}`, {
       cause: value,
       details: { errno: value.code, path: value.path },
     });

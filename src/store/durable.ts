@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
-import { FORMAT_VERSION, MemexError, type FsyncPolicy } from '../core/index.js';
+import { FORMAT_VERSION, MemexError, ioCode, type FsyncPolicy } from '../core/index.js';
 import { Coalescer } from './serial.js';
 
 /**
@@ -117,7 +117,8 @@ export async function writeSynced(path: string, data: string | Uint8Array, sync:
 export function wrapIo(cause: unknown, message: string): MemexError {
   if (cause instanceof MemexError) return cause;
   const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new MemexError('MEMEX_IO', `${message}${errno ? ` (${errno})` : ''}`, { cause, details: { errno } });
+  const code = ioCode(errno);
+  return new MemexError(code, `${message}${code === 'MEMEX_DISK_FULL' ? ': the disk is full' : ''}${errno ? ` (${errno})` : ''}`, { cause, details: { errno } });
 }
 
 export function isNotFound(cause: unknown): boolean {

@@ -29,6 +29,8 @@ export class MessageLog {
   size: number;
   private starts: number[] | null = null;
   private ids: Map<string, number> | null = null;
+  /** Set when a failed append's fragment could not be cut off: cut it before the next append. */
+  private tornTail = false;
 
   private constructor(
     readonly path: string,
@@ -100,6 +102,12 @@ export class MessageLog {
 
   async append(messages: readonly Message[], durability: Durability): Promise<void> {
     if (messages.length === 0) return;
+    if (this.tornTail) {
+      if (!(await truncateTo(this.path, this.size, durability))) {
+        throw new MemexError('MEMEX_IO', `cannot cut a failed append off ${this.path}; nothing more is appended until it can be (reopening repairs it)`);
+      }
+      this.tornTail = false;
+    }
     const positions = this.starts && this.ids ? { starts: this.starts, ids: this.ids } : null;
     let offset = this.size;
     const lines: string[] = [];
@@ -115,10 +123,12 @@ export class MessageLog {
     try {
       await durability.append(this.path, lines.join(''));
     } catch (cause) {
-      // The positions may now describe lines that did not reach the file: forget them and rescan.
+      // A failed write (a full disk) may have left part of a line: cut the log back to the last
+      // good offset, or the next append would be glued onto the fragment. The positions may
+      // describe lines that did not reach the file: forget them and rescan.
       this.starts = null;
       this.ids = null;
-      this.size = await stat(this.path).then((s) => s.size, () => this.size);
+      this.tornTail = !(await truncateTo(this.path, this.size, durability));
       throw cause;
     }
     this.size = offset;
@@ -187,6 +197,28 @@ export class MessageLog {
       throw corruptLine(this.path, this.sessionId, index, `belongs to session ${parsed.data.sessionId}`);
     }
     return parsed.data;
+  }
+}
+
+/**
+ * Cuts a log back to `size` bytes after a failed append. Shrinking needs no free space, so it
+ * works on the full disk that failed the append; if it still fails, the torn tail is repaired
+ * the next time the log is opened.
+ */
+async function truncateTo(path: string, size: number, durability: Durability): Promise<boolean> {
+  try {
+    const handle = await open(path, 'r+');
+    try {
+      if ((await handle.stat()).size > size) {
+        await handle.truncate(size);
+        if (durability.policy !== 'none') await handle.sync();
+      }
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch {
+    return false;
   }
 }
 
