@@ -121,6 +121,8 @@ export class Memex {
   private readonly recall: Recall;
   private readonly contexts: ContextManager;
   private embedderLoad: Promise<Embedder> | null = null;
+  /** Users whose sessions were checked, since open, for messages a crash left without rows. */
+  private readonly caughtUp = new Map<string, Promise<void>>();
   private ocrEngine: OcrEngine | null = null;
 
   private constructor(
@@ -288,7 +290,7 @@ export class Memex {
    * ```
    */
   async search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
-    await this.settle();
+    await this.settle(userId);
     return this.recall.search(userId, query, options);
   }
 
@@ -305,7 +307,7 @@ export class Memex {
    * ```
    */
   async buildContext(userId: string, options: ContextOptions): Promise<ContextWindow> {
-    await this.settle();
+    await this.settle(userId);
     return this.contexts.build(userId, options);
   }
 
@@ -352,24 +354,58 @@ export class Memex {
     );
   }
 
-  /** Waits for appended messages to be embedded; a failure is a warning (search goes on with what has rows). */
-  private async settle(): Promise<void> {
+  /**
+   * Waits for appended messages to be embedded; a failure is a warning (search goes on with what
+   * has rows). With a user, first queues (once per open) every session of theirs holding messages
+   * a crash left without rows, so a search after a restart sees every acknowledged message.
+   */
+  private async settle(userId?: string): Promise<void> {
+    if (userId !== undefined) await this.catchUp(userId);
     await this.indexer.flush().catch((cause: unknown) => {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
     });
   }
 
+  private catchUp(userId: string): Promise<void> {
+    let done = this.caughtUp.get(userId);
+    if (!done) {
+      done = this.queueUnembedded(userId).catch((cause: unknown) => {
+        // Not remembered: the next call tries again (an unknown user is the caller's error, reported there).
+        this.caughtUp.delete(userId);
+        if (!isMemexError(cause, 'MEMEX_USER_NOT_FOUND') && !isMemexError(cause, 'MEMEX_INVALID_ID')) {
+          const error = toMemexError(cause);
+          this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
+        }
+      });
+      this.caughtUp.set(userId, done);
+    }
+    return done;
+  }
+
+  private async queueUnembedded(userId: string): Promise<void> {
+    for (let offset = 0; ; ) {
+      const page = await this.store.listSessions(userId, { limit: 500, offset });
+      for (const session of page.sessions) {
+        // One unreadable session costs only itself: search goes on over the others.
+        const pending = await this.store.unembeddedMessages(userId, session.id, { limit: 1 }).catch(() => []);
+        if (pending.length > 0) this.indexer.schedule(userId, session.id);
+      }
+      offset += page.sessions.length;
+      if (page.sessions.length === 0 || offset >= page.total) return;
+    }
+  }
+
   /** The per-user search index (a cache of the session files under `users/<id>/index/`). */
   readonly index = {
     /** Loads (or builds) and syncs the user's index now, instead of on the first search. */
     prepare: async (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => {
-      await this.settle();
+      await this.settle(userId);
       return this.recall.prepare(userId, options);
     },
     /** Builds the user's index again from the session files. */
     rebuild: async (userId: string, options?: { onProgress?: (progress: IndexProgress) => void }): Promise<IndexStatus> => {
-      await this.settle();
+      await this.settle(userId);
       return this.recall.rebuild(userId, options);
     },
   };
@@ -394,6 +430,7 @@ export class Memex {
     delete: async (userId: string): Promise<void> => {
       await this.store.deleteUser(userId);
       this.recall.forget(userId);
+      this.caughtUp.delete(userId);
     },
   };
 

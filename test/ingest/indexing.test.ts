@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { FlatFileStore } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, modelEnv, SHARED_MODEL_ID } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
+import { tsxEval } from '../helpers/child.js';
 
 const opened: Memex[] = [];
 afterEach(async () => {
@@ -90,6 +92,38 @@ describe('indexing on append', () => {
     await memex.flush();
     expect((await memex.vectors.read('alice', session.id)).lines.map((l) => l.text)).toEqual(['stored while the indexer was down', 'so was this', 'and a new one']);
   });
+
+  it('after SIGKILL, acknowledged messages are in search before any new append (regression: 155 of 200 missing)', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const moduleUrl = new URL('../../src/index.ts', import.meta.url).href;
+    // The child acknowledges 200 appends over 4 sessions, then is killed before its indexer can
+    // have embedded them (the model is still loading).
+    const child = spawn(
+      process.execPath,
+      tsxEval(`import { Memex } from ${JSON.stringify(moduleUrl)};
+         const memex = await Memex.open({ dataDir: ${JSON.stringify(dataDir)}, env: ${JSON.stringify(modelEnv)}, onWarning: () => {} });
+         await memex.users.create({ id: 'alice' });
+         for (let s = 0; s < 4; s++) {
+           const session = await memex.sessions.create('alice');
+           for (let i = 0; i < 50; i++) await memex.messages.append('alice', session.id, { role: 'user', content: 'acknowledged note zq' + (s * 50 + i) });
+         }
+         process.stdout.write('acked\\n');
+         setInterval(() => {}, 1000);`),
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('acked') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+
+    const memex = await openMemex(dataDir, { onWarning: () => undefined });
+    const report = await memex.search('alice', 'acknowledged note', { k: 200, mode: 'lexical' });
+    expect(new Set(report.hits.map((hit) => hit.text))).toEqual(new Set(Array.from({ length: 200 }, (_, i) => `acknowledged note zq${i}`)));
+    const sessions = (await memex.sessions.list('alice')).sessions;
+    for (const session of sessions) expect((await memex.vectors.status('alice', session.id)).rows).toBe(50);
+  }, 120_000);
 
   it('deleting a message through the facade removes its rows', async () => {
     const memex = await openMemex(await tempDir());
