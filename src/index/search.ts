@@ -239,9 +239,9 @@ async function hydrate(index: UserIndex, store: Store, userId: string, ranked: C
   }
   const hits = new Map<number, SearchHit>();
   for (const [sessionId, group] of bySession) {
-    // A session deleted or rewritten since the sync reads as nothing rather than failing the search.
+    // A session deleted, rewritten or broken since the sync reads as nothing rather than failing the search.
     const lines = await store.readVectorLines(userId, sessionId, group.rows).catch((cause: unknown) => {
-      if (isMemexError(cause) && (cause.code === 'MEMEX_SESSION_NOT_FOUND' || cause.code === 'MEMEX_INVALID_INPUT')) return [];
+      if (isMemexError(cause) && (cause.code === 'MEMEX_SESSION_NOT_FOUND' || cause.code === 'MEMEX_SESSION_CORRUPT' || cause.code === 'MEMEX_INVALID_INPUT')) return [];
       throw cause;
     });
     lines.forEach((line, i) => {

@@ -217,7 +217,13 @@ export class UserIndex {
     const statuses = [];
     for (const [sessionId, origin] of todo) {
       const status = await store.vectorStatus(userId, sessionId).catch(skipMissing);
-      if (status) statuses.push({ sessionId, origin, status });
+      if (status) {
+        statuses.push({ sessionId, origin, status });
+      } else {
+        // Gone or unreadable (the store reports which): its rows leave the index, the others stay.
+        const known = this.sessions.get(sessionId);
+        if (known) report.removed += this.dropSession(known);
+      }
     }
     for (const { status, sessionId } of statuses) {
       const known = this.sessions.get(sessionId);
@@ -540,8 +546,9 @@ function sha256(bytes: Uint8Array): string {
 }
 
 /** A session deleted while we looked is simply not there. */
+/** A session deleted, or one whose files cannot be read, counts as absent: one broken session costs only itself. */
 function skipMissing(cause: unknown): null {
-  if (isMemexError(cause) && cause.code === 'MEMEX_SESSION_NOT_FOUND') return null;
+  if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) return null;
   throw cause;
 }
 

@@ -92,6 +92,29 @@ describe('cross-session recall', () => {
     expect((await memex.doctor()).findings.filter((finding) => finding.severity === 'problem')).toEqual([]);
   });
 
+  it('a corrupt session_meta.json costs only its own session in search and context (regression: the whole user failed)', async () => {
+    const dir = join(await tempDir(), 'data');
+    let memex = await open(dir);
+    await memex.users.create({ id: 'alice' });
+    const good = await memex.sessions.create('alice');
+    await memex.messages.append('alice', good.id, { role: 'user', content: 'the heron nests by the river' });
+    const bad = await memex.sessions.create('alice');
+    await memex.messages.append('alice', bad.id, { role: 'user', content: 'the heron flew over the bridge' });
+    expect((await memex.search('alice', 'heron')).hits).toHaveLength(2);
+    await close(memex);
+    await writeFile(join(dir, 'users', 'alice', 'sessions', bad.id, 'session_meta.json'), '{"v":1, "id": trunc');
+    const warnings: MemexWarning[] = [];
+    memex = await open(dir, { warnings });
+    expect((await memex.search('alice', 'heron')).hits.map((hit) => hit.sessionId)).toEqual([good.id]);
+    const window = await memex.buildContext('alice', { sessionId: good.id, budget: 2048, query: 'heron' });
+    expect(window.messages.length).toBeGreaterThan(0);
+    // Broken while the index is in memory, then another session grows: the sync skips the broken one.
+    await rm(join(dir, 'users', 'alice', 'sessions', bad.id, 'session_meta.json'));
+    await memex.messages.append('alice', good.id, { role: 'user', content: 'a heron again' });
+    expect((await memex.search('alice', 'heron')).hits.map((hit) => hit.sessionId)).toEqual([good.id, good.id]);
+    expect(warnings.some((w) => w.kind === 'unreadable')).toBe(true);
+  });
+
   it('carries text, provenance and each component score', async () => {
     const memex = await open(await tempDir());
     const [first] = await seed(memex, 'alice');
