@@ -1,6 +1,6 @@
 import { toMemexError } from './core/index.js';
 import type { Recall } from './index/index.js';
-import type { MessageIndexer } from './ingest/index.js';
+import type { MessageIndexer, SessionRef } from './ingest/index.js';
 import type { Store } from './store/index.js';
 
 /** What `doctor` found: `repaired` was fixed (derived data only), `problem` needs a person, `note` is worth knowing. */
@@ -40,13 +40,17 @@ export interface DoctorParts {
   store: Store;
   recall: Recall;
   indexer: MessageIndexer;
+  /** Embeds again the chunks of a session's ingested files whose rows were lost. */
+  repairFiles(ref: SessionRef): Promise<{ files: number; chunks: number }>;
   /** Calls `listener` with every warning raised while `work` runs (repairs made on open, rebuilds). */
   tap<T>(listener: (finding: DoctorFinding) => void, work: () => Promise<T>): Promise<T>;
 }
 
 /**
- * Reads every session of every user (or one), which repairs what opening repairs (torn log lines,
- * stale counts, vector files that disagree), embeds messages left without rows, and loads, syncs and
+ * First repairs what reading would skip or hide (`Store.repair`: an unreadable profile, a missing
+ * or unreadable session meta, log lines that are not messages). Then reads every session of every
+ * user (or one), which repairs what opening repairs (torn log lines, stale counts, vector files
+ * that disagree), embeds messages and ingested files left without rows, and loads, syncs and
  * checks each user's search index, rebuilding it when it is missing, corrupt or inconsistent. What it
  * cannot fix (an unreadable session, a foreign model) is reported with what to do.
  */
@@ -56,6 +60,10 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
   const add = (finding: DoctorFinding): void => {
     report.findings.push(finding);
   };
+  // Before listing: a user or session hidden by a broken file is listed once it is repaired.
+  await parts.tap(() => undefined, async () => {
+    for (const finding of await store.repair(options.userId !== undefined ? { userId: options.userId } : {})) add(finding);
+  });
   const users = options.userId ? [options.userId] : (await store.listUsers()).map((user) => user.id);
   for (const userId of users) {
     report.users++;
@@ -79,6 +87,8 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
             const { messages, chunks } = await indexer.indexSession({ userId, sessionId: session.id });
             add({ severity: 'repaired', where, what: `embedded ${messages} messages left without vector rows (${chunks} chunks)` });
           }
+          const files = await parts.repairFiles({ userId, sessionId: session.id });
+          if (files.files > 0) add({ severity: 'repaired', where, what: `embedded again the text of ${files.files} ingested file(s) that had lost their vector rows (${files.chunks} chunks)` });
           rows += (await store.vectorStatus(userId, session.id)).rows;
           report.messages += session.messageCount;
           report.sessions++;

@@ -49,6 +49,7 @@ import {
   TesseractOcr,
   ingestFile,
   reindex,
+  repairFileRows,
   type IngestFileOptions,
   type IngestResult,
   type OcrEngine,
@@ -338,9 +339,14 @@ export class Memex {
         store: this.store,
         recall: this.recall,
         indexer: this.indexer,
+        repairFiles: async (ref) => repairFileRows(this.store, await this.embedder(), this.config.chunking, ref),
         tap: async (listener, work) => {
           const severity = (warning: MemexWarning): DoctorFinding['severity'] =>
-            warning.kind === 'indexing-failed' ? 'problem' : warning.kind === 'embedding-fallback' ? 'note' : 'repaired';
+            warning.kind === 'indexing-failed' || warning.kind === 'unreadable' || warning.kind === 'corrupt-lines-skipped'
+              ? 'problem'
+              : warning.kind === 'embedding-fallback'
+                ? 'note'
+                : 'repaired';
           const tap = (warning: MemexWarning): void => listener({ severity: severity(warning), where: 'data dir', what: describeWarning(warning) });
           this.taps.add(tap);
           try {

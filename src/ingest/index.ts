@@ -1,4 +1,4 @@
 export { MessageIndexer, type IndexedCount, type MessageIndexerOptions, type SessionRef } from './message-indexer.js';
-export { reindex, type ReindexOptions, type ReindexProgress, type ReindexResult } from './reindex.js';
+export { reindex, repairFileRows, type ReindexOptions, type ReindexProgress, type ReindexResult } from './reindex.js';
 export { ingestFile, chunksOfFile, INGEST_PHASES, type IngestFileOptions, type IngestParts, type IngestPhase, type IngestProgress, type IngestResult } from './ingest-file.js';
 export { TesseractOcr, OcrStopped, type OcrEngine, type OcrResult, type RecognizeOptions } from './ocr.js';

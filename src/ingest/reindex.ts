@@ -110,6 +110,38 @@ export async function reindex(
   return result;
 }
 
+/**
+ * Embeds again the chunks of ingested files whose rows were lost (vector files damaged and
+ * reconciled, or deleted): their text stays in the file's `text.json`, so nothing is parsed
+ * again. Chunks that still have rows are skipped by the store. What `memex doctor` runs.
+ */
+export async function repairFileRows(
+  store: Store,
+  embedder: Embedder,
+  chunkingConfig: Config['chunking'],
+  ref: SessionRef,
+): Promise<{ files: number; chunks: number }> {
+  const ingested = (await store.listFiles(ref.userId, ref.sessionId)).filter((file) => (file.content?.chunks ?? 0) > 0);
+  if (ingested.length === 0) return { files: 0, chunks: 0 };
+  const rows = await fileRows(store, ref);
+  const short = new Set(ingested.filter((file) => (rows.get(file.id) ?? 0) < (file.content?.chunks ?? 0)).map((file) => file.id));
+  if (short.size === 0) return { files: 0, chunks: 0 };
+  const chunking = chunkingFor(chunkingConfig, embedder);
+  const chunks = (await sessionFileChunks(store, ref.userId, ref.sessionId, chunking)).filter(({ file }) => short.has(file.id)).flatMap((f) => f.chunks);
+  const vectors = await embedder.embed(chunks.map((chunk) => chunk.text));
+  const before = (await store.vectorStatus(ref.userId, ref.sessionId)).rows;
+  const after = (await store.appendVectors(ref.userId, ref.sessionId, { model: embedder.modelId, chunks, vectors })).rows;
+  return { files: short.size, chunks: after - before };
+}
+
+async function fileRows(store: Store, ref: SessionRef): Promise<Map<string, number>> {
+  const rows = new Map<string, number>();
+  for (const line of (await store.readVectors(ref.userId, ref.sessionId)).lines) {
+    if (line.source.kind === 'file') rows.set(line.source.fileId, (rows.get(line.source.fileId) ?? 0) + 1);
+  }
+  return rows;
+}
+
 /** Rows all from `model`, and no message with text left without rows (attachment-only ones have none). */
 async function isCurrent(store: Store, ref: SessionRef, model: string): Promise<boolean> {
   const status = await store.vectorStatus(ref.userId, ref.sessionId);
@@ -119,10 +151,7 @@ async function isCurrent(store: Store, ref: SessionRef, model: string): Promise<
   // Every ingested file has all its rows (a repair on open may have dropped some).
   const files = (await store.listFiles(ref.userId, ref.sessionId)).filter((file) => (file.content?.chunks ?? 0) > 0);
   if (files.length === 0) return true;
-  const rows = new Map<string, number>();
-  for (const line of (await store.readVectors(ref.userId, ref.sessionId)).lines) {
-    if (line.source.kind === 'file') rows.set(line.source.fileId, (rows.get(line.source.fileId) ?? 0) + 1);
-  }
+  const rows = await fileRows(store, ref);
   return files.every((file) => rows.get(file.id) === file.content?.chunks);
 }
 

@@ -70,7 +70,7 @@ import { DataDirLock } from './lock.js';
 import { MessageLog } from './message-log.js';
 import { Coalescer, KeyedMutex } from './serial.js';
 import { SessionVectors, type SessionVectorData, type VectorBatch, type VectorStatus } from './session-vectors.js';
-import type { ListOptions, MessagePage, PutFileInput, PutFileResult, SessionPage, Store, StoreWarning, UnreadableSession } from './store.js';
+import type { ListOptions, MessagePage, PutFileInput, PutFileResult, SessionPage, Store, StoreRepair, StoreWarning, UnreadableSession } from './store.js';
 
 export interface FlatFileStoreOptions {
   dataDir: string;
@@ -423,6 +423,148 @@ export class FlatFileStore implements Store {
     });
   }
 
+  async repair(options: { userId?: string } = {}): Promise<StoreRepair[]> {
+    this.assertOpen();
+    const found: StoreRepair[] = [];
+    const names = options.userId !== undefined ? [parseId('user', options.userId) as string] : await listDir(this.layout.users);
+    for (const name of names) {
+      let uid: UserId;
+      try {
+        uid = parseId('user', name);
+      } catch {
+        found.push({ severity: 'problem', where: name, what: `${join(this.layout.users, name)} is not named like a user id; move it out of the data dir` });
+        continue;
+      }
+      await this.repairProfile(uid, found);
+      let rebuilt = false;
+      for (const sessionName of await listDir(this.layout.sessions(uid)).catch(() => [])) {
+        let sid: SessionId;
+        try {
+          sid = parseId('session', sessionName);
+        } catch {
+          continue;
+        }
+        rebuilt = (await this.repairSession(uid, sid, found)) || rebuilt;
+      }
+      // The listing is a cache: look at the folders again so rebuilt sessions are listed.
+      if (rebuilt) {
+        this.indexes.delete(uid);
+        this.loaded.delete(uid);
+      }
+    }
+    return found;
+  }
+
+  /** A profile.json that cannot be read is kept aside and replaced, so the user's data is reachable again. */
+  private async repairProfile(userId: UserId, found: StoreRepair[]): Promise<void> {
+    const path = this.layout.profile(userId);
+    await this.mutex.run(`user:${userId}`, async () => {
+      try {
+        if (await this.readProfile(userId)) return;
+      } catch (cause) {
+        if (!isMemexError(cause, 'MEMEX_USER_CORRUPT')) throw cause;
+      }
+      const exists = await stat(path).then(() => true, () => false);
+      const savedTo = exists ? await this.keepAside(path) : null;
+      const created = await stat(this.layout.user(userId)).then((s) => s.birthtime.toISOString(), () => nowIso());
+      const profile: Profile = { v: FORMAT_VERSION, id: userId, name: userId, createdAt: created, updatedAt: nowIso(), metadata: {} };
+      await this.durability.writeJsonAtomic(path, profile);
+      this.profiles.set(userId, profile);
+      found.push({
+        severity: 'repaired',
+        where: userId,
+        what: `${exists ? 'profile.json could not be read' : 'profile.json was missing'}; wrote a fresh one (name and metadata reset)${savedTo ? `, the old one is kept as ${savedTo}` : ''}`,
+      });
+    });
+  }
+
+  /** Returns true when the session's meta was rebuilt (the listing must look again). */
+  private async repairSession(userId: UserId, sessionId: SessionId, found: StoreRepair[]): Promise<boolean> {
+    const where = `${userId}/${sessionId}`;
+    return this.mutex.run(sessionKey(userId, sessionId), async () => {
+      let state: SessionState | null = null;
+      let broken: MemexError | null = null;
+      try {
+        state = await this.loadSession(userId, sessionId);
+      } catch (cause) {
+        broken = toMemexError(cause);
+        if (broken.code !== 'MEMEX_SESSION_NOT_FOUND' && broken.code !== 'MEMEX_SESSION_CORRUPT') {
+          found.push({ severity: 'problem', where, what: `${broken.code}: ${broken.message}` });
+          return false;
+        }
+      }
+      if (state) {
+        const moved = await state.log.quarantine(this.durability);
+        if (moved) {
+          // Rows of messages that were on the quarantined lines go too: search shows only what reads.
+          const vectors = await this.sessionVectors(state, userId, sessionId);
+          const orphans = new Set<string>();
+          for (const line of (await vectors.read()).lines) {
+            if (line.source.kind === 'message' && !(await state.log.has(line.source.messageId))) orphans.add(line.source.messageId);
+          }
+          for (const messageId of orphans) await vectors.removeMessage(messageId);
+          if (orphans.size > 0) this.bumpVectors(userId);
+          this.sessionCache.delete(sessionKey(userId, sessionId));
+          await this.loadSession(userId, sessionId); // recounts from the log
+          found.push({ severity: 'repaired', where, what: `moved ${moved.lines} line(s) that are not messages out of messages.jsonl, to ${moved.savedTo}` });
+        }
+        return false;
+      }
+      const logPath = this.layout.messages(userId, sessionId);
+      const hasLog = await stat(logPath).then(() => true, () => false);
+      if (!hasLog) return false; // a folder with no messages: nothing hidden, nothing to rebuild from
+      const metaPath = this.layout.sessionMeta(userId, sessionId);
+      const savedTo = (await stat(metaPath).then(() => true, () => false)) ? await this.keepAside(metaPath) : null;
+      const { log } = await MessageLog.open(logPath, sessionId, this.durability);
+      const count = await log.count();
+      const first = count > 0 ? ((await log.range(0, 1))[0] ?? null) : null;
+      const last = await log.last();
+      let firstUser: Message | null = null;
+      for await (const message of log.stream()) {
+        if (message.role === 'user') {
+          firstUser = message;
+          break;
+        }
+      }
+      const created = first?.createdAt ?? (await stat(this.layout.session(userId, sessionId))).birthtime.toISOString();
+      const title = firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '';
+      const meta: SessionMeta = {
+        v: FORMAT_VERSION,
+        id: sessionId,
+        userId,
+        title: title || null,
+        titleSource: title ? 'auto' : null,
+        personaId: null,
+        origin: { kind: 'native' },
+        createdAt: created,
+        updatedAt: nowIso(),
+        lastMessageAt: last?.createdAt ?? null,
+        messageCount: count,
+        lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
+        messagesBytes: log.size,
+        metadata: {},
+      };
+      await this.durability.writeJsonAtomic(metaPath, meta);
+      this.sessionCache.delete(sessionKey(userId, sessionId));
+      this.bumpVectors(userId);
+      found.push({
+        severity: 'repaired',
+        where,
+        what: `session_meta.json was ${savedTo ? `unreadable (${broken?.message ?? 'corrupt'}; kept as ${savedTo})` : 'missing'}; rebuilt it from messages.jsonl (${count} messages; title, persona and metadata reset)`,
+      });
+      return true;
+    });
+  }
+
+  /** Renames a file that cannot be read to `<name>.corrupt-<time>` beside it; returns the new path. */
+  private async keepAside(path: string): Promise<string> {
+    const savedTo = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    await rename(path, savedTo).catch((cause: unknown) => {
+      throw wrapIo(cause, `cannot move ${path} aside`);
+    });
+    return savedTo;
+  }
+
   private sessionIds(userId: string, sessionId: string): [UserId, SessionId] {
     this.assertOpen();
     return [parseId('user', userId), parseId('session', sessionId)];
@@ -450,7 +592,9 @@ export class FlatFileStore implements Store {
     if (meta.userId !== userId) {
       throw new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${path} belongs to user ${meta.userId}`, { details: { sessionId, path } });
     }
-    const { log, repair } = await MessageLog.open(this.layout.messages(userId, sessionId), sessionId, this.durability);
+    const { log, repair } = await MessageLog.open(this.layout.messages(userId, sessionId), sessionId, this.durability, (found) =>
+      this.warn({ kind: 'corrupt-lines-skipped', ...found }),
+    );
     if (repair) this.warn({ kind: 'torn-line-repaired', ...repair });
     const state: SessionState = {
       meta,
@@ -1301,6 +1445,8 @@ export function describeWarning(warning: StoreWarning): string {
       return `cannot read ${warning.path}: ${warning.code}: ${warning.message}`;
     case 'vectors-reconciled':
       return `reconciled ${warning.path} with embeddings.npy (${warning.reason}); kept ${warning.rows} rows, the rest are embedded again`;
+    case 'corrupt-lines-skipped':
+      return `skipped ${warning.lines.length} line(s) of ${warning.path} that are not messages (line ${warning.lines.slice(0, 5).join(', ')}${warning.lines.length > 5 ? ', …' : ''}: ${warning.reason}); the rest of the session reads on; \`memex doctor\` moves them to a quarantine file`;
   }
 }
 

@@ -14,6 +14,16 @@ export interface TornLineRepair {
   savedTo: string | null;
 }
 
+/** Lines of a log that are not messages (hand edits, disk damage): skipped on read, quarantined by `doctor`. */
+export interface CorruptLines {
+  path: string;
+  sessionId: SessionId;
+  /** 1-based line numbers, counting non-blank lines. */
+  lines: number[];
+  /** Why the first one was refused. */
+  reason: string;
+}
+
 const READ_CHUNK = 1 << 20;
 const NEWLINE = 0x0a;
 
@@ -32,15 +42,24 @@ export class MessageLog {
   /** Set when a failed append's fragment could not be cut off: cut it before the next append. */
   private tornTail = false;
 
+  /** Lines skipped as corrupt by the last full scan, reported once through `onCorrupt`. */
+  private corrupt: CorruptLines | null = null;
+
   private constructor(
     readonly path: string,
     private readonly sessionId: SessionId,
     size: number,
+    private readonly onCorrupt: (found: CorruptLines) => void,
   ) {
     this.size = size;
   }
 
-  static async open(path: string, sessionId: SessionId, durability: Durability): Promise<{ log: MessageLog; repair: TornLineRepair | null }> {
+  static async open(
+    path: string,
+    sessionId: SessionId,
+    durability: Durability,
+    onCorrupt: (found: CorruptLines) => void = () => undefined,
+  ): Promise<{ log: MessageLog; repair: TornLineRepair | null }> {
     const repair = await repairTornTail(path, sessionId, durability);
     let size = 0;
     try {
@@ -48,7 +67,7 @@ export class MessageLog {
     } catch (cause) {
       if (!isNotFound(cause)) throw wrapIo(cause, `cannot read ${path}`);
     }
-    return { log: new MessageLog(path, sessionId, size), repair };
+    return { log: new MessageLog(path, sessionId, size, onCorrupt), repair };
   }
 
   /** Number of messages; scans the log if it has not been scanned yet. */
@@ -96,8 +115,15 @@ export class MessageLog {
   async *stream(signal?: AbortSignal): AsyncGenerator<Message> {
     let index = 0;
     for await (const line of readLines(this.path, this.size, signal)) {
-      yield this.parse(line.bytes, index++);
+      const message = this.tryParse(line.bytes, index++);
+      if (message) yield message;
     }
+  }
+
+  /** The corrupt lines the last scan skipped, or null when every line is a message. */
+  async corruptLines(): Promise<CorruptLines | null> {
+    await this.positions();
+    return this.corrupt;
   }
 
   async append(messages: readonly Message[], durability: Durability): Promise<void> {
@@ -144,7 +170,12 @@ export class MessageLog {
     if (index === undefined) return false;
     const begin = starts[index] ?? 0;
     const end = starts[index + 1] ?? this.size;
-    const kept = Buffer.concat([await readBytes(this.path, 0, begin), await readBytes(this.path, end, this.size)]);
+    await this.replace(Buffer.concat([await readBytes(this.path, 0, begin), await readBytes(this.path, end, this.size)]), durability);
+    return true;
+  }
+
+  /** Replaces the whole log: a new file beside the old, synced, renamed over it. */
+  private async replace(kept: Buffer, durability: Durability): Promise<void> {
     const temp = `${this.path}.${process.pid}.rewrite.tmp`;
     try {
       const handle = await open(temp, 'w');
@@ -163,21 +194,69 @@ export class MessageLog {
     this.size = kept.length;
     this.starts = null;
     this.ids = null;
-    return true;
   }
 
+  /**
+   * Scans the log once for where each message starts. A line that is not a message costs only
+   * itself: it is left out of the positions (so pages, lookups and appends go on) and reported.
+   */
   private async positions(): Promise<{ starts: number[]; ids: Map<string, number> }> {
     if (this.starts && this.ids) return { starts: this.starts, ids: this.ids };
     const starts: number[] = [];
     const ids = new Map<string, number>();
+    const bad: number[] = [];
+    let reason = '';
+    let lineNo = 0;
     for await (const line of readLines(this.path, this.size)) {
-      const message = this.parse(line.bytes, starts.length);
+      lineNo++;
+      let message: Message;
+      try {
+        message = this.parse(line.bytes, lineNo - 1);
+      } catch (cause) {
+        if (bad.length === 0) reason = (cause as Error).message;
+        bad.push(lineNo);
+        continue;
+      }
       ids.set(message.id, starts.length);
       starts.push(line.offset);
     }
     this.starts = starts;
     this.ids = ids;
+    const before = this.corrupt?.lines.length ?? 0;
+    this.corrupt = bad.length > 0 ? { path: this.path, sessionId: this.sessionId, lines: bad, reason } : null;
+    if (bad.length > before) this.onCorrupt(this.corrupt as CorruptLines);
     return { starts, ids };
+  }
+
+  /**
+   * Rewrites the log without its corrupt lines, which are saved beside it
+   * (`messages.jsonl.quarantine-<time>`) so nothing is thrown away. Returns where, or null when
+   * every line was a message.
+   */
+  async quarantine(durability: Durability): Promise<{ lines: number; savedTo: string } | null> {
+    const corrupt = await this.corruptLines();
+    if (!corrupt) return null;
+    const wanted = new Set(corrupt.lines);
+    const kept: Uint8Array[] = [];
+    const dropped: Uint8Array[] = [];
+    let lineNo = 0;
+    for await (const line of readLines(this.path, this.size)) {
+      lineNo++;
+      (wanted.has(lineNo) ? dropped : kept).push(Buffer.concat([line.bytes, Buffer.from('\n')]));
+    }
+    const savedTo = `${this.path}.quarantine-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    await durability.writeAtomic(savedTo, Buffer.concat(dropped));
+    await this.replace(Buffer.concat(kept), durability);
+    this.corrupt = null;
+    return { lines: dropped.length, savedTo };
+  }
+
+  private tryParse(bytes: Uint8Array, index: number): Message | null {
+    try {
+      return this.parse(bytes, index);
+    } catch {
+      return null;
+    }
   }
 
   private parse(bytes: Uint8Array, index: number): Message {

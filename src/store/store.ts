@@ -77,7 +77,16 @@ export type StoreWarning =
   | { kind: 'counts-reconciled'; path: string; messageCount: number }
   | { kind: 'session-index-rebuilt'; userId: string; reason: string }
   | { kind: 'unreadable'; path: string; code: MemexErrorCode; message: string }
-  | ({ kind: 'vectors-reconciled' } & VectorRepair);
+  | ({ kind: 'vectors-reconciled' } & VectorRepair)
+  | { kind: 'corrupt-lines-skipped'; path: string; sessionId: string; lines: number[]; reason: string };
+
+/** What `Store.repair` fixed (`repaired`) or found it must leave to a person (`problem`). */
+export interface StoreRepair {
+  severity: 'repaired' | 'problem';
+  /** A user id, or `<user>/<session>`. */
+  where: string;
+  what: string;
+}
 
 export type ListOptions = SessionListOptions;
 
@@ -132,6 +141,15 @@ export interface Store {
 
   /** Removes the message and its vector rows; the rest of the session is untouched. */
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
+
+  /**
+   * Finds what reading skips or hides and repairs it, keeping a copy of anything it replaces: an
+   * unreadable profile is replaced by a fresh one; a session whose meta is missing or unreadable
+   * gets one rebuilt from its message log (the title, persona and metadata it held are lost);
+   * lines of a log that are not messages are moved to a quarantine file beside it. What `memex
+   * doctor` runs first. Only this user with `userId`, else every user.
+   */
+  repair(options?: { userId?: string }): Promise<StoreRepair[]>;
 
   // ---- context: a session's rolling summary and a user's long-term notes
 
