@@ -801,8 +801,12 @@ export class FlatFileStore implements Store {
     const now = Date.now();
     const out: Message[] = [];
     for (const [i, input] of inputs.entries()) {
-      if (input.id !== undefined && (seen.has(input.id) || (await state.log.has(input.id)))) {
-        throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: id ${input.id} is already in session ${sessionId}`, { details: { messageId: input.id } });
+      if (input.id !== undefined && seen.has(input.id)) {
+        throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: id ${input.id} appears twice in the batch`, { details: { messageId: input.id } });
+      }
+      // A retry of an append that succeeded: a conflict, so a client can tell it from bad input.
+      if (input.id !== undefined && (await state.log.has(input.id))) {
+        throw new MemexError('MEMEX_MESSAGE_EXISTS', `message ${i + 1}: id ${input.id} is already in session ${sessionId}`, { details: { messageId: input.id, sessionId } });
       }
       const attachments = input.attachments ?? [];
       for (const attachment of attachments) await this.getFileRecord(userId, sessionId, attachment.fileId);
@@ -1194,7 +1198,7 @@ export class FlatFileStore implements Store {
     return this.mutex.run(`notes:${uid}`, async () => {
       const history = await this.readNotes(uid);
       const id = fields.id ?? newNoteId();
-      if (history.notes.some((note) => note.id === id)) throw new MemexError('MEMEX_INVALID_INPUT', `note ${id} already exists`, { details: { noteId: id } });
+      if (history.notes.some((note) => note.id === id)) throw new MemexError('MEMEX_NOTE_EXISTS', `note ${id} already exists`, { details: { noteId: id } });
       const now = nowIso();
       const note: Note = { id, kind: fields.kind, text: fields.text, pinned: fields.pinned, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
       await this.durability.writeJsonAtomic(this.layout.contextHistory(uid), { ...history, notes: [...history.notes, note] });

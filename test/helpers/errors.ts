@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
-import { isMemexError, type MemexErrorCode } from '../../src/core/index.js';
+import { isMemexError, type MemexError, type MemexErrorCode } from '../../src/core/index.js';
 
 /** Asserts that `promise` rejects with a MemexError of `code` (never the message: messages may change). */
-export async function expectCode(promise: Promise<unknown> | (() => unknown), code: MemexErrorCode): Promise<void> {
+export async function expectCode(promise: Promise<unknown> | (() => unknown), code: MemexErrorCode): Promise<MemexError> {
   let caught: unknown = null;
   try {
     await (typeof promise === 'function' ? promise() : promise);
@@ -12,4 +12,5 @@ export async function expectCode(promise: Promise<unknown> | (() => unknown), co
   expect(caught, `expected ${code}`).not.toBeNull();
   if (!isMemexError(caught)) throw caught as Error;
   expect(caught.code).toBe(code);
+  return caught;
 }

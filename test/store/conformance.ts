@@ -183,6 +183,16 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
     });
 
     describe('messages', () => {
+      it('a retried append with the same message id is a 409 MEMEX_MESSAGE_EXISTS, and stores nothing twice (regression: 400)', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        await store.appendMessages('alice', id, [{ id: 'client-1', role: 'user', content: 'hello' }]);
+        const error = await expectCode(store.appendMessages('alice', id, [{ id: 'client-1', role: 'user', content: 'hello' }]), 'MEMEX_MESSAGE_EXISTS');
+        expect(error.statusCode).toBe(409);
+        await expectCode(store.appendMessages('alice', id, [{ id: 'client-2', role: 'user', content: 'a' }, { id: 'client-2', role: 'user', content: 'b' }]), 'MEMEX_INVALID_INPUT');
+        expect((await store.listMessages('alice', id)).total).toBe(1);
+      });
+
       it('appends one or a batch and reads them back in order', async () => {
         const { store } = await withUser();
         const { id } = await store.createSession('alice');
@@ -273,7 +283,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         }
         await expectCode(store.appendMessages('alice', id, []), 'MEMEX_INVALID_INPUT');
         await store.appendMessages('alice', id, [{ role: 'user', content: 'kept', id: 'msg_custom' }]);
-        await expectCode(store.appendMessages('alice', id, [{ role: 'user', content: 'again', id: 'msg_custom' }]), 'MEMEX_INVALID_INPUT');
+        await expectCode(store.appendMessages('alice', id, [{ role: 'user', content: 'again', id: 'msg_custom' }]), 'MEMEX_MESSAGE_EXISTS');
         expect((await store.listMessages('alice', id)).messages.map((m) => m.content)).toEqual(['kept']);
         await expectCode(store.getMessage('alice', id, 'msg_nope'), 'MEMEX_MESSAGE_NOT_FOUND');
       });
@@ -361,7 +371,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         expect((await store.updateNote('alice', 'sister', { pinned: true })).pinned).toBe(true);
         const reopened = await harness.reopen();
         expect((await reopened.listNotes('alice')).map((n) => [n.id, n.pinned])).toEqual([[units.id, true], ['sister', true]]);
-        await expectCode(reopened.addNote('alice', { id: 'sister', text: 'again' }), 'MEMEX_INVALID_INPUT');
+        await expectCode(reopened.addNote('alice', { id: 'sister', text: 'again' }), 'MEMEX_NOTE_EXISTS');
         await expectCode(reopened.addNote('alice', { text: '   ' }), 'MEMEX_INVALID_INPUT');
         await expectCode(reopened.updateNote('alice', '../sister', { pinned: false }), 'MEMEX_INVALID_ID');
         await reopened.createUser({ id: 'bob' });
