@@ -206,7 +206,7 @@ export class Memex {
   /**
    * The embedder, loaded on first use and shared: the configured model, the hashed fallback (with a
    * warning) when none loads and the data dir has no real model yet, checked against the model the
-   * data dir records (recorded here on first use).
+   * data dir records (recorded by the store with the first vectors).
    */
   embedder(): Promise<Embedder> {
     if (!this.embedderLoad) {
@@ -232,7 +232,7 @@ export class Memex {
     if (recorded && (recorded.model !== embedder.modelId || recorded.dimension !== embedder.dimension)) {
       throw mismatch(recorded.model, embedder.modelId);
     }
-    if (!recorded) await this.store.setEmbeddingModel({ model: embedder.modelId, dimension: embedder.dimension });
+    // Not recorded here: the store records the model with the first vectors it is given.
     return embedder;
   }
 

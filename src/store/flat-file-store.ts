@@ -918,6 +918,17 @@ export class FlatFileStore implements Store {
     return Promise.resolve(this.manifest.embedding);
   }
 
+  /**
+   * The data dir's model is recorded with its first vectors, not when a model first loads: a
+   * process that only started (say, a server on a machine without the model, on the fallback)
+   * leaves a data dir without vectors free to take the model configured before the first add.
+   */
+  private async recordFirstModel(batch: VectorBatch): Promise<void> {
+    const first = batch.vectors[0];
+    if (this.manifest.embedding !== null || !first) return;
+    await this.setEmbeddingModel({ model: batch.model, dimension: first.length });
+  }
+
   async setEmbeddingModel(model: EmbeddingModel, options: { replace?: boolean } = {}): Promise<void> {
     this.assertOpen();
     const next = parseInput(EmbeddingModelSchema, model, 'embedding model');
@@ -953,6 +964,7 @@ export class FlatFileStore implements Store {
 
   async appendVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
+    await this.recordFirstModel(batch);
     return this.mutex.run(sessionKey(uid, sid), async () => {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);
@@ -967,6 +979,7 @@ export class FlatFileStore implements Store {
 
   async replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
+    await this.recordFirstModel(batch);
     return this.mutex.run(sessionKey(uid, sid), async () => {
       const state = await this.loadSession(uid, sid);
       const vectors = await this.sessionVectors(state, uid, sid);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashedEmbedder, Memex, type Embedder, type MemexWarning, type ReindexProgress } from '../../src/index.js';
 import { FlatFileStore } from '../../src/store/index.js';
+import { HASHED_MODEL } from '../../src/core/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, modelEnv, SHARED_MODEL_ID } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -170,6 +171,22 @@ describe('model changes and reindex', () => {
     await closeMemex(memex);
     return { dataDir, ids };
   }
+
+  it.runIf(hasSharedModel)('a start on the fallback before any data does not pin the data dir to it (regression: the model was recorded on first load)', async () => {
+    const dataDir = await tempDir();
+    const offline = await openMemex(dataDir, { env: { ...modelEnv, MEMEX_MODEL_DIR: join(dataDir, 'no-models-here') }, onWarning: () => undefined });
+    expect((await offline.embedder()).modelId).toBe(HASHED_MODEL);
+    await offline.users.create({ id: 'alice' });
+    await offline.sessions.create('alice');
+    await closeMemex(offline);
+
+    const online = await openMemex(dataDir);
+    const [session] = (await online.sessions.list('alice')).sessions;
+    await online.messages.append('alice', session!.id, { role: 'user', content: 'the first message, embedded by the real model' });
+    await online.flush();
+    expect((await online.vectors.status('alice', session!.id)).model).toBe(SHARED_MODEL_ID);
+    expect(JSON.parse(await readFile(join(dataDir, 'memex.json'), 'utf8'))).toMatchObject({ embedding: { model: SHARED_MODEL_ID, dimension: 512 } });
+  });
 
   it('refuses to open a data dir with another model, naming `memex reindex`', async () => {
     const { dataDir } = await dirWithHashedVectors(1);
