@@ -5,11 +5,13 @@ import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { MemexError, parseId, parseInput, type Config } from '../core/index.js';
+import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
 import type { Memex } from '../index.js';
+import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
 import { KeyStore, type Caller } from './keys.js';
-import { sendProblem } from './problem.js';
+import { depthLimitedJson } from './json-body.js';
+import { clientError, sendProblem } from './problem.js';
 import { fileRoutes } from './routes/files.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -66,6 +68,14 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     logger: options.logger ?? false,
     bodyLimit: settings.bodyLimit,
     requestTimeout: settings.requestTimeoutMs,
+    // Node looks for requests over their time only every `connectionsCheckingInterval` (30 s by
+    // default), so a 5 s timeout fired after 30-90 s: look often enough to keep close to the setting.
+    http: {
+      requestTimeout: settings.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(settings.requestTimeoutMs / 4))),
+    },
+    // Timeouts and malformed requests the HTTP parser rejects are answered as problems too.
+    clientErrorHandler: clientError,
     // Requests get an id the client sees (x-request-id, and `requestId` in errors) and the log keeps.
     genReqId: () => randomBytes(8).toString('hex'),
     // Ids arrive in paths; a path longer than any id allows is refused before routing.
@@ -99,13 +109,21 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
 
   // Plain text bodies are not JSON: they get 415 like any other type the API does not take.
   app.removeContentTypeParser('text/plain');
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, depthLimitedJson(defaultJson));
   app.decorateRequest('caller', null);
   // A key's user is created on the key's first use (keys are made without opening the data dir).
   const known = new Set<string>();
+  const failedAuth = new FailedAuthLimiter(settings.failedAuthLimit);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
     if (request.routeOptions.config.public) return;
-    const caller = await authenticate(request, keys, settings.trustUserHeader);
+    failedAuth.check(request.ip);
+    const caller = await authenticate(request, keys, settings.trustUserHeader).catch((cause: unknown) => {
+      if (isMemexError(cause, 'MEMEX_UNAUTHORIZED')) failedAuth.fail(request.ip);
+      throw cause;
+    });
     if (!known.has(caller.userId)) {
       await memex.users.ensure(caller.userId);
       known.add(caller.userId);
