@@ -30,6 +30,7 @@ import {
 import {
   exportSession,
   FlatFileStore,
+  KeyStore,
   type ExportFormat,
   type ListOptions,
   type MessagePage,
@@ -331,7 +332,7 @@ export class Memex {
    */
   async doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
     await this.settle();
-    return doctor(
+    const report = await doctor(
       {
         store: this.store,
         recall: this.recall,
@@ -350,6 +351,13 @@ export class Memex {
       },
       options,
     );
+    // The API key file is the server's, but a bad one locks every client out: reported, never changed.
+    await new KeyStore(this.config.dataDir).check().catch((cause: unknown) => {
+      const error = toMemexError(cause);
+      report.findings.push({ severity: 'problem', where: 'data dir', what: `${error.code}: ${error.message}; ${error.hint}` });
+      report.ok = false;
+    });
+    return report;
   }
 
   /** Waits for appended messages to be embedded; a failure is a warning (search goes on with what has rows). */
@@ -391,7 +399,16 @@ export class Memex {
     },
     list: (): Promise<Profile[]> => this.store.listUsers(),
     update: (userId: string, patch: ProfilePatch): Promise<Profile> => this.store.updateUser(userId, patch),
+    /**
+     * Deletes the user with everything they own, and revokes their API keys first: a key that
+     * outlived its user would otherwise bring the user back, empty, on its next request.
+     */
     delete: async (userId: string): Promise<void> => {
+      // A missing user is a 404 before any key changes; an unreadable profile must not block the delete.
+      await this.store.getUser(userId).catch((cause: unknown) => {
+        if (isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_INVALID_ID')) throw cause;
+      });
+      await new KeyStore(this.config.dataDir).revokeUser(userId);
       await this.store.deleteUser(userId);
       this.recall.forget(userId);
     },

@@ -35,7 +35,14 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
           const trusted = options.trustUserHeader ?? memex.config.server.trustUserHeader;
           ctx.io.err.write(`memex: listening on ${server.url} (data dir ${memex.config.dataDir}, model ${embedder.modelId}); API at ${server.url}/v1, OpenAPI at ${server.url}/v1/openapi.json\n`);
           if (trusted) ctx.io.err.write('memex: trusting X-User-ID headers: every client that reaches this port can act as any user\n');
-          else if (!(await keys.hasLiveKeys())) ctx.io.err.write('memex: no API keys yet: create one with `memex keys create --user <id>` (it works while the server runs)\n');
+          else {
+            // A bad key file must not take the server down: say so, and key requests answer 503 until it is fixed.
+            const live = await keys.hasLiveKeys().catch((error: unknown) => {
+              ctx.io.err.write(`memex: warning: ${(error as Error).message}; requests with API keys answer 503 MEMEX_KEYS_UNREADABLE until it is fixed (restore it, or move it aside and \`memex keys create\`)\n`);
+              return true;
+            });
+            if (!live) ctx.io.err.write('memex: no API keys yet: create one with `memex keys create --user <id>` (it works while the server runs)\n');
+          }
         }, (error: unknown) => {
           resolve();
           ctx.io.err.write(`memex: cannot listen: ${(error as Error).message}\n`);

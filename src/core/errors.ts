@@ -39,6 +39,10 @@ const catalogue = {
   MEMEX_CONTENT_TYPE_UNSUPPORTED: { status: 415, hint: 'Send JSON as application/json, and files as multipart/form-data with one part named "file".' },
   MEMEX_REQUEST_TIMEOUT: { status: 408, hint: 'Send the whole request within server.requestTimeoutMs (raise it in the config for slow links or large uploads).' },
   MEMEX_HEADERS_TOO_LARGE: { status: 431, hint: 'Send fewer or shorter headers (Node allows 16 KiB of headers).' },
+  MEMEX_KEYS_UNREADABLE: {
+    status: 503,
+    hint: "The data dir's api_keys.json cannot be read, so no API key can be checked. Restore it from a backup, or move it aside and make new keys with `memex keys create --user <id>`; a running server takes up the fixed file within a second.",
+  },
   MEMEX_SHUTTING_DOWN: { status: 503, hint: 'The server is stopping; retry against the restarted server.' },
   MEMEX_DATA_DIR_LOCKED: { status: 503, hint: 'Another process is using this data dir. Wait for it, stop it, or talk to it over its HTTP API.' },
   MEMEX_DATA_DIR_INVALID: { status: 500, hint: 'Point --data-dir / MEMEX_DATA_DIR at a Memex data dir, or at an empty or missing folder to create one.' },

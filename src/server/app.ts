@@ -196,7 +196,7 @@ async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHe
   if (trustUserHeader && named !== undefined) {
     if (Array.isArray(named)) throw new MemexError('MEMEX_INVALID_INPUT', 'send one X-User-ID header');
     // The gateway vouches for the user: one it has not sent before is created with defaults.
-    return { userId: parseId('user', named), keyId: null };
+    return { userId: parseId('user', named), keyId: null, admin: false };
   }
   throw new MemexError('MEMEX_UNAUTHORIZED', trustUserHeader ? 'send `Authorization: Bearer <key>` or X-User-ID' : 'send `Authorization: Bearer <key>`');
 }
