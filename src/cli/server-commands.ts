@@ -57,10 +57,11 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .command('create')
     .description('make a key for the user (--user); it is printed once, keep it')
     .option('--name <name>', 'what the key is for (shown by `keys list`)')
-    .action(async (options: { name?: string }, command: Command) => {
+    .option('--admin', 'the key may also manage users over HTTP (/v1/users)')
+    .action(async (options: { name?: string; admin?: boolean }, command: Command) => {
       const ctx = contextOf(command);
       const userId = parseId('user', ctx.user);
-      const { key, info } = await new KeyStore(ctx.config().dataDir).create(userId, options.name);
+      const { key, info } = await new KeyStore(ctx.config().dataDir).create(userId, options.name, { admin: options.admin ?? false });
       const human = [`API key for user ${userId} (id ${info.id}); it is shown only now:`, '', `  ${key}`, '', `Send it as: Authorization: Bearer ${key.slice(0, 12)}…`].join('\n');
       print(ctx.io, human, { key, ...info });
     });
@@ -71,7 +72,7 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .action(async (options: { all?: boolean }, command: Command) => {
       const ctx = contextOf(command);
       const list = await new KeyStore(ctx.config().dataDir).list(options.all ? undefined : ctx.user);
-      const rows = list.map((k: ApiKeyInfo) => [k.id, k.userId, k.name ?? '', shortTime(k.createdAt), k.revokedAt ? `revoked ${shortTime(k.revokedAt)}` : 'live']);
+      const rows = list.map((k: ApiKeyInfo) => [k.id, k.userId, k.name ?? '', shortTime(k.createdAt), (k.revokedAt ? `revoked ${shortTime(k.revokedAt)}` : 'live') + (k.admin ? ', admin' : '')]);
       print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : 'No API keys. Create one with `memex keys create --user <id>`.', list);
     });
   keys

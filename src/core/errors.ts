@@ -31,6 +31,7 @@ const catalogue = {
   MEMEX_NOTE_NOT_FOUND: { status: 404, hint: 'List the user\'s notes with `memex note list`.' },
   MEMEX_FILE_NOT_FOUND: { status: 404, hint: 'Add the file to the session first; attachments refer to files by their sha256 id.' },
   MEMEX_UNAUTHORIZED: { status: 401, hint: 'Send `Authorization: Bearer <key>` with a key from `memex keys create --user <id>`.' },
+  MEMEX_FORBIDDEN: { status: 403, hint: 'Use an admin key for this route: `memex keys create --user <id> --admin`.' },
   MEMEX_RATE_LIMITED: { status: 429, hint: 'Slow down: wait for the seconds in Retry-After, or raise server.rateLimit in the config.' },
   MEMEX_ROUTE_NOT_FOUND: { status: 404, hint: 'See the routes in the OpenAPI document at /v1/openapi.json.' },
   MEMEX_JOB_NOT_FOUND: { status: 404, hint: 'Jobs are kept for a day after they finish; upload the file again to start a new one.' },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fastifyCompress from '@fastify/compress';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -7,12 +8,16 @@ import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider
 import type { z } from 'zod';
 import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
 import type { Memex } from '../index.js';
+import { KeyedMutex } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
 import { KeyStore, type Caller } from './keys.js';
 import { depthLimitedJson } from './json-body.js';
 import { clientError, sendProblem } from './problem.js';
 import { fileRoutes } from './routes/files.js';
+import { noteRoutes } from './routes/notes.js';
+import { personaRoutes } from './routes/personas.js';
+import { userRoutes } from './routes/users.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
@@ -43,6 +48,11 @@ export interface AppOptions {
 export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
+  keys: KeyStore;
+  /** Users known to exist (a key's user is created on its first use); a deleted user leaves it. */
+  known: Set<string>;
+  /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
+  patches: KeyedMutex;
   settings: Config['server'];
   /** Set once the app begins to close: readiness fails and streams end. */
   closing: { value: boolean };
@@ -88,7 +98,8 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   }).withTypeProvider<ZodTypeProvider>();
 
   const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
-  const context: ServerContext = { memex, jobs, settings, closing: { value: false }, streams: new Set() };
+  const known = new Set<string>();
+  const context: ServerContext = { memex, jobs, keys, known, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error
   // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
@@ -111,10 +122,9 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   app.removeContentTypeParser('text/plain');
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, depthLimitedJson(defaultJson));
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, depthLimitedJson(defaultJson));
   app.decorateRequest('caller', null);
   // A key's user is created on the key's first use (keys are made without opening the data dir).
-  const known = new Set<string>();
   const failedAuth = new FailedAuthLimiter(settings.failedAuthLimit);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
@@ -150,6 +160,9 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       headerPairs: 100,
     },
   });
+  // Large JSON answers (lists, search, context windows, exports) go compressed to clients that ask.
+  // Event streams are left alone (the plugin skips text/event-stream, and they write to the socket).
+  await app.register(fastifyCompress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -177,6 +190,9 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       sessionRoutes(v1, context);
       fileRoutes(v1, context);
       searchRoutes(v1, context);
+      personaRoutes(v1, context);
+      noteRoutes(v1, context);
+      userRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },
@@ -205,6 +221,11 @@ async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHe
 export function userOf(request: FastifyRequest): string {
   if (!request.caller) throw new MemexError('MEMEX_UNAUTHORIZED', 'not authenticated');
   return request.caller.userId;
+}
+
+/** Admin routes (managing users) need a key made with `memex keys create --admin`. */
+export function requireAdmin(request: FastifyRequest): void {
+  if (!request.caller?.admin) throw new MemexError('MEMEX_FORBIDDEN', 'this route needs an admin key (`memex keys create --user <id> --admin`)');
 }
 
 /** Aborted when the client goes away before the answer is sent: long work stops with it. */
