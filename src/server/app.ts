@@ -12,6 +12,7 @@ import { KeyedMutex } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
 import { KeyStore, type Caller } from './keys.js';
+import { documentationOnly } from './documentation-only.js';
 import { depthLimitedJson } from './json-body.js';
 import { clientError, sendProblem } from './problem.js';
 import { fileRoutes } from './routes/files.js';
@@ -104,6 +105,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   // The library's schemas check every request: a failure is the library's own coded error
   // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
   app.setValidatorCompiler(({ schema, httpPart }) => (data) => {
+    if (documentationOnly.has(schema as z.ZodType)) return { value: data };
     try {
       return { value: parseInput(schema as z.ZodType, data, httpPart === 'body' ? 'body' : (httpPart ?? 'request')) };
     } catch (error) {

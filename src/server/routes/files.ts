@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { FileIdSchema, FileRecordSchema, MemexError, SessionIdSchema } from '../../core/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
+import { documentationOnly } from '../documentation-only.js';
 import { JobSchema, type Job, type JobEvent } from '../jobs.js';
 import { PageQuery, pageOf } from '../paging.js';
 import { SessionParams } from './sessions.js';
@@ -15,13 +16,12 @@ const FilePageSchema = z.object({ files: z.array(FileRecordSchema), total: z.num
  * The upload's form, for the OpenAPI document. The multipart parser reads the parts, so this is
  * never applied to a body (one that is not multipart is refused with 415 before it is read).
  */
-const UploadForm = z
-  .object({
+const UploadForm = z.object({
     name: z.string().max(255).optional().describe('the name to keep for the file (default: the file part\'s filename)'),
     password: z.string().optional().describe("an encrypted PDF's password (kept in memory only, for this ingest)"),
     file: z.string().meta({ format: 'binary' }).describe('the bytes: a PDF or an image; the type is read from the bytes. Send it last, after the text fields'),
-  })
-  .nullish();
+});
+documentationOnly.add(UploadForm);
 
 /**
  * `Content-Disposition` naming a download by the name it was uploaded under: an ASCII fallback in
