@@ -105,7 +105,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   // The library's schemas check every request: a failure is the library's own coded error
   // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
   app.setValidatorCompiler(({ schema, httpPart }) => (data) => {
-    if (documentationOnly.has(schema as z.ZodType)) return { value: data };
+    if (documentationOnly.has(schema as z.ZodType)) return { value: data as unknown };
     try {
       return { value: parseInput(schema as z.ZodType, data, httpPart === 'body' ? 'body' : (httpPart ?? 'request')) };
     } catch (error) {

@@ -17,9 +17,9 @@ const FilePageSchema = z.object({ files: z.array(FileRecordSchema), total: z.num
  * never applied to a body (one that is not multipart is refused with 415 before it is read).
  */
 const UploadForm = z.object({
-    name: z.string().max(255).optional().describe('the name to keep for the file (default: the file part\'s filename)'),
-    password: z.string().optional().describe("an encrypted PDF's password (kept in memory only, for this ingest)"),
-    file: z.string().meta({ format: 'binary' }).describe('the bytes: a PDF or an image; the type is read from the bytes. Send it last, after the text fields'),
+  name: z.string().max(255).optional().describe('the name to keep for the file (default: the file part\'s filename)'),
+  password: z.string().optional().describe("an encrypted PDF's password (kept in memory only, for this ingest)"),
+  file: z.string().meta({ format: 'binary' }).describe('the bytes: a PDF or an image; the type is read from the bytes. Send it last, after the text fields'),
 });
 documentationOnly.add(UploadForm);
 
