@@ -469,6 +469,8 @@ export class Memex {
     ingest: (userId: string, sessionId: string, source: FileSource, options?: IngestFileOptions): Promise<IngestResult> => this.ingestFile(userId, sessionId, source, options),
     /** What ingest derived from the file: `text.json` (its pages' text), `thumb.webp`, `display.webp` (images). */
     artifact: (userId: string, sessionId: string, fileId: string, name: FileArtifactName): Promise<Buffer> => this.store.readFileArtifact(userId, sessionId, fileId, name),
+    /** Removes what uploads cut off by a crash or kill left behind (the server does it on start). */
+    sweepStaleUploads: (): Promise<number> => this.store.sweepStaleUploads(),
     /** Removes the file, what was derived from it and its rows from search. */
     delete: (userId: string, sessionId: string, fileId: string): Promise<void> => this.store.deleteFile(userId, sessionId, fileId),
   };

@@ -98,6 +98,12 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // Uploads cut off by a crash or kill left temp files: nothing acknowledged, so they go now.
+  const swept = await memex.files.sweepStaleUploads().catch((cause: unknown) => {
+    app.log.warn({ err: cause }, 'could not sweep stale upload temp files');
+    return 0;
+  });
+  if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
   const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
   const known = new Set<string>();
   const context: ServerContext = { memex, jobs, keys, known, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };

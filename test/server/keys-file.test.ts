@@ -1,31 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Memex } from '../../src/index.js';
 import { KeyStore } from '../../src/server/index.js';
 import { modelEnv } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
-
-/** `memex serve` in a child process; resolves once it listens. */
-function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
-      env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '', ...modelEnv },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (data: Buffer) => {
-      stderr += data.toString();
-      const url = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
-      if (url) resolve({ child, url, stderr: () => stderr });
-    });
-    child.on('exit', (code) => reject(new Error(`memex serve exited with ${code}: ${stderr}`)));
-  });
-}
+import { startServer } from './setup.js';
 
 describe('a corrupt api_keys.json', () => {
   it('never crashes `memex serve` (it crashed after "listening"): key requests answer a coded 503 until the file is fixed', { timeout: 60_000 }, async () => {
