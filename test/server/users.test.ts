@@ -1,8 +1,15 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
+import { KeyStore } from '../../src/server/index.js';
+import { tempDir } from '../helpers/tmp.js';
 import { body, expectProblem, multipart, served, type Served } from './setup.js';
+
+const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
 
 describe('deleting a user', () => {
   let s: Served;
@@ -90,5 +97,21 @@ describe('admin user routes (the seed API)', () => {
     } while (cursor);
     expect(ids).toEqual(['alice', 'erin', 'root']);
     expect(body<{ users: { id: string }[] }>(await s.app.inject({ url: '/v1/users?offset=1&limit=1', headers: admin }), 200).users.map((u) => u.id)).toEqual([ids[1]]);
+  });
+});
+
+describe('memex keys create --admin', () => {
+  it('makes a key that may manage users; keys without the flag may not', async () => {
+    const dataDir = await tempDir();
+    const run = async (...args: string[]): Promise<{ key: string; admin: boolean }> => {
+      const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'keys', 'create', '--data-dir', dataDir, '--json', ...args], { env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '' } });
+      return JSON.parse(stdout) as { key: string; admin: boolean };
+    };
+    const admin = await run('--user', 'root', '--admin');
+    const plain = await run('--user', 'alice');
+    expect([admin.admin, plain.admin]).toEqual([true, false]);
+    const keys = new KeyStore(dataDir);
+    expect(await keys.verify(admin.key)).toMatchObject({ userId: 'root', admin: true });
+    expect(await keys.verify(plain.key)).toMatchObject({ userId: 'alice', admin: false });
   });
 });
