@@ -210,6 +210,11 @@ describe('malformed input is a coded 4xx, never a 5xx', () => {
       ['POST', '/v1/search'],
       ['POST', `/v1/sessions/${session}/context`],
       ['PATCH', '/v1/me'],
+      ['POST', '/v1/personas'],
+      ['PATCH', '/v1/personas/nosuch'],
+      ['POST', '/v1/notes'],
+      ['PATCH', '/v1/notes/nosuch'],
+      ['POST', '/v1/users'],
     ] as const;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(fc.jsonValue(), fc.string(), fc.object()), async ([method, url], payload) => {
