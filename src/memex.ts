@@ -30,6 +30,7 @@ import {
 import {
   exportSession,
   FlatFileStore,
+  KeyStore,
   type ExportFormat,
   type ListOptions,
   type MessagePage,
@@ -334,7 +335,7 @@ export class Memex {
    */
   async doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
     await this.settle();
-    return doctor(
+    const report = await doctor(
       {
         store: this.store,
         recall: this.recall,
@@ -358,6 +359,13 @@ export class Memex {
       },
       options,
     );
+    // The API key file is the server's, but a bad one locks every client out: reported, never changed.
+    await new KeyStore(this.config.dataDir).check().catch((cause: unknown) => {
+      const error = toMemexError(cause);
+      report.findings.push({ severity: 'problem', where: 'data dir', what: `${error.code}: ${error.message}; ${error.hint}` });
+      report.ok = false;
+    });
+    return report;
   }
 
   /**
@@ -433,7 +441,16 @@ export class Memex {
     },
     list: (): Promise<Profile[]> => this.store.listUsers(),
     update: (userId: string, patch: ProfilePatch): Promise<Profile> => this.store.updateUser(userId, patch),
+    /**
+     * Deletes the user with everything they own, and revokes their API keys first: a key that
+     * outlived its user would otherwise bring the user back, empty, on its next request.
+     */
     delete: async (userId: string): Promise<void> => {
+      // A missing user is a 404 before any key changes; an unreadable profile must not block the delete.
+      await this.store.getUser(userId).catch((cause: unknown) => {
+        if (isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_INVALID_ID')) throw cause;
+      });
+      await new KeyStore(this.config.dataDir).revokeUser(userId);
       await this.store.deleteUser(userId);
       this.recall.forget(userId);
       this.caughtUp.delete(userId);
@@ -495,6 +512,8 @@ export class Memex {
     ingest: (userId: string, sessionId: string, source: FileSource, options?: IngestFileOptions): Promise<IngestResult> => this.ingestFile(userId, sessionId, source, options),
     /** What ingest derived from the file: `text.json` (its pages' text), `thumb.webp`, `display.webp` (images). */
     artifact: (userId: string, sessionId: string, fileId: string, name: FileArtifactName): Promise<Buffer> => this.store.readFileArtifact(userId, sessionId, fileId, name),
+    /** Removes what uploads cut off by a crash or kill left behind (the server does it on start). */
+    sweepStaleUploads: (): Promise<number> => this.store.sweepStaleUploads(),
     /** Removes the file, what was derived from it and its rows from search. */
     delete: (userId: string, sessionId: string, fileId: string): Promise<void> => this.store.deleteFile(userId, sessionId, fileId),
   };

@@ -249,6 +249,18 @@ export const ConfigSchema = z.strictObject({
         })
         .prefault({}),
       /**
+       * Failed authentications (no key, a wrong or revoked key) allowed per client address in each
+       * window; past it the address gets 429 with Retry-After, even with a right key, so keys cannot
+       * be guessed at speed. Clients behind one address (a NAT, loopback) share the budget: raise
+       * `max` if many legitimate clients there misconfigure keys at once.
+       */
+      failedAuthLimit: z
+        .strictObject({
+          max: z.number().int().min(1).max(1_000_000).default(30),
+          windowMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+        })
+        .prefault({}),
+      /**
        * Trust the `X-User-ID` header as the caller's identity, without an API key. Only for a server
        * reachable solely through a gateway that authenticates users and sets the header itself;
        * anyone who can reach the port can then act as any user.
@@ -349,6 +361,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   (merged.ingest as Record<string, unknown>).ocr = nested('ingest', 'ocr');
   (merged.context as Record<string, unknown>).shares = nested('context', 'shares');
   (merged.server as Record<string, unknown>).rateLimit = nested('server', 'rateLimit');
+  (merged.server as Record<string, unknown>).failedAuthLimit = nested('server', 'failedAuthLimit');
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const summary = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

@@ -1,16 +1,24 @@
 import { randomBytes } from 'node:crypto';
+import fastifyCompress from '@fastify/compress';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { MemexError, parseId, parseInput, type Config } from '../core/index.js';
+import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
 import type { Memex } from '../index.js';
+import { KeyedMutex } from '../store/index.js';
+import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
 import { KeyStore, type Caller } from './keys.js';
-import { sendProblem } from './problem.js';
+import { documentationOnly } from './documentation-only.js';
+import { depthLimitedJson } from './json-body.js';
+import { clientError, sendProblem } from './problem.js';
 import { fileRoutes } from './routes/files.js';
+import { noteRoutes } from './routes/notes.js';
+import { personaRoutes } from './routes/personas.js';
+import { userRoutes } from './routes/users.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
@@ -41,6 +49,11 @@ export interface AppOptions {
 export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
+  keys: KeyStore;
+  /** Users known to exist (a key's user is created on its first use); a deleted user leaves it. */
+  known: Set<string>;
+  /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
+  patches: KeyedMutex;
   settings: Config['server'];
   /** Set once the app begins to close: readiness fails and streams end. */
   closing: { value: boolean };
@@ -66,6 +79,14 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     logger: options.logger ?? false,
     bodyLimit: settings.bodyLimit,
     requestTimeout: settings.requestTimeoutMs,
+    // Node looks for requests over their time only every `connectionsCheckingInterval` (30 s by
+    // default), so a 5 s timeout fired after 30-90 s: look often enough to keep close to the setting.
+    http: {
+      requestTimeout: settings.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(settings.requestTimeoutMs / 4))),
+    },
+    // Timeouts and malformed requests the HTTP parser rejects are answered as problems too.
+    clientErrorHandler: clientError,
     // Requests get an id the client sees (x-request-id, and `requestId` in errors) and the log keeps.
     genReqId: () => randomBytes(8).toString('hex'),
     // Ids arrive in paths; a path longer than any id allows is refused before routing.
@@ -77,12 +98,20 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // Uploads cut off by a crash or kill left temp files: nothing acknowledged, so they go now.
+  const swept = await memex.files.sweepStaleUploads().catch((cause: unknown) => {
+    app.log.warn({ err: cause }, 'could not sweep stale upload temp files');
+    return 0;
+  });
+  if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
   const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
-  const context: ServerContext = { memex, jobs, settings, closing: { value: false }, streams: new Set() };
+  const known = new Set<string>();
+  const context: ServerContext = { memex, jobs, keys, known, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error
   // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
   app.setValidatorCompiler(({ schema, httpPart }) => (data) => {
+    if (documentationOnly.has(schema as z.ZodType)) return { value: data as unknown };
     try {
       return { value: parseInput(schema as z.ZodType, data, httpPart === 'body' ? 'body' : (httpPart ?? 'request')) };
     } catch (error) {
@@ -99,13 +128,20 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
 
   // Plain text bodies are not JSON: they get 415 like any other type the API does not take.
   app.removeContentTypeParser('text/plain');
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, depthLimitedJson(defaultJson));
   app.decorateRequest('caller', null);
   // A key's user is created on the key's first use (keys are made without opening the data dir).
-  const known = new Set<string>();
+  const failedAuth = new FailedAuthLimiter(settings.failedAuthLimit);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
     if (request.routeOptions.config.public) return;
-    const caller = await authenticate(request, keys, settings.trustUserHeader);
+    failedAuth.check(request.ip);
+    const caller = await authenticate(request, keys, settings.trustUserHeader).catch((cause: unknown) => {
+      if (isMemexError(cause, 'MEMEX_UNAUTHORIZED')) failedAuth.fail(request.ip);
+      throw cause;
+    });
     if (!known.has(caller.userId)) {
       await memex.users.ensure(caller.userId);
       known.add(caller.userId);
@@ -132,6 +168,9 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       headerPairs: 100,
     },
   });
+  // Large JSON answers (lists, search, context windows, exports) go compressed to clients that ask.
+  // Event streams are left alone (the plugin skips text/event-stream, and they write to the socket).
+  await app.register(fastifyCompress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'] });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -159,6 +198,9 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       sessionRoutes(v1, context);
       fileRoutes(v1, context);
       searchRoutes(v1, context);
+      personaRoutes(v1, context);
+      noteRoutes(v1, context);
+      userRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },
@@ -178,7 +220,7 @@ async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHe
   if (trustUserHeader && named !== undefined) {
     if (Array.isArray(named)) throw new MemexError('MEMEX_INVALID_INPUT', 'send one X-User-ID header');
     // The gateway vouches for the user: one it has not sent before is created with defaults.
-    return { userId: parseId('user', named), keyId: null };
+    return { userId: parseId('user', named), keyId: null, admin: false };
   }
   throw new MemexError('MEMEX_UNAUTHORIZED', trustUserHeader ? 'send `Authorization: Bearer <key>` or X-User-ID' : 'send `Authorization: Bearer <key>`');
 }
@@ -187,6 +229,11 @@ async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHe
 export function userOf(request: FastifyRequest): string {
   if (!request.caller) throw new MemexError('MEMEX_UNAUTHORIZED', 'not authenticated');
   return request.caller.userId;
+}
+
+/** Admin routes (managing users) need a key made with `memex keys create --admin`. */
+export function requireAdmin(request: FastifyRequest): void {
+  if (!request.caller?.admin) throw new MemexError('MEMEX_FORBIDDEN', 'this route needs an admin key (`memex keys create --user <id> --admin`)');
 }
 
 /** Aborted when the client goes away before the answer is sent: long work stops with it. */

@@ -158,6 +158,13 @@ export class IngestJobs {
     return this.finish(job, { state: 'cancelled', error: errorOf(new MemexError('MEMEX_ABORTED', 'the job was cancelled before it started')) });
   }
 
+  /** Cancels every unfinished job of the user (their user is being deleted); resolves once none runs. */
+  async cancelUser(userId: string): Promise<number> {
+    const unfinished = [...this.jobs.values()].filter((job) => job.userId === userId && job.finishedAt === null);
+    for (const job of unfinished) await this.cancel(userId, job.id);
+    return unfinished.length;
+  }
+
   /**
    * Stops taking jobs and interrupts the running one, which stays queued in the journal and runs
    * again on the next start. Resolves once nothing runs.

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { MemexError, toMemexError, type MemexErrorCode } from '../core/index.js';
 
@@ -77,4 +78,31 @@ export function sendProblem(error: unknown, request: FastifyRequest, reply: Fast
     if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
   }
   return reply.code(memexError.statusCode).type(PROBLEM_TYPE).send(JSON.stringify(problemOf(memexError, request)));
+}
+
+/**
+ * Errors Node's HTTP parser meets before a request exists (a client too slow to send its request
+ * within server.requestTimeoutMs, a malformed request line, headers too large): a problem on the
+ * raw socket, which is then closed, as Node itself does.
+ */
+export function clientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const memexError =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new MemexError('MEMEX_REQUEST_TIMEOUT', 'the request was not received in time')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new MemexError('MEMEX_HEADERS_TOO_LARGE', 'the request headers are too large')
+        : new MemexError('MEMEX_INVALID_INPUT', 'the request is not valid HTTP');
+  const problem = JSON.stringify({
+    type: `urn:memex:error:${memexError.code}`,
+    title: memexError.code,
+    status: memexError.statusCode,
+    code: memexError.code,
+    detail: memexError.message,
+    hint: memexError.hint,
+  });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${memexError.statusCode} ${memexError.code}\r\nConnection: close\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(problem)}\r\n\r\n${problem}`);
+  }
+  socket.destroy();
 }

@@ -102,12 +102,19 @@ const STAGED = /^\.upload\.(\d+)\.[0-9a-f]+\.tmp$/;
  * Removes what uploads of processes that died mid-stream (killed, crashed) left in `dir`: their
  * bytes were never acknowledged, so nothing is lost. Uploads of live processes are left alone.
  */
-export async function sweepStaleUploads(dir: string): Promise<void> {
+export async function sweepStaleUploads(dir: string, options: { othersAreDead?: boolean } = {}): Promise<number> {
   const names = await readdir(dir).catch(() => [] as string[]);
+  let removed = 0;
   for (const name of names) {
     const pid = Number(STAGED.exec(name)?.[1]);
-    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await unlink(join(dir, name)).catch(() => undefined);
+    // With the data dir's lock held, no other process can be uploading: a live pid is only a reused one.
+    if (!Number.isInteger(pid) || pid === process.pid || (!options.othersAreDead && isAlive(pid))) continue;
+    await unlink(join(dir, name)).then(
+      () => removed++,
+      () => undefined,
+    );
   }
+  return removed;
 }
 
 export async function stageFile(dir: string, source: FileSource, name: string, maxBytes: number, durability: Durability): Promise<StagedFile> {

@@ -1252,6 +1252,21 @@ export class FlatFileStore implements Store {
 
   // ---- files --------------------------------------------------------------------------------
 
+  /**
+   * Removes the temp files of uploads cut off by a crash or a kill, in every session. They were
+   * never acknowledged, so nothing is lost. This process holds the data dir's lock, so any upload
+   * staged by another process is dead. Uploads of this process are left alone. Returns how many went.
+   */
+  async sweepStaleUploads(): Promise<number> {
+    this.assertOpen();
+    let removed = 0;
+    for (const user of await listDir(this.layout.users)) {
+      const sessions = join(this.layout.users, user, 'sessions');
+      for (const session of await listDir(sessions)) removed += await sweepStaleUploads(join(sessions, session, 'files'), { othersAreDead: true });
+    }
+    return removed;
+  }
+
   async putFile(userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> {
     const [uid, sid] = this.sessionIds(userId, sessionId);
     const name = parseInput(z.string().max(255), input.name ?? '', 'file name');

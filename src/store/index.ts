@@ -8,3 +8,4 @@ export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.j
 export { FILE_ARTIFACTS, type FileArtifactName } from './layout.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock } from './lock.js';
+export { KeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';

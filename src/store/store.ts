@@ -136,6 +136,8 @@ export interface Store {
   writeFileArtifact(userId: string, sessionId: string, fileId: string, name: FileArtifactName, data: string | Uint8Array): Promise<void>;
   /** A derived file's bytes; MEMEX_FILE_NOT_FOUND when the file or that derivative is missing. */
   readFileArtifact(userId: string, sessionId: string, fileId: string, name: FileArtifactName): Promise<Buffer>;
+  /** Removes temp files of uploads a crash or kill cut off (every session); resolves with how many. */
+  sweepStaleUploads(): Promise<number>;
   /** Removes the file, what was derived from it and its vector rows; messages that named it keep the reference. */
   deleteFile(userId: string, sessionId: string, fileId: string): Promise<void>;
 

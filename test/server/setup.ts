@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { Memex, type ConfigInput, type Embedder } from '../../src/index.js';
@@ -98,4 +100,28 @@ export async function waitForJob(app: App, headers: Record<string, string>, jobI
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.state}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
+
+/** `memex serve` as users run it, in a child process (needs `npm run build`); resolves once it listens. */
+export function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
+      env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '', ...modelEnv },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (data: Buffer) => {
+      stderr += data.toString();
+      const url = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
+      if (url) resolve({ child, url, stderr: () => stderr });
+    });
+    child.on('exit', (code) => reject(new Error(`memex serve exited with ${code}: ${stderr}`)));
+  });
+}
+
+/** Resolves once the child has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }

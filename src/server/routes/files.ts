@@ -2,13 +2,36 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { FileIdSchema, FileRecordSchema, MemexError, SessionIdSchema } from '../../core/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
+import { documentationOnly } from '../documentation-only.js';
 import { JobSchema, type Job, type JobEvent } from '../jobs.js';
+import { PageQuery, pageOf } from '../paging.js';
 import { SessionParams } from './sessions.js';
 
 const FileParams = z.strictObject({ sessionId: SessionIdSchema, fileId: FileIdSchema });
 const JobParams = z.strictObject({ jobId: z.string().min(1).max(100) });
 const PublicJobSchema = JobSchema.omit({ v: true, created: true });
 const UploadSchema = z.object({ file: FileRecordSchema, job: PublicJobSchema });
+const FilePageSchema = z.object({ files: z.array(FileRecordSchema), total: z.number(), nextCursor: z.string().nullable() });
+/**
+ * The upload's form, for the OpenAPI document. The multipart parser reads the parts, so this is
+ * never applied to a body (one that is not multipart is refused with 415 before it is read).
+ */
+const UploadForm = z.object({
+  name: z.string().max(255).optional().describe('the name to keep for the file (default: the file part\'s filename)'),
+  password: z.string().optional().describe("an encrypted PDF's password (kept in memory only, for this ingest)"),
+  file: z.string().meta({ format: 'binary' }).describe('the bytes: a PDF or an image; the type is read from the bytes. Send it last, after the text fields'),
+});
+documentationOnly.add(UploadForm);
+
+/**
+ * `Content-Disposition` naming a download by the name it was uploaded under: an ASCII fallback in
+ * `filename` and the exact name in `filename*` (RFC 6266 with RFC 5987 encoding).
+ */
+export function contentDisposition(name: string, fallback: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\%;]/g, '_').trim() || fallback;
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return name === '' ? `attachment; filename="${fallback}"` : `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
 
 /** How often an idle event stream says it is alive, so proxies keep it open. */
 const HEARTBEAT_MS = 15_000;
@@ -36,6 +59,7 @@ export function fileRoutes(app: App, context: ServerContext): void {
         tags,
         params: SessionParams,
         consumes: ['multipart/form-data'],
+        body: UploadForm,
         response: { 202: UploadSchema },
       },
     },
@@ -73,15 +97,16 @@ export function fileRoutes(app: App, context: ServerContext): void {
     },
   );
 
-  app.get('/sessions/:sessionId/files', { schema: { summary: "The session's files", tags, params: SessionParams, response: { 200: z.object({ files: z.array(FileRecordSchema) }) } } }, async (request) => ({
-    files: await memex.files.list(userOf(request), request.params.sessionId),
-  }));
+  app.get('/sessions/:sessionId/files', { schema: { summary: "The session's files", tags, params: SessionParams, querystring: PageQuery, response: { 200: FilePageSchema } } }, async (request) => {
+    const page = pageOf(await memex.files.list(userOf(request), request.params.sessionId), request.query);
+    return { files: page.items, total: page.total, nextCursor: page.nextCursor };
+  });
 
   app.get('/sessions/:sessionId/files/:fileId', { schema: { summary: "A file's record (with what ingest learned, once done)", tags, params: FileParams, response: { 200: FileRecordSchema } } }, async (request) =>
     memex.files.get(userOf(request), request.params.sessionId, request.params.fileId),
   );
 
-  app.get('/sessions/:sessionId/files/:fileId/content', { schema: { summary: "The file's bytes, as uploaded", tags, params: FileParams } }, async (request, reply) => {
+  app.get('/sessions/:sessionId/files/:fileId/content', { schema: { summary: "The file's bytes, as uploaded, named by the file's name", tags, params: FileParams } }, async (request, reply) => {
     const userId = userOf(request);
     const { sessionId, fileId } = request.params;
     const record = await memex.files.get(userId, sessionId, fileId);
@@ -89,9 +114,18 @@ export function fileRoutes(app: App, context: ServerContext): void {
     return reply
       .type(record.mimeType)
       .header('content-length', String(record.size))
-      .header('content-disposition', `attachment; filename="${record.id}.${record.ext}"`)
+      .header('content-disposition', contentDisposition(record.name, `${record.id}.${record.ext}`))
       .send(Readable.from(bytes));
   });
+
+  app.get(
+    '/sessions/:sessionId/files/:fileId/thumbnail',
+    { schema: { summary: "A small WebP preview of an ingested image (404 MEMEX_FILE_NOT_FOUND for files without one, such as PDFs, or before ingest ends)", tags, params: FileParams, produces: ['image/webp'] } },
+    async (request, reply) => {
+      const bytes = await memex.files.artifact(userOf(request), request.params.sessionId, request.params.fileId, 'thumb.webp');
+      return reply.type('image/webp').header('cache-control', 'private, max-age=86400').send(bytes);
+    },
+  );
 
   app.delete('/sessions/:sessionId/files/:fileId', { schema: { summary: 'Delete a file, what was derived from it and its vectors', tags, params: FileParams } }, async (request, reply) => {
     await memex.files.delete(userOf(request), request.params.sessionId, request.params.fileId);

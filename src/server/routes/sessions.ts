@@ -1,39 +1,42 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ContextOptionsSchema, MessageIdSchema, MessageSchema, NewMessageSchema, NewSessionSchema, SessionIdSchema, SessionMetaSchema, SessionPatchSchema } from '../../core/index.js';
+import { ContextOptionsSchema, MemexError, MessageIdSchema, MessageSchema, NewMessageSchema, NewSessionSchema, SessionIdSchema, SessionMetaSchema, SessionPatchSchema } from '../../core/index.js';
 import { EXPORT_FORMATS } from '../../store/index.js';
 import { signalOf, userOf, type App, type ServerContext } from '../app.js';
+import { MetadataPatchSchema, mergeMetadata } from '../merge-patch.js';
+import { cursorParam, limitParam, offsetParam } from '../paging.js';
 
 export const SessionSchema = SessionMetaSchema.omit({ v: true, messagesBytes: true });
 export const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
 const MessageParams = z.strictObject({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
 
-/** Query values arrive as text: numbers and flags are read from it, and unknown parameters refused. */
-const limit = z.coerce.number().int().min(1).max(1000).optional();
 const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
-const cursor = z.string().min(1).max(512);
 
 const SessionListQuery = z.strictObject({
-  limit,
-  cursor: cursor.optional(),
+  limit: limitParam,
+  offset: offsetParam,
+  cursor: cursorParam,
   /** Sessions whose title contains this, ignoring case and accents. */
   title: z.string().trim().min(1).max(500).optional(),
 });
 const SessionPageSchema = z.object({ sessions: z.array(SessionSchema), total: z.number(), nextCursor: z.string().nullable() });
 
 const MessageListQuery = z.strictObject({
-  limit,
-  after: cursor.optional().describe("the messages after a page: its nextCursor"),
-  before: cursor.optional().describe('the messages before a page: its prevCursor'),
+  limit: limitParam,
+  offset: offsetParam,
+  cursor: cursorParam,
+  after: cursorParam.describe('deprecated: the old name of `cursor`'),
+  before: cursorParam.describe("the messages before a page: its prevCursor"),
   latest: flag.optional().describe('the last `limit` messages, where a chat view opens'),
 });
 const MessagePageSchema = z.object({ messages: z.array(MessageSchema), total: z.number(), nextCursor: z.string().nullable(), prevCursor: z.string().nullable() });
+const SessionPatchBody = SessionPatchSchema.extend({ metadata: MetadataPatchSchema });
 
 const ExportQuery = z.strictObject({ format: z.enum(EXPORT_FORMATS).default('json') });
 const ContextBody = ContextOptionsSchema.omit({ sessionId: true });
 
 /** Sessions and their messages, the context window for a session's next turn, and export. */
-export function sessionRoutes(app: App, { memex }: ServerContext): void {
+export function sessionRoutes(app: App, { memex, patches }: ServerContext): void {
   const tags = ['sessions'];
 
   app.get('/sessions', { schema: { summary: 'Sessions, most recently active first, with message counts and a preview', tags, querystring: SessionListQuery, response: { 200: SessionPageSchema } } }, async (request) => {
@@ -50,8 +53,18 @@ export function sessionRoutes(app: App, { memex }: ServerContext): void {
     memex.sessions.get(userOf(request), request.params.sessionId),
   );
 
-  app.patch('/sessions/:sessionId', { schema: { summary: 'Rename a session, change its persona or metadata', tags, params: SessionParams, body: SessionPatchSchema, response: { 200: SessionSchema } } }, async (request) =>
-    memex.sessions.update(userOf(request), request.params.sessionId, request.body),
+  app.patch(
+    '/sessions/:sessionId',
+    { schema: { summary: 'Rename a session or change its persona; `metadata` is a JSON merge patch (null deletes a key)', tags, params: SessionParams, body: SessionPatchBody, response: { 200: SessionSchema } } },
+    async (request) => {
+      const userId = userOf(request);
+      const { sessionId } = request.params;
+      const { metadata, ...rest } = request.body;
+      return patches.run(`${userId}/session/${sessionId}`, async () => {
+        const next = metadata === undefined ? {} : { metadata: mergeMetadata((await memex.sessions.get(userId, sessionId)).metadata, metadata) };
+        return memex.sessions.update(userId, sessionId, { ...rest, ...next });
+      });
+    },
   );
 
   app.delete('/sessions/:sessionId', { schema: { summary: 'Delete a session with its messages, files and vectors', tags, params: SessionParams } }, async (request, reply) => {
@@ -60,10 +73,13 @@ export function sessionRoutes(app: App, { memex }: ServerContext): void {
   });
 
   app.get('/sessions/:sessionId/messages', { schema: { summary: 'A page of messages, oldest first within the page', tags, params: SessionParams, querystring: MessageListQuery, response: { 200: MessagePageSchema } } }, async (request) => {
-    const { limit: size, after, before, latest } = request.query;
+    const { limit: size, offset, cursor: named, after, before, latest } = request.query;
+    if (named !== undefined && after !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass cursor (after is its deprecated name), not both');
+    const cursor = named ?? after;
     const page = await memex.messages.list(userOf(request), request.params.sessionId, {
       ...(size !== undefined ? { limit: size } : {}),
-      ...(after !== undefined ? { cursor: after } : {}),
+      ...(offset !== undefined ? { offset } : {}),
+      ...(cursor !== undefined ? { cursor } : {}),
       ...(before !== undefined ? { before } : {}),
       ...(latest ? { latest } : {}),
     });
