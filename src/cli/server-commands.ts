@@ -5,6 +5,8 @@ import { positiveInt, type ContextOf } from './args.js';
 import { print, shortTime, table } from './output.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
+/** The user a first start makes a key for: the CLI's own default user. */
+const FIRST_USER = 'default';
 
 /** `memex serve` (the HTTP service) and `memex keys` (its API keys). */
 export function registerServerCommands(program: Command, contextOf: ContextOf): void {
@@ -17,7 +19,7 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--log-level <level>', 'request log level (JSON lines on stdout)').choices(LOG_LEVELS).default('info'))
     .action(async (options: { host?: string; port?: number; trustUserHeader?: boolean; logLevel: (typeof LOG_LEVELS)[number] }, command: Command) => {
       const ctx = contextOf(command);
-      const memex = await ctx.memex();
+      const memex = await ctx.library();
       // Loading the model now makes the first request as fast as the rest (and a broken model fails here).
       const embedder = await memex.embedder();
       const keys = new KeyStore(memex.config.dataDir);
@@ -35,7 +37,15 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
           const trusted = options.trustUserHeader ?? memex.config.server.trustUserHeader;
           ctx.io.err.write(`memex: listening on ${server.url} (data dir ${memex.config.dataDir}, model ${embedder.modelId}); API at ${server.url}/v1, OpenAPI at ${server.url}/v1/openapi.json\n`);
           if (trusted) ctx.io.err.write('memex: trusting X-User-ID headers: every client that reaches this port can act as any user\n');
-          else if (!(await keys.hasLiveKeys())) ctx.io.err.write('memex: no API keys yet: create one with `memex keys create --user <id>` (it works while the server runs)\n');
+          else if (!(await keys.hasLiveKeys())) {
+            // The first start makes the first key, so `npm ci && npm start` is enough to make a call.
+            // It is shown once, here, to whoever started the server; only its hash is kept.
+            const { key } = await keys.create(FIRST_USER, 'made on the first start');
+            ctx.io.err.write(
+              `memex: no API keys yet, so here is one for user \`${FIRST_USER}\` (shown only now; more with \`memex keys create --user <id>\`):\n\n  ${key}\n\n` +
+                `  curl -H 'Authorization: Bearer ${key}' ${server.url}/v1/me\n\n`,
+            );
+          }
         }, (error: unknown) => {
           resolve();
           ctx.io.err.write(`memex: cannot listen: ${(error as Error).message}\n`);
@@ -63,16 +73,22 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .option('--all', "every user's keys")
     .action(async (options: { all?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      const list = await new KeyStore(ctx.config().dataDir).list(options.all ? undefined : ctx.user);
+      const store = new KeyStore(ctx.config().dataDir);
+      const list = await store.list(options.all ? undefined : ctx.user);
       const rows = list.map((k: ApiKeyInfo) => [k.id, k.userId, k.name ?? '', shortTime(k.createdAt), k.revokedAt ? `revoked ${shortTime(k.revokedAt)}` : 'live']);
-      print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : 'No API keys. Create one with `memex keys create --user <id>`.', list);
+      let none = 'No API keys. Create one with `memex keys create --user <id>`.';
+      if (!options.all) {
+        const others = (await store.list()).length;
+        if (others > 0) none = `No API keys for user ${ctx.user}; ${others} key${others === 1 ? '' : 's'} of other users (see \`memex keys list --all\`). Create one with \`memex keys create --user ${ctx.user}\`.`;
+      }
+      print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : none, list);
     });
   keys
     .command('revoke <id>')
     .description('revoke a key (by its id, or the key itself); a running server refuses it within a second')
     .action(async (id: string, _options: unknown, command: Command) => {
       const ctx = contextOf(command);
-      if (id.trim() === '') throw new MemexError('MEMEX_INVALID_INPUT', 'name the key to revoke by its id (see `memex keys list`)');
+      if (id.trim() === '') throw new MemexError('MEMEX_USAGE', 'name the key to revoke by its id (see `memex keys list`)');
       const info = await new KeyStore(ctx.config().dataDir).revoke(id.trim());
       print(ctx.io, `Revoked key ${info.id} of user ${info.userId}`, info);
     });

@@ -48,6 +48,10 @@ const catalogue = {
   MEMEX_ABORTED: { status: 499, hint: 'The operation was cancelled by its caller; nothing partial was kept. Run it again to finish.' },
   MEMEX_STORE_CLOSED: { status: 500, hint: 'Open a new Memex instance; this one was closed.' },
   MEMEX_IO: { status: 500, hint: 'The file system refused an operation; see the cause (disk full, permissions, ...).' },
+  MEMEX_USAGE: { status: 400, hint: 'The command was used wrongly; run it with --help for its options and arguments.' },
+  MEMEX_PATH_NOT_FOUND: { status: 400, hint: 'No file is at that path; check it (relative paths start in the current folder).' },
+  MEMEX_PERSONA_AMBIGUOUS: { status: 409, hint: 'Several personas have that name; name the persona by its id (see `memex persona list`).' },
+  MEMEX_FORBIDDEN: { status: 403, hint: 'This route is for the local administrator: the CLI on the machine that owns the data dir.' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -33,6 +33,8 @@ export type ApiKeyInfo = Omit<KeyRecord, 'hash'> & { prefix: string };
 export interface Caller {
   userId: string;
   keyId: string | null;
+  /** The local CLI, with the secret from server.json: may act as any user and use the admin routes. */
+  local?: boolean;
 }
 
 const PREFIX = 'mx_';
