@@ -40,56 +40,53 @@ export function registerIngestCommands(program: Command, contextOf: ContextOf): 
 
 /** `memex ingest` and `memex file add`: each file on its own, a progress bar each, one table at the end. */
 export async function runIngest(ctx: Context, paths: string[], flags: { session?: string; password?: string }): Promise<void> {
-  {
-      const { memex, user } = await userOf(ctx);
-      await memex.embedder();
-      const sessionId = await sessionOf(memex, user, flags.session, true);
-      const controller = new AbortController();
-      const stop = (): void => controller.abort(new Error('interrupted'));
-      process.once('SIGINT', stop);
-      const outcomes: FileOutcome[] = [];
+  const { memex, user } = await userOf(ctx);
+  await memex.embedder();
+  const sessionId = await sessionOf(memex, user, flags.session, true);
+  const controller = new AbortController();
+  const stop = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  const outcomes: FileOutcome[] = [];
+  try {
+    for (const path of paths) {
+      if (controller.signal.aborted) break;
+      const bar = progress(ctx.io, clip(basename(path), 30));
       try {
-        for (const path of paths) {
-          if (controller.signal.aborted) break;
-          const bar = progress(ctx.io, clip(basename(path), 30));
-          try {
-            const result = await ingestPath(memex, user, sessionId, path, {
-              ...(flags.password !== undefined ? { password: flags.password } : {}),
-              signal: controller.signal,
-              onProgress: (p) => bar.update(p.done, p.total, p.phase),
-            });
-            outcomes.push({ path, ok: true, result });
-          } catch (cause) {
-            const error = toMemexError(cause);
-            outcomes.push({ path, ok: false, error: { code: error.code, message: error.message, hint: error.hint } });
-          } finally {
-            bar.finish();
-          }
-        }
+        const result = await ingestPath(memex, user, sessionId, path, {
+          ...(flags.password !== undefined ? { password: flags.password } : {}),
+          signal: controller.signal,
+          onProgress: (p) => bar.update(p.done, p.total, p.phase),
+        });
+        outcomes.push({ path, ok: true, result });
+      } catch (cause) {
+        const error = toMemexError(cause);
+        outcomes.push({ path, ok: false, error: { code: error.code, message: error.message, hint: error.hint } });
       } finally {
-        process.removeListener('SIGINT', stop);
+        bar.finish();
       }
-      const rows = outcomes.map(({ path, result, error }) =>
-        result
-          ? [clip(basename(path), 32), result.kind, String(result.pages), String(result.chunks), String(result.characters), String(result.warnings.length), result.ingested ? `ingested in ${seconds(result)}` : 'already ingested']
-          : [clip(basename(path), 32), '', '', '', '', '', `failed: ${error?.code ?? ''}`],
-      );
-      const lines = [`Session ${sessionId}`, table(['FILE', 'KIND', 'PAGES', 'CHUNKS', 'CHARS', 'WARNINGS', 'STATUS'], rows)];
-      for (const { path, result, error } of outcomes) {
-        if (error) lines.push(`${basename(path)}: ${error.message}\n  ${error.hint}`);
-        for (const warning of result?.warnings.slice(0, 5) ?? []) lines.push(`${basename(path)}: warning: ${warning.message}`);
-        if (result && result.warnings.length > 5) lines.push(`${basename(path)}: … and ${result.warnings.length - 5} more warnings (see --json)`);
-      }
-      const failed = outcomes.filter((o) => !o.ok).length;
-      if (failed > 0) lines.push(`${failed} of ${paths.length} files failed; the others were ingested.`);
-      print(ctx.io, lines.join('\n'), { sessionId, files: outcomes });
-      if (failed > 0 || outcomes.length < paths.length) ctx.setExitCode(1);
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
   }
+  const rows = outcomes.map(({ path, result, error }) =>
+    result
+      ? [clip(basename(path), 32), result.kind, String(result.pages), String(result.chunks), String(result.characters), String(result.warnings.length), result.ingested ? (result.timings ? `ingested in ${seconds(result.timings)}` : 'ingested') : 'already ingested']
+      : [clip(basename(path), 32), '', '', '', '', '', `failed: ${error?.code ?? ''}`],
+  );
+  const lines = [`Session ${sessionId}`, table(['FILE', 'KIND', 'PAGES', 'CHUNKS', 'CHARS', 'WARNINGS', 'STATUS'], rows)];
+  for (const { path, result, error } of outcomes) {
+    if (error) lines.push(`${basename(path)}: ${error.message}\n  ${error.hint}`);
+    for (const warning of result?.warnings.slice(0, 5) ?? []) lines.push(`${basename(path)}: warning: ${warning.message}`);
+    if (result && result.warnings.length > 5) lines.push(`${basename(path)}: … and ${result.warnings.length - 5} more warnings (see --json)`);
+  }
+  const failed = outcomes.filter((o) => !o.ok).length;
+  if (failed > 0) lines.push(`${failed} of ${paths.length} files failed; the others were ingested.`);
+  print(ctx.io, lines.join('\n'), { sessionId, files: outcomes });
+  if (failed > 0 || outcomes.length < paths.length) ctx.setExitCode(1);
 }
 
-function seconds(result: IngestSummary): string {
-  // A server does not send its timings.
-  if (!result.timings) return 'the server';
-  const ms = Object.values(result.timings).reduce((a, b) => a + b, 0);
+/** How long ingest took (a server does not send its timings). */
+function seconds(timings: NonNullable<IngestSummary['timings']>): string {
+  const ms = Object.values(timings).reduce((a, b) => a + b, 0);
   return `${(ms / 1000).toFixed(1)} s`;
 }
