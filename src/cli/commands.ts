@@ -1,20 +1,35 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
-import { MemexError, ROLES, type Role } from '../core/index.js';
+import { MemexError, ROLES, type AttachmentRef, type Message, type Role } from '../core/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
-import { clip, print, progress, shortTime, table } from './output.js';
+import { clip, print, progress, shortTime, table, write } from './output.js';
+import { registerFileCommands } from './file-commands.js';
+import { ingestPath } from './ingest-commands.js';
 import { registerRecallCommands } from './recall-commands.js';
 import { registerIngestCommands } from './ingest-commands.js';
 import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
-import { positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
+import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
-
+/** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function attachmentLine(attachment: AttachmentRef): string {
+  return `    attached: ${attachment.name ?? '(unnamed)'}${attachment.mimeType ? ` (${attachment.mimeType})` : ''} ${attachment.fileId.slice(0, 12)}`;
+}
+
+function messageLines(m: Message): string {
+  return [`[${shortTime(m.createdAt)}] ${m.role}: ${m.content}`, ...m.attachments.map(attachmentLine)].join('\n');
 }
 
 export function registerCommands(program: Command, contextOf: ContextOf): void {
@@ -22,6 +37,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerIngestCommands(program, contextOf);
   registerServerCommands(program, contextOf);
   registerContextCommands(program, contextOf);
+  registerFileCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')
@@ -29,7 +45,8 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
       const ctx = contextOf(command);
       const memex = await ctx.memex();
       const profile = await memex.users.ensure(ctx.user);
-      print(ctx.io, `Memex data dir ready at ${memex.config.dataDir} (user: ${profile.id})`, { dataDir: memex.config.dataDir, id: profile.id, userId: profile.id });
+      const { dataDir } = ctx.config();
+      print(ctx.io, `Memex data dir ready at ${dataDir} (user: ${profile.id})`, { dataDir, id: profile.id, userId: profile.id });
     });
 
   const user = program.command('user').description('manage users');
@@ -56,7 +73,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .option('--yes', 'confirm the deletion')
     .action(async (id: string, options: { yes?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      if (!options.yes) throw new MemexError('MEMEX_INVALID_INPUT', `deleting user ${id} removes all of their data; run again with --yes to confirm`);
+      if (!options.yes) throw new MemexError('MEMEX_USAGE', `deleting user ${id} removes all of their data; run again with --yes to confirm`);
       await (await ctx.memex()).users.delete(id);
       print(ctx.io, `Deleted user ${id}`, { id, deleted: true });
     });
@@ -66,13 +83,14 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .command('new')
     .description('start a session')
     .option('--title <title>', 'title (default: taken from the first user message)')
-    .option('--persona <id>', 'persona to attach')
+    .option('--persona <id-or-name>', 'persona to attach: its id, or its name')
     .action(async (options: { title?: string; persona?: string }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
+      const persona = options.persona === undefined ? undefined : await personaOf(memex, uid, options.persona);
       const created = await memex.sessions.create(uid, {
         ...(options.title ? { title: options.title } : {}),
-        ...(options.persona ? { personaId: options.persona } : {}),
+        ...(persona ? { personaId: persona.id } : {}),
       });
       print(ctx.io, `Created session ${created.id}`, created);
     });
@@ -134,14 +152,21 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .description('append a message (text "-" reads it from stdin); without --session, to the latest session or a new one')
     .option('-s, --session <id>', 'session to append to')
     .addOption(new Option('-r, --role <role>', 'who said it').choices(ROLES).default('user'))
-    .action(async (words: string[], options: { session?: string; role: Role }, command: Command) => {
+    .option('-a, --attach <path>', 'store this file in the session, make it searchable and attach it (repeatable)', collect)
+    .action(async (words: string[], options: { session?: string; role: Role; attach?: string[] }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const content = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
       // Load (and check) the model first: a data dir of another model refuses before anything is stored.
       await memex.embedder();
       const sessionId = await sessionOf(memex, uid, options.session, true);
-      const message = await memex.messages.append(uid, sessionId, { role: options.role, content });
+      const attachments: AttachmentRef[] = [];
+      for (const path of options.attach ?? []) {
+        // Stored first: a message never refers to a file that is not there.
+        const { file } = await ingestPath(memex, uid, sessionId, path, {});
+        attachments.push({ fileId: file.id, name: file.name || basename(path), mimeType: file.mimeType });
+      }
+      const message = await memex.messages.append(uid, sessionId, { role: options.role, content, ...(attachments.length ? { attachments } : {}) });
       // Embedded before the command ends, so a failure to embed is this command's error to report.
       await memex.flush();
       print(ctx.io, `Added ${message.id} to session ${sessionId}`, message);
@@ -203,10 +228,12 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
         ...(options.before !== undefined ? { before: options.before } : {}),
         ...(options.latest ? { latest: true } : {}),
       });
-      const lines = page.messages.map((m) => `[${shortTime(m.createdAt)}] ${m.role}: ${m.content}`);
+      const lines = page.messages.map(messageLines);
       const shown = page.messages.length;
-      if (shown === 0) lines.push(page.total === 0 ? 'No messages yet.' : `No messages at offset ${page.offset} (${page.total} in all).`);
-      else if (page.nextCursor) lines.push(`… ${page.total - page.offset - shown} more (use --offset ${page.offset + shown})`);
+      // A page reached by cursor may not know its offset (over HTTP): it names the next cursor instead.
+      if (shown === 0) lines.push(page.total === 0 ? 'No messages yet.' : `No messages there (${page.total} in all).`);
+      else if (page.nextCursor && page.offset >= 0) lines.push(`… ${page.total - page.offset - shown} more (use --offset ${page.offset + shown})`);
+      else if (page.nextCursor) lines.push(`… more (use --cursor ${page.nextCursor})`);
       print(ctx.io, lines.join('\n'), { sessionId, ...page });
     });
 
@@ -221,9 +248,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
       const { memex, user: uid } = await userOf(ctx);
       const sessionId = await sessionOf(memex, uid, options.session, false);
       const target = options.out ? createWriteStream(options.out, { flags: 'wx' }) : ctx.io.out;
-      for await (const piece of memex.sessions.export(uid, sessionId, options.format)) {
-        if (!target.write(piece)) await once(target, 'drain');
-      }
+      for await (const piece of memex.sessions.export(uid, sessionId, options.format)) await write(target, piece);
       if (options.out) {
         target.end();
         await once(target, 'finish');

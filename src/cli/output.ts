@@ -56,11 +56,32 @@ export function progress(io: Io, label: string): Progress {
       const filled = total > 0 ? Math.round((done / total) * width) : 0;
       const percent = total > 0 ? Math.floor((done / total) * 100) : 0;
       const line = `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${percent}% ${detail}`;
-      stream.write(`\r${line.slice(0, (stream.columns ?? 100) - 1).padEnd(Math.min(stream.columns ?? 100, 100) - 1)}`);
+      // A terminal that reports 0 columns (some do, when unknown) gets the usual 100.
+      const columns = stream.columns || 100;
+      stream.write(`\r${line.slice(0, columns - 1).padEnd(Math.min(columns, 100) - 1)}`);
       drawn = true;
     },
     finish() {
       if (drawn) stream.write('\n');
     },
   };
+}
+
+/**
+ * Writes `text`, waiting while the stream's buffer is full. Rejects when the stream closes or
+ * fails first (a reader that went away: `memex export | head`), rather than waiting forever.
+ */
+export async function write(stream: Writable, text: string): Promise<void> {
+  if (stream.destroyed) throw Object.assign(new Error('the output was closed'), { code: 'ERR_STREAM_DESTROYED' });
+  if (stream.write(text)) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error): void => {
+      stream.off('drain', onDrain).off('close', onClose).off('error', done);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(Object.assign(new Error('the output was closed'), { code: 'ERR_STREAM_DESTROYED' }));
+    stream.on('drain', onDrain).on('close', onClose).on('error', done);
+  });
 }

@@ -1,7 +1,9 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ROLES, SEARCH_MODES, SOURCE_KINDS, type SearchOptions } from '../core/index.js';
 import type { DoctorReport } from '../doctor.js';
-import { positiveInt, userOf, type ContextOf } from './args.js';
+import type { SearchHit } from '../index/index.js';
+import type { MemexApi } from './api.js';
+import { isoTime, positiveInt, userOf, type ContextOf } from './args.js';
 import { clip, print, progress, shortTime, table } from './output.js';
 
 /** Repeatable options (`-s a -s b`): variadic ones would swallow the query words after them. */
@@ -53,8 +55,8 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--mode <mode>', 'how to rank').choices(SEARCH_MODES).default('hybrid'))
     .addOption(new Option('--role <role>', `only messages with this role (repeatable; ${ROLES.join(', ')})`).argParser(oneOf(ROLES)))
     .addOption(new Option('--source <kind>', `only chunks of this kind (repeatable; ${SOURCE_KINDS.join(', ')})`).argParser(oneOf(SOURCE_KINDS)))
-    .option('--after <time>', 'only messages from this ISO time on (e.g. 2026-01-31T00:00:00Z)')
-    .option('--before <time>', 'only messages before this ISO time')
+    .addOption(new Option('--after <time>', 'only messages from this date or ISO time on (2026-01-31, midnight UTC, or 2026-01-31T09:00:00+01:00)').argParser(isoTime))
+    .addOption(new Option('--before <time>', 'only messages before this date or ISO time').argParser(isoTime))
     .addOption(new Option('--origin <origin>', 'only native sessions or only imported chat exports').choices(['native', 'imported']))
     .addOption(new Option('--mmr [lambda]', 'diversify results (maximal marginal relevance; lambda 0-1, default 0.7)').argParser(fraction))
     .addOption(new Option('--recency <days>', 'favour recent messages: the half-life of the boost, in days').argParser(positive))
@@ -81,19 +83,20 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
         ...(flags.recency !== undefined ? { recency: { halfLifeDays: flags.recency } } : {}),
       });
       const ms = (performance.now() - started).toFixed(1);
+      const names = await fileNames(memex, user, report.hits);
       const rows = report.hits.map((hit, i) => [
         String(i + 1),
         hit.score.toFixed(4),
         hit.sessionId,
-        hit.source.kind === 'message' ? hit.source.role : `file${hit.source.page ? ` p${hit.source.page}` : ''}`,
+        hit.source.kind === 'message' ? hit.source.role : 'file',
         hit.source.kind === 'message' ? shortTime(hit.source.createdAt) : '',
-        clip(hit.text, 70),
+        hit.source.kind === 'message' ? clip(hit.text, 70) : `[${clip(names.get(hit.source.fileId) ?? hit.source.fileId.slice(0, 12), 30)}${hit.source.page ? ` p${hit.source.page}` : ''}] ${clip(hit.text, 50)}`,
       ]);
       const footer = `${report.hits.length} of ${report.matching} chunks, ${report.mode} search in ${ms} ms`;
       const human =
         report.hits.length === 0
           ? report.matching === 0
-            ? 'Nothing to search yet: no messages match (add some with `memex add <text>`).'
+            ? nothingMatches(flags)
             : `No chunk shares a word with the query (${report.matching} searched); try --mode hybrid or vector.`
           : `${table(['#', 'SCORE', 'SESSION', 'ROLE', 'WHEN', 'TEXT'], rows)}\n${footer}`;
       print(ctx.io, human, { query, ...report });
@@ -121,4 +124,26 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
       print(ctx.io, lines.join('\n'), report);
       if (!report.ok) ctx.setExitCode(1);
     });
+}
+
+/** What "no chunk matches" means depends on what was asked for. */
+function nothingMatches(flags: SearchFlags): string {
+  const filtered = flags.session || flags.excludeSession || flags.role || flags.after || flags.before || flags.origin;
+  if (flags.source?.length === 1 && flags.source[0] === 'file') {
+    return `No file chunks match${filtered ? ' these filters' : ''} (store files with \`memex ingest <file>\`).`;
+  }
+  if (flags.source?.length === 1 && flags.source[0] === 'message') return `No message chunks match${filtered ? ' these filters' : ''} (add messages with \`memex add <text>\`).`;
+  if (filtered) return 'No chunks match these filters.';
+  return 'Nothing to search yet: no messages or files (add some with `memex add <text>` or `memex ingest <file>`).';
+}
+
+/** The names of the files hits came from (the hits carry only their sha256 ids). */
+async function fileNames(memex: MemexApi, user: string, hits: SearchHit[]): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  for (const hit of hits) {
+    if (hit.source.kind !== 'file' || names.has(hit.source.fileId)) continue;
+    const record = await memex.files.get(user, hit.sessionId, hit.source.fileId).catch(() => null);
+    if (record?.name) names.set(hit.source.fileId, record.name);
+  }
+  return names;
 }

@@ -5,6 +5,8 @@ import { positiveInt, type ContextOf } from './args.js';
 import { print, shortTime, table } from './output.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
+/** The user a first start makes a key for: the CLI's own default user. */
+const FIRST_USER = 'default';
 
 /** `memex serve` (the HTTP service) and `memex keys` (its API keys). */
 export function registerServerCommands(program: Command, contextOf: ContextOf): void {
@@ -17,7 +19,7 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--log-level <level>', 'request log level (JSON lines on stdout)').choices(LOG_LEVELS).default('info'))
     .action(async (options: { host?: string; port?: number; trustUserHeader?: boolean; logLevel: (typeof LOG_LEVELS)[number] }, command: Command) => {
       const ctx = contextOf(command);
-      const memex = await ctx.memex();
+      const memex = await ctx.library();
       // Loading the model now makes the first request as fast as the rest (and a broken model fails here).
       const embedder = await memex.embedder();
       const keys = new KeyStore(memex.config.dataDir);
@@ -41,7 +43,19 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
               ctx.io.err.write(`memex: warning: ${(error as Error).message}; requests with API keys answer 503 MEMEX_KEYS_UNREADABLE until it is fixed (restore it, or move it aside and \`memex keys create\`)\n`);
               return true;
             });
-            if (!live) ctx.io.err.write('memex: no API keys yet: create one with `memex keys create --user <id>` (it works while the server runs)\n');
+            if (!live) {
+              // The first start makes the first key, so `npm ci && npm start` is enough to make a call.
+              // It is shown once, here, to whoever started the server; only its hash is kept.
+              try {
+                const { key } = await keys.create(FIRST_USER, 'made on the first start');
+                ctx.io.err.write(
+                  `memex: no API keys yet, so here is one for user \`${FIRST_USER}\` (shown only now; more with \`memex keys create --user <id>\`):\n\n  ${key}\n\n` +
+                    `  curl -H 'Authorization: Bearer ${key}' ${server.url}/v1/me\n\n`,
+                );
+              } catch (error) {
+                ctx.io.err.write(`memex: warning: cannot make a first API key (${(error as Error).message}); create one with \`memex keys create\`\n`);
+              }
+            }
           }
         }, (error: unknown) => {
           resolve();
@@ -71,16 +85,22 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .option('--all', "every user's keys")
     .action(async (options: { all?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      const list = await new KeyStore(ctx.config().dataDir).list(options.all ? undefined : ctx.user);
+      const store = new KeyStore(ctx.config().dataDir);
+      const list = await store.list(options.all ? undefined : ctx.user);
       const rows = list.map((k: ApiKeyInfo) => [k.id, k.userId, k.name ?? '', shortTime(k.createdAt), (k.revokedAt ? `revoked ${shortTime(k.revokedAt)}` : 'live') + (k.admin ? ', admin' : '')]);
-      print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : 'No API keys. Create one with `memex keys create --user <id>`.', list);
+      let none = 'No API keys. Create one with `memex keys create --user <id>`.';
+      if (!options.all) {
+        const others = (await store.list()).length;
+        if (others > 0) none = `No API keys for user ${ctx.user}; ${others} key${others === 1 ? '' : 's'} of other users (see \`memex keys list --all\`). Create one with \`memex keys create --user ${ctx.user}\`.`;
+      }
+      print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : none, list);
     });
   keys
     .command('revoke <id>')
     .description('revoke a key (by its id, or the key itself); a running server refuses it within a second')
     .action(async (id: string, _options: unknown, command: Command) => {
       const ctx = contextOf(command);
-      if (id.trim() === '') throw new MemexError('MEMEX_INVALID_INPUT', 'name the key to revoke by its id (see `memex keys list`)');
+      if (id.trim() === '') throw new MemexError('MEMEX_USAGE', 'name the key to revoke by its id (see `memex keys list`)');
       const info = await new KeyStore(ctx.config().dataDir).revoke(id.trim());
       print(ctx.io, `Revoked key ${info.id} of user ${info.userId}`, info);
     });

@@ -33,7 +33,7 @@ const catalogue = {
   MEMEX_NOTE_EXISTS: { status: 409, hint: 'A note with this id already exists: update it instead, or pick another id.' },
   MEMEX_FILE_NOT_FOUND: { status: 404, hint: 'Add the file to the session first; attachments refer to files by their sha256 id.' },
   MEMEX_UNAUTHORIZED: { status: 401, hint: 'Send `Authorization: Bearer <key>` with a key from `memex keys create --user <id>`.' },
-  MEMEX_FORBIDDEN: { status: 403, hint: 'Use an admin key for this route: `memex keys create --user <id> --admin`.' },
+  MEMEX_FORBIDDEN: { status: 403, hint: 'Use an admin key for this route (`memex keys create --user <id> --admin`); the /v1/admin routes are only for the CLI on the machine that owns the data dir.' },
   MEMEX_RATE_LIMITED: { status: 429, hint: 'Slow down: wait for the seconds in Retry-After, or raise server.rateLimit in the config.' },
   MEMEX_ROUTE_NOT_FOUND: { status: 404, hint: 'See the routes in the OpenAPI document at /v1/openapi.json.' },
   MEMEX_JOB_NOT_FOUND: { status: 404, hint: 'Jobs are kept for a day after they finish; upload the file again to start a new one.' },
@@ -58,6 +58,9 @@ const catalogue = {
   MEMEX_STORE_CLOSED: { status: 500, hint: 'Open a new Memex instance; this one was closed.' },
   MEMEX_DISK_FULL: { status: 507, hint: 'The disk (or the quota) holding the data dir is full; nothing was half-written. Free space, then retry.' },
   MEMEX_IO: { status: 500, hint: 'The file system refused an operation; see the cause (disk full, permissions, ...).' },
+  MEMEX_USAGE: { status: 400, hint: 'The command was used wrongly; run it with --help for its options and arguments.' },
+  MEMEX_PATH_NOT_FOUND: { status: 400, hint: 'No file is at that path; check it (relative paths start in the current folder).' },
+  MEMEX_PERSONA_AMBIGUOUS: { status: 409, hint: 'Several personas have that name; name the persona by its id (see `memex persona list`).' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

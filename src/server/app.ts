@@ -12,9 +12,11 @@ import { KeyedMutex } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
 import { KeyStore, type Caller } from './keys.js';
+import { isLocalSecret, LOCAL_USER_HEADER } from './announce.js';
 import { documentationOnly } from './documentation-only.js';
 import { depthLimitedJson } from './json-body.js';
 import { clientError, sendProblem } from './problem.js';
+import { adminRoutes } from './routes/admin.js';
 import { fileRoutes } from './routes/files.js';
 import { noteRoutes } from './routes/notes.js';
 import { personaRoutes } from './routes/personas.js';
@@ -43,6 +45,11 @@ export interface AppOptions {
   server?: Partial<Config['server']>;
   /** Fastify's logger: false (default), true, or pino options. */
   logger?: boolean | Record<string, unknown>;
+  /**
+   * The local-admin secret (see `announce.ts`): a bearer token that acts as the user named by
+   * `X-Memex-User`, and may use the admin routes. `serve` makes one and writes it to server.json.
+   */
+  localSecret?: string;
 }
 
 /** What route handlers reach: the library, the ingest jobs, and the settings. */
@@ -137,12 +144,13 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
     if (request.routeOptions.config.public) return;
-    failedAuth.check(request.ip);
-    const caller = await authenticate(request, keys, settings.trustUserHeader).catch((cause: unknown) => {
+    // The local CLI's secret is checked before the failed-auth limit: guesses on loopback cannot lock it out.
+    const caller = await authenticate(request, keys, settings.trustUserHeader, options.localSecret, () => failedAuth.check(request.ip)).catch((cause: unknown) => {
       if (isMemexError(cause, 'MEMEX_UNAUTHORIZED')) failedAuth.fail(request.ip);
       throw cause;
     });
-    if (!known.has(caller.userId)) {
+    // The local admin acts as users exactly as the library would: a missing one is an error, not created.
+    if (!caller.local && !known.has(caller.userId)) {
       await memex.users.ensure(caller.userId);
       known.add(caller.userId);
     }
@@ -153,6 +161,8 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     global: true,
     max: settings.rateLimit.max,
     timeWindow: settings.rateLimit.windowMs,
+    // The local CLI is the data dir's owner: it takes turns with itself, not with a rate limit.
+    allowList: (request) => request.caller?.local === true,
     keyGenerator: (request) => (request.caller ? (request.caller.keyId ?? `user:${request.caller.userId}`) : `ip:${request.ip}`),
     errorResponseBuilder: (_request, limit) =>
       new MemexError('MEMEX_RATE_LIMITED', `more than ${limit.max} requests in ${limit.after}`, { details: { limit: limit.max, retryAfterSeconds: Math.ceil(limit.ttl / 1000) } }),
@@ -201,6 +211,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       personaRoutes(v1, context);
       noteRoutes(v1, context);
       userRoutes(v1, context);
+      adminRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },
@@ -208,14 +219,21 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   return app;
 }
 
-async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHeader: boolean): Promise<Caller> {
+async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHeader: boolean, localSecret: string | undefined, limit: () => void): Promise<Caller> {
   const header = request.headers.authorization;
   if (header !== undefined) {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    if (token !== undefined && isLocalSecret(token, localSecret)) {
+      const named = request.headers[LOCAL_USER_HEADER];
+      if (typeof named !== 'string') throw new MemexError('MEMEX_INVALID_INPUT', 'with the local secret, name the user in one X-Memex-User header');
+      return { userId: parseId('user', named), keyId: null, admin: true, local: true };
+    }
+    limit();
     const caller = token === undefined ? null : await keys.verify(token);
     if (!caller) throw new MemexError('MEMEX_UNAUTHORIZED', token === undefined ? 'the Authorization header is not `Bearer <key>`' : 'the API key is not valid (unknown or revoked)');
     return caller;
   }
+  limit();
   const named = request.headers['x-user-id'];
   if (trustUserHeader && named !== undefined) {
     if (Array.isArray(named)) throw new MemexError('MEMEX_INVALID_INPUT', 'send one X-User-ID header');

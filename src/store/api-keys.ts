@@ -43,6 +43,8 @@ export interface Caller {
   keyId: string | null;
   /** The key may manage users. */
   admin: boolean;
+  /** The local CLI, with the secret from server.json: may act as any user and use the admin routes. */
+  local?: boolean;
 }
 
 const PREFIX = 'mx_';

@@ -7,5 +7,6 @@ export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from 
 export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.js';
 export { FILE_ARTIFACTS, type FileArtifactName } from './layout.js';
 export { KeyedMutex } from './serial.js';
-export { DataDirLock } from './lock.js';
+export { DataDirLock, isAlive } from './lock.js';
+export { messageCursor } from './cursor.js';
 export { KeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';

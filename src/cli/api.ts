@@ -1,0 +1,77 @@
+import type {
+  FileRecord,
+  Message,
+  NewMessage,
+  NewNote,
+  NewPersona,
+  NewSession,
+  NewUser,
+  Note,
+  PageOptions,
+  Persona,
+  Profile,
+  SearchOptions,
+  SessionSummary,
+} from '../core/index.js';
+import type { ContextOptions, ContextWindow } from '../context/index.js';
+import type { DoctorOptions, DoctorReport } from '../doctor.js';
+import type { SearchReport } from '../index/index.js';
+import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
+import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
+
+/** What the CLI reports of an ingested file: the library's result, less its per-phase timings (a server does not send them). */
+export type IngestSummary = Omit<IngestResult, 'timings' | 'file'> & { file: FileRecord; timings?: IngestResult['timings'] };
+
+/**
+ * The slice of the library facade (`Memex`) the CLI uses. Every command is written once against it
+ * and runs either on the library (the CLI opens the data dir itself) or over HTTP (`HttpMemex`,
+ * when a `memex serve` owns the data dir). `Memex` satisfies it as it is.
+ */
+export interface MemexApi {
+  users: {
+    ensure(userId: string): Promise<Profile>;
+    get(userId: string): Promise<Profile>;
+    create(input: NewUser): Promise<Profile>;
+    list(): Promise<Profile[]>;
+    delete(userId: string): Promise<void>;
+  };
+  sessions: {
+    create(userId: string, input?: NewSession): Promise<SessionSummary>;
+    get(userId: string, sessionId: string): Promise<SessionSummary>;
+    list(userId: string, options?: ListOptions): Promise<SessionPage>;
+    rename(userId: string, sessionId: string, title: string): Promise<SessionSummary>;
+    delete(userId: string, sessionId: string): Promise<void>;
+    export(userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string>;
+  };
+  messages: {
+    append(userId: string, sessionId: string, message: NewMessage): Promise<Message>;
+    delete(userId: string, sessionId: string, messageId: string): Promise<void>;
+    list(userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage>;
+  };
+  personas: {
+    create(userId: string, input: NewPersona): Promise<Persona>;
+    list(userId: string): Promise<Persona[]>;
+  };
+  notes: {
+    add(userId: string, note: NewNote): Promise<Note>;
+    list(userId: string): Promise<Note[]>;
+    delete(userId: string, noteId: string): Promise<void>;
+  };
+  files: {
+    get(userId: string, sessionId: string, fileId: string): Promise<FileRecord>;
+    list(userId: string, sessionId: string): Promise<FileRecord[]>;
+    delete(userId: string, sessionId: string, fileId: string): Promise<void>;
+  };
+  /** Stores a file from this machine in a session and makes its text searchable. */
+  ingestFile(userId: string, sessionId: string, source: { path: string }, options?: IngestFileOptions): Promise<IngestSummary>;
+  search(userId: string, query: string, options?: SearchOptions): Promise<SearchReport>;
+  buildContext(userId: string, options: ContextOptions): Promise<ContextWindow>;
+  reindex(options?: ReindexOptions): Promise<ReindexResult>;
+  doctor(options?: DoctorOptions): Promise<DoctorReport>;
+  /** Loads the model (a server has it loaded already): a data dir of another model refuses before anything is stored. */
+  embedder(): Promise<unknown>;
+  index: { prepare(userId: string, options?: { onProgress?: (progress: { done: number; total: number }) => void }): Promise<unknown> };
+  /** Resolves when appended messages are embedded (a server embeds them in the background). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,294 @@
+import { openAsBlob } from 'node:fs';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  errorCodes,
+  MemexError,
+  type FileRecord,
+  type IngestWarning,
+  type Message,
+  type MemexErrorCode,
+  type NewMessage,
+  type NewNote,
+  type NewPersona,
+  type NewSession,
+  type NewUser,
+  type Note,
+  type PageOptions,
+  type Persona,
+  type Profile,
+  type SearchOptions,
+  type SessionSummary,
+} from '../core/index.js';
+import type { ContextOptions, ContextWindow } from '../context/index.js';
+import type { DoctorOptions, DoctorReport } from '../doctor.js';
+import type { SearchReport } from '../index/index.js';
+import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
+import { messageCursor, type ExportFormat, type ListOptions, type MessagePage, type SessionPage } from '../store/index.js';
+import { LOCAL_USER_HEADER, type ServerFile } from '../server/announce.js';
+import type { IngestSummary, MemexApi } from './api.js';
+
+/** The most a page of the HTTP API holds: offsets are walked in pages this large. */
+const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 50;
+/** How often an ingest job is looked at while the CLI waits for it. */
+const JOB_POLL_MS = 250;
+
+interface Job {
+  id: string;
+  fileId: string;
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  finishedAt: string | null;
+  progress: { phase: string; done: number; total: number } | null;
+  result: { kind: string; ingested: boolean; pages: number; chunks: number; characters: number; warnings: IngestWarning[] } | null;
+  error: { code: string; message: string; hint: string } | null;
+}
+
+interface Call {
+  /** The user the request acts as (the local secret may act as any); default: the CLI's user. */
+  user?: string;
+  body?: unknown;
+  query?: Record<string, string | number | boolean | undefined>;
+  form?: FormData;
+}
+
+/**
+ * The CLI's `MemexApi` over HTTP, for when a `memex serve` owns the data dir: every call goes to
+ * that server with the local-admin secret from its server.json, acting as the named user. Errors
+ * come back as the same coded MemexErrors the library throws (from the problem+json answers).
+ */
+export class HttpMemex implements MemexApi {
+  constructor(
+    private readonly server: Pick<ServerFile, 'url' | 'secret'>,
+    /** The user admin calls name (the server needs one on every request). */
+    private readonly actingUser: string,
+  ) {}
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  private async request(method: string, path: string, call: Call = {}): Promise<Response> {
+    const url = new URL(`/v1${path}`, this.server.url);
+    for (const [key, value] of Object.entries(call.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+    const headers: Record<string, string> = { authorization: `Bearer ${this.server.secret}`, [LOCAL_USER_HEADER]: call.user ?? this.actingUser };
+    let body: string | FormData | undefined;
+    if (call.form) body = call.form;
+    else if (call.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(call.body);
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    } catch (cause) {
+      throw new MemexError('MEMEX_SHUTTING_DOWN', `the memex server at ${this.server.url} that owns this data dir stopped answering; run the command again`, { cause });
+    }
+    if (!response.ok) throw await problemOf(response);
+    return response;
+  }
+
+  /** Every item of a paged list route, following `nextCursor`. */
+  private async all<T>(path: string, key: string, user?: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const body = await this.call<Record<string, unknown>>('GET', path, { ...(user !== undefined ? { user } : {}), query: { limit: MAX_PAGE, cursor } });
+      items.push(...listOf<T>(body, key));
+      const next = body.nextCursor;
+      cursor = typeof next === 'string' ? next : undefined;
+    } while (cursor !== undefined);
+    return items;
+  }
+
+  private async call<T>(method: string, path: string, call: Call = {}): Promise<T> {
+    const response = await this.request(method, path, call);
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  readonly users = {
+    ensure: (userId: string): Promise<Profile> => this.call('PUT', `/admin/users/${enc(userId)}`, { user: userId }),
+    get: (userId: string): Promise<Profile> => this.call<Profile>('GET', '/me', { user: userId }),
+    create: (input: NewUser): Promise<Profile> => this.call('POST', '/users', { body: input }),
+    list: (): Promise<Profile[]> => this.all<Profile>('/users', 'users'),
+    delete: (userId: string): Promise<void> => this.call('DELETE', `/users/${enc(userId)}`),
+  };
+
+  readonly sessions = {
+    create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.call('POST', '/sessions', { user: userId, body: input ?? {} }),
+    get: (userId: string, sessionId: string): Promise<SessionSummary> => this.call('GET', `/sessions/${enc(sessionId)}`, { user: userId }),
+    list: async (userId: string, options: ListOptions = {}): Promise<SessionPage> => {
+      const { limit = 20, offset = 0, cursor, title } = options;
+      // The API pages by cursor: an offset is walked to, a page of at most MAX_PAGE at a time.
+      const sessions: SessionSummary[] = [];
+      let next: string | null | undefined = cursor;
+      let total: number;
+      do {
+        const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', {
+          user: userId,
+          query: { limit: offset === 0 ? limit : MAX_PAGE, cursor: next ?? undefined, title },
+        });
+        sessions.push(...page.sessions);
+        total = page.total;
+        next = page.nextCursor;
+      } while (next !== null && sessions.length < offset + limit);
+      const shown = sessions.slice(offset, offset + limit);
+      return { sessions: shown, total, offset, limit, nextCursor: offset === 0 ? next : null, unreadable: [] };
+    },
+    rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.call('PATCH', `/sessions/${enc(sessionId)}`, { user: userId, body: { title } }),
+    delete: (userId: string, sessionId: string): Promise<void> => this.call('DELETE', `/sessions/${enc(sessionId)}`, { user: userId }),
+    export: (userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string> => this.exportSession(userId, sessionId, format),
+  };
+
+  private async *exportSession(userId: string, sessionId: string, format: ExportFormat): AsyncGenerator<string> {
+    const response = await this.request('GET', `/sessions/${enc(sessionId)}/export`, { user: userId, query: { format } });
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  }
+
+  readonly messages = {
+    append: (userId: string, sessionId: string, message: NewMessage): Promise<Message> =>
+      this.call('POST', `/sessions/${enc(sessionId)}/messages`, { user: userId, body: message }),
+    delete: (userId: string, sessionId: string, messageId: string): Promise<void> =>
+      this.call('DELETE', `/sessions/${enc(sessionId)}/messages/${enc(messageId)}`, { user: userId }),
+    list: (userId: string, sessionId: string, page: PageOptions = {}): Promise<MessagePage> => this.listMessages(userId, sessionId, page),
+  };
+
+  private async listMessages(userId: string, sessionId: string, options: PageOptions): Promise<MessagePage> {
+    const { limit = DEFAULT_PAGE, offset, cursor, before, latest } = options;
+    type Page = { messages: Message[]; total: number; nextCursor: string | null; prevCursor: string | null };
+    const path = `/sessions/${enc(sessionId)}/messages`;
+    if (offset === undefined) {
+      const page: Page = await this.call('GET', path, { user: userId, query: { limit, cursor, before, latest } });
+      // A cursor page does not know its offset; the first page's and the latest page's are known.
+      const at = latest ? page.total - page.messages.length : cursor === undefined && before === undefined ? 0 : -1;
+      return { ...page, offset: at, limit };
+    }
+    const seen: Message[] = [];
+    let after: string | null | undefined;
+    let page: Page;
+    do {
+      page = await this.call('GET', path, { user: userId, query: { limit: MAX_PAGE, cursor: after ?? undefined } });
+      seen.push(...page.messages);
+      after = page.nextCursor;
+    } while (after !== null && seen.length < offset + limit);
+    const messages = seen.slice(offset, offset + limit);
+    const last = messages.at(-1);
+    const more = offset + messages.length < page.total;
+    return {
+      messages,
+      total: page.total,
+      offset,
+      limit,
+      nextCursor: more && last ? messageCursor(last.id) : null,
+      prevCursor: offset > 0 && messages[0] ? messageCursor(messages[0].id) : null,
+    };
+  }
+
+  readonly personas = {
+    create: (userId: string, input: NewPersona): Promise<Persona> => this.call('POST', '/personas', { user: userId, body: input }),
+    list: (userId: string): Promise<Persona[]> => this.all<Persona>('/personas', 'personas', userId),
+  };
+
+  readonly notes = {
+    add: (userId: string, note: NewNote): Promise<Note> => this.call('POST', '/notes', { user: userId, body: note }),
+    list: (userId: string): Promise<Note[]> => this.all<Note>('/notes', 'notes', userId),
+    delete: (userId: string, noteId: string): Promise<void> => this.call('DELETE', `/notes/${enc(noteId)}`, { user: userId }),
+  };
+
+  readonly files = {
+    get: (userId: string, sessionId: string, fileId: string): Promise<FileRecord> => this.call('GET', `/sessions/${enc(sessionId)}/files/${enc(fileId)}`, { user: userId }),
+    list: async (userId: string, sessionId: string): Promise<FileRecord[]> =>
+      (await this.call<{ files: FileRecord[] }>('GET', `/sessions/${enc(sessionId)}/files`, { user: userId })).files,
+    delete: (userId: string, sessionId: string, fileId: string): Promise<void> => this.call('DELETE', `/sessions/${enc(sessionId)}/files/${enc(fileId)}`, { user: userId }),
+  };
+
+  /** Uploads the file (streamed from disk), then follows its ingest job to the end. */
+  async ingestFile(userId: string, sessionId: string, source: { path: string }, options: IngestFileOptions = {}): Promise<IngestSummary> {
+    const name = options.name ?? basename(source.path);
+    const form = new FormData();
+    // Fields before the file part: the server reads them with it.
+    form.append('name', name);
+    if (options.password !== undefined) form.append('password', options.password);
+    form.append('file', await openAsBlob(source.path), name);
+    const uploaded = await this.call<{ job: Job }>('POST', `/sessions/${enc(sessionId)}/files`, { user: userId, form });
+    let job = uploaded.job;
+    while (job.finishedAt === null) {
+      if (options.signal?.aborted) {
+        await this.call('DELETE', `/jobs/${enc(job.id)}`, { user: userId }).catch(() => undefined);
+        throw new MemexError('MEMEX_ABORTED', `ingesting ${name} was cancelled`);
+      }
+      if (job.progress) options.onProgress?.(job.progress as IngestProgress);
+      await sleep(JOB_POLL_MS);
+      job = await this.call<Job>('GET', `/jobs/${enc(job.id)}`, { user: userId });
+    }
+    if (job.state === 'cancelled') throw new MemexError('MEMEX_ABORTED', `ingesting ${name} was cancelled`);
+    if (job.state !== 'done' || !job.result) {
+      throw new MemexError(codeOf(job.error?.code), job.error?.message ?? `ingesting ${name} failed`);
+    }
+    const file = await this.files.get(userId, sessionId, job.fileId);
+    return { ...job.result, kind: job.result.kind as IngestSummary['kind'], file };
+  }
+
+  search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
+    return this.call('POST', '/search', { user: userId, body: { ...options, query } });
+  }
+
+  buildContext(userId: string, options: ContextOptions): Promise<ContextWindow> {
+    const { sessionId, signal: _signal, ...body } = options;
+    return this.call('POST', `/sessions/${enc(sessionId)}/context`, { user: userId, body });
+  }
+
+  reindex(options: ReindexOptions = {}): Promise<ReindexResult> {
+    return this.call('POST', '/admin/reindex', { body: { ...(options.userId ? { userId: options.userId } : {}), ...(options.force ? { force: true } : {}) } });
+  }
+
+  doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+    return this.call('POST', '/admin/doctor', { body: { ...(options.userId ? { userId: options.userId } : {}), ...(options.rebuildIndex ? { rebuildIndex: true } : {}) } });
+  }
+
+  // The server loaded its model when it started, embeds appends in the background and keeps the indexes.
+  embedder(): Promise<unknown> {
+    return Promise.resolve(null);
+  }
+
+  readonly index = { prepare: (): Promise<unknown> => Promise.resolve(null) };
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}
+
+function listOf<T>(body: unknown, key: string): T[] {
+  if (Array.isArray(body)) return body as T[];
+  const list = (body as Record<string, unknown> | null)?.[key];
+  return Array.isArray(list) ? (list as T[]) : [];
+}
+
+function codeOf(code: string | undefined): MemexErrorCode {
+  return code !== undefined && (errorCodes as readonly string[]).includes(code) ? (code as MemexErrorCode) : 'MEMEX_INTERNAL';
+}
+
+/** A problem+json answer as the MemexError the library would have thrown. */
+async function problemOf(response: Response): Promise<MemexError> {
+  const text = await response.text();
+  let problem: { code?: string; detail?: string; details?: Record<string, unknown> } = {};
+  try {
+    problem = JSON.parse(text) as typeof problem;
+  } catch {
+    // not JSON: the status says what we know
+  }
+  return new MemexError(codeOf(problem.code), problem.detail ?? `the server answered ${response.status}`, problem.details ? { details: problem.details } : {});
+}

@@ -1,0 +1,88 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FORMAT_VERSION } from '../core/index.js';
+import { isAlive } from '../store/index.js';
+
+/**
+ * `<dataDir>/server.json`: how the CLI finds the `memex serve` that owns a data dir, and the secret
+ * that lets it act there. Only the data dir's owner can read the file (mode 0600), so holding the
+ * secret proves what the lock would: the caller may use this data dir anyway. The server writes it
+ * once it listens and removes it when it stops; one left by a crash names a dead pid, or a port
+ * that refuses, and is ignored.
+ */
+export const SERVER_FILE = 'server.json';
+
+/** The header that names the user a local-admin request acts as. */
+export const LOCAL_USER_HEADER = 'x-memex-user';
+
+const ServerFileSchema = z.object({
+  v: z.literal(FORMAT_VERSION),
+  url: z.url(),
+  pid: z.number().int().positive(),
+  hostname: z.string(),
+  secret: z.string().min(32),
+  startedAt: z.string(),
+});
+export type ServerFile = z.infer<typeof ServerFileSchema>;
+
+export function newLocalSecret(): string {
+  return `mxlocal_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Constant-time comparison of a bearer token with the local secret. */
+export function isLocalSecret(token: string, secret: string | undefined): boolean {
+  if (secret === undefined) return false;
+  const a = Buffer.from(token);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Writes the file atomically, readable by its owner only (created 0600, then renamed into place). */
+export async function writeServerFile(dataDir: string, info: { url: string; secret: string }): Promise<ServerFile> {
+  const record: ServerFile = { v: FORMAT_VERSION, url: info.url, pid: process.pid, hostname: hostname(), secret: info.secret, startedAt: new Date().toISOString() };
+  const path = join(dataDir, SERVER_FILE);
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (cause) {
+    await unlink(temp).catch(() => undefined);
+    throw cause;
+  }
+  return record;
+}
+
+/** Removes the file if it is still this server's (a newer server's is left alone). */
+export async function removeServerFile(dataDir: string, secret: string): Promise<void> {
+  const current = await readServerFile(dataDir);
+  if (current?.secret === secret) await unlink(join(dataDir, SERVER_FILE)).catch(() => undefined);
+}
+
+/** The file's record, or null when there is none, it is unreadable, or its process is gone. */
+export async function readServerFile(dataDir: string): Promise<ServerFile | null> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, SERVER_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const result = ServerFileSchema.safeParse(parsed);
+  if (!result.success) return null;
+  if (result.data.hostname === hostname() && !isAlive(result.data.pid)) return null;
+  return result.data;
+}
