@@ -31,6 +31,21 @@ describe('Memex facade', () => {
     expect((await memex.users.ensure('default')).id).toBe('default');
   });
 
+  it('finds a persona by id or by name, ignoring case (what --persona <name> needs)', async () => {
+    const memex = await openMemex(join(await tempDir(), 'data'));
+    await memex.users.create({ id: 'alice' });
+    const agent = await memex.personas.create('alice', { name: 'Travel agent', instructions: 'Plan trips.' });
+    const tutor = await memex.personas.create('alice', { id: 'tutor', name: 'Math tutor', instructions: 'Explain.' });
+    expect((await memex.personas.get('alice', agent.id)).id).toBe(agent.id);
+    expect((await memex.personas.get('alice', 'travel AGENT')).id).toBe(agent.id);
+    expect((await memex.personas.get('alice', 'tutor')).id).toBe(tutor.id);
+    expect((await memex.personas.findByName('alice', 'math tutor'))?.id).toBe(tutor.id);
+    expect(await memex.personas.findByName('alice', 'nobody')).toBeNull();
+    await expectCode(memex.personas.get('alice', 'nobody at all'), 'MEMEX_PERSONA_NOT_FOUND');
+    await expectCode(memex.personas.create('alice', { name: 'TRAVEL AGENT', instructions: '' }), 'MEMEX_PERSONA_EXISTS');
+    await expectCode(memex.personas.get('ghost', 'tutor'), 'MEMEX_USER_NOT_FOUND');
+  });
+
   it('exports a session as Markdown and as JSON that round-trips', async () => {
     const memex = await openMemex(join(await tempDir(), 'data'));
     await memex.users.create({ id: 'alice' });

@@ -110,6 +110,15 @@ export const PersonaSchema = z.object({
 });
 export type Persona = z.infer<typeof PersonaSchema>;
 
+/**
+ * What makes two persona names the same: names are unique per user ignoring case (and surrounding
+ * space), so `--persona tutor` finds "Tutor" and cannot mean two personas. Accents count.
+ */
+export function samePersonaName(a: string, b: string): boolean {
+  const key = (name: string): string => name.normalize('NFC').trim().toLowerCase();
+  return key(a) === key(b);
+}
+
 /** Something ingest could not do with part of a file; the rest of the file is kept. */
 export const INGEST_WARNING_CODES = [
   'page-unreadable',

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
+  samePersonaName,
   DataDirManifestSchema,
   EmbeddingModelSchema,
   FileContentSchema,
@@ -926,16 +927,26 @@ export class FlatFileStore implements Store {
     const uid = parseId('user', userId);
     const fields = parseInput(NewPersonaSchema, input, 'persona');
     const id = fields.id ?? newPersonaId();
-    return this.mutex.run(`persona:${uid}/${id}`, async () => {
+    // The user's personas turn first: names are unique per user, so two creates must not both pass the check.
+    return this.mutex.run(`personas:${uid}`, () => this.mutex.run(`persona:${uid}/${id}`, async () => {
       await this.requireUser(uid);
       if (await this.readPersona(uid, id)) throw new MemexError('MEMEX_PERSONA_EXISTS', `persona ${id} already exists`, { details: { personaId: id } });
+      await this.assertPersonaNameFree(uid, fields.name, null);
       const now = nowIso();
       const persona: Persona = { v: FORMAT_VERSION, id, userId: uid, name: fields.name, instructions: fields.instructions, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
       await this.durability.mkdirp(this.layout.personas(uid));
       await this.durability.writeJsonAtomic(this.layout.persona(uid, id), persona);
       await this.durability.syncDir(this.layout.personas(uid));
       return persona;
-    });
+    }));
+  }
+
+  /** MEMEX_PERSONA_EXISTS when another persona of the user (not `except`) has this name, ignoring case. */
+  private async assertPersonaNameFree(userId: UserId, name: string, except: string | null): Promise<void> {
+    const taken = (await this.listPersonas(userId)).find((persona) => persona.id !== except && samePersonaName(persona.name, name));
+    if (taken) {
+      throw new MemexError('MEMEX_PERSONA_EXISTS', `user ${userId} already has a persona named "${taken.name}" (${taken.id})`, { details: { personaId: taken.id, name: taken.name } });
+    }
   }
 
   async getPersona(userId: string, personaId: string): Promise<Persona> {
@@ -970,12 +981,13 @@ export class FlatFileStore implements Store {
     const changes = parseInput(PersonaPatchSchema, patch, 'persona patch');
     const [uid, pid] = [parseId('user', userId), parseId('persona', personaId)];
     // Read inside the persona's turn, so two concurrent updates cannot overwrite each other.
-    return this.mutex.run(`persona:${uid}/${pid}`, async () => {
+    return this.mutex.run(`personas:${uid}`, () => this.mutex.run(`persona:${uid}/${pid}`, async () => {
       const current = await this.getPersona(uid, pid);
+      if (changes.name !== undefined) await this.assertPersonaNameFree(current.userId, changes.name, current.id);
       const next: Persona = { ...current, ...definedOnly(changes), updatedAt: nowIso() };
       await this.durability.writeJsonAtomic(this.layout.persona(current.userId, current.id), next);
       return next;
-    });
+    }));
   }
 
   async deletePersona(userId: string, personaId: string): Promise<void> {
