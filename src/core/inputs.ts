@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
 import { MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+import { WhereSchema } from './where.js';
 import { AttachmentRefSchema, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
 /**
@@ -108,6 +109,8 @@ export const ContextOptionsSchema = z.strictObject({
   shares: z.strictObject({ notes: shareSchema, summary: shareSchema, memories: shareSchema, recent: shareSchema }).partial().optional(),
   /** Chunks to recall (default `context.memories`). */
   memories: z.number().int().min(0).max(200).optional(),
+  /** The least cosine similarity of a recalled chunk to the query (default `context.minScore`; null: no floor). */
+  minScore: z.number().min(-1).max(1).nullable().optional(),
 });
 export type ContextOptionsInput = z.input<typeof ContextOptionsSchema>;
 
@@ -158,6 +161,12 @@ export const SearchOptionsSchema = z.strictObject({
   /** Native sessions only, or imported chat exports only. */
   origin: z.enum(['native', 'imported']).optional(),
   /**
+   * Message metadata filter (`{ project: 'x', priority: { $gte: 2 }, $or: [...] }`; see core/where.ts).
+   * File chunks have no message metadata: they are matched as an empty object, so they pass only
+   * conditions a missing key passes (`$ne`, `$nin`, `$exists: false`).
+   */
+  where: WhereSchema.optional(),
+  /**
    * Maximal marginal relevance: re-rank so near-duplicate chunks do not crowd the results.
    * `lambda` 1 is pure relevance, 0 pure diversity; 0.7 is a common start.
    */
@@ -172,6 +181,16 @@ export const SearchOptionsSchema = z.strictObject({
   rrfK: z.number().int().min(1).max(1000).optional(),
   vectorWeight: z.number().min(0).max(10).optional(),
   lexicalWeight: z.number().min(0).max(10).optional(),
+  /**
+   * A relevance floor on the cosine similarity of a chunk's embedding to the query's (-1 to 1):
+   * chunks below it are left out, whichever list (vector or lexical) found them. It applies to the
+   * cosine, not to `score`, because the cosine is the only absolute scale here: a hybrid score is a
+   * reciprocal rank fusion, which depends only on ranks (the best chunk scores the same whether it
+   * answers the query or is noise), and a BM25 score grows with the query's length and the corpus's
+   * word statistics. Cosines differ between embedding models: calibrate for yours. In `lexical`
+   * mode it makes the search embed the query too.
+   */
+  minScore: z.number().min(-1).max(1).optional(),
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;
