@@ -57,7 +57,7 @@ function problems(value: unknown): { path: (string | number)[]; message: string 
       out.push({ path, message: `$and/$or nest at most ${WHERE_LIMITS.depth} deep` });
       return;
     }
-    for (const [key, condition] of Object.entries(node)) {
+    for (const [key, condition] of Object.entries(node as Record<string, unknown>)) {
       const at = [...path, key];
       if (out.length > 20) return;
       if (key === '$and' || key === '$or') {
@@ -84,7 +84,7 @@ function problems(value: unknown): { path: (string | number)[]; message: string 
         out.push({ path: at, message: 'a list matches with { $in: [...] }' });
         continue;
       }
-      const operators = Object.entries(condition);
+      const operators = Object.entries(condition as Record<string, unknown>);
       if (operators.length === 0) out.push({ path: at, message: 'expected at least one operator' });
       for (const [op, operand] of operators) {
         const opAt = [...at, op];

@@ -1,7 +1,7 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HashedEmbedder, Memex, type MemexOptions, type MemexWarning, type SearchReport } from '../../src/index.js';
+import { HashedEmbedder, Memex, type MemexOptions, type MemexWarning, type SearchReport, type Where } from '../../src/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, modelEnv } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -278,7 +278,7 @@ describe('metadata filters (where)', () => {
     return written;
   }
 
-  const cases: [string, Record<string, unknown>, (m: Record<string, unknown>) => boolean][] = [
+  const cases: [string, Where, (m: Record<string, unknown>) => boolean][] = [
     ['equality', { project: 'apollo' }, (m) => m.project === 'apollo'],
     ['equality inside an array', { tags: 'even' }, (m) => Array.isArray(m.tags) && m.tags.includes('even')],
     ['$in', { project: { $in: ['apollo', 'mercury'] } }, (m) => m.project === 'apollo' || m.project === 'mercury'],
