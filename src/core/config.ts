@@ -222,6 +222,13 @@ export const ConfigSchema = z.strictObject({
        */
       memories: z.number().int().min(0).max(200).default(40),
       /**
+       * The relevance floor of recalled memories: the least cosine similarity (-1 to 1) between a
+       * chunk and the query (search's `minScore`, which says why the cosine and not the fused score).
+       * Without one, a window for a query nothing matches is padded with the least bad chunks: OCR
+       * fragments, page numbers. (Default measured below.)
+       */
+      minScore: z.number().min(-1).max(1).nullable().default(0.3),
+      /**
        * Most tokens a stored extractive summary keeps; a window shows as much of it as its share
        * allows, dropping the least central sentences first. Larger keeps more of a long session's
        * thread but takes longer to extend (each extension re-ranks what it keeps).

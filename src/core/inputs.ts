@@ -3,7 +3,7 @@ import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
 import { MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
 import { WhereSchema } from './where.js';
-import { AttachmentRefSchema, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
+import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
 /**
  * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
@@ -38,18 +38,78 @@ export const SessionPatchSchema = z.strictObject({
 });
 export type SessionPatch = z.input<typeof SessionPatchSchema>;
 
-export const NewMessageSchema = z.strictObject({
-  /** Optional caller-chosen id (imports keep the source's ids); generated when absent. */
-  id: MessageIdSchema.optional(),
-  role: RoleSchema,
-  content: z.string(),
-  createdAt: TimestampInputSchema.optional(),
-  metadata: MetadataSchema.optional(),
-  attachments: z.array(AttachmentRefSchema).max(100).optional(),
-  toolCallId: z.string().min(1).max(256).optional(),
-  toolName: z.string().min(1).max(256).optional(),
-});
+/**
+ * A message to append. Besides Memex's own fields it takes the OpenAI chat message as is: `content`
+ * as a string or an array of content parts (text and `image_url`; an array without text is fine
+ * for images), `name`, an assistant's `tool_calls` (whose `content` may then be null or left out),
+ * and a tool message's `tool_call_id` (the same as `toolCallId`).
+ */
+export const NewMessageSchema = z
+  .strictObject({
+    /** Optional caller-chosen id (imports keep the source's ids); generated when absent. */
+    id: MessageIdSchema.optional(),
+    role: RoleSchema,
+    content: z.union([z.string(), z.array(ContentPartSchema).max(100), z.null()]).optional(),
+    name: z.string().min(1).max(256).optional(),
+    createdAt: TimestampInputSchema.optional(),
+    metadata: MetadataSchema.optional(),
+    attachments: z.array(AttachmentRefSchema).max(100).optional(),
+    tool_calls: z.array(ToolCallSchema).min(1).max(128).optional(),
+    tool_call_id: z.string().min(1).max(256).optional(),
+    toolCallId: z.string().min(1).max(256).optional(),
+    toolName: z.string().min(1).max(256).optional(),
+  })
+  .superRefine((message, ctx) => {
+    if (message.tool_calls && message.role !== 'assistant') ctx.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages call tools' });
+    for (const key of ['tool_call_id', 'toolCallId', 'toolName'] as const) {
+      if (message[key] !== undefined && message.role !== 'tool') ctx.addIssue({ code: 'custom', path: [key], message: 'only tool messages answer a tool call' });
+    }
+    if (message.tool_call_id !== undefined && message.toolCallId !== undefined && message.tool_call_id !== message.toolCallId) {
+      ctx.addIssue({ code: 'custom', path: ['tool_call_id'], message: 'tool_call_id and toolCallId disagree' });
+    }
+    if ((message.content === undefined || message.content === null) && !message.tool_calls) {
+      ctx.addIssue({ code: 'custom', path: ['content'], message: 'content is required unless the message calls tools' });
+    }
+  });
 export type NewMessage = z.input<typeof NewMessageSchema>;
+
+/** What a new message stores besides its ids, time, metadata and attachments: its text and OpenAI fields. */
+export interface MessageBody {
+  v: 1 | 2;
+  content: string;
+  parts?: ContentPart[];
+  name?: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+  toolName?: string;
+  /** Characters it stores (text, image URLs, call arguments): what `limits.maxMessageChars` bounds. */
+  size: number;
+}
+
+/** The text of OpenAI content parts: the text parts, joined by a newline (images have none). */
+export function textOfParts(parts: readonly ContentPart[]): string {
+  return parts.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
+}
+
+/** A parsed new message as it is stored: content arrays keep their parts, and the text is what they say. */
+export function messageBody(input: z.output<typeof NewMessageSchema>): MessageBody {
+  const parts = Array.isArray(input.content) ? input.content : undefined;
+  const content = parts ? textOfParts(parts) : typeof input.content === 'string' ? input.content : '';
+  const toolCallId = input.toolCallId ?? input.tool_call_id;
+  const body: MessageBody = {
+    v: parts || input.name !== undefined || input.tool_calls ? MESSAGE_FORMAT_VERSION : FORMAT_VERSION,
+    content,
+    ...(parts ? { parts } : {}),
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.tool_calls ? { toolCalls: input.tool_calls } : {}),
+    ...(toolCallId !== undefined ? { toolCallId } : {}),
+    ...(input.toolName !== undefined ? { toolName: input.toolName } : {}),
+    size: content.length,
+  };
+  for (const part of parts ?? []) if (part.type === 'image_url') body.size += part.image_url.url.length;
+  for (const call of input.tool_calls ?? []) body.size += call.function.name.length + call.function.arguments.length;
+  return body;
+}
 
 export const NewPersonaSchema = z.strictObject({
   id: PersonaIdSchema.optional(),

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import {
   samePersonaName,
+  messageBody,
   DataDirManifestSchema,
   EmbeddingModelSchema,
   FileContentSchema,
@@ -607,15 +608,17 @@ export class FlatFileStore implements Store {
     await this.userIndex(uid);
     const parsed = inputs.map((input, i) => parseInput(NewMessageSchema, input, inputs.length > 1 ? `message ${i + 1}` : 'message'));
     for (const [i, message] of parsed.entries()) {
-      if (message.content.length > this.limits.maxMessageChars) {
-        throw new MemexError('MEMEX_MESSAGE_TOO_LARGE', `message ${i + 1} has ${message.content.length} characters; the limit is ${this.limits.maxMessageChars}`, {
+      const body = messageBody(message);
+      if (body.size > this.limits.maxMessageChars) {
+        throw new MemexError('MEMEX_MESSAGE_TOO_LARGE', `message ${i + 1} has ${body.size} characters; the limit is ${this.limits.maxMessageChars}`, {
           details: { maxMessageChars: this.limits.maxMessageChars },
         });
       }
       if (message.role !== 'tool' && (message.toolCallId !== undefined || message.toolName !== undefined)) {
         throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: toolCallId and toolName are only for role "tool"`);
       }
-      if (message.content.trim() === '' && (message.attachments ?? []).length === 0) {
+      // An image, a tool call or an attachment is content too.
+      if (body.content.trim() === '' && (message.attachments ?? []).length === 0 && !body.parts?.length && !body.toolCalls) {
         throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1} has no content and no attachments`);
       }
     }
@@ -665,19 +668,23 @@ export class FlatFileStore implements Store {
       for (const attachment of attachments) await this.getFileRecord(userId, sessionId, attachment.fileId);
       const id = input.id ?? newMessageId(now);
       seen.add(id);
+      const { v, content, parts, name, toolCalls, toolCallId, toolName } = messageBody(input);
       const base = {
-        v: FORMAT_VERSION,
+        v,
         id,
         sessionId,
-        content: input.content,
+        content,
+        ...definedOnly({ parts, name }),
         createdAt: input.createdAt ?? new Date(now).toISOString(),
         metadata: input.metadata ?? {},
         attachments,
       };
       out.push(
         input.role === 'tool'
-          ? { ...base, role: 'tool', ...definedOnly({ toolCallId: input.toolCallId, toolName: input.toolName }) }
-          : { ...base, role: input.role },
+          ? { ...base, role: 'tool', ...definedOnly({ toolCallId, toolName }) }
+          : input.role === 'assistant'
+            ? { ...base, role: 'assistant', ...definedOnly({ toolCalls }) }
+            : { ...base, role: input.role },
       );
     }
     return out;
