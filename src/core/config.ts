@@ -227,7 +227,7 @@ export const ConfigSchema = z.strictObject({
        * Without one, a window for a query nothing matches is padded with the least bad chunks: OCR
        * fragments, page numbers. (Default measured below.)
        */
-      minScore: z.number().min(-1).max(1).nullable().default(0.3),
+      minScore: z.number().min(-1).max(1).nullable().default(0.45),
       /**
        * Most tokens a stored extractive summary keeps; a window shows as much of it as its share
        * allows, dropping the least central sentences first. Larger keeps more of a long session's

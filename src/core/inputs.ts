@@ -242,13 +242,15 @@ export const SearchOptionsSchema = z.strictObject({
   vectorWeight: z.number().min(0).max(10).optional(),
   lexicalWeight: z.number().min(0).max(10).optional(),
   /**
-   * A relevance floor on the cosine similarity of a chunk's embedding to the query's (-1 to 1):
-   * chunks below it are left out, whichever list (vector or lexical) found them. It applies to the
-   * cosine, not to `score`, because the cosine is the only absolute scale here: a hybrid score is a
-   * reciprocal rank fusion, which depends only on ranks (the best chunk scores the same whether it
-   * answers the query or is noise), and a BM25 score grows with the query's length and the corpus's
-   * word statistics. Cosines differ between embedding models: calibrate for yours. In `lexical`
-   * mode it makes the search embed the query too.
+   * A relevance floor on the cosine similarity (-1 to 1) of a chunk's embedding to the query's, for
+   * the chunks only the vector search found: a chunk that shares a word with the query (a BM25
+   * match, in `hybrid` or `lexical` mode) is kept on that evidence, and one found by meaning alone
+   * goes when its cosine is below the floor. So `lexical` mode ignores it, and in `vector` mode it
+   * applies to every chunk. The floor is on the cosine, not on `score`, because the cosine is the
+   * only absolute scale here: a hybrid score is a reciprocal rank fusion, which depends only on
+   * ranks (the best chunk scores the same whether it answers the query or is noise), and a BM25
+   * score grows with the query's length and the corpus's word statistics. Cosines differ between
+   * embedding models (and run high for one-word queries against short texts): calibrate for yours.
    */
   minScore: z.number().min(-1).max(1).optional(),
 });

@@ -51,7 +51,7 @@ export class Recall {
     if (typeof query !== 'string' || query.trim().length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'the query is empty');
     if (query.length > 10_000) throw new MemexError('MEMEX_INVALID_INPUT', `the query has ${query.length} characters; the limit is 10000`);
     const embedder = await this.options.embedder();
-    const vector = options.mode === 'lexical' && options.minScore === undefined ? null : await this.queryVector(embedder, query);
+    const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
     return this.turn(userId, async () => {
       const index = await this.synced(userId, embedder);
       const { index: settings, search } = this.options.config;

@@ -112,7 +112,7 @@ export async function searchIndex(
     });
   }
 
-  if (options.minScore !== undefined && input.vector) dropBelow(index, candidates, input.vector, options.minScore);
+  if (options.minScore !== undefined) dropBelow(candidates, options.minScore);
 
   const rrfK = options.rrfK ?? settings.rrfK;
   const vectorWeight = options.vectorWeight ?? settings.vectorWeight;
@@ -140,16 +140,14 @@ export async function searchIndex(
 }
 
 /**
- * The relevance floor: candidates whose cosine to the query is below `minScore` go, lexical-only
- * ones included (their cosine is computed from the row copy; it is not reported, so `scores.vector`
- * keeps meaning "what the vector search returned"). The vector list is ordered by cosine, so when
- * fewer than `k` of it pass, no row beyond its depth would have.
+ * The relevance floor, for what only the vector search found: a candidate that shares a word with
+ * the query (a BM25 match) is kept on that evidence; one found by meaning alone goes when its cosine
+ * to the query is below `minScore`. The vector list is ordered by cosine, so when fewer than `k` of
+ * it pass, no row beyond its depth would have.
  */
-function dropBelow(index: UserIndex, candidates: Map<number, Candidate>, query: Float32Array, minScore: number): void {
+function dropBelow(candidates: Map<number, Candidate>, minScore: number): void {
   for (const [label, candidate] of candidates) {
-    const row = candidate.vector === null ? index.vectorOf(label) : null;
-    const cosine = candidate.vector ?? (row ? dot(query, row) : -Infinity);
-    if (cosine < minScore) candidates.delete(label);
+    if (candidate.lexical === null && (candidate.vector ?? -Infinity) < minScore) candidates.delete(label);
   }
 }
 

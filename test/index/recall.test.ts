@@ -260,6 +260,26 @@ describe('cross-session recall', () => {
   });
 });
 
+describe('relevance floor (minScore)', () => {
+  it('drops what only the vector search found below the cosine floor; chunks sharing a word with the query stay', async () => {
+    const memex = await open(await tempDir());
+    await seed(memex, 'alice', 3, 8);
+    const query = 'sourdough from the bakery';
+    const all = await memex.search('alice', query, { k: 100, mode: 'vector' });
+    const floor = ((all.hits[0]?.scores.vector ?? 0) + (all.hits[all.hits.length - 1]?.scores.vector ?? 0)) / 2;
+    const vector = await memex.search('alice', query, { k: 100, mode: 'vector', minScore: floor });
+    expect(vector.hits.map((h) => h.chunkId)).toEqual(all.hits.filter((h) => (h.scores.vector ?? -1) >= floor).map((h) => h.chunkId));
+    expect(vector.hits.length).toBeGreaterThan(0);
+    expect(vector.hits.length).toBeLessThan(all.hits.length);
+    const hybrid = await memex.search('alice', query, { k: 100, mode: 'hybrid', minScore: 0.999 });
+    expect(hybrid.hits.length).toBeGreaterThan(0);
+    expect(hybrid.hits.every((h) => h.scores.lexical !== null)).toBe(true);
+    const lexical = await memex.search('alice', query, { k: 100, mode: 'lexical' });
+    expect((await memex.search('alice', query, { k: 100, mode: 'lexical', minScore: 0.999 })).hits).toEqual(lexical.hits);
+    await expectCode(memex.search('alice', query, { minScore: 1.5 }), 'MEMEX_INVALID_INPUT');
+  });
+});
+
 describe('metadata filters (where)', () => {
   const PROJECTS = ['apollo', 'gemini', 'mercury'];
 
