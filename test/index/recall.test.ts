@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashedEmbedder, Memex, type MemexOptions, type MemexWarning, type SearchReport, type Where } from '../../src/index.js';
 import { expectCode } from '../helpers/errors.js';
@@ -355,6 +357,31 @@ describe('metadata filters (where)', () => {
       }
       await close(memex);
     }
+  });
+
+  it('rebuilds an index saved before where filters existed (no metadata columns), and filters after it', async () => {
+    const dataDir = await tempDir();
+    let memex = await open(dataDir);
+    const written = await seedMetadata(memex);
+    await memex.index.prepare('alice');
+    await close(memex);
+    // Make the saved index look like one of the earlier format: the same files without the metadata columns.
+    const indexDir = join(dataDir, 'users', 'alice', 'index');
+    const manifestPath = join(indexDir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { files: { meta: { name: string; bytes: number; sha256: string } } };
+    const packr = new Packr({ moreTypes: true });
+    const meta = packr.unpack(await readFile(join(indexDir, manifest.files.meta.name))) as Record<string, unknown>;
+    delete meta.metaRef;
+    delete meta.metadata;
+    const bytes = packr.pack(meta);
+    await writeFile(join(indexDir, manifest.files.meta.name), bytes);
+    manifest.files.meta = { ...manifest.files.meta, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    const warnings: MemexWarning[] = [];
+    memex = await open(dataDir, { warnings });
+    const { hits } = await memex.search('alice', 'bakery sourdough planning', { k: 100, mode: 'vector', where: { project: 'apollo' } });
+    expect(hits.map((hit) => hit.source.messageId).sort()).toEqual(written.filter((m) => m.metadata.project === 'apollo').map((m) => m.id).sort());
+    expect(warnings).toEqual([expect.objectContaining({ kind: 'index-rebuilt', reason: 'stale-params' })]);
   });
 
   it('refuses bad filters with MEMEX_INVALID_INPUT: unknown operators, deep nesting, too many conditions, wrong operand types', async () => {
