@@ -29,8 +29,20 @@ const { model, modelDir } = benchModel();
 const sessions = locomoSessions();
 const BUDGETS = [2048, 4096];
 
-type Mode = 'recent' | 'recent+summary' | 'memex';
-const MODES: Mode[] = ['recent', 'recent+summary', 'memex'];
+/**
+ * `--min-scores none,0.2,0.3` measures the full window at each relevance floor (`minScore`; none
+ * turns it off) instead of the configured one, and the memory tokens spent on the adversarial
+ * questions (category 5: about things the conversation never says), where every recalled memory is
+ * noise. `--memex-only` skips the two baseline windows.
+ */
+const floorArg = process.argv.indexOf('--min-scores');
+const FLOORS: (number | null | undefined)[] =
+  floorArg >= 0 ? (process.argv[floorArg + 1] ?? '').split(',').map((f) => (f === 'none' ? null : Number(f))) : [undefined];
+const floorName = (floor: number | null | undefined): `memex${string}` => (floor === undefined ? 'memex' : `memex, minScore ${floor ?? 'none'}`);
+
+type Mode = 'recent' | 'recent+summary' | `memex${string}`;
+const MODES: Mode[] = [...(process.argv.includes('--memex-only') ? [] : (['recent', 'recent+summary'] as const)), ...FLOORS.map(floorName)];
+const floorOf = new Map<string, number | null | undefined>(FLOORS.map((floor) => [floorName(floor), floor]));
 
 /** "1:56 pm on 8 May, 2023" → an ISO time. */
 function locomoTime(date: string, turn: number): string {
@@ -69,7 +81,9 @@ async function evidence(): Promise<string[]> {
   const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[];
   const scores = new Map<string, number[]>();
   const parts = new Map<string, { recent: number; summary: number; memories: number; tokens: number }>();
+  const noise = new Map<string, { tokens: number; items: number }>();
   let questions = 0;
+  let adversarial = 0;
   const started = performance.now();
   for (const sample of samples) {
     const conversation = sample.sample_id;
@@ -80,7 +94,27 @@ async function evidence(): Promise<string[]> {
     await memex.index.prepare(conversation);
     const known = new Set<string>(history.map((m) => m.id));
     for (const qa of sample.qa) {
-      if (qa.category === 5) continue;
+      if (qa.category === 5) {
+        adversarial++;
+        for (const budget of BUDGETS) {
+          for (const mode of MODES.filter((m) => m.startsWith('memex'))) {
+            const floor = floorOf.get(mode);
+            const window = await memex.buildContext(conversation, {
+              sessionId: session.id,
+              budget,
+              query: qa.question,
+              include: { notes: false },
+              ...(floor !== undefined ? { minScore: floor } : {}),
+            });
+            const key = `${mode}@${budget}`;
+            const a = noise.get(key) ?? { tokens: 0, items: 0 };
+            a.tokens += window.report.parts.memories.tokens;
+            a.items += window.report.parts.memories.items;
+            noise.set(key, a);
+          }
+        }
+        continue;
+      }
       const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).map((id) => id.replace(':', '-')).filter((id) => known.has(id));
       if (refs.length === 0) continue;
       questions++;
@@ -90,7 +124,8 @@ async function evidence(): Promise<string[]> {
             sessionId: session.id,
             budget,
             query: qa.question,
-            include: { notes: false, memories: mode === 'memex', summary: mode !== 'recent' },
+            include: { notes: false, memories: mode.startsWith('memex'), summary: mode !== 'recent' },
+            ...(floorOf.get(mode) !== undefined ? { minScore: floorOf.get(mode) } : {}),
           });
           const shown = inWindow(window, history);
           const key = `${mode}@${budget}`;
@@ -119,13 +154,21 @@ async function evidence(): Promise<string[]> {
     '|---|---:|---:|---:|---|',
   ];
   for (const budget of BUDGETS) {
-    const base = mean(scores.get(`recent@${budget}`) ?? []);
+    const base = (scores.get(`recent@${budget}`) ?? []).length > 0 ? mean(scores.get(`recent@${budget}`) ?? []) : 0;
     for (const mode of MODES) {
       const key = `${mode}@${budget}`;
       const share = mean(scores.get(key) ?? []);
       const p = parts.get(key) as { recent: number; summary: number; memories: number; tokens: number };
       const n = (scores.get(key) ?? []).length;
-      lines.push(`| ${mode === 'memex' ? 'Memex (recent + summary + recall)' : mode === 'recent' ? 'recent turns only (baseline)' : 'recent + summary, no recall (baseline)'} | ${budget} | ${(share * 100).toFixed(1)}% | ${(share / base).toFixed(2)}x | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} |`);
+      const name = mode.startsWith('memex') ? `Memex (recent + summary + recall)${mode === 'memex' ? '' : `, ${mode.slice('memex, '.length)}`}` : mode === 'recent' ? 'recent turns only (baseline)' : 'recent + summary, no recall (baseline)';
+      lines.push(`| ${name} | ${budget} | ${(share * 100).toFixed(1)}% | ${base > 0 ? `${(share / base).toFixed(2)}x` : '-'} | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} |`);
+    }
+  }
+  lines.push('', `Adversarial questions (category 5, ${adversarial}: about things the conversation never says): what recall spends on them, mean per window.`, '', '| window | budget | memory tokens | memories |', '|---|---:|---:|---:|');
+  for (const budget of BUDGETS) {
+    for (const mode of MODES.filter((m) => m.startsWith('memex'))) {
+      const a = noise.get(`${mode}@${budget}`) ?? { tokens: 0, items: 0 };
+      lines.push(`| ${mode} | ${budget} | ${Math.round(a.tokens / Math.max(1, adversarial))} | ${(a.items / Math.max(1, adversarial)).toFixed(1)} |`);
     }
   }
   return lines;

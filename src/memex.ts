@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import {
   HASHED_MODEL,
   MemexError,
+  PersonaIdSchema,
+  samePersonaName,
   isMemexError,
   loadConfig,
   toMemexError,
@@ -497,7 +499,28 @@ export class Memex {
 
   readonly personas = {
     create: (userId: string, input: NewPersona): Promise<Persona> => this.store.createPersona(userId, input),
-    get: (userId: string, personaId: string): Promise<Persona> => this.store.getPersona(userId, personaId),
+    /** A persona by id, or else by name (ignoring case): what `--persona <id or name>` takes. */
+    get: async (userId: string, idOrName: string): Promise<Persona> => {
+      if (PersonaIdSchema.safeParse(idOrName).success) {
+        try {
+          return await this.store.getPersona(userId, idOrName);
+        } catch (cause) {
+          if (!isMemexError(cause, 'MEMEX_PERSONA_NOT_FOUND')) throw cause;
+        }
+      }
+      const named = await this.personas.findByName(userId, idOrName);
+      if (!named) throw new MemexError('MEMEX_PERSONA_NOT_FOUND', `user ${userId} has no persona with the id or name ${JSON.stringify(idOrName.slice(0, 200))}`);
+      return named;
+    },
+    /** The user's persona with this name (ignoring case), or null. */
+    findByName: async (userId: string, name: string): Promise<Persona | null> => {
+      const matches = (await this.store.listPersonas(userId)).filter((persona) => samePersonaName(persona.name, name));
+      if (matches.length > 1) {
+        // Only data written before names were unique can hold two.
+        throw new MemexError('MEMEX_INVALID_INPUT', `user ${userId} has ${matches.length} personas named ${JSON.stringify(name)}; pick one by id`, { details: { personaIds: matches.map((p) => p.id) } });
+      }
+      return matches[0] ?? null;
+    },
     list: (userId: string): Promise<Persona[]> => this.store.listPersonas(userId),
     update: (userId: string, personaId: string, patch: PersonaPatch): Promise<Persona> => this.store.updatePersona(userId, personaId, patch),
     delete: (userId: string, personaId: string): Promise<void> => this.store.deletePersona(userId, personaId),

@@ -31,6 +31,65 @@ describe('Memex facade', () => {
     expect((await memex.users.ensure('default')).id).toBe('default');
   });
 
+  it('finds a persona by id or by name, ignoring case (what --persona <name> needs)', async () => {
+    const memex = await openMemex(join(await tempDir(), 'data'));
+    await memex.users.create({ id: 'alice' });
+    const agent = await memex.personas.create('alice', { name: 'Travel agent', instructions: 'Plan trips.' });
+    const tutor = await memex.personas.create('alice', { id: 'tutor', name: 'Math tutor', instructions: 'Explain.' });
+    expect((await memex.personas.get('alice', agent.id)).id).toBe(agent.id);
+    expect((await memex.personas.get('alice', 'travel AGENT')).id).toBe(agent.id);
+    expect((await memex.personas.get('alice', 'tutor')).id).toBe(tutor.id);
+    expect((await memex.personas.findByName('alice', 'math tutor'))?.id).toBe(tutor.id);
+    expect(await memex.personas.findByName('alice', 'nobody')).toBeNull();
+    await expectCode(memex.personas.get('alice', 'nobody at all'), 'MEMEX_PERSONA_NOT_FOUND');
+    await expectCode(memex.personas.create('alice', { name: 'TRAVEL AGENT', instructions: '' }), 'MEMEX_PERSONA_EXISTS');
+    await expectCode(memex.personas.get('ghost', 'tutor'), 'MEMEX_USER_NOT_FOUND');
+  });
+
+  it('accepts and keeps the OpenAI chat message shape: name, tool_calls, tool_call_id, content parts', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    let memex = await openMemex(dataDir);
+    await memex.users.create({ id: 'alice' });
+    const session = await memex.sessions.create('alice');
+    const call = { id: 'call_9', type: 'function' as const, function: { name: 'lookup', arguments: '{"q":"lisbon"}' } };
+    const image = { type: 'image_url' as const, image_url: { url: 'https://example.com/tram.jpg' } };
+    const written = await memex.messages.appendMany('alice', session.id, [
+      { role: 'user', name: 'ana', content: [{ type: 'text', text: 'The yellow tram in Lisbon' }, image, { type: 'text', text: 'climbs to Graça.' }] },
+      { role: 'user', content: [image] },
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'assistant', tool_calls: [call], content: 'Looking it up.' },
+      { role: 'tool', tool_call_id: 'call_9', toolName: 'lookup', content: 'Tram 28 runs every 12 minutes.' },
+      { role: 'system', content: 'plain text stays format 1' },
+    ]);
+    expect(written[0]).toMatchObject({ v: 2, role: 'user', name: 'ana', content: 'The yellow tram in Lisbon\nclimbs to Graça.', parts: [{ type: 'text', text: 'The yellow tram in Lisbon' }, image, { type: 'text', text: 'climbs to Graça.' }] });
+    expect(written[1]).toMatchObject({ v: 2, content: '', parts: [image] });
+    expect(written[2]).toMatchObject({ v: 2, role: 'assistant', content: '', toolCalls: [call] });
+    expect(written[3]).toMatchObject({ content: 'Looking it up.', toolCalls: [call] });
+    expect(written[4]).toMatchObject({ v: 1, role: 'tool', toolCallId: 'call_9', toolName: 'lookup' });
+    expect(written[5]).toEqual(expect.objectContaining({ v: 1, content: 'plain text stays format 1' }));
+    expect(written[5]).not.toHaveProperty('parts');
+    await memex.close();
+    opened.splice(opened.indexOf(memex), 1);
+    memex = await openMemex(dataDir);
+    expect((await memex.messages.list('alice', session.id)).messages).toEqual(written);
+    // The text of the parts is what is searched.
+    const { hits } = await memex.search('alice', 'yellow tram Graça', { k: 1, mode: 'lexical' });
+    expect(hits[0]?.source.messageId).toBe(written[0]?.id);
+
+    for (const bad of [
+      { role: 'user', content: 'x', tool_calls: [call] },
+      { role: 'assistant', content: 'x', tool_call_id: 'call_9' },
+      { role: 'user', content: null },
+      { role: 'assistant' },
+      { role: 'tool', content: 'x', tool_call_id: 'a', toolCallId: 'b' },
+      { role: 'user', content: [{ type: 'audio', data: 'x' }] },
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: '' } }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } }] },
+    ]) {
+      await expectCode(memex.messages.append('alice', session.id, bad as never), 'MEMEX_INVALID_INPUT');
+    }
+  });
+
   it('exports a session as Markdown and as JSON that round-trips', async () => {
     const memex = await openMemex(join(await tempDir(), 'data'));
     await memex.users.create({ id: 'alice' });

@@ -51,7 +51,7 @@ export function registerContextCommands(program: Command, contextOf: ContextOf):
         ...(flags.encoding ? { encoding: flags.encoding } : {}),
         include: { memories: flags.memories !== false, summary: flags.summary !== false, notes: flags.notes !== false, persona: flags.persona !== false },
       });
-      const shown = messages.map((m) => `── ${m.role} ──\n${m.content}`).join('\n\n');
+      const shown = messages.map((m) => `── ${m.role} ──\n${typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? m.tool_calls)}`).join('\n\n');
       print(ctx.io, `${shown}\n\n${describeReport(report)}`, flags.report ? { messages, report } : messages);
     });
 

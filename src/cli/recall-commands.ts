@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ROLES, SEARCH_MODES, SOURCE_KINDS, type SearchOptions } from '../core/index.js';
+import { ROLES, SEARCH_MODES, SOURCE_KINDS, type SearchOptions, type Where } from '../core/index.js';
 import type { DoctorReport } from '../doctor.js';
 import type { SearchHit } from '../index/index.js';
 import type { MemexApi } from './api.js';
@@ -42,6 +42,18 @@ interface SearchFlags {
   origin?: 'native' | 'imported';
   mmr?: number | true;
   recency?: number;
+  where?: Where;
+}
+
+/** Parsed here, validated by the search options schema (a bad filter is MEMEX_INVALID_INPUT). */
+function whereJson(value: string): Where {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Where;
+  } catch {
+    // reported below
+  }
+  throw new InvalidArgumentError('expected a JSON object, e.g. \'{"project":"x","priority":{"$gte":2}}\'');
 }
 
 /** `memex search` and `memex doctor`: recall over a user's sessions, and the data dir's health. */
@@ -60,6 +72,7 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--origin <origin>', 'only native sessions or only imported chat exports').choices(['native', 'imported']))
     .addOption(new Option('--mmr [lambda]', 'diversify results (maximal marginal relevance; lambda 0-1, default 0.7)').argParser(fraction))
     .addOption(new Option('--recency <days>', 'favour recent messages: the half-life of the boost, in days').argParser(positive))
+    .addOption(new Option('--where <json>', 'only messages whose metadata match this filter (equality, $in, $gt/$gte/$lt/$lte, $ne, $exists, $and/$or)').argParser(whereJson))
     .addHelpText('after', '\nExamples:\n  memex search "when is the Lisbon trip"\n  memex search -k 5 --mode lexical -s <session-id> invoice number\n  memex --json search --recency 30 "what did I decide about the database"')
     .action(async (words: string[], flags: SearchFlags, command: Command) => {
       const ctx = contextOf(command);
@@ -81,6 +94,7 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
         ...(flags.origin ? { origin: flags.origin } : {}),
         ...(flags.mmr !== undefined ? { mmr: flags.mmr === true ? {} : { lambda: flags.mmr } } : {}),
         ...(flags.recency !== undefined ? { recency: { halfLifeDays: flags.recency } } : {}),
+        ...(flags.where ? { where: flags.where } : {}),
       });
       const ms = (performance.now() - started).toFixed(1);
       const names = await fileNames(memex, user, report.hits);

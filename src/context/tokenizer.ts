@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { get_encoding, type Tiktoken } from 'tiktoken';
-import { MemexError, TOKEN_ENCODINGS as ENCODINGS, type TokenEncoding as Encoding } from '../core/index.js';
+import { MemexError, TOKEN_ENCODINGS as ENCODINGS, type ContentPart, type TokenEncoding as Encoding, type ToolCall } from '../core/index.js';
 
 /** Counts text the way a model will: the seam between the context manager and a model family. */
 export interface Tokenizer {
@@ -14,11 +14,33 @@ export interface Tokenizer {
 /** One message of a chat request, as the OpenAI-style chat APIs take it. */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
-  content: string;
+  /** Text, or content parts as the message was sent (text and images); null for an assistant message that only calls tools. */
+  content: string | ContentPart[] | null;
   /** A participant name (OpenAI's `name` field); costs `perName` extra tokens. */
   name?: string;
+  /** For `assistant` messages: the tools it calls. */
+  tool_calls?: ToolCall[];
   /** For `tool` messages: the call this result answers. */
   tool_call_id?: string;
+}
+
+/**
+ * What an image part is counted as. Its real cost depends on its size and `detail`, which a URL
+ * does not tell: OpenAI's vision models take 85 tokens at `low` detail and 765 for a 1024 x 1024
+ * image at `high` (more for larger ones), so `high` and `auto` are counted as the latter. An estimate:
+ * leave slack in the budget for windows with large images.
+ */
+export const IMAGE_TOKENS = Object.freeze({ low: 85, high: 765 });
+/** Per tool call, the frame around its id, name and arguments (an estimate, like the image cost). */
+const PER_TOOL_CALL = 4;
+
+/** Tokens of a message's content: its text, or its parts' text and images. */
+function contentTokens(count: Count, content: ChatMessage['content']): number {
+  if (content === null) return 0;
+  if (typeof content === 'string') return count(content);
+  let tokens = 0;
+  for (const part of content) tokens += part.type === 'text' ? count(part.text) : part.image_url.detail === 'low' ? IMAGE_TOKENS.low : IMAGE_TOKENS.high;
+  return tokens;
 }
 
 /**
@@ -42,7 +64,8 @@ export type Count = (text: string) => number;
 
 /** Tokens one message costs in a request: its frame, role, content and name. */
 export function messageTokens(count: Count, message: ChatMessage, format: ChatFormat = OPENAI_CHAT_FORMAT): number {
-  let tokens = format.perMessage + count(message.role) + count(message.content);
+  let tokens = format.perMessage + count(message.role) + contentTokens(count, message.content);
+  for (const call of message.tool_calls ?? []) tokens += PER_TOOL_CALL + count(call.id) + count(call.function.name) + count(call.function.arguments);
   if (message.name !== undefined) tokens += format.perName + count(message.name);
   if (message.tool_call_id !== undefined) tokens += count(message.tool_call_id);
   return tokens;

@@ -241,7 +241,8 @@ export class ContextManager {
       if (query) {
         abort();
         // Chunks of turns the window shows come back too: ask for more (at most twice `k`) to keep `k` after them.
-        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length) })).hits;
+        const minScore = options.minScore !== undefined ? options.minScore : settings.minScore;
+        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length), ...(minScore !== null ? { minScore } : {}) })).hits;
       } else left.push({ part: 'memories', reason: 'no-query', count: 1 });
     } else left.push({ part: 'memories', reason: 'excluded', count: 1 });
     if (!include.summary) left.push({ part: 'summary', reason: 'excluded', count: 1 });
@@ -517,9 +518,16 @@ class TurnReader {
   }
 }
 
+/** A stored turn in the OpenAI chat shape: its content parts as sent, its name, tool calls and the call a tool result answers. */
 function toChat(message: Message): ChatMessage {
-  if (message.role === 'tool') return { role: 'tool', content: message.content, ...(message.toolCallId ? { tool_call_id: message.toolCallId } : {}) };
-  return { role: message.role, content: message.content };
+  const content = message.parts ?? message.content;
+  const name = message.name !== undefined ? { name: message.name } : {};
+  if (message.role === 'tool') return { role: 'tool', content, ...name, ...(message.toolCallId ? { tool_call_id: message.toolCallId } : {}) };
+  if (message.role === 'assistant' && message.toolCalls) {
+    // OpenAI's shape for a turn that only calls tools: null content.
+    return { role: 'assistant', content: content === '' ? null : content, ...name, tool_calls: message.toolCalls };
+  }
+  return { role: message.role, content, ...name };
 }
 
 /** The newest turns, contiguous, within `room` (the first one always, checked to fit by the caller). */

@@ -222,6 +222,18 @@ export const ConfigSchema = z.strictObject({
        */
       memories: z.number().int().min(0).max(200).default(40),
       /**
+       * The relevance floor of recalled memories: the least cosine similarity (-1 to 1) between a
+       * chunk and the query (search's `minScore`, which says why the cosine and not the fused score).
+       * Without one, a window for a query nothing matches is padded with the least bad chunks: OCR
+       * fragments, page numbers. Chunks that share a word with the query are kept whatever their
+       * cosine. With the shared USE-lite model, one-word queries put OCR junk at cosines up to about
+       * 0.40 (`wine` against "Table of contents"), so the default is 0.45; on LoCoMo (bench/context.ts
+       * --min-scores) it cost 0.1 point of evidence in the window at 2k and 4k budgets (66.2% -> 66.1%,
+       * 75.7% -> 75.6%). A floor on every chunk, word matches included, cost 1 point at 0.3 and 3 at
+       * 0.35. Stronger models score related text higher: measure before raising it. null: no floor.
+       */
+      minScore: z.number().min(-1).max(1).nullable().default(0.45),
+      /**
        * Most tokens a stored extractive summary keeps; a window shows as much of it as its share
        * allows, dropping the least central sentences first. Larger keeps more of a long session's
        * thread but takes longer to extend (each extension re-ranks what it keeps).

@@ -18,7 +18,7 @@ const catalogue = {
   MEMEX_MESSAGE_NOT_FOUND: { status: 404, hint: 'List messages with `memex messages --session <id>`.' },
   MEMEX_MESSAGE_EXISTS: { status: 409, hint: 'A message with this id is already stored: a retried append already succeeded, so treat it as done (or send a new id).' },
   MEMEX_PERSONA_NOT_FOUND: { status: 404, hint: 'List personas with `memex persona list`.' },
-  MEMEX_PERSONA_EXISTS: { status: 409, hint: 'Pick another persona id, or update the existing persona.' },
+  MEMEX_PERSONA_EXISTS: { status: 409, hint: 'Persona ids and names (ignoring case) are unique per user: pick another, or update the existing persona.' },
   MEMEX_PERSONA_CORRUPT: { status: 500, hint: "The persona's JSON file cannot be read; fix or delete it." },
   MEMEX_FILE_TYPE_UNSUPPORTED: { status: 415, hint: 'Memex ingests PDFs and PNG, JPEG, GIF, WebP and TIFF images; the type is read from the bytes, not the name.' },
   MEMEX_PDF_ENCRYPTED: { status: 422, hint: 'The PDF is password-protected: pass its password (`memex ingest --password <p>`, or `password` in the options).' },

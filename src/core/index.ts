@@ -3,3 +3,4 @@ export * from './ids.js';
 export * from './schemas.js';
 export * from './inputs.js';
 export * from './config.js';
+export * from './where.js';

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
 import { MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
-import { AttachmentRefSchema, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
+import { WhereSchema } from './where.js';
+import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
 /**
  * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
@@ -37,18 +38,78 @@ export const SessionPatchSchema = z.strictObject({
 });
 export type SessionPatch = z.input<typeof SessionPatchSchema>;
 
-export const NewMessageSchema = z.strictObject({
-  /** Optional caller-chosen id (imports keep the source's ids); generated when absent. */
-  id: MessageIdSchema.optional(),
-  role: RoleSchema,
-  content: z.string(),
-  createdAt: TimestampInputSchema.optional(),
-  metadata: MetadataSchema.optional(),
-  attachments: z.array(AttachmentRefSchema).max(100).optional(),
-  toolCallId: z.string().min(1).max(256).optional(),
-  toolName: z.string().min(1).max(256).optional(),
-});
+/**
+ * A message to append. Besides Memex's own fields it takes the OpenAI chat message as is: `content`
+ * as a string or an array of content parts (text and `image_url`; an array without text is fine
+ * for images), `name`, an assistant's `tool_calls` (whose `content` may then be null or left out),
+ * and a tool message's `tool_call_id` (the same as `toolCallId`).
+ */
+export const NewMessageSchema = z
+  .strictObject({
+    /** Optional caller-chosen id (imports keep the source's ids); generated when absent. */
+    id: MessageIdSchema.optional(),
+    role: RoleSchema,
+    content: z.union([z.string(), z.array(ContentPartSchema).max(100), z.null()]).optional(),
+    name: z.string().min(1).max(256).optional(),
+    createdAt: TimestampInputSchema.optional(),
+    metadata: MetadataSchema.optional(),
+    attachments: z.array(AttachmentRefSchema).max(100).optional(),
+    tool_calls: z.array(ToolCallSchema).min(1).max(128).optional(),
+    tool_call_id: z.string().min(1).max(256).optional(),
+    toolCallId: z.string().min(1).max(256).optional(),
+    toolName: z.string().min(1).max(256).optional(),
+  })
+  .superRefine((message, ctx) => {
+    if (message.tool_calls && message.role !== 'assistant') ctx.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages call tools' });
+    for (const key of ['tool_call_id', 'toolCallId', 'toolName'] as const) {
+      if (message[key] !== undefined && message.role !== 'tool') ctx.addIssue({ code: 'custom', path: [key], message: 'only tool messages answer a tool call' });
+    }
+    if (message.tool_call_id !== undefined && message.toolCallId !== undefined && message.tool_call_id !== message.toolCallId) {
+      ctx.addIssue({ code: 'custom', path: ['tool_call_id'], message: 'tool_call_id and toolCallId disagree' });
+    }
+    if ((message.content === undefined || message.content === null) && !message.tool_calls) {
+      ctx.addIssue({ code: 'custom', path: ['content'], message: 'content is required unless the message calls tools' });
+    }
+  });
 export type NewMessage = z.input<typeof NewMessageSchema>;
+
+/** What a new message stores besides its ids, time, metadata and attachments: its text and OpenAI fields. */
+export interface MessageBody {
+  v: 1 | 2;
+  content: string;
+  parts?: ContentPart[];
+  name?: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+  toolName?: string;
+  /** Characters it stores (text, image URLs, call arguments): what `limits.maxMessageChars` bounds. */
+  size: number;
+}
+
+/** The text of OpenAI content parts: the text parts, joined by a newline (images have none). */
+export function textOfParts(parts: readonly ContentPart[]): string {
+  return parts.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
+}
+
+/** A parsed new message as it is stored: content arrays keep their parts, and the text is what they say. */
+export function messageBody(input: z.output<typeof NewMessageSchema>): MessageBody {
+  const parts = Array.isArray(input.content) ? input.content : undefined;
+  const content = parts ? textOfParts(parts) : typeof input.content === 'string' ? input.content : '';
+  const toolCallId = input.toolCallId ?? input.tool_call_id;
+  const body: MessageBody = {
+    v: parts || input.name !== undefined || input.tool_calls ? MESSAGE_FORMAT_VERSION : FORMAT_VERSION,
+    content,
+    ...(parts ? { parts } : {}),
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.tool_calls ? { toolCalls: input.tool_calls } : {}),
+    ...(toolCallId !== undefined ? { toolCallId } : {}),
+    ...(input.toolName !== undefined ? { toolName: input.toolName } : {}),
+    size: content.length,
+  };
+  for (const part of parts ?? []) if (part.type === 'image_url') body.size += part.image_url.url.length;
+  for (const call of input.tool_calls ?? []) body.size += call.function.name.length + call.function.arguments.length;
+  return body;
+}
 
 export const NewPersonaSchema = z.strictObject({
   id: PersonaIdSchema.optional(),
@@ -108,6 +169,8 @@ export const ContextOptionsSchema = z.strictObject({
   shares: z.strictObject({ notes: shareSchema, summary: shareSchema, memories: shareSchema, recent: shareSchema }).partial().optional(),
   /** Chunks to recall (default `context.memories`). */
   memories: z.number().int().min(0).max(200).optional(),
+  /** The least cosine similarity of a recalled chunk to the query (default `context.minScore`; null: no floor). */
+  minScore: z.number().min(-1).max(1).nullable().optional(),
 });
 export type ContextOptionsInput = z.input<typeof ContextOptionsSchema>;
 
@@ -158,6 +221,12 @@ export const SearchOptionsSchema = z.strictObject({
   /** Native sessions only, or imported chat exports only. */
   origin: z.enum(['native', 'imported']).optional(),
   /**
+   * Message metadata filter (`{ project: 'x', priority: { $gte: 2 }, $or: [...] }`; see core/where.ts).
+   * File chunks have no message metadata: they are matched as an empty object, so they pass only
+   * conditions a missing key passes (`$ne`, `$nin`, `$exists: false`).
+   */
+  where: WhereSchema.optional(),
+  /**
    * Maximal marginal relevance: re-rank so near-duplicate chunks do not crowd the results.
    * `lambda` 1 is pure relevance, 0 pure diversity; 0.7 is a common start.
    */
@@ -172,6 +241,18 @@ export const SearchOptionsSchema = z.strictObject({
   rrfK: z.number().int().min(1).max(1000).optional(),
   vectorWeight: z.number().min(0).max(10).optional(),
   lexicalWeight: z.number().min(0).max(10).optional(),
+  /**
+   * A relevance floor on the cosine similarity (-1 to 1) of a chunk's embedding to the query's, for
+   * the chunks only the vector search found: a chunk that shares a word with the query (a BM25
+   * match, in `hybrid` or `lexical` mode) is kept on that evidence, and one found by meaning alone
+   * goes when its cosine is below the floor. So `lexical` mode ignores it, and in `vector` mode it
+   * applies to every chunk. The floor is on the cosine, not on `score`, because the cosine is the
+   * only absolute scale here: a hybrid score is a reciprocal rank fusion, which depends only on
+   * ranks (the best chunk scores the same whether it answers the query or is noise), and a BM25
+   * score grows with the query's length and the corpus's word statistics. Cosines differ between
+   * embedding models (and run high for one-word queries against short texts): calibrate for yours.
+   */
+  minScore: z.number().min(-1).max(1).optional(),
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;

@@ -73,20 +73,50 @@ export const AttachmentRefSchema = z.object({
 });
 export type AttachmentRef = z.infer<typeof AttachmentRefSchema>;
 
+/** One part of an OpenAI-style content array: text, or an image by URL (an `https:` or a `data:` URL). */
+export const ContentPartSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text'), text: z.string() }),
+  z.strictObject({
+    type: z.literal('image_url'),
+    image_url: z.strictObject({ url: z.string().min(1).max(8 * 1024 * 1024), detail: z.enum(['auto', 'low', 'high']).optional() }),
+  }),
+]);
+export type ContentPart = z.infer<typeof ContentPartSchema>;
+
+/** A function call an assistant message asks for, in the OpenAI chat shape; `arguments` is JSON text, kept as given. */
+export const ToolCallSchema = z.strictObject({
+  id: z.string().min(1).max(256),
+  type: z.literal('function'),
+  function: z.strictObject({ name: z.string().min(1).max(256), arguments: z.string().max(1_000_000) }),
+});
+export type ToolCall = z.infer<typeof ToolCallSchema>;
+
+/**
+ * Message format 2 adds the OpenAI chat fields (`name`, `parts`, `toolCalls`). Only a message that
+ * uses one is written as 2, so logs without them stay readable by a Memex that knows only 1, and
+ * one that does not know 2 refuses those lines rather than silently dropping their fields.
+ */
+export const MESSAGE_FORMAT_VERSION = 2 as const;
+
 const messageBase = {
-  v: version,
+  v: z.union([version, z.literal(MESSAGE_FORMAT_VERSION)]),
   id: MessageIdSchema,
   sessionId: SessionIdSchema,
+  /** The text: what is embedded, searched and counted. With `parts`, their text parts joined by a newline. */
   content: z.string(),
+  /** The content array as the caller sent it (OpenAI content parts), when it was one. */
+  parts: z.array(ContentPartSchema).optional(),
+  /** A participant name (OpenAI's `name`). */
+  name: z.string().min(1).max(256).optional(),
   createdAt: TimestampSchema,
   metadata: MetadataSchema,
   attachments: z.array(AttachmentRefSchema),
 };
 
-/** Messages come in kinds by `role`; a tool message may say which call it answers. */
+/** Messages come in kinds by `role`; an assistant message may call tools, and a tool message say which call it answers. */
 export const MessageSchema = z.discriminatedUnion('role', [
   z.object({ ...messageBase, role: z.literal('user') }),
-  z.object({ ...messageBase, role: z.literal('assistant') }),
+  z.object({ ...messageBase, role: z.literal('assistant'), toolCalls: z.array(ToolCallSchema).optional() }),
   z.object({ ...messageBase, role: z.literal('system') }),
   z.object({
     ...messageBase,
@@ -109,6 +139,15 @@ export const PersonaSchema = z.object({
   metadata: MetadataSchema,
 });
 export type Persona = z.infer<typeof PersonaSchema>;
+
+/**
+ * What makes two persona names the same: names are unique per user ignoring case (and surrounding
+ * space), so `--persona tutor` finds "Tutor" and cannot mean two personas. Accents count.
+ */
+export function samePersonaName(a: string, b: string): boolean {
+  const key = (name: string): string => name.normalize('NFC').trim().toLowerCase();
+  return key(a) === key(b);
+}
 
 /** Something ingest could not do with part of a file; the rest of the file is kept. */
 export const INGEST_WARNING_CODES = [

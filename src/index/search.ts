@@ -1,4 +1,4 @@
-import { isMemexError, type Chunk, type ChunkSource, type ParsedSearchOptions, type SearchMode, type Span } from '../core/index.js';
+import { compileWhere, isMemexError, type Chunk, type Metadata, type ChunkSource, type ParsedSearchOptions, type SearchMode, type Span } from '../core/index.js';
 import type { Store } from '../store/index.js';
 import { KIND_CODES, ORIGIN_CODES, ROLE_CODES, type UserIndex } from './user-index.js';
 import { dot, type Neighbor } from './vector-index.js';
@@ -112,6 +112,8 @@ export async function searchIndex(
     });
   }
 
+  if (options.minScore !== undefined) dropBelow(candidates, options.minScore);
+
   const rrfK = options.rrfK ?? settings.rrfK;
   const vectorWeight = options.vectorWeight ?? settings.vectorWeight;
   const lexicalWeight = options.lexicalWeight ?? settings.lexicalWeight;
@@ -136,6 +138,20 @@ export async function searchIndex(
   ranked = options.mmr ? mmr(index, ranked, k, options.mmr.lambda) : ranked.slice(0, k);
   return { hits: await hydrate(index, store, userId, ranked), mode, vectorPath, matching: matching.count };
 }
+
+/**
+ * The relevance floor, for what only the vector search found: a candidate that shares a word with
+ * the query (a BM25 match) is kept on that evidence; one found by meaning alone goes when its cosine
+ * to the query is below `minScore`. The vector list is ordered by cosine, so when fewer than `k` of
+ * it pass, no row beyond its depth would have.
+ */
+function dropBelow(candidates: Map<number, Candidate>, minScore: number): void {
+  for (const [label, candidate] of candidates) {
+    if (candidate.lexical === null && (candidate.vector ?? -Infinity) < minScore) candidates.delete(label);
+  }
+}
+
+const NO_METADATA: Metadata = Object.freeze({});
 
 /** The filters as one predicate over labels; null when there are none. */
 function filterOf(index: UserIndex, options: ParsedSearchOptions): ((label: number) => boolean) | null {
@@ -168,6 +184,18 @@ function filterOf(index: UserIndex, options: ParsedSearchOptions): ((label: numb
   if (options.origin) {
     const origin = ORIGIN_CODES[options.origin];
     tests.push((label) => columns.sessionOrigin(columns.session[label] as number) === origin);
+  }
+  if (options.where && Object.keys(options.where).length > 0) {
+    const test = compileWhere(options.where);
+    const { metaRef, metadata } = columns;
+    // Chunks of one message share its metadata: test each message once (0 untested, 1 pass, 2 fail).
+    const verdicts = new Uint8Array(metadata.length + 1);
+    verdicts[0] = test(NO_METADATA) ? 1 : 2;
+    tests.push((label) => {
+      const ref = metaRef[label] as number;
+      if (verdicts[ref] === 0) verdicts[ref] = test(metadata[ref - 1] as Metadata) ? 1 : 2;
+      return verdicts[ref] === 1;
+    });
   }
   if (tests.length === 0) return null;
   return (label) => index.isLive(label) && tests.every((test) => test(label));

@@ -3,7 +3,7 @@ import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
-import { MemexError, isMemexError, type EmbeddingModel, type VectorLine } from '../core/index.js';
+import { MemexError, isMemexError, type EmbeddingModel, type Metadata, type VectorLine } from '../core/index.js';
 import { writeSynced, type Store } from '../store/index.js';
 import { HnswVectorIndex, type HnswParams } from './hnsw.js';
 import { LexicalIndex, type Bm25Params } from './lexical.js';
@@ -94,6 +94,9 @@ const MetaSchema = z.object({
   time: z.instanceof(Float64Array),
   chunkIds: z.array(z.string()),
   lexical: z.unknown(),
+  /** Per label, 1 + the index of its message's metadata in `metadata` (0: none). Absent in indexes saved before `where`. */
+  metaRef: z.instanceof(Uint32Array).optional(),
+  metadata: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 
 /**
@@ -121,6 +124,15 @@ export class UserIndex {
   private kind = new Uint8Array(1024);
   private time = new Float64Array(1024);
   private chunkIds: string[] = [];
+  /**
+   * Message metadata for `where` filters: per label, 1 + an index into `metadata` (0: none, as for
+   * file chunks). Kept in the index rather than read from the messages at search time, because a
+   * filter must be tested on every row before the graph walk, which must not read the session files;
+   * messages are immutable, so it can only go stale with its rows (a deleted message rewrites them).
+   * Only messages with metadata take a slot, one per message (its chunks share it).
+   */
+  private metaRef = new Uint32Array(1024);
+  private metadata: Metadata[] = [];
   /**
    * Every label's row, in label order. hnswlib hands rows back only as JS arrays (about 85 µs a
    * row), far too slow for exact scans and MMR, so the index keeps its own float32 copy: this
@@ -246,9 +258,11 @@ export class UserIndex {
         report.removed += this.dropSession(known);
       }
       const session = this.sessions.get(sessionId) ?? this.addSession(sessionId, origin);
+      const metadata = await messageMetadata(store, userId, sessionId, data.lines.slice(from));
+      const refs = new Map<string, number>();
       for (let i = from; i < data.lines.length; i++) {
         const line = data.lines[i] as VectorLine;
-        this.addRow(session, line, data.vectors.subarray(i * this.options.model.dimension, (i + 1) * this.options.model.dimension));
+        this.addRow(session, line, data.vectors.subarray(i * this.options.model.dimension, (i + 1) * this.options.model.dimension), this.metadataRef(line, metadata, refs));
         report.added++;
         if (++done % 256 === 0) this.options.onProgress?.({ phase: 'index', done, total });
       }
@@ -280,13 +294,24 @@ export class UserIndex {
     return { label, sessionId: this.sessionSlots[slot] as string, row: this.row[label] as number, chunkId: this.chunkIds[label] as string };
   }
 
-  /** Column views for filters: index by label, up to `labelCount`. */
-  columns(): { session: Int32Array; role: Uint8Array; kind: Uint8Array; time: Float64Array; sessionOrigin: (slot: number) => number; sessionSlot: (id: string) => number | undefined } {
+  /** Column views for filters: index by label, up to `labelCount`. `metaRef` 0 is no metadata, else `metadata[ref - 1]`. */
+  columns(): {
+    session: Int32Array;
+    role: Uint8Array;
+    kind: Uint8Array;
+    time: Float64Array;
+    metaRef: Uint32Array;
+    metadata: readonly Metadata[];
+    sessionOrigin: (slot: number) => number;
+    sessionSlot: (id: string) => number | undefined;
+  } {
     return {
       session: this.session,
       role: this.role,
       kind: this.kind,
       time: this.time,
+      metaRef: this.metaRef,
+      metadata: this.metadata,
       sessionOrigin: (slot) => ORIGIN_CODES[this.sessions.get(this.sessionSlots[slot] as string)?.origin ?? 'native'],
       sessionSlot: (id) => this.slotOf.get(id),
     };
@@ -338,6 +363,8 @@ export class UserIndex {
         time: this.time.slice(0, this.next),
         chunkIds: this.chunkIds,
         lexical: this.lexical.toJSON(),
+        metaRef: this.metaRef.slice(0, this.next),
+        metadata: this.metadata,
       });
       await writeSynced(metaPath, meta, sync);
       const hnswBytes = await readFile(hnswPath);
@@ -424,6 +451,7 @@ export class UserIndex {
     } catch (cause) {
       throw corrupt(`${dir}/${manifest.files.meta.name} cannot be read: ${(cause as Error).message}`);
     }
+    if (!meta.metaRef || !meta.metadata) throw corrupt('the index was saved before message metadata filters: it is built again to hold them', 'stale-params');
     const live = meta.sessions.flatMap((session) => session.labels);
     const vectors = HnswVectorIndex.read(join(dir, manifest.files.hnsw.name), options.model.dimension, options.hnsw, live);
     const lexical = LexicalIndex.load(meta.lexical, options.bm25);
@@ -435,7 +463,8 @@ export class UserIndex {
 
   private restore(meta: z.infer<typeof MetaSchema>, generation: number): void {
     const n = meta.next;
-    for (const column of [meta.session, meta.row, meta.role, meta.kind, meta.time]) {
+    const metaRef = meta.metaRef ?? new Uint32Array(n);
+    for (const column of [meta.session, meta.row, meta.role, meta.kind, meta.time, metaRef]) {
       if (column.length !== n) throw corrupt('the label columns disagree in length');
     }
     if (meta.chunkIds.length !== n) throw corrupt('the label columns disagree in length');
@@ -445,6 +474,9 @@ export class UserIndex {
     this.role = grow(meta.role, n);
     this.kind = grow(meta.kind, n);
     this.time = grow(meta.time, n);
+    this.metaRef = grow(metaRef, n);
+    this.metadata = meta.metadata ?? [];
+    for (let label = 0; label < n; label++) if ((this.metaRef[label] as number) > this.metadata.length) throw corrupt(`label ${label} names metadata past the list`);
     this.chunkIds = meta.chunkIds;
     this.generation = generation;
     for (const session of meta.sessions) {
@@ -505,7 +537,23 @@ export class UserIndex {
     return session.labels.length;
   }
 
-  private addRow(session: IndexedSession, line: VectorLine, vector: Float32Array): void {
+  /** The metadata ref of a row: one slot per message with metadata, shared by its chunks. */
+  private metadataRef(line: VectorLine, metadata: ReadonlyMap<string, Metadata>, refs: Map<string, number>): number {
+    if (line.source.kind !== 'message') return 0;
+    const { messageId } = line.source;
+    const known = refs.get(messageId);
+    if (known !== undefined) return known;
+    const found = metadata.get(messageId);
+    let ref = 0;
+    if (found) {
+      this.metadata.push(found);
+      ref = this.metadata.length;
+    }
+    refs.set(messageId, ref);
+    return ref;
+  }
+
+  private addRow(session: IndexedSession, line: VectorLine, vector: Float32Array, metaRef: number): void {
     const label = this.next;
     if (label >= this.session.length) {
       const size = this.session.length * 2;
@@ -514,6 +562,7 @@ export class UserIndex {
       this.role = grow(this.role, size);
       this.kind = grow(this.kind, size);
       this.time = grow(this.time, size);
+      this.metaRef = grow(this.metaRef, size);
     }
     const { source } = line;
     this.session[label] = this.slotOf.get(session.sessionId) as number;
@@ -522,6 +571,7 @@ export class UserIndex {
     this.kind[label] = KIND_CODES[source.kind];
     this.time[label] = source.kind === 'message' ? Date.parse(source.createdAt) : Number.NaN;
     this.chunkIds[label] = line.chunkId;
+    this.metaRef[label] = metaRef;
     this.storeRow(label, vector);
     this.vectors.add(label, vector);
     this.lexical.add(label, line.text);
@@ -529,6 +579,39 @@ export class UserIndex {
     session.labels.push(label);
     session.rows = line.row + 1;
   }
+}
+
+/** Fewer new messages than this are read one by one (by id); more, by reading the session's log once. */
+const READ_ONE_BY_ONE = 32;
+
+/**
+ * The metadata of the messages these rows came from (those with any). A message or session gone
+ * since the rows were read, or a log that cannot be read, gives none: the rows stay searchable,
+ * only `where` cannot see them.
+ */
+async function messageMetadata(store: Store, userId: string, sessionId: string, lines: readonly VectorLine[]): Promise<Map<string, Metadata>> {
+  const out = new Map<string, Metadata>();
+  const ids = new Set(lines.flatMap((line) => (line.source.kind === 'message' ? [line.source.messageId] : [])));
+  if (ids.size === 0) return out;
+  const unreadable = (cause: unknown): null => {
+    if (isMemexError(cause) && ['MEMEX_MESSAGE_NOT_FOUND', 'MEMEX_SESSION_NOT_FOUND', 'MEMEX_SESSION_CORRUPT'].includes(cause.code)) return null;
+    throw cause;
+  };
+  if (ids.size <= READ_ONE_BY_ONE) {
+    for (const id of ids) {
+      const message = await store.getMessage(userId, sessionId, id).catch(unreadable);
+      if (message && Object.keys(message.metadata).length > 0) out.set(id, message.metadata);
+    }
+    return out;
+  }
+  try {
+    for await (const message of store.streamMessages(userId, sessionId)) {
+      if (ids.has(message.id) && Object.keys(message.metadata).length > 0) out.set(message.id, message.metadata);
+    }
+  } catch (cause) {
+    unreadable(cause);
+  }
+  return out;
 }
 
 function grow<T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(column: T, size: number): T {

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
+  samePersonaName,
+  messageBody,
   DataDirManifestSchema,
   EmbeddingModelSchema,
   FileContentSchema,
@@ -750,15 +752,17 @@ export class FlatFileStore implements Store {
     await this.userIndex(uid);
     const parsed = inputs.map((input, i) => parseInput(NewMessageSchema, input, inputs.length > 1 ? `message ${i + 1}` : 'message'));
     for (const [i, message] of parsed.entries()) {
-      if (message.content.length > this.limits.maxMessageChars) {
-        throw new MemexError('MEMEX_MESSAGE_TOO_LARGE', `message ${i + 1} has ${message.content.length} characters; the limit is ${this.limits.maxMessageChars}`, {
+      const body = messageBody(message);
+      if (body.size > this.limits.maxMessageChars) {
+        throw new MemexError('MEMEX_MESSAGE_TOO_LARGE', `message ${i + 1} has ${body.size} characters; the limit is ${this.limits.maxMessageChars}`, {
           details: { maxMessageChars: this.limits.maxMessageChars },
         });
       }
       if (message.role !== 'tool' && (message.toolCallId !== undefined || message.toolName !== undefined)) {
         throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: toolCallId and toolName are only for role "tool"`);
       }
-      if (message.content.trim() === '' && (message.attachments ?? []).length === 0) {
+      // An image, a tool call or an attachment is content too.
+      if (body.content.trim() === '' && (message.attachments ?? []).length === 0 && !body.parts?.length && !body.toolCalls) {
         throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1} has no content and no attachments`);
       }
     }
@@ -812,19 +816,23 @@ export class FlatFileStore implements Store {
       for (const attachment of attachments) await this.getFileRecord(userId, sessionId, attachment.fileId);
       const id = input.id ?? newMessageId(now);
       seen.add(id);
+      const { v, content, parts, name, toolCalls, toolCallId, toolName } = messageBody(input);
       const base = {
-        v: FORMAT_VERSION,
+        v,
         id,
         sessionId,
-        content: input.content,
+        content,
+        ...definedOnly({ parts, name }),
         createdAt: input.createdAt ?? new Date(now).toISOString(),
         metadata: input.metadata ?? {},
         attachments,
       };
       out.push(
         input.role === 'tool'
-          ? { ...base, role: 'tool', ...definedOnly({ toolCallId: input.toolCallId, toolName: input.toolName }) }
-          : { ...base, role: input.role },
+          ? { ...base, role: 'tool', ...definedOnly({ toolCallId, toolName }) }
+          : input.role === 'assistant'
+            ? { ...base, role: 'assistant', ...definedOnly({ toolCalls }) }
+            : { ...base, role: input.role },
       );
     }
     return out;
@@ -1087,16 +1095,26 @@ export class FlatFileStore implements Store {
     const uid = parseId('user', userId);
     const fields = parseInput(NewPersonaSchema, input, 'persona');
     const id = fields.id ?? newPersonaId();
-    return this.mutex.run(`persona:${uid}/${id}`, async () => {
+    // The user's personas turn first: names are unique per user, so two creates must not both pass the check.
+    return this.mutex.run(`personas:${uid}`, () => this.mutex.run(`persona:${uid}/${id}`, async () => {
       await this.requireUser(uid);
       if (await this.readPersona(uid, id)) throw new MemexError('MEMEX_PERSONA_EXISTS', `persona ${id} already exists`, { details: { personaId: id } });
+      await this.assertPersonaNameFree(uid, fields.name, null);
       const now = nowIso();
       const persona: Persona = { v: FORMAT_VERSION, id, userId: uid, name: fields.name, instructions: fields.instructions, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
       await this.durability.mkdirp(this.layout.personas(uid));
       await this.durability.writeJsonAtomic(this.layout.persona(uid, id), persona);
       await this.durability.syncDir(this.layout.personas(uid));
       return persona;
-    });
+    }));
+  }
+
+  /** MEMEX_PERSONA_EXISTS when another persona of the user (not `except`) has this name, ignoring case. */
+  private async assertPersonaNameFree(userId: UserId, name: string, except: string | null): Promise<void> {
+    const taken = (await this.listPersonas(userId)).find((persona) => persona.id !== except && samePersonaName(persona.name, name));
+    if (taken) {
+      throw new MemexError('MEMEX_PERSONA_EXISTS', `user ${userId} already has a persona named "${taken.name}" (${taken.id})`, { details: { personaId: taken.id, name: taken.name } });
+    }
   }
 
   async getPersona(userId: string, personaId: string): Promise<Persona> {
@@ -1131,12 +1149,13 @@ export class FlatFileStore implements Store {
     const changes = parseInput(PersonaPatchSchema, patch, 'persona patch');
     const [uid, pid] = [parseId('user', userId), parseId('persona', personaId)];
     // Read inside the persona's turn, so two concurrent updates cannot overwrite each other.
-    return this.mutex.run(`persona:${uid}/${pid}`, async () => {
+    return this.mutex.run(`personas:${uid}`, () => this.mutex.run(`persona:${uid}/${pid}`, async () => {
       const current = await this.getPersona(uid, pid);
+      if (changes.name !== undefined) await this.assertPersonaNameFree(current.userId, changes.name, current.id);
       const next: Persona = { ...current, ...definedOnly(changes), updatedAt: nowIso() };
       await this.durability.writeJsonAtomic(this.layout.persona(current.userId, current.id), next);
       return next;
-    });
+    }));
   }
 
   async deletePersona(userId: string, personaId: string): Promise<void> {

@@ -172,7 +172,7 @@ describe('buildContext behaviour', () => {
       covered = summary!.coveredMessages;
       // The window shows only sentences of turns outside it.
       const outsideIds = new Set(history.slice(0, outside).map((m) => m.id));
-      const shownSummary = window.messages.find((m) => m.content.startsWith('Summary of the earlier conversation'))?.content ?? '';
+      const shownSummary = window.messages.find((m) => typeof m.content === 'string' && m.content.startsWith('Summary of the earlier conversation'))?.content ?? '';
       for (const item of summary!.items!) if (!outsideIds.has(item.messageId)) expect(shownSummary).not.toContain(item.text);
       expect(summary!.updatedAt > lastUpdate).toBe(true);
       lastUpdate = summary!.updatedAt;
@@ -184,7 +184,7 @@ describe('buildContext behaviour', () => {
     // A bigger budget shows more turns: the summary hides the sentences of turns now in the window.
     const wide = await memex.buildContext('alice', { sessionId: session.id, budget: 3000, reserve: 100, include: { memories: false } });
     const shownIds = new Set(history.slice(history.length - wide.report.recent.messages).map((m) => m.id));
-    const summaryText = wide.messages.find((m) => m.content.startsWith('Summary of the earlier conversation'))?.content ?? '';
+    const summaryText = wide.messages.find((m) => typeof m.content === 'string' && m.content.startsWith('Summary of the earlier conversation'))?.content ?? '';
     for (const item of (await memex.summaries.get('alice', session.id))!.items!) {
       if (shownIds.has(item.messageId)) expect(summaryText).not.toContain(item.text);
     }
@@ -260,14 +260,14 @@ describe('buildContext behaviour', () => {
     ]);
     const { messages, report } = await memex.buildContext('alice', { sessionId: now.id, budget: 2000 });
     expect(report.query).toEqual({ text: 'What hotel budget did I give for Lisbon?', from: 'latest-user-turn' });
-    const memories = messages.find((m) => m.content.startsWith('Memories recalled'))!.content;
+    const memories = messages.find((m) => typeof m.content === 'string' && m.content.startsWith('Memories recalled'))!.content;
     expect(memories).toContain('120 euros');
     expect(memories).not.toContain('allergic');
     expect(report.memories.find((m) => m.text.includes('120 euros'))).toMatchObject({ sessionId: trip.id, source: { kind: 'message', role: 'user' } });
     expect(report.left).toContainEqual(expect.objectContaining({ part: 'memories', reason: 'in-window' }));
     // Off on request, and an explicit query wins over the latest turn.
     const off = await memex.buildContext('alice', { sessionId: now.id, budget: 2000, include: { memories: false } });
-    expect(off.messages.some((m) => m.content.startsWith('Memories recalled'))).toBe(false);
+    expect(off.messages.some((m) => typeof m.content === 'string' && m.content.startsWith('Memories recalled'))).toBe(false);
     const asked = await memex.buildContext('alice', { sessionId: now.id, budget: 2000, query: 'cats' });
     expect(asked.report.query).toEqual({ text: 'cats', from: 'option' });
   });
@@ -286,5 +286,59 @@ describe('buildContext behaviour', () => {
     const { report } = await memex.buildContext('alice', { sessionId: session.id, budget: 4096 });
     expect(report.memories.map((m) => m.text)).toContain('We adopted a beagle puppy and named him Biscuit.');
   });
+  if (!hasSharedModel) it.skip(SHARED_MODEL_MISSING, () => undefined);
+});
+
+describe('OpenAI chat messages in windows', () => {
+  it('renders content parts, names, assistant tool_calls and tool results in the OpenAI shape, counted within the budget', async () => {
+    const memex = await open(await tempDir());
+    await memex.users.ensure('alice');
+    const session = await memex.sessions.create('alice');
+    const call = { id: 'call_1', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Lisbon"}' } };
+    const parts = [
+      { type: 'text' as const, text: 'What is the weather where this photo was taken?' },
+      { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'low' as const } },
+    ];
+    await memex.messages.appendMany('alice', session.id, [
+      { role: 'user', name: 'alice_p', content: parts },
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"temp":21}' },
+      { role: 'assistant', content: 'It is 21 degrees in Lisbon.' },
+    ]);
+    const window = await memex.buildContext('alice', { sessionId: session.id, budget: 4096, include: { memories: false, notes: false } });
+    expect(window.messages).toEqual([
+      { role: 'user', name: 'alice_p', content: parts },
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'tool', content: '{"temp":21}', tool_call_id: 'call_1' },
+      { role: 'assistant', content: 'It is 21 degrees in Lisbon.' },
+    ]);
+    expect(window.report.tokens).toBe(requestTokens(tiktokenTokenizer('o200k_base'), window.messages));
+    // The image (85 tokens at low detail) and the call's arguments are counted.
+    const text = requestTokens(tiktokenTokenizer('o200k_base'), [{ role: 'user', name: 'alice_p', content: parts[0]?.text ?? '' }]);
+    expect(requestTokens(tiktokenTokenizer('o200k_base'), [window.messages[0] as ContextWindow['messages'][number]])).toBe(text + 85);
+  });
+});
+
+describe('relevance floor', () => {
+  it.runIf(hasSharedModel)('a context for an unrelated query recalls no noise memories (regression: windows padded with OCR fragments)', async () => {
+    const memex = await open(await tempDir(), { embedder: undefined as never });
+    await memex.users.ensure('alice');
+    const old = await memex.sessions.create('alice');
+    const fragments = ['Pagel', 'Pagel 12', 'fl', 'ii 3 Ss', '|||', 'Fig. 2 —', 'ISBN 978-3-16', 'Table of contents', 'My manager likes spreadsheets.', 'Traffic was terrible this morning.', 'The quarterly budget review moved to Thursday.'];
+    await memex.messages.appendMany('alice', old.id, fragments.map((content) => ({ role: 'user' as const, content })));
+    const now = await memex.sessions.create('alice');
+    await memex.messages.append('alice', now.id, { role: 'user', content: 'hello' });
+    await memex.flush();
+    const window = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine' });
+    expect(window.report.memories.map((m) => m.text)).toEqual([]);
+    // The floor is the default, not the absence of matches: without it, the window is padded.
+    const unfloored = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine', minScore: null });
+    expect(unfloored.report.memories.length).toBeGreaterThan(5);
+    // And it keeps what is relevant.
+    await memex.messages.append('alice', old.id, { role: 'user', content: 'We opened a bottle of red wine from Bordeaux at dinner.' });
+    await memex.flush();
+    const relevant = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine' });
+    expect(relevant.report.memories.map((m) => m.text)).toEqual(['We opened a bottle of red wine from Bordeaux at dinner.']);
+  }, 60_000);
   if (!hasSharedModel) it.skip(SHARED_MODEL_MISSING, () => undefined);
 });

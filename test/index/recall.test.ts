@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HashedEmbedder, Memex, type MemexOptions, type MemexWarning, type SearchReport } from '../../src/index.js';
+import { HashedEmbedder, Memex, type MemexOptions, type MemexWarning, type SearchReport, type Where } from '../../src/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, modelEnv } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -293,5 +295,156 @@ describe('cross-session recall', () => {
     memex = await open(dataDir, { warnings, config: { index: { compactAt: 0.3 } } });
     expect(await memex.index.prepare('alice')).toMatchObject({ rows: 700, removed: 0 });
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('relevance floor (minScore)', () => {
+  it('drops what only the vector search found below the cosine floor; chunks sharing a word with the query stay', async () => {
+    const memex = await open(await tempDir());
+    await seed(memex, 'alice', 3, 8);
+    const query = 'sourdough from the bakery';
+    const all = await memex.search('alice', query, { k: 100, mode: 'vector' });
+    const floor = ((all.hits[0]?.scores.vector ?? 0) + (all.hits[all.hits.length - 1]?.scores.vector ?? 0)) / 2;
+    const vector = await memex.search('alice', query, { k: 100, mode: 'vector', minScore: floor });
+    expect(vector.hits.map((h) => h.chunkId)).toEqual(all.hits.filter((h) => (h.scores.vector ?? -1) >= floor).map((h) => h.chunkId));
+    expect(vector.hits.length).toBeGreaterThan(0);
+    expect(vector.hits.length).toBeLessThan(all.hits.length);
+    const hybrid = await memex.search('alice', query, { k: 100, mode: 'hybrid', minScore: 0.999 });
+    expect(hybrid.hits.length).toBeGreaterThan(0);
+    expect(hybrid.hits.every((h) => h.scores.lexical !== null)).toBe(true);
+    const lexical = await memex.search('alice', query, { k: 100, mode: 'lexical' });
+    expect((await memex.search('alice', query, { k: 100, mode: 'lexical', minScore: 0.999 })).hits).toEqual(lexical.hits);
+    await expectCode(memex.search('alice', query, { minScore: 1.5 }), 'MEMEX_INVALID_INPUT');
+  });
+});
+
+describe('metadata filters (where)', () => {
+  const PROJECTS = ['apollo', 'gemini', 'mercury'];
+
+  /** 30 messages over two sessions; message i has project PROJECTS[i % 3], priority i % 5, tags, and every 4th has no metadata. */
+  async function seedMetadata(memex: Memex): Promise<{ id: string; metadata: Record<string, unknown> }[]> {
+    await memex.users.ensure('alice');
+    const sessions = [await memex.sessions.create('alice'), await memex.sessions.create('alice')];
+    const written: { id: string; metadata: Record<string, unknown> }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const metadata: Record<string, unknown> =
+        i % 4 === 3 ? {} : { project: PROJECTS[i % 3], priority: i % 5, tags: i % 2 === 0 ? ['even', 'x'] : ['odd'], due: `2025-0${1 + (i % 9)}-01`, ...(i % 6 === 0 ? { reviewed: true } : {}) };
+      const message = await memex.messages.append('alice', (sessions[i % 2] as { id: string }).id, { role: 'user', content: `bakery sourdough planning note ${i}`, metadata });
+      written.push({ id: message.id, metadata });
+    }
+    await memex.flush();
+    return written;
+  }
+
+  const cases: [string, Where, (m: Record<string, unknown>) => boolean][] = [
+    ['equality', { project: 'apollo' }, (m) => m.project === 'apollo'],
+    ['equality inside an array', { tags: 'even' }, (m) => Array.isArray(m.tags) && m.tags.includes('even')],
+    ['$in', { project: { $in: ['apollo', 'mercury'] } }, (m) => m.project === 'apollo' || m.project === 'mercury'],
+    ['$nin (missing keys pass)', { project: { $nin: ['apollo'] } }, (m) => m.project !== 'apollo'],
+    ['range', { priority: { $gte: 1, $lt: 3 } }, (m) => typeof m.priority === 'number' && m.priority >= 1 && m.priority < 3],
+    ['string range (ISO dates)', { due: { $gt: '2025-05-01' } }, (m) => typeof m.due === 'string' && m.due > '2025-05-01'],
+    ['$ne (missing keys pass)', { project: { $ne: 'gemini' } }, (m) => m.project !== 'gemini'],
+    ['$exists', { reviewed: { $exists: true } }, (m) => 'reviewed' in m],
+    ['$exists false', { project: { $exists: false } }, (m) => !('project' in m)],
+    ['$or', { $or: [{ project: 'gemini' }, { priority: { $gt: 3 } }] }, (m) => m.project === 'gemini' || (typeof m.priority === 'number' && m.priority > 3)],
+    [
+      'nested $and/$or with a field',
+      { tags: 'even', $and: [{ $or: [{ project: 'apollo' }, { project: 'mercury' }] }, { priority: { $lte: 2 } }] },
+      (m) => Array.isArray(m.tags) && m.tags.includes('even') && (m.project === 'apollo' || m.project === 'mercury') && typeof m.priority === 'number' && m.priority <= 2,
+    ],
+    ['no match', { project: 'vostok' }, () => false],
+  ];
+
+  it('holds equality, $in, ranges, $ne, $exists and $and/$or, in every mode, and keeps them across a reload', async () => {
+    const dataDir = await tempDir();
+    let memex = await open(dataDir);
+    const written = await seedMetadata(memex);
+    const check = async (round: string): Promise<void> => {
+      for (const [name, where, ok] of cases) {
+        const expected = written.filter((m) => ok(m.metadata)).map((m) => m.id).sort();
+        for (const mode of ['vector', 'hybrid', 'lexical'] as const) {
+          const { hits } = await memex.search('alice', 'bakery sourdough planning', { k: 100, mode, where });
+          const got = hits.map((hit) => hit.source.messageId ?? '').sort();
+          expect(got, `${round} ${name} ${mode}`).toEqual(expected);
+        }
+      }
+    };
+    await check('fresh');
+    await close(memex);
+    memex = await open(dataDir);
+    await check('reloaded');
+  });
+
+  it('never returns fewer than k when k chunks match a where filter, on the exact path and on the filtered graph walk', async () => {
+    for (const exactBelow of [2000, 0]) {
+      const memex = await open(await tempDir(), { config: { index: { exactBelow, efSearch: 10 } } });
+      await memex.users.ensure('alice');
+      const session = await memex.sessions.create('alice');
+      await memex.messages.appendMany('alice', session.id, Array.from({ length: 300 }, (_, i) => ({ role: 'user' as const, content: `bakery sourdough loaf number ${i}`, metadata: { project: 'big' } })));
+      await memex.messages.appendMany('alice', session.id, Array.from({ length: 12 }, (_, i) => ({ role: 'user' as const, content: `unrelated octopus fact ${i}`, metadata: { project: 'small', n: i } })));
+      await memex.flush();
+      for (const mode of ['vector', 'hybrid'] as const) {
+        const small = await memex.search('alice', 'bakery sourdough', { k: 10, mode, where: { project: 'small' } });
+        expect(small.hits, `${mode} exactBelow=${exactBelow}`).toHaveLength(10);
+        expect(small.matching).toBe(12);
+        if (exactBelow > 0) expect(small.vectorPath).toBe('exact');
+        const some = await memex.search('alice', 'bakery sourdough', { k: 20, mode, where: { $or: [{ project: 'small', n: { $gte: 6 } }, { project: 'nobody' }] } });
+        expect(some.hits.map((hit) => hit.text).sort()).toEqual(Array.from({ length: 6 }, (_, i) => `unrelated octopus fact ${i + 6}`).sort());
+      }
+      await close(memex);
+    }
+  });
+
+  it('rebuilds an index saved before where filters existed (no metadata columns), and filters after it', async () => {
+    const dataDir = await tempDir();
+    let memex = await open(dataDir);
+    const written = await seedMetadata(memex);
+    await memex.index.prepare('alice');
+    await close(memex);
+    // Make the saved index look like one of the earlier format: the same files without the metadata columns.
+    const indexDir = join(dataDir, 'users', 'alice', 'index');
+    const manifestPath = join(indexDir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { files: { meta: { name: string; bytes: number; sha256: string } } };
+    const packr = new Packr({ moreTypes: true });
+    const meta = packr.unpack(await readFile(join(indexDir, manifest.files.meta.name))) as Record<string, unknown>;
+    delete meta.metaRef;
+    delete meta.metadata;
+    const bytes = packr.pack(meta);
+    await writeFile(join(indexDir, manifest.files.meta.name), bytes);
+    manifest.files.meta = { ...manifest.files.meta, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    const warnings: MemexWarning[] = [];
+    memex = await open(dataDir, { warnings });
+    const { hits } = await memex.search('alice', 'bakery sourdough planning', { k: 100, mode: 'vector', where: { project: 'apollo' } });
+    expect(hits.map((hit) => hit.source.messageId).sort()).toEqual(written.filter((m) => m.metadata.project === 'apollo').map((m) => m.id).sort());
+    expect(warnings).toEqual([expect.objectContaining({ kind: 'index-rebuilt', reason: 'stale-params' })]);
+  });
+
+  it('refuses bad filters with MEMEX_INVALID_INPUT: unknown operators, deep nesting, too many conditions, wrong operand types', async () => {
+    const memex = await open(await tempDir());
+    await seed(memex, 'alice', 1, 2);
+    let deep: Record<string, unknown> = { a: 1 };
+    for (let i = 0; i < 8; i++) deep = { $and: [deep] };
+    const bad: unknown[] = [
+      { project: { $regex: 'a.*' } },
+      { $where: 'this.a' },
+      { project: { $in: 'apollo' } },
+      { project: { $in: Array.from({ length: 1001 }, (_, i) => i) } },
+      { priority: { $gt: { $lt: 2 } } },
+      { priority: { $gt: Number.NaN } },
+      { project: ['a', 'b'] },
+      { project: {} },
+      { $or: [] },
+      { $or: [1] },
+      { reviewed: { $exists: 'yes' } },
+      Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])),
+      { ['x'.repeat(201)]: 1 },
+      deep,
+      [],
+      'project=apollo',
+    ];
+    for (const where of bad) {
+      await expectCode(memex.search('alice', 'bakery', { where: where as never }), 'MEMEX_INVALID_INPUT');
+    }
   });
 });

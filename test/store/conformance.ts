@@ -357,6 +357,22 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         await store.createUser({ id: 'bob' });
         await expectCode(store.getPersona('bob', other.id), 'MEMEX_PERSONA_NOT_FOUND');
       });
+
+      it('refuses a second persona with the same name, ignoring case, on create and on rename (regression: duplicate names)', async () => {
+        const { store } = await withUser();
+        const tutor = await store.createPersona('alice', { name: 'Tutor', instructions: '' });
+        await expectCode(store.createPersona('alice', { name: ' tUTOR', instructions: '' }), 'MEMEX_PERSONA_EXISTS');
+        // Concurrent creates of one name: exactly one wins.
+        const raced = await Promise.allSettled([1, 2, 3].map(() => store.createPersona('alice', { name: 'Critic', instructions: '' })));
+        expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const critic = (await store.listPersonas('alice')).find((p) => p.name === 'Critic');
+        await expectCode(store.updatePersona('alice', critic?.id ?? '', { name: 'TUTOR' }), 'MEMEX_PERSONA_EXISTS');
+        // Renaming to its own name (another case) is fine, and other users may use the name.
+        expect((await store.updatePersona('alice', tutor.id, { name: 'TUTOR' })).name).toBe('TUTOR');
+        await store.createUser({ id: 'bob' });
+        expect((await store.createPersona('bob', { name: 'Tutor', instructions: '' })).name).toBe('Tutor');
+        expect((await store.listPersonas('alice')).map((p) => p.name)).toEqual(['Critic', 'TUTOR']);
+      });
     });
 
     describe('notes and summaries', () => {
