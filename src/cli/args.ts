@@ -48,12 +48,13 @@ export async function sessionOf(memex: MemexApi, user: string, session: string |
   throw new MemexError('MEMEX_SESSION_NOT_FOUND', `user ${user} has no sessions yet; add a message with \`memex add <text>\` or create one with \`memex session new\``);
 }
 
-/** A persona named by its id or, failing that, by its exact name (which must then be unique). */
+/** A persona named by its id or, failing that, by its name (ignoring case, as the library keeps names unique). */
 export async function personaOf(memex: MemexApi, user: string, idOrName: string): Promise<Persona> {
   const personas = await memex.personas.list(user);
   const byId = personas.find((p) => p.id === idOrName);
   if (byId) return byId;
-  const named = personas.filter((p) => p.name === idOrName);
+  const key = idOrName.trim().toLowerCase();
+  const named = personas.filter((p) => p.name.trim().toLowerCase() === key);
   if (named.length === 1) return named[0] as Persona;
   if (named.length > 1) {
     throw new MemexError('MEMEX_PERSONA_AMBIGUOUS', `${named.length} personas are named "${idOrName}" (${named.map((p) => p.id).join(', ')}); name one by its id`, {

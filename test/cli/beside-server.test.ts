@@ -116,7 +116,7 @@ describe('the CLI beside a running memex serve', () => {
     // Personas, notes and users go through their routes too.
     const persona = await json<{ id: string; name: string }>(['persona', 'add', 'Chef', '--instructions', 'Answer as a chef.'], { env });
     expect((await json<{ name: string }[]>(['persona', 'list'], { env })).map((p) => p.name)).toEqual(['Chef']);
-    expect(await json(['session', 'new', '--persona', 'Chef', '--title', 'Cooking'], { env })).toMatchObject({ personaId: persona.id });
+    expect(await json(['session', 'new', '--persona', 'chef', '--title', 'Cooking'], { env })).toMatchObject({ personaId: persona.id });
     const allergy = await json<{ id: string }>(['note', 'add', 'Allergic to peanuts'], { env });
     expect((await json<{ id: string }[]>(['note', 'list'], { env })).map((n) => n.id)).toEqual([allergy.id]);
     await json(['note', 'rm', allergy.id], { env });
