@@ -101,7 +101,7 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
     clock.start('chunk');
     const chunking = chunkingFor(config.chunking, embedder);
     const units = extracted.units.filter((unit) => unit.text.trim() !== '');
-    const chunks = chunksOfFile(file.id, units, chunking);
+    const chunks = await chunksOfFile(file.id, units, chunking);
     const characters = units.reduce((sum, unit) => sum + unit.text.length, 0);
     if (chunks.length === 0) extracted.warnings.push({ code: 'no-text', message: 'no text was found in the file; it is stored, but search cannot find it' });
 
@@ -137,8 +137,10 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
 }
 
 /** The chunks of a file's pages, ids `<fileId>:<page>:<index>`: the same text always gives the same ids. */
-export function chunksOfFile(fileId: FileRecord['id'], units: readonly TextUnit[], chunking: ChunkingOptions): Chunk[] {
-  return units.flatMap((unit) => chunkSource({ kind: 'file', fileId, page: unit.page }, unit.text, chunking));
+export async function chunksOfFile(fileId: FileRecord['id'], units: readonly TextUnit[], chunking: ChunkingOptions): Promise<Chunk[]> {
+  const chunks: Chunk[] = [];
+  for (const unit of units) for (const chunk of await chunkSource({ kind: 'file', fileId, page: unit.page }, unit.text, chunking)) chunks.push(chunk);
+  return chunks;
 }
 
 /**
@@ -152,7 +154,7 @@ export async function sessionFileChunks(store: Store, userId: string, sessionId:
     const raw: unknown = JSON.parse((await store.readFileArtifact(userId, sessionId, file.id, 'text.json')).toString('utf8'));
     const parsed = FileTextSchema.safeParse(raw);
     if (!parsed.success) throw new MemexError('MEMEX_SESSION_CORRUPT', `the extracted text of file ${file.id} in session ${sessionId} cannot be read`, { cause: parsed.error, details: { sessionId, fileId: file.id } });
-    out.push({ file, chunks: chunksOfFile(file.id, parsed.data.units, chunking) });
+    out.push({ file, chunks: await chunksOfFile(file.id, parsed.data.units, chunking) });
   }
   return out;
 }
