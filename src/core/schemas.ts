@@ -122,6 +122,7 @@ export const INGEST_WARNING_CODES = [
   'image-truncated',
   'frames-skipped',
   'metadata-unreadable',
+  'attachments-skipped',
 ] as const;
 export const IngestWarningSchema = z.object({
   code: z.enum(INGEST_WARNING_CODES),

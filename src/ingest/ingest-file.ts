@@ -181,6 +181,9 @@ async function extractPdf(parts: IngestParts, bytes: Uint8Array, options: Ingest
       throw new MemexError('MEMEX_TOO_MANY_PAGES', `the PDF has ${info.pages} pages; the limit is ${ingest.maxPages}`, { details: { pages: info.pages, maxPages: ingest.maxPages } });
     }
     const warnings: IngestWarning[] = [];
+    if (pdf.attachmentsSkipped) {
+      warnings.push({ code: 'attachments-skipped', message: 'the PDF encrypts only its embedded files: its pages were read without a password, its attachments were skipped' });
+    }
     const units: TextUnit[] = [];
     const scans: number[] = [];
     for (let page = 1; page <= info.pages; page++) {

@@ -122,6 +122,14 @@ describe.skipIf(!hasEvalFiles)('ingestFile with the real eval files', () => {
     expect(result.chunks).toBeGreaterThan(0);
   });
 
+  it('ingests the pages of encrypted-attachment.pdf, whose only encrypted part is an embedded file, and reports the attachment as skipped (regression: refused as password-protected)', async () => {
+    const result = await ingest(join(PDFS, 'encrypted-attachment.pdf'));
+    expect(result).toMatchObject({ kind: 'pdf', ingested: true, pages: 1 });
+    expect(result.chunks).toBeGreaterThan(0);
+    expect(result.warnings.map((w) => w.code)).toEqual(['attachments-skipped']);
+    expect((await textOf(result.file.id)).trim()).not.toBe('');
+  });
+
   it('gives a corrupt PDF a coded error or a partial result with warnings, never a crash, and keeps nothing of a refused one', async () => {
     for (const name of ['REDHAT-1531897-0.pdf', 'bug1978317.pdf', 'issue9418.pdf', 'poppler-395-0-fuzzed.pdf', 'bug1020226.pdf', 'Brotli-Prototype-FileA.pdf']) {
       try {
