@@ -50,5 +50,5 @@ export function chunkingFor(
 ): ChunkingOptions {
   const maxTokens = Math.min(config.maxTokens ?? DEFAULT_MAX_CHUNK_TOKENS, model.maxTokens);
   const overlapTokens = Math.min(config.overlapTokens ?? Math.floor(maxTokens / 8), Math.floor(maxTokens / 2));
-  return { maxTokens, overlapTokens, countTokens: (text) => model.countTokens(text) };
+  return { maxTokens, overlapTokens, countTokens: (text: string) => model.countTokens(text) };
 }

@@ -9,6 +9,11 @@ export interface ChunkingOptions {
   /** Tokens of the previous chunk's end repeated at the next one's start. Below half of `maxTokens`. */
   overlapTokens: number;
   countTokens: TokenCounter;
+  /**
+   * Cut an oversized paragraph at line breaks before sentence ends: for line-structured text
+   * (Markdown lists and tables, code, CSV), where a line is the unit of meaning.
+   */
+  lines?: boolean;
 }
 
 /** A piece of a source text: `source.slice(start, end) === text`, and `text` fits the model. */
@@ -27,6 +32,12 @@ interface Unit {
 
 const sentences = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 const PARAGRAPH_BREAK = /\n[^\S\n]*\n\s*/g;
+const LINE = /[^\n]+/g;
+
+/** How a text is cut, coarsest first: a unit too long at one level is cut at the next. */
+type Level = 'paragraph' | 'line' | 'sentence' | 'word' | 'character';
+const PROSE: readonly Level[] = ['paragraph', 'sentence', 'word', 'character'];
+const LINES: readonly Level[] = ['paragraph', 'line', 'sentence', 'word', 'character'];
 const WORD = /\S+/g;
 
 /**
@@ -57,6 +68,7 @@ interface Context {
   /** `maxTokens * MAX_CHARS_PER_TOKEN`: no count is of a longer text. */
   maxChars: number;
   countTokens: TokenCounter;
+  levels: readonly Level[];
   sinceYield: number;
 }
 
@@ -97,7 +109,7 @@ function* chunking(text: string, options: ChunkingOptions): Work<TextPiece[]> {
   const [start, end] = trimmed(text, 0, text.length);
   if (start >= end) return [];
   // Every unit alone costs the model's fixed tokens ([CLS], [SEP], ...); joined units pay them once.
-  const context: Context = { text, maxTokens, overlapTokens, fixed: countTokens(''), maxChars: maxTokens * MAX_CHARS_PER_TOKEN, countTokens, sinceYield: 0 };
+  const context: Context = { text, maxTokens, overlapTokens, fixed: countTokens(''), maxChars: maxTokens * MAX_CHARS_PER_TOKEN, countTokens, levels: options.lines ? LINES : PROSE, sinceYield: 0 };
   if (end - start <= context.maxChars) {
     const tokens = yield* count(context, start, end);
     if (tokens <= maxTokens) return [{ start, end, text: text.slice(start, end), tokens }];
@@ -157,12 +169,13 @@ function* measure(context: Context, units: Unit[], first: number, last: number):
   return { start, end, text: context.text.slice(start, end), tokens };
 }
 
-/** Units of [start, end) that each fit, at the coarsest level (0 paragraph, 1 sentence, 2 word, 3 character) that allows. */
-function* split(context: Context, start: number, end: number, level: number, units: Unit[]): Work<void> {
+/** Units of [start, end) that each fit, at the coarsest of `context.levels` (from `depth` on) that allows. */
+function* split(context: Context, start: number, end: number, depth: number, units: Unit[]): Work<void> {
+  const level = context.levels[depth] ?? 'character';
   for (const [s, e] of boundaries(context.text, start, end, level)) {
     const [from, to] = trimmed(context.text, s, e);
     if (from >= to) continue;
-    if (level === 3) {
+    if (level === 'character') {
       yield* splitCharacters(context, from, to, units);
       continue;
     }
@@ -174,22 +187,24 @@ function* split(context: Context, start: number, end: number, level: number, uni
         continue;
       }
     }
-    yield* split(context, from, to, level + 1, units);
+    yield* split(context, from, to, depth + 1, units);
   }
 }
 
-function* boundaries(text: string, start: number, end: number, level: number): Generator<[number, number]> {
+function* boundaries(text: string, start: number, end: number, level: Level): Generator<[number, number]> {
   const slice = text.slice(start, end);
-  if (level === 0) {
+  if (level === 'paragraph') {
     let from = 0;
     for (const match of slice.matchAll(PARAGRAPH_BREAK)) {
       yield [start + from, start + match.index];
       from = match.index + match[0].length;
     }
     yield [start + from, end];
-  } else if (level === 1) {
+  } else if (level === 'line') {
+    for (const match of slice.matchAll(LINE)) yield [start + match.index, start + match.index + match[0].length];
+  } else if (level === 'sentence') {
     for (const segment of sentences.segment(slice)) yield [start + segment.index, start + segment.index + segment.segment.length];
-  } else if (level === 2) {
+  } else if (level === 'word') {
     for (const match of slice.matchAll(WORD)) yield [start + match.index, start + match.index + match[0].length];
   } else {
     yield [start, end];

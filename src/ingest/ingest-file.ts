@@ -19,6 +19,7 @@ import sharp from 'sharp';
 import { decodeImage } from './image.js';
 import { OcrStopped, type OcrEngine, type OcrResult } from './ocr.js';
 import { PdfDocument } from './pdf.js';
+import { isTextType, readTextDocument } from './text.js';
 
 export const INGEST_PHASES = ['store', 'extract', 'ocr', 'chunk', 'embed', 'write', 'index'] as const;
 export type IngestPhase = (typeof INGEST_PHASES)[number];
@@ -96,7 +97,8 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
   try {
     const kind = kindOf(file);
     const bytes = await readAll(await store.readFile(userId, sessionId, file.id));
-    const extracted = kind === 'pdf' ? await extractPdf(parts, bytes, options, clock, progress) : await extractImage(parts, bytes, options, clock, progress);
+    const extracted =
+      kind === 'pdf' ? await extractPdf(parts, bytes, options, clock, progress) : kind === 'image' ? await extractImage(parts, bytes, options, clock, progress) : extractText(parts, bytes, file.mimeType, clock, progress);
 
     clock.start('chunk');
     const chunking = chunkingFor(config.chunking, embedder);
@@ -136,10 +138,18 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
   }
 }
 
-/** The chunks of a file's pages, ids `<fileId>:<page>:<index>`: the same text always gives the same ids. */
+/**
+ * The chunks of a file's pages (or a text document's sections), ids `<fileId>:<page>:<index>`: the
+ * same text always gives the same ids. A section's chunks carry its heading path; a text
+ * document is cut at line breaks before sentence ends (its lines are lists, table rows, code).
+ */
 export async function chunksOfFile(fileId: FileRecord['id'], units: readonly TextUnit[], chunking: ChunkingOptions): Promise<Chunk[]> {
   const chunks: Chunk[] = [];
-  for (const unit of units) for (const chunk of await chunkSource({ kind: 'file', fileId, page: unit.page }, unit.text, chunking)) chunks.push(chunk);
+  for (const unit of units) {
+    const source = { kind: 'file' as const, fileId, page: unit.page, ...(unit.headings && unit.headings.length > 0 ? { headings: unit.headings } : {}) };
+    const options = unit.method === 'text' ? { ...chunking, lines: true } : chunking;
+    for (const chunk of await chunkSource(source, unit.text, options)) chunks.push(chunk);
+  }
   return chunks;
 }
 
@@ -236,6 +246,20 @@ async function extractPdf(parts: IngestParts, bytes: Uint8Array, options: Ingest
   } finally {
     await pdf.close();
   }
+}
+
+function extractText(parts: IngestParts, bytes: Uint8Array, mimeType: string, clock: PhaseClock, progress: Progress): Extraction {
+  clock.start('extract');
+  progress('extract', 0, 1);
+  const document = readTextDocument(bytes, mimeType, parts.config.ingest);
+  progress('extract', 1, 1);
+  return {
+    pages: document.units.length,
+    units: document.units,
+    warnings: document.warnings,
+    artifacts: [],
+    content: (base) => ({ ...base, kind: 'text', format: document.format, title: document.title }),
+  };
 }
 
 async function extractImage(parts: IngestParts, bytes: Uint8Array, options: IngestFileOptions, clock: PhaseClock, progress: Progress): Promise<Extraction> {
@@ -359,7 +383,8 @@ class PhaseClock {
 function kindOf(file: FileRecord): FileContent['kind'] {
   if (file.mimeType === 'application/pdf') return 'pdf';
   if (file.mimeType.startsWith('image/')) return 'image';
-  throw new MemexError('MEMEX_FILE_TYPE_UNSUPPORTED', `${file.name || 'the file'} is ${file.mimeType}; ingest reads PDFs and images (PNG, JPEG, GIF, WebP, TIFF)`, {
+  if (isTextType(file.mimeType)) return 'text';
+  throw new MemexError('MEMEX_FILE_TYPE_UNSUPPORTED', `${file.name || 'the file'} is ${file.mimeType}; ingest reads PDFs, images (PNG, JPEG, GIF, WebP, TIFF) and UTF-8 text (.txt, .md, .html, .json)`, {
     details: { mimeType: file.mimeType },
   });
 }
