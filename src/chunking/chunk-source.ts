@@ -1,9 +1,15 @@
 import type { Chunk, ChunkSource, Message } from '../core/index.js';
-import { chunkText, type ChunkingOptions } from './chunk-text.js';
+import { chunkText, chunkTextAsync, type ChunkingOptions, type TextPiece } from './chunk-text.js';
 
-/** Chunks of one source text (a message's content, or one page of a file), with their provenance. */
-export function chunkSource(source: ChunkSource, text: string, options: ChunkingOptions): Chunk[] {
-  const pieces = chunkText(text, options);
+/**
+ * Chunks of one source text (a message's content, or one page of a file), with their provenance.
+ * Gives the event loop turns while it works (a long text takes seconds to tokenize).
+ */
+export async function chunkSource(source: ChunkSource, text: string, options: ChunkingOptions): Promise<Chunk[]> {
+  return withProvenance(source, await chunkTextAsync(text, options));
+}
+
+function withProvenance(source: ChunkSource, pieces: TextPiece[]): Chunk[] {
   const prefix = source.kind === 'message' ? source.messageId : source.page === undefined ? source.fileId : `${source.fileId}:${source.page}`;
   return pieces.map((piece, index) => ({
     chunkId: `${prefix}:${index}`,
@@ -15,8 +21,20 @@ export function chunkSource(source: ChunkSource, text: string, options: Chunking
   }));
 }
 
+function messageSource(message: Message): ChunkSource {
+  return { kind: 'message', messageId: message.id, role: message.role, createdAt: message.createdAt };
+}
+
+/** The chunks of one message, synchronously (for callers that chunk a few short texts). */
 export function chunkMessage(message: Message, options: ChunkingOptions): Chunk[] {
-  return chunkSource({ kind: 'message', messageId: message.id, role: message.role, createdAt: message.createdAt }, message.content, options);
+  return withProvenance(messageSource(message), chunkText(message.content, options));
+}
+
+/** The chunks of messages in order, giving the event loop turns while it works. */
+export async function chunkMessages(messages: readonly Message[], options: ChunkingOptions): Promise<Chunk[]> {
+  const chunks: Chunk[] = [];
+  for (const message of messages) for (const chunk of await chunkSource(messageSource(message), message.content, options)) chunks.push(chunk);
+  return chunks;
 }
 
 /** Default sizes: see config `chunking` for the trade-offs. */
@@ -32,5 +50,5 @@ export function chunkingFor(
 ): ChunkingOptions {
   const maxTokens = Math.min(config.maxTokens ?? DEFAULT_MAX_CHUNK_TOKENS, model.maxTokens);
   const overlapTokens = Math.min(config.overlapTokens ?? Math.floor(maxTokens / 8), Math.floor(maxTokens / 2));
-  return { maxTokens, overlapTokens, countTokens: (text) => model.countTokens(text) };
+  return { maxTokens, overlapTokens, countTokens: (text: string) => model.countTokens(text) };
 }

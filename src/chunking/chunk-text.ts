@@ -9,6 +9,11 @@ export interface ChunkingOptions {
   /** Tokens of the previous chunk's end repeated at the next one's start. Below half of `maxTokens`. */
   overlapTokens: number;
   countTokens: TokenCounter;
+  /**
+   * Cut an oversized paragraph at line breaks before sentence ends: for line-structured text
+   * (Markdown lists and tables, code, CSV), where a line is the unit of meaning.
+   */
+  lines?: boolean;
 }
 
 /** A piece of a source text: `source.slice(start, end) === text`, and `text` fits the model. */
@@ -27,7 +32,45 @@ interface Unit {
 
 const sentences = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 const PARAGRAPH_BREAK = /\n[^\S\n]*\n\s*/g;
+const LINE = /[^\n]+/g;
+
+/** How a text is cut, coarsest first: a unit too long at one level is cut at the next. */
+type Level = 'paragraph' | 'line' | 'sentence' | 'word' | 'character';
+const PROSE: readonly Level[] = ['paragraph', 'sentence', 'word', 'character'];
+const LINES: readonly Level[] = ['paragraph', 'line', 'sentence', 'word', 'character'];
 const WORD = /\S+/g;
+
+/**
+ * The most characters one call of the token counter is given: `maxTokens` times this. Every count
+ * is then bounded, which keeps chunking linear in the text's length (a 100k-character run without
+ * a space used to be re-counted from each cut to its end: quadratic, 41.5 s). Real text has 3-6
+ * characters a token and vocabularies' longest pieces are about 16-20; a denser run is only cut
+ * into smaller chunks than the model could take, never into ones it cannot.
+ */
+const MAX_CHARS_PER_TOKEN = 32;
+
+/**
+ * Characters counted between two turns of the event loop in `chunkTextAsync`: with a real
+ * tokenizer (about 2.5 µs a character) a turn comes every 20 ms or so. Lower it for snappier
+ * servers, raise it for throughput; the result does not change.
+ */
+const YIELD_EVERY_CHARS = 8_192;
+
+/** A step of chunking work: yields when it has counted `YIELD_EVERY_CHARS` since the last yield. */
+type Work<T> = Generator<void, T, void>;
+
+interface Context {
+  text: string;
+  maxTokens: number;
+  overlapTokens: number;
+  /** Tokens of the empty text (the model's [CLS], [SEP], ...). */
+  fixed: number;
+  /** `maxTokens * MAX_CHARS_PER_TOKEN`: no count is of a longer text. */
+  maxChars: number;
+  countTokens: TokenCounter;
+  levels: readonly Level[];
+  sinceYield: number;
+}
 
 /**
  * Splits `text` into pieces that each fit `maxTokens`, so the model never silently cuts one off.
@@ -35,36 +78,65 @@ const WORD = /\S+/g;
  * breaks, then inside an oversized paragraph at sentence ends, then inside an oversized sentence at
  * spaces, and only a single "word" longer than the limit (a URL, a base64 blob) is cut between
  * characters. Pieces are then packed greedily up to the limit, each checked by an exact count,
- * and consecutive pieces share about `overlapTokens` of text.
+ * and consecutive pieces share about `overlapTokens` of text. The work is linear in the length.
  */
 export function chunkText(text: string, options: ChunkingOptions): TextPiece[] {
+  const work = chunking(text, options);
+  for (;;) {
+    const step = work.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `chunkText`, giving the event loop a turn after every few thousand characters it counts: a
+ * megabyte of text takes seconds of tokenizing, and a server must keep answering meanwhile.
+ */
+export async function chunkTextAsync(text: string, options: ChunkingOptions): Promise<TextPiece[]> {
+  const work = chunking(text, options);
+  for (;;) {
+    const step = work.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* chunking(text: string, options: ChunkingOptions): Work<TextPiece[]> {
   const { maxTokens, overlapTokens, countTokens } = options;
   if (!(maxTokens >= 1) || !(overlapTokens >= 0) || overlapTokens * 2 > maxTokens) {
     throw new MemexError('MEMEX_CONFIG_INVALID', `chunking needs maxTokens >= 1 and overlapTokens at most half of it (got ${maxTokens} and ${overlapTokens})`);
   }
   const [start, end] = trimmed(text, 0, text.length);
   if (start >= end) return [];
-  const whole = text.slice(start, end);
-  const tokens = countTokens(whole);
-  if (tokens <= maxTokens) return [{ start, end, text: whole, tokens }];
-
   // Every unit alone costs the model's fixed tokens ([CLS], [SEP], ...); joined units pay them once.
-  const fixed = countTokens('');
-  const units = split(text, start, end, 0, options);
+  const context: Context = { text, maxTokens, overlapTokens, fixed: countTokens(''), maxChars: maxTokens * MAX_CHARS_PER_TOKEN, countTokens, levels: options.lines ? LINES : PROSE, sinceYield: 0 };
+  if (end - start <= context.maxChars) {
+    const tokens = yield* count(context, start, end);
+    if (tokens <= maxTokens) return [{ start, end, text: text.slice(start, end), tokens }];
+  }
+  const units: Unit[] = [];
+  yield* split(context, start, end, 0, units);
+  return yield* pack(context, units);
+}
+
+/** Packs units greedily into pieces that fit, consecutive pieces sharing about `overlapTokens`. */
+function* pack(context: Context, units: Unit[]): Work<TextPiece[]> {
+  const { maxTokens, overlapTokens, fixed, maxChars } = context;
   const pieces: TextPiece[] = [];
   let first = 0;
   while (first < units.length) {
+    const start = (units[first] as Unit).start;
     let last = first;
     let estimate = (units[first] as Unit).tokens;
-    while (last + 1 < units.length && estimate + (units[last + 1] as Unit).tokens - fixed <= maxTokens) {
+    while (last + 1 < units.length && estimate + (units[last + 1] as Unit).tokens - fixed <= maxTokens && (units[last + 1] as Unit).end - start <= maxChars) {
       last += 1;
       estimate += (units[last] as Unit).tokens - fixed;
     }
-    let piece = measure(text, units, first, last, countTokens);
+    let piece = yield* measure(context, units, first, last);
     // Tokens are not quite additive (a boundary can merge or split one); the exact count decides.
     while (piece.tokens > maxTokens && last > first) {
       last -= 1;
-      piece = measure(text, units, first, last, countTokens);
+      piece = yield* measure(context, units, first, last);
     }
     pieces.push(piece);
     if (last + 1 >= units.length) break;
@@ -79,67 +151,104 @@ export function chunkText(text: string, options: ChunkingOptions): TextPiece[] {
   return pieces;
 }
 
-function measure(text: string, units: Unit[], first: number, last: number, countTokens: TokenCounter): TextPiece {
+/** Counts `text[start, end)`, yielding first when enough has been counted since the last turn. */
+function* count(context: Context, start: number, end: number): Work<number> {
+  // A call has a cost of its own, whatever its length.
+  context.sinceYield += end - start + 16;
+  if (context.sinceYield >= YIELD_EVERY_CHARS) {
+    context.sinceYield = 0;
+    yield;
+  }
+  return context.countTokens(context.text.slice(start, end));
+}
+
+function* measure(context: Context, units: Unit[], first: number, last: number): Work<TextPiece> {
   const start = (units[first] as Unit).start;
   const end = (units[last] as Unit).end;
-  const piece = text.slice(start, end);
-  return { start, end, text: piece, tokens: first === last ? (units[first] as Unit).tokens : countTokens(piece) };
+  const tokens = first === last ? (units[first] as Unit).tokens : yield* count(context, start, end);
+  return { start, end, text: context.text.slice(start, end), tokens };
 }
 
-/** Units of [start, end) that each fit, at the coarsest level (0 paragraph, 1 sentence, 2 word, 3 character) that allows. */
-function split(text: string, start: number, end: number, level: number, options: ChunkingOptions): Unit[] {
-  const units: Unit[] = [];
-  for (const [s, e] of boundaries(text, start, end, level)) {
-    const [from, to] = trimmed(text, s, e);
+/** Units of [start, end) that each fit, at the coarsest of `context.levels` (from `depth` on) that allows. */
+function* split(context: Context, start: number, end: number, depth: number, units: Unit[]): Work<void> {
+  const level = context.levels[depth] ?? 'character';
+  for (const [s, e] of boundaries(context.text, start, end, level)) {
+    const [from, to] = trimmed(context.text, s, e);
     if (from >= to) continue;
-    if (level === 3) {
-      units.push(...splitCharacters(text, from, to, options));
+    if (level === 'character') {
+      yield* splitCharacters(context, from, to, units);
       continue;
     }
-    const tokens = options.countTokens(text.slice(from, to));
-    if (tokens <= options.maxTokens) units.push({ start: from, end: to, tokens });
-    else units.push(...split(text, from, to, level + 1, options));
+    // A run longer than any count may be is cut finer without counting it whole.
+    if (to - from <= context.maxChars) {
+      const tokens = yield* count(context, from, to);
+      if (tokens <= context.maxTokens) {
+        units.push({ start: from, end: to, tokens });
+        continue;
+      }
+    }
+    yield* split(context, from, to, depth + 1, units);
   }
-  return units;
 }
 
-function* boundaries(text: string, start: number, end: number, level: number): Generator<[number, number]> {
+function* boundaries(text: string, start: number, end: number, level: Level): Generator<[number, number]> {
   const slice = text.slice(start, end);
-  if (level === 0) {
+  if (level === 'paragraph') {
     let from = 0;
     for (const match of slice.matchAll(PARAGRAPH_BREAK)) {
       yield [start + from, start + match.index];
       from = match.index + match[0].length;
     }
     yield [start + from, end];
-  } else if (level === 1) {
+  } else if (level === 'line') {
+    for (const match of slice.matchAll(LINE)) yield [start + match.index, start + match.index + match[0].length];
+  } else if (level === 'sentence') {
     for (const segment of sentences.segment(slice)) yield [start + segment.index, start + segment.index + segment.segment.length];
-  } else if (level === 2) {
+  } else if (level === 'word') {
     for (const match of slice.matchAll(WORD)) yield [start + match.index, start + match.index + match[0].length];
   } else {
     yield [start, end];
   }
 }
 
-/** Cuts one unbreakable run into the longest prefixes that fit, never inside a surrogate pair. */
-function splitCharacters(text: string, start: number, end: number, options: ChunkingOptions): Unit[] {
-  const units: Unit[] = [];
+/**
+ * Cuts one unbreakable run into prefixes that fit, each nearly the longest that does (within 1/32),
+ * never inside a surrogate pair. The cut is found by interpolating on the characters a token seen
+ * so far, then bisecting: a few counts of about a piece's length each, so linear in the run.
+ */
+function* splitCharacters(context: Context, start: number, end: number, units: Unit[]): Work<void> {
+  const { maxTokens, fixed } = context;
+  const budget = Math.max(1, maxTokens - fixed);
+  // Characters a token: a guess at first, then what the last piece had.
+  let perToken = 4;
   let from = start;
   while (from < end) {
-    let low = from + 1;
-    let high = end;
-    // The longest prefix that fits, by binary search on its exact count.
-    while (low < high) {
-      const mid = Math.ceil((low + high) / 2);
-      if (options.countTokens(text.slice(from, mid)) <= options.maxTokens) low = mid;
-      else high = mid - 1;
+    const room = Math.min(end - from, context.maxChars);
+    let fits = 0;
+    let fitsTokens = 0;
+    let over = room + 1;
+    let guess = Math.min(room, Math.max(1, Math.floor(perToken * budget)));
+    for (let step = 0; ; step++) {
+      const tokens = yield* count(context, from, from + guess);
+      if (tokens <= maxTokens) {
+        fits = guess;
+        fitsTokens = tokens;
+      } else {
+        over = guess;
+      }
+      if (fits === room || over - fits <= Math.max(1, fits >> 5)) break;
+      // Interpolate while it converges quickly; bisect after that, so the steps stay few.
+      const interpolated = Math.floor((guess * budget) / Math.max(1, tokens - fixed));
+      guess = step < 3 ? Math.min(over - 1, Math.max(fits + 1, interpolated)) : Math.floor((fits + over) / 2);
     }
-    let to = low;
-    if (to < end && isHighSurrogate(text.charCodeAt(to - 1)) && to - 1 > from) to -= 1;
-    units.push({ start: from, end: to, tokens: options.countTokens(text.slice(from, to)) });
+    // Even one character may be over a tiny limit: it goes alone (a piece is never empty).
+    let to = from + Math.max(1, fits);
+    if (to < end && isHighSurrogate(context.text.charCodeAt(to - 1)) && to - 1 > from) to -= 1;
+    if (to - from !== fits) fitsTokens = yield* count(context, from, to);
+    units.push({ start: from, end: to, tokens: fitsTokens });
+    perToken = (to - from) / Math.max(1, fitsTokens - fixed);
     from = to;
   }
-  return units;
 }
 
 function isHighSurrogate(code: number): boolean {

@@ -146,6 +146,12 @@ export const ConfigSchema = z.strictObject({
        */
       maxPages: z.number().int().positive().default(2_000),
       /**
+       * Most characters a text document (.txt, .md, .html, .json) may have after it is reduced to
+       * text: about 2,500 pages of prose, the same order as `maxPages`. Chunking is linear, so
+       * the cost is in embedding it (about 80,000 chunks).
+       */
+      maxTextChars: z.number().int().positive().default(10_000_000),
+      /**
        * Most pixels one image (or TIFF page) may decode to, checked from its header before decoding:
        * a 44-byte GIF can claim 700 million pixels. 100 M is a 10,000 x 10,000 scan; an RGBA decode
        * of it takes 400 MB.

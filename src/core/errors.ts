@@ -26,6 +26,8 @@ const catalogue = {
   MEMEX_PDF_INVALID: { status: 422, hint: 'The PDF is damaged beyond what the parser can recover; re-export or repair it (for example `qpdf in.pdf out.pdf`) and ingest again.' },
   MEMEX_IMAGE_INVALID: { status: 422, hint: 'The image cannot be decoded (corrupt or not really an image); re-save it and ingest again.' },
   MEMEX_IMAGE_TOO_LARGE: { status: 413, hint: 'The image is larger than ingest.maxImagePixels / ingest.maxImageSide allow; downscale it, or raise the limits in the config if it is expected.' },
+  MEMEX_TEXT_INVALID: { status: 422, hint: 'A text document (.txt, .md, .html, .json) must be UTF-8 without NUL bytes; convert it (for example `iconv -t UTF-8`) and ingest it again.' },
+  MEMEX_TEXT_TOO_LARGE: { status: 413, hint: 'The text document has more characters than ingest.maxTextChars allows; split it, or raise the limit in the config.' },
   MEMEX_TOO_MANY_PAGES: { status: 413, hint: 'The file has more pages than ingest.maxPages allows; split it, or raise the limit in the config.' },
   MEMEX_OCR_UNAVAILABLE: { status: 503, hint: 'OCR could not start: reinstall dependencies (`npm ci`) so tesseract.js and @tesseract.js-data/eng are present.' },
   MEMEX_CONTEXT_BUDGET_TOO_SMALL: { status: 422, hint: 'Raise the budget (the model\'s context length), lower the reply reserve (context.replyTokens), or shorten the system prompt or persona.' },

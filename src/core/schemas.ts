@@ -161,6 +161,8 @@ export const INGEST_WARNING_CODES = [
   'image-truncated',
   'frames-skipped',
   'metadata-unreadable',
+  'attachments-skipped',
+  'json-invalid',
 ] as const;
 export const IngestWarningSchema = z.object({
   code: z.enum(INGEST_WARNING_CODES),
@@ -187,7 +189,10 @@ export type OcrLine = z.infer<typeof OcrLineSchema>;
 export const TextUnitSchema = z.object({
   page: z.number().int().positive(),
   text: z.string(),
-  method: z.enum(['text-layer', 'ocr']),
+  /** `text`: a text document's own text (a section of it, for Markdown and HTML). */
+  method: z.enum(['text-layer', 'ocr', 'text']),
+  /** The headings a section of a text document sits under, outermost first. */
+  headings: z.array(z.string()).optional(),
   /** Mean OCR word confidence, 0-100. */
   confidence: z.number().optional(),
   /** OCR lines with bounding boxes. */
@@ -243,6 +248,14 @@ export const FileContentSchema = z.discriminatedUnion('kind', [
     /** Mean OCR confidence over the pages read, 0-100; null when OCR did not run. */
     ocrConfidence: z.number().nullable(),
     thumbnail: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }),
+  }),
+  z.object({
+    ...contentBase,
+    kind: z.literal('text'),
+    /** How the document was read: as is, by its Markdown headings, HTML reduced to its visible text, JSON rendered as lines. */
+    format: z.enum(['plain', 'markdown', 'html', 'json', 'csv']),
+    /** The HTML `<title>`, or the first heading of a Markdown document. */
+    title: z.string().nullable(),
   }),
 ]);
 export type FileContent = z.infer<typeof FileContentSchema>;
@@ -343,7 +356,7 @@ export type DataDirManifest = z.infer<typeof DataDirManifestSchema>;
  */
 export const ChunkSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('message'), messageId: MessageIdSchema, role: RoleSchema, createdAt: TimestampSchema }),
-  z.object({ kind: z.literal('file'), fileId: FileIdSchema, page: z.number().int().positive().optional(), messageId: MessageIdSchema.optional() }),
+  z.object({ kind: z.literal('file'), fileId: FileIdSchema, page: z.number().int().positive().optional(), messageId: MessageIdSchema.optional(), headings: z.array(z.string()).optional() }),
 ]);
 export type ChunkSource = z.infer<typeof ChunkSourceSchema>;
 

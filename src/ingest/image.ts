@@ -2,6 +2,10 @@ import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { MemexError, type IngestWarning } from '../core/index.js';
 import { headerDimensions, type Dimensions } from './image-header.js';
 
+// libvips keeps recent operations and their decoded inputs (up to 50 MB) for reuse; ingest decodes
+// each file once, so the cache only holds on to memory (a hostile file's included).
+sharp.cache(false);
+
 export interface ImageLimits {
   maxImagePixels: number;
   maxImageSide: number;

@@ -19,6 +19,7 @@ import sharp from 'sharp';
 import { decodeImage } from './image.js';
 import { OcrStopped, type OcrEngine, type OcrResult } from './ocr.js';
 import { PdfDocument } from './pdf.js';
+import { isTextType, readTextDocument } from './text.js';
 
 export const INGEST_PHASES = ['store', 'extract', 'ocr', 'chunk', 'embed', 'write', 'index'] as const;
 export type IngestPhase = (typeof INGEST_PHASES)[number];
@@ -96,12 +97,13 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
   try {
     const kind = kindOf(file);
     const bytes = await readAll(await store.readFile(userId, sessionId, file.id));
-    const extracted = kind === 'pdf' ? await extractPdf(parts, bytes, options, clock, progress) : await extractImage(parts, bytes, options, clock, progress);
+    const extracted =
+      kind === 'pdf' ? await extractPdf(parts, bytes, options, clock, progress) : kind === 'image' ? await extractImage(parts, bytes, options, clock, progress) : extractText(parts, bytes, file.mimeType, clock, progress);
 
     clock.start('chunk');
     const chunking = chunkingFor(config.chunking, embedder);
     const units = extracted.units.filter((unit) => unit.text.trim() !== '');
-    const chunks = chunksOfFile(file.id, units, chunking);
+    const chunks = await chunksOfFile(file.id, units, chunking);
     const characters = units.reduce((sum, unit) => sum + unit.text.length, 0);
     if (chunks.length === 0) extracted.warnings.push({ code: 'no-text', message: 'no text was found in the file; it is stored, but search cannot find it' });
 
@@ -136,9 +138,19 @@ export async function ingestFile(parts: IngestParts, userId: string, sessionId: 
   }
 }
 
-/** The chunks of a file's pages, ids `<fileId>:<page>:<index>`: the same text always gives the same ids. */
-export function chunksOfFile(fileId: FileRecord['id'], units: readonly TextUnit[], chunking: ChunkingOptions): Chunk[] {
-  return units.flatMap((unit) => chunkSource({ kind: 'file', fileId, page: unit.page }, unit.text, chunking));
+/**
+ * The chunks of a file's pages (or a text document's sections), ids `<fileId>:<page>:<index>`: the
+ * same text always gives the same ids. A section's chunks carry its heading path; a text
+ * document is cut at line breaks before sentence ends (its lines are lists, table rows, code).
+ */
+export async function chunksOfFile(fileId: FileRecord['id'], units: readonly TextUnit[], chunking: ChunkingOptions): Promise<Chunk[]> {
+  const chunks: Chunk[] = [];
+  for (const unit of units) {
+    const source = { kind: 'file' as const, fileId, page: unit.page, ...(unit.headings && unit.headings.length > 0 ? { headings: unit.headings } : {}) };
+    const options = unit.method === 'text' ? { ...chunking, lines: true } : chunking;
+    for (const chunk of await chunkSource(source, unit.text, options)) chunks.push(chunk);
+  }
+  return chunks;
 }
 
 /**
@@ -152,7 +164,7 @@ export async function sessionFileChunks(store: Store, userId: string, sessionId:
     const raw: unknown = JSON.parse((await store.readFileArtifact(userId, sessionId, file.id, 'text.json')).toString('utf8'));
     const parsed = FileTextSchema.safeParse(raw);
     if (!parsed.success) throw new MemexError('MEMEX_SESSION_CORRUPT', `the extracted text of file ${file.id} in session ${sessionId} cannot be read`, { cause: parsed.error, details: { sessionId, fileId: file.id } });
-    out.push({ file, chunks: chunksOfFile(file.id, parsed.data.units, chunking) });
+    out.push({ file, chunks: await chunksOfFile(file.id, parsed.data.units, chunking) });
   }
   return out;
 }
@@ -179,6 +191,9 @@ async function extractPdf(parts: IngestParts, bytes: Uint8Array, options: Ingest
       throw new MemexError('MEMEX_TOO_MANY_PAGES', `the PDF has ${info.pages} pages; the limit is ${ingest.maxPages}`, { details: { pages: info.pages, maxPages: ingest.maxPages } });
     }
     const warnings: IngestWarning[] = [];
+    if (pdf.attachmentsSkipped) {
+      warnings.push({ code: 'attachments-skipped', message: 'the PDF encrypts only its embedded files: its pages were read without a password, its attachments were skipped' });
+    }
     const units: TextUnit[] = [];
     const scans: number[] = [];
     for (let page = 1; page <= info.pages; page++) {
@@ -231,6 +246,20 @@ async function extractPdf(parts: IngestParts, bytes: Uint8Array, options: Ingest
   } finally {
     await pdf.close();
   }
+}
+
+function extractText(parts: IngestParts, bytes: Uint8Array, mimeType: string, clock: PhaseClock, progress: Progress): Extraction {
+  clock.start('extract');
+  progress('extract', 0, 1);
+  const document = readTextDocument(bytes, mimeType, parts.config.ingest);
+  progress('extract', 1, 1);
+  return {
+    pages: document.units.length,
+    units: document.units,
+    warnings: document.warnings,
+    artifacts: [],
+    content: (base) => ({ ...base, kind: 'text', format: document.format, title: document.title }),
+  };
 }
 
 async function extractImage(parts: IngestParts, bytes: Uint8Array, options: IngestFileOptions, clock: PhaseClock, progress: Progress): Promise<Extraction> {
@@ -354,7 +383,8 @@ class PhaseClock {
 function kindOf(file: FileRecord): FileContent['kind'] {
   if (file.mimeType === 'application/pdf') return 'pdf';
   if (file.mimeType.startsWith('image/')) return 'image';
-  throw new MemexError('MEMEX_FILE_TYPE_UNSUPPORTED', `${file.name || 'the file'} is ${file.mimeType}; ingest reads PDFs and images (PNG, JPEG, GIF, WebP, TIFF)`, {
+  if (isTextType(file.mimeType)) return 'text';
+  throw new MemexError('MEMEX_FILE_TYPE_UNSUPPORTED', `${file.name || 'the file'} is ${file.mimeType}; ingest reads PDFs, images (PNG, JPEG, GIF, WebP, TIFF) and UTF-8 text (.txt, .md, .html, .json)`, {
     details: { mimeType: file.mimeType },
   });
 }

@@ -1,5 +1,5 @@
 import { isMemexError, toMemexError, type Config, type MemexError } from '../core/index.js';
-import { chunkMessage, chunkingFor } from '../chunking/index.js';
+import { chunkMessages, chunkingFor } from '../chunking/index.js';
 import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 
@@ -67,7 +67,7 @@ export class MessageIndexer {
       const messages = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: ROUND, ...(after ? { after } : {}) });
       const last = messages[messages.length - 1];
       if (!last) return count;
-      const chunks = messages.flatMap((message) => chunkMessage(message, chunking));
+      const chunks = await chunkMessages(messages, chunking);
       if (chunks.length > 0) {
         const vectors = await embedder.embed(
           chunks.map((chunk) => chunk.text),

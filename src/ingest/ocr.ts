@@ -35,6 +35,8 @@ export class OcrStopped extends Error {
 }
 
 const require = createRequire(import.meta.url);
+/** How long an OCR worker may sit unused before it is ended (see `stopWhenIdle`). */
+const IDLE_MS = 5_000;
 
 /**
  * tesseract.js with the English LSTM model from `@tesseract.js-data/eng` (installed from npm; the
@@ -45,14 +47,34 @@ const require = createRequire(import.meta.url);
 export class TesseractOcr implements OcrEngine {
   private worker: Promise<Tesseract.Worker> | null = null;
   private turn: Promise<unknown> = Promise.resolve();
+  private idle: NodeJS.Timeout | null = null;
 
   recognize(image: Uint8Array, options: RecognizeOptions): Promise<OcrResult> {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
     const run = this.turn.then(() => this.read(image, options));
     this.turn = run.catch(() => undefined);
+    void this.turn.then(() => this.stopWhenIdle());
     return run;
   }
 
+  /**
+   * The worker's WebAssembly memory grows to the largest page it has read and never shrinks (a
+   * hostile or huge scan leaves hundreds of MB behind): a worker left idle for `IDLE_MS` is ended,
+   * which gives it all back; the next page pays the 300 ms of loading the model again.
+   */
+  private stopWhenIdle(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = setTimeout(() => {
+      this.idle = null;
+      this.turn = this.turn.then(() => this.stop());
+    }, IDLE_MS);
+    this.idle.unref();
+  }
+
   async close(): Promise<void> {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
     await this.turn;
     await this.stop();
   }

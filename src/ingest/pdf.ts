@@ -1,27 +1,30 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { getDocument, OPS, PDFDateString, PDFWorker, type PDFDocumentProxy } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import { Worker } from 'node:worker_threads';
 import { MemexError, isMemexError } from '../core/index.js';
-import { joinTextRuns, type TextRun } from './pdf-text.js';
+import { encryptsOnlyAttachments, withoutEncryption } from './pdf-encryption.js';
+import type { PdfInfo, PdfReply, PdfRequest } from './pdf-protocol.js';
+
+export type { PdfInfo } from './pdf-protocol.js';
 
 const require = createRequire(import.meta.url);
 const PDFJS_ROOT = dirname(require.resolve('pdfjs-dist/package.json'));
-const WORKER_URL = pathToFileURL(require.resolve('pdfjs-dist/legacy/build/pdf.worker.mjs')).href;
-/** Started with `eval`, so it needs no file of its own in src/ or dist/: it only hands pdf.js the port. */
-const WORKER_CODE = `const { workerData } = require('node:worker_threads');
-import(${JSON.stringify(WORKER_URL)}).then(({ WorkerMessageHandler }) => WorkerMessageHandler.initializeFromPort(workerData.port));`;
+/** Built, the worker is pdf-worker.js beside this file; from the TypeScript sources (tests, tsx) it is pdf-worker.ts. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './pdf-worker.ts' : './pdf-worker.js', import.meta.url);
+/** The heap limit bounds what a hostile file can make the parser allocate. */
+const RESOURCE_LIMITS = { maxOldGenerationSizeMb: 2048 };
 
-export interface PdfInfo {
-  pages: number;
-  title: string | null;
-  author: string | null;
-  subject: string | null;
-  creator: string | null;
-  producer: string | null;
-  createdAt: string | null;
-  encrypted: boolean;
+function startThread(): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { resourceLimits: RESOURCE_LIMITS });
+  // From the sources, tsx (a dev dependency) compiles the worker in its thread. pdf.js is loaded
+  // first, natively: through tsx's hooks its 4 MB would be transformed again in every thread (2 s).
+  const preload = ['pdfjs-dist/legacy/build/pdf.mjs', 'pdfjs-dist/legacy/build/pdf.worker.mjs'].map((name) => `import(${JSON.stringify(pathToFileURL(require.resolve(name)).href)})`);
+  // `require.resolve` finds tsx's CommonJS entry; its ES module one sits beside it.
+  const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const code = `Promise.all([${preload.join(', ')}]).then(() => import(${JSON.stringify(tsx)})).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(code, { eval: true, resourceLimits: RESOURCE_LIMITS });
 }
 
 export interface PdfOpenOptions {
@@ -31,10 +34,12 @@ export interface PdfOpenOptions {
 }
 
 /**
- * A PDF opened with pdf.js, parsed in its own worker thread: a file that sends the parser into a
- * loop, or blows its memory, stops that thread (after `timeoutMs`, or at its heap limit), never
- * the process. A page the parser cannot read throws for that page only; a page that hangs
- * restarts the thread for the pages after it.
+ * A PDF opened with pdf.js, which runs entirely in a worker thread of its own (pdf-worker.ts):
+ * pdf.js never loads in the calling thread, so its polyfills never replace that thread's globals;
+ * a file that sends the parser into a loop, or blows its memory, stops that thread (after
+ * `timeoutMs`, or at its heap limit), never the process; and closing the document ends the thread,
+ * which gives back everything pdf.js held. A page the parser cannot read throws for that page
+ * only; a page that hangs restarts the thread for the pages after it.
  */
 export class PdfDocument {
   private constructor(
@@ -42,54 +47,41 @@ export class PdfDocument {
     private readonly options: PdfOpenOptions,
     private session: ParserSession,
     readonly info: PdfInfo,
+    /** The file encrypts only its embedded files: its pages were read without a password, the attachments were not. */
+    readonly attachmentsSkipped: boolean,
   ) {}
 
   static async open(bytes: Uint8Array, options: PdfOpenOptions): Promise<PdfDocument> {
+    try {
+      return await PdfDocument.openWith(bytes, options, false);
+    } catch (cause) {
+      if (options.password !== undefined || !isMemexError(cause, 'MEMEX_PDF_ENCRYPTED') || !encryptsOnlyAttachments(bytes)) throw cause;
+      return PdfDocument.openWith(withoutEncryption(bytes), options, true);
+    }
+  }
+
+  private static async openWith(bytes: Uint8Array, options: PdfOpenOptions, attachmentsSkipped: boolean): Promise<PdfDocument> {
     const forms = passwordForms(options.password);
-    let session: ParserSession | undefined;
     for (const [i, password] of forms.entries()) {
-      options = { timeoutMs: options.timeoutMs, ...(password !== undefined ? { password } : {}) };
+      const tried: PdfOpenOptions = { timeoutMs: options.timeoutMs, ...(password !== undefined ? { password } : {}) };
       try {
-        session = await ParserSession.open(bytes, options);
-        break;
+        const { session, info } = await ParserSession.open(bytes, tried);
+        return new PdfDocument(bytes, tried, session, attachmentsSkipped ? { ...info, encrypted: true } : info, attachmentsSkipped);
       } catch (cause) {
         if (!isMemexError(cause, 'MEMEX_PDF_PASSWORD_INCORRECT') || i === forms.length - 1) throw cause;
       }
     }
-    if (!session) throw new MemexError('MEMEX_INTERNAL', 'no way to open the PDF was tried');
-    try {
-      const info = await session.timed(readInfo(session.doc), 'reading the document information');
-      return new PdfDocument(bytes, options, session, info);
-    } catch (cause) {
-      await session.close();
-      throw cause;
-    }
+    throw new MemexError('MEMEX_INTERNAL', 'no way to open the PDF was tried');
   }
 
   /** The page's text, lines and columns joined (see pdf-text.ts). */
   async pageText(page: number): Promise<string> {
-    return this.onPage(page, async (doc) => {
-      const proxy = await doc.getPage(page);
-      try {
-        const content = await proxy.getTextContent();
-        return joinTextRuns(content.items.filter((item): item is TextRun & typeof item => 'str' in item));
-      } finally {
-        proxy.cleanup();
-      }
-    });
+    return this.onPage(page, { op: 'pageText', page }) as Promise<string>;
   }
 
   /** Whether the page paints any image: a page with no text and no image is blank, not a scan. */
   async pageHasImages(page: number): Promise<boolean> {
-    return this.onPage(page, async (doc) => {
-      const proxy = await doc.getPage(page);
-      try {
-        const { fnArray } = await proxy.getOperatorList();
-        return fnArray.some((op) => op === OPS.paintImageXObject || op === OPS.paintInlineImageXObject || op === OPS.paintImageMaskXObject || op === OPS.paintImageXObjectRepeat);
-      } finally {
-        proxy.cleanup();
-      }
-    });
+    return this.onPage(page, { op: 'pageHasImages', page }) as Promise<boolean>;
   }
 
   /**
@@ -97,111 +89,93 @@ export class PdfDocument {
    * when no canvas is installed (@napi-rs/canvas, an optional dependency of pdfjs-dist).
    */
   async renderPage(page: number, dpi: number, limits: { maxSide: number; maxPixels: number }): Promise<{ png: Uint8Array; width: number; height: number } | null> {
-    const canvasModule = await import('@napi-rs/canvas').catch(() => null);
-    if (!canvasModule) return null;
-    return this.onPage(page, async (doc) => {
-      const proxy = await doc.getPage(page);
-      try {
-        const base = proxy.getViewport({ scale: 1 });
-        let scale = dpi / 72;
-        scale = Math.min(scale, limits.maxSide / Math.max(base.width, base.height), Math.sqrt(limits.maxPixels / (base.width * base.height)));
-        const viewport = proxy.getViewport({ scale });
-        const width = Math.max(1, Math.floor(viewport.width));
-        const height = Math.max(1, Math.floor(viewport.height));
-        const canvas = canvasModule.createCanvas(width, height);
-        const context = canvas.getContext('2d');
-        context.fillStyle = '#ffffff';
-        context.fillRect(0, 0, width, height);
-        // pdf.js draws on any canvas with the DOM's 2D API; @napi-rs/canvas provides it.
-        await proxy.render({ canvas, canvasContext: context, viewport }).promise;
-        return { png: await canvas.encode('png'), width, height };
-      } finally {
-        proxy.cleanup();
-      }
-    });
+    return this.onPage(page, { op: 'renderPage', page, dpi, ...limits }) as Promise<{ png: Uint8Array; width: number; height: number } | null>;
   }
 
   async close(): Promise<void> {
     await this.session.close();
   }
 
-  private async onPage<T>(page: number, work: (doc: PDFDocumentProxy) => Promise<T>): Promise<T> {
+  private async onPage(page: number, request: DistributiveOmit<PdfRequest, 'id'>): Promise<unknown> {
     try {
-      return await this.session.timed(work(this.session.doc), `reading page ${page}`);
+      return await this.session.call(request, `reading page ${page}`);
     } catch (cause) {
       if (cause instanceof ParserTimeout) {
         // The thread may still be busy with that page: start over on a fresh one for the next.
         await this.session.close();
-        this.session = await ParserSession.open(this.bytes, this.options);
+        this.session = (await ParserSession.open(this.bytes, this.options)).session;
       }
       throw cause;
     }
   }
 }
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 class ParserTimeout extends Error {}
 
-/** One worker thread and the document pdf.js opened in it. */
+/** An error pdf.js threw in the worker, with the name and code it gave. */
+class ParserError extends Error {
+  constructor(
+    message: string,
+    readonly parserName: string | null,
+    readonly code: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** One worker thread running pdf.js, and the document open in it. */
 class ParserSession {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (cause: unknown) => void }>();
+  private readonly died: Promise<never>;
+
   private constructor(
     private readonly thread: Worker,
-    private readonly port: MessagePort,
-    private readonly worker: PDFWorker,
-    readonly doc: PDFDocumentProxy,
     private readonly timeoutMs: number,
-    private readonly died: Promise<never>,
-  ) {}
-
-  static async open(bytes: Uint8Array, options: PdfOpenOptions): Promise<ParserSession> {
-    const { port1, port2 } = new MessageChannel();
-    // The heap limit bounds what a hostile file can make the parser allocate.
-    const thread = new Worker(WORKER_CODE, { eval: true, workerData: { port: port2 }, transferList: [port2], resourceLimits: { maxOldGenerationSizeMb: 2048 } });
-    const died = new Promise<never>((_, reject) => {
+  ) {
+    this.died = new Promise<never>((_, reject) => {
       thread.once('error', (cause) => reject(new MemexError('MEMEX_PDF_INVALID', `the PDF parser stopped: ${cause.message}`, { cause })));
       thread.once('exit', () => reject(new MemexError('MEMEX_PDF_INVALID', 'the PDF parser stopped')));
     });
-    died.catch(() => undefined);
-    const port = port1;
-    // pdf.js expects a DOM MessagePort; Node's has the same addEventListener / postMessage.
-    const worker = new PDFWorker({ port: port as unknown as NonNullable<ConstructorParameters<typeof PDFWorker>[0]>['port'], verbosity: 0 });
-    const task = getDocument({
-      // pdf.js takes ownership of (and detaches) the buffer it is given, and refuses a Buffer: a plain copy.
-      data: new Uint8Array(bytes),
-      worker,
-      ...(options.password !== undefined ? { password: options.password } : {}),
-      isEvalSupported: false,
-      useSystemFonts: false,
-      verbosity: 0,
-      cMapUrl: join(PDFJS_ROOT, 'cmaps') + '/',
-      cMapPacked: true,
-      standardFontDataUrl: join(PDFJS_ROOT, 'standard_fonts') + '/',
+    this.died.catch(() => undefined);
+    thread.on('message', (reply: PdfReply) => {
+      const waiting = this.pending.get(reply.id);
+      if (!waiting) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) waiting.resolve(reply.value);
+      else waiting.reject(new ParserError(reply.error.message, reply.error.name, reply.error.code));
     });
-    let timer: NodeJS.Timeout | undefined;
+  }
+
+  static async open(bytes: Uint8Array, options: PdfOpenOptions): Promise<{ session: ParserSession; info: PdfInfo }> {
+    const session = new ParserSession(startThread(), options.timeoutMs);
+    // pdf.js takes ownership of (and detaches) the buffer it is given, and refuses a Buffer: a plain copy, moved to the thread.
+    const data = new Uint8Array(bytes);
     try {
-      const doc = await Promise.race([
-        task.promise,
-        died,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new MemexError('MEMEX_PDF_INVALID', `the PDF did not open within ${options.timeoutMs} ms`)), options.timeoutMs);
-        }),
-      ]);
-      return new ParserSession(thread, port, worker, doc, options.timeoutMs, died);
+      const info = (await session.call(
+        { op: 'open', data, ...(options.password !== undefined ? { password: options.password } : {}), cMapUrl: join(PDFJS_ROOT, 'cmaps') + '/', standardFontDataUrl: join(PDFJS_ROOT, 'standard_fonts') + '/' },
+        'opening the document',
+        [data.buffer],
+      )) as PdfInfo;
+      return { session, info };
     } catch (cause) {
-      await task.destroy().catch(() => undefined);
-      worker.destroy();
-      port1.close();
-      await thread.terminate();
+      await session.close();
+      if (cause instanceof ParserTimeout) throw new MemexError('MEMEX_PDF_INVALID', `the PDF did not open within ${options.timeoutMs} ms`, { cause });
       throw openError(cause, options.password !== undefined);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
-  async timed<T>(work: Promise<T>, what: string): Promise<T> {
+  async call(request: DistributiveOmit<PdfRequest, 'id'>, what: string, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    const id = this.nextId++;
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        work,
+        new Promise((resolve, reject) => {
+          this.pending.set(id, { resolve, reject });
+          this.thread.postMessage({ ...request, id }, transfer);
+        }),
         this.died,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new ParserTimeout(`${what} took longer than ${this.timeoutMs} ms`)), this.timeoutMs);
@@ -209,13 +183,13 @@ class ParserSession {
       ]);
     } finally {
       clearTimeout(timer);
+      this.pending.delete(id);
     }
   }
 
+  /** Ends the thread: everything pdf.js held goes with it. */
   async close(): Promise<void> {
-    await Promise.race([this.doc.destroy(), new Promise((resolve) => setTimeout(resolve, 1_000))]).catch(() => undefined);
-    this.worker.destroy();
-    this.port.close();
+    this.pending.clear();
     await this.thread.terminate();
   }
 }
@@ -231,40 +205,14 @@ function passwordForms(password: string | undefined): (string | undefined)[] {
 
 function openError(cause: unknown, passwordGiven: boolean): MemexError {
   if (cause instanceof MemexError) return cause;
-  const name = (cause as { name?: unknown } | null)?.name;
-  const code = (cause as { code?: unknown } | null)?.code;
+  const name = cause instanceof ParserError ? cause.parserName : null;
+  const code = cause instanceof ParserError ? cause.code : null;
   const message = cause instanceof Error ? cause.message : String(cause);
   if (name === 'PasswordException') {
     // pdf.js: 1 = a password is needed, 2 = the one given is wrong.
     if (code === 2 || passwordGiven) return new MemexError('MEMEX_PDF_PASSWORD_INCORRECT', 'the password given does not open this PDF', { cause });
     return new MemexError('MEMEX_PDF_ENCRYPTED', 'the PDF is password-protected; give its password to ingest it', { cause });
   }
-  return new MemexError('MEMEX_PDF_INVALID', `the PDF cannot be read: ${message}`, { cause, details: { parserError: typeof name === 'string' ? name : null } });
+  return new MemexError('MEMEX_PDF_INVALID', `the PDF cannot be read: ${message}`, { cause, details: { parserError: name } });
 }
 
-async function readInfo(doc: PDFDocumentProxy): Promise<PdfInfo> {
-  const metadata = await doc.getMetadata().catch(() => null);
-  const info = (metadata?.info ?? {}) as Record<string, unknown>;
-  const text = (key: string): string | null => {
-    const value = info[key];
-    return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
-  };
-  const created = text('CreationDate');
-  const date = created ? PDFDateString.toDateObject(created) : null;
-  return {
-    pages: doc.numPages,
-    title: xmpTitle(metadata?.metadata) ?? text('Title'),
-    author: text('Author'),
-    subject: text('Subject'),
-    creator: text('Creator'),
-    producer: text('Producer'),
-    createdAt: date && !Number.isNaN(date.getTime()) ? date.toISOString() : created,
-    encrypted: typeof info.EncryptFilterName === 'string',
-  };
-}
-
-/** The XMP `dc:title` (often better than the Info dictionary's), when the document has one. */
-function xmpTitle(xmp: { get(name: string): unknown } | null | undefined): string | null {
-  const title: unknown = xmp?.get('dc:title');
-  return typeof title === 'string' && title.trim() !== '' ? title.trim() : null;
-}

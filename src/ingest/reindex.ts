@@ -1,6 +1,6 @@
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { FORMAT_VERSION, MemexError, toMemexError, type Config } from '../core/index.js';
-import { chunkMessage, chunkingFor } from '../chunking/index.js';
+import { chunkMessages, chunkingFor } from '../chunking/index.js';
 import { throwIfAborted, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { SessionRef } from './message-indexer.js';
@@ -88,7 +88,7 @@ export async function reindex(
     const messages = [];
     for await (const message of store.streamMessages(ref.userId, ref.sessionId, signal ? { signal } : {})) messages.push(message);
     const files = await sessionFileChunks(store, ref.userId, ref.sessionId, chunking);
-    const chunks = [...messages.flatMap((message) => chunkMessage(message, chunking)), ...files.flatMap((f) => f.chunks)];
+    const chunks = [...(await chunkMessages(messages, chunking)), ...files.flatMap((f) => f.chunks)];
     const vectors = await embedder.embed(
       chunks.map((chunk) => chunk.text),
       signal ? { signal } : {},

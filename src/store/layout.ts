@@ -80,7 +80,8 @@ export class Layout {
     return this.inside('users', userId, 'sessions', sessionId, 'files');
   }
   fileBlob(userId: UserId, sessionId: SessionId, fileId: FileId, ext: string): string {
-    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${ext}`);
+    // A JSON document's bytes must not take its record's name (`<sha256>.json`): they overwrote it.
+    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${ext === 'json' ? 'data.json' : ext}`);
   }
   /** A file derived from a stored one (its extracted text, a thumbnail): `files/<sha256>.<name>`. */
   fileArtifact(userId: UserId, sessionId: SessionId, fileId: FileId, name: FileArtifactName): string {

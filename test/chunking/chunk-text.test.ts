@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunkMessage, chunkText, chunkingFor, type ChunkingOptions, type TextPiece } from '../../src/chunking/index.js';
+import { chunkMessage, chunkText, chunkTextAsync, chunkingFor, type ChunkingOptions, type TextPiece } from '../../src/chunking/index.js';
 import { TransformersEmbedder } from '../../src/embedding/index.js';
 import type { Message } from '../../src/core/index.js';
 import { expectCode } from '../helpers/errors.js';
@@ -131,3 +131,60 @@ if (hasSharedModel) {
 } else {
   it.skip(SHARED_MODEL_MISSING, () => undefined);
 }
+
+/**
+ * A long token froze the server: a 100k-character message without a space took 41.5 s to chunk
+ * (quadratic in its length, on the main thread). The work is measured in characters handed to the
+ * token counter, not in time: it must stay a small multiple of the text's length.
+ */
+describe('a long token (regression: chunking was quadratic in the length of a run without spaces)', () => {
+  /** A fake counter (one token per character, plus two specials) that tallies the characters it was given. */
+  function meteredCounter(budget: number): ChunkingOptions['countTokens'] & { work: number; calls: number } {
+    const count = Object.assign(
+      (text: string): number => {
+        count.calls += 1;
+        count.work += text.length;
+        if (count.work > budget) throw new Error(`chunking counted ${count.work} characters, more than ${budget}: not linear`);
+        return [...text].length + 2;
+      },
+      { work: 0, calls: 0 },
+    );
+    return count;
+  }
+
+  for (const length of [100_000, 1_000_000]) {
+    it(`chunks ${length.toLocaleString('en')} characters without a space with work linear in the length`, () => {
+      const text = 'x'.repeat(length);
+      const counter = meteredCounter(20 * length);
+      const opts = options(128, 16, counter);
+      const pieces = chunkText(text, opts);
+      expect(counter.work).toBeLessThanOrEqual(20 * length);
+      expect(pieces.length).toBeGreaterThanOrEqual(length / 126);
+      for (const piece of pieces.slice(0, 50)) expect(piece.tokens).toBeLessThanOrEqual(128);
+      expect(pieces[pieces.length - 1]?.end).toBe(length);
+    });
+  }
+
+  it('gives the event loop turns while a long text is chunked', async () => {
+    const text = 'y'.repeat(1_000_000);
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns += 1;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const before = turns;
+    const pieces = await chunkTextAsync(text, options(128, 16, (t) => [...t].length + 2));
+    ticking = false;
+    expect(pieces.length).toBeGreaterThan(7000);
+    // The budget is measured in counted characters, so the number of turns does not depend on speed.
+    expect(turns - before).toBeGreaterThanOrEqual(50);
+  });
+
+  it('chunks asynchronously exactly as it does synchronously', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => `Sentence ${i} is about ${'z'.repeat(i % 300)} things.${i % 7 === 0 ? '\n\n' : ' '}`).join('');
+    const opts = options(40, 5);
+    expect(await chunkTextAsync(text, opts)).toEqual(chunkText(text, opts));
+  });
+});

@@ -200,7 +200,7 @@ describe('HTTP routes (inject)', () => {
 
   it.skipIf(!hasEvalFiles)('ends the job of an encrypted PDF as failed with its code, and keeps none of it', async () => {
     const session = body<Session>(await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: s.alice, payload: {} }), 201);
-    const upload = multipart({ name: 'locked.pdf', bytes: await readFile(join(PDFS, 'encrypted-attachment.pdf')) });
+    const upload = multipart({ name: 'locked.pdf', bytes: await readFile(join(PDFS, 'issue6010_1.pdf')) });
     const accepted = body<{ job: { id: string } }>(await s.app.inject({ method: 'POST', url: `/v1/sessions/${session.id}/files`, headers: { ...s.alice, ...upload.headers }, payload: upload.payload }), 202);
     const job = await waitForJob(s.app, s.alice, accepted.job.id);
     expect(job).toMatchObject({ state: 'failed', error: { code: 'MEMEX_PDF_ENCRYPTED' } });
@@ -213,12 +213,19 @@ describe('HTTP routes (inject)', () => {
   it('refuses uploads that are not files Memex ingests, and keeps nothing of them', async () => {
     const session = body<Session>(await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: s.alice, payload: {} }), 201);
     const url = `/v1/sessions/${session.id}/files`;
-    const text = multipart({ name: 'notes.pdf', bytes: Buffer.from('just some text pretending to be a PDF') });
-    expectProblem(await s.app.inject({ method: 'POST', url, headers: { ...s.alice, ...text.headers }, payload: text.payload }), 415, 'MEMEX_FILE_TYPE_UNSUPPORTED');
+    const binary = multipart({ name: 'notes.pdf', bytes: Buffer.from([0x00, 0x01, 0xfe, 0xff, 0x13, 0x37, 0x00, 0x42]) });
+    expectProblem(await s.app.inject({ method: 'POST', url, headers: { ...s.alice, ...binary.headers }, payload: binary.payload }), 415, 'MEMEX_FILE_TYPE_UNSUPPORTED');
     const misnamed = multipart({ name: 'a.pdf', bytes: Buffer.from('%PDF-1.4'), field: 'upload' });
     expectProblem(await s.app.inject({ method: 'POST', url, headers: { ...s.alice, ...misnamed.headers }, payload: misnamed.payload }), 400, 'MEMEX_INVALID_INPUT');
     expectProblem(await s.app.inject({ method: 'POST', url, headers: s.alice, payload: { file: 'not multipart' } }), 415, 'MEMEX_CONTENT_TYPE_UNSUPPORTED');
     expect(await s.memex.files.list('alice', session.id)).toEqual([]);
+  });
+
+  it('ingests an uploaded Markdown document like a PDF (text documents were refused with 415)', async () => {
+    const session = body<Session>(await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: s.alice, payload: {} }), 201);
+    const upload = multipart({ name: 'notes.md', bytes: Buffer.from('# Packing list\n\n- passport\n- rain jacket\n') });
+    const accepted = body<{ job: { id: string } }>(await s.app.inject({ method: 'POST', url: `/v1/sessions/${session.id}/files`, headers: { ...s.alice, ...upload.headers }, payload: upload.payload }), 202);
+    expect(await waitForJob(s.app, s.alice, accepted.job.id)).toMatchObject({ state: 'done', result: { kind: 'text' } });
   });
 
   it('cancels a queued job', async () => {

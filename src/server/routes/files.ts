@@ -38,7 +38,7 @@ const HEARTBEAT_MS = 15_000;
 
 /** Ingest needs to read the file: a PDF or an image. Anything else is refused before a job starts. */
 function ingestible(mimeType: string): boolean {
-  return mimeType === 'application/pdf' || mimeType.startsWith('image/');
+  return mimeType === 'application/pdf' || mimeType.startsWith('image/') || mimeType.startsWith('text/') || mimeType === 'application/json' || mimeType === 'application/jsonl';
 }
 
 function publicJob(job: Job): z.output<typeof PublicJobSchema> {
