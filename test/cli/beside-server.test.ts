@@ -160,8 +160,8 @@ describe('npm start on a fresh data dir', () => {
     expect(key).toBeDefined();
     const created = await fetch(`${first.url}/v1/sessions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: '{"title":"Trip"}' });
     expect(created.status).toBe(201);
-    const me = (await (await fetch(`${first.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).json()) as { user: { id: string } };
-    expect(me.user.id).toBe('default');
+    const me = (await (await fetch(`${first.url}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).json()) as { id: string };
+    expect(me.id).toBe('default');
     expect(await stop(first.child)).toBe(0);
 
     const again = await startServer({}, cwd);

@@ -1,4 +1,4 @@
-import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { json, memex } from '../helpers/cli.js';
@@ -161,8 +161,14 @@ describe('memex CLI', () => {
     expect((await memex(['doctor'], { env })).stdout).toContain('Everything is in order.');
     expect((await json<{ hits: unknown[] }>(['search', 'vet appointment'], { env })).hits).toHaveLength(3);
 
-    // What it cannot repair is a problem, with exit code 1.
+    // What it cannot repair is a problem, with exit code 1 (a broken session meta it rebuilds).
     await writeFile(join(dataDir, 'users', 'default', 'sessions', other.id, 'session_meta.json'), '{ broken');
+    const mendedRun = await memex(['doctor', '--json'], { env });
+    expect(mendedRun.code).toBe(0);
+    const mended = JSON.parse(mendedRun.stdout) as { ok: boolean; findings: { what: string }[] };
+    expect(mended.ok).toBe(true);
+    expect(mended.findings.some((f) => f.what.includes('rebuilt it from messages.jsonl'))).toBe(true);
+    await mkdir(join(dataDir, 'users', 'not a user id'));
     const sick = await memex(['doctor'], { env });
     expect(sick.code).toBe(1);
     expect(sick.stdout).toContain('problem');

@@ -18,9 +18,12 @@ describe('error catalogue', () => {
     expect(JSON.parse(JSON.stringify(error))).toEqual({ code: 'MEMEX_IO', message: 'cannot write', hint: error.hint, details: { path: '/x' } });
   });
 
-  it('wraps system errors as MEMEX_IO and anything else as MEMEX_INTERNAL', () => {
+  it('wraps system errors as MEMEX_IO (a full disk as MEMEX_DISK_FULL) and anything else as MEMEX_INTERNAL', () => {
+    const eacces = Object.assign(new Error('denied'), { code: 'EACCES' });
+    expect(toMemexError(eacces).code).toBe('MEMEX_IO');
+    // A full disk (or quota) is its own code: the caller can act on it.
     const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
-    expect(toMemexError(enospc).code).toBe('MEMEX_IO');
+    expect(toMemexError(enospc)).toMatchObject({ code: 'MEMEX_DISK_FULL', statusCode: 507 });
     expect(toMemexError(new TypeError('oops')).code).toBe('MEMEX_INTERNAL');
     const known = new MemexError('MEMEX_USER_NOT_FOUND', 'nope');
     expect(toMemexError(known)).toBe(known);

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Memex } from '../../src/index.js';
@@ -10,9 +9,8 @@ import { KeyStore, serve } from '../../src/server/index.js';
 import { EVAL_FILES_MISSING, hasEvalFiles, PDFS } from '../helpers/eval.js';
 import { modelEnv } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
-import { multipart } from './setup.js';
+import { multipart, startServer } from './setup.js';
 
-const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
 
 async function call(base: string, path: string, init: RequestInit & { key: string }): Promise<{ status: number; json: Record<string, unknown> }> {
   const { key, ...rest } = init;
@@ -66,23 +64,6 @@ describe('over a real socket on loopback', () => {
     }
   });
 });
-
-/** `memex serve` as users run it, in a child process; resolves with its URL once it listens. */
-function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
-      env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '', ...modelEnv },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (data: Buffer) => {
-      stderr += data.toString();
-      const url = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
-      if (url) resolve({ child, url, stderr: () => stderr });
-    });
-    child.on('exit', (code) => reject(new Error(`memex serve exited with ${code}: ${stderr}`)));
-  });
-}
 
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));

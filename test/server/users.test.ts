@@ -11,16 +11,17 @@ import { body, expectProblem, multipart, served, type Served } from './setup.js'
 
 const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
 
+/** A served app, and the headers of an admin key (user `root`). */
+async function servedWithAdmin(): Promise<{ s: Served; admin: Record<string, string> }> {
+  const s = await served();
+  return { s, admin: { authorization: `Bearer ${(await s.keys.create('root', 'admin', { admin: true })).key}` } };
+}
+
 describe('deleting a user', () => {
   let s: Served;
   let admin: Record<string, string>;
-  beforeAll(async () => {
-    s = await served();
-    admin = { authorization: `Bearer ${(await s.keys.create('root', 'admin', { admin: true })).key}` };
-  });
-  afterAll(async () => {
-    await s.close();
-  });
+  beforeAll(async () => ({ s, admin } = await servedWithAdmin()));
+  afterAll(() => s.close());
 
   it("revokes the user's keys (they kept working and re-created the user) and cancels their ingest jobs", async () => {
     const carolKey = (await s.keys.create('carol')).key;
@@ -61,13 +62,8 @@ describe('deleting a user', () => {
 describe('admin user routes (the seed API)', () => {
   let s: Served;
   let admin: Record<string, string>;
-  beforeAll(async () => {
-    s = await served();
-    admin = { authorization: `Bearer ${(await s.keys.create('root', 'admin', { admin: true })).key}` };
-  });
-  afterAll(async () => {
-    await s.close();
-  });
+  beforeAll(async () => ({ s, admin } = await servedWithAdmin()));
+  afterAll(() => s.close());
 
   it('creates a user, gives them a key, and the user sees the same profile at /v1/me', async () => {
     const created = await s.app.inject({ method: 'POST', url: '/v1/users', headers: admin, payload: { id: 'erin', name: 'Erin', metadata: { plan: 'pro' } } });
