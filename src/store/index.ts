@@ -1,11 +1,12 @@
 export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
-export { FlatFileStore, describeWarning, type FlatFileStoreOptions } from './flat-file-store.js';
+export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
+export { describeWarning } from './flat-file/warnings.js';
 export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat } from './export.js';
 export { sniffType, type FileSource } from './files.js';
-export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './npy.js';
-export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
+export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './flat-file/npy.js';
+export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './store.js';
 export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.js';
-export { FILE_ARTIFACTS, type FileArtifactName } from './layout.js';
+export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
 export { messageCursor } from './cursor.js';

@@ -1,4 +1,5 @@
 import type {
+  Chunk,
   FileContent,
   FileRecord,
   EmbeddingModel,
@@ -24,8 +25,47 @@ import type {
   SessionSummary,
 } from '../core/index.js';
 import type { FileSource } from './files.js';
-import type { FileArtifactName } from './layout.js';
-import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './session-vectors.js';
+
+/** Files ingest derives from a stored file, kept beside it. */
+export const FILE_ARTIFACTS = ['text.json', 'thumb.webp', 'display.webp'] as const;
+export type FileArtifactName = (typeof FILE_ARTIFACTS)[number];
+
+/** Rows to add: one vector per chunk, all from one model. */
+export interface VectorBatch {
+  model: string;
+  chunks: readonly Chunk[];
+  vectors: readonly Float32Array[];
+}
+
+export interface VectorStatus {
+  rows: number;
+  /** The model of the session's rows; null while it has none. */
+  model: string | null;
+  dimension: number | null;
+  /**
+   * The chunk id of the last row. With `rows` it tells a reader (the search index) whether the
+   * session only grew since it looked: rows are appended, or all replaced at once.
+   */
+  tail: string | null;
+}
+
+export interface SessionVectorData extends VectorStatus {
+  /** The row of `lines[0]`: reads may start part-way (`read({ from })`). */
+  from: number;
+  /** Rows `from` to `rows - 1`. */
+  lines: VectorLine[];
+  /** Row-major, `(rows - from) * dimension` floats: `lines[i]`'s row is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
+  vectors: Float32Array;
+}
+
+/** What opening found and fixed; the dropped rows are re-embedded from their source. */
+export interface VectorRepair {
+  path: string;
+  rows: number;
+  droppedLines: number;
+  droppedRows: number;
+  reason: string;
+}
 
 export interface SessionPage {
   /** Most recently active first (last message time, else creation time). */

@@ -1,9 +1,6 @@
 import { join, resolve, sep } from 'node:path';
-import { MemexError, type FileId, type PersonaId, type SessionId, type UserId } from '../core/index.js';
-
-/** Files ingest derives from a stored file, kept beside it. */
-export const FILE_ARTIFACTS = ['text.json', 'thumb.webp', 'display.webp'] as const;
-export type FileArtifactName = (typeof FILE_ARTIFACTS)[number];
+import { MemexError, type FileId, type PersonaId, type SessionId, type UserId } from '../../core/index.js';
+import type { FileArtifactName } from '../store.js';
 
 /**
  * Where each thing lives in a flat-file data dir (see DESIGN.md "Flat-file layout"). Only ids that

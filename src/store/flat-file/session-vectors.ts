@@ -1,8 +1,9 @@
 import { open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
-import { FORMAT_VERSION, MemexError, VectorLineSchema, type Chunk, type VectorLine } from '../core/index.js';
-import { isNotFound, wrapIo, writeSynced, type Durability } from './durable.js';
+import { FORMAT_VERSION, MemexError, VectorLineSchema, type Chunk, type VectorLine } from '../../core/index.js';
+import { isNotFound, wrapIo, writeSynced, type Durability } from '../durable.js';
+import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from '../store.js';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
 
 if (endianness() !== 'LE') throw new Error('Memex writes little-endian .npy files and needs a little-endian CPU');
@@ -14,43 +15,6 @@ export interface VectorPaths {
   npy: string;
   /** Present only while a rewrite swaps both files in; see `replace`. */
   journal: string;
-}
-
-/** Rows to add: one vector per chunk, all from one model. */
-export interface VectorBatch {
-  model: string;
-  chunks: readonly Chunk[];
-  vectors: readonly Float32Array[];
-}
-
-export interface VectorStatus {
-  rows: number;
-  /** The model of the session's rows; null while it has none. */
-  model: string | null;
-  dimension: number | null;
-  /**
-   * The chunk id of the last row. With `rows` it tells a reader (the search index) whether the
-   * session only grew since it looked: rows are appended, or all replaced at once.
-   */
-  tail: string | null;
-}
-
-export interface SessionVectorData extends VectorStatus {
-  /** The row of `lines[0]`: reads may start part-way (`read({ from })`). */
-  from: number;
-  /** Rows `from` to `rows - 1`. */
-  lines: VectorLine[];
-  /** Row-major, `(rows - from) * dimension` floats: `lines[i]`'s row is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
-  vectors: Float32Array;
-}
-
-/** What opening found and fixed; the dropped rows are re-embedded from their source. */
-export interface VectorRepair {
-  path: string;
-  rows: number;
-  droppedLines: number;
-  droppedRows: number;
-  reason: string;
 }
 
 interface Loaded {

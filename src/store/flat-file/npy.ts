@@ -1,4 +1,4 @@
-import { MemexError } from '../core/index.js';
+import { MemexError } from '../../core/index.js';
 
 /**
  * NumPy's `.npy` format, version 1.0, for a C-ordered little-endian float32 matrix:

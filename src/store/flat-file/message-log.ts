@@ -1,7 +1,7 @@
 import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { MemexError, MessageSchema, type Message, type MessageId, type SessionId } from '../core/index.js';
-import { isNotFound, wrapIo, type Durability } from './durable.js';
+import { MemexError, MessageSchema, type Message, type MessageId, type SessionId } from '../../core/index.js';
+import { isNotFound, wrapIo, type Durability } from '../durable.js';
 
 /** What opening a log fixed, for the store to report. */
 export interface TornLineRepair {

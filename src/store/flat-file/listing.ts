@@ -1,0 +1,165 @@
+import { stat } from 'node:fs/promises';
+import { z } from 'zod';
+import { FORMAT_VERSION, MemexError, parseId, parseInput, type SessionId, SessionListOptionsSchema, toMemexError, type UserId } from '../../core/index.js';
+import { readSessionCursor, sessionCursor } from '../cursor.js';
+import { readJsonRecord } from '../durable.js';
+import { Coalescer } from '../serial.js';
+import type { ListOptions, SessionPage } from '../store.js';
+import { DEFAULT_PAGE, type FlatFileContext, type IndexEntry, IndexEntrySchema, listDir, sessionKey, type SessionState, summaryOf, type UserIndex } from './context.js';
+import { requireUser } from './users.js';
+import { loadSession } from './session-state.js';
+
+export async function listSessions(ctx: FlatFileContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const { limit = DEFAULT_PAGE, offset, cursor, title } = parseInput(SessionListOptionsSchema, options, 'list options');
+  if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
+  await requireUser(ctx, uid);
+  const index = await userIndex(ctx, uid);
+  await retryUnreadable(ctx, uid, index);
+  const activity = (entry: IndexEntry): string => entry.lastMessageAt ?? entry.createdAt;
+  const wanted = title === undefined ? null : foldCase(title);
+  const all = [...index.entries.values()]
+    .filter((entry) => wanted === null || (entry.title !== null && foldCase(entry.title).includes(wanted)))
+    .sort((a, b) => activity(b).localeCompare(activity(a)) || b.id.localeCompare(a.id));
+  let start = offset ?? 0;
+  if (cursor !== undefined) {
+    // Keyset: the first session after the cursor's place in the order, so sessions created since
+    // the last page neither shift this one nor repeat.
+    const after = readSessionCursor(cursor);
+    const next = all.findIndex((entry) => activity(entry) < after.activity || (activity(entry) === after.activity && entry.id < after.id));
+    start = next === -1 ? all.length : next;
+  }
+  const page = all.slice(start, start + limit);
+  const last = page[page.length - 1];
+  return {
+    sessions: page.map(({ metaMtimeMs: _m, ...meta }) => summaryOf(meta)),
+    total: all.length,
+    offset: start,
+    limit,
+    nextCursor: last && start + page.length < all.length ? sessionCursor({ activity: activity(last), id: last.id }) : null,
+    unreadable: [...index.unreadable.values()],
+  };
+}
+
+/**
+ * The user's listing, loaded once per process: entries from session_index.json are checked
+ * against each session folder (meta mtime, log size) and any missing or stale entry is rebuilt
+ * from its session. After that the listing is kept current in memory and written atomically.
+ */
+export function userIndex(ctx: FlatFileContext, userId: UserId): Promise<UserIndex> {
+  let loading = ctx.indexes.get(userId);
+  if (!loading) {
+    loading = loadUserIndex(ctx, userId);
+    ctx.indexes.set(userId, loading);
+    loading.catch(() => ctx.indexes.delete(userId));
+  }
+  return loading;
+}
+
+async function loadUserIndex(ctx: FlatFileContext, userId: UserId): Promise<UserIndex> {
+  const path = ctx.layout.sessionIndex(userId);
+  let saved: z.infer<typeof SessionIndexSchema> | null = null;
+  let reason: string | null = null;
+  try {
+    saved = await readJsonRecord(path, SessionIndexSchema, (why, cause) => new MemexError('MEMEX_SESSION_CORRUPT', why, { cause }));
+    if (!saved) reason = 'missing';
+    else if (saved.userId !== userId) [saved, reason] = [null, 'belongs to another user'];
+  } catch (cause) {
+    reason = toMemexError(cause).message;
+  }
+  const known = new Map((saved?.sessions ?? []).map((entry) => [entry.id, entry]));
+  const index: UserIndex = {
+    entries: new Map(),
+    unreadable: new Map(),
+    writer: new Coalescer(() => writeIndex(ctx, userId, index)),
+  };
+  let stale = 0;
+  for (const name of await listDir(ctx.layout.sessions(userId))) {
+    let sid: SessionId;
+    try {
+      sid = parseId('session', name);
+    } catch {
+      continue;
+    }
+    const entry = known.get(sid);
+    const [metaStat, logStat] = await Promise.all([
+      stat(ctx.layout.sessionMeta(userId, sid)).catch(() => null),
+      stat(ctx.layout.messages(userId, sid)).catch(() => null),
+    ]);
+    if (entry && metaStat && entry.metaMtimeMs === metaStat.mtimeMs && entry.messagesBytes === (logStat?.size ?? 0)) {
+      index.entries.set(sid, entry);
+      continue;
+    }
+    if (entry) stale++;
+    await refreshEntry(ctx, userId, sid, index);
+  }
+  // Sessions in memory are the truth: an append may have landed while this listing loaded.
+  for (const state of ctx.sessionCache.values()) {
+    if (state.meta.userId === userId) index.entries.set(state.meta.id, entryOf(state));
+  }
+  ctx.loaded.set(userId, index);
+  const changed = reason !== null || stale > 0 || known.size !== index.entries.size || [...known.keys()].some((id) => !index.entries.has(id));
+  if (changed) {
+    // A missing listing for a user without sessions is simply new, not worth a warning.
+    if (stale > 0 || (reason !== null && (reason !== 'missing' || index.entries.size > 0))) {
+      ctx.warn({ kind: 'session-index-rebuilt', userId, reason: reason ?? `${stale} stale entries` });
+    }
+    await index.writer.run();
+  }
+  return index;
+}
+
+async function refreshEntry(ctx: FlatFileContext, userId: UserId, sessionId: SessionId, index: UserIndex): Promise<void> {
+  try {
+    const state = await ctx.mutex.run(sessionKey(userId, sessionId), () => loadSession(ctx, userId, sessionId));
+    index.entries.set(sessionId, entryOf(state));
+    index.unreadable.delete(sessionId);
+  } catch (cause) {
+    const error = toMemexError(cause);
+    index.entries.delete(sessionId);
+    if (error.code === 'MEMEX_SESSION_NOT_FOUND') return;
+    index.unreadable.set(sessionId, { sessionId, code: error.code, message: error.message });
+    ctx.warn({ kind: 'unreadable', path: ctx.layout.session(userId, sessionId), code: error.code, message: error.message });
+  }
+}
+
+async function retryUnreadable(ctx: FlatFileContext, userId: UserId, index: UserIndex): Promise<void> {
+  if (index.unreadable.size === 0) return;
+  for (const sessionId of [...index.unreadable.keys()]) await refreshEntry(ctx, userId, sessionId as SessionId, index);
+  await index.writer.run();
+}
+
+/**
+ * Puts a session's current meta into the listing and writes the listing (coalesced). Callers load
+ * the listing before taking the session's turn; a listing still loading picks the session up
+ * from the cache when it finishes.
+ */
+export async function publish(ctx: FlatFileContext, userId: UserId, state: SessionState): Promise<void> {
+  const index = ctx.loaded.get(userId);
+  if (!index) return;
+  index.entries.set(state.meta.id, entryOf(state));
+  await index.writer.run();
+}
+
+async function writeIndex(ctx: FlatFileContext, userId: UserId, index: UserIndex): Promise<void> {
+  if (!ctx.profiles.has(userId)) return; // deleted while this write was queued
+  // A cache: rebuilt from the session folders if lost, so it is replaced atomically but not fsynced.
+  const listing = { v: FORMAT_VERSION, userId, sessions: [...index.entries.values()] };
+  await ctx.durability.writeJsonAtomic(ctx.layout.sessionIndex(userId), listing, { durable: false });
+}
+
+const SessionIndexSchema = z.object({
+  v: z.literal(FORMAT_VERSION),
+  userId: z.string(),
+  sessions: z.array(IndexEntrySchema),
+});
+
+function entryOf(state: SessionState): IndexEntry {
+  return { ...state.meta, metaMtimeMs: state.metaMtimeMs };
+}
+
+/** Lowercase without accents: what a title search compares. */
+function foldCase(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+}

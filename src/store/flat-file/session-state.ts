@@ -1,0 +1,88 @@
+import { MemexError, type SessionId, type SessionMeta, SessionMetaSchema, type UserId } from '../../core/index.js';
+import { readJsonRecord } from '../durable.js';
+import { Coalescer } from '../serial.js';
+import { type FlatFileContext, mtimeOf, oneLine, PREVIEW_CHARS, SESSION_CACHE_SIZE, sessionKey, type SessionState } from './context.js';
+import { MessageLog } from './message-log.js';
+import { SessionVectors } from './session-vectors.js';
+import { requireUser } from './users.js';
+
+/** Reads a session's meta and opens its log (repairing a torn tail). Call inside the session's mutex. */
+export async function loadSession(ctx: FlatFileContext, userId: UserId, sessionId: SessionId): Promise<SessionState> {
+  const key = sessionKey(userId, sessionId);
+  const cached = ctx.sessionCache.get(key);
+  if (cached) {
+    ctx.sessionCache.delete(key);
+    ctx.sessionCache.set(key, cached);
+    return cached;
+  }
+  await requireUser(ctx, userId);
+  const path = ctx.layout.sessionMeta(userId, sessionId);
+  const meta = await readJsonRecord(
+    path,
+    SessionMetaSchema,
+    (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${reason}`, { cause, details: { sessionId, path } }),
+  );
+  if (!meta || meta.id !== sessionId) {
+    throw new MemexError('MEMEX_SESSION_NOT_FOUND', `session ${sessionId} does not exist for user ${userId}`, { details: { userId, sessionId } });
+  }
+  if (meta.userId !== userId) {
+    throw new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${path} belongs to user ${meta.userId}`, { details: { sessionId, path } });
+  }
+  const { log, repair } = await MessageLog.open(ctx.layout.messages(userId, sessionId), sessionId, ctx.durability, (found) =>
+    ctx.warn({ kind: 'corrupt-lines-skipped', ...found }),
+  );
+  if (repair) ctx.warn({ kind: 'torn-line-repaired', ...repair });
+  const state: SessionState = {
+    meta,
+    log,
+    metaMtimeMs: await mtimeOf(path),
+    metaWriter: new Coalescer(async () => {
+      await ctx.durability.writeJsonAtomic(path, state.meta);
+      state.metaMtimeMs = await mtimeOf(path);
+    }),
+    vectors: null,
+  };
+  if (log.size !== meta.messagesBytes) {
+    // The log and the counts in the meta disagree (a crash between their writes): the log wins.
+    const last = await log.last();
+    const reconciled: SessionMeta = {
+      ...meta,
+      messageCount: await log.count(),
+      lastMessageAt: last?.createdAt ?? null,
+      lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
+      messagesBytes: log.size,
+    };
+    await writeMeta(ctx, state, reconciled);
+    ctx.warn({ kind: 'counts-reconciled', path, messageCount: reconciled.messageCount });
+  }
+  ctx.sessionCache.set(key, state);
+  if (ctx.sessionCache.size > SESSION_CACHE_SIZE) {
+    const oldest = ctx.sessionCache.keys().next().value;
+    if (oldest !== undefined) ctx.sessionCache.delete(oldest);
+  }
+  return state;
+}
+
+export async function writeMeta(ctx: FlatFileContext, state: SessionState, meta: SessionMeta): Promise<void> {
+  state.meta = meta;
+  await state.metaWriter.run();
+}
+
+/** Opens the session's vector files once (reconciling them); call inside the session's turn. */
+export async function sessionVectors(ctx: FlatFileContext, state: SessionState, userId: UserId, sessionId: SessionId): Promise<SessionVectors> {
+  if (state.vectors) return state.vectors;
+  const { vectors, repair } = await SessionVectors.open(
+    {
+      index: ctx.layout.sessionFile(userId, sessionId, 'vector_index.jsonl'),
+      npy: ctx.layout.sessionFile(userId, sessionId, 'embeddings.npy'),
+      journal: ctx.layout.sessionFile(userId, sessionId, 'vectors.swap.json'),
+    },
+    ctx.durability,
+  );
+  if (repair) {
+    ctx.warn({ kind: 'vectors-reconciled', ...repair });
+    ctx.bumpVectors(userId);
+  }
+  state.vectors = vectors;
+  return vectors;
+}

@@ -1,0 +1,104 @@
+import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionMeta, type SessionPatch, SessionPatchSchema, type SessionSummary } from '../../core/index.js';
+import { wrapIo } from '../durable.js';
+import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
+import { requireUser } from './users.js';
+import { loadSession, writeMeta } from './session-state.js';
+import { publish, userIndex } from './listing.js';
+import { getPersona } from './personas.js';
+
+export async function createSession(ctx: FlatFileContext, userId: string, input: NewSession = {}): Promise<SessionSummary> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const fields = parseInput(NewSessionSchema, input, 'session');
+  await requireUser(ctx, uid);
+  if (fields.personaId) await getPersona(ctx, uid, fields.personaId);
+  // Load the listing first, so the new folder is added to it rather than found by a rescan.
+  await userIndex(ctx, uid);
+  const created = fields.createdAt ?? nowIso();
+  const now = nowIso();
+  for (let attempt = 0; ; attempt++) {
+    const id = newSessionId(new Date(created));
+    const meta: SessionMeta = {
+      v: FORMAT_VERSION,
+      id,
+      userId: uid,
+      title: fields.title ?? null,
+      titleSource: fields.title ? 'user' : null,
+      personaId: fields.personaId ?? null,
+      origin: fields.origin ?? { kind: 'native' },
+      createdAt: created,
+      updatedAt: now,
+      lastMessageAt: null,
+      messageCount: 0,
+      lastMessagePreview: null,
+      messagesBytes: 0,
+      metadata: fields.metadata ?? {},
+    };
+    // Built under a hidden name and renamed into place: a crash never leaves half a session.
+    const staging = join(ctx.layout.sessions(uid), `.new-${id}`);
+    await ctx.durability.mkdirp(staging);
+    try {
+      await ctx.durability.writeJsonAtomic(join(staging, 'session_meta.json'), meta);
+      await rename(staging, ctx.layout.session(uid, id));
+    } catch (cause) {
+      await rm(staging, { recursive: true, force: true });
+      const code = (cause as NodeJS.ErrnoException).code;
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && attempt < 5) continue;
+      throw wrapIo(cause, `cannot create session in ${ctx.layout.sessions(uid)}`);
+    }
+    await ctx.durability.syncDir(ctx.layout.sessions(uid));
+    return ctx.mutex.run(sessionKey(uid, id), async () => {
+      const state = await loadSession(ctx, uid, id);
+      await publish(ctx, uid, state);
+      return summaryOf(state.meta);
+    });
+  }
+}
+
+export async function getSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => summaryOf((await loadSession(ctx, uid, sid)).meta));
+}
+
+export async function updateSession(ctx: FlatFileContext, userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  const changes = parseInput(SessionPatchSchema, patch, 'session patch');
+  if (changes.personaId) await getPersona(ctx, uid, changes.personaId);
+  await requireUser(ctx, uid);
+  await userIndex(ctx, uid);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    const state = await loadSession(ctx, uid, sid);
+    const meta: SessionMeta = {
+      ...state.meta,
+      ...(changes.title !== undefined ? { title: changes.title, titleSource: 'user' as const } : {}),
+      ...(changes.personaId !== undefined ? { personaId: changes.personaId } : {}),
+      ...(changes.metadata !== undefined ? { metadata: changes.metadata } : {}),
+      updatedAt: nowIso(),
+    };
+    await writeMeta(ctx, state, meta);
+    await publish(ctx, uid, state);
+    return summaryOf(meta);
+  });
+}
+
+export async function deleteSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<void> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  await ctx.mutex.run(sessionKey(uid, sid), async () => {
+    await loadSession(ctx, uid, sid).catch((cause: unknown) => {
+      // A corrupt session can still be deleted; a missing one cannot.
+      if (!isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) throw cause;
+    });
+    await ctx.moveToTrash(ctx.layout.session(uid, sid));
+    ctx.sessionCache.delete(sessionKey(uid, sid));
+    ctx.durability.forget(ctx.layout.session(uid, sid));
+    ctx.bumpVectors(uid);
+    const index = ctx.loaded.get(uid);
+    if (index) {
+      index.entries.delete(sid);
+      index.unreadable.delete(sid);
+      await index.writer.run();
+    }
+  });
+}
