@@ -77,5 +77,5 @@ function reason(error: unknown): string {
 /** The error's code (ECONNREFUSED, or a SQLSTATE such as 28P01 for a refused password). */
 function errorFacts(error: unknown): Record<string, unknown> {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? { cause: code } : {};
+  return typeof code === 'string' ? { errorCode: code } : {};
 }

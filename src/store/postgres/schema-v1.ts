@@ -140,31 +140,53 @@ LANGUAGE sql AS $fn$
    WHERE s.user_id = owner AND s.id = session
 $fn$;
 
-CREATE FUNCTION memex.messages_keep_session() RETURNS trigger
+-- Statement triggers with transition tables: a batch append updates each session once, and deleting
+-- a session of n messages recounts it once instead of n times.
+CREATE FUNCTION memex.messages_added() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    UPDATE memex.sessions
-       SET message_count = message_count + 1,
-           last_message_at = NEW.created_at,
-           last_message_preview = memex.one_line(NEW.content, 160),
-           updated_at = greatest(updated_at, NEW.created_at)
-     WHERE user_id = NEW.user_id AND id = NEW.session_id;
-    RETURN NEW;
-  ELSIF TG_OP = 'UPDATE' THEN
-    IF NEW.user_id <> OLD.user_id OR NEW.session_id <> OLD.session_id OR NEW.id <> OLD.id THEN
-      RAISE EXCEPTION 'a message cannot move to another session or change its id' USING ERRCODE = 'check_violation';
-    END IF;
-    PERFORM memex.session_tail_refresh(NEW.user_id, NEW.session_id);
-    RETURN NEW;
-  ELSE
-    PERFORM memex.session_tail_refresh(OLD.user_id, OLD.session_id);
-    RETURN OLD;
-  END IF;
+  UPDATE memex.sessions s
+     SET message_count = s.message_count + a.n,
+         last_message_at = a.last_at,
+         last_message_preview = memex.one_line(a.last_content, 160),
+         updated_at = greatest(s.updated_at, a.last_at)
+    FROM (SELECT DISTINCT ON (user_id, session_id) user_id, session_id,
+                 count(*) OVER (PARTITION BY user_id, session_id) AS n, created_at AS last_at, content AS last_content
+            FROM added
+           ORDER BY user_id, session_id, seq DESC) AS a
+   WHERE s.user_id = a.user_id AND s.id = a.session_id;
+  RETURN NULL;
 END
 $fn$;
-CREATE TRIGGER messages_keep_session AFTER INSERT OR UPDATE OR DELETE ON memex.messages
-  FOR EACH ROW EXECUTE FUNCTION memex.messages_keep_session();
+CREATE TRIGGER messages_added AFTER INSERT ON memex.messages
+  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION memex.messages_added();
+
+CREATE FUNCTION memex.messages_changed() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  touched record;
+BEGIN
+  FOR touched IN SELECT DISTINCT user_id, session_id FROM changed LOOP
+    PERFORM memex.session_tail_refresh(touched.user_id, touched.session_id);
+  END LOOP;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER messages_deleted AFTER DELETE ON memex.messages
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION memex.messages_changed();
+CREATE TRIGGER messages_updated AFTER UPDATE ON memex.messages
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION memex.messages_changed();
+
+-- The counts above follow sessions by key, so a message keeps its session and id for life.
+CREATE FUNCTION memex.messages_stay() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'a message cannot move to another session or change its id' USING ERRCODE = 'check_violation';
+END
+$fn$;
+CREATE TRIGGER messages_stay BEFORE UPDATE OF user_id, session_id, id ON memex.messages
+  FOR EACH ROW WHEN (NEW.user_id <> OLD.user_id OR NEW.session_id <> OLD.session_id OR NEW.id <> OLD.id)
+  EXECUTE FUNCTION memex.messages_stay();
 
 CREATE TABLE memex.files (
   user_id text NOT NULL,

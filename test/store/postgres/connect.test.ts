@@ -10,7 +10,7 @@ describe('openDatabase', () => {
     const error = await expectCode(openDatabase(url), 'MEMEX_DATABASE_UNAVAILABLE');
     expect(error.message).not.toContain('secret-password');
     expect(JSON.stringify(error.toJSON())).not.toContain('secret-password');
-    expect(error.details).toMatchObject({ cause: 'ECONNREFUSED' });
+    expect(error.details).toMatchObject({ errorCode: 'ECONNREFUSED' });
   });
 
   it('a URL that is not a PostgreSQL URL is MEMEX_CONFIG_INVALID', async () => {

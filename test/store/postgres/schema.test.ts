@@ -204,6 +204,35 @@ describe('PostgreSQL schema', () => {
 
       await withUser(db.pool, ALICE, (c) => c.query('DELETE FROM memex.messages WHERE user_id = $1', [ALICE]));
       expect(await session()).toMatchObject({ message_count: 0, last_message_preview: null, last_message_at: null });
+
+      // A batch append counts every row and previews the last one appended.
+      await withUser(db.pool, ALICE, (c) =>
+        c.query("INSERT INTO memex.messages (user_id, session_id, id, role, content) VALUES ($1, 's1', 'b1', 'user', 'one'), ($1, 's1', 'b2', 'assistant', 'two')", [ALICE]),
+      );
+      expect(await session()).toMatchObject({ message_count: 2, last_message_preview: 'two' });
+    });
+
+    it('a message cannot move to another session', async () => {
+      await withUser(db.pool, ALICE, async (c) => {
+        await c.query("INSERT INTO memex.sessions (user_id, id) VALUES ($1, 's2')", [ALICE]);
+        await c.query("INSERT INTO memex.messages (user_id, session_id, id, role, content) VALUES ($1, 's1', 'm1', 'user', 'x')", [ALICE]);
+      });
+      await withUser(db.pool, ALICE, async (c) => {
+        await expect(c.query("UPDATE memex.messages SET session_id = 's2' WHERE user_id = $1", [ALICE])).rejects.toMatchObject({ code: '23514' });
+      });
+      expect((await session()).message_count).toBe(1);
+    });
+
+    it('deleting a session deletes its messages and files with it', async () => {
+      await withUser(db.pool, ALICE, async (c) => {
+        await c.query("INSERT INTO memex.messages (user_id, session_id, id, role, content) SELECT $1, 's1', 'm' || i, 'user', 'x' FROM generate_series(1, 50) AS i", [ALICE]);
+        await c.query("INSERT INTO memex.files (user_id, session_id, id, name, mime_type, ext, size, bytes) VALUES ($1, 's1', $2, 'a.pdf', 'application/pdf', 'pdf', 1, '\\x01')", [ALICE, SHA]);
+      });
+      expect((await session()).message_count).toBe(50);
+      await withUser(db.pool, ALICE, async (c) => {
+        await c.query("DELETE FROM memex.sessions WHERE user_id = $1 AND id = 's1'", [ALICE]);
+        for (const table of ['messages', 'files']) expect((await c.query(`SELECT 1 FROM memex.${table}`)).rowCount, table).toBe(0);
+      });
     });
 
     // Citus distributes by user_id only if every primary key, unique key and foreign key includes it.
