@@ -212,6 +212,19 @@ describe('PostgreSQL schema', () => {
       expect(await session()).toMatchObject({ message_count: 2, last_message_preview: 'two' });
     });
 
+    it("the preview folds whitespace and cuts near 160 characters at a word, as the flat files' preview does", async () => {
+      const cases = [
+        { text: `third ${'word '.repeat(60)}`, preview: `third${' word'.repeat(30)}…` },
+        { text: 'x'.repeat(200), preview: `${'x'.repeat(160)}…` },
+        { text: `a ${'y'.repeat(200)}`, preview: `a ${'y'.repeat(158)}…` },
+        { text: '  tabs\t\tand\nnew  lines ', preview: 'tabs and new lines' },
+      ];
+      for (const { text, preview } of cases) {
+        const folded = await db.pool.query<{ preview: string }>('SELECT memex.one_line($1, 160) AS preview', [text]);
+        expect(folded.rows[0]?.preview).toBe(preview);
+      }
+    });
+
     it('a message cannot move to another session', async () => {
       await withUser(db.pool, ALICE, async (c) => {
         await c.query("INSERT INTO memex.sessions (user_id, id) VALUES ($1, 's2')", [ALICE]);
