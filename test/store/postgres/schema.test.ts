@@ -160,6 +160,26 @@ describe('PostgreSQL schema', () => {
       for (const row of tables.rows) expect(row, row.table).toMatchObject({ enabled: true, forced: true, policies: 1 });
     });
 
+    it('withUser keeps nothing of a function that throws, and the connection serves the next caller', async () => {
+      const one = new pg.Pool({ connectionString: server.url, max: 1 });
+      try {
+        const failure = new Error('stops halfway');
+        await expect(
+          withUser(one, ALICE, async (c) => {
+            await c.query("INSERT INTO memex.notes (user_id, id, kind, text) VALUES ($1, 'n9', 'fact', 'half-written')", [ALICE]);
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        await withUser(one, ALICE, async (c) => {
+          await expect(c.query("INSERT INTO memex.notes (user_id, id, kind, text) VALUES ($1, 'n1', 'fact', 'duplicate')", [ALICE])).rejects.toMatchObject({ code: '23505' });
+        });
+        const notes = await withUser(one, ALICE, (c) => c.query<{ id: string }>('SELECT id FROM memex.notes ORDER BY id'));
+        expect(notes.rows.map((r) => r.id)).toEqual(['n1']);
+      } finally {
+        await one.end();
+      }
+    });
+
     it('withUser refuses an invalid user id before touching the database', async () => {
       await expectCode(withUser(db.pool, '../bob', async () => undefined), 'MEMEX_INVALID_ID');
     });
