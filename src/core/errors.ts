@@ -63,6 +63,9 @@ const catalogue = {
   MEMEX_USAGE: { status: 400, hint: 'The command was used wrongly; run it with --help for its options and arguments.' },
   MEMEX_PATH_NOT_FOUND: { status: 400, hint: 'No file is at that path; check it (relative paths start in the current folder).' },
   MEMEX_PERSONA_AMBIGUOUS: { status: 409, hint: 'Several personas have that name; name the persona by its id (see `memex persona list`).' },
+  MEMEX_DATABASE_UNAVAILABLE: { status: 503, hint: 'Check the database URL (postgres://user:password@host:port/database), that PostgreSQL is running and reachable from here, and that the user may log in.' },
+  MEMEX_PGVECTOR_MISSING: { status: 503, hint: 'Install pgvector (>= 0.7) on the PostgreSQL server, or have an administrator run `CREATE EXTENSION vector` in the database.' },
+  MEMEX_SCHEMA_NEWER: { status: 500, hint: 'The database was migrated by a newer Memex; upgrade Memex to use it (migrations never go backwards).' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -1,0 +1,21 @@
+import type { Pool, PoolClient } from 'pg';
+import { UserIdSchema } from '../../core/ids.js';
+import { parseInput } from '../../core/inputs.js';
+import { inTransaction } from './transaction.js';
+
+/** The role the service's queries run as: it owns no table, so row-level security always applies. */
+export const APP_ROLE = 'memex_app';
+
+/**
+ * Runs `fn` as `userId` in one transaction: the role drops to `memex_app` and the `memex.user_id`
+ * setting the policies read is set, both `LOCAL`, so they end with the transaction and a pooled
+ * connection never carries one user's identity into the next caller's queries.
+ */
+export async function withUser<T>(pool: Pool, userId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const id = parseInput(UserIdSchema, userId, 'user id');
+  return inTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
+    await client.query("SELECT set_config('memex.user_id', $1, true)", [id]);
+    return fn(client);
+  });
+}
