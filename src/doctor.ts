@@ -60,8 +60,12 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
   const add = (finding: DoctorFinding): void => {
     report.findings.push(finding);
   };
-  // Before listing: a user or session hidden by a broken file is listed once it is repaired.
-  await parts.tap(() => undefined, async () => {
+  // Before listing: a user or session hidden by a broken file is listed once it is repaired. What
+  // opening the sessions repairs here (a torn line, stale counts) is reported; what it skips, `repair` reports itself.
+  const reportRepairs = (finding: DoctorFinding): void => {
+    if (finding.severity !== 'problem') add(finding);
+  };
+  await parts.tap(reportRepairs, async () => {
     for (const finding of await store.repair(options.userId !== undefined ? { userId: options.userId } : {})) add(finding);
   });
   const users = options.userId ? [options.userId] : (await store.listUsers()).map((user) => user.id);

@@ -128,6 +128,11 @@ export class Memex {
   /** Users whose sessions were checked, since open, for messages a crash left without rows. */
   private readonly caughtUp = new Map<string, Promise<void>>();
   private ocrEngine: OcrEngine | null = null;
+  /**
+   * The data dir's API keys (`api_keys.json`), one instance: a server built on this Memex checks
+   * keys with it, so a key revoked here (deleting a user) is refused at once.
+   */
+  readonly keys: KeyStore;
 
   private constructor(
     readonly config: Config,
@@ -137,6 +142,7 @@ export class Memex {
     /** Extra listeners for warnings, while `doctor` runs. */
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
+    this.keys = new KeyStore(config.dataDir);
     this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
     this.contexts = new ContextManager({
       store,
@@ -362,7 +368,7 @@ export class Memex {
       options,
     );
     // The API key file is the server's, but a bad one locks every client out: reported, never changed.
-    await new KeyStore(this.config.dataDir).check().catch((cause: unknown) => {
+    await this.keys.check().catch((cause: unknown) => {
       const error = toMemexError(cause);
       report.findings.push({ severity: 'problem', where: 'data dir', what: `${error.code}: ${error.message}; ${error.hint}` });
       report.ok = false;
@@ -452,7 +458,7 @@ export class Memex {
       await this.store.getUser(userId).catch((cause: unknown) => {
         if (isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_INVALID_ID')) throw cause;
       });
-      await new KeyStore(this.config.dataDir).revokeUser(userId);
+      await this.keys.revokeUser(userId);
       await this.store.deleteUser(userId);
       this.recall.forget(userId);
       this.caughtUp.delete(userId);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashedEmbedder, Memex, type MemexWarning } from '../src/index.js';
+import { expectCode } from './helpers/errors.js';
 import { modelEnv } from './helpers/model.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -120,5 +121,24 @@ describe('one damaged record costs only itself', () => {
     const report = await memex.doctor();
     expect(report.findings).toContainEqual(expect.objectContaining({ severity: 'repaired', what: expect.stringContaining('ingested file') }));
     expect((await memex.search('alice', 'trace trees', { k: 5, sources: ['file'] })).hits.length).toBeGreaterThan(0);
+  });
+
+  it('doctor reports a torn last line repaired on open, and a user id that names no user is MEMEX_USER_NOT_FOUND (regression: repairs made while repairing went unreported)', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const { dir } = await seed(dataDir, 2);
+    await writeFile(join(dir, 'messages.jsonl'), `${await readFile(join(dir, 'messages.jsonl'), 'utf8')}{"v":1,"id":"torn`);
+    const memex = await open(dataDir);
+    const report = await memex.doctor();
+    expect(report.findings).toContainEqual(expect.objectContaining({ severity: 'repaired', what: expect.stringContaining('torn') }));
+    await expectCode(memex.doctor({ userId: 'nobody' }), 'MEMEX_USER_NOT_FOUND');
+  });
+
+  it('a user whose profile.json cannot be read can still be deleted (regression: MEMEX_USER_CORRUPT after their keys were revoked)', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    await seed(dataDir, 1);
+    await writeFile(join(dataDir, 'users', 'alice', 'profile.json'), '{"v":1,"id":"alice","na');
+    const memex = await open(dataDir);
+    await memex.users.delete('alice');
+    expect(existsSync(join(dataDir, 'users', 'alice'))).toBe(false);
   });
 });

@@ -56,6 +56,12 @@ const MAX_CHARS_PER_TOKEN = 32;
  */
 const YIELD_EVERY_CHARS = 8_192;
 
+/**
+ * Characters counted since the event loop last had a turn, across calls: many short texts in a
+ * row (a batch of messages, a document of small sections) add up like one long text.
+ */
+let sinceYield = 0;
+
 /** A step of chunking work: yields when it has counted `YIELD_EVERY_CHARS` since the last yield. */
 type Work<T> = Generator<void, T, void>;
 
@@ -69,7 +75,6 @@ interface Context {
   maxChars: number;
   countTokens: TokenCounter;
   levels: readonly Level[];
-  sinceYield: number;
 }
 
 /**
@@ -109,7 +114,7 @@ function* chunking(text: string, options: ChunkingOptions): Work<TextPiece[]> {
   const [start, end] = trimmed(text, 0, text.length);
   if (start >= end) return [];
   // Every unit alone costs the model's fixed tokens ([CLS], [SEP], ...); joined units pay them once.
-  const context: Context = { text, maxTokens, overlapTokens, fixed: countTokens(''), maxChars: maxTokens * MAX_CHARS_PER_TOKEN, countTokens, levels: options.lines ? LINES : PROSE, sinceYield: 0 };
+  const context: Context = { text, maxTokens, overlapTokens, fixed: countTokens(''), maxChars: maxTokens * MAX_CHARS_PER_TOKEN, countTokens, levels: options.lines ? LINES : PROSE };
   if (end - start <= context.maxChars) {
     const tokens = yield* count(context, start, end);
     if (tokens <= maxTokens) return [{ start, end, text: text.slice(start, end), tokens }];
@@ -154,9 +159,9 @@ function* pack(context: Context, units: Unit[]): Work<TextPiece[]> {
 /** Counts `text[start, end)`, yielding first when enough has been counted since the last turn. */
 function* count(context: Context, start: number, end: number): Work<number> {
   // A call has a cost of its own, whatever its length.
-  context.sinceYield += end - start + 16;
-  if (context.sinceYield >= YIELD_EVERY_CHARS) {
-    context.sinceYield = 0;
+  sinceYield += end - start + 16;
+  if (sinceYield >= YIELD_EVERY_CHARS) {
+    sinceYield = 0;
     yield;
   }
   return context.countTokens(context.text.slice(start, end));

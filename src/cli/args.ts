@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { MemexError, type Persona } from '../core/index.js';
+import { MemexError, samePersonaName, type Persona } from '../core/index.js';
 import type { MemexApi } from './api.js';
 import type { Context } from './main.js';
 
@@ -53,8 +53,7 @@ export async function personaOf(memex: MemexApi, user: string, idOrName: string)
   const personas = await memex.personas.list(user);
   const byId = personas.find((p) => p.id === idOrName);
   if (byId) return byId;
-  const key = idOrName.trim().toLowerCase();
-  const named = personas.filter((p) => p.name.trim().toLowerCase() === key);
+  const named = personas.filter((p) => samePersonaName(p.name, idOrName));
   if (named.length === 1) return named[0] as Persona;
   if (named.length > 1) {
     throw new MemexError('MEMEX_PERSONA_AMBIGUOUS', `${named.length} personas are named "${idOrName}" (${named.map((p) => p.id).join(', ')}); name one by its id`, {

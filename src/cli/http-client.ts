@@ -24,11 +24,11 @@ import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
-import { messageCursor, type ExportFormat, type ListOptions, type MessagePage, type SessionPage } from '../store/index.js';
+import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
 import { LOCAL_USER_HEADER, type ServerFile } from '../server/announce.js';
 import type { IngestSummary, MemexApi } from './api.js';
 
-/** The most a page of the HTTP API holds: offsets are walked in pages this large. */
+/** The most a page of the HTTP API holds: whole lists are read in pages this large. */
 const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 50;
 /** How often an ingest job is looked at while the CLI waits for it. */
@@ -93,10 +93,9 @@ export class HttpMemex implements MemexApi {
     const items: T[] = [];
     let cursor: string | undefined;
     do {
-      const body = await this.call<Record<string, unknown>>('GET', path, { ...(user !== undefined ? { user } : {}), query: { limit: MAX_PAGE, cursor } });
-      items.push(...listOf<T>(body, key));
-      const next = body.nextCursor;
-      cursor = typeof next === 'string' ? next : undefined;
+      const page = await this.call<Record<string, T[]> & { nextCursor: string | null }>('GET', path, { ...(user !== undefined ? { user } : {}), query: { limit: MAX_PAGE, cursor } });
+      items.push(...(page[key] ?? []));
+      cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
     return items;
   }
@@ -119,22 +118,10 @@ export class HttpMemex implements MemexApi {
     create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.call('POST', '/sessions', { user: userId, body: input ?? {} }),
     get: (userId: string, sessionId: string): Promise<SessionSummary> => this.call('GET', `/sessions/${enc(sessionId)}`, { user: userId }),
     list: async (userId: string, options: ListOptions = {}): Promise<SessionPage> => {
-      const { limit = 20, offset = 0, cursor, title } = options;
-      // The API pages by cursor: an offset is walked to, a page of at most MAX_PAGE at a time.
-      const sessions: SessionSummary[] = [];
-      let next: string | null | undefined = cursor;
-      let total: number;
-      do {
-        const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', {
-          user: userId,
-          query: { limit: offset === 0 ? limit : MAX_PAGE, cursor: next ?? undefined, title },
-        });
-        sessions.push(...page.sessions);
-        total = page.total;
-        next = page.nextCursor;
-      } while (next !== null && sessions.length < offset + limit);
-      const shown = sessions.slice(offset, offset + limit);
-      return { sessions: shown, total, offset, limit, nextCursor: offset === 0 ? next : null, unreadable: [] };
+      const { limit = 20, offset, cursor, title } = options;
+      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query: { limit, offset, cursor, title } });
+      // The server lists unreadable sessions only in its log; a page reached by cursor does not know its offset.
+      return { ...page, offset: offset ?? (cursor === undefined ? 0 : -1), limit, unreadable: [] };
     },
     rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.call('PATCH', `/sessions/${enc(sessionId)}`, { user: userId, body: { title } }),
     delete: (userId: string, sessionId: string): Promise<void> => this.call('DELETE', `/sessions/${enc(sessionId)}`, { user: userId }),
@@ -160,33 +147,10 @@ export class HttpMemex implements MemexApi {
 
   private async listMessages(userId: string, sessionId: string, options: PageOptions): Promise<MessagePage> {
     const { limit = DEFAULT_PAGE, offset, cursor, before, latest } = options;
-    type Page = { messages: Message[]; total: number; nextCursor: string | null; prevCursor: string | null };
-    const path = `/sessions/${enc(sessionId)}/messages`;
-    if (offset === undefined) {
-      const page: Page = await this.call('GET', path, { user: userId, query: { limit, cursor, before, latest } });
-      // A cursor page does not know its offset; the first page's and the latest page's are known.
-      const at = latest ? page.total - page.messages.length : cursor === undefined && before === undefined ? 0 : -1;
-      return { ...page, offset: at, limit };
-    }
-    const seen: Message[] = [];
-    let after: string | null | undefined;
-    let page: Page;
-    do {
-      page = await this.call('GET', path, { user: userId, query: { limit: MAX_PAGE, cursor: after ?? undefined } });
-      seen.push(...page.messages);
-      after = page.nextCursor;
-    } while (after !== null && seen.length < offset + limit);
-    const messages = seen.slice(offset, offset + limit);
-    const last = messages.at(-1);
-    const more = offset + messages.length < page.total;
-    return {
-      messages,
-      total: page.total,
-      offset,
-      limit,
-      nextCursor: more && last ? messageCursor(last.id) : null,
-      prevCursor: offset > 0 && messages[0] ? messageCursor(messages[0].id) : null,
-    };
+    const page: Omit<MessagePage, 'offset' | 'limit'> = await this.call('GET', `/sessions/${enc(sessionId)}/messages`, { user: userId, query: { limit, offset, cursor, before, latest } });
+    // A cursor page does not know its offset; an offset page, the first page and the latest page do.
+    const at = offset ?? (latest ? page.total - page.messages.length : cursor === undefined && before === undefined ? 0 : -1);
+    return { ...page, offset: at, limit };
   }
 
   readonly personas = {
@@ -269,12 +233,6 @@ export class HttpMemex implements MemexApi {
 
 function enc(id: string): string {
   return encodeURIComponent(id);
-}
-
-function listOf<T>(body: unknown, key: string): T[] {
-  if (Array.isArray(body)) return body as T[];
-  const list = (body as Record<string, unknown> | null)?.[key];
-  return Array.isArray(list) ? (list as T[]) : [];
 }
 
 function codeOf(code: string | undefined): MemexErrorCode {

@@ -22,7 +22,7 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
       const memex = await ctx.library();
       // Loading the model now makes the first request as fast as the rest (and a broken model fails here).
       const embedder = await memex.embedder();
-      const keys = new KeyStore(memex.config.dataDir);
+      const keys = memex.keys;
       const stopped = new Promise<void>((resolve) => {
         void serve(memex, {
           keys,

@@ -30,7 +30,7 @@ export interface ChatMessage {
  * image at `high` (more for larger ones), so `high` and `auto` are counted as the latter. An estimate:
  * leave slack in the budget for windows with large images.
  */
-export const IMAGE_TOKENS = Object.freeze({ low: 85, high: 765 });
+const IMAGE_TOKENS = Object.freeze({ low: 85, high: 765 });
 /** Per tool call, the frame around its id, name and arguments (an estimate, like the image cost). */
 const PER_TOOL_CALL = 4;
 

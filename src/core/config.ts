@@ -18,6 +18,16 @@ export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
 export const TOKEN_ENCODINGS = ['cl100k_base', 'o200k_base'] as const;
 export type TokenEncoding = (typeof TOKEN_ENCODINGS)[number];
 
+/** At most `max` events (default given) in each window of `windowMs`. */
+function windowLimit(max: number) {
+  return z
+    .strictObject({
+      max: z.number().int().min(1).max(1_000_000).default(max),
+      windowMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+    })
+    .prefault({});
+}
+
 export const ConfigSchema = z.strictObject({
   /** Where the flat-file store keeps everything. Relative paths resolve against the working directory. */
   dataDir: z.string().min(1).default('./memex-data'),
@@ -260,24 +270,14 @@ export const ConfigSchema = z.strictObject({
        */
       requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(300_000),
       /** Requests per API key (or per trusted user) in each window; the answer past it is 429 with Retry-After. */
-      rateLimit: z
-        .strictObject({
-          max: z.number().int().min(1).max(1_000_000).default(1200),
-          windowMs: z.number().int().min(1000).max(86_400_000).default(60_000),
-        })
-        .prefault({}),
+      rateLimit: windowLimit(1200),
       /**
        * Failed authentications (no key, a wrong or revoked key) allowed per client address in each
        * window; past it the address gets 429 with Retry-After, even with a right key, so keys cannot
        * be guessed at speed. Clients behind one address (a NAT, loopback) share the budget: raise
        * `max` if many legitimate clients there misconfigure keys at once.
        */
-      failedAuthLimit: z
-        .strictObject({
-          max: z.number().int().min(1).max(1_000_000).default(30),
-          windowMs: z.number().int().min(1000).max(86_400_000).default(60_000),
-        })
-        .prefault({}),
+      failedAuthLimit: windowLimit(30),
       /**
        * Trust the `X-User-ID` header as the caller's identity, without an API key. Only for a server
        * reachable solely through a gateway that authenticates users and sets the header itself;

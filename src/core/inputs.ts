@@ -87,7 +87,7 @@ export interface MessageBody {
 }
 
 /** The text of OpenAI content parts: the text parts, joined by a newline (images have none). */
-export function textOfParts(parts: readonly ContentPart[]): string {
+function textOfParts(parts: readonly ContentPart[]): string {
   return parts.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
 }
 

@@ -33,7 +33,7 @@ export interface Where {
   [key: string]: WhereScalar | WhereOperators | Where[] | undefined;
 }
 
-export const WHERE_LIMITS = Object.freeze({ depth: 5, conditions: 100, listValues: 1000, keyLength: 200, stringLength: 1000 });
+const WHERE_LIMITS = Object.freeze({ depth: 5, conditions: 100, listValues: 1000, keyLength: 200, stringLength: 1000 });
 
 const OPERATORS = new Set(['$eq', '$ne', '$in', '$nin', '$gt', '$gte', '$lt', '$lte', '$exists']);
 const RANGES = new Set(['$gt', '$gte', '$lt', '$lte']);
@@ -128,12 +128,10 @@ function compare(op: string, stored: unknown, bound: number | string): boolean {
 }
 
 function field(key: string, condition: unknown): Test {
-  if (typeof condition !== 'object' || condition === null) {
-    const wanted = condition as WhereScalar;
-    return (metadata) => Object.hasOwn(metadata, key) && equal(metadata[key], wanted);
-  }
+  // A bare value is shorthand for `$eq`.
+  if (typeof condition !== 'object' || condition === null) return field(key, { $eq: condition });
+  const has = (metadata: Readonly<Record<string, unknown>>): boolean => Object.hasOwn(metadata, key);
   const tests = Object.entries(condition as WhereOperators).map(([op, operand]): Test => {
-    const has = (metadata: Readonly<Record<string, unknown>>): boolean => Object.hasOwn(metadata, key);
     switch (op) {
       case '$eq':
         return (metadata) => has(metadata) && equal(metadata[key], operand as WhereScalar);

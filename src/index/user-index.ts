@@ -456,14 +456,13 @@ export class UserIndex {
     const vectors = HnswVectorIndex.read(join(dir, manifest.files.hnsw.name), options.model.dimension, options.hnsw, live);
     const lexical = LexicalIndex.load(meta.lexical, options.bm25);
     const index = new UserIndex(options, vectors, lexical);
-    index.restore(meta, manifest.generation);
+    index.restore(meta, meta.metaRef, meta.metadata, manifest.generation);
     await index.loadRows();
     return index;
   }
 
-  private restore(meta: z.infer<typeof MetaSchema>, generation: number): void {
+  private restore(meta: z.infer<typeof MetaSchema>, metaRef: NonNullable<z.infer<typeof MetaSchema>['metaRef']>, metadata: NonNullable<z.infer<typeof MetaSchema>['metadata']>, generation: number): void {
     const n = meta.next;
-    const metaRef = meta.metaRef ?? new Uint32Array(n);
     for (const column of [meta.session, meta.row, meta.role, meta.kind, meta.time, metaRef]) {
       if (column.length !== n) throw corrupt('the label columns disagree in length');
     }
@@ -475,7 +474,7 @@ export class UserIndex {
     this.kind = grow(meta.kind, n);
     this.time = grow(meta.time, n);
     this.metaRef = grow(metaRef, n);
-    this.metadata = meta.metadata ?? [];
+    this.metadata = metadata;
     for (let label = 0; label < n; label++) if ((this.metaRef[label] as number) > this.metadata.length) throw corrupt(`label ${label} names metadata past the list`);
     this.chunkIds = meta.chunkIds;
     this.generation = generation;
@@ -628,7 +627,6 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** A session deleted while we looked is simply not there. */
 /** A session deleted, or one whose files cannot be read, counts as absent: one broken session costs only itself. */
 function skipMissing(cause: unknown): null {
   if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) return null;

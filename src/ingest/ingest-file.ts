@@ -157,9 +157,16 @@ export async function chunksOfFile(fileId: FileRecord['id'], units: readonly Tex
  * The chunks of every ingested file of a session, from the text kept at ingest (never parsed or
  * OCRed again): what a reindex embeds beside the messages.
  */
-export async function sessionFileChunks(store: Store, userId: string, sessionId: string, chunking: ChunkingOptions): Promise<{ file: FileRecord; chunks: Chunk[] }[]> {
+export async function sessionFileChunks(
+  store: Store,
+  userId: string,
+  sessionId: string,
+  chunking: ChunkingOptions,
+  /** Only these of the session's files (default: all of them). */
+  files?: readonly FileRecord[],
+): Promise<{ file: FileRecord; chunks: Chunk[] }[]> {
   const out: { file: FileRecord; chunks: Chunk[] }[] = [];
-  for (const file of await store.listFiles(userId, sessionId)) {
+  for (const file of files ?? (await store.listFiles(userId, sessionId))) {
     if (!file.content) continue;
     const raw: unknown = JSON.parse((await store.readFileArtifact(userId, sessionId, file.id, 'text.json')).toString('utf8'));
     const parsed = FileTextSchema.safeParse(raw);

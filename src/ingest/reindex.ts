@@ -1,5 +1,5 @@
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
-import { FORMAT_VERSION, MemexError, toMemexError, type Config } from '../core/index.js';
+import { FORMAT_VERSION, MemexError, toMemexError, type Config, type FileRecord } from '../core/index.js';
 import { chunkMessages, chunkingFor } from '../chunking/index.js';
 import { throwIfAborted, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
@@ -121,25 +121,32 @@ export async function repairFileRows(
   chunkingConfig: Config['chunking'],
   ref: SessionRef,
 ): Promise<{ files: number; chunks: number }> {
-  const ingested = (await store.listFiles(ref.userId, ref.sessionId)).filter((file) => (file.content?.chunks ?? 0) > 0);
+  const ingested = await ingestedFiles(store, ref);
   if (ingested.length === 0) return { files: 0, chunks: 0 };
-  const rows = await fileRows(store, ref);
-  const short = new Set(ingested.filter((file) => (rows.get(file.id) ?? 0) < (file.content?.chunks ?? 0)).map((file) => file.id));
-  if (short.size === 0) return { files: 0, chunks: 0 };
+  const { byFile, rows: before } = await fileRows(store, ref);
+  const short = ingested.filter((file) => (byFile.get(file.id) ?? 0) < (file.content?.chunks ?? 0));
+  if (short.length === 0) return { files: 0, chunks: 0 };
+  // Only the short files' text is read and cut again.
   const chunking = chunkingFor(chunkingConfig, embedder);
-  const chunks = (await sessionFileChunks(store, ref.userId, ref.sessionId, chunking)).filter(({ file }) => short.has(file.id)).flatMap((f) => f.chunks);
+  const chunks = (await sessionFileChunks(store, ref.userId, ref.sessionId, chunking, short)).flatMap((f) => f.chunks);
   const vectors = await embedder.embed(chunks.map((chunk) => chunk.text));
-  const before = (await store.vectorStatus(ref.userId, ref.sessionId)).rows;
   const after = (await store.appendVectors(ref.userId, ref.sessionId, { model: embedder.modelId, chunks, vectors })).rows;
-  return { files: short.size, chunks: after - before };
+  return { files: short.length, chunks: after - before };
 }
 
-async function fileRows(store: Store, ref: SessionRef): Promise<Map<string, number>> {
-  const rows = new Map<string, number>();
-  for (const line of (await store.readVectors(ref.userId, ref.sessionId)).lines) {
-    if (line.source.kind === 'file') rows.set(line.source.fileId, (rows.get(line.source.fileId) ?? 0) + 1);
+/** The session's files that ingest made chunks of. */
+async function ingestedFiles(store: Store, ref: SessionRef): Promise<FileRecord[]> {
+  return (await store.listFiles(ref.userId, ref.sessionId)).filter((file) => (file.content?.chunks ?? 0) > 0);
+}
+
+/** The session's rows, and how many of them each file has. */
+async function fileRows(store: Store, ref: SessionRef): Promise<{ byFile: Map<string, number>; rows: number }> {
+  const { lines } = await store.readVectors(ref.userId, ref.sessionId);
+  const byFile = new Map<string, number>();
+  for (const line of lines) {
+    if (line.source.kind === 'file') byFile.set(line.source.fileId, (byFile.get(line.source.fileId) ?? 0) + 1);
   }
-  return rows;
+  return { byFile, rows: lines.length };
 }
 
 /** Rows all from `model`, and no message with text left without rows (attachment-only ones have none). */
@@ -149,10 +156,10 @@ async function isCurrent(store: Store, ref: SessionRef, model: string): Promise<
   const pending = await store.unembeddedMessages(ref.userId, ref.sessionId);
   if (!pending.every((message) => message.content.trim() === '')) return false;
   // Every ingested file has all its rows (a repair on open may have dropped some).
-  const files = (await store.listFiles(ref.userId, ref.sessionId)).filter((file) => (file.content?.chunks ?? 0) > 0);
+  const files = await ingestedFiles(store, ref);
   if (files.length === 0) return true;
-  const rows = await fileRows(store, ref);
-  return files.every((file) => rows.get(file.id) === file.content?.chunks);
+  const { byFile } = await fileRows(store, ref);
+  return files.every((file) => byFile.get(file.id) === file.content?.chunks);
 }
 
 /** Finished sessions of a forced reindex, one JSON line each, so a rerun resumes. */

@@ -1,10 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FORMAT_VERSION } from '../core/index.js';
-import { isAlive } from '../store/index.js';
+import { FORMAT_VERSION, MemexError } from '../core/index.js';
+import { Durability, isAlive, readJsonRecord } from '../store/index.js';
 
 /**
  * `<dataDir>/server.json`: how the CLI finds the `memex serve` that owns a data dir, and the secret
@@ -43,21 +43,7 @@ export function isLocalSecret(token: string, secret: string | undefined): boolea
 /** Writes the file atomically, readable by its owner only (created 0600, then renamed into place). */
 export async function writeServerFile(dataDir: string, info: { url: string; secret: string }): Promise<ServerFile> {
   const record: ServerFile = { v: FORMAT_VERSION, url: info.url, pid: process.pid, hostname: hostname(), secret: info.secret, startedAt: new Date().toISOString() };
-  const path = join(dataDir, SERVER_FILE);
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (cause) {
-    await unlink(temp).catch(() => undefined);
-    throw cause;
-  }
+  await new Durability('always').writeJsonAtomic(join(dataDir, SERVER_FILE), record, { mode: 0o600 });
   return record;
 }
 
@@ -69,20 +55,7 @@ export async function removeServerFile(dataDir: string, secret: string): Promise
 
 /** The file's record, or null when there is none, it is unreadable, or its process is gone. */
 export async function readServerFile(dataDir: string): Promise<ServerFile | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dataDir, SERVER_FILE), 'utf8');
-  } catch {
-    return null;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const result = ServerFileSchema.safeParse(parsed);
-  if (!result.success) return null;
-  if (result.data.hostname === hostname() && !isAlive(result.data.pid)) return null;
-  return result.data;
+  const record = await readJsonRecord(join(dataDir, SERVER_FILE), ServerFileSchema, (reason) => new MemexError('MEMEX_INVALID_INPUT', reason)).catch(() => null);
+  if (!record || (record.hostname === hostname() && !isAlive(record.pid))) return null;
+  return record;
 }

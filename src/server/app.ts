@@ -8,10 +8,9 @@ import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider
 import type { z } from 'zod';
 import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
 import type { Memex } from '../index.js';
-import { KeyedMutex } from '../store/index.js';
+import { KeyedMutex, type Caller, type KeyStore } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
-import { KeyStore, type Caller } from './keys.js';
 import { isLocalSecret, LOCAL_USER_HEADER } from './announce.js';
 import { documentationOnly } from './documentation-only.js';
 import { depthLimitedJson } from './json-body.js';
@@ -39,7 +38,7 @@ declare module 'fastify' {
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
 
 export interface AppOptions {
-  /** API keys; default the data dir's `api_keys.json`. */
+  /** API keys; default the Memex's own (the data dir's `api_keys.json`). */
   keys?: KeyStore;
   /** Settings that win over `memex.config.server`. */
   server?: Partial<Config['server']>;
@@ -57,8 +56,6 @@ export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
   keys: KeyStore;
-  /** Users known to exist (a key's user is created on its first use); a deleted user leaves it. */
-  known: Set<string>;
   /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
   patches: KeyedMutex;
   settings: Config['server'];
@@ -81,7 +78,7 @@ export interface ServerContext {
  */
 export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<App> {
   const settings: Config['server'] = { ...memex.config.server, ...options.server };
-  const keys = options.keys ?? new KeyStore(memex.config.dataDir);
+  const keys = options.keys ?? memex.keys;
   const app: App = Fastify({
     logger: options.logger ?? false,
     bodyLimit: settings.bodyLimit,
@@ -112,8 +109,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   });
   if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
   const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
-  const known = new Set<string>();
-  const context: ServerContext = { memex, jobs, keys, known, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
+  const context: ServerContext = { memex, jobs, keys, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error
   // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
@@ -150,10 +146,8 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       throw cause;
     });
     // The local admin acts as users exactly as the library would: a missing one is an error, not created.
-    if (!caller.local && !known.has(caller.userId)) {
-      await memex.users.ensure(caller.userId);
-      known.add(caller.userId);
-    }
+    // (The store caches profiles: after the first request this costs a map lookup.)
+    if (!caller.local) await memex.users.ensure(caller.userId);
     request.caller = caller;
   });
   // After authentication, so each key (not each address) has its own budget.

@@ -5,6 +5,13 @@ import type { z } from 'zod';
 import { FORMAT_VERSION, MemexError, ioCode, type FsyncPolicy } from '../core/index.js';
 import { Coalescer } from './serial.js';
 
+export interface WriteOptions {
+  /** fsync before the rename (default true; never under the `none` policy). */
+  durable?: boolean;
+  /** The file's permission bits (default 0o666, less the umask). */
+  mode?: number;
+}
+
 /**
  * Writes that survive crashes, under one fsync policy (see `fsync` in core/config.ts):
  *
@@ -20,16 +27,17 @@ export class Durability {
 
   constructor(readonly policy: FsyncPolicy) {}
 
-  async writeJsonAtomic(path: string, value: unknown, options: { durable?: boolean } = {}): Promise<void> {
+  async writeJsonAtomic(path: string, value: unknown, options: WriteOptions = {}): Promise<void> {
     await this.writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`, options);
   }
 
   /** Replaces the file at `path` whole: a temp file, fsynced (per the policy), renamed over it. */
-  async writeAtomic(path: string, data: string | Uint8Array, options: { durable?: boolean } = {}): Promise<void> {
+  async writeAtomic(path: string, data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
     const durable = (options.durable ?? true) && this.policy !== 'none';
     const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const handle = await open(temp, 'wx');
+      // Created with its mode, so a secret is never readable by others, not even before the rename.
+      const handle = await open(temp, 'wx', options.mode ?? 0o666);
       try {
         await handle.writeFile(data);
         if (durable) await handle.sync();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NewUserSchema, ProfileSchema, UserIdSchema, type Profile } from '../../core/index.js';
+import { isMemexError, NewUserSchema, ProfileSchema, UserIdSchema, type Profile } from '../../core/index.js';
 import { requireAdmin, type App, type ServerContext } from '../app.js';
 import { PageQuery, pageOf } from '../paging.js';
 
@@ -26,12 +26,12 @@ const NewKeySchema = z.object({
  * Managing users, for admin keys only (`memex keys create --admin`): an app seeds its users here,
  * gives each a key, and each user then works through `/v1/me` and the other routes as themselves.
  */
-export function userRoutes(app: App, { memex, jobs, keys, known }: ServerContext): void {
+export function userRoutes(app: App, { memex, jobs, keys }: ServerContext): void {
   const tags = ['users'];
 
   app.get('/users', { schema: { summary: 'Every user (admin)', tags, querystring: PageQuery, response: { 200: UserPageSchema } } }, async (request) => {
     requireAdmin(request);
-    const users = (await memex.users.list()).sort((a, b) => a.id.localeCompare(b.id));
+    const users = await memex.users.list(); // sorted by id
     const page = pageOf(users, request.query);
     return { users: page.items.map(publicUser), total: page.total, nextCursor: page.nextCursor };
   });
@@ -39,7 +39,6 @@ export function userRoutes(app: App, { memex, jobs, keys, known }: ServerContext
   app.post('/users', { schema: { summary: 'Create a user (admin); 409 MEMEX_USER_EXISTS when the id is taken', tags, body: NewUserSchema, response: { 201: UserSchema } } }, async (request, reply) => {
     requireAdmin(request);
     const user = await memex.users.create(request.body);
-    known.add(user.id);
     return reply.code(201).header('location', `/v1/users/${user.id}`).send(publicUser(user));
   });
 
@@ -67,11 +66,11 @@ export function userRoutes(app: App, { memex, jobs, keys, known }: ServerContext
       requireAdmin(request);
       const { userId } = request.params;
       await memex.users.get(userId).catch((cause: unknown) => {
-        if ((cause as { code?: string }).code === 'MEMEX_USER_NOT_FOUND') throw cause;
+        if (isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_INVALID_ID')) throw cause;
       });
-      // Keys first: no request can come in as the user (or create them again) from here on.
+      // Keys first (the server checks keys with this same store): no request can come in as the user,
+      // or create them again, from here on. `memex.users.delete` revokes them too, for library callers.
       await keys.revokeUser(userId);
-      known.delete(userId);
       await jobs.cancelUser(userId);
       await memex.users.delete(userId);
       return reply.code(204).send();

@@ -1,12 +1,12 @@
 import { rm } from 'node:fs/promises';
 import type { z } from 'zod';
-import { MemexError, type Message, messageBody, type NewMessage, newMessageId, NewMessageSchema, type PageOptions, PageOptionsSchema, parseId, parseInput, type SessionId, type UserId } from '../../core/index.js';
+import { MemexError, type Message, messageBody, type MessageBody, type NewMessage, newMessageId, NewMessageSchema, type PageOptions, PageOptionsSchema, parseId, parseInput, type SessionId, type UserId } from '../../core/index.js';
 import { messageCursor, readMessageCursor } from '../cursor.js';
 import { wrapIo } from '../durable.js';
 import type { MessagePage } from '../store.js';
 import { DEFAULT_PAGE, definedOnly, type FlatFileContext, nowIso, oneLine, PREVIEW_CHARS, sessionKey, type SessionState, TITLE_CHARS } from './context.js';
 import { requireUser } from './users.js';
-import { loadSession, sessionVectors, writeMeta } from './session-state.js';
+import { countsFromLog, loadSession, sessionVectors, writeMeta } from './session-state.js';
 import { publish, userIndex } from './listing.js';
 import { getFileRecord } from './files.js';
 
@@ -16,15 +16,13 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   await requireUser(ctx, uid);
   await userIndex(ctx, uid);
   const parsed = inputs.map((input, i) => parseInput(NewMessageSchema, input, inputs.length > 1 ? `message ${i + 1}` : 'message'));
+  const bodies = parsed.map(messageBody);
   for (const [i, message] of parsed.entries()) {
-    const body = messageBody(message);
+    const body = bodies[i] as MessageBody;
     if (body.size > ctx.limits.maxMessageChars) {
       throw new MemexError('MEMEX_MESSAGE_TOO_LARGE', `message ${i + 1} has ${body.size} characters; the limit is ${ctx.limits.maxMessageChars}`, {
         details: { maxMessageChars: ctx.limits.maxMessageChars },
       });
-    }
-    if (message.role !== 'tool' && (message.toolCallId !== undefined || message.toolName !== undefined)) {
-      throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1}: toolCallId and toolName are only for role "tool"`);
     }
     // An image, a tool call or an attachment is content too.
     if (body.content.trim() === '' && (message.attachments ?? []).length === 0 && !body.parts?.length && !body.toolCalls) {
@@ -33,7 +31,7 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   }
   const { state, messages: written } = await ctx.mutex.run(sessionKey(uid, sid), async () => {
     const state = await loadSession(ctx, uid, sid);
-    const messages = await buildMessages(ctx, uid, sid, state, parsed);
+    const messages = await buildMessages(ctx, uid, sid, state, parsed, bodies);
     await state.log.append(messages, ctx.durability);
     const last = messages[messages.length - 1];
     const firstUser = messages.find((m) => m.role === 'user');
@@ -65,7 +63,7 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   return written;
 }
 
-async function buildMessages(ctx: FlatFileContext, userId: UserId, sessionId: SessionId, state: SessionState, inputs: readonly z.output<typeof NewMessageSchema>[]): Promise<Message[]> {
+async function buildMessages(ctx: FlatFileContext, userId: UserId, sessionId: SessionId, state: SessionState, inputs: readonly z.output<typeof NewMessageSchema>[], bodies: readonly MessageBody[]): Promise<Message[]> {
   const seen = new Set<string>();
   const now = Date.now();
   const out: Message[] = [];
@@ -81,7 +79,7 @@ async function buildMessages(ctx: FlatFileContext, userId: UserId, sessionId: Se
     for (const attachment of attachments) await getFileRecord(ctx, userId, sessionId, attachment.fileId);
     const id = input.id ?? newMessageId(now);
     seen.add(id);
-    const { v, content, parts, name, toolCalls, toolCallId, toolName } = messageBody(input);
+    const { v, content, parts, name, toolCalls, toolCallId, toolName } = bodies[i] as MessageBody;
     const base = {
       v,
       id,
@@ -171,15 +169,7 @@ export async function deleteMessage(ctx: FlatFileContext, userId: string, sessio
     await rm(ctx.layout.sessionFile(uid, sid, 'summary.json'), { force: true }).catch((cause: unknown) => {
       throw wrapIo(cause, 'cannot remove summary.json');
     });
-    const last = await state.log.last();
-    await writeMeta(ctx, state, {
-      ...state.meta,
-      messageCount: await state.log.count(),
-      lastMessageAt: last?.createdAt ?? null,
-      lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
-      messagesBytes: state.log.size,
-      updatedAt: nowIso(),
-    });
+    await writeMeta(ctx, state, { ...state.meta, ...(await countsFromLog(state.log)), updatedAt: nowIso() });
     await publish(ctx, uid, state);
   });
 }

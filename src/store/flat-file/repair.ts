@@ -1,17 +1,20 @@
 import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, type MemexError, type Message, parseId, type Profile, type SessionId, type SessionMeta, toMemexError, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, MemexError, type Message, parseId, type Profile, type SessionId, type SessionMeta, toMemexError, type UserId } from '../../core/index.js';
 import { wrapIo } from '../durable.js';
 import type { StoreRepair } from '../store.js';
-import { type FlatFileContext, listDir, nowIso, oneLine, PREVIEW_CHARS, sessionKey, type SessionState, TITLE_CHARS } from './context.js';
+import { type FlatFileContext, listDir, nowIso, oneLine, sessionKey, type SessionState, TITLE_CHARS } from './context.js';
 import { MessageLog } from './message-log.js';
 import { readProfile } from './users.js';
-import { loadSession, sessionVectors } from './session-state.js';
+import { countsFromLog, loadSession, sessionVectors } from './session-state.js';
 
 export async function repair(ctx: FlatFileContext, options: { userId?: string } = {}): Promise<StoreRepair[]> {
   ctx.assertOpen();
   const found: StoreRepair[] = [];
-  const names = options.userId !== undefined ? [parseId('user', options.userId) as string] : await listDir(ctx.layout.users);
+  // Only folders that exist: a user id that names none is not found, as every other call says.
+  const only = options.userId === undefined ? undefined : parseId('user', options.userId);
+  const names = (await listDir(ctx.layout.users)).filter((name) => only === undefined || name === only);
+  if (only !== undefined && names.length === 0) throw new MemexError('MEMEX_USER_NOT_FOUND', `user ${only} does not exist`, { details: { userId: only } });
   for (const name of names) {
     let uid: UserId;
     try {
@@ -65,7 +68,7 @@ async function repairProfile(ctx: FlatFileContext, userId: UserId, found: StoreR
 
 /** Returns true when the session's meta was rebuilt (the listing must look again). */
 async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: SessionId, found: StoreRepair[]): Promise<boolean> {
-  const where = `${userId}/${sessionId}`;
+  const where = sessionKey(userId, sessionId);
   return ctx.mutex.run(sessionKey(userId, sessionId), async () => {
     let state: SessionState | null = null;
     let broken: MemexError | null = null;
@@ -87,8 +90,7 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
         for (const line of (await vectors.read()).lines) {
           if (line.source.kind === 'message' && !(await state.log.has(line.source.messageId))) orphans.add(line.source.messageId);
         }
-        for (const messageId of orphans) await vectors.removeMessage(messageId);
-        if (orphans.size > 0) ctx.bumpVectors(userId);
+        if ((await vectors.removeMessagesWhere((id) => orphans.has(id))) > 0) ctx.bumpVectors(userId);
         ctx.sessionCache.delete(sessionKey(userId, sessionId));
         await loadSession(ctx, userId, sessionId); // recounts from the log
         found.push({ severity: 'repaired', where, what: `moved ${moved.lines} line(s) that are not messages out of messages.jsonl, to ${moved.savedTo}` });
@@ -100,10 +102,10 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
     if (!hasLog) return false; // a folder with no messages: nothing hidden, nothing to rebuild from
     const metaPath = ctx.layout.sessionMeta(userId, sessionId);
     const savedTo = (await stat(metaPath).then(() => true, () => false)) ? await keepAside(metaPath) : null;
-    const { log } = await MessageLog.open(logPath, sessionId, ctx.durability);
-    const count = await log.count();
-    const first = count > 0 ? ((await log.range(0, 1))[0] ?? null) : null;
-    const last = await log.last();
+    const { log, repair: torn } = await MessageLog.open(logPath, sessionId, ctx.durability);
+    if (torn) ctx.warn({ kind: 'torn-line-repaired', ...torn });
+    const counts = await countsFromLog(log);
+    const first = counts.messageCount > 0 ? ((await log.range(0, 1))[0] ?? null) : null;
     let firstUser: Message | null = null;
     for await (const message of log.stream()) {
       if (message.role === 'user') {
@@ -123,10 +125,7 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
       origin: { kind: 'native' },
       createdAt: created,
       updatedAt: nowIso(),
-      lastMessageAt: last?.createdAt ?? null,
-      messageCount: count,
-      lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
-      messagesBytes: log.size,
+      ...counts,
       metadata: {},
     };
     await ctx.durability.writeJsonAtomic(metaPath, meta);
@@ -135,7 +134,7 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
     found.push({
       severity: 'repaired',
       where,
-      what: `session_meta.json was ${savedTo ? `unreadable (${broken?.message ?? 'corrupt'}; kept as ${savedTo})` : 'missing'}; rebuilt it from messages.jsonl (${count} messages; title, persona and metadata reset)`,
+      what: `session_meta.json was ${savedTo ? `unreadable (${broken?.message ?? 'corrupt'}; kept as ${savedTo})` : 'missing'}; rebuilt it from messages.jsonl (${counts.messageCount} messages; title, persona and metadata reset)`,
     });
     return true;
   });

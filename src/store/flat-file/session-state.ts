@@ -44,14 +44,7 @@ export async function loadSession(ctx: FlatFileContext, userId: UserId, sessionI
   };
   if (log.size !== meta.messagesBytes) {
     // The log and the counts in the meta disagree (a crash between their writes): the log wins.
-    const last = await log.last();
-    const reconciled: SessionMeta = {
-      ...meta,
-      messageCount: await log.count(),
-      lastMessageAt: last?.createdAt ?? null,
-      lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
-      messagesBytes: log.size,
-    };
+    const reconciled: SessionMeta = { ...meta, ...(await countsFromLog(log)) };
     await writeMeta(ctx, state, reconciled);
     ctx.warn({ kind: 'counts-reconciled', path, messageCount: reconciled.messageCount });
   }
@@ -85,4 +78,15 @@ export async function sessionVectors(ctx: FlatFileContext, state: SessionState, 
   }
   state.vectors = vectors;
   return vectors;
+}
+
+/** What a session's meta says of its log, read from the log itself (the log decides). */
+export async function countsFromLog(log: MessageLog): Promise<Pick<SessionMeta, 'messageCount' | 'lastMessageAt' | 'lastMessagePreview' | 'messagesBytes'>> {
+  const last = await log.last();
+  return {
+    messageCount: await log.count(),
+    lastMessageAt: last?.createdAt ?? null,
+    lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : null,
+    messagesBytes: log.size,
+  };
 }

@@ -237,6 +237,14 @@ export class SessionVectors {
     return this.removeWhere((line) => messageIdOf(line) === messageId);
   }
 
+  /** Drops the rows of every message whose id `gone` accepts, in one rewrite; returns how many there were. */
+  async removeMessagesWhere(gone: (messageId: string) => boolean): Promise<number> {
+    return this.removeWhere((line) => {
+      const messageId = messageIdOf(line);
+      return messageId !== null && gone(messageId);
+    });
+  }
+
   /** Drops the rows of one file; returns how many there were. */
   async removeFile(fileId: string): Promise<number> {
     return this.removeWhere((line) => line.source.kind === 'file' && line.source.fileId === fileId);

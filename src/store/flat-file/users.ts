@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { FORMAT_VERSION, MemexError, type NewUser, NewUserSchema, parseId, parseInput, type Profile, type ProfilePatch, ProfilePatchSchema, ProfileSchema, toMemexError, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, MemexError, type NewUser, NewUserSchema, parseId, parseInput, type Profile, type ProfilePatch, ProfilePatchSchema, ProfileSchema, toMemexError, type UserId } from '../../core/index.js';
 import { readJsonRecord } from '../durable.js';
 import { definedOnly, type FlatFileContext, listDir, nowIso } from './context.js';
 
@@ -60,7 +60,10 @@ export async function deleteUser(ctx: FlatFileContext, userId: string): Promise<
   ctx.assertOpen();
   const id = parseId('user', userId);
   await ctx.mutex.run(`user:${id}`, async () => {
-    await requireUser(ctx, id);
+    // An unreadable profile does not keep its user from being deleted.
+    await requireUser(ctx, id).catch((cause: unknown) => {
+      if (!isMemexError(cause, 'MEMEX_USER_CORRUPT')) throw cause;
+    });
     await ctx.moveToTrash(ctx.layout.user(id));
     ctx.profiles.delete(id);
     ctx.indexes.delete(id);
