@@ -1,4 +1,4 @@
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
+export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { describeWarning } from './flat-file/warnings.js';
 export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat } from './export.js';
