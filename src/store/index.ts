@@ -10,3 +10,4 @@ export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { migrateStore, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';
