@@ -12,6 +12,7 @@ import { registerIngestCommands } from './ingest-commands.js';
 import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
+import { registerDbCommands } from './db-commands.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
@@ -40,6 +41,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerContextCommands(program, contextOf);
   registerFileCommands(program, contextOf);
   registerMigrateCommand(program, contextOf);
+  registerDbCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')

@@ -123,6 +123,26 @@ describe('PostgreSQL schema', () => {
       });
     });
 
+    it('memex_admin reads every profile and nothing under them, and writes nothing', async () => {
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL ROLE memex_admin');
+        const users = await client.query<{ user_id: string }>('SELECT user_id FROM memex.users ORDER BY 1');
+        expect(users.rows.map((r) => r.user_id)).toEqual([ALICE, BOB]);
+        for (const { table } of PER_USER.filter((t) => t.table !== 'users')) {
+          await client.query('SAVEPOINT probe');
+          // No grant at all on the tables under a user: reading them is refused, not just empty.
+          await expect(client.query(`SELECT * FROM memex.${table}`), table).rejects.toMatchObject({ code: '42501' });
+          await client.query('ROLLBACK TO SAVEPOINT probe');
+        }
+        await expect(client.query("UPDATE memex.users SET name = 'x'")).rejects.toMatchObject({ code: '42501' });
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    });
+
     it('user B cannot write a row that belongs to user A', async () => {
       await withUser(db.pool, BOB, async (c) => {
         await expect(c.query("INSERT INTO memex.notes (user_id, id, kind, text) VALUES ($1, 'n2', 'fact', 'planted')", [ALICE])).rejects.toMatchObject({ code: '42501' });
@@ -150,7 +170,7 @@ describe('PostgreSQL schema', () => {
     it('every table with a user_id has row-level security enabled, forced and a policy', async () => {
       const tables = await db.pool.query<{ table: string; enabled: boolean; forced: boolean; policies: number }>(
         `SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
-                (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'memex' AND p.tablename = c.relname) AS policies
+                (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'memex' AND p.tablename = c.relname AND p.policyname = 'own_rows') AS policies
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = 'memex' AND c.relkind = 'r'
             AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)
