@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { isMemexError, MemexError, type Config } from '../core/index.js';
 import { readServerFile } from '../server/announce.js';
-import { FlatFileStore, migrateStore, type MigrateResult, type Store } from '../store/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, type MigrateResult, type Store } from '../store/index.js';
 import { describeUrl } from '../store/postgres/index.js';
 import type { ContextOf } from './args.js';
 import { print, progress } from './output.js';
@@ -42,10 +42,14 @@ async function openEnd(end: End, config: Config): Promise<Store> {
   }
 }
 
-function openPostgres(url: string, _config: Config): Promise<Store> {
-  // A bad URL is MEMEX_CONFIG_INVALID before anything else.
-  const where = describeUrl(url);
-  return Promise.reject(new MemexError('MEMEX_DATABASE_UNAVAILABLE', `this build of Memex has no PostgreSQL store yet, so it cannot open ${where}`));
+function openPostgres(url: string, config: Config): Promise<Store> {
+  return PostgresStore.open({
+    url,
+    maxConnections: config.store.maxConnections,
+    hnsw: { m: config.index.m, efConstruction: config.index.efConstruction },
+    limits: config.limits,
+    onWarning: () => undefined,
+  });
 }
 
 function summary(result: MigrateResult, source: End, target: End): Record<string, unknown> {
@@ -77,7 +81,7 @@ export function registerMigrateCommand(program: Command, contextOf: ContextOf): 
         'resumable (run it again after an interruption) and verified at the end; vectors are copied, not re-embedded',
     )
     .option('--to <url>', 'copy into this PostgreSQL database (postgres://user:password@host:port/database)')
-    .option('--from <url>', 'copy from this PostgreSQL database instead of the data dir')
+    .option('--from <url>', 'copy from this PostgreSQL database instead of the configured store (the data dir)')
     .option('--to-dir <dir>', 'copy into this data dir (made when missing)')
     .option('--no-verify', 'skip reading both sides back and comparing them per session')
     .addHelpText('after', '\nOnly --user <id>, when given, is copied; else every user. Ctrl-C stops between batches: run the same command again to continue.')
@@ -87,7 +91,13 @@ export function registerMigrateCommand(program: Command, contextOf: ContextOf): 
       if ((options.to === undefined) === (options.toDir === undefined)) {
         throw new MemexError('MEMEX_USAGE', 'name one target: --to postgres://… (a database) or --to-dir DIR (a data dir)');
       }
-      const source: End = options.from !== undefined ? { kind: 'postgres', url: options.from } : { kind: 'dir', dir: config.dataDir };
+      // The source: --from, else the store the config names (the data dir, or $MEMEX_DATABASE_URL / --database-url).
+      const source: End =
+        options.from !== undefined
+          ? { kind: 'postgres', url: options.from }
+          : config.store.kind === 'postgres' && config.store.url !== null
+            ? { kind: 'postgres', url: config.store.url }
+            : { kind: 'dir', dir: config.dataDir };
       const target: End = options.to !== undefined ? { kind: 'postgres', url: options.to } : { kind: 'dir', dir: resolve(options.toDir as string) };
       for (const end of [source, target]) if (end.kind === 'postgres') describeUrl(end.url);
       if (describe(source) === describe(target)) throw new MemexError('MEMEX_USAGE', `the source and the target are the same (${describe(source)})`);

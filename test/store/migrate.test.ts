@@ -1,13 +1,14 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Chunk, Message } from '../../src/core/index.js';
-import { FlatFileStore, migrateStore, type MigrateCounts, type Store } from '../../src/store/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, type MigrateCounts, type Store } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
+import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { filesOf, snapshot } from './migrate-helpers.js';
 
-const open: FlatFileStore[] = [];
+const open: Store[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((store) => store.close()));
 });
@@ -177,5 +178,60 @@ describe('migrateStore, flat files to flat files', () => {
     await writeFile(join(filesDir, blob!), Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(3000, 8)]));
     const error = await expectCode(migrateStore(a, b), 'MEMEX_MIGRATION_MISMATCH');
     expect(error.details.differences).toEqual([{ userId: 'alice', sessionId: long!.id, differs: ['files'] }]);
+  });
+});
+
+describe('migrateStore, flat files → PostgreSQL → flat files', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await startTestDatabase();
+  }, 60_000);
+  afterAll(async () => {
+    await database?.stop();
+  });
+  beforeEach(async () => {
+    await resetMemexSchema(database.url);
+  });
+
+  async function openDatabase(): Promise<PostgresStore> {
+    const store = await PostgresStore.open({ url: database.url, hnsw: { m: 8, efConstruction: 32 }, onWarning: () => undefined });
+    open.push(store);
+    return store;
+  }
+
+  it('round trip: the copy back holds the same users, sessions, messages, files and vector rows', async () => {
+    const root = await tempDir();
+    const a = await openStore(join(root, 'a'));
+    await fill(a);
+    const db = await openDatabase();
+    const there = await migrateStore(a, db, { messageBatch: 300, vectorWindow: 200 });
+    expect(there.verification).toMatchObject({ ok: true, sessions: 3, users: 2 });
+    expect(there.written).toEqual(there.totals);
+    const c = await openStore(join(root, 'c'));
+    const back = await migrateStore(db, c, { messageBatch: 300, vectorWindow: 200 });
+    expect(back.written).toEqual(there.written);
+    const original = await snapshot(a);
+    expect(await snapshot(db)).toEqual(original);
+    expect(await snapshot(c)).toEqual(original);
+  });
+
+  it('an interrupted migration into the database, resumed, gives the same result; a second run writes nothing', async () => {
+    const root = await tempDir();
+    const a = await openStore(join(root, 'a'));
+    await fill(a);
+    const db = await openDatabase();
+    for (const step of [2, 6, 9]) {
+      const controller = new AbortController();
+      let seen = 0;
+      await expectCode(
+        migrateStore(a, db, { messageBatch: 200, vectorWindow: 100, signal: controller.signal, onProgress: () => (++seen === step ? controller.abort() : undefined) }),
+        'MEMEX_ABORTED',
+      );
+    }
+    const rest = await migrateStore(a, db, { messageBatch: 200, vectorWindow: 100 });
+    expect(rest.written.messages).toBeLessThan(1206);
+    expect(await snapshot(db)).toEqual(await snapshot(a));
+    const again = await migrateStore(a, db);
+    expect(again.written).toEqual(nothing);
   });
 });
