@@ -1,18 +1,20 @@
 /**
  * Migration throughput (`memex migrate`, src/store/migrate): all of LoCoMo (272 sessions, 5,882
- * turns) with the real model's vector rows, copied from one flat-file data dir into another, then
- * run again (a finished migration: reads and compares, writes nothing). The baseline in the same
- * run is the raw copy of the data dir's files (`fs.cp`), the floor for moving the same bytes.
- * Rows are messages plus vector rows; verification (reading both sides back) is timed apart.
+ * turns) with the real model's vector rows, copied from one flat-file data dir into another and
+ * into PostgreSQL (PGlite with pgvector over the wire protocol, unless MEMEX_TEST_DATABASE_URL names
+ * a real server), and back; each then run again (a finished migration: compares, writes nothing).
+ * The baseline in the same run is the raw copy of the data dir's files (`fs.cp`), the floor for
+ * moving the same bytes. Rows are messages plus vector rows; verification is timed apart.
  *
- *   npx tsx bench/migrate.ts [--fsync group|always|none]
+ *   npx tsx bench/migrate.ts [--fsync group|always|none] [--no-postgres]
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FsyncPolicy } from '../src/core/index.js';
 import { Memex } from '../src/index.js';
-import { FlatFileStore, migrateStore, type MigrateResult } from '../src/store/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, type MigrateResult, type Store } from '../src/store/index.js';
+import { resetMemexSchema, startTestDatabase } from '../test/helpers/postgres.js';
 import { benchModel, locomoSessions, machine } from './locomo.js';
 
 const fsyncArg = process.argv.indexOf('--fsync');
@@ -31,9 +33,15 @@ async function buildSource(dataDir: string): Promise<void> {
   await memex.close();
 }
 
-async function migrate(fromDir: string, toDir: string): Promise<{ result: MigrateResult; ms: number }> {
-  const from = await FlatFileStore.open({ dataDir: fromDir, fsync, onWarning: () => undefined });
-  const to = await FlatFileStore.open({ dataDir: toDir, fsync, onWarning: () => undefined });
+type End = { dir: string } | { url: string };
+
+function openEnd(end: End): Promise<Store> {
+  return 'dir' in end ? FlatFileStore.open({ dataDir: end.dir, fsync, onWarning: () => undefined }) : PostgresStore.open({ url: end.url, onWarning: () => undefined });
+}
+
+async function migrate(fromEnd: End, toEnd: End): Promise<{ result: MigrateResult; ms: number }> {
+  const from = await openEnd(fromEnd);
+  const to = await openEnd(toEnd);
   const start = performance.now();
   const result = await migrateStore(from, to);
   const ms = performance.now() - start;
@@ -51,21 +59,39 @@ try {
   await cp(source, join(root, 'raw'), { recursive: true });
   const rawMs = performance.now() - rawStart;
 
-  const first = await migrate(source, join(root, 'copy'));
-  const again = await migrate(source, join(root, 'copy'));
+  const rowsOf = (r: MigrateResult): number => r.totals.messages + r.totals.vectorRows;
+  const line = (label: string, run: { result: MigrateResult; ms: number }): string => {
+    const copyS = run.result.seconds - (run.result.verification?.seconds ?? 0);
+    return `| ${label} | ${copyS.toFixed(2)} | ${run.result.rowsPerSecond} | ${(run.result.verification?.seconds ?? 0).toFixed(2)} |`;
+  };
+  const first = await migrate({ dir: source }, { dir: join(root, 'copy') });
+  const again = await migrate({ dir: source }, { dir: join(root, 'copy') });
   const { totals } = first.result;
-  const rows = totals.messages + totals.vectorRows;
-  const copyS = first.result.seconds - (first.result.verification?.seconds ?? 0);
+  const rows = rowsOf(first.result);
 
-  console.log(`# Migration, flat files → flat files (fsync ${fsync}): LoCoMo, ${totals.sessions} sessions, ${totals.messages} messages, ${totals.vectorRows} vector rows of ${model}`);
+  console.log(`# Migration (fsync ${fsync}): LoCoMo, ${totals.sessions} sessions, ${totals.messages} messages, ${totals.vectorRows} vector rows of ${model}`);
   console.log(`machine: ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; source built (embedded) in ${(buildMs / 1000).toFixed(1)} s`);
-  console.log('| path | seconds | rows/s |');
-  console.log('| --- | ---: | ---: |');
-  console.log(`| raw copy of the data dir's files (fs.cp, baseline) | ${(rawMs / 1000).toFixed(2)} | ${Math.round(rows / (rawMs / 1000))} |`);
-  console.log(`| migrate: copy | ${copyS.toFixed(2)} | ${first.result.rowsPerSecond} |`);
-  console.log(`| migrate: verification (both sides read back, checksums) | ${(first.result.verification?.seconds ?? 0).toFixed(2)} | ${Math.round(rows / (first.result.verification?.seconds ?? 1))} |`);
-  console.log(`| migrate again (finished: compares, writes nothing), with verification | ${(again.ms / 1000).toFixed(2)} | – |`);
-  console.log(`second run wrote: ${JSON.stringify(again.result.written)}`);
+  console.log('| path | copy seconds | rows/s | verification seconds |');
+  console.log('| --- | ---: | ---: | ---: |');
+  console.log(`| raw copy of the data dir's files (fs.cp, baseline) | ${(rawMs / 1000).toFixed(2)} | ${Math.round(rows / (rawMs / 1000))} | – |`);
+  console.log(line('flat files → flat files', first));
+  console.log(`| the same again (finished: compares, writes nothing), whole run | ${(again.ms / 1000).toFixed(2)} | – | – |`);
+  if (!process.argv.includes('--no-postgres')) {
+    const database = await startTestDatabase();
+    try {
+      await resetMemexSchema(database.url);
+      const there = await migrate({ dir: source }, { url: database.url });
+      const back = await migrate({ url: database.url }, { dir: join(root, 'back') });
+      const twice = await migrate({ dir: source }, { url: database.url });
+      const kind = database.kind === 'pglite' ? 'PGlite (WASM, one backend session)' : 'PostgreSQL';
+      console.log(line(`flat files → ${kind}`, there));
+      console.log(line(`${kind} → flat files`, back));
+      console.log(`| flat files → ${kind} again (finished), whole run | ${(twice.ms / 1000).toFixed(2)} | – | – |`);
+    } finally {
+      await database.stop();
+    }
+  }
+  console.log(`second flat run wrote: ${JSON.stringify(again.result.written)}`);
 } finally {
   await rm(root, { recursive: true, force: true });
 }

@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { HASHED_MODEL } from '../../src/core/index.js';
 import { HashedEmbedder } from '../../src/embedding/index.js';
 import { FlatFileStore } from '../../src/store/index.js';
 import { hasSharedModel, SHARED_MODEL_ID } from '../helpers/model.js';
 import { json, memex, spawnMemex } from '../helpers/cli.js';
+import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const running = new Set<ChildProcessWithoutNullStreams>();
@@ -139,5 +140,31 @@ describe('memex migrate', () => {
     const other = join(dir, 'other');
     await json(['--data-dir', other, 'user', 'add', 'bob']);
     expect(await failure(['--data-dir', other, 'migrate', '--to-dir', dataDir], env)).toMatchObject({ code: 'MEMEX_DATA_DIR_LOCKED' });
+  });
+});
+
+describe('memex migrate with PostgreSQL', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await startTestDatabase();
+    await resetMemexSchema(database.url);
+  }, 60_000);
+  afterAll(async () => {
+    await database?.stop();
+  });
+
+  it('copies a data dir into the database with --to and back with --from … --to-dir: the same messages', async () => {
+    const { dir, dataDir, session } = await source();
+    const there = await json<Summary>(['--data-dir', dataDir, 'migrate', '--to', database.url]);
+    expect(there).toMatchObject({ users: 1, sessions: 1, messages: 2, vectorRows: 2, verification: { ok: true }, written: { messages: 2, vectorRows: 2 } });
+    const back = join(dir, 'back');
+    const returned = await json<Summary>(['migrate', '--from', database.url, '--to-dir', back]);
+    expect(returned).toMatchObject({ messages: 2, vectorRows: 2, verification: { ok: true } });
+    type Page = { messages: { id: string; role: string; content: string; createdAt: string; metadata: unknown }[] };
+    const original = await json<Page>(['--data-dir', dataDir, '--user', 'alice', 'messages', '-s', session]);
+    expect((await json<Page>(['--data-dir', back, '--user', 'alice', 'messages', '-s', session])).messages).toEqual(original.messages);
+    // The database named by MEMEX_DATABASE_URL is the source when --from is left out.
+    const again = await json<Summary>(['migrate', '--to-dir', back], { env: { MEMEX_DATABASE_URL: database.url } });
+    expect(again.written).toMatchObject({ messages: 0, vectorRows: 0 });
   });
 });

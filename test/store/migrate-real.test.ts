@@ -3,16 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Memex } from '../../src/index.js';
-import { FlatFileStore, migrateStore } from '../../src/store/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, type Store } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { EVAL_FILES_MISSING, hasEvalFiles, hasLocomo, IMAGES, LOCOMO_MISSING, locomoSessions, PDFS } from '../helpers/eval.js';
 import { hasSharedModel, modelEnv, SHARED_MODEL_MISSING } from '../helpers/model.js';
+import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 import { filesOf, snapshot } from './migrate-helpers.js';
 
 const ready = hasLocomo && hasEvalFiles && hasSharedModel;
 
-const open: FlatFileStore[] = [];
+const open: Store[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((store) => store.close()));
 });
@@ -33,8 +34,10 @@ async function openStore(dataDir: string): Promise<FlatFileStore> {
 describe.skipIf(!ready)('migrateStore on real data: all of LoCoMo, a PDF and a scanned image, with the real model', () => {
   let template: string;
   let original: unknown;
+  let database: TestDatabase;
 
   beforeAll(async () => {
+    database = await startTestDatabase();
     template = join(await mkdtemp(join(tmpdir(), 'memex-migrate-')), 'data');
     const memex = await Memex.open({ dataDir: template, env: modelEnv, config: { fsync: 'none' }, onWarning: () => undefined });
     try {
@@ -71,6 +74,7 @@ describe.skipIf(!ready)('migrateStore on real data: all of LoCoMo, a PDF and a s
 
   afterAll(async () => {
     if (template) await rm(join(template, '..'), { recursive: true, force: true });
+    await database?.stop();
   });
 
   const copyOfTemplate = async (): Promise<string> => {
@@ -94,6 +98,19 @@ describe.skipIf(!ready)('migrateStore on real data: all of LoCoMo, a PDF and a s
     // b is verified against a; c, made from b, is compared whole with the original.
     expect(await snapshot(c)).toEqual(original);
   }, 120_000);
+
+  it('flat → PostgreSQL → flat gives back the same messages, file bytes and vector rows', async () => {
+    await resetMemexSchema(database.url);
+    const a = await openStore(await copyOfTemplate());
+    const db = await PostgresStore.open({ url: database.url, hnsw: { m: 8, efConstruction: 32 }, onWarning: () => undefined });
+    open.push(db);
+    const there = await migrateStore(a, db);
+    expect(there.verification).toMatchObject({ ok: true, sessions: 273 });
+    const c = await openStore(join(await tempDir(), 'c'));
+    const back = await migrateStore(db, c);
+    expect(back.written).toEqual(there.written);
+    expect(await snapshot(c)).toEqual(original);
+  }, 240_000);
 
   it('an interrupted migration, resumed, gives the same result; a second run then changes nothing', async () => {
     const root = await tempDir();
