@@ -166,6 +166,19 @@ describe('migrateStore, flat files to flat files', () => {
     await expectCode(migrateStore(a, b, { userIds: ['bob'] }), 'MEMEX_MIGRATION_CONFLICT');
   });
 
+  it('a message whose attached file was deleted from the session: a coded error that names it, not a bare file-not-found', async () => {
+    const root = await tempDir();
+    const a = await openStore(join(root, 'a'));
+    await a.createUser({ id: 'carol' });
+    const { id } = await a.createSession('carol');
+    const { file } = await a.putFile('carol', id, { source: { bytes: Buffer.from('notes\n') }, name: 'notes.txt' });
+    const [message] = await a.appendMessages('carol', id, [{ role: 'user', content: 'see the notes', attachments: [{ fileId: file.id }] }]);
+    await a.deleteFile('carol', id, file.id);
+    const b = await openStore(join(root, 'b'));
+    const error = await expectCode(migrateStore(a, b), 'MEMEX_MIGRATION_CONFLICT');
+    expect(error.details).toMatchObject({ userId: 'carol', sessionId: id, messageId: message!.id, fileId: file.id });
+  });
+
   it('reports a target that differs after copying (a stored file changed on disk) instead of passing it', async () => {
     const root = await tempDir();
     const a = await openStore(join(root, 'a'));

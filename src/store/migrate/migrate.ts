@@ -266,7 +266,9 @@ class Migration {
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
       this.checkAborted();
-      await this.to.appendMessages(userId, sessionId, pending);
+      await this.to.appendMessages(userId, sessionId, pending).catch((cause: unknown) => {
+        throw isMemexError(cause, 'MEMEX_FILE_NOT_FOUND') ? danglingAttachment(cause, userId, sessionId, pending) : cause;
+      });
       this.written.messages += pending.length;
       pending = [];
       this.progress('copy');
@@ -410,8 +412,22 @@ function orNull(code: MemexErrorCode): (cause: unknown) => null {
   };
 }
 
-function conflict(message: string, details: Record<string, unknown>): MemexError {
-  return new MemexError('MEMEX_MIGRATION_CONFLICT', message, { details });
+function conflict(message: string, details: Record<string, unknown>, cause?: unknown): MemexError {
+  return new MemexError('MEMEX_MIGRATION_CONFLICT', message, { details, ...(cause !== undefined ? { cause } : {}) });
+}
+
+/**
+ * A message that names a file its session no longer holds (deleteFile keeps the reference): the
+ * flat-file store refuses to append such a message, so the copy cannot be exact. Named, not hidden.
+ */
+function danglingAttachment(cause: MemexError, userId: string, sessionId: string, batch: readonly NewMessage[]): MemexError {
+  const fileId = cause.details.fileId;
+  const message = batch.find((m) => (m.attachments ?? []).some((a) => a.fileId === fileId));
+  return conflict(
+    `message ${message?.id ?? '?'} of session ${sessionId} (user ${userId}) attaches file ${String(fileId)}, which the session no longer holds, and the target refuses a message whose attachment is missing; delete that message in the source (\`memex message delete\`) or add the file back to the session, then run the migration again`,
+    { userId, sessionId, messageId: message?.id, fileId },
+    cause,
+  );
 }
 
 function mismatch(message: string, details: Record<string, unknown>): MemexError {
