@@ -7,7 +7,7 @@ import { HashedEmbedder } from '../../src/embedding/index.js';
 import { FlatFileStore } from '../../src/store/index.js';
 import { hasSharedModel, SHARED_MODEL_ID } from '../helpers/model.js';
 import { json, memex, spawnMemex } from '../helpers/cli.js';
-import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { refusedUrl, resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const running = new Set<ChildProcessWithoutNullStreams>();
@@ -114,6 +114,7 @@ describe('memex migrate', () => {
     expect(await failure(['--data-dir', dataDir, 'migrate'])).toMatchObject({ exit: 2, code: 'MEMEX_USAGE' });
     expect(await failure(['--data-dir', dataDir, 'migrate', '--to', 'postgres://h/db', '--to-dir', join(dir, 'x')])).toMatchObject({ exit: 2, code: 'MEMEX_USAGE' });
     expect(await failure(['--data-dir', dataDir, 'migrate', '--to', 'mysql://h/db'])).toMatchObject({ exit: 1, code: 'MEMEX_CONFIG_INVALID' });
+    expect(await failure(['--data-dir', dataDir, 'migrate', '--to', await refusedUrl()])).toMatchObject({ exit: 1, code: 'MEMEX_DATABASE_UNAVAILABLE' });
     expect(await failure(['--data-dir', join(dir, 'x'), 'migrate', '--from', 'http://h/db', '--to-dir', join(dir, 'y')])).toMatchObject({ code: 'MEMEX_CONFIG_INVALID' });
     expect(await failure(['--data-dir', join(dir, 'missing'), 'migrate', '--to-dir', join(dir, 'y')])).toMatchObject({ code: 'MEMEX_DATA_DIR_INVALID' });
   });
