@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -6,6 +7,7 @@ import { HASHED_MODEL } from '../../src/core/index.js';
 import { HashedEmbedder } from '../../src/embedding/index.js';
 import { FlatFileStore } from '../../src/store/index.js';
 import { hasSharedModel, SHARED_MODEL_ID } from '../helpers/model.js';
+import { snapshot } from '../store/migrate-helpers.js';
 import { json, memex, spawnMemex } from '../helpers/cli.js';
 import { refusedUrl, resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -13,7 +15,7 @@ import { tempDir } from '../helpers/tmp.js';
 const running = new Set<ChildProcessWithoutNullStreams>();
 afterEach(async () => {
   for (const child of running) {
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await once(child, 'exit');
     }
@@ -101,6 +103,37 @@ describe('memex migrate', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/Migrated data dir .* 1 users, 1 sessions, 2 messages/);
     expect(human.stdout).toContain('Verified: 1 sessions identical');
+  });
+
+  it('killed mid-way (SIGKILL), then run again: the copy is whole and identical', async () => {
+    const dir = await tempDir();
+    const dataDir = join(dir, 'data');
+    const store = await FlatFileStore.open({ dataDir, fsync: 'none' });
+    await store.createUser({ id: 'alice' });
+    for (let s = 0; s < 60; s++) {
+      const { id } = await store.createSession('alice', { title: `chat ${s}` });
+      await store.appendMessages('alice', id, Array.from({ length: 150 }, (_, i) => ({ role: i % 2 ? ('assistant' as const) : ('user' as const), content: `session ${s} turn ${i}`, metadata: { i } })));
+    }
+    const original = await snapshot(store);
+    await store.close();
+    const target = join(dir, 'copy');
+    const child = spawnMemex(['--data-dir', dataDir, 'migrate', '--to-dir', target, '--json']);
+    running.add(child);
+    child.stdout.resume();
+    child.stderr.resume();
+    // Killed once a few sessions are in the target (a whole run, should it win the race, only weakens the test).
+    const sessionsThere = join(target, 'users', 'alice', 'sessions');
+    while (child.exitCode === null && (!existsSync(sessionsThere) || readdirSync(sessionsThere).length < 5)) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await once(child, 'exit').catch(() => undefined);
+    const rest = await json<Summary>(['--data-dir', dataDir, 'migrate', '--to-dir', target]);
+    expect(rest).toMatchObject({ sessions: 60, messages: 9000, verification: { ok: true } });
+    const copy = await FlatFileStore.open({ dataDir: target });
+    try {
+      expect(await snapshot(copy)).toEqual(original);
+    } finally {
+      await copy.close();
+    }
   });
 
   it('prints its help', async () => {
