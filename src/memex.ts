@@ -33,6 +33,7 @@ import {
   exportSession,
   FlatFileStore,
   KeyStore,
+  type ApiKeyStore,
   type ExportFormat,
   type ListOptions,
   type MessagePage,
@@ -106,6 +107,11 @@ export interface MemexOptions {
    * `reindex` can re-embed it. Everything else that needs vectors still refuses with MEMEX_MODEL_MISMATCH.
    */
   allowModelMismatch?: boolean;
+  /**
+   * Where API keys live, when not in the data dir's api_keys.json: a `PostgresKeyStore` when
+   * several service instances share one database.
+   */
+  keys?: ApiKeyStore;
 }
 
 /**
@@ -129,10 +135,11 @@ export class Memex {
   private readonly caughtUp = new Map<string, Promise<void>>();
   private ocrEngine: OcrEngine | null = null;
   /**
-   * The data dir's API keys (`api_keys.json`), one instance: a server built on this Memex checks
-   * keys with it, so a key revoked here (deleting a user) is refused at once.
+   * The API keys (the data dir's `api_keys.json` unless `options.keys` names others, such as the
+   * database's), one instance: a server built on this Memex checks keys with it, so a key revoked
+   * here (deleting a user) is refused at once.
    */
-  readonly keys: KeyStore;
+  readonly keys: ApiKeyStore;
 
   private constructor(
     readonly config: Config,
@@ -142,7 +149,7 @@ export class Memex {
     /** Extra listeners for warnings, while `doctor` runs. */
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
-    this.keys = new KeyStore(config.dataDir);
+    this.keys = options.keys ?? new KeyStore(config.dataDir);
     this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
     this.contexts = new ContextManager({
       store,

@@ -8,7 +8,7 @@ import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider
 import type { z } from 'zod';
 import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
 import type { Memex } from '../index.js';
-import { KeyedMutex, type Caller, type KeyStore } from '../store/index.js';
+import { KeyedMutex, type ApiKeyStore, type Caller } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
 import { IngestJobs } from './jobs.js';
 import { isLocalSecret, LOCAL_USER_HEADER } from './announce.js';
@@ -38,8 +38,8 @@ declare module 'fastify' {
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
 
 export interface AppOptions {
-  /** API keys; default the Memex's own (the data dir's `api_keys.json`). */
-  keys?: KeyStore;
+  /** API keys; default the Memex's own (the data dir's `api_keys.json`, or the database's). */
+  keys?: ApiKeyStore;
   /** Settings that win over `memex.config.server`. */
   server?: Partial<Config['server']>;
   /** Fastify's logger: false (default), true, or pino options. */
@@ -55,7 +55,7 @@ export interface AppOptions {
 export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
-  keys: KeyStore;
+  keys: ApiKeyStore;
   /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
   patches: KeyedMutex;
   settings: Config['server'];
@@ -213,7 +213,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   return app;
 }
 
-async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHeader: boolean, localSecret: string | undefined, limit: () => void): Promise<Caller> {
+async function authenticate(request: FastifyRequest, keys: ApiKeyStore, trustUserHeader: boolean, localSecret: string | undefined, limit: () => void): Promise<Caller> {
   const header = request.headers.authorization;
   if (header !== undefined) {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];

@@ -9,4 +9,4 @@ export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.j
 export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
-export { KeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
