@@ -32,8 +32,10 @@ import {
 import {
   exportSession,
   FlatFileStore,
+  JournalJobQueue,
   KeyStore,
   type ApiKeyStore,
+  type JobQueue,
   type ExportFormat,
   type ListOptions,
   type MessagePage,
@@ -49,6 +51,7 @@ import {
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import {
+  JobRunner,
   MessageIndexer,
   TesseractOcr,
   ingestFile,
@@ -56,6 +59,7 @@ import {
   repairFileRows,
   type IngestFileOptions,
   type IngestResult,
+  type JobRunnerOptions,
   type OcrEngine,
   type ReindexOptions,
   type ReindexResult,
@@ -112,6 +116,11 @@ export interface MemexOptions {
    * several service instances share one database.
    */
   keys?: ApiKeyStore;
+  /**
+   * Where ingest jobs are queued, when not in the data dir's ingest_jobs.jsonl: a
+   * `PostgresJobQueue` when several service instances share one database and its jobs.
+   */
+  jobQueue?: JobQueue;
 }
 
 /**
@@ -280,6 +289,28 @@ export class Memex {
    * console.log(result.pages, result.chunks, result.warnings);
    * ```
    */
+  /**
+   * Starts running ingest jobs (what the HTTP service does with uploads): from the data dir's
+   * journal, or from `options.jobQueue`. Stop the runner before closing the Memex.
+   */
+  async openJobRunner(options: JobRunnerOptions = {}): Promise<JobRunner> {
+    const queue = this.options.jobQueue ?? (await JournalJobQueue.open(this.config.dataDir));
+    return new JobRunner(
+      queue,
+      {
+        ingest: async (job, run) =>
+          this.ingestFile(job.userId, job.sessionId, { stream: await this.files.read(job.userId, job.sessionId, job.fileId) }, {
+            name: job.name,
+            signal: run.signal,
+            onProgress: run.onProgress,
+            ...(run.password !== undefined ? { password: run.password } : {}),
+          }),
+        discard: (job) => this.files.delete(job.userId, job.sessionId, job.fileId),
+      },
+      options,
+    );
+  }
+
   async ingestFile(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions = {}): Promise<IngestResult> {
     return ingestFile(
       {

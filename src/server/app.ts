@@ -7,10 +7,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
-import type { Memex } from '../index.js';
+import type { JobRunnerOptions, Memex } from '../index.js';
 import { KeyedMutex, type ApiKeyStore, type Caller } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
-import { IngestJobs } from './jobs.js';
+import type { IngestJobs } from './jobs.js';
 import { isLocalSecret, LOCAL_USER_HEADER } from './announce.js';
 import { documentationOnly } from './documentation-only.js';
 import { depthLimitedJson } from './json-body.js';
@@ -40,6 +40,8 @@ export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression,
 export interface AppOptions {
   /** API keys; default the Memex's own (the data dir's `api_keys.json`, or the database's). */
   keys?: ApiKeyStore;
+  /** How the ingest job runner paces itself (heartbeat, polling, attempts); the queue is the Memex's. */
+  jobs?: Omit<JobRunnerOptions, 'onError'>;
   /** Settings that win over `memex.config.server`. */
   server?: Partial<Config['server']>;
   /** Fastify's logger: false (default), true, or pino options. */
@@ -108,7 +110,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     return 0;
   });
   if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
-  const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
+  const jobs = await memex.openJobRunner({ ...options.jobs, onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
   const context: ServerContext = { memex, jobs, keys, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error

@@ -10,3 +10,5 @@ export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { JOB_STATES, JobSchema, type Job, type JobState, type JobEnd, type JobError, type JobProgress, type JobQueue, type NewJob } from './jobs.js';
+export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest-jobs.js';

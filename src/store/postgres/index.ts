@@ -6,3 +6,4 @@ export { readModel, recordModel, type HnswBuild } from './model.js';
 export { inTransaction } from './transaction.js';
 export { withUser, withRole, APP_ROLE, WORKER_ROLE, ADMIN_ROLE } from './with-user.js';
 export { PostgresKeyStore, type PostgresKeyStoreOptions } from './api-keys.js';
+export { PostgresJobQueue, type PostgresJobQueueOptions } from './ingest-jobs.js';
