@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, PostgresJobQueue, withRole, withUser, type Database } from '../../../src/store/postgres/index.js';
+import { openDatabase, PostgresJobQueue, withRole, type Database } from '../../../src/store/postgres/index.js';
 import { heldKey } from '../../../src/store/jobs.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 import { describeJobQueueConformance, newJob } from '../jobs.conformance.js';
+import { seedSession } from './seed.js';
 
 let server: TestDatabase;
 let db: Database | null = null;
@@ -20,14 +21,6 @@ async function freshDatabase(): Promise<Database> {
   await resetMemexSchema(server.url);
   db = await openDatabase(server.url);
   return db;
-}
-
-/** The user and session rows a job's foreign key needs (the Store makes them in the service). */
-export async function seedSession(database: Database, userId: string, sessionId: string): Promise<void> {
-  await withUser(database.pool, userId, async (c) => {
-    await c.query("INSERT INTO memex.users (user_id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING", [userId]);
-    await c.query('INSERT INTO memex.sessions (user_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [userId, sessionId]);
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
