@@ -31,9 +31,9 @@ import {
 } from './core/index.js';
 import {
   exportSession,
-  FlatFileStore,
-  JournalJobQueue,
-  KeyStore,
+  openStore,
+  openJobQueue,
+  openKeyStore,
   type ApiKeyStore,
   type JobQueue,
   type ExportFormat,
@@ -144,9 +144,9 @@ export class Memex {
   private readonly caughtUp = new Map<string, Promise<void>>();
   private ocrEngine: OcrEngine | null = null;
   /**
-   * The API keys (the data dir's `api_keys.json` unless `options.keys` names others, such as the
-   * database's), one instance: a server built on this Memex checks keys with it, so a key revoked
-   * here (deleting a user) is refused at once.
+   * The API keys (the data dir's `api_keys.json`, or the database's table when the store is
+   * PostgreSQL, unless `options.keys` names others), one instance: a server built on this Memex
+   * checks keys with it, so a key revoked here (deleting a user) is refused at once.
    */
   readonly keys: ApiKeyStore;
 
@@ -158,7 +158,7 @@ export class Memex {
     /** Extra listeners for warnings, while `doctor` runs. */
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
-    this.keys = options.keys ?? new KeyStore(config.dataDir);
+    this.keys = options.keys ?? openKeyStore(store, config);
     this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
     this.contexts = new ContextManager({
       store,
@@ -188,13 +188,7 @@ export class Memex {
       for (const tap of taps) tap(warning);
       report(warning);
     };
-    const store = await FlatFileStore.open({
-      dataDir: config.dataDir,
-      fsync: config.fsync,
-      lockTimeoutMs: config.lockTimeoutMs,
-      limits: config.limits,
-      onWarning: warn,
-    });
+    const store = await openStore(config, warn);
     // A model named in the config that differs from the recorded one is a mismatch known without
     // loading anything. (A data dir on the hashed fallback is checked once the model loads: when
     // the configured model is still unavailable, the fallback is used again and matches.)
@@ -291,10 +285,11 @@ export class Memex {
    */
   /**
    * Starts running ingest jobs (what the HTTP service does with uploads): from the data dir's
-   * journal, or from `options.jobQueue`. Stop the runner before closing the Memex.
+   * journal, or the database's queue shared with every instance when the store is PostgreSQL, or
+   * `options.jobQueue`. Stop the runner before closing the Memex.
    */
   async openJobRunner(options: JobRunnerOptions = {}): Promise<JobRunner> {
-    const queue = this.options.jobQueue ?? (await JournalJobQueue.open(this.config.dataDir));
+    const queue = this.options.jobQueue ?? (await openJobQueue(this.store, this.config));
     return new JobRunner(
       queue,
       {

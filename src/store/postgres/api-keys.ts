@@ -1,7 +1,8 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { MemexError } from '../../core/errors.js';
 import { parseId, type UserId } from '../../core/index.js';
 import { keyIdOf, keyPrefix, newKey, parseKey, type ApiKeyInfo, type ApiKeyStore, type Caller } from '../api-keys.js';
+import { translate } from './context.js';
 import { inTransaction } from './transaction.js';
 import { ADMIN_ROLE, APP_ROLE, withRole, withUser } from './with-user.js';
 
@@ -58,7 +59,7 @@ export class PostgresKeyStore implements ApiKeyStore {
     const label = name?.trim() || null;
     if (label !== null && label.length > 200) throw new MemexError('MEMEX_INVALID_INPUT', 'a key name is at most 200 characters');
     const { id, key, hash } = newKey();
-    const row = await withUser(this.pool, uid, async (client) => {
+    const row = await this.asUser(uid, async (client) => {
       const inserted = await client.query<KeyRow>(`INSERT INTO memex.api_keys (user_id, id, name, hash, admin) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`, [
         uid,
         id,
@@ -75,15 +76,15 @@ export class PostgresKeyStore implements ApiKeyStore {
     const order = 'ORDER BY created_at, id';
     const rows =
       userId === undefined
-        ? await withRole(this.pool, ADMIN_ROLE, (client) => client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys ${order}`))
-        : await withUser(this.pool, userId, (client) => client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys ${order}`));
+        ? await this.asRole(ADMIN_ROLE, (client) => client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys ${order}`))
+        : await this.asUser(userId, (client) => client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys ${order}`));
     return rows.rows.map(infoOf);
   }
 
   async revoke(keyOrId: string): Promise<ApiKeyInfo> {
     const id = keyIdOf(keyOrId);
     // Ids are unique per user only; two users holding the same 60-bit random id is not a real case.
-    const rows = await withRole(this.pool, ADMIN_ROLE, (client) =>
+    const rows = await this.asRole(ADMIN_ROLE, (client) =>
       client.query<KeyRow>(`UPDATE memex.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}`, [id]),
     );
     const row = rows.rows[0];
@@ -94,14 +95,14 @@ export class PostgresKeyStore implements ApiKeyStore {
 
   async revokeUser(userId: string): Promise<number> {
     const uid = parseId('user', userId);
-    const revoked = await withUser(this.pool, uid, (client) => client.query('UPDATE memex.api_keys SET revoked_at = now() WHERE revoked_at IS NULL'));
+    const revoked = await this.asUser(uid, (client) => client.query('UPDATE memex.api_keys SET revoked_at = now() WHERE revoked_at IS NULL'));
     this.forget((caller) => caller.userId === uid);
     return revoked.rowCount ?? 0;
   }
 
   async check(): Promise<void> {
     try {
-      await withRole(this.pool, ADMIN_ROLE, (client) => client.query('SELECT 1 FROM memex.api_keys LIMIT 1'));
+      await this.asRole(ADMIN_ROLE, (client) => client.query('SELECT 1 FROM memex.api_keys LIMIT 1'));
     } catch (cause) {
       throw new MemexError('MEMEX_DATABASE_UNAVAILABLE', `the API keys cannot be read from the database: ${(cause as Error).message}`, { cause });
     }
@@ -115,12 +116,14 @@ export class PostgresKeyStore implements ApiKeyStore {
     const cached = this.verified.get(cacheKey);
     if (cached && cached.until > now) return cached.caller;
     this.verified.delete(cacheKey);
-    const row = await inTransaction(this.pool, async (client) => {
-      await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
-      await client.query("SELECT set_config('memex.key_hash', $1, true)", [parsed.hash]);
-      const found = await client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys WHERE id = $1 AND hash = $2 AND revoked_at IS NULL`, [parsed.id, parsed.hash]);
-      return found.rows[0];
-    });
+    const row = await translate(
+      inTransaction(this.pool, async (client) => {
+        await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
+        await client.query("SELECT set_config('memex.key_hash', $1, true)", [parsed.hash]);
+        const found = await client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys WHERE id = $1 AND hash = $2 AND revoked_at IS NULL`, [parsed.id, parsed.hash]);
+        return found.rows[0];
+      }),
+    );
     if (!row) return null;
     const caller: Caller = { userId: row.user_id, keyId: row.id, admin: row.admin };
     if (this.cacheMs > 0) {
@@ -131,13 +134,22 @@ export class PostgresKeyStore implements ApiKeyStore {
   }
 
   async hasLiveKeys(): Promise<boolean> {
-    const found = await withRole(this.pool, ADMIN_ROLE, (client) => client.query<{ live: boolean }>('SELECT EXISTS (SELECT 1 FROM memex.api_keys WHERE revoked_at IS NULL) AS live'));
+    const found = await this.asRole(ADMIN_ROLE, (client) => client.query<{ live: boolean }>('SELECT EXISTS (SELECT 1 FROM memex.api_keys WHERE revoked_at IS NULL) AS live'));
     return found.rows[0]?.live === true;
   }
 
   /** Drops cached keys this instance revoked itself: refused at once here, within `cacheMs` elsewhere. */
   private forget(match: (caller: Caller) => boolean): void {
     for (const [cacheKey, entry] of this.verified) if (match(entry.caller)) this.verified.delete(cacheKey);
+  }
+
+  /** As the user, under row-level security; driver errors become coded ones (a lost connection is MEMEX_DATABASE_UNAVAILABLE). */
+  private asUser<T>(userId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return translate(withUser(this.pool, userId, fn));
+  }
+
+  private asRole<T>(role: typeof ADMIN_ROLE, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return translate(withRole(this.pool, role, fn));
   }
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { FORMAT_VERSION, MemexError } from '../../core/index.js';
 import { heldKey, JobSchema, newJobId, type Job, type JobEnd, type JobError, type JobProgress, type JobQueue, type NewJob } from '../jobs.js';
+import { translate } from './context.js';
 import { WORKER_ROLE, withRole, withUser } from './with-user.js';
 
 export interface PostgresJobQueueOptions {
@@ -73,7 +74,7 @@ export class PostgresJobQueue implements JobQueue {
   }
 
   async add(input: NewJob): Promise<Job> {
-    return withUser(this.pool, input.userId, async (client) => {
+    return this.asUser(input.userId, async (client) => {
       await client.query("DELETE FROM memex.ingest_jobs WHERE finished_at < now() - $1 * interval '1 millisecond'", [this.keepMs]);
       // A job that needs a password only this instance has is held by it from the start.
       const inserted = await client.query<JobRow>(
@@ -87,19 +88,19 @@ export class PostgresJobQueue implements JobQueue {
   }
 
   async get(userId: string, jobId: string): Promise<Job> {
-    const found = await withUser(this.pool, userId, (client) => client.query<JobRow>(`SELECT ${ALL} FROM memex.ingest_jobs WHERE id = $1`, [jobId]));
+    const found = await this.asUser(userId, (client) => client.query<JobRow>(`SELECT ${ALL} FROM memex.ingest_jobs WHERE id = $1`, [jobId]));
     const row = found.rows[0];
     if (!row) throw new MemexError('MEMEX_JOB_NOT_FOUND', `no job ${jobId}`, { details: { jobId } });
     return jobOf(row);
   }
 
   async unfinished(userId: string): Promise<Job[]> {
-    const found = await withUser(this.pool, userId, (client) => client.query<JobRow>(`SELECT ${ALL} FROM memex.ingest_jobs WHERE finished_at IS NULL ORDER BY created_at, id`));
+    const found = await this.asUser(userId, (client) => client.query<JobRow>(`SELECT ${ALL} FROM memex.ingest_jobs WHERE finished_at IS NULL ORDER BY created_at, id`));
     return found.rows.map(jobOf);
   }
 
   async claim(): Promise<Job | null> {
-    const claimed = await withRole(this.pool, WORKER_ROLE, (client) =>
+    const claimed = await this.asRole(WORKER_ROLE, (client) =>
       client.query<JobRow>(
         `UPDATE memex.ingest_jobs j
             SET state = 'running', claimed_by = $1, heartbeat_at = now(), attempts = j.attempts + 1, progress = NULL
@@ -119,7 +120,7 @@ export class PostgresJobQueue implements JobQueue {
   }
 
   async heartbeat(running: { job: Job; progress: JobProgress | null } | null): Promise<Set<string>> {
-    return withRole(this.pool, WORKER_ROLE, async (client) => {
+    return this.asRole(WORKER_ROLE, async (client) => {
       const held = await client.query<{ user_id: string; id: string }>(
         "UPDATE memex.ingest_jobs SET heartbeat_at = now() WHERE claimed_by = $1 AND state IN ('queued', 'running') RETURNING user_id, id",
         [this.instanceId],
@@ -130,7 +131,7 @@ export class PostgresJobQueue implements JobQueue {
   }
 
   async finish(job: Job, end: JobEnd): Promise<Job | null> {
-    const finished = await withUser(this.pool, job.userId, (client) =>
+    const finished = await this.asUser(job.userId, (client) =>
       client.query<JobRow>(
         `UPDATE memex.ingest_jobs SET state = $3, result = $4, error = $5, finished_at = now()
           WHERE id = $1 AND claimed_by = $2 AND state = 'running'
@@ -143,7 +144,7 @@ export class PostgresJobQueue implements JobQueue {
   }
 
   async cancel(userId: string, jobId: string, error: JobError): Promise<Job> {
-    const cancelled = await withUser(this.pool, userId, (client) =>
+    const cancelled = await this.asUser(userId, (client) =>
       client.query<JobRow>(`UPDATE memex.ingest_jobs SET state = 'cancelled', error = $2, finished_at = now() WHERE id = $1 AND finished_at IS NULL RETURNING ${ALL}`, [
         jobId,
         JSON.stringify(error),
@@ -155,13 +156,22 @@ export class PostgresJobQueue implements JobQueue {
 
   async release(job: Job): Promise<void> {
     // Back to the queue for any instance now, rather than after staleMs; the attempt does not count.
-    await withRole(this.pool, WORKER_ROLE, (client) =>
+    await this.asRole(WORKER_ROLE, (client) =>
       client.query(
         `UPDATE memex.ingest_jobs SET state = 'queued', claimed_by = NULL, heartbeat_at = NULL, progress = NULL, attempts = greatest(attempts - 1, 0)
           WHERE user_id = $1 AND id = $2 AND claimed_by = $3 AND state = 'running'`,
         [job.userId, job.id, this.instanceId],
       ),
     );
+  }
+
+  /** As the user, under row-level security; driver errors become coded ones (a lost connection is MEMEX_DATABASE_UNAVAILABLE). */
+  private asUser<T>(userId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return translate(withUser(this.pool, userId, fn));
+  }
+
+  private asRole<T>(role: typeof WORKER_ROLE, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return translate(withRole(this.pool, role, fn));
   }
 }
 
