@@ -110,7 +110,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     return 0;
   });
   if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
-  const jobs = await memex.openJobRunner({ ...options.jobs, onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
+  const jobs = await memex.openJobRunner({ heartbeatMs: settings.jobs.heartbeatMs, ...options.jobs, onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
   const context: ServerContext = { memex, jobs, keys, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error

@@ -2,7 +2,7 @@ export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, Stor
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { openDatabase } from './postgres/connect.js';
-export { openStore, openKeyStore, openJobQueue } from './open.js';
+export { openStore, openKeyStore, openJobQueue, openConfiguredKeys } from './open.js';
 export { describeWarning } from './flat-file/warnings.js';
 export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat } from './export.js';
 export { sniffType, type FileSource } from './files.js';
