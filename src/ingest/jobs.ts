@@ -219,10 +219,11 @@ export class JobRunner {
       this.announce({ type: 'progress', job: claimed });
       const end = await this.attempt(claimed, signal, state);
       if (end === null) {
-        await this.queue.release(claimed);
+        await this.queue.release(claimed).catch((error: unknown) => this.options.onError?.(error));
         return;
       }
-      const finished = (await this.queue.finish(claimed, end)) ?? (await this.queue.get(claimed.userId, claimed.id).catch(() => null));
+      // Retried across a blip of the database; if it stays down, the job goes stale and runs again.
+      const finished = (await retried(() => this.queue.finish(claimed, end))) ?? (await this.queue.get(claimed.userId, claimed.id).catch(() => null));
       if (finished) this.announce({ type: 'end', job: finished });
     } finally {
       clearInterval(beat);
@@ -257,6 +258,8 @@ export class JobRunner {
     } catch (cause) {
       const error = toMemexError(cause);
       if (this.stopped && signal.aborted) return null;
+      // The database went away under the ingest: nothing of it was kept, so it waits for another try.
+      if (error.code === 'MEMEX_DATABASE_UNAVAILABLE' && this.queue.shared) return null;
       // A file this upload stored and that cannot be ingested goes again, as in the library.
       if (job.created) await this.work.discard(job).catch(() => undefined);
       return { state: error.code === 'MEMEX_ABORTED' ? 'cancelled' : 'failed', error: errorOf(error) };
@@ -266,6 +269,18 @@ export class JobRunner {
   private announce(event: JobEvent): void {
     for (const listener of this.followers.get(event.job.id) ?? []) listener(event);
     if (event.type === 'end') this.followers.delete(event.job.id);
+  }
+}
+
+/** `work`, tried again after 0.2, 0.4, 0.8 and 1.6 s when it throws. */
+async function retried<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= 4) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
   }
 }
 

@@ -121,9 +121,13 @@ export class PostgresJobQueue implements JobQueue {
 
   async heartbeat(running: { job: Job; progress: JobProgress | null } | null): Promise<Set<string>> {
     return this.asRole(WORKER_ROLE, async (client) => {
+      // Only the job it runs now, and the queued jobs it holds: a running job this instance no longer
+      // runs (its end could not be written) goes stale, and is claimed and run again.
       const held = await client.query<{ user_id: string; id: string }>(
-        "UPDATE memex.ingest_jobs SET heartbeat_at = now() WHERE claimed_by = $1 AND state IN ('queued', 'running') RETURNING user_id, id",
-        [this.instanceId],
+        `UPDATE memex.ingest_jobs SET heartbeat_at = now()
+          WHERE claimed_by = $1 AND (state = 'queued' OR (state = 'running' AND user_id = $2 AND id = $3))
+         RETURNING user_id, id`,
+        [this.instanceId, running?.job.userId ?? null, running?.job.id ?? null],
       );
       if (running?.progress) await progress(client, this.instanceId, running.job, running.progress);
       return new Set(held.rows.map((row) => heldKey({ userId: row.user_id, id: row.id })));
