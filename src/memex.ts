@@ -112,13 +112,13 @@ export interface MemexOptions {
    */
   allowModelMismatch?: boolean;
   /**
-   * Where API keys live, when not in the data dir's api_keys.json: a `PostgresKeyStore` when
-   * several service instances share one database.
+   * Where API keys live. By default the store's kind decides: the data dir's api_keys.json, or the
+   * database's table (shared by every service instance) on PostgreSQL.
    */
   keys?: ApiKeyStore;
   /**
-   * Where ingest jobs are queued, when not in the data dir's ingest_jobs.jsonl: a
-   * `PostgresJobQueue` when several service instances share one database and its jobs.
+   * Where ingest jobs are queued. By default the store's kind decides: the data dir's
+   * ingest_jobs.jsonl, or the database's queue (shared by every service instance) on PostgreSQL.
    */
   jobQueue?: JobQueue;
 }
