@@ -218,10 +218,13 @@ export class JobRunner {
     try {
       this.announce({ type: 'progress', job: claimed });
       const end = await this.attempt(claimed, signal, state);
-      if (end === null) {
+      if (end === 'released') {
         await this.queue.release(claimed).catch((error: unknown) => this.options.onError?.(error));
         return;
       }
+      // Left running without a heartbeat: it goes stale and is claimed again (counting an attempt),
+      // after `staleMs`, by whichever instance reaches the database then.
+      if (end === 'abandoned') return;
       // Retried across a blip of the database; if it stays down, the job goes stale and runs again.
       const finished = (await retried(() => this.queue.finish(claimed, end))) ?? (await this.queue.get(claimed.userId, claimed.id).catch(() => null));
       if (finished) this.announce({ type: 'end', job: finished });
@@ -233,8 +236,11 @@ export class JobRunner {
     }
   }
 
-  /** Runs the ingest; how the job ends, or null when a shutdown interrupted it (it goes back to the queue). */
-  private async attempt(job: Job, signal: AbortSignal, state: { job: Job; progress: JobProgress | null }): Promise<JobEnd | null> {
+  /**
+   * Runs the ingest: how the job ends; or 'released' when a shutdown interrupted it (it goes back to
+   * the queue now), or 'abandoned' when the database went away under it (it runs again later).
+   */
+  private async attempt(job: Job, signal: AbortSignal, state: { job: Job; progress: JobProgress | null }): Promise<JobEnd | 'released' | 'abandoned'> {
     const password = this.passwords.get(job.id);
     let lastAnnounced = 0;
     const onProgress = (progress: IngestProgress): void => {
@@ -257,9 +263,9 @@ export class JobRunner {
       return { state: 'done', result: summaryOf(result) };
     } catch (cause) {
       const error = toMemexError(cause);
-      if (this.stopped && signal.aborted) return null;
+      if (this.stopped && signal.aborted) return 'released';
       // The database went away under the ingest: nothing of it was kept, so it waits for another try.
-      if (error.code === 'MEMEX_DATABASE_UNAVAILABLE' && this.queue.shared) return null;
+      if (error.code === 'MEMEX_DATABASE_UNAVAILABLE' && this.queue.shared) return 'abandoned';
       // A file this upload stored and that cannot be ingested goes again, as in the library.
       if (job.created) await this.work.discard(job).catch(() => undefined);
       return { state: error.code === 'MEMEX_ABORTED' ? 'cancelled' : 'failed', error: errorOf(error) };

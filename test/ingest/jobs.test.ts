@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JobRunner, type JobEvent, type JobWork } from '../../src/ingest/index.js';
+import { MemexError } from '../../src/core/index.js';
 import type { IngestResult } from '../../src/index.js';
 import type { Job } from '../../src/store/index.js';
 import { openDatabase, PostgresJobQueue, withUser, type Database } from '../../src/store/postgres/index.js';
@@ -168,6 +169,25 @@ describe('ingest jobs run by several instances', () => {
     expect(await until(() => b.get('alice', lost.id), ended)).toMatchObject({ state: 'failed', error: { code: 'MEMEX_JOB_PASSWORD_LOST' } });
     expect(work.runs).not.toContain(lost.id);
     expect(work.discarded).toContain(lost.id);
+  });
+
+  it('a job whose ingest lost the database runs again once its claim goes stale, rather than failing', async () => {
+    const work = new FakeWork();
+    const flaky: JobWork = {
+      ingest: async (job, options) => {
+        if (work.runs.length === 0) {
+          work.runs.push(job.id);
+          throw new MemexError('MEMEX_DATABASE_UNAVAILABLE', 'the database connection failed');
+        }
+        return work.ingest(job, options);
+      },
+      discard: (job) => work.discard(job),
+    };
+    const a = runner(flaky, 'a', 1000);
+    const job = await a.add(newJob('alice'));
+    expect(await until(() => a.get('alice', job.id), ended)).toMatchObject({ state: 'done', attempts: 2 });
+    expect(work.runs).toEqual([job.id, job.id]);
+    expect(work.discarded).toEqual([]);
   });
 
   it('a job that took its runner down on every start is given up as MEMEX_JOB_INTERRUPTED', async () => {

@@ -75,6 +75,18 @@ describe('ingest jobs shared by several instances', () => {
     expect(await b.finish(taken!, { state: 'done', result })).toMatchObject({ state: 'done', result });
   });
 
+  it("an instance's idle heartbeat does not keep alive a running job it no longer runs (its end could not be written): it goes stale and runs again", async () => {
+    const a = new PostgresJobQueue(database.pool, { instanceId: 'a', staleMs: 1000 });
+    const b = new PostgresJobQueue(database.pool, { instanceId: 'b', staleMs: 1000 });
+    const job = await a.add(newJob('alice'));
+    await a.claim();
+    for (let i = 0; i < 3; i++) {
+      await sleep(500);
+      expect((await a.heartbeat(null)).has(heldKey(job))).toBe(false);
+    }
+    expect(await b.claim()).toMatchObject({ id: job.id, attempts: 2 });
+  });
+
   it('a job with a password stays with the instance that took it while it lives, then goes to another', async () => {
     const a = new PostgresJobQueue(database.pool, { instanceId: 'a', staleMs: 1000 });
     const b = new PostgresJobQueue(database.pool, { instanceId: 'b', staleMs: 1000 });
