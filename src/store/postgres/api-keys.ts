@@ -118,8 +118,8 @@ export class PostgresKeyStore implements ApiKeyStore {
     this.verified.delete(cacheKey);
     const row = await translate(
       inTransaction(this.pool, async (client) => {
-        await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
-        await client.query("SELECT set_config('memex.key_hash', $1, true)", [parsed.hash]);
+        // One round trip for both: set_config('role', …, true) is SET LOCAL ROLE.
+        await client.query("SELECT set_config('role', $1, true), set_config('memex.key_hash', $2, true)", [APP_ROLE, parsed.hash]);
         const found = await client.query<KeyRow>(`SELECT ${COLUMNS} FROM memex.api_keys WHERE id = $1 AND hash = $2 AND revoked_at IS NULL`, [parsed.id, parsed.hash]);
         return found.rows[0];
       }),
