@@ -1,4 +1,4 @@
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
+export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { openDatabase } from './postgres/connect.js';
@@ -15,3 +15,4 @@ export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
 export { JOB_STATES, JobSchema, type Job, type JobState, type JobEnd, type JobError, type JobProgress, type JobQueue, type NewJob } from './jobs.js';
 export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest-jobs.js';
+export { migrateStore, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';
