@@ -7,3 +7,4 @@ export { HnswVectorIndex, DEFAULT_HNSW, type HnswParams } from './hnsw.js';
 export { ExactVectorIndex, type VectorIndex, type Neighbor } from './vector-index.js';
 export { LexicalIndex, DEFAULT_BM25, type Bm25Params } from './lexical.js';
 export { hnswlib, type HnswlibBuild } from './native.js';
+export { PostgresSearch, type PostgresSearchOptions, type IterativeScan } from './postgres/postgres-search.js';
