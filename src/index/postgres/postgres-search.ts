@@ -159,13 +159,17 @@ export class PostgresSearch implements SearchBackend {
     // so few matching rows are read directly rather than found by walking everyone's graph.
     if (matching > this.settings.exactBelow) {
       const efSearch = Math.min(MAX_EF_SEARCH, Math.max(options.efSearch ?? this.settings.efSearch, want));
-      await client.query("SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true), set_config('hnsw.max_scan_tuples', $3, true)", [
-        String(efSearch),
-        this.iterativeScan,
-        String(this.maxScanTuples),
-      ]);
+      // The planner prices a walk of the graph above reading and sorting a few thousand rows, and
+      // would quietly sort them all instead; the choice was made above (exactBelow), so it is held
+      // to the index for this one statement.
+      await client.query(
+        "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true), set_config('hnsw.max_scan_tuples', $3, true), " +
+          "set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)",
+        [String(efSearch), this.iterativeScan, String(this.maxScanTuples)],
+      );
       // The typed expression is what the HNSW index is built on; the dimension is a checked integer.
       const rows = await nearest(client, userId, vector, `c.embedding::vector(${dimension})`, `::vector(${dimension})`, want, options);
+      await client.query("SELECT set_config('enable_seqscan', 'on', true), set_config('enable_sort', 'on', true)");
       if (rows.length >= want) return { path: 'hnsw', rows };
     }
     // The untyped column matches no index: a scan of the user's matching rows, exact by construction.
