@@ -31,7 +31,7 @@ import {
 } from './core/index.js';
 import {
   exportSession,
-  FlatFileStore,
+  openStore,
   KeyStore,
   type ExportFormat,
   type ListOptions,
@@ -172,13 +172,7 @@ export class Memex {
       for (const tap of taps) tap(warning);
       report(warning);
     };
-    const store = await FlatFileStore.open({
-      dataDir: config.dataDir,
-      fsync: config.fsync,
-      lockTimeoutMs: config.lockTimeoutMs,
-      limits: config.limits,
-      onWarning: warn,
-    });
+    const store = await openStore(config, warn);
     // A model named in the config that differs from the recorded one is a mismatch known without
     // loading anything. (A data dir on the hashed fallback is checked once the model loads: when
     // the configured model is still unavailable, the fallback is used again and matches.)

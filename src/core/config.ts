@@ -32,6 +32,22 @@ export const ConfigSchema = z.strictObject({
   /** Where the flat-file store keeps everything. Relative paths resolve against the working directory. */
   dataDir: z.string().min(1).default('./memex-data'),
   /**
+   * Which backend keeps the data: `flat` (default), the files under `dataDir`, owned by one process;
+   * or `postgres`, PostgreSQL with pgvector at `url`, shared by any number of service instances
+   * (`MEMEX_DATABASE_URL` or `--database-url` select it). `dataDir` then only holds local files:
+   * the CLI's server announcement and reindex progress.
+   */
+  store: z
+    .strictObject({
+      kind: z.enum(['flat', 'postgres']).default('flat'),
+      /** postgres://user:password@host:port/database */
+      url: z.string().min(1).nullable().default(null),
+      /** Connections in each process's pool. */
+      maxConnections: z.number().int().min(1).max(1000).default(10),
+    })
+    .refine((store) => store.kind !== 'postgres' || store.url !== null, { message: 'store.kind "postgres" needs store.url (or MEMEX_DATABASE_URL)', path: ['url'] })
+    .prefault({}),
+  /**
    * When appended messages and written JSON reach the disk (see README "Durability"):
    * - `always`: every write is fsynced before its promise resolves; one fsync per write.
    * - `group` (default): the same promise as `always` (a resolved append survives power loss), but
@@ -298,8 +314,9 @@ export const ConfigSchema = z.strictObject({
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server'> & {
+  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server'> & {
     server: Readonly<Omit<ConfigOutput['server'], 'rateLimit'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']> };
+    store: Readonly<ConfigOutput['store']>;
     limits: Readonly<ConfigOutput['limits']>;
     ingest: Readonly<Omit<ConfigOutput['ingest'], 'ocr'>> & { ocr: Readonly<ConfigOutput['ingest']['ocr']> };
     index: Readonly<ConfigOutput['index']>;
@@ -340,6 +357,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.MEMEX_DATA_DIR) out.dataDir = env.MEMEX_DATA_DIR;
   if (env.MEMEX_FSYNC) out.fsync = env.MEMEX_FSYNC;
   if (env.MEMEX_LOCK_TIMEOUT_MS) out.lockTimeoutMs = Number(env.MEMEX_LOCK_TIMEOUT_MS);
+  if (env.MEMEX_DATABASE_URL) out.store = { kind: 'postgres', url: env.MEMEX_DATABASE_URL };
   const server: Record<string, unknown> = {};
   if (env.MEMEX_HOST) server.host = env.MEMEX_HOST;
   if (env.MEMEX_PORT) server.port = Number(env.MEMEX_PORT);
@@ -371,7 +389,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server']) {
+  for (const section of ['store', 'limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
   const nested = (section: string, field: string): Record<string, unknown> =>

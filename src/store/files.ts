@@ -86,6 +86,8 @@ export interface StagedFile {
   id: FileId;
   size: number;
   type: SniffedType;
+  /** Where the staged bytes are until `commit` or `discard` (a backend that keeps bytes elsewhere reads them here). */
+  stagedPath: string;
   /** The stored copy's final path, once `commit` has run. */
   commit(finalPath: (type: SniffedType) => string): Promise<{ path: string; created: boolean }>;
   discard(): Promise<void>;
@@ -160,6 +162,7 @@ export async function stageFile(dir: string, source: FileSource, name: string, m
     id,
     size,
     type,
+    stagedPath: temp,
     async commit(finalPath) {
       const path = finalPath(type);
       const exists = await stat(path).then(

@@ -11,6 +11,8 @@ import type { Layout } from './layout.js';
 import type { MessageLog } from './message-log.js';
 import type { SessionVectors } from './session-vectors.js';
 
+export { oneLine } from '../text.js';
+
 /** How many sessions keep their parsed state (meta, line positions) in memory. */
 export const SESSION_CACHE_SIZE = 256;
 export const DEFAULT_PAGE = 50;
@@ -97,14 +99,6 @@ export function sessionKey(userId: UserId, sessionId: SessionId): string {
 
 export function nowIso(): string {
   return new Date().toISOString();
-}
-
-export function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (flat.length <= max) return flat;
-  const cut = flat.slice(0, max);
-  const space = cut.lastIndexOf(' ');
-  return `${(space > max * 0.6 ? cut.slice(0, space) : cut).trimEnd()}…`;
 }
 
 export function definedOnly<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { FORMAT_VERSION, MemexError, parseId, parseInput, type SessionId, SessionListOptionsSchema, toMemexError, type UserId } from '../../core/index.js';
 import { readSessionCursor, sessionCursor } from '../cursor.js';
 import { readJsonRecord } from '../durable.js';
+import { foldCase } from '../text.js';
 import { Coalescer } from '../serial.js';
 import type { ListOptions, SessionPage } from '../store.js';
 import { DEFAULT_PAGE, type FlatFileContext, type IndexEntry, IndexEntrySchema, listDir, sessionKey, type SessionState, summaryOf, type UserIndex } from './context.js';
@@ -157,9 +158,4 @@ const SessionIndexSchema = z.object({
 
 function entryOf(state: SessionState): IndexEntry {
   return { ...state.meta, metaMtimeMs: state.metaMtimeMs };
-}
-
-/** Lowercase without accents: what a title search compares. */
-function foldCase(text: string): string {
-  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 }

@@ -1,7 +1,8 @@
-// The PostgreSQL backend, step one: the schema, its migrations, row-level security and the
-// connection. The Store implementation over it is not written yet; nothing selects this backend.
+// The PostgreSQL backend: the Store over PostgreSQL + pgvector, its schema, migrations and row-level security.
+
 export { openDatabase, describeUrl, type ConnectOptions, type Database } from './connect.js';
 export { migrate, schemaVersion, MIGRATIONS, SCHEMA_LOCK, type Migration, type MigrationResult } from './migrations.js';
 export { readModel, recordModel, type HnswBuild } from './model.js';
 export { inTransaction } from './transaction.js';
 export { withUser, APP_ROLE } from './with-user.js';
+export { PostgresStore, type PostgresStoreOptions } from './store.js';

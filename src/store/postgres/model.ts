@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { MemexError } from '../../core/errors.js';
 import { parseInput } from '../../core/inputs.js';
 import { EmbeddingModelSchema, type EmbeddingModel } from '../../core/schemas.js';
@@ -32,9 +32,10 @@ export async function readModel(pool: Pool): Promise<EmbeddingModel | null> {
  * builds only on a typed column or expression. The chunks column stays an untyped `vector` because
  * the dimension belongs to the deployment, not to a versioned migration; queries use
  * `embedding::vector(<dimension>)` to reach the index. Recording the same model again changes
- * nothing; another model is MEMEX_MODEL_MISMATCH.
+ * nothing; another model is MEMEX_MODEL_MISMATCH unless `replace` (what a finished reindex does),
+ * which rebuilds the check and the index when the dimension changed.
  */
-export async function recordModel(pool: Pool, model: EmbeddingModel, hnsw: HnswBuild): Promise<void> {
+export async function recordModel(pool: Pool, model: EmbeddingModel, hnsw: HnswBuild, options: { replace?: boolean } = {}): Promise<void> {
   const next = parseInput(EmbeddingModelSchema, model, 'embedding model');
   checkBuild(next, hnsw);
   await inTransaction(pool, async (client) => {
@@ -43,11 +44,17 @@ export async function recordModel(pool: Pool, model: EmbeddingModel, hnsw: HnswB
     const recorded = found.rows[0];
     if (recorded) {
       if (recorded.model === next.model && recorded.dimension === next.dimension) return;
-      throw new MemexError('MEMEX_MODEL_MISMATCH', `the database's vectors are from ${recorded.model} (${recorded.dimension}-d), not ${next.model} (${next.dimension}-d)`, {
-        details: { recorded, configured: next },
-      });
+      if (!options.replace) {
+        throw new MemexError('MEMEX_MODEL_MISMATCH', `the database's vectors are from ${recorded.model} (${recorded.dimension}-d), not ${next.model} (${next.dimension}-d)`, {
+          details: { recorded, configured: next },
+        });
+      }
+      await client.query('UPDATE memex.model SET model = $1, dimension = $2, recorded_at = now()', [next.model, next.dimension]);
+      if (recorded.dimension === next.dimension) return;
+      await dropDimension(client);
+    } else {
+      await client.query('INSERT INTO memex.model (model, dimension) VALUES ($1, $2)', [next.model, next.dimension]);
     }
-    await client.query('INSERT INTO memex.model (model, dimension) VALUES ($1, $2)', [next.model, next.dimension]);
     // The numbers are checked integers, so interpolating them is safe (DDL takes no parameters).
     const dim = next.dimension;
     await client.query(`ALTER TABLE memex.chunks ADD CONSTRAINT chunks_embedding_dimension CHECK (vector_dims(embedding) = ${dim})`);
@@ -56,6 +63,22 @@ export async function recordModel(pool: Pool, model: EmbeddingModel, hnsw: HnswB
         `WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction})`,
     );
   });
+}
+
+/**
+ * Drops the dimension check and the HNSW index, so rows of another dimension can be written: what a
+ * reindex to a model of another dimension needs until it finishes (searches scan exactly meanwhile).
+ */
+export async function releaseDimension(pool: Pool): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    await dropDimension(client);
+  });
+}
+
+async function dropDimension(client: PoolClient): Promise<void> {
+  await client.query('ALTER TABLE memex.chunks DROP CONSTRAINT IF EXISTS chunks_embedding_dimension');
+  await client.query('DROP INDEX IF EXISTS memex.chunks_embedding_hnsw');
 }
 
 function checkBuild(model: EmbeddingModel, hnsw: HnswBuild): void {

@@ -80,6 +80,9 @@ CREATE TABLE memex.sessions (
   user_id text NOT NULL REFERENCES memex.users (user_id) ON DELETE CASCADE,
   id text NOT NULL,
   title text,
+  -- The title lowercased without accents (written by the store with the title): what a title
+  -- filter matches, the same folding as the flat files' listing.
+  title_key text,
   title_source text CHECK (title_source IN ('user', 'auto')),
   persona_id text,
   -- {"kind":"native"} or {"kind":"imported","source":...,"conversationId":...}
@@ -92,11 +95,13 @@ CREATE TABLE memex.sessions (
   last_message_at timestamptz,
   message_count integer NOT NULL DEFAULT 0 CHECK (message_count >= 0),
   last_message_preview text,
+  -- A listing's order: the last message's time, else the creation time.
+  activity timestamptz GENERATED ALWAYS AS (coalesce(last_message_at, created_at)) STORED,
   -- No foreign key to personas: ON DELETE SET NULL of one column of a composite key needs
   -- PostgreSQL 15, so deleting a persona clears it from its sessions in the store, as the flat files do.
   PRIMARY KEY (user_id, id)
 );
-CREATE INDEX sessions_recent ON memex.sessions (user_id, updated_at DESC, id);
+CREATE INDEX sessions_recent ON memex.sessions (user_id, activity DESC, id DESC);
 -- A re-import of the same conversation finds its session instead of making another.
 CREATE UNIQUE INDEX sessions_imported_key ON memex.sessions (user_id, (origin ->> 'source'), (origin ->> 'conversationId'))
   WHERE origin ->> 'kind' = 'imported';
@@ -149,7 +154,7 @@ BEGIN
      SET message_count = s.message_count + a.n,
          last_message_at = a.last_at,
          last_message_preview = memex.one_line(a.last_content, 160),
-         updated_at = greatest(s.updated_at, a.last_at)
+         updated_at = now()
     FROM (SELECT DISTINCT ON (user_id, session_id) user_id, session_id,
                  count(*) OVER (PARTITION BY user_id, session_id) AS n, created_at AS last_at, content AS last_content
             FROM added
@@ -222,6 +227,8 @@ CREATE TABLE memex.file_artifacts (
 CREATE TABLE memex.notes (
   user_id text NOT NULL REFERENCES memex.users (user_id) ON DELETE CASCADE,
   id text NOT NULL,
+  -- Notes list oldest first, in the order they were added.
+  seq bigint GENERATED ALWAYS AS IDENTITY,
   kind text NOT NULL CHECK (kind IN ('fact', 'preference', 'instruction', 'note')),
   text text NOT NULL CHECK (length(text) > 0),
   pinned boolean NOT NULL DEFAULT false,
@@ -254,6 +261,8 @@ CREATE TABLE memex.chunks (
   session_id text NOT NULL,
   -- <messageId or fileId>[:<page>]:<index>, stable across re-embedding.
   id text NOT NULL,
+  -- Row order within the session (the flat files' row number is the rank in this order).
+  seq bigint GENERATED ALWAYS AS IDENTITY,
   source_kind text NOT NULL CHECK (source_kind IN ('message', 'file')),
   message_id text,
   file_id text,
@@ -281,6 +290,7 @@ CREATE TABLE memex.chunks (
   CHECK (source_kind <> 'file' OR file_id IS NOT NULL)
 );
 CREATE INDEX chunks_lexemes ON memex.chunks USING gin (lexemes);
+CREATE INDEX chunks_in_order ON memex.chunks (user_id, session_id, seq);
 CREATE INDEX chunks_by_message ON memex.chunks (user_id, session_id, message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX chunks_by_file ON memex.chunks (user_id, session_id, file_id) WHERE file_id IS NOT NULL;
 
@@ -337,5 +347,23 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- Listing every user (the admin routes, reindex and doctor over all users, migration) is the one
+-- read that crosses users. It runs as memex_admin, a role that owns nothing, whose only cross-user
+-- right is to read profiles; everything under a user is still read as that user.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'memex_admin') THEN
+    CREATE ROLE memex_admin NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  END IF;
+  IF NOT pg_has_role(current_user, 'memex_admin', 'MEMBER') THEN
+    EXECUTE format('GRANT memex_admin TO %I', current_user);
+  END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA memex TO memex_admin;
+GRANT SELECT ON memex.users TO memex_admin;
+GRANT SELECT ON memex.model TO memex_admin;
+CREATE POLICY admin_lists_users ON memex.users FOR SELECT TO memex_admin USING (true);
 `;
 

@@ -150,7 +150,7 @@ describe('PostgreSQL schema', () => {
     it('every table with a user_id has row-level security enabled, forced and a policy', async () => {
       const tables = await db.pool.query<{ table: string; enabled: boolean; forced: boolean; policies: number }>(
         `SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
-                (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'memex' AND p.tablename = c.relname) AS policies
+                (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'memex' AND p.tablename = c.relname AND p.policyname = 'own_rows') AS policies
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = 'memex' AND c.relkind = 'r'
             AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped)

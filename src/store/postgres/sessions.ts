@@ -1,0 +1,184 @@
+import type { PoolClient } from 'pg';
+import {
+  MemexError,
+  NewSessionSchema,
+  newSessionId,
+  parseId,
+  parseInput,
+  SessionListOptionsSchema,
+  SessionPatchSchema,
+  type NewSession,
+  type PersonaId,
+  type SessionId,
+  type SessionOrigin,
+  type SessionPatch,
+  type SessionSummary,
+  type UserId,
+} from '../../core/index.js';
+import { readSessionCursor, sessionCursor } from '../cursor.js';
+import type { ListOptions, SessionPage } from '../store.js';
+import { foldCase } from '../text.js';
+import { DEFAULT_PAGE, iso, isoOrNull, type PgContext, sqlState } from './context.js';
+import { requirePersona } from './personas.js';
+import { requireUser, userNotFound } from './users.js';
+
+export interface SessionRow {
+  id: SessionId;
+  user_id: UserId;
+  title: string | null;
+  title_source: 'user' | 'auto' | null;
+  persona_id: PersonaId | null;
+  origin: SessionOrigin;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+  last_message_at: Date | null;
+  message_count: number;
+  last_message_preview: string | null;
+  activity: Date;
+}
+
+export const SESSION_COLUMNS =
+  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity';
+
+export function summaryOf(row: SessionRow): SessionSummary {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    title: row.title,
+    titleSource: row.title_source,
+    personaId: row.persona_id,
+    origin: row.origin,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    lastMessageAt: isoOrNull(row.last_message_at),
+    messageCount: row.message_count,
+    lastMessagePreview: row.last_message_preview,
+    metadata: row.metadata,
+  };
+}
+
+export async function createSession(ctx: PgContext, userId: string, input: NewSession = {}): Promise<SessionSummary> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const fields = parseInput(NewSessionSchema, input, 'session');
+  return ctx.as(uid, async (client) => {
+    await requireUser(client, uid);
+    if (fields.personaId) await requirePersona(client, uid, fields.personaId);
+    const created = fields.createdAt ?? new Date().toISOString();
+    for (let attempt = 0; ; attempt++) {
+      const id = newSessionId(new Date(created));
+      await client.query('SAVEPOINT create_session');
+      try {
+        const { rows } = await client.query<SessionRow>(
+          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) RETURNING ${SESSION_COLUMNS}`,
+          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created],
+        );
+        return summaryOf(rows[0] as SessionRow);
+      } catch (error) {
+        // Two sessions made in the same second share the time part of the id; the random part rarely clashes.
+        if (sqlState(error) !== '23505' || attempt >= 5) throw error;
+        await client.query('ROLLBACK TO SAVEPOINT create_session');
+      }
+    }
+  });
+}
+
+export async function getSession(ctx: PgContext, userId: string, sessionId: string): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.as(uid, async (client) => summaryOf(await requireSession(client, uid, sid)));
+}
+
+export async function updateSession(ctx: PgContext, userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  const changes = parseInput(SessionPatchSchema, patch, 'session patch');
+  return ctx.as(uid, async (client) => {
+    await requireSession(client, uid, sid, { lock: true });
+    if (changes.personaId) await requirePersona(client, uid, changes.personaId);
+    const { rows } = await client.query<SessionRow>(
+      `UPDATE memex.sessions SET
+         title = CASE WHEN $3::boolean THEN $4 ELSE title END,
+         title_key = CASE WHEN $3::boolean THEN $5 ELSE title_key END,
+         title_source = CASE WHEN $3::boolean THEN 'user' ELSE title_source END,
+         persona_id = CASE WHEN $6::boolean THEN $7 ELSE persona_id END,
+         metadata = coalesce($8, metadata),
+         updated_at = now()
+       WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
+      [
+        uid,
+        sid,
+        changes.title !== undefined,
+        changes.title ?? null,
+        changes.title !== undefined ? foldCase(changes.title) : null,
+        changes.personaId !== undefined,
+        changes.personaId ?? null,
+        changes.metadata ?? null,
+      ],
+    );
+    return summaryOf(rows[0] as SessionRow);
+  });
+}
+
+/** Deletes the session; its messages, files, summary, chunks and jobs go with it (foreign keys cascade). */
+export async function deleteSession(ctx: PgContext, userId: string, sessionId: string): Promise<void> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  await ctx.as(uid, async (client) => {
+    const { rowCount } = await client.query('DELETE FROM memex.sessions WHERE user_id = $1 AND id = $2', [uid, sid]);
+    if (!rowCount) await sessionNotFound(client, uid, sid);
+  });
+}
+
+export async function listSessions(ctx: PgContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const { limit = DEFAULT_PAGE, offset, cursor, title } = parseInput(SessionListOptionsSchema, options, 'list options');
+  if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
+  const after = cursor !== undefined ? readSessionCursor(cursor) : null;
+  const wanted = title === undefined ? null : foldCase(title);
+  return ctx.as(uid, async (client) => {
+    await requireUser(client, uid);
+    const filter = 'user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0)';
+    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, [uid, wanted])).rows[0]?.n ?? 0);
+    let start = offset ?? 0;
+    let rows: SessionRow[];
+    if (after) {
+      // Keyset: the sessions after the cursor's place in the order, so sessions created since the
+      // last page neither shift this one nor repeat.
+      const position = [uid, wanted, after.activity, after.id];
+      start = Number(
+        (await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND (activity, id) >= ($3::timestamptz, $4)`, position)).rows[0]?.n ?? 0,
+      );
+      rows = (
+        await client.query<SessionRow>(
+          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND (activity, id) < ($3::timestamptz, $4) ORDER BY activity DESC, id DESC LIMIT $5`,
+          [...position, limit],
+        )
+      ).rows;
+    } else {
+      rows = (await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY activity DESC, id DESC LIMIT $3 OFFSET $4`, [uid, wanted, limit, start])).rows;
+    }
+    const last = rows[rows.length - 1];
+    return {
+      sessions: rows.map(summaryOf),
+      total,
+      offset: start,
+      limit,
+      nextCursor: last && start + rows.length < total ? sessionCursor({ activity: iso(last.activity), id: last.id }) : null,
+      unreadable: [],
+    };
+  });
+}
+
+/** The session's row (locked for update with `lock`, so writes to one session take turns); MEMEX_SESSION_NOT_FOUND or MEMEX_USER_NOT_FOUND. */
+export async function requireSession(client: PoolClient, userId: UserId, sessionId: string, options: { lock?: boolean } = {}): Promise<SessionRow> {
+  const { rows } = await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE user_id = $1 AND id = $2${options.lock ? ' FOR UPDATE' : ''}`, [userId, sessionId]);
+  if (!rows[0]) return sessionNotFound(client, userId, sessionId);
+  return rows[0];
+}
+
+export async function sessionNotFound(client: PoolClient, userId: UserId, sessionId: string): Promise<never> {
+  const user = await client.query('SELECT 1 FROM memex.users WHERE user_id = $1', [userId]);
+  if (!user.rowCount) throw userNotFound(userId);
+  throw new MemexError('MEMEX_SESSION_NOT_FOUND', `session ${sessionId} does not exist for user ${userId}`, { details: { sessionId } });
+}
