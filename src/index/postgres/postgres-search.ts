@@ -61,7 +61,7 @@ export class PostgresSearch implements SearchBackend {
   private readonly settings: SearchSettings;
   private readonly iterativeScan: IterativeScan;
   private readonly maxScanTuples: number;
-  /** The database's model, once recorded (it never changes while a database has rows). */
+  /** The database's model as last read (it changes only when a reindex replaces it). */
   private recorded: EmbeddingModel | null = null;
 
   constructor(private readonly options: PostgresSearchOptions) {
@@ -131,13 +131,15 @@ export class PostgresSearch implements SearchBackend {
 
   /** The database's recorded model, checked against the query's; null before the first vectors. */
   private async model(client: PoolClient, wanted: EmbeddingModel): Promise<EmbeddingModel | null> {
-    if (!this.recorded) {
+    const differs = (model: EmbeddingModel): boolean => model.model !== wanted.model || model.dimension !== wanted.dimension;
+    // Read again when the remembered model differs: a reindex may have replaced it since.
+    if (!this.recorded || differs(this.recorded)) {
       const result = await client.query<{ model: string; dimension: number }>('SELECT model, dimension FROM memex.model');
       const row = result.rows[0];
-      if (!row) return null;
-      this.recorded = { model: row.model, dimension: row.dimension };
+      this.recorded = row ? { model: row.model, dimension: row.dimension } : null;
+      if (!this.recorded) return null;
     }
-    if (this.recorded.model !== wanted.model || this.recorded.dimension !== wanted.dimension) {
+    if (differs(this.recorded)) {
       throw new MemexError('MEMEX_MODEL_MISMATCH', `the database's vectors are from ${this.recorded.model} (${this.recorded.dimension}-d), the query was embedded with ${wanted.model} (${wanted.dimension}-d); run \`memex reindex\``, {
         details: { recorded: this.recorded, configured: wanted },
       });
