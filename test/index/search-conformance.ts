@@ -62,6 +62,22 @@ export function describeSearchConformance(name: string, setup: SearchSetup): voi
       }
     });
 
+    it('a word inside a host name, an address or a version is a word (regression: Postgres kept example.com whole)', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['the docs moved to example.com/guide last week', 'mail ops@acme.org about v2.3 release', 'nothing relevant here']);
+        const words = async (query: string): Promise<string[]> => (await world.search('alice', query, { mode: 'lexical', k: 5 })).hits.map((hit) => hit.text);
+        expect(await words('example')).toEqual(['the docs moved to example.com/guide last week']);
+        expect(await words('guide')).toEqual(['the docs moved to example.com/guide last week']);
+        expect(await words('acme')).toEqual(['mail ops@acme.org about v2.3 release']);
+        expect(await words('v2')).toEqual(['mail ops@acme.org about v2.3 release']);
+      } finally {
+        await world.close();
+      }
+    });
+
     it('hybrid scores are the weighted reciprocal rank fusion of the two ranks', async () => {
       const world = await open();
       try {
