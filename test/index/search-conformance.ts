@@ -20,15 +20,8 @@ export type SearchSetup = (config: Config) => Promise<SearchHarness>;
  * fusion need. Search runs through `Recall`, as the facade runs it.
  */
 export function describeSearchConformance(name: string, setup: SearchSetup): void {
-  const embedder: Embedder = new HashedEmbedder();
-
-  async function open(overrides: { index?: Partial<Config['index']>; search?: Partial<Config['search']> } = {}): Promise<World> {
-    const config = loadConfig({ env: {}, cwd: '/', overrides: { index: overrides.index ?? {}, search: overrides.search ?? {} } });
-    const harness = await setup(config);
-    await harness.store.setEmbeddingModel({ model: embedder.modelId, dimension: embedder.dimension });
-    const recall = new Recall({ store: harness.store, embedder: async () => embedder, config, onWarning: () => undefined, ...(harness.backend ? { backend: harness.backend } : {}) });
-    return new World(harness, recall, embedder);
-  }
+  const embedder = hashed;
+  const open = (overrides: ConfigOverrides = {}): Promise<World> => openWorld(setup, overrides);
 
   describe(`search conformance: ${name}`, () => {
     it('vector, lexical and hybrid modes: what each finds, with text, provenance and component scores', async () => {
@@ -299,8 +292,21 @@ export function describeSearchConformance(name: string, setup: SearchSetup): voi
   });
 }
 
+const hashed: Embedder = new HashedEmbedder();
+
+export type ConfigOverrides = { index?: Partial<Config['index']>; search?: Partial<Config['search']> };
+
+/** A harness from `setup` with the hashed embedder's model recorded, searched through `Recall`. */
+export async function openWorld(setup: SearchSetup, overrides: ConfigOverrides = {}): Promise<World> {
+  const config = loadConfig({ env: {}, cwd: '/', overrides: { index: overrides.index ?? {}, search: overrides.search ?? {} } });
+  const harness = await setup(config);
+  await harness.store.setEmbeddingModel({ model: hashed.modelId, dimension: hashed.dimension });
+  const recall = new Recall({ store: harness.store, embedder: async () => hashed, config, onWarning: () => undefined, ...(harness.backend ? { backend: harness.backend } : {}) });
+  return new World(harness, recall, hashed);
+}
+
 /** A store with rows in it, written as the ingest path writes them: messages, then their chunk rows. */
-class World {
+export class World {
   constructor(
     private readonly harness: SearchHarness,
     readonly recall: Recall,
