@@ -8,7 +8,8 @@
  *    index scan alone returns with iterative scans off, relaxed_order and strict_order: how often it
  *    comes back with all k (else PostgresSearch falls back to the exact scan), and its recall@10
  *    against the exact filtered answer;
- *  - PostgresSearch end to end (hybrid, k 10): p50 / p99 per query on this PGlite.
+ *  - PostgresSearch end to end (hybrid, k 10): p50 / p99 per query on this PGlite;
+ *  - quality: LoCoMo evidence recall@10, lexical and hybrid, flat files' rankers against Postgres's.
  *
  * PGlite is Postgres compiled to WASM, single-threaded, reached over its socket server: absolute
  * times are not a PostgreSQL server's; the recall figures are pgvector's own.
@@ -24,7 +25,9 @@ import { vector } from '@electric-sql/pglite-pgvector';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { loadConfig, SearchOptionsSchema } from '../src/core/index.js';
 import { TransformersEmbedder } from '../src/embedding/index.js';
-import { PostgresSearch } from '../src/index/index.js';
+import { CandidateSet, pick, rank } from '../src/index/fuse.js';
+import { DEFAULT_BM25, LexicalIndex, PostgresSearch } from '../src/index/index.js';
+import { dot } from '../src/index/vector-index.js';
 import { openDatabase, recordModel, withUser } from '../src/store/postgres/index.js';
 import { LOCOMO, benchModel, locomoSessions, machine } from './locomo.js';
 
@@ -37,24 +40,36 @@ const QUERIES = Number(values.queries);
 
 const sessions = locomoSessions();
 const rows = sessions.flatMap((session) =>
-  session.turns.map((turn, i) => ({ session: session.conversation, id: `${session.conversation}:${session.index}:${i}`, text: `${turn.speaker}: ${turn.text}`, speaker: turn.speaker })),
+  session.turns.map((turn) => ({ session: session.conversation, id: turn.diaId, text: `${turn.speaker}: ${turn.text}`, speaker: turn.speaker })),
 );
 const firstSpeaker = new Map<string, string>();
 for (const session of sessions) if (!firstSpeaker.has(session.conversation)) firstSpeaker.set(session.conversation, session.turns[0]?.speaker ?? '');
-const questions = (JSON.parse(readFileSync(LOCOMO, 'utf8')) as { qa: { question: string }[] }[]).flatMap((sample) => sample.qa.map((qa) => qa.question)).slice(0, QUERIES);
+const known = new Set(rows.map((row) => `${row.session}/${row.id}`));
+/** LoCoMo questions (category 5 excluded) with the turns that hold their evidence, as in bench/quality.ts. */
+const evidenceQuestions = (JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[]).flatMap((sample) =>
+  sample.qa.flatMap((qa) => {
+    if (qa.category === 5) return [];
+    const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).filter((id) => known.has(`${sample.sample_id}/${id}`));
+    return refs.length > 0 ? [{ conversation: sample.sample_id, text: qa.question, refs }] : [];
+  }),
+);
+const questions = evidenceQuestions.slice(0, QUERIES).map((q) => q.text);
 
 const { model, modelDir } = benchModel();
 const embedder = await TransformersEmbedder.load({ model, modelDir, batchSize: 32 });
-const cache = join(tmpdir(), `memex-bench-pg-search-${rows.length}-${questions.length}.json`);
+const cache = join(tmpdir(), `memex-bench-pg-search-${rows.length}-${evidenceQuestions.length}.json`);
 let embedded: { rows: number[][]; queries: number[][] };
 if (existsSync(cache)) {
   embedded = JSON.parse(readFileSync(cache, 'utf8')) as typeof embedded;
 } else {
-  console.error(`embedding ${rows.length} turns and ${questions.length} questions with ${model}...`);
+  console.error(`embedding ${rows.length} turns and ${evidenceQuestions.length} questions with ${model}...`);
   const toArrays = (vectors: Float32Array[]): number[][] => vectors.map((v) => Array.from(v));
-  embedded = { rows: toArrays(await embedder.embed(rows.map((row) => row.text))), queries: toArrays(await embedder.embed(questions)) };
+  embedded = { rows: toArrays(await embedder.embed(rows.map((row) => row.text))), queries: toArrays(await embedder.embed(evidenceQuestions.map((q) => q.text))) };
   writeFileSync(cache, JSON.stringify(embedded));
 }
+/** All evidence questions' vectors; `embedded.queries` is the first QUERIES of them. */
+const allQueries = embedded.queries;
+embedded = { rows: embedded.rows, queries: allQueries.slice(0, QUERIES) };
 const dim = embedder.dimension;
 const text = (v: ArrayLike<number>): string => `[${Array.from(v).join(',')}]`;
 
@@ -172,6 +187,55 @@ for (const [name, extra] of [
   const at = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))] as number;
   console.log(`| ${name} | ${[...paths].join(', ')} | ${at(0.5).toFixed(1)} | ${at(0.99).toFixed(1)} |`);
 }
+
+// ---------------------------------------------------------------- quality
+
+/**
+ * Evidence recall@10 over every LoCoMo question, each searched within its own conversation: the
+ * lexical rankers alone (MiniSearch BM25 as the flat files run it, ts_rank_cd as Postgres does), and
+ * hybrid, fused by the same fuse.ts over each backend's lists (flat: exact vector list + BM25).
+ */
+const bm25 = new Map<string, { index: LexicalIndex; ids: string[] }>();
+for (const row of rows) {
+  let entry = bm25.get(row.session);
+  if (!entry) bm25.set(row.session, (entry = { index: LexicalIndex.create({ ...DEFAULT_BM25, k: config.search.bm25K, b: config.search.bm25B }), ids: [] }));
+  entry.index.add(entry.ids.length, row.text);
+  entry.ids.push(row.id);
+}
+const vectorsBySession = new Map<string, { id: string; v: Float32Array }[]>();
+rows.forEach((row, i) => {
+  const list = vectorsBySession.get(row.session) ?? [];
+  list.push({ id: row.id, v: Float32Array.from(embedded.rows[i] as number[]) });
+  vectorsBySession.set(row.session, list);
+});
+const settings = { rrfK: config.search.rrfK, vectorWeight: config.search.vectorWeight, lexicalWeight: config.search.lexicalWeight };
+const sums = { flatLexical: 0, pgLexical: 0, flatHybrid: 0, pgHybrid: 0 };
+const evidence = (ids: string[], refs: string[]): number => refs.filter((ref) => ids.includes(ref)).length / refs.length;
+for (const [i, question] of evidenceQuestions.entries()) {
+  const q = Float32Array.from(allQueries[i] as number[]);
+  const options = SearchOptionsSchema.parse({ k: K, sessionIds: [question.conversation] });
+  const { index, ids } = bm25.get(question.conversation) as { index: LexicalIndex; ids: string[] };
+  const lexical = index.search(question.text, config.search.candidates).map((hit) => ({ key: ids[hit.label] as string, score: hit.score }));
+  const exact = (vectorsBySession.get(question.conversation) ?? [])
+    .map((row) => ({ key: row.id, score: dot(q, row.v) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, config.search.candidates);
+  const order = new Map([...new Set([...exact, ...lexical].map((c) => c.key))].sort().map((key, n) => [key, n]));
+  const set = new CandidateSet<string, string>((key) => ({ ref: key, order: order.get(key) as number, createdAt: Number.NaN }));
+  set.addVector(exact);
+  set.addLexical(lexical);
+  sums.flatHybrid += evidence(pick(rank(set.values(), options, settings), options, () => null).map((c) => c.ref), question.refs);
+  sums.flatLexical += evidence(lexical.slice(0, K).map((c) => c.key), question.refs);
+  const model = { model: embedder.modelId, dimension: dim };
+  const pgHybrid = await search.search(USER, { text: question.text, vector: q, model }, options);
+  sums.pgHybrid += evidence(pgHybrid.hits.map((hit) => hit.chunkId), question.refs);
+  const pgLexical = await search.search(USER, { text: question.text, vector: null, model }, SearchOptionsSchema.parse({ k: K, mode: 'lexical', sessionIds: [question.conversation] }));
+  sums.pgLexical += evidence(pgLexical.hits.map((hit) => hit.chunkId), question.refs);
+}
+const n = evidenceQuestions.length;
+console.log(`\n## Quality: LoCoMo evidence recall@10, ${n} questions, each within its conversation\n\n| ranking | flat files | Postgres |\n|---|---|---|`);
+console.log(`| lexical (BM25 / ts_rank_cd) | ${(sums.flatLexical / n).toFixed(3)} | ${(sums.pgLexical / n).toFixed(3)} |`);
+console.log(`| hybrid (same fusion) | ${(sums.flatHybrid / n).toFixed(3)} | ${(sums.pgHybrid / n).toFixed(3)} |`);
 
 await database.close();
 await server.stop();
