@@ -32,6 +32,7 @@ import {
 import {
   exportSession,
   openStore,
+  PostgresStore,
   openJobQueue,
   openKeyStore,
   type ApiKeyStore,
@@ -65,7 +66,7 @@ import {
   type ReindexResult,
 } from './ingest/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
-import { Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
+import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 
@@ -159,7 +160,10 @@ export class Memex {
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
     this.keys = options.keys ?? openKeyStore(store, config);
-    this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
+    // On PostgreSQL the database searches its own rows (pgvector HNSW + full-text); on flat files an
+    // in-memory index per user, kept in the data dir.
+    const backend = store instanceof PostgresStore ? new PostgresSearch({ pool: store.database.pool, config }) : undefined;
+    this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn, ...(backend ? { backend } : {}) });
     this.contexts = new ContextManager({
       store,
       config,

@@ -50,6 +50,25 @@ interface Doc {
   text: string;
 }
 
+/** Where a text splits into terms: anything that is not a letter, mark or digit. */
+const TERM_SEPARATOR = /[^\p{L}\p{M}\p{N}]+/u;
+
+/**
+ * A query's distinct lowercased terms, split as the BM25 index splits chunks, stopwords dropped
+ * when asked, unstemmed: what the Postgres search ORs together (its lexemes are unstemmed too).
+ * Each term is letters, marks and digits only, so it can be quoted into a tsquery as it is.
+ */
+export function queryTerms(text: string, options: { stopwords: boolean; limit?: number }): string[] {
+  const terms = new Set<string>();
+  for (const term of text.split(TERM_SEPARATOR)) {
+    const lower = term.toLowerCase();
+    if (lower.length === 0 || (options.stopwords && STOPWORDS.has(lower))) continue;
+    terms.add(lower);
+    if (terms.size >= (options.limit ?? 256)) break;
+  }
+  return [...terms];
+}
+
 function options(bm25: Bm25Params): Options<Doc> {
   const { stopwords, stemming, ...params } = bm25;
   return {
@@ -58,7 +77,7 @@ function options(bm25: Bm25Params): Options<Doc> {
     // Terms are lowercased and split on anything that is not a letter, mark or digit (MiniSearch's
     // default splits on punctuation and spaces only, which leaves "it's" and "2023," whole). Stopwords
     // are dropped before stemming, so the list needs no stemmed forms. Chunks and queries alike.
-    tokenize: (text) => text.split(/[^\p{L}\p{M}\p{N}]+/u),
+    tokenize: (text) => text.split(TERM_SEPARATOR),
     processTerm: (term) => {
       const lower = term.toLowerCase();
       if (lower.length === 0 || (stopwords && STOPWORDS.has(lower))) return null;

@@ -278,9 +278,11 @@ CREATE TABLE memex.chunks (
   model text NOT NULL,
   -- Untyped on purpose: model.ts adds the dimension check and the HNSW index for it.
   embedding vector NOT NULL,
-  -- The lexical side of hybrid search. 'simple' keeps every word unstemmed, like the flat files'
-  -- BM25 over the raw tokens; a language configuration is a later, measured choice.
-  lexemes tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED,
+  -- The lexical side of hybrid search. 'simple' keeps every word unstemmed; a language
+  -- configuration is a later, measured choice. The text is cut where the flat files' BM25 cuts terms
+  -- (at anything not a letter or digit): Postgres's parser alone keeps example.com, v2.3 and x@y.org
+  -- whole, and a search for "example" would miss a chunk the flat files find.
+  lexemes tsvector GENERATED ALWAYS AS (to_tsvector('simple', regexp_replace(text, '[^[:alnum:]]+', ' ', 'g'))) STORED,
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (user_id, session_id, id),
   FOREIGN KEY (user_id, session_id) REFERENCES memex.sessions (user_id, id) ON DELETE CASCADE,
@@ -415,3 +417,4 @@ CREATE POLICY worker_sees_unfinished ON memex.ingest_jobs FOR SELECT TO memex_wo
 CREATE POLICY worker_claims_unfinished ON memex.ingest_jobs FOR UPDATE TO memex_worker
   USING (state IN ('queued', 'running')) WITH CHECK (state IN ('queued', 'running'));
 `;
+

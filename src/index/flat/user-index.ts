@@ -3,11 +3,12 @@ import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
-import { MemexError, isMemexError, type EmbeddingModel, type Metadata, type VectorLine } from '../core/index.js';
-import { writeSynced, type Store } from '../store/index.js';
-import { HnswVectorIndex, type HnswParams } from './hnsw.js';
-import { LexicalIndex, type Bm25Params } from './lexical.js';
-import { TopK, dot, type Neighbor } from './vector-index.js';
+import { MemexError, isMemexError, type EmbeddingModel, type Metadata, type VectorLine } from '../../core/index.js';
+import { writeSynced, type Store } from '../../store/index.js';
+import type { IndexProgress } from '../backend.js';
+import { HnswVectorIndex, type HnswParams } from '../hnsw.js';
+import { LexicalIndex, type Bm25Params } from '../lexical.js';
+import { TopK, dot, type Neighbor } from '../vector-index.js';
 
 /** What each label stands for, kept in columns so a filter over 100k rows is a tight loop. */
 export const ROLE_CODES = { none: 0, user: 1, assistant: 2, system: 3, tool: 4 } as const;
@@ -28,12 +29,6 @@ interface IndexedSession {
   tail: string | null;
   /** Labels of rows 0..rows-1, in row order. */
   labels: number[];
-}
-
-export interface IndexProgress {
-  phase: 'index';
-  done: number;
-  total: number;
 }
 
 export interface UserIndexOptions {

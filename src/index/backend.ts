@@ -1,0 +1,117 @@
+import type { Chunk, ChunkSource, Config, EmbeddingModel, ParsedSearchOptions, SearchMode, Span } from '../core/index.js';
+
+/**
+ * The search seam. `Recall` (recall.ts) validates a query, embeds it, serialises work per user and
+ * hands the rest to a backend:
+ *
+ * - `FlatSearch` (flat/): a per-user HNSW graph (hnswlib) + BM25 index in memory, synced from the
+ *   flat-file store and saved under the user's folder as a cache;
+ * - `PostgresSearch` (postgres/): pgvector HNSW and full-text search in the database, filters in SQL,
+ *   row-level security for isolation; nothing kept in memory.
+ *
+ * Both collect vector and lexical candidates their own way and rank them with the one fusion of
+ * fuse.ts, so RRF, weights, the minScore floor, recency, MMR and the tie-break are the same code.
+ * test/index/search-conformance.ts is the suite both pass.
+ */
+export interface SearchBackend {
+  /** One user's best chunks for a query; the options are already validated (SearchOptionsSchema). */
+  search(userId: string, query: SearchQuery, options: ParsedSearchOptions): Promise<SearchReport>;
+  /** Brings what the backend keeps for the user up to date now, and says what it holds. */
+  prepare(userId: string, options: BackendOptions): Promise<IndexStatus>;
+  /** Builds what the backend keeps for the user again from the stored rows. */
+  rebuild(userId: string, options: BackendOptions): Promise<IndexStatus>;
+  /** Rows were added to a session: a backend with state in memory takes them in. */
+  noteIndexed(userId: string, sessionId: string, options: BackendOptions): Promise<void>;
+  /** The user is gone: drop anything held for them. */
+  forget(userId: string): void;
+  /** Saves what needs saving and lets go of resources the backend owns. */
+  close(): Promise<void>;
+}
+
+export interface SearchQuery {
+  text: string;
+  /** The query's embedding (unit length); null in lexical mode. */
+  vector: Float32Array | null;
+  /** The model the query was embedded with: the rows searched must be of it. */
+  model: EmbeddingModel;
+}
+
+export interface BackendOptions {
+  model: EmbeddingModel;
+  onProgress?: (progress: IndexProgress) => void;
+}
+
+export interface IndexProgress {
+  phase: 'index';
+  done: number;
+  total: number;
+}
+
+/** What a backend holds for one user. */
+export interface IndexStatus {
+  userId: string;
+  /** The folder of a saved index; null when nothing is saved outside the store (Postgres). */
+  dir: string | null;
+  model: string;
+  rows: number;
+  /** Rows removed but still in a graph (flat files, until compaction); 0 on Postgres. */
+  removed: number;
+  sessions: number;
+}
+
+/** One recalled chunk with where it came from and how each ranking saw it. */
+export interface SearchHit {
+  sessionId: string;
+  chunkId: string;
+  text: string;
+  source: ChunkSource;
+  span: Span;
+  part: Chunk['part'];
+  /** The score results are ordered by (fused, recency-weighted; before MMR re-ordering). */
+  score: number;
+  scores: {
+    /** Cosine similarity to the query; null when the vector search did not return this chunk. */
+    vector: number | null;
+    vectorRank: number | null;
+    /**
+     * The lexical score (BM25 on flat files, ts_rank_cd on Postgres: only the rank is comparable
+     * between backends); null when the chunk shares no word with the query (or was ranked too deep).
+     */
+    lexical: number | null;
+    lexicalRank: number | null;
+    /** The recency factor the score was multiplied by (1 without recency weighting). */
+    recency: number;
+  };
+}
+
+export interface SearchReport {
+  hits: SearchHit[];
+  mode: SearchMode;
+  /** How the vector candidates were found: graph walk, exact scan of the filtered rows, or none. */
+  vectorPath: 'hnsw' | 'exact' | 'none';
+  /** Rows the filters let through (all live rows without filters). */
+  matching: number;
+}
+
+/** The config knobs every backend ranks with (index.* and search.* of the config). */
+export interface SearchSettings {
+  efSearch: number;
+  exactBelow: number;
+  rrfK: number;
+  vectorWeight: number;
+  lexicalWeight: number;
+  candidates: number;
+}
+
+/** The ranking knobs of the config, as both backends read them. */
+export function searchSettings(config: Pick<Config, 'index' | 'search'>): SearchSettings {
+  const { index, search } = config;
+  return {
+    efSearch: index.efSearch,
+    exactBelow: index.exactBelow,
+    rrfK: search.rrfK,
+    vectorWeight: search.vectorWeight,
+    lexicalWeight: search.lexicalWeight,
+    candidates: search.candidates,
+  };
+}

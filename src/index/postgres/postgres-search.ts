@@ -1,0 +1,260 @@
+import type { Pool, PoolClient } from 'pg';
+import { MemexError, type ChunkSource, type Config, type EmbeddingModel, type ParsedSearchOptions } from '../../core/index.js';
+import { withUser } from '../../store/postgres/index.js';
+import { searchSettings, type BackendOptions, type IndexStatus, type SearchBackend, type SearchHit, type SearchQuery, type SearchReport, type SearchSettings } from '../backend.js';
+import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
+import { queryTerms } from '../lexical.js';
+import { SqlParams, chunksFrom, filterSql } from './filters.js';
+
+/**
+ * pgvector's iterative index scans (0.8+): when filters reject what the HNSW walk finds, the walk
+ * goes on instead of returning short. `relaxed_order` may hand rows back slightly out of distance
+ * order, which costs nothing here (the candidates are re-sorted by their exact distance) and finds
+ * more than `strict_order` at the same cost; `off` is pgvector before 0.8 (the exact fallback then
+ * does all the work for filtered queries). See bench/pg-search.ts.
+ */
+export type IterativeScan = 'relaxed_order' | 'strict_order' | 'off';
+
+export interface PostgresSearchOptions {
+  /** A pool on a database migrated by openDatabase (store/postgres). The caller owns and ends it. */
+  pool: Pool;
+  config: Pick<Config, 'index' | 'search'>;
+  /** Default `relaxed_order`. */
+  iterativeScan?: IterativeScan;
+  /**
+   * How many index tuples one iterative scan may visit before it gives up (pgvector's default,
+   * 20,000). A scan that gives up returns short, and the search falls back to the exact scan, so
+   * this bounds the index walk's time, never the results.
+   */
+  maxScanTuples?: number;
+}
+
+/** pgvector refuses an `hnsw.ef_search` above this. */
+const MAX_EF_SEARCH = 1000;
+
+interface ChunkRow {
+  session_id: string;
+  id: string;
+  source: ChunkSource;
+  text: string;
+  span_start: number;
+  span_end: number;
+  part_index: number;
+  part_count: number;
+  score: number;
+  embedding?: string;
+}
+
+/**
+ * Search in PostgreSQL: pgvector HNSW for the vector side, full-text search (the chunks' `lexemes`
+ * tsvector and its GIN index) for the lexical side, every filter in SQL, and the fusion of fuse.ts
+ * in the application, so results rank as on flat files. Everything runs as the user inside
+ * `withUser`, so row-level security, not the WHERE clauses, keeps users apart. Nothing is held in
+ * memory between queries: any number of service instances can search the same database.
+ *
+ * The vector candidates come from the HNSW index (`embedding::vector(dim)`, made by recordModel),
+ * with an iterative scan when filters (or row-level security: the graph holds every user's rows) reject
+ * rows; from an exact scan of the matching rows when they are at most `index.exactBelow`, or when the
+ * index scan came back short. So a vector or hybrid search returns `k` hits whenever `k` chunks match.
+ */
+export class PostgresSearch implements SearchBackend {
+  private readonly settings: SearchSettings;
+  private readonly iterativeScan: IterativeScan;
+  private readonly maxScanTuples: number;
+  /** The database's model as last read (it changes only when a reindex replaces it). */
+  private recorded: EmbeddingModel | null = null;
+
+  constructor(private readonly options: PostgresSearchOptions) {
+    this.settings = searchSettings(options.config);
+    this.iterativeScan = options.iterativeScan ?? 'relaxed_order';
+    this.maxScanTuples = options.maxScanTuples ?? 20_000;
+  }
+
+  async search(userId: string, query: SearchQuery, options: ParsedSearchOptions): Promise<SearchReport> {
+    return withUser(this.options.pool, userId, async (client) => {
+      const recorded = await this.model(client, query.model);
+      const { mode } = options;
+      const matching = await countMatching(client, userId, options);
+      if (matching === 0) return { hits: [], mode, vectorPath: 'none', matching };
+      const depth = candidateDepth(options, this.settings);
+      const rows = new Map<string, ChunkRow>();
+      let vectorList: { key: string; score: number }[] = [];
+      let lexicalList: { key: string; score: number }[] = [];
+      let vectorPath: SearchReport['vectorPath'] = 'none';
+      if (mode !== 'lexical' && query.vector && recorded) {
+        const found = await this.vectorCandidates(client, userId, query.vector, recorded.dimension, Math.min(depth, matching), matching, options);
+        vectorPath = found.path;
+        vectorList = found.rows.map((row) => ({ key: keep(rows, row), score: row.score }));
+      }
+      if (mode !== 'vector') lexicalList = (await this.lexicalCandidates(client, userId, query.text, depth, options)).map((row) => ({ key: keep(rows, row), score: row.score }));
+
+      // Ties break by chunk key (session, then chunk id), whatever order the plan returned rows in.
+      const order = new Map([...rows.keys()].sort().map((key, i) => [key, i]));
+      const candidates = new CandidateSet<string, ChunkRow>((key) => {
+        const row = rows.get(key) as ChunkRow;
+        return { ref: row, order: order.get(key) as number, createdAt: row.source.kind === 'message' ? Date.parse(row.source.createdAt) : Number.NaN };
+      });
+      candidates.addVector(vectorList);
+      candidates.addLexical(lexicalList);
+      const picked = pick(rank(candidates.values(), options, this.settings), options, (candidate) => vectorOf(candidate.ref));
+      return { hits: picked.map(hit), mode, vectorPath, matching };
+    });
+  }
+
+  /** Counts the user's rows and sessions; nothing is kept outside the tables, so there is nothing to bring up to date. */
+  async prepare(userId: string, options: BackendOptions): Promise<IndexStatus> {
+    return withUser(this.options.pool, userId, async (client) => {
+      await this.model(client, options.model);
+      const result = await client.query<{ rows: number; sessions: number }>('SELECT count(*)::int AS rows, count(DISTINCT session_id)::int AS sessions FROM memex.chunks WHERE user_id = $1', [userId]);
+      const { rows, sessions } = result.rows[0] ?? { rows: 0, sessions: 0 };
+      options.onProgress?.({ phase: 'index', done: rows, total: rows });
+      return { userId, dir: null, model: options.model.model, rows, removed: 0, sessions };
+    });
+  }
+
+  /**
+   * The same as `prepare`: the HNSW and GIN indexes are the database's, kept current by every write
+   * and shared by all users, so one user's rebuild has nothing of its own to rebuild (an operator
+   * rebuilds the whole index with `REINDEX INDEX CONCURRENTLY memex.chunks_embedding_hnsw`).
+   */
+  async rebuild(userId: string, options: BackendOptions): Promise<IndexStatus> {
+    return this.prepare(userId, options);
+  }
+
+  /** Rows are searchable once their transaction commits: nothing to take in. */
+  async noteIndexed(): Promise<void> {}
+
+  forget(): void {}
+
+  /** The pool is the caller's to end. */
+  async close(): Promise<void> {}
+
+  /** The database's recorded model, checked against the query's; null before the first vectors. */
+  private async model(client: PoolClient, wanted: EmbeddingModel): Promise<EmbeddingModel | null> {
+    const differs = (model: EmbeddingModel): boolean => model.model !== wanted.model || model.dimension !== wanted.dimension;
+    // Read again when the remembered model differs: a reindex may have replaced it since.
+    if (!this.recorded || differs(this.recorded)) {
+      const result = await client.query<{ model: string; dimension: number }>('SELECT model, dimension FROM memex.model');
+      const row = result.rows[0];
+      this.recorded = row ? { model: row.model, dimension: row.dimension } : null;
+      if (!this.recorded) return null;
+    }
+    if (differs(this.recorded)) {
+      throw new MemexError('MEMEX_MODEL_MISMATCH', `the database's vectors are from ${this.recorded.model} (${this.recorded.dimension}-d), the query was embedded with ${wanted.model} (${wanted.dimension}-d); run \`memex reindex\``, {
+        details: { recorded: this.recorded, configured: wanted },
+      });
+    }
+    return this.recorded;
+  }
+
+  private async vectorCandidates(
+    client: PoolClient,
+    userId: string,
+    vector: Float32Array,
+    dimension: number,
+    want: number,
+    matching: number,
+    options: ParsedSearchOptions,
+  ): Promise<{ path: 'hnsw' | 'exact'; rows: ChunkRow[] }> {
+    if (vector.length !== dimension) throw new MemexError('MEMEX_MODEL_MISMATCH', `the query has ${vector.length} dimensions, the database's vectors ${dimension}`);
+    // The graph holds every user's rows: even an unfiltered search is filtered by row-level security,
+    // so few matching rows are read directly rather than found by walking everyone's graph.
+    if (matching > this.settings.exactBelow) {
+      const efSearch = Math.min(MAX_EF_SEARCH, Math.max(options.efSearch ?? this.settings.efSearch, want));
+      // The planner prices a walk of the graph above reading and sorting a few thousand rows, and
+      // would quietly sort them all instead; the choice was made above (exactBelow), so it is held
+      // to the index for this one statement.
+      await client.query(
+        "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true), set_config('hnsw.max_scan_tuples', $3, true), " +
+          "set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)",
+        [String(efSearch), this.iterativeScan, String(this.maxScanTuples)],
+      );
+      // The typed expression is what the HNSW index is built on; the dimension is a checked integer.
+      const rows = await nearest(client, userId, vector, `c.embedding::vector(${dimension})`, `::vector(${dimension})`, want, options);
+      await client.query("SELECT set_config('enable_seqscan', 'on', true), set_config('enable_sort', 'on', true)");
+      if (rows.length >= want) return { path: 'hnsw', rows };
+    }
+    // The untyped column matches no index: a scan of the user's matching rows, exact by construction.
+    return { path: 'exact', rows: await nearest(client, userId, vector, 'c.embedding', '::vector', want, options) };
+  }
+
+  private async lexicalCandidates(client: PoolClient, userId: string, text: string, depth: number, options: ParsedSearchOptions): Promise<ChunkRow[]> {
+    // OR of the query's words, as BM25 matches any of them. Each term is letters and digits only,
+    // quoted into the tsquery text, which goes in as a parameter.
+    const terms = queryTerms(text, { stopwords: this.options.config.search.stopwords });
+    if (terms.length === 0) return [];
+    const params = new SqlParams();
+    const tsquery = `to_tsquery('simple', ${params.add(terms.map((term) => `'${term}'`).join(' | '))})`;
+    const filters = filterSql(userId, options, params);
+    const result = await client.query<ChunkRow>(
+      `SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''}, ts_rank_cd(c.lexemes, ${tsquery}) AS score
+         FROM ${chunksFrom(options)}
+        WHERE c.lexemes @@ ${tsquery}
+          AND ${filters}
+        ORDER BY score DESC, c.session_id, c.id
+        LIMIT ${params.add(depth)}`,
+      params.values,
+    );
+    return result.rows;
+  }
+}
+
+const COLUMNS = 'c.session_id, c.id, c.source, c.text, c.span_start, c.span_end, c.part_index, c.part_count';
+
+async function countMatching(client: PoolClient, userId: string, options: ParsedSearchOptions): Promise<number> {
+  const params = new SqlParams();
+  const result = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${chunksFrom(options)} WHERE ${filterSql(userId, options, params)}`, params.values);
+  return result.rows[0]?.n ?? 0;
+}
+
+/** The `want` matching rows nearest the query by cosine, nearest first, ordered by `column`. */
+async function nearest(client: PoolClient, userId: string, vector: Float32Array, column: string, cast: string, want: number, options: ParsedSearchOptions): Promise<ChunkRow[]> {
+  const params = new SqlParams();
+  const q = `${params.add(vectorText(vector))}${cast}`;
+  const filters = filterSql(userId, options, params);
+  const result = await client.query<ChunkRow & { distance: number }>(
+    `SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''}, (${column} <=> ${q}) AS distance
+       FROM ${chunksFrom(options)}
+      WHERE ${filters}
+      ORDER BY ${column} <=> ${q}
+      LIMIT ${params.add(want)}`,
+    params.values,
+  );
+  // A relaxed iterative scan may return rows slightly out of order: sort by the exact distance.
+  return result.rows
+    .map((row) => ({ ...row, score: 1 - row.distance }))
+    .sort((a, b) => b.score - a.score || compareKeys(a, b));
+}
+
+function compareKeys(a: ChunkRow, b: ChunkRow): number {
+  return a.session_id < b.session_id ? -1 : a.session_id > b.session_id ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** pgvector's text form; a float32 prints exactly enough digits to come back the same. */
+function vectorText(vector: Float32Array): string {
+  return `[${Array.prototype.join.call(vector, ',')}]`;
+}
+
+function vectorOf(row: ChunkRow): Float32Array | null {
+  return row.embedding ? Float32Array.from(JSON.parse(row.embedding) as number[]) : null;
+}
+
+function keep(rows: Map<string, ChunkRow>, row: ChunkRow): string {
+  const key = `${row.session_id}\u0000${row.id}`;
+  if (!rows.has(key)) rows.set(key, row);
+  return key;
+}
+
+function hit(candidate: Candidate<ChunkRow>): SearchHit {
+  const row = candidate.ref;
+  return {
+    sessionId: row.session_id,
+    chunkId: row.id,
+    text: row.text,
+    source: row.source,
+    span: { start: row.span_start, end: row.span_end },
+    part: { index: row.part_index, count: row.part_count },
+    score: candidate.score,
+    scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
+  };
+}

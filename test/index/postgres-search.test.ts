@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config, SearchOptions } from '../../src/index.js';
+import { PostgresSearch } from '../../src/index/index.js';
+import { FlatFileStore } from '../../src/store/index.js';
+import { PostgresStore } from '../../src/store/postgres/index.js';
+import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
+import { describeSearchConformance, openWorld, type SearchHarness } from './search-conformance.js';
+
+let server: TestDatabase;
+beforeAll(async () => {
+  server = await startTestDatabase();
+}, 60_000);
+afterAll(async () => {
+  await server.stop();
+});
+
+// The Postgres search (PostgresSearch) over a PostgresStore on an empty schema per test.
+async function postgres(config: Config): Promise<SearchHarness> {
+  await resetMemexSchema(server.url);
+  const store = await PostgresStore.open({ url: server.url, hnsw: { m: config.index.m, efConstruction: config.index.efConstruction }, maxConnections: 4 });
+  return { store, backend: new PostgresSearch({ pool: store.database.pool, config }), close: () => store.close() };
+}
+
+describeSearchConformance('PostgreSQL', postgres);
+
+describe('flat files and PostgreSQL rank alike', () => {
+  it('the same rows give the same chunks in the same order with the same scores, wherever the ranking does not depend on the lexical scorer', async () => {
+    const flatStore = await FlatFileStore.open({ dataDir: await tempDir(), fsync: 'none' });
+    const worlds = [await openWorld(async () => ({ store: flatStore, close: () => flatStore.close() })), await openWorld(postgres)];
+    try {
+      const sessions: string[] = [];
+      for (const world of worlds) {
+        await world.user('alice');
+        const s = await world.session('alice');
+        sessions.push(s);
+        await world.say('alice', s, [
+          'hiking boots for wet trails', 'waterproof hiking jacket', 'trail running shoes review', 'camping stove fuel types',
+          'hiking boots sizing advice', 'rain gear for long hikes', 'budget tent for two', 'mountain weather forecast tips',
+        ], { start: Date.UTC(2024, 0, 1) });
+        await world.fileChunk('alice', s, 'hiking checklist for wet weather');
+      }
+      const cases: SearchOptions[] = [
+        { mode: 'vector', k: 9 },
+        { mode: 'vector', k: 5, minScore: 0.2 },
+        { mode: 'vector', k: 5, recency: { halfLifeDays: 2, weight: 0.8, now: '2024-01-05T00:00:00Z' } },
+        { mode: 'vector', k: 4, mmr: { lambda: 0.5 } },
+        { mode: 'vector', k: 5, roles: ['assistant'] },
+        { mode: 'hybrid', k: 5, lexicalWeight: 0 },
+      ];
+      for (const options of cases) {
+        const [flat, pg] = await Promise.all(worlds.map((world, i) => world.search('alice', 'hiking boots in the rain', { ...options, sessionIds: [sessions[i] as string] })));
+        const label = JSON.stringify(options);
+        expect(pg?.hits.map((hit) => hit.text), label).toEqual(flat?.hits.map((hit) => hit.text));
+        pg?.hits.forEach((hit, i) => expect(hit.score, label).toBeCloseTo(flat?.hits[i]?.score as number, 5));
+        expect(pg?.hits.map((hit) => [hit.span, hit.part, hit.source.kind, hit.scores.vectorRank]), label).toEqual(flat?.hits.map((hit) => [hit.span, hit.part, hit.source.kind, hit.scores.vectorRank]));
+        expect(pg?.matching, label).toBe(flat?.matching);
+      }
+    } finally {
+      for (const world of worlds) await world.close();
+    }
+  });
+});

@@ -1,0 +1,374 @@
+import { describe, expect, it } from 'vitest';
+import { HashedEmbedder, loadConfig, type Chunk, type Config, type Embedder, type Message, type NewMessage, type SearchOptions, type SearchReport } from '../../src/index.js';
+import { Recall, type SearchBackend } from '../../src/index/index.js';
+import type { Store } from '../../src/store/index.js';
+
+export interface SearchHarness {
+  store: Store;
+  /** The backend under test over `store`; undefined for Recall's default (the flat files' index). */
+  backend?: SearchBackend;
+  close(): Promise<void>;
+}
+
+/** What a harness is given: the config every search of the test runs with. */
+export type SearchSetup = (config: Config) => Promise<SearchHarness>;
+
+/**
+ * The contract every search backend passes (test/index/*-search.test.ts run it per backend). Rows
+ * go in through the Store API, embedded by the hashed embedder: a real embedder whose vectors
+ * follow the words, so which chunk is nearest is predictable, which is what tests of filters and
+ * fusion need. Search runs through `Recall`, as the facade runs it.
+ */
+export function describeSearchConformance(name: string, setup: SearchSetup): void {
+  const embedder = hashed;
+  const open = (overrides: ConfigOverrides = {}): Promise<World> => openWorld(setup, overrides);
+
+  describe(`search conformance: ${name}`, () => {
+    it('vector, lexical and hybrid modes: what each finds, with text, provenance and component scores', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        const [heron] = await world.say('alice', s, ['the grey heron nests by the river', 'we bought a new kettle for the office', 'quarterly taxes are due in april']);
+        const lexical = await world.search('alice', 'heron', { mode: 'lexical' });
+        expect(lexical.hits.map((hit) => hit.text)).toEqual(['the grey heron nests by the river']);
+        expect(lexical.vectorPath).toBe('none');
+        const hit = lexical.hits[0];
+        expect(hit).toMatchObject({ sessionId: s, chunkId: `${heron?.id}:0`, span: { start: 0, end: 33 }, part: { index: 0, count: 1 } });
+        expect(hit?.source).toMatchObject({ kind: 'message', messageId: heron?.id, role: 'user' });
+        expect(hit?.scores).toMatchObject({ vector: null, vectorRank: null, lexicalRank: 1, recency: 1 });
+        expect(hit?.scores.lexical).toBeGreaterThan(0);
+
+        const vector = await world.search('alice', 'heron by the river', { mode: 'vector', k: 3 });
+        expect(vector.hits).toHaveLength(3);
+        expect(vector.hits[0]?.text).toBe('the grey heron nests by the river');
+        expect(vector.hits.map((h) => h.scores.vectorRank)).toEqual([1, 2, 3]);
+        expect(vector.hits[0]?.score).toBeCloseTo(vector.hits[0]?.scores.vector as number, 5);
+        expect(vector.matching).toBe(3);
+
+        const hybrid = await world.search('alice', 'kettle', { k: 3 });
+        expect(hybrid.hits[0]?.text).toBe('we bought a new kettle for the office');
+        expect(hybrid.hits[0]?.scores).toMatchObject({ vectorRank: 1, lexicalRank: 1 });
+        expect(hybrid.hits).toHaveLength(3);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('a word inside a host name, an address or a version is a word (regression: Postgres kept example.com whole)', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['the docs moved to example.com/guide last week', 'mail ops@acme.org about v2.3 release', 'nothing relevant here']);
+        const words = async (query: string): Promise<string[]> => (await world.search('alice', query, { mode: 'lexical', k: 5 })).hits.map((hit) => hit.text);
+        expect(await words('example')).toEqual(['the docs moved to example.com/guide last week']);
+        expect(await words('guide')).toEqual(['the docs moved to example.com/guide last week']);
+        expect(await words('acme')).toEqual(['mail ops@acme.org about v2.3 release']);
+        expect(await words('v2')).toEqual(['mail ops@acme.org about v2.3 release']);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('hybrid scores are the weighted reciprocal rank fusion of the two ranks', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['apple pie recipe', 'apple orchard tour', 'pear tart', 'banana bread']);
+        const report = await world.search('alice', 'apple', { k: 4, rrfK: 10, vectorWeight: 0.5, lexicalWeight: 2 });
+        for (const hit of report.hits) {
+          const expected = (hit.scores.vectorRank ? 0.5 / (10 + hit.scores.vectorRank) : 0) + (hit.scores.lexicalRank ? 2 / (10 + hit.scores.lexicalRank) : 0);
+          expect(hit.score).toBeCloseTo(expected, 10);
+        }
+        expect(report.hits.map((hit) => hit.score)).toEqual([...report.hits.map((hit) => hit.score)].sort((a, b) => b - a));
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('holds every filter: sessions in and out, sources, roles, time, origin', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const a = await world.session('alice');
+        const b = await world.session('alice');
+        const imported = await world.session('alice', { origin: { kind: 'imported', source: 'chatgpt', conversationId: 'c1' } });
+        await world.say('alice', a, ['lighthouse keeper notes', 'lighthouse lamp repaired'], { start: Date.UTC(2025, 0, 1) });
+        await world.say('alice', b, ['lighthouse tour booked'], { start: Date.UTC(2025, 5, 1) });
+        await world.say('alice', imported, ['lighthouse postcard'], { start: Date.UTC(2025, 8, 1) });
+        await world.fileChunk('alice', b, 'lighthouse manual page');
+        const texts = async (options: SearchOptions): Promise<string[]> =>
+          (await world.search('alice', 'lighthouse', { k: 20, ...options })).hits.map((hit) => hit.text).sort();
+        for (const mode of ['vector', 'lexical', 'hybrid'] as const) {
+          expect(await texts({ mode }), mode).toHaveLength(5);
+          expect(await texts({ mode, sessionIds: [a] }), mode).toEqual(['lighthouse keeper notes', 'lighthouse lamp repaired']);
+          expect(await texts({ mode, excludeSessionIds: [a, imported] }), mode).toEqual(['lighthouse manual page', 'lighthouse tour booked']);
+          expect(await texts({ mode, sources: ['file'] }), mode).toEqual(['lighthouse manual page']);
+          expect(await texts({ mode, sources: ['message'], roles: ['assistant'] }), mode).toEqual(['lighthouse lamp repaired']);
+          // A file chunk has no role and no time: role and time filters leave it out.
+          expect(await texts({ mode, roles: ['user', 'assistant'] }), mode).toHaveLength(4);
+          expect(await texts({ mode, after: '2025-05-01T00:00:00Z' }), mode).toEqual(['lighthouse postcard', 'lighthouse tour booked']);
+          expect(await texts({ mode, before: '2025-06-01T00:00:00Z' }), mode).toEqual(['lighthouse keeper notes', 'lighthouse lamp repaired']);
+          // `after` is inclusive and `before` exclusive.
+          expect(await texts({ mode, after: '2025-06-01T00:00:00Z', before: '2025-06-01T00:00:00.001Z' }), mode).toEqual(['lighthouse tour booked']);
+          expect(await texts({ mode, origin: 'imported' }), mode).toEqual(['lighthouse postcard']);
+          expect(await texts({ mode, origin: 'native', sessionIds: [b, imported] }), mode).toEqual(['lighthouse manual page', 'lighthouse tour booked']);
+        }
+        expect((await world.search('alice', 'lighthouse', { sessionIds: [a] })).matching).toBe(2);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('holds where filters on message metadata; a file chunk is matched as having none', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['garden plan alpha', 'garden plan beta', 'garden plan gamma', 'garden plan delta'], {
+          metadata: [{ project: 'x', priority: 1, tags: ['a', 'b'] }, { project: 'y', priority: 5 }, { project: 'x', priority: 3, due: '2025-03-01' }, {}],
+        });
+        await world.fileChunk('alice', s, 'garden plan file');
+        const texts = async (where: SearchOptions['where'], mode: 'vector' | 'lexical' | 'hybrid'): Promise<string[]> =>
+          (await world.search('alice', 'garden plan', { k: 20, mode, where })).hits.map((hit) => hit.text.replace('garden plan ', '')).sort();
+        for (const mode of ['vector', 'lexical', 'hybrid'] as const) {
+          expect(await texts({ project: 'x' }, mode), mode).toEqual(['alpha', 'gamma']);
+          expect(await texts({ tags: 'b' }, mode), mode).toEqual(['alpha']);
+          expect(await texts({ priority: { $gte: 3 } }, mode), mode).toEqual(['beta', 'gamma']);
+          expect(await texts({ priority: { $gt: '1' } }, mode), mode).toEqual([]);
+          expect(await texts({ due: { $lt: '2025-04-01' } }, mode), mode).toEqual(['gamma']);
+          expect(await texts({ project: { $ne: 'x' } }, mode), mode).toEqual(['beta', 'delta', 'file']);
+          expect(await texts({ project: { $in: ['y', 'z'] } }, mode), mode).toEqual(['beta']);
+          expect(await texts({ project: { $nin: ['x'] } }, mode), mode).toEqual(['beta', 'delta', 'file']);
+          expect(await texts({ project: { $exists: false } }, mode), mode).toEqual(['delta', 'file']);
+          expect(await texts({ $or: [{ priority: 5 }, { tags: { $in: ['a'] } }] }, mode), mode).toEqual(['alpha', 'beta']);
+          expect(await texts({ $and: [{ project: 'x' }, { priority: { $lt: 2 } }] }, mode), mode).toEqual(['alpha']);
+        }
+      } finally {
+        await world.close();
+      }
+    });
+
+    for (const exactBelow of [2000, 0]) {
+      it(`returns k hits whenever k chunks match, under selective filters (exactBelow ${exactBelow})`, async () => {
+        const world = await open({ index: { exactBelow } });
+        try {
+          await world.user('alice');
+          const noise = await world.session('alice');
+          const kept = await world.session('alice');
+          const many = Array.from({ length: 300 }, (_, i) => `meeting notes about budget item ${i}`);
+          await world.say('alice', noise, many);
+          // Chunks unlike the query: a graph walk toward the query meets the noise long before them.
+          await world.say('alice', kept, Array.from({ length: 12 }, (_, i) => `zebra stripes ${i}`), { metadata: Array.from({ length: 12 }, () => ({ keep: true })) });
+          for (const options of [{ sessionIds: [kept] }, { where: { keep: true } }, { excludeSessionIds: [noise] }] as SearchOptions[]) {
+            for (const mode of ['vector', 'hybrid'] as const) {
+              const report = await world.search('alice', 'budget meeting notes', { k: 10, mode, ...options });
+              expect(report.hits, `${mode} ${JSON.stringify(options)}`).toHaveLength(10);
+              expect(report.matching).toBe(12);
+              expect(report.hits.every((hit) => hit.sessionId === kept)).toBe(true);
+            }
+          }
+          const all = await world.search('alice', 'zebra', { k: 12, mode: 'vector', sessionIds: [kept] });
+          expect(all.hits).toHaveLength(12);
+        } finally {
+          await world.close();
+        }
+      });
+    }
+
+    it('minScore drops what only the vector search found below the floor, and keeps word matches', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['volcano eruption warning', 'volcano', 'cheese sandwich lunch']);
+        const vector = await world.search('alice', 'volcano', { mode: 'vector', k: 3 });
+        const floor = ((vector.hits[1]?.scores.vector as number) + (vector.hits[2]?.scores.vector as number)) / 2;
+        const floored = await world.search('alice', 'volcano', { mode: 'vector', k: 3, minScore: floor });
+        expect(floored.hits.map((hit) => hit.text)).toEqual(vector.hits.slice(0, 2).map((hit) => hit.text));
+        // Hybrid: the word matches stay even under a floor nothing passes.
+        const hybrid = await world.search('alice', 'volcano', { k: 3, minScore: 1 });
+        expect(hybrid.hits.map((hit) => hit.text).sort()).toEqual(['volcano', 'volcano eruption warning']);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('recency weighting multiplies the score by the decay of the message age; file chunks get the floor', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['orchid care old'], { start: Date.UTC(2024, 0, 1) });
+        await world.say('alice', s, ['orchid care new'], { start: Date.UTC(2025, 0, 1) });
+        await world.fileChunk('alice', s, 'orchid care file');
+        const now = '2025-01-11T00:00:00.000Z';
+        const report = await world.search('alice', 'orchid care', { k: 3, mode: 'lexical', recency: { halfLifeDays: 10, weight: 0.5, now } });
+        const by = new Map(report.hits.map((hit) => [hit.text, hit]));
+        expect(by.get('orchid care new')?.scores.recency).toBeCloseTo(0.75, 10);
+        expect(by.get('orchid care old')?.scores.recency).toBeCloseTo(0.5 + 0.5 * 0.5 ** (376 / 10), 10);
+        expect(by.get('orchid care file')?.scores.recency).toBeCloseTo(0.5, 10);
+        expect(report.hits[0]?.text).toBe('orchid care new');
+        for (const hit of report.hits) expect(hit.score).toBeCloseTo((hit.scores.lexical as number) * hit.scores.recency, 10);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('MMR puts a different chunk above a near-duplicate', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['solar panel install cost', 'solar panel install cost estimate', 'solar battery storage options']);
+        const plain = await world.search('alice', 'solar panel install cost', { k: 2, mode: 'vector' });
+        expect(plain.hits.map((hit) => hit.text)).toEqual(['solar panel install cost', 'solar panel install cost estimate']);
+        const diverse = await world.search('alice', 'solar panel install cost', { k: 2, mode: 'vector', mmr: { lambda: 0.3 } });
+        expect(diverse.hits.map((hit) => hit.text)).toEqual(['solar panel install cost', 'solar battery storage options']);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it("never returns another user's chunks, even for the same words", async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        await world.user('bob');
+        const sa = await world.session('alice');
+        const sb = await world.session('bob');
+        await world.say('alice', sa, ['secret recipe for plum jam']);
+        await world.say('bob', sb, ['secret recipe for plum jam', 'plum jam jars']);
+        for (const mode of ['vector', 'lexical', 'hybrid'] as const) {
+          const report = await world.search('alice', 'plum jam', { k: 10, mode });
+          expect(report.hits.map((hit) => hit.sessionId)).toEqual([sa]);
+          // Naming bob's session does not reach it.
+          expect((await world.search('alice', 'plum jam', { k: 10, mode, sessionIds: [sb] })).hits).toEqual([]);
+        }
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('deleted messages and sessions are gone from results', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const a = await world.session('alice');
+        const b = await world.session('alice');
+        const [gone] = await world.say('alice', a, ['walrus colony census', 'walrus tusks']);
+        await world.say('alice', b, ['walrus documentary']);
+        expect((await world.search('alice', 'walrus', { k: 10 })).hits).toHaveLength(3);
+        await world.store.deleteMessage('alice', a, (gone as Message).id);
+        await world.recall.noteIndexed('alice', a);
+        expect((await world.search('alice', 'walrus', { k: 10 })).hits.map((hit) => hit.text).sort()).toEqual(['walrus documentary', 'walrus tusks']);
+        await world.store.deleteSession('alice', b);
+        for (const mode of ['vector', 'lexical', 'hybrid'] as const) {
+          expect((await world.search('alice', 'walrus', { k: 10, mode })).hits.map((hit) => hit.text), mode).toEqual(['walrus tusks']);
+        }
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('prepare and rebuild report the rows and sessions searched', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const a = await world.session('alice');
+        const b = await world.session('alice');
+        await world.say('alice', a, ['one', 'two']);
+        await world.say('alice', b, ['three']);
+        expect(await world.recall.prepare('alice')).toMatchObject({ userId: 'alice', model: embedder.modelId, rows: 3, removed: 0, sessions: 2 });
+        expect(await world.recall.rebuild('alice')).toMatchObject({ rows: 3, sessions: 2 });
+        const found = await world.search('alice', 'three', { mode: 'lexical' });
+        expect(found.hits.map((hit) => hit.text)).toEqual(['three']);
+      } finally {
+        await world.close();
+      }
+    });
+  });
+}
+
+const hashed: Embedder = new HashedEmbedder();
+
+export type ConfigOverrides = { index?: Partial<Config['index']>; search?: Partial<Config['search']> };
+
+/** A harness from `setup` with the hashed embedder's model recorded, searched through `Recall`. */
+export async function openWorld(setup: SearchSetup, overrides: ConfigOverrides = {}): Promise<World> {
+  const config = loadConfig({ env: {}, cwd: '/', overrides: { index: overrides.index ?? {}, search: overrides.search ?? {} } });
+  const harness = await setup(config);
+  await harness.store.setEmbeddingModel({ model: hashed.modelId, dimension: hashed.dimension });
+  const recall = new Recall({ store: harness.store, embedder: async () => hashed, config, onWarning: () => undefined, ...(harness.backend ? { backend: harness.backend } : {}) });
+  return new World(harness, recall, hashed);
+}
+
+/** A store with rows in it, written as the ingest path writes them: messages, then their chunk rows. */
+export class World {
+  constructor(
+    private readonly harness: SearchHarness,
+    readonly recall: Recall,
+    private readonly embedder: Embedder,
+  ) {}
+
+  get store(): Store {
+    return this.harness.store;
+  }
+
+  async user(id: string): Promise<void> {
+    await this.store.createUser({ id });
+  }
+
+  async session(userId: string, input: Parameters<Store['createSession']>[1] = {}): Promise<string> {
+    return (await this.store.createSession(userId, input)).id;
+  }
+
+  /**
+   * Appends messages (roles alternate user, assistant; a day apart from `start`) with one chunk each.
+   */
+  async say(userId: string, sessionId: string, texts: string[], options: { start?: number; metadata?: Record<string, unknown>[] } = {}): Promise<Message[]> {
+    const start = options.start ?? Date.UTC(2025, 0, 1);
+    const input: NewMessage[] = texts.map((content, i) => ({
+      role: i % 2 === 0 ? 'user' : 'assistant',
+      content,
+      createdAt: new Date(start + i * 86_400_000).toISOString(),
+      ...(options.metadata?.[i] ? { metadata: options.metadata[i] as Record<string, never> } : {}),
+    }));
+    const messages = await this.store.appendMessages(userId, sessionId, input);
+    const chunks: Chunk[] = messages.map((message) => ({
+      chunkId: `${message.id}:0`,
+      source: { kind: 'message', messageId: message.id, role: message.role, createdAt: message.createdAt },
+      part: { index: 0, count: 1 },
+      span: { start: 0, end: message.content.length },
+      text: message.content,
+      tokens: this.embedder.countTokens(message.content),
+    }));
+    await this.appendRows(userId, sessionId, chunks);
+    return messages;
+  }
+
+  /** A stored text file with one chunk of `text`. */
+  async fileChunk(userId: string, sessionId: string, text: string): Promise<void> {
+    const { file } = await this.store.putFile(userId, sessionId, { source: { bytes: Buffer.from(`${text}\n`) }, name: 'notes.txt' });
+    await this.appendRows(userId, sessionId, [
+      { chunkId: `${file.id}:1:0`, source: { kind: 'file', fileId: file.id, page: 1 }, part: { index: 0, count: 1 }, span: { start: 0, end: text.length }, text, tokens: this.embedder.countTokens(text) },
+    ]);
+  }
+
+  async search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
+    return this.recall.search(userId, query, options);
+  }
+
+  async close(): Promise<void> {
+    await this.recall.close();
+    await this.harness.close();
+  }
+
+  private async appendRows(userId: string, sessionId: string, chunks: Chunk[]): Promise<void> {
+    const vectors = await this.embedder.embed(chunks.map((chunk) => chunk.text));
+    await this.store.appendVectors(userId, sessionId, { model: this.embedder.modelId, chunks, vectors });
+    await this.recall.noteIndexed(userId, sessionId);
+  }
+}
