@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Memex } from '../src/index.js';
+import { BACKENDS, backendConfig, type Backend } from './helpers/backends.js';
 import { expectCode } from './helpers/errors.js';
 import { modelEnv } from './helpers/model.js';
 import { tempDir } from './helpers/tmp.js';
@@ -14,8 +15,8 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((m) => m.close()));
 });
 
-async function openMemex(dataDir: string): Promise<Memex> {
-  const memex = await Memex.open({ dataDir, env: modelEnv });
+async function openMemex(dataDir: string, backend: Backend = 'flat'): Promise<Memex> {
+  const memex = await Memex.open({ dataDir, env: modelEnv, config: await backendConfig(backend, dataDir) });
   opened.push(memex);
   return memex;
 }
@@ -31,8 +32,11 @@ describe('Memex facade', () => {
     expect((await memex.users.ensure('default')).id).toBe('default');
   });
 
+});
+
+describe.each(BACKENDS)('Memex facade on %s', (backend) => {
   it('finds a persona by id or by name, ignoring case (what --persona <name> needs)', async () => {
-    const memex = await openMemex(join(await tempDir(), 'data'));
+    const memex = await openMemex(join(await tempDir(), 'data'), backend);
     await memex.users.create({ id: 'alice' });
     const agent = await memex.personas.create('alice', { name: 'Travel agent', instructions: 'Plan trips.' });
     const tutor = await memex.personas.create('alice', { id: 'tutor', name: 'Math tutor', instructions: 'Explain.' });
@@ -48,7 +52,7 @@ describe('Memex facade', () => {
 
   it('accepts and keeps the OpenAI chat message shape: name, tool_calls, tool_call_id, content parts', async () => {
     const dataDir = join(await tempDir(), 'data');
-    let memex = await openMemex(dataDir);
+    let memex = await openMemex(dataDir, backend);
     await memex.users.create({ id: 'alice' });
     const session = await memex.sessions.create('alice');
     const call = { id: 'call_9', type: 'function' as const, function: { name: 'lookup', arguments: '{"q":"lisbon"}' } };
@@ -70,7 +74,7 @@ describe('Memex facade', () => {
     expect(written[5]).not.toHaveProperty('parts');
     await memex.close();
     opened.splice(opened.indexOf(memex), 1);
-    memex = await openMemex(dataDir);
+    memex = await openMemex(dataDir, backend);
     expect((await memex.messages.list('alice', session.id)).messages).toEqual(written);
     // The text of the parts is what is searched.
     const { hits } = await memex.search('alice', 'yellow tram Graça', { k: 1, mode: 'lexical' });
@@ -91,7 +95,7 @@ describe('Memex facade', () => {
   });
 
   it('exports a session as Markdown and as JSON that round-trips', async () => {
-    const memex = await openMemex(join(await tempDir(), 'data'));
+    const memex = await openMemex(join(await tempDir(), 'data'), backend);
     await memex.users.create({ id: 'alice' });
     const persona = await memex.personas.create('alice', { name: 'Travel agent', instructions: 'Plan trips.' });
     const session = await memex.sessions.create('alice', { personaId: persona.id });
@@ -124,11 +128,11 @@ function parseLocomoDate(text: string): string {
   return new Date(`${month} ${day}, ${year} ${hour}:${m}:00 UTC`).toISOString();
 }
 
-describe.runIf(existsSync(LOCOMO))('real conversations (LoCoMo conv-26)', () => {
+describe.runIf(existsSync(LOCOMO)).each(BACKENDS)('real conversations (LoCoMo conv-26) on %s', (backend) => {
   it('stores 19 sessions and 419 turns and gives them back exactly', async () => {
     const [sample] = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { conversation: Record<string, unknown> }[];
     const conversation = sample!.conversation;
-    const memex = await openMemex(join(await tempDir(), 'data'));
+    const memex = await openMemex(join(await tempDir(), 'data'), backend);
     await memex.users.create({ id: 'caroline' });
     const expected = new Map<string, string[]>();
     let turns = 0;
@@ -154,7 +158,7 @@ describe.runIf(existsSync(LOCOMO))('real conversations (LoCoMo conv-26)', () => 
 
     await memex.close();
     opened.pop();
-    const reopened = await openMemex(memex.config.dataDir);
+    const reopened = await openMemex(memex.config.dataDir, backend);
     const page = await reopened.sessions.list('caroline', { limit: 100 });
     expect(page.total).toBe(19);
     // Most recent conversation first: the listing follows the dialogue's own dates.

@@ -11,6 +11,7 @@ import { registerRecallCommands } from './recall-commands.js';
 import { registerIngestCommands } from './ingest-commands.js';
 import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
+import { registerDbCommands } from './db-commands.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
@@ -38,6 +39,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerServerCommands(program, contextOf);
   registerContextCommands(program, contextOf);
   registerFileCommands(program, contextOf);
+  registerDbCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')

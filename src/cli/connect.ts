@@ -33,6 +33,8 @@ export async function findServer(dataDir: string, user: string): Promise<HttpMem
  */
 export async function openOrConnect(config: Config, options: MemexOptions & { lockWaitMs: number; user: string }): Promise<MemexApi> {
   const { lockWaitMs, user, ...open } = options;
+  // A database is shared by design: the CLI works on it directly while servers run.
+  if (config.store.kind === 'postgres') return Memex.open(open);
   const deadline = Date.now() + lockWaitMs;
   for (;;) {
     const server = await findServer(config.dataDir, user);

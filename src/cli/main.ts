@@ -12,6 +12,7 @@ export interface GlobalOptions {
   user: string;
   json: boolean;
   config?: string;
+  databaseUrl?: string;
 }
 
 /** What each command gets: its output, and the data dir opened on first use and closed after. */
@@ -69,6 +70,7 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
     .description('Local-first semantic memory for AI chat assistants: users, sessions and messages in plain files.')
     .version(version(), '-V, --version')
     .addOption(new Option('--data-dir <path>', 'data dir (default: $MEMEX_DATA_DIR or ./memex-data)'))
+    .addOption(new Option('--database-url <url>', 'use PostgreSQL with pgvector instead of a data dir (default: $MEMEX_DATABASE_URL)'))
     .addOption(new Option('-u, --user <id>', 'user to act as').default('default'))
     .addOption(new Option('--json', 'print machine-readable JSON').default(false))
     .addOption(new Option('--config <file>', 'config file (default: $MEMEX_CONFIG or ./memex.config.json)'))
@@ -82,13 +84,18 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
   const context = (command: Command): Context => {
     const options = command.optsWithGlobals<GlobalOptions>();
     io.json = options.json;
+    const overrides = {
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      ...(options.databaseUrl ? { store: { kind: 'postgres' as const, url: options.databaseUrl } } : {}),
+    };
     const configOf = (): Config =>
       loadConfig({
         ...(options.config ? { file: options.config } : {}),
-        overrides: options.dataDir ? { dataDir: options.dataDir } : {},
+        overrides,
       });
     const libraryOptions = (): MemexOptions => ({
       ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      ...(options.databaseUrl ? { config: { store: overrides.store } } : {}),
       ...(options.config ? { configFile: options.config } : {}),
       onWarning: (warning) => io.err.write(`memex: warning: ${describeWarning(warning)}\n`),
     });

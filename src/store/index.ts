@@ -1,6 +1,7 @@
 export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
+export { openDatabase } from './postgres/connect.js';
 export { openStore } from './open.js';
 export { describeWarning } from './flat-file/warnings.js';
 export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat } from './export.js';
