@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
 import { body, expectProblem, multipart, served, waitForJob, type Served } from './setup.js';
 
 async function png(size = 64): Promise<Buffer> {
@@ -51,11 +52,11 @@ describe('authentication', () => {
   });
 });
 
-describe("isolation: a second user on every route with the first user's ids", () => {
+describe.each(BACKENDS)("isolation on %s: a second user on every route with the first user's ids", (backend) => {
   let s: Served;
   const ids = { session: '', message: '', file: '', job: '' };
   beforeAll(async () => {
-    s = await served();
+    s = await served({ backend });
     const session = body<{ id: string }>(await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: s.alice, payload: { title: 'Private' } }), 201);
     ids.session = session.id;
     ids.message = body<{ id: string }>(await s.app.inject({ method: 'POST', url: `/v1/sessions/${session.id}/messages`, headers: s.alice, payload: { role: 'user', content: 'my secret recipe uses saffron and cardamom' } }), 201).id;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVAL_FILES_MISSING, hasEvalFiles, PDFS } from '../helpers/eval.js';
+import { BACKENDS } from '../helpers/backends.js';
 import { body, expectProblem, multipart, served, waitForJob, type Served } from './setup.js';
 
 interface Session {
@@ -22,10 +23,10 @@ interface MessagePage {
   prevCursor: string | null;
 }
 
-describe('HTTP routes (inject)', () => {
+describe.each(BACKENDS)('HTTP routes (inject) on %s', (backend) => {
   let s: Served;
   beforeAll(async () => {
-    s = await served();
+    s = await served({ backend });
   });
   afterAll(async () => {
     await s.close();

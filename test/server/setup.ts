@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { Memex, type ConfigInput, type Embedder } from '../../src/index.js';
 import { buildApp, KeyStore, type App, type AppOptions } from '../../src/server/index.js';
+import { backendConfig, type Backend } from '../helpers/backends.js';
 import { modelEnv } from '../helpers/model.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,14 +39,15 @@ async function embedder(): Promise<Embedder> {
 }
 
 /** A data dir with two users (a key each) and the app over it, for `inject()`. */
-export async function served(options: AppOptions & { config?: Partial<ConfigInput> } = {}): Promise<Served> {
+export async function served(options: AppOptions & { config?: Partial<ConfigInput>; backend?: Backend } = {}): Promise<Served> {
   // Not tempDir(): these live across the tests of a file (beforeAll), and go in close().
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-server-'));
-  const memex = await Memex.open({ dataDir, env: modelEnv, embedder: await embedder(), ...(options.config ? { config: options.config } : {}) });
+  const { backend = 'flat', config, ...appOptions } = options;
+  const memex = await Memex.open({ dataDir, env: modelEnv, embedder: await embedder(), config: { ...(await backendConfig(backend, dataDir)), ...config } });
   const keys = new KeyStore(dataDir, { recheckMs: 0 });
   const alice = { authorization: `Bearer ${(await keys.create('alice', 'test')).key}` };
   const bob = { authorization: `Bearer ${(await keys.create('bob', 'test')).key}` };
-  const app = await buildApp(memex, { keys, ...options });
+  const app = await buildApp(memex, { keys, ...appOptions });
   return {
     app,
     memex,

@@ -8,6 +8,13 @@ import type { Pool, PoolClient } from 'pg';
 export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A connection that drops while checked out is reported on the client, not the pool; without a
+  // listener Node would end the process. The query in flight fails with it anyway (and the
+  // client is destroyed on release), so noting it is enough.
+  const onError = (error: Error): void => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -21,6 +28,7 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
     }
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -123,6 +123,26 @@ describe('PostgreSQL schema', () => {
       });
     });
 
+    it('memex_admin reads every profile and nothing under them, and writes nothing', async () => {
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL ROLE memex_admin');
+        const users = await client.query<{ user_id: string }>('SELECT user_id FROM memex.users ORDER BY 1');
+        expect(users.rows.map((r) => r.user_id)).toEqual([ALICE, BOB]);
+        for (const { table } of PER_USER.filter((t) => t.table !== 'users')) {
+          await client.query('SAVEPOINT probe');
+          // No grant at all on the tables under a user: reading them is refused, not just empty.
+          await expect(client.query(`SELECT * FROM memex.${table}`), table).rejects.toMatchObject({ code: '42501' });
+          await client.query('ROLLBACK TO SAVEPOINT probe');
+        }
+        await expect(client.query("UPDATE memex.users SET name = 'x'")).rejects.toMatchObject({ code: '42501' });
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    });
+
     it('user B cannot write a row that belongs to user A', async () => {
       await withUser(db.pool, BOB, async (c) => {
         await expect(c.query("INSERT INTO memex.notes (user_id, id, kind, text) VALUES ($1, 'n2', 'fact', 'planted')", [ALICE])).rejects.toMatchObject({ code: '42501' });
