@@ -3,7 +3,7 @@ import { MemexError, parseId, type Config, type SessionId, type UserId } from '.
 import type { StoreWarning } from '../store.js';
 import type { HnswBuild } from './model.js';
 import { inTransaction } from './transaction.js';
-import { APP_ROLE } from './with-user.js';
+import { withUser } from './with-user.js';
 
 /** The role that may list every user's profile (and nothing else across users); see schema-v1.ts. */
 export const ADMIN_ROLE = 'memex_admin';
@@ -43,13 +43,7 @@ export class PgContext {
    */
   as<T>(userId: UserId, fn: (client: PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return translate(
-      inTransaction(this.pool, async (client) => {
-        await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
-        await client.query("SELECT set_config('memex.user_id', $1, true)", [userId]);
-        return fn(client);
-      }),
-    );
+    return translate(withUser(this.pool, userId, fn));
   }
 
   /** Runs `fn` as memex_admin: it may read every profile and nothing else. */

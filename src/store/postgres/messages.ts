@@ -24,7 +24,6 @@ import type { MessagePage } from '../store.js';
 import { foldCase, oneLine } from '../text.js';
 import { DEFAULT_PAGE, iso, type PgContext, TITLE_CHARS } from './context.js';
 import { requireSession } from './sessions.js';
-import { requireUser } from './users.js';
 
 interface MessageRow {
   id: MessageId;
@@ -81,7 +80,6 @@ export async function appendMessages(ctx: PgContext, userId: string, sessionId: 
     if (body.content.includes('\u0000')) throw new MemexError('MEMEX_INVALID_INPUT', `message ${i + 1} contains a NUL character`);
   }
   return ctx.as(uid, async (client) => {
-    await requireUser(client, uid);
     // Locking the session row makes appends to one session take turns across every instance.
     const session = await requireSession(client, uid, sid, { lock: true });
     const messages = await buildMessages(client, uid, sid, parsed, bodies);

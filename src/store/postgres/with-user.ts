@@ -14,8 +14,8 @@ export const APP_ROLE = 'memex_app';
 export async function withUser<T>(pool: Pool, userId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const id = parseInput(UserIdSchema, userId, 'user id');
   return inTransaction(pool, async (client) => {
-    await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
-    await client.query("SELECT set_config('memex.user_id', $1, true)", [id]);
+    // One round trip for both: set_config('role', …, true) is SET LOCAL ROLE.
+    await client.query("SELECT set_config('role', $1, true), set_config('memex.user_id', $2, true)", [APP_ROLE, id]);
     return fn(client);
   });
 }
