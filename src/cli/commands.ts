@@ -11,6 +11,7 @@ import { registerRecallCommands } from './recall-commands.js';
 import { registerIngestCommands } from './ingest-commands.js';
 import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
+import { registerMigrateCommand } from './migrate-command.js';
 import { registerDbCommands } from './db-commands.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
@@ -39,6 +40,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerServerCommands(program, contextOf);
   registerContextCommands(program, contextOf);
   registerFileCommands(program, contextOf);
+  registerMigrateCommand(program, contextOf);
   registerDbCommands(program, contextOf);
   program
     .command('init')

@@ -66,6 +66,8 @@ const catalogue = {
   MEMEX_DATABASE_UNAVAILABLE: { status: 503, hint: 'Check the database URL (postgres://user:password@host:port/database), that PostgreSQL is running and reachable from here, and that the user may log in.' },
   MEMEX_PGVECTOR_MISSING: { status: 503, hint: 'Install pgvector (>= 0.7) on the PostgreSQL server, or have an administrator run `CREATE EXTENSION vector` in the database.' },
   MEMEX_SCHEMA_NEWER: { status: 500, hint: 'The database was migrated by a newer Memex; upgrade Memex to use it (migrations never go backwards).' },
+  MEMEX_MIGRATION_CONFLICT: { status: 409, hint: 'The target already holds different data where the copy would go (say, another history for the same session id); migrate into an empty target, or delete that user or session there first.' },
+  MEMEX_MIGRATION_MISMATCH: { status: 500, hint: 'The copy differs from the source after migrating (the details name each session and what differs); nothing was deleted from the source. Check that nothing else writes to the target, then run the migration again into an empty target.' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -1,4 +1,4 @@
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
+export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { openDatabase } from './postgres/connect.js';
@@ -13,3 +13,4 @@ export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { migrateStore, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';

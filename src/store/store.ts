@@ -52,7 +52,7 @@ export interface VectorStatus {
 export interface SessionVectorData extends VectorStatus {
   /** The row of `lines[0]`: reads may start part-way (`read({ from })`). */
   from: number;
-  /** Rows `from` to `rows - 1`. */
+  /** Rows `from` to `rows - 1` (fewer when the read had a `limit`). */
   lines: VectorLine[];
   /** Row-major, `(rows - from) * dimension` floats: `lines[i]`'s row is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
   vectors: Float32Array;
@@ -103,7 +103,15 @@ export interface PutFileInput {
   /** The name the caller knows the file by; the type is sniffed from the bytes, not from this. */
   name?: string;
   metadata?: Metadata;
+  /** When the file was first added; now by default. A restored copy (`memex migrate`) keeps the original's. */
+  createdAt?: string;
 }
+
+/**
+ * What `restoreSession` sets of a session: its id and the fields a caller chose or the session
+ * was made with. Counts, `lastMessageAt` and the preview are not here: they follow its messages.
+ */
+export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'>;
 
 export interface PutFileResult {
   file: FileRecord;
@@ -165,6 +173,22 @@ export interface Store {
   updatePersona(userId: string, personaId: string, patch: PersonaPatch): Promise<Persona>;
   /** Sessions that used the persona keep their messages and lose the link. */
   deletePersona(userId: string, personaId: string): Promise<void>;
+
+  // ---- restoring a copy (`memex migrate`, src/store/migrate.ts): records written exactly as given,
+  // ids and times included, creating them or replacing what is there. Each is idempotent.
+
+  /** Creates the user with exactly this profile, or replaces the profile of an existing one. */
+  restoreUser(profile: Profile): Promise<Profile>;
+  /** Creates or replaces the persona (`persona.userId` must be `userId`); MEMEX_PERSONA_EXISTS when another persona has its name. */
+  restorePersona(userId: string, persona: Persona): Promise<Persona>;
+  /** Creates or replaces the note, keeping its id and times. */
+  restoreNote(userId: string, note: Note): Promise<Note>;
+  /**
+   * Creates the session with this id, or updates an existing one, setting exactly the fields of
+   * `RestoredSession` (a whole SessionSummary may be passed; its counts are ignored). Appending
+   * messages moves `updatedAt` on, so a copy restores the session again after its messages.
+   */
+  restoreSession(userId: string, session: RestoredSession): Promise<SessionSummary>;
 
   putFile(userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult>;
   getFile(userId: string, sessionId: string, fileId: string): Promise<FileRecord>;
@@ -238,8 +262,8 @@ export interface Store {
   appendVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
   /** Replaces all of a session's rows at once (reindex); atomic across both files. */
   replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus>;
-  /** Rows `from` (default 0) to the last, with their lines. */
-  readVectors(userId: string, sessionId: string, options?: { from?: number }): Promise<SessionVectorData>;
+  /** Rows `from` (default 0) to the last, with their lines; at most `limit` rows when given (a reader that walks a long session in windows). */
+  readVectors(userId: string, sessionId: string, options?: { from?: number; limit?: number }): Promise<SessionVectorData>;
   /** The rows of these messages with their lines, in row order (what a summarizer ranks sentences with). */
   readMessageVectors(userId: string, sessionId: string, messageIds: readonly string[]): Promise<Omit<SessionVectorData, 'from'>>;
   /** The lines of some rows, without their vectors (what a search result shows). */

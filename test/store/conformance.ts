@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Message, NewMessage } from '../../src/core/index.js';
-import type { Store } from '../../src/store/index.js';
+import type { Message, NewMessage, Note, Persona, Profile } from '../../src/core/index.js';
+import type { RestoredSession, Store } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
 
 export interface StoreHarness {
@@ -452,6 +452,96 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         await expectCode(store.getFile('alice', id, '../../etc/passwd'), 'MEMEX_INVALID_ID');
         const elsewhere = await store.createSession('alice');
         await expectCode(store.getFile('alice', elsewhere.id, sha), 'MEMEX_FILE_NOT_FOUND');
+      });
+    });
+
+    describe('restoring a copy (memex migrate)', () => {
+      const t = (n: number): string => new Date(Date.UTC(2021, 0, 1) + n * 60_000).toISOString();
+
+      it('restores a profile, a persona and a note exactly, ids and times kept, and replaces them when run again', async () => {
+        const harness = await setup();
+        const store = harness.store;
+        const profile = { v: 1 as const, id: 'alice', name: 'Alice', createdAt: t(1), updatedAt: t(2), metadata: { plan: 'pro' } } as unknown as Profile;
+        expect(await store.restoreUser(profile)).toEqual(profile);
+        const persona = { v: 1 as const, id: 'tutor', userId: 'alice', name: 'Tutor', instructions: 'Teach.', createdAt: t(3), updatedAt: t(4), metadata: {} } as Persona;
+        expect(await store.restorePersona('alice', persona)).toEqual(persona);
+        const note = { id: 'n1', kind: 'fact' as const, text: 'Likes tea', pinned: false, createdAt: t(5), updatedAt: t(6), metadata: { from: 'chat' } } as unknown as Note;
+        expect(await store.restoreNote('alice', note)).toEqual(note);
+        const reopened = await harness.reopen();
+        expect(await reopened.getUser('alice')).toEqual(profile);
+        expect(await reopened.getPersona('alice', 'tutor')).toEqual(persona);
+        expect(await reopened.listNotes('alice')).toEqual([note]);
+        // Again, changed: replaced in place, nothing doubled.
+        expect(await reopened.restoreUser({ ...profile, name: 'Alice B.' })).toMatchObject({ name: 'Alice B.', createdAt: t(1) });
+        await reopened.restorePersona('alice', { ...persona, instructions: 'Teach well.' });
+        await reopened.restoreNote('alice', { ...note, text: 'Likes green tea' });
+        expect((await reopened.listPersonas('alice')).map((p: Persona) => p.instructions)).toEqual(['Teach well.']);
+        expect((await reopened.listNotes('alice')).map((n) => n.text)).toEqual(['Likes green tea']);
+      });
+
+      it('refuses a restore that would clash or belongs to someone else', async () => {
+        const { store } = await withUser();
+        await expectCode(store.restoreUser({ v: 1, id: 'ALICE', name: 'A', createdAt: t(1), updatedAt: t(1), metadata: {} } as Profile), 'MEMEX_USER_EXISTS');
+        await store.createPersona('alice', { id: 'p1', name: 'Coach', instructions: '' });
+        const other = { v: 1 as const, id: 'p2', userId: 'alice', name: 'coach', instructions: '', createdAt: t(1), updatedAt: t(1), metadata: {} } as Persona;
+        await expectCode(store.restorePersona('alice', other), 'MEMEX_PERSONA_EXISTS');
+        await store.createUser({ id: 'bob' });
+        await expectCode(store.restorePersona('bob', { ...other, name: 'Other' }), 'MEMEX_INVALID_INPUT');
+        await expectCode(store.restoreNote('nobody', { id: 'n', kind: 'note', text: 'x', pinned: true, createdAt: t(1), updatedAt: t(1), metadata: {} } as Note), 'MEMEX_USER_NOT_FOUND');
+        await expectCode(store.restoreSession('alice', { id: 'sess-1', title: null, titleSource: null, personaId: 'missing', origin: { kind: 'native' }, createdAt: t(1), updatedAt: t(1), metadata: {} } as RestoredSession), 'MEMEX_PERSONA_NOT_FOUND');
+        await expectCode(store.restoreSession('alice', { id: '../x', title: null, titleSource: null, personaId: null, origin: { kind: 'native' }, createdAt: t(1), updatedAt: t(1), metadata: {} } as RestoredSession), 'MEMEX_INVALID_ID');
+      });
+
+      it('restores a session with its id, title and times; counts follow its messages; restoring again after appending keeps updatedAt', async () => {
+        const { store, harness } = await withUser();
+        await store.createPersona('alice', { id: 'tutor', name: 'Tutor', instructions: 'Teach.' });
+        const record = {
+          id: 'sess-restored',
+          title: 'Old chat',
+          titleSource: 'auto' as const,
+          personaId: 'tutor',
+          origin: { kind: 'imported' as const, source: 'chatgpt' as const, conversationId: 'c-1' },
+          createdAt: t(10),
+          updatedAt: t(20),
+          metadata: { topic: 'x' },
+        } as unknown as RestoredSession;
+        const created = await store.restoreSession('alice', record);
+        expect(created).toMatchObject({ ...record, userId: 'alice', messageCount: 0, lastMessageAt: null });
+        const [first] = await store.appendMessages('alice', record.id, [
+          { id: 'm1', role: 'user', content: 'hello there', createdAt: t(11) },
+          { id: 'm2', role: 'assistant', content: 'hi', createdAt: t(12) },
+        ]);
+        expect(first!.id).toBe('m1');
+        const again = await store.restoreSession('alice', { ...record, updatedAt: t(21) });
+        expect(again).toMatchObject({ ...record, updatedAt: t(21), title: 'Old chat', titleSource: 'auto', messageCount: 2, lastMessageAt: t(12) });
+        const reopened = await harness.reopen();
+        expect(await reopened.getSession('alice', record.id)).toEqual(again);
+        expect((await reopened.listSessions('alice')).sessions.map((s) => s.id)).toEqual([record.id]);
+        expect((await reopened.listMessages('alice', record.id)).messages.map((m) => [m.id, m.createdAt])).toEqual([['m1', t(11)], ['m2', t(12)]]);
+      });
+
+      it('keeps a restored file its time, and reads vector rows in windows', async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice');
+        const { file } = await store.putFile('alice', id, { source: { bytes: Buffer.from('plain words\n') }, name: 'a.txt', createdAt: t(30) });
+        expect(file.createdAt).toBe(t(30));
+        const messages = await store.appendMessages('alice', id, [1, 2, 3, 4, 5].map((n) => ({ role: 'user' as const, content: `message ${n}` })));
+        const chunks = messages.map((m) => ({
+          chunkId: `${m.id}:0`,
+          source: { kind: 'message' as const, messageId: m.id, role: m.role, createdAt: m.createdAt },
+          part: { index: 0, count: 1 },
+          span: { start: 0, end: m.content.length },
+          text: m.content,
+          tokens: 2,
+        }));
+        const vectors = chunks.map((_, i) => Float32Array.from([i, 1, 0]));
+        await store.appendVectors('alice', id, { model: 'test-model', chunks, vectors });
+        const window = await store.readVectors('alice', id, { from: 1, limit: 2 });
+        expect(window).toMatchObject({ rows: 5, from: 1, dimension: 3 });
+        expect(window.lines.map((l) => [l.row, l.chunkId])).toEqual([[1, chunks[1]!.chunkId], [2, chunks[2]!.chunkId]]);
+        expect(Array.from(window.vectors)).toEqual([1, 1, 0, 2, 1, 0]);
+        expect((await store.readVectors('alice', id, { from: 4, limit: 10 })).lines.map((l) => l.row)).toEqual([4]);
+        expect((await store.readVectors('alice', id, { from: 2 })).lines).toHaveLength(3);
       });
     });
   });

@@ -2,7 +2,7 @@ import { readFile as readFsFile, rm, stat, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type FileContent, FileContentSchema, type FileRecord, FileRecordSchema, FORMAT_VERSION, MemexError, parseId, parseInput, type SessionId, type UserId } from '../../core/index.js';
+import { type FileContent, FileContentSchema, type FileRecord, FileRecordSchema, FORMAT_VERSION, MemexError, parseId, parseInput, type SessionId, TimestampSchema, type UserId } from '../../core/index.js';
 import { isNotFound, readJsonRecord, wrapIo } from '../durable.js';
 import { stageFile, sweepStaleUploads } from '../files.js';
 import { FILE_ARTIFACTS, type FileArtifactName, type PutFileInput, type PutFileResult } from '../store.js';
@@ -27,6 +27,7 @@ export async function sweepAllStaleUploads(ctx: FlatFileContext): Promise<number
 export async function putFile(ctx: FlatFileContext, userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const name = parseInput(z.string().max(255), input.name ?? '', 'file name');
+  const createdAt = input.createdAt === undefined ? null : parseInput(TimestampSchema, input.createdAt, 'file time');
   await ctx.mutex.run(sessionKey(uid, sid), () => loadSession(ctx, uid, sid));
   const dir = ctx.layout.files(uid, sid);
   await ctx.durability.mkdirp(dir);
@@ -46,7 +47,7 @@ export async function putFile(ctx: FlatFileContext, userId: string, sessionId: s
       mimeType: staged.type.mimeType,
       ext: staged.type.ext,
       size: staged.size,
-      createdAt: nowIso(),
+      createdAt: createdAt ?? nowIso(),
       metadata: input.metadata ?? {},
     };
     await ctx.durability.writeJsonAtomic(ctx.layout.fileRecord(uid, sid, staged.id), file);

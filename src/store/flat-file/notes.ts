@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { type ContextHistory, ContextHistorySchema, FORMAT_VERSION, isMemexError, MemexError, type NewNote, newNoteId, NewNoteSchema, type Note, type NotePatch, NotePatchSchema, parseId, parseInput, type Summary, SummarySchema, type UserId } from '../../core/index.js';
+import { type ContextHistory, ContextHistorySchema, FORMAT_VERSION, isMemexError, MemexError, type NewNote, newNoteId, NewNoteSchema, type Note, type NotePatch, NotePatchSchema, NoteSchema, parseId, parseInput, type Summary, SummarySchema, type UserId } from '../../core/index.js';
 import { readJsonRecord, wrapIo } from '../durable.js';
 import { definedOnly, type FlatFileContext, frozen, nowIso, sessionKey } from './context.js';
 import { requireUser } from './users.js';
@@ -56,6 +56,17 @@ export async function addNote(ctx: FlatFileContext, userId: string, input: NewNo
     const now = nowIso();
     const note: Note = { id, kind: fields.kind, text: fields.text, pinned: fields.pinned, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
     await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(uid), { ...history, notes: [...history.notes, note] });
+    return note;
+  });
+}
+
+export async function restoreNote(ctx: FlatFileContext, userId: string, input: Note): Promise<Note> {
+  const uid = parseId('user', userId);
+  const note = parseInput(NoteSchema, input, 'note');
+  return ctx.mutex.run(`notes:${uid}`, async () => {
+    const history = await readNotes(ctx, uid);
+    const notes = history.notes.some((n) => n.id === note.id) ? history.notes.map((n) => (n.id === note.id ? note : n)) : [...history.notes, note];
+    await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(uid), { ...history, notes });
     return note;
   });
 }

@@ -26,6 +26,21 @@ export async function createPersona(ctx: FlatFileContext, userId: string, input:
   }));
 }
 
+export async function restorePersona(ctx: FlatFileContext, userId: string, input: Persona): Promise<Persona> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const persona = parseInput(PersonaSchema, input, 'persona');
+  if (persona.userId !== uid) throw new MemexError('MEMEX_INVALID_INPUT', `persona ${persona.id} belongs to user ${persona.userId}, not ${uid}`);
+  return ctx.mutex.run(`personas:${uid}`, () => ctx.mutex.run(`persona:${uid}/${persona.id}`, async () => {
+    await requireUser(ctx, uid);
+    await assertPersonaNameFree(ctx, uid, persona.name, persona.id);
+    await ctx.durability.mkdirp(ctx.layout.personas(uid));
+    await ctx.durability.writeJsonAtomic(ctx.layout.persona(uid, persona.id), persona);
+    await ctx.durability.syncDir(ctx.layout.personas(uid));
+    return persona;
+  }));
+}
+
 /** MEMEX_PERSONA_EXISTS when another persona of the user (not `except`) has this name, ignoring case. */
 async function assertPersonaNameFree(ctx: FlatFileContext, userId: UserId, name: string, except: string | null): Promise<void> {
   const taken = (await listPersonas(ctx, userId)).find((persona) => persona.id !== except && samePersonaName(persona.name, name));

@@ -121,16 +121,17 @@ export class SessionVectors {
     };
   }
 
-  /** Rows `from` (default 0) to the last, each with its line, read from disk. */
-  async read(options: { from?: number } = {}): Promise<SessionVectorData> {
+  /** Rows `from` (default 0) to the last (at most `limit` of them), each with its line, read from disk. */
+  async read(options: { from?: number; limit?: number } = {}): Promise<SessionVectorData> {
     const { rows, dimension, ends } = this.state;
     const status = this.status;
     const from = Math.max(0, Math.min(options.from ?? 0, rows));
-    if (from === rows || dimension === null) return { ...status, from, lines: [], vectors: new Float32Array(0) };
+    const to = options.limit === undefined ? rows : Math.min(rows, from + Math.max(0, Math.floor(options.limit)));
+    if (from === to || dimension === null) return { ...status, from, lines: [], vectors: new Float32Array(0) };
     const start = from === 0 ? 0 : (ends[from - 1] as number);
     const [indexBytes, npyBytes] = await Promise.all([
-      readRange(this.paths.index, start, (ends[rows - 1] as number) - start),
-      readRange(this.paths.npy, NPY_HEADER_BYTES + from * dimension * 4, (rows - from) * dimension * 4),
+      readRange(this.paths.index, start, (ends[to - 1] as number) - start),
+      readRange(this.paths.npy, NPY_HEADER_BYTES + from * dimension * 4, (to - from) * dimension * 4),
     ]).catch((cause: unknown) => {
       throw wrapIo(cause, `cannot read vectors of ${dirname(this.paths.npy)}`);
     });

@@ -1,6 +1,7 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionMeta, type SessionPatch, SessionPatchSchema, type SessionSummary } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, type SessionPatch, SessionPatchSchema, type SessionSummary, type UserId } from '../../core/index.js';
+import type { RestoredSession } from '../store.js';
 import { wrapIo } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
 import { requireUser } from './users.js';
@@ -36,25 +37,60 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
       messagesBytes: 0,
       metadata: fields.metadata ?? {},
     };
-    // Built under a hidden name and renamed into place: a crash never leaves half a session.
-    const staging = join(ctx.layout.sessions(uid), `.new-${id}`);
-    await ctx.durability.mkdirp(staging);
-    try {
-      await ctx.durability.writeJsonAtomic(join(staging, 'session_meta.json'), meta);
-      await rename(staging, ctx.layout.session(uid, id));
-    } catch (cause) {
-      await rm(staging, { recursive: true, force: true });
-      const code = (cause as NodeJS.ErrnoException).code;
-      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && attempt < 5) continue;
-      throw wrapIo(cause, `cannot create session in ${ctx.layout.sessions(uid)}`);
-    }
-    await ctx.durability.syncDir(ctx.layout.sessions(uid));
+    if (!(await writeNewSession(ctx, uid, meta, attempt < 5))) continue;
     return ctx.mutex.run(sessionKey(uid, id), async () => {
       const state = await loadSession(ctx, uid, id);
       await publish(ctx, uid, state);
       return summaryOf(state.meta);
     });
   }
+}
+
+/**
+ * Writes a new session's folder, built under a hidden name and renamed into place, so a crash
+ * never leaves half a session. False when the id is taken and `mayRetry`.
+ */
+async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: SessionMeta, mayRetry: boolean): Promise<boolean> {
+  const staging = join(ctx.layout.sessions(userId), `.new-${meta.id}`);
+  await ctx.durability.mkdirp(staging);
+  try {
+    await ctx.durability.writeJsonAtomic(join(staging, 'session_meta.json'), meta);
+    await rename(staging, ctx.layout.session(userId, meta.id));
+  } catch (cause) {
+    await rm(staging, { recursive: true, force: true });
+    const code = (cause as NodeJS.ErrnoException).code;
+    if ((code === 'ENOTEMPTY' || code === 'EEXIST') && mayRetry) return false;
+    throw wrapIo(cause, `cannot create session in ${ctx.layout.sessions(userId)}`);
+  }
+  await ctx.durability.syncDir(ctx.layout.sessions(userId));
+  return true;
+}
+
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true });
+
+export async function restoreSession(ctx: FlatFileContext, userId: string, session: RestoredSession): Promise<SessionSummary> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const fields = parseInput(RestoredSessionSchema, session, 'session');
+  const sid: SessionId = fields.id;
+  await requireUser(ctx, uid);
+  if (fields.personaId) await getPersona(ctx, uid, fields.personaId);
+  await userIndex(ctx, uid);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    let state = await loadSession(ctx, uid, sid).catch((cause: unknown) => {
+      if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND')) return null;
+      throw cause;
+    });
+    if (state) {
+      await writeMeta(ctx, state, { ...state.meta, ...fields });
+    } else {
+      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...fields, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0 };
+      await writeNewSession(ctx, uid, meta, false);
+      state = await loadSession(ctx, uid, sid);
+    }
+    await publish(ctx, uid, state);
+    return summaryOf(state.meta);
+  });
 }
 
 export async function getSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<SessionSummary> {

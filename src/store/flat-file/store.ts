@@ -34,6 +34,7 @@ import type {
   MessagePage,
   PutFileInput,
   PutFileResult,
+  RestoredSession,
   SessionPage,
   SessionVectorData,
   Store,
@@ -131,6 +132,10 @@ export class FlatFileStore implements Store {
     return users.listUsers(this.ctx);
   }
 
+  restoreUser(profile: Profile): Promise<Profile> {
+    return users.restoreUser(this.ctx, profile);
+  }
+
   updateUser(userId: string, patch: ProfilePatch): Promise<Profile> {
     return users.updateUser(this.ctx, userId, patch);
   }
@@ -151,6 +156,10 @@ export class FlatFileStore implements Store {
 
   listSessions(userId: string, options: ListOptions = {}): Promise<SessionPage> {
     return listing.listSessions(this.ctx, userId, options);
+  }
+
+  restoreSession(userId: string, session: RestoredSession): Promise<SessionSummary> {
+    return sessions.restoreSession(this.ctx, userId, session);
   }
 
   updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
@@ -221,7 +230,7 @@ export class FlatFileStore implements Store {
     return vectors.indexDir(this.ctx, userId);
   }
 
-  readVectors(userId: string, sessionId: string, options: { from?: number } = {}): Promise<SessionVectorData> {
+  readVectors(userId: string, sessionId: string, options: { from?: number; limit?: number } = {}): Promise<SessionVectorData> {
     return vectors.readVectors(this.ctx, userId, sessionId, options);
   }
 
@@ -245,6 +254,10 @@ export class FlatFileStore implements Store {
 
   listPersonas(userId: string): Promise<Persona[]> {
     return personas.listPersonas(this.ctx, userId);
+  }
+
+  restorePersona(userId: string, persona: Persona): Promise<Persona> {
+    return personas.restorePersona(this.ctx, userId, persona);
   }
 
   updatePersona(userId: string, personaId: string, patch: PersonaPatch): Promise<Persona> {
@@ -271,6 +284,10 @@ export class FlatFileStore implements Store {
 
   addNote(userId: string, input: NewNote): Promise<Note> {
     return notes.addNote(this.ctx, userId, input);
+  }
+
+  restoreNote(userId: string, note: Note): Promise<Note> {
+    return notes.restoreNote(this.ctx, userId, note);
   }
 
   updateNote(userId: string, noteId: string, patch: NotePatch): Promise<Note> {

@@ -23,6 +23,26 @@ export async function createUser(ctx: FlatFileContext, input: NewUser): Promise<
   });
 }
 
+export async function restoreUser(ctx: FlatFileContext, input: Profile): Promise<Profile> {
+  ctx.assertOpen();
+  const profile = parseInput(ProfileSchema, input, 'profile');
+  const id = profile.id;
+  return ctx.mutex.run(`user:${id}`, async () => {
+    // An unreadable profile is replaced, like a repair would.
+    const existing = await readProfile(ctx, id).catch(() => null);
+    if (!existing) {
+      const clash = (await listDir(ctx.layout.users)).find((other) => other !== id && other.toLowerCase() === id.toLowerCase());
+      if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash} already exists (ids may not differ only in case)`, { details: { userId: clash } });
+      await ctx.durability.mkdirp(ctx.layout.sessions(id));
+      await ctx.durability.mkdirp(ctx.layout.personas(id));
+    }
+    await ctx.durability.writeJsonAtomic(ctx.layout.profile(id), profile);
+    await ctx.durability.syncDir(ctx.layout.user(id));
+    ctx.profiles.set(id, profile);
+    return profile;
+  });
+}
+
 export async function getUser(ctx: FlatFileContext, userId: string): Promise<Profile> {
   ctx.assertOpen();
   return requireUser(ctx, parseId('user', userId));

@@ -92,7 +92,7 @@ export async function indexDir(ctx: FlatFileContext, userId: string): Promise<st
   return ctx.layout.searchIndex(uid);
 }
 
-export async function readVectors(ctx: FlatFileContext, userId: string, sessionId: string, options: { from?: number } = {}): Promise<SessionVectorData> {
+export async function readVectors(ctx: FlatFileContext, userId: string, sessionId: string, options: { from?: number; limit?: number } = {}): Promise<SessionVectorData> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   return ctx.mutex.run(sessionKey(uid, sid), async () => (await sessionVectors(ctx, await loadSession(ctx, uid, sid), uid, sid)).read(options));
 }

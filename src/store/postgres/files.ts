@@ -2,7 +2,7 @@ import { mkdir, readFile as readFsFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FileContentSchema, FORMAT_VERSION, MemexError, parseId, parseInput, type FileContent, type FileId, type FileRecord, type SessionId, type UserId } from '../../core/index.js';
+import { FileContentSchema, FORMAT_VERSION, MemexError, parseId, parseInput, TimestampSchema, type FileContent, type FileId, type FileRecord, type SessionId, type UserId } from '../../core/index.js';
 import type { Durability } from '../durable.js';
 import { stageFile, sweepStaleUploads } from '../files.js';
 import { FILE_ARTIFACTS, type FileArtifactName, type PutFileInput, type PutFileResult } from '../store.js';
@@ -49,6 +49,7 @@ function recordOf(row: FileRow): FileRecord {
 export async function putFile(ctx: PgContext, durability: Durability, userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const name = parseInput(z.string().max(255), input.name ?? '', 'file name');
+  const createdAt = input.createdAt === undefined ? null : parseInput(TimestampSchema, input.createdAt, 'file time');
   await ctx.as(uid, (client) => requireSession(client, uid, sid));
   await mkdir(STAGING_DIR, { recursive: true });
   const staged = await stageFile(STAGING_DIR, input.source, name, ctx.limits.maxFileBytes, durability);
@@ -57,9 +58,9 @@ export async function putFile(ctx: PgContext, durability: Durability, userId: st
     return await ctx.as(uid, async (client) => {
       await requireSession(client, uid, sid, { lock: true });
       const { rows } = await client.query<FileRow>(
-        `INSERT INTO memex.files (user_id, session_id, id, name, mime_type, ext, size, bytes, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        `INSERT INTO memex.files (user_id, session_id, id, name, mime_type, ext, size, bytes, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10::timestamptz, now()))
          ON CONFLICT (user_id, session_id, id) DO NOTHING RETURNING ${COLUMNS}`,
-        [uid, sid, staged.id, name, staged.type.mimeType, staged.type.ext, staged.size, bytes, input.metadata ?? {}],
+        [uid, sid, staged.id, name, staged.type.mimeType, staged.type.ext, staged.size, bytes, input.metadata ?? {}, createdAt],
       );
       if (rows[0]) return { file: recordOf(rows[0]), created: true };
       return { file: await requireFile(client, uid, sid, staged.id), created: false };

@@ -4,6 +4,7 @@ import {
   NewNoteSchema,
   newNoteId,
   NotePatchSchema,
+  NoteSchema,
   parseId,
   parseInput,
   SummarySchema,
@@ -160,5 +161,23 @@ export async function setSummary(ctx: PgContext, userId: string, sessionId: stri
         record.updatedAt,
       ],
     );
+  });
+}
+
+// ---- restoring a copy (memex migrate): the record as given, id and times included
+
+/** A new note goes after the others (its `seq`); a replaced one keeps its place. */
+export async function restoreNote(ctx: PgContext, userId: string, input: Note): Promise<Note> {
+  const uid = parseId('user', userId);
+  const note = parseInput(NoteSchema, input, 'note');
+  return ctx.as(uid, async (client) => {
+    await requireUser(client, uid);
+    const { rows } = await client.query<NoteRow>(
+      `INSERT INTO memex.notes (user_id, id, kind, text, pinned, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (user_id, id) DO UPDATE SET kind = EXCLUDED.kind, text = EXCLUDED.text, pinned = EXCLUDED.pinned, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+       RETURNING ${NOTE_COLUMNS}`,
+      [uid, note.id, note.kind, note.text, note.pinned, note.metadata, note.createdAt, note.updatedAt],
+    );
+    return noteOf(rows[0] as NoteRow);
   });
 }

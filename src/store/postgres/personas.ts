@@ -7,6 +7,7 @@ import {
   parseId,
   parseInput,
   PersonaPatchSchema,
+  PersonaSchema,
   samePersonaName,
   type NewPersona,
   type Persona,
@@ -142,4 +143,26 @@ async function insertOrClash(client: PoolClient, sql: string, values: unknown[])
     if (sqlState(error) === '23505') throw new MemexError('MEMEX_PERSONA_EXISTS', 'another persona of this user has that name or id', { cause: error });
     throw error;
   }
+}
+
+// ---- restoring a copy (memex migrate): the record as given, ids and times included
+
+export async function restorePersona(ctx: PgContext, userId: string, input: Persona): Promise<Persona> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const persona = parseInput(PersonaSchema, input, 'persona');
+  if (persona.userId !== uid) throw new MemexError('MEMEX_INVALID_INPUT', `persona ${persona.id} belongs to user ${persona.userId}, not ${uid}`);
+  return ctx.as(uid, async (client) => {
+    await client.query('SELECT 1 FROM memex.users WHERE user_id = $1 FOR UPDATE', [uid]);
+    await requireUser(client, uid);
+    await assertNameFree(client, uid, persona.name, persona.id);
+    const { rows } = await insertOrClash(
+      client,
+      `INSERT INTO memex.personas (user_id, id, name, instructions, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (user_id, id) DO UPDATE SET name = EXCLUDED.name, instructions = EXCLUDED.instructions, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+       RETURNING ${COLUMNS}`,
+      [uid, persona.id, persona.name, persona.instructions, persona.metadata, persona.createdAt, persona.updatedAt],
+    );
+    return personaOf(rows[0] as PersonaRow);
+  });
 }

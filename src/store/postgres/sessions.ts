@@ -6,6 +6,7 @@ import {
   parseId,
   parseInput,
   SessionListOptionsSchema,
+  SessionMetaSchema,
   SessionPatchSchema,
   type NewSession,
   type PersonaId,
@@ -16,7 +17,7 @@ import {
   type UserId,
 } from '../../core/index.js';
 import { readSessionCursor, sessionCursor } from '../cursor.js';
-import type { ListOptions, SessionPage } from '../store.js';
+import type { ListOptions, RestoredSession, SessionPage } from '../store.js';
 import { foldCase } from '../text.js';
 import { DEFAULT_PAGE, iso, isoOrNull, type PgContext, sqlState } from './context.js';
 import { requirePersona } from './personas.js';
@@ -181,4 +182,28 @@ export async function sessionNotFound(client: PoolClient, userId: UserId, sessio
   const user = await client.query('SELECT 1 FROM memex.users WHERE user_id = $1', [userId]);
   if (!user.rowCount) throw userNotFound(userId);
   throw new MemexError('MEMEX_SESSION_NOT_FOUND', `session ${sessionId} does not exist for user ${userId}`, { details: { sessionId } });
+}
+
+// ---- restoring a copy (memex migrate): the session's own fields as given, id and times included
+
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true });
+
+/** Creates the session with its id, or sets these fields of an existing one; counts and the last message follow its messages. */
+export async function restoreSession(ctx: PgContext, userId: string, session: RestoredSession): Promise<SessionSummary> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  const fields = parseInput(RestoredSessionSchema, session, 'session');
+  return ctx.as(uid, async (client) => {
+    await requireUser(client, uid);
+    if (fields.personaId) await requirePersona(client, uid, fields.personaId);
+    const { rows } = await client.query<SessionRow>(
+      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (user_id, id) DO UPDATE SET title = EXCLUDED.title, title_key = EXCLUDED.title_key, title_source = EXCLUDED.title_source, persona_id = EXCLUDED.persona_id,
+         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+       RETURNING ${SESSION_COLUMNS}`,
+      [uid, fields.id, fields.title, fields.title === null ? null : foldCase(fields.title), fields.titleSource, fields.personaId, fields.origin, fields.metadata, fields.createdAt, fields.updatedAt],
+    );
+    return summaryOf(rows[0] as SessionRow);
+  });
 }

@@ -29,6 +29,7 @@ import type {
   MessagePage,
   PutFileInput,
   PutFileResult,
+  RestoredSession,
   SessionPage,
   SessionVectorData,
   Store,
@@ -96,6 +97,9 @@ export class PostgresStore implements Store {
   listUsers(): Promise<Profile[]> {
     return users.listUsers(this.ctx);
   }
+  restoreUser(profile: Profile): Promise<Profile> {
+    return users.restoreUser(this.ctx, profile);
+  }
   updateUser(userId: string, patch: ProfilePatch): Promise<Profile> {
     return users.updateUser(this.ctx, userId, patch);
   }
@@ -111,6 +115,9 @@ export class PostgresStore implements Store {
   }
   listSessions(userId: string, options?: ListOptions): Promise<SessionPage> {
     return sessions.listSessions(this.ctx, userId, options);
+  }
+  restoreSession(userId: string, session: RestoredSession): Promise<SessionSummary> {
+    return sessions.restoreSession(this.ctx, userId, session);
   }
   updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
     return sessions.updateSession(this.ctx, userId, sessionId, patch);
@@ -143,6 +150,9 @@ export class PostgresStore implements Store {
   }
   listPersonas(userId: string): Promise<Persona[]> {
     return personas.listPersonas(this.ctx, userId);
+  }
+  restorePersona(userId: string, persona: Persona): Promise<Persona> {
+    return personas.restorePersona(this.ctx, userId, persona);
   }
   updatePersona(userId: string, personaId: string, patch: PersonaPatch): Promise<Persona> {
     return personas.updatePersona(this.ctx, userId, personaId, patch);
@@ -202,6 +212,9 @@ export class PostgresStore implements Store {
   addNote(userId: string, input: NewNote): Promise<Note> {
     return notes.addNote(this.ctx, userId, input);
   }
+  restoreNote(userId: string, note: Note): Promise<Note> {
+    return notes.restoreNote(this.ctx, userId, note);
+  }
   updateNote(userId: string, noteId: string, patch: NotePatch): Promise<Note> {
     return notes.updateNote(this.ctx, userId, noteId, patch);
   }
@@ -239,7 +252,7 @@ export class PostgresStore implements Store {
   replaceVectors(userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
     return vectors.replaceVectors(this.ctx, userId, sessionId, batch);
   }
-  readVectors(userId: string, sessionId: string, options?: { from?: number }): Promise<SessionVectorData> {
+  readVectors(userId: string, sessionId: string, options?: { from?: number; limit?: number }): Promise<SessionVectorData> {
     return vectors.readVectors(this.ctx, userId, sessionId, options);
   }
   readMessageVectors(userId: string, sessionId: string, messageIds: readonly string[]): Promise<Omit<SessionVectorData, 'from'>> {

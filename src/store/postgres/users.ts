@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { FORMAT_VERSION, MemexError, NewUserSchema, parseId, parseInput, ProfilePatchSchema, type NewUser, type Profile, type ProfilePatch, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, MemexError, NewUserSchema, parseId, parseInput, ProfilePatchSchema, ProfileSchema, type NewUser, type Profile, type ProfilePatch, type UserId } from '../../core/index.js';
 import { ADMIN_ROLE, iso, type PgContext } from './context.js';
 import { APP_ROLE } from './with-user.js';
 
@@ -79,4 +79,26 @@ export async function requireUser(client: PoolClient, userId: UserId): Promise<P
 
 export function userNotFound(userId: string): MemexError {
   return new MemexError('MEMEX_USER_NOT_FOUND', `user ${userId} does not exist`, { details: { userId } });
+}
+
+// ---- restoring a copy (memex migrate): the record as given, ids and times included
+
+export async function restoreUser(ctx: PgContext, input: Profile): Promise<Profile> {
+  const profile = parseInput(ProfileSchema, input, 'profile');
+  const id = profile.id;
+  return ctx.as(id, async (client) => {
+    // The same case-folded clash check as createUser, other than the user itself.
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('memex.user:' || lower($1)))", [id]);
+    await client.query(`SET LOCAL ROLE ${ADMIN_ROLE}`);
+    const clash = (await client.query<{ user_id: string }>('SELECT user_id FROM memex.users WHERE lower(user_id) = lower($1) AND user_id <> $1', [id])).rows[0];
+    await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
+    if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash.user_id} already exists (ids may not differ only in case)`, { details: { userId: clash.user_id } });
+    const { rows } = await client.query<UserRow>(
+      `INSERT INTO memex.users (user_id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+       RETURNING ${COLUMNS}`,
+      [id, profile.name, profile.metadata, profile.createdAt, profile.updatedAt],
+    );
+    return profileOf(rows[0] as UserRow);
+  });
 }

@@ -116,14 +116,19 @@ export async function replaceVectors(ctx: PgContext, userId: string, sessionId: 
   });
 }
 
-export async function readVectors(ctx: PgContext, userId: string, sessionId: string, options: { from?: number } = {}): Promise<SessionVectorData> {
+export async function readVectors(ctx: PgContext, userId: string, sessionId: string, options: { from?: number; limit?: number } = {}): Promise<SessionVectorData> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const from = options.from ?? 0;
   if (!Number.isInteger(from) || from < 0) throw new MemexError('MEMEX_INVALID_INPUT', `from must be a row number, not ${from}`);
+  const limit = options.limit ?? null;
+  if (limit !== null && (!Number.isInteger(limit) || limit < 0)) throw new MemexError('MEMEX_INVALID_INPUT', `limit must be a whole number, not ${limit}`);
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid);
     const status = await statusOf(client, uid, sid);
-    const { rows } = await client.query<ChunkRow>(`SELECT ${LINE_COLUMNS}, embedding::text AS embedding FROM (${NUMBERED}) AS t WHERE row >= $3 ORDER BY row`, [uid, sid, from]);
+    const { rows } = await client.query<ChunkRow>(
+      `SELECT ${LINE_COLUMNS}, embedding::text AS embedding FROM (${NUMBERED}) AS t WHERE row >= $3 AND ($4::bigint IS NULL OR row < $3 + $4) ORDER BY row`,
+      [uid, sid, from, limit],
+    );
     return { ...status, from, ...linesAndVectors(rows, status.dimension) };
   });
 }

@@ -1,0 +1,141 @@
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Memex } from '../../src/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, type Store } from '../../src/store/index.js';
+import { expectCode } from '../helpers/errors.js';
+import { EVAL_FILES_MISSING, hasEvalFiles, hasLocomo, IMAGES, LOCOMO_MISSING, locomoSessions, PDFS } from '../helpers/eval.js';
+import { hasSharedModel, modelEnv, SHARED_MODEL_MISSING } from '../helpers/model.js';
+import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { tempDir } from '../helpers/tmp.js';
+import { filesOf, snapshot } from './migrate-helpers.js';
+
+const ready = hasLocomo && hasEvalFiles && hasSharedModel;
+
+const open: Store[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((store) => store.close()));
+});
+
+async function openStore(dataDir: string): Promise<FlatFileStore> {
+  // fsync `none`: what is tested is what the copy holds, not durability (the conformance suite covers that).
+  const store = await FlatFileStore.open({ dataDir, fsync: 'none', lockTimeoutMs: 1000, onWarning: () => undefined });
+  open.push(store);
+  return store;
+}
+
+/**
+ * The real data, embedded once for the file into a template data dir that each test copies: all
+ * of LoCoMo (one user per conversation, its turns with their speakers, times and dialogue ids) and
+ * a session with a real PDF and a scanned image ingested (text, OCR, thumbnails, their rows), all
+ * with the shared model's vectors.
+ */
+describe.skipIf(!ready)('migrateStore on real data: all of LoCoMo, a PDF and a scanned image, with the real model', () => {
+  let template: string;
+  let original: unknown;
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await startTestDatabase();
+    template = join(await mkdtemp(join(tmpdir(), 'memex-migrate-')), 'data');
+    const memex = await Memex.open({ dataDir: template, env: modelEnv, config: { fsync: 'none' }, onWarning: () => undefined });
+    try {
+      for (const s of locomoSessions()) {
+        await memex.users.ensure(s.conversation);
+        const session = await memex.sessions.create(s.conversation, { createdAt: s.startedAt, metadata: { locomoSession: s.index } });
+        const start = Date.parse(s.startedAt);
+        await memex.messages.appendMany(
+          s.conversation,
+          session.id,
+          s.turns.map((turn, i) => ({
+            role: turn.speaker === s.speakerA ? ('user' as const) : ('assistant' as const),
+            content: `${turn.speaker}: ${turn.text}`,
+            createdAt: new Date(start + i * 1000).toISOString(),
+            metadata: { diaId: turn.diaId },
+          })),
+        );
+      }
+      await memex.users.create({ id: 'reader', name: 'Reader' });
+      const papers = await memex.sessions.create('reader', { title: 'Papers' });
+      await memex.messages.append('reader', papers.id, { role: 'user', content: 'Here is the trace compilation paper and a scan.' });
+      const pdf = await memex.ingestFile('reader', papers.id, { path: join(PDFS, 'tracemonkey.pdf') }, { name: 'tracemonkey.pdf' });
+      const image = await memex.ingestFile('reader', papers.id, { path: join(IMAGES, 'phototest.tif') }, { name: 'phototest.tif' });
+      await memex.messages.append('reader', papers.id, { role: 'assistant', content: 'Both are stored.', attachments: [{ fileId: pdf.file.id, name: 'tracemonkey.pdf' }, { fileId: image.file.id }] });
+      await memex.flush();
+    } finally {
+      await memex.close();
+    }
+    const store = await openStore(template);
+    original = await snapshot(store);
+    await store.close();
+    open.length = 0;
+  }, 240_000);
+
+  afterAll(async () => {
+    if (template) await rm(join(template, '..'), { recursive: true, force: true });
+    await database?.stop();
+  });
+
+  const copyOfTemplate = async (): Promise<string> => {
+    const dir = join(await tempDir(), 'a');
+    await cp(template, dir, { recursive: true });
+    return dir;
+  };
+
+  it('flat → flat → flat gives back the same messages (ids, times, roles, content, metadata), file bytes and vector rows', async () => {
+    const root = await tempDir();
+    const a = await openStore(await copyOfTemplate());
+    const b = await openStore(join(root, 'b'));
+    const there = await migrateStore(a, b);
+    expect(there.totals).toMatchObject({ users: 11, sessions: 273, messages: 5884, files: 2 });
+    expect(there.totals.vectorRows).toBeGreaterThan(6000);
+    expect(there.totals.artifacts).toBeGreaterThanOrEqual(4);
+    expect(there.verification).toMatchObject({ ok: true, sessions: 273 });
+    const c = await openStore(join(root, 'c'));
+    const back = await migrateStore(b, c);
+    expect(back.written).toEqual(there.written);
+    // b is verified against a; c, made from b, is compared whole with the original.
+    expect(await snapshot(c)).toEqual(original);
+  }, 120_000);
+
+  it('flat → PostgreSQL → flat gives back the same messages, file bytes and vector rows', async () => {
+    await resetMemexSchema(database.url);
+    const a = await openStore(await copyOfTemplate());
+    const db = await PostgresStore.open({ url: database.url, hnsw: { m: 8, efConstruction: 32 }, onWarning: () => undefined });
+    open.push(db);
+    const there = await migrateStore(a, db);
+    expect(there.verification).toMatchObject({ ok: true, sessions: 273 });
+    const c = await openStore(join(await tempDir(), 'c'));
+    const back = await migrateStore(db, c);
+    expect(back.written).toEqual(there.written);
+    expect(await snapshot(c)).toEqual(original);
+  }, 240_000);
+
+  it('an interrupted migration, resumed, gives the same result; a second run then changes nothing', async () => {
+    const root = await tempDir();
+    const a = await openStore(await copyOfTemplate());
+    const b = await openStore(join(root, 'b'));
+    // Cut off mid-way, twice: once early among the LoCoMo sessions, once later.
+    for (const cutAt of [40, 400]) {
+      const controller = new AbortController();
+      let steps = 0;
+      await expectCode(migrateStore(a, b, { signal: controller.signal, onProgress: () => (++steps === cutAt ? controller.abort() : undefined) }), 'MEMEX_ABORTED');
+    }
+    const rest = await migrateStore(a, b);
+    expect(rest.written.messages).toBeGreaterThan(0);
+    expect(rest.written.messages).toBeLessThan(rest.totals.messages);
+    expect(rest.verification).toMatchObject({ ok: true });
+    expect(await snapshot(b)).toEqual(original);
+    const before = await filesOf(join(root, 'b'));
+    const again = await migrateStore(a, b);
+    expect(Object.values(again.written).every((n) => n === 0)).toBe(true);
+    expect(await filesOf(join(root, 'b'))).toEqual(before);
+  }, 120_000);
+});
+
+if (!ready) {
+  describe('migrateStore on real data', () => {
+    it.skip([!hasLocomo && LOCOMO_MISSING, !hasEvalFiles && EVAL_FILES_MISSING, !hasSharedModel && SHARED_MODEL_MISSING].filter(Boolean).join('; '), () => undefined);
+  });
+}
