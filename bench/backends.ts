@@ -8,6 +8,8 @@
  *    return under the backend's own promise, see below);
  *  - session listing of a user with `--sessions` sessions: first page and a keyset-cursor page;
  *  - message paging of a `--messages`-message session: an offset page, a cursor page, `latest`;
+ *  - migration (migrateStore, what `memex migrate` runs): `--conversations` LoCoMo conversations
+ *    with one fake vector row per turn, flat → flat (baseline), flat → Postgres, Postgres → flat;
  *  - vector rows: appendVectors (rows/s, batches of 100, one row per message of that session) and
  *    readVectors of the whole session.
  *
@@ -27,7 +29,7 @@
  * at commit (group commit across connections) and runs sessions in parallel, which PGlite cannot.
  *
  *   npx tsx bench/backends.ts [--appends 1000] [--sessions 1000] [--messages 10000]
- *                             [--vectors 2000] [--samples 200] [--json [file]]
+ *                             [--vectors 2000] [--samples 200] [--conversations 10] [--json [file]]
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -35,7 +37,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Chunk, FsyncPolicy, Message, NewMessage } from '../src/core/index.js';
 import { DEFAULT_HNSW } from '../src/index/hnsw.js';
-import { FlatFileStore, PostgresStore, type Store } from '../src/store/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, type Store } from '../src/store/index.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { LOCOMO, locomoSessions, machine } from './locomo.js';
 
@@ -58,6 +60,7 @@ interface Options {
   messages: number;
   vectors: number;
   samples: number;
+  conversations: number;
   json: string | null;
 }
 
@@ -74,6 +77,7 @@ function options(): Options {
       messages: { type: 'string', default: '10000' },
       vectors: { type: 'string', default: '2000' },
       samples: { type: 'string', default: '200' },
+      conversations: { type: 'string', default: '10' },
       json: { type: 'string' },
     },
   });
@@ -94,6 +98,7 @@ function options(): Options {
     // message here. The default is small because PGlite keeps its HNSW index up at tens of rows/s.
     vectors: Math.min(messages, count('vectors', values.vectors, 2 * VECTOR_BATCH)),
     samples: count('samples', values.samples, ROUNDS),
+    conversations: count('conversations', values.conversations, 1),
     json: values.json ?? null,
   };
 }
@@ -190,6 +195,8 @@ interface Row {
   p50?: number;
   p99?: number;
   samples?: number;
+  /** The row the others of its measure are compared with (the flat files under the default policy). */
+  baseline?: boolean;
 }
 
 const results: Row[] = [];
@@ -383,8 +390,52 @@ async function vectorRows(backends: Backend[], sessions: Map<Backend, { sessionI
 // and take the exact baseline from the same rows (ExactVectorIndex on flat, an index-less scan on
 // Postgres).
 
-// TODO(issue 16, migration): rows/s of `memex migrate` (flat → Postgres and back) once
-// `migrateStore` is on main; left out until then.
+/**
+ * `memex migrate`'s engine (migrateStore) on LoCoMo conversations, one user each, a session per
+ * LoCoMo session, every turn a message with one fake vector row: flat files → flat files (the
+ * baseline), flat files → Postgres, and Postgres back into a new data dir. Rows/s is messages plus
+ * vector rows written per second of copying, as migrateStore reports it; its read-back
+ * verification (counts and checksums per session) is timed apart.
+ */
+async function migration(root: string, postgres: Store, conversations: number): Promise<void> {
+  const wanted = new Set([...new Set(locomoSessions().map((s) => s.conversation))].slice(0, conversations));
+  const picked = locomoSessions().filter((s) => wanted.has(s.conversation));
+  const open = (name: string) => FlatFileStore.open({ dataDir: join(root, name), onWarning: () => undefined });
+  const source = await open('migrate-source');
+  const copy = await open('migrate-copy');
+  const back = await open('migrate-back');
+  try {
+    await source.setEmbeddingModel({ model: FAKE_MODEL, dimension: DIMENSION });
+    const userIds = [...new Set(picked.map((s) => `locomo-${s.conversation}`))];
+    for (const userId of userIds) await source.createUser({ id: userId });
+    let seed = SEED + 1;
+    for (const s of picked) {
+      const userId = `locomo-${s.conversation}`;
+      const { id } = await source.createSession(userId, { title: `LoCoMo ${s.conversation} session ${s.index}` });
+      const first = s.turns[0]?.speaker;
+      const messages = await source.appendMessages(userId, id, s.turns.map((t) => ({ role: t.speaker === first ? 'user' : 'assistant', content: t.text })));
+      await source.appendVectors(userId, id, { model: FAKE_MODEL, chunks: messages.map(chunkOf), vectors: fakeVectors(messages.length, seed++) });
+    }
+    progress(`migration: ${picked.length} LoCoMo sessions of ${userIds.length} conversations written to flat files`);
+    const paths = [
+      { name: 'flat files → flat files', from: source as Store, to: copy as Store, baseline: true },
+      { name: 'flat files → PostgreSQL (PGlite)', from: source, to: postgres, baseline: false },
+      { name: 'PostgreSQL (PGlite) → flat files', from: postgres, to: back, baseline: false },
+    ];
+    for (const path of paths) {
+      const result = await migrateStore(path.from, path.to, { userIds });
+      const rows = result.written.messages + result.written.vectorRows;
+      const what = `rows/s (${f(result.written.messages)} messages + ${f(result.written.vectorRows)} vector rows of ${picked.length} sessions)`;
+      results.push({ section: 'migration', what, backend: path.name, perSecond: result.rowsPerSecond, baseline: path.baseline });
+      results.push({ section: 'migration', what: 'verification rows/s (read back both sides, checksums)', backend: path.name, perSecond: rows / (result.verification?.seconds ?? Number.NaN), baseline: path.baseline });
+      progress(`migration: ${path.name}`);
+    }
+  } finally {
+    await source.close();
+    await copy.close();
+    await back.close();
+  }
+}
 
 // ---------------------------------------------------------------- report
 
@@ -398,7 +449,7 @@ function times(ratio: number): string {
 }
 
 function report(opts: Options, database: TestDatabase, seconds: number, loads: [number, number]): void {
-  const baselineOf = (row: Row) => results.find((r) => r.section === row.section && r.what === row.what && r.backend === 'flat files (fsync group)');
+  const baselineOf = (row: Row) => results.find((r) => r.section === row.section && r.what === row.what && (r.baseline === true || r.backend === 'flat files (fsync group)'));
   console.log(`\n- machine: ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; 1-min load ${f(loads[0], 1)} at start, ${f(loads[1], 1)} at end`);
   console.log(`- PostgreSQL: ${database.kind === 'pglite' ? 'PGlite with pgvector (single-connection WASM Postgres, files on local disk, no fsync), over pglite-socket and the pg driver' : 'an external server (MEMEX_TEST_DATABASE_URL)'}`);
   console.log(`- inputs: LoCoMo turns as messages; ${FAKE_MODEL} (${DIMENSION}-d) for vector rows; took ${f(seconds)} s`);
@@ -416,7 +467,7 @@ function report(opts: Options, database: TestDatabase, seconds: number, loads: [
     const p99 = row.p99 === undefined ? '' : f(row.p99, 2);
     console.log(`| ${row.section}: ${row.what} | ${row.backend} | ${rate} | ${p50} | ${p99} | ${ratio} |`);
   }
-  console.log('\nNot measured yet: hybrid search and recall@10 (the Postgres search backend is not on main), migration rows/s (`memex migrate` is not on main).');
+  console.log('\nNot measured yet: hybrid search and recall@10 (the Postgres search backend is not on main).');
   if (opts.json) {
     writeFileSync(opts.json, `${JSON.stringify({ machine: machine(), cpu: cpus()[0]?.model ?? null, cores: cpus().length, database: database.kind, options: opts, seconds, loads, results }, null, 2)}\n`);
     console.log(`\nraw numbers: ${opts.json}`);
@@ -445,6 +496,7 @@ try {
   await listing(main, opts.sessions, opts.samples, message);
   const long = await paging(main, opts.messages, opts.samples, message);
   await vectorRows(main, long, opts.vectors);
+  await migration(root, (main.find((b) => b.store instanceof PostgresStore) as Backend).store, opts.conversations);
 } finally {
   for (const b of backends) await b.store.close();
   await database.stop();
