@@ -8,14 +8,15 @@
  *    return under the backend's own promise, see below);
  *  - session listing of a user with `--sessions` sessions: first page and a keyset-cursor page;
  *  - message paging of a `--messages`-message session: an offset page, a cursor page, `latest`;
- *  - migration (migrateStore, what `memex migrate` runs): `--conversations` LoCoMo conversations
- *    with one fake vector row per turn, flat → flat (baseline), flat → Postgres, Postgres → flat;
  *  - vector rows: appendVectors (rows/s, batches of 100, one row per message of that session) and
- *    readVectors of the whole session.
+ *    readVectors of the whole session;
+ *  - migration (migrateStore, what `memex migrate` runs): `--conversations` LoCoMo conversations
+ *    with one fake vector row per turn, flat → flat (baseline), flat → Postgres, Postgres → flat.
  *
  * PGlite runs no autovacuum, so its planner statistics stay those of empty tables unless someone
  * runs ANALYZE. The bench runs ANALYZE after each setup, as autovacuum would on a server; the first
- * half of the vector appends runs before it, to show what stale statistics cost.
+ * half of the vector appends runs while the chunks table has never been analysed, to show what
+ * stale statistics cost.
  *
  * Vectors are a fake embedding, named as one: unit-length rows from a seeded PRNG, because these are
  * store figures and a model would dominate them. Latencies are p50/p99 over `--samples` calls taken
@@ -353,9 +354,9 @@ async function vectorRows(backends: Backend[], sessions: Map<Backend, { sessionI
     }
     return (to - from) / ((performance.now() - start) / 1000);
   };
-  // Rows cannot be appended twice, so each half runs once per backend. The first half runs on the
-  // statistics the inserts left: PGlite runs no autovacuum, so the planner still thinks the tables
-  // are nearly empty. The second half runs after ANALYZE, as a server's autovacuum would have done.
+  // Rows cannot be appended twice, so each half runs once per backend. The first half runs while
+  // the chunks table has never been analysed: PGlite runs no autovacuum, so the planner still
+  // thinks it is empty. The second half runs after ANALYZE, as a server's autovacuum would have done.
   for (const b of backends) {
     results.push({ section: 'vectors', what: `appendVectors, rows 0-${half} (${DIMENSION}-d, batches of ${VECTOR_BATCH}), stale statistics`, backend: b.name, perSecond: await append(b, 0, half) });
   }
@@ -453,7 +454,7 @@ function report(opts: Options, database: TestDatabase, seconds: number, loads: [
   console.log(`\n- machine: ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; 1-min load ${f(loads[0], 1)} at start, ${f(loads[1], 1)} at end`);
   console.log(`- PostgreSQL: ${database.kind === 'pglite' ? 'PGlite with pgvector (single-connection WASM Postgres, files on local disk, no fsync), over pglite-socket and the pg driver' : 'an external server (MEMEX_TEST_DATABASE_URL)'}`);
   console.log(`- inputs: LoCoMo turns as messages; ${FAKE_MODEL} (${DIMENSION}-d) for vector rows; took ${f(seconds)} s`);
-  console.log(`- command: npx tsx bench/backends.ts --appends ${opts.appends} --sessions ${opts.sessions} --messages ${opts.messages} --vectors ${opts.vectors} --samples ${opts.samples}\n`);
+  console.log(`- command: npx tsx bench/backends.ts --appends ${opts.appends} --sessions ${opts.sessions} --messages ${opts.messages} --vectors ${opts.vectors} --samples ${opts.samples} --conversations ${opts.conversations}\n`);
   console.log('| measure | backend | rate /s | p50 ms | p99 ms | vs flat (group) |\n|---|---|---:|---:|---:|---:|');
   for (const row of results) {
     const base = baselineOf(row);
