@@ -1,7 +1,7 @@
 export { Memex, describeWarning, type MemexOptions, type MemexWarning } from './memex.js';
 export { HashedEmbedder, TransformersEmbedder, type Embedder, type EmbedOptions } from './embedding/index.js';
 export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from './chunking/index.js';
-export type { ReindexOptions, ReindexProgress, ReindexResult, IngestFileOptions, IngestProgress, IngestPhase, IngestResult, OcrEngine, OcrResult } from './ingest/index.js';
+export type { ReindexOptions, ReindexProgress, ReindexResult, IngestFileOptions, IngestProgress, IngestPhase, IngestResult, OcrEngine, OcrResult, JobRunner, JobRunnerOptions, JobEvent, JobWork } from './ingest/index.js';
 export type { DoctorFinding, DoctorOptions, DoctorProgress, DoctorReport } from './doctor.js';
 export type { SearchHit, SearchReport, IndexStatus, IndexProgress, IndexWarning, RebuildReason } from './index/index.js';
 export {
@@ -79,4 +79,4 @@ export {
   type Summarizer,
   type Tokenizer,
 } from './context/index.js';
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, FileArtifactName, SessionVectorData, VectorStatus } from './store/index.js';
+export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, FileArtifactName, SessionVectorData, VectorStatus, ApiKeyStore, Job, JobQueue } from './store/index.js';

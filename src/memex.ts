@@ -32,7 +32,10 @@ import {
 import {
   exportSession,
   openStore,
-  KeyStore,
+  openJobQueue,
+  openKeyStore,
+  type ApiKeyStore,
+  type JobQueue,
   type ExportFormat,
   type ListOptions,
   type MessagePage,
@@ -48,6 +51,7 @@ import {
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import {
+  JobRunner,
   MessageIndexer,
   TesseractOcr,
   ingestFile,
@@ -55,6 +59,7 @@ import {
   repairFileRows,
   type IngestFileOptions,
   type IngestResult,
+  type JobRunnerOptions,
   type OcrEngine,
   type ReindexOptions,
   type ReindexResult,
@@ -106,6 +111,16 @@ export interface MemexOptions {
    * `reindex` can re-embed it. Everything else that needs vectors still refuses with MEMEX_MODEL_MISMATCH.
    */
   allowModelMismatch?: boolean;
+  /**
+   * Where API keys live. By default the store's kind decides: the data dir's api_keys.json, or the
+   * database's table (shared by every service instance) on PostgreSQL.
+   */
+  keys?: ApiKeyStore;
+  /**
+   * Where ingest jobs are queued. By default the store's kind decides: the data dir's
+   * ingest_jobs.jsonl, or the database's queue (shared by every service instance) on PostgreSQL.
+   */
+  jobQueue?: JobQueue;
 }
 
 /**
@@ -129,10 +144,11 @@ export class Memex {
   private readonly caughtUp = new Map<string, Promise<void>>();
   private ocrEngine: OcrEngine | null = null;
   /**
-   * The data dir's API keys (`api_keys.json`), one instance: a server built on this Memex checks
-   * keys with it, so a key revoked here (deleting a user) is refused at once.
+   * The API keys (the data dir's `api_keys.json`, or the database's table when the store is
+   * PostgreSQL, unless `options.keys` names others), one instance: a server built on this Memex
+   * checks keys with it, so a key revoked here (deleting a user) is refused at once.
    */
-  readonly keys: KeyStore;
+  readonly keys: ApiKeyStore;
 
   private constructor(
     readonly config: Config,
@@ -142,7 +158,7 @@ export class Memex {
     /** Extra listeners for warnings, while `doctor` runs. */
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
-    this.keys = new KeyStore(config.dataDir);
+    this.keys = options.keys ?? openKeyStore(store, config);
     this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn });
     this.contexts = new ContextManager({
       store,
@@ -267,6 +283,29 @@ export class Memex {
    * console.log(result.pages, result.chunks, result.warnings);
    * ```
    */
+  /**
+   * Starts running ingest jobs (what the HTTP service does with uploads): from the data dir's
+   * journal, or the database's queue shared with every instance when the store is PostgreSQL, or
+   * `options.jobQueue`. Stop the runner before closing the Memex.
+   */
+  async openJobRunner(options: JobRunnerOptions = {}): Promise<JobRunner> {
+    const queue = this.options.jobQueue ?? (await openJobQueue(this.store, this.config));
+    return new JobRunner(
+      queue,
+      {
+        ingest: async (job, run) =>
+          this.ingestFile(job.userId, job.sessionId, { stream: await this.files.read(job.userId, job.sessionId, job.fileId) }, {
+            name: job.name,
+            signal: run.signal,
+            onProgress: run.onProgress,
+            ...(run.password !== undefined ? { password: run.password } : {}),
+          }),
+        discard: (job) => this.files.delete(job.userId, job.sessionId, job.fileId),
+      },
+      options,
+    );
+  }
+
   async ingestFile(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions = {}): Promise<IngestResult> {
     return ingestFile(
       {

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { MemexError, parseId } from '../core/index.js';
-import { KeyStore, serve, type ApiKeyInfo } from '../server/index.js';
+import { serve, type ApiKeyInfo } from '../server/index.js';
+import { openConfiguredKeys, type ApiKeyStore } from '../store/index.js';
 import { positiveInt, type ContextOf } from './args.js';
 import { print, shortTime, table } from './output.js';
 
@@ -75,7 +76,7 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .action(async (options: { name?: string; admin?: boolean }, command: Command) => {
       const ctx = contextOf(command);
       const userId = parseId('user', ctx.user);
-      const { key, info } = await new KeyStore(ctx.config().dataDir).create(userId, options.name, { admin: options.admin ?? false });
+      const { key, info } = await withKeys(ctx.config(), (store) => store.create(userId, options.name, { admin: options.admin ?? false }));
       const human = [`API key for user ${userId} (id ${info.id}); it is shown only now:`, '', `  ${key}`, '', `Send it as: Authorization: Bearer ${key.slice(0, 12)}…`].join('\n');
       print(ctx.io, human, { key, ...info });
     });
@@ -85,14 +86,13 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .option('--all', "every user's keys")
     .action(async (options: { all?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      const store = new KeyStore(ctx.config().dataDir);
-      const list = await store.list(options.all ? undefined : ctx.user);
+      const { list, others } = await withKeys(ctx.config(), async (store) => {
+        const listed = await store.list(options.all ? undefined : ctx.user);
+        return { list: listed, others: listed.length === 0 && !options.all ? (await store.list()).length : 0 };
+      });
       const rows = list.map((k: ApiKeyInfo) => [k.id, k.userId, k.name ?? '', shortTime(k.createdAt), (k.revokedAt ? `revoked ${shortTime(k.revokedAt)}` : 'live') + (k.admin ? ', admin' : '')]);
       let none = 'No API keys. Create one with `memex keys create --user <id>`.';
-      if (!options.all) {
-        const others = (await store.list()).length;
-        if (others > 0) none = `No API keys for user ${ctx.user}; ${others} key${others === 1 ? '' : 's'} of other users (see \`memex keys list --all\`). Create one with \`memex keys create --user ${ctx.user}\`.`;
-      }
+      if (others > 0) none = `No API keys for user ${ctx.user}; ${others} key${others === 1 ? '' : 's'} of other users (see \`memex keys list --all\`). Create one with \`memex keys create --user ${ctx.user}\`.`;
       print(ctx.io, list.length ? table(['ID', 'USER', 'NAME', 'CREATED', 'STATE'], rows) : none, list);
     });
   keys
@@ -101,7 +101,17 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
     .action(async (id: string, _options: unknown, command: Command) => {
       const ctx = contextOf(command);
       if (id.trim() === '') throw new MemexError('MEMEX_USAGE', 'name the key to revoke by its id (see `memex keys list`)');
-      const info = await new KeyStore(ctx.config().dataDir).revoke(id.trim());
+      const info = await withKeys(ctx.config(), (store) => store.revoke(id.trim()));
       print(ctx.io, `Revoked key ${info.id} of user ${info.userId}`, info);
     });
+}
+
+/** Runs `fn` on the keys the config names (the data dir's file, or the database's table). */
+async function withKeys<T>(config: Parameters<typeof openConfiguredKeys>[0], fn: (keys: ApiKeyStore) => Promise<T>): Promise<T> {
+  const opened = await openConfiguredKeys(config);
+  try {
+    return await fn(opened.keys);
+  } finally {
+    await opened.close();
+  }
 }

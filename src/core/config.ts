@@ -300,6 +300,21 @@ export const ConfigSchema = z.strictObject({
        * anyone who can reach the port can then act as any user.
        */
       trustUserHeader: z.boolean().default(false),
+      /**
+       * Ingest jobs shared by several instances (the PostgreSQL store). `heartbeatMs` (default 1 s):
+       * how often a runner says it is alive and records progress; followers on other instances see
+       * progress, and a cancel from another instance lands, at this pace. `staleMs` (default 15 s):
+       * how long a running job's instance may stay silent before another takes the job over; lower
+       * resumes sooner after a crash, but it must stay well above `heartbeatMs` plus the longest
+       * stall of a busy instance, or a live runner loses its job and it runs twice.
+       */
+      jobs: z
+        .strictObject({
+          heartbeatMs: z.number().int().min(50).max(60_000).default(1000),
+          staleMs: z.number().int().min(500).max(3_600_000).default(15_000),
+        })
+        .refine((jobs) => jobs.staleMs >= 3 * jobs.heartbeatMs, { message: 'staleMs must be at least three heartbeats (3 × heartbeatMs)' })
+        .prefault({}),
     })
     .prefault({}),
   limits: z
@@ -315,7 +330,7 @@ export const ConfigSchema = z.strictObject({
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
   Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server'> & {
-    server: Readonly<Omit<ConfigOutput['server'], 'rateLimit'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']> };
+    server: Readonly<Omit<ConfigOutput['server'], 'rateLimit' | 'jobs'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']>; jobs: Readonly<ConfigOutput['server']['jobs']> };
     store: Readonly<ConfigOutput['store']>;
     limits: Readonly<ConfigOutput['limits']>;
     ingest: Readonly<Omit<ConfigOutput['ingest'], 'ocr'>> & { ocr: Readonly<ConfigOutput['ingest']['ocr']> };
@@ -398,6 +413,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   (merged.context as Record<string, unknown>).shares = nested('context', 'shares');
   (merged.server as Record<string, unknown>).rateLimit = nested('server', 'rateLimit');
   (merged.server as Record<string, unknown>).failedAuthLimit = nested('server', 'failedAuthLimit');
+  (merged.server as Record<string, unknown>).jobs = nested('server', 'jobs');
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     const summary = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

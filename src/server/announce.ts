@@ -43,7 +43,10 @@ export function isLocalSecret(token: string, secret: string | undefined): boolea
 /** Writes the file atomically, readable by its owner only (created 0600, then renamed into place). */
 export async function writeServerFile(dataDir: string, info: { url: string; secret: string }): Promise<ServerFile> {
   const record: ServerFile = { v: FORMAT_VERSION, url: info.url, pid: process.pid, hostname: hostname(), secret: info.secret, startedAt: new Date().toISOString() };
-  await new Durability('always').writeJsonAtomic(join(dataDir, SERVER_FILE), record, { mode: 0o600 });
+  const durability = new Durability('always');
+  // On PostgreSQL nothing else makes the data dir, which then only holds this file.
+  await durability.mkdirp(dataDir);
+  await durability.writeJsonAtomic(join(dataDir, SERVER_FILE), record, { mode: 0o600 });
   return record;
 }
 

@@ -7,10 +7,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { MemexError, isMemexError, parseId, parseInput, type Config } from '../core/index.js';
-import type { Memex } from '../index.js';
-import { KeyedMutex, type Caller, type KeyStore } from '../store/index.js';
+import type { JobRunnerOptions, Memex } from '../index.js';
+import { KeyedMutex, type ApiKeyStore, type Caller } from '../store/index.js';
 import { FailedAuthLimiter } from './auth-limit.js';
-import { IngestJobs } from './jobs.js';
+import type { IngestJobs } from './jobs.js';
 import { isLocalSecret, LOCAL_USER_HEADER } from './announce.js';
 import { documentationOnly } from './documentation-only.js';
 import { depthLimitedJson } from './json-body.js';
@@ -38,8 +38,10 @@ declare module 'fastify' {
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
 
 export interface AppOptions {
-  /** API keys; default the Memex's own (the data dir's `api_keys.json`). */
-  keys?: KeyStore;
+  /** API keys; default the Memex's own (the data dir's `api_keys.json`, or the database's). */
+  keys?: ApiKeyStore;
+  /** How the ingest job runner paces itself (heartbeat, polling, attempts); the queue is the Memex's. */
+  jobs?: Omit<JobRunnerOptions, 'onError'>;
   /** Settings that win over `memex.config.server`. */
   server?: Partial<Config['server']>;
   /** Fastify's logger: false (default), true, or pino options. */
@@ -55,7 +57,7 @@ export interface AppOptions {
 export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
-  keys: KeyStore;
+  keys: ApiKeyStore;
   /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
   patches: KeyedMutex;
   settings: Config['server'];
@@ -108,7 +110,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     return 0;
   });
   if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
-  const jobs = await IngestJobs.open(memex, { onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
+  const jobs = await memex.openJobRunner({ heartbeatMs: settings.jobs.heartbeatMs, ...options.jobs, onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
   const context: ServerContext = { memex, jobs, keys, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error
@@ -213,7 +215,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   return app;
 }
 
-async function authenticate(request: FastifyRequest, keys: KeyStore, trustUserHeader: boolean, localSecret: string | undefined, limit: () => void): Promise<Caller> {
+async function authenticate(request: FastifyRequest, keys: ApiKeyStore, trustUserHeader: boolean, localSecret: string | undefined, limit: () => void): Promise<Caller> {
   const header = request.headers.authorization;
   if (header !== undefined) {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];

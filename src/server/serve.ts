@@ -37,7 +37,13 @@ export async function serve(memex: Memex, options: ServeOptions = {}): Promise<R
   const host = options.host ?? options.server?.host ?? memex.config.server.host;
   const port = options.port ?? options.server?.port ?? memex.config.server.port;
   const url = await app.listen({ host, port });
-  if (announce && localSecret !== undefined) await writeServerFile(memex.config.dataDir, { url: loopbackUrl(app, url), secret: localSecret });
+  if (announce && localSecret !== undefined) {
+    // A server that cannot announce itself stops listening again, rather than run on unseen (it hung).
+    await writeServerFile(memex.config.dataDir, { url: loopbackUrl(app, url), secret: localSecret }).catch(async (error: unknown) => {
+      await app.close();
+      throw error;
+    });
+  }
   let stopping: Promise<void> | null = null;
   const onSignal = (): void => void stop();
   function stop(): Promise<void> {

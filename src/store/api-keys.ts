@@ -47,11 +47,60 @@ export interface Caller {
   local?: boolean;
 }
 
+/**
+ * Where API keys live: the data dir's api_keys.json (`KeyStore`), or the database when several
+ * service instances share one (`PostgresKeyStore`). Both pass test/store/api-keys.conformance.ts.
+ */
+export interface ApiKeyStore {
+  /** Makes a key for the user; the returned `key` is the only time the secret is seen. */
+  create(userId: string, name?: string, options?: { admin?: boolean }): Promise<{ key: string; info: ApiKeyInfo }>;
+  /** Every key (of one user, when given), oldest first; revoked keys show when they were revoked. */
+  list(userId?: string): Promise<ApiKeyInfo[]>;
+  /** Revokes a key by its id (or the whole key); MEMEX_KEY_NOT_FOUND when there is none. */
+  revoke(keyOrId: string): Promise<ApiKeyInfo>;
+  /** Revokes every live key of the user; resolves with how many were revoked. */
+  revokeUser(userId: string): Promise<number>;
+  /** Throws a coded error when the keys cannot be read (what `doctor` reports). */
+  check(): Promise<void>;
+  /**
+   * The caller a bearer token names, or null when it is not a live key. A key revoked anywhere is
+   * refused within a second.
+   */
+  verify(token: string): Promise<Caller | null>;
+  /** Whether any key is live (a server without one, and without trusted headers, admits nobody). */
+  hasLiveKeys(): Promise<boolean>;
+}
+
 const PREFIX = 'mx_';
 const KEY_PATTERN = /^mx_([0-9a-z]{12})_([A-Za-z0-9_-]{43})$/;
 const B32 = '0123456789abcdefghjkmnpqrstvwxyz';
 
-export class KeyStore {
+/** A new key's parts: the id, the full key to show once, and the hash to keep. */
+export function newKey(): { id: string; key: string; hash: string } {
+  const id = Array.from(randomBytes(12), (byte) => B32.charAt(byte % 32)).join('');
+  const secret = randomBytes(32).toString('base64url');
+  return { id, key: `${PREFIX}${id}_${secret}`, hash: sha256(secret) };
+}
+
+/** The id and the secret's hash of a well-formed key; null for anything else. */
+export function parseKey(token: string): { id: string; hash: string } | null {
+  const match = KEY_PATTERN.exec(token);
+  if (!match) return null;
+  const [, id, secret] = match as unknown as [string, string, string];
+  return { id, hash: sha256(secret) };
+}
+
+/** The key id in what `memex keys revoke` was given: a whole key, `mx_<id>`, or the id. */
+export function keyIdOf(keyOrId: string): string {
+  return KEY_PATTERN.exec(keyOrId)?.[1] ?? keyOrId.replace(new RegExp(`^${PREFIX}`), '');
+}
+
+/** How a key is shown in listings: never its secret. */
+export function keyPrefix(id: string): string {
+  return `${PREFIX}${id}_…`;
+}
+
+export class KeyStore implements ApiKeyStore {
   readonly path: string;
   /** The records as last read, or why they could not be (kept until the file changes, so a bad file is read once). */
   private cache: { records: Map<string, KeyRecord>; error: null; mtimeMs: number } | { records: null; error: MemexError; mtimeMs: number } | null = null;
@@ -68,11 +117,10 @@ export class KeyStore {
   /** Makes a key for the user; the returned `key` is the only time the secret is seen. */
   async create(userId: string, name?: string, options: { admin?: boolean } = {}): Promise<{ key: string; info: ApiKeyInfo }> {
     const uid = parseId('user', userId);
-    const id = Array.from(randomBytes(12), (byte) => B32.charAt(byte % 32)).join('');
-    const secret = randomBytes(32).toString('base64url');
-    const record: KeyRecord = { id, userId: uid, name: name?.trim() || null, hash: sha256(secret), createdAt: new Date().toISOString(), revokedAt: null, admin: options.admin ?? false };
+    const { id, key, hash } = newKey();
+    const record: KeyRecord = { id, userId: uid, name: name?.trim() || null, hash, createdAt: new Date().toISOString(), revokedAt: null, admin: options.admin ?? false };
     await this.change((records) => records.push(record));
-    return { key: `${PREFIX}${id}_${secret}`, info: infoOf(record) };
+    return { key, info: infoOf(record) };
   }
 
   /** Every key (of one user, when given), oldest first; revoked keys show when they were revoked. */
@@ -83,7 +131,7 @@ export class KeyStore {
 
   /** Revokes a key by its id (or the whole key); requests with it answer 401 from then on. */
   async revoke(keyOrId: string): Promise<ApiKeyInfo> {
-    const id = KEY_PATTERN.exec(keyOrId)?.[1] ?? keyOrId.replace(new RegExp(`^${PREFIX}`), '');
+    const id = keyIdOf(keyOrId);
     let revoked: KeyRecord | undefined;
     await this.change((records) => {
       const record = records.find((candidate) => candidate.id === id);
@@ -122,13 +170,12 @@ export class KeyStore {
 
   /** The caller a bearer token names, or null when it is not a live key. Constant-time in the secret. */
   async verify(token: string): Promise<Caller | null> {
-    const match = KEY_PATTERN.exec(token);
-    if (!match) return null;
-    const [, id, secret] = match as unknown as [string, string, string];
-    const record = (await this.current()).get(id);
+    const parsed = parseKey(token);
+    if (!parsed) return null;
+    const record = (await this.current()).get(parsed.id);
     if (!record || record.revokedAt !== null) return null;
     const expected = Buffer.from(record.hash, 'hex');
-    const actual = Buffer.from(sha256(secret), 'hex');
+    const actual = Buffer.from(parsed.hash, 'hex');
     return timingSafeEqual(expected, actual) ? { userId: record.userId, keyId: record.id, admin: record.admin } : null;
   }
 
@@ -198,5 +245,5 @@ function sha256(text: string): string {
 
 function infoOf(record: KeyRecord): ApiKeyInfo {
   const { hash: _hash, ...info } = record;
-  return { ...info, prefix: `${PREFIX}${record.id}_…` };
+  return { ...info, prefix: keyPrefix(record.id) };
 }

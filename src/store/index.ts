@@ -2,7 +2,7 @@ export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, Rest
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { openDatabase } from './postgres/connect.js';
-export { openStore } from './open.js';
+export { openStore, openKeyStore, openJobQueue, openConfiguredKeys } from './open.js';
 export { describeWarning } from './flat-file/warnings.js';
 export { exportSession, exportSessionToString, EXPORT_FORMATS, type ExportFormat } from './export.js';
 export { sniffType, type FileSource } from './files.js';
@@ -12,5 +12,7 @@ export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.j
 export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
-export { KeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { JOB_STATES, JobSchema, type Job, type JobState, type JobEnd, type JobError, type JobProgress, type JobQueue, type NewJob } from './jobs.js';
+export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest-jobs.js';
 export { migrateStore, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';

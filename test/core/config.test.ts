@@ -42,4 +42,12 @@ describe('config', () => {
     await writeFile(join(cwd, 'memex.config.json'), JSON.stringify({ typo: 1 }));
     await expectCode(() => loadConfig({ env: {}, cwd }), 'MEMEX_CONFIG_INVALID');
   });
+
+  it("takes the shared job queue's heartbeat and staleness from a file field by field, and refuses a staleness under three heartbeats", async () => {
+    const cwd = await tempDir();
+    await writeFile(join(cwd, 'memex.config.json'), JSON.stringify({ server: { jobs: { staleMs: 3000 } } }));
+    expect(loadConfig({ env: {}, cwd }).server.jobs).toEqual({ heartbeatMs: 1000, staleMs: 3000 });
+    expect(loadConfig({ env: {}, cwd, overrides: { server: { jobs: { heartbeatMs: 500 } } } }).server.jobs).toEqual({ heartbeatMs: 500, staleMs: 3000 });
+    await expectCode(Promise.resolve().then(() => loadConfig({ env: {}, cwd, overrides: { server: { jobs: { heartbeatMs: 2000 } } } })), 'MEMEX_CONFIG_INVALID');
+  });
 });

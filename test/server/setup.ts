@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { Memex, type ConfigInput, type Embedder } from '../../src/index.js';
-import { buildApp, KeyStore, type App, type AppOptions } from '../../src/server/index.js';
+import { buildApp, KeyStore, type ApiKeyStore, type App, type AppOptions } from '../../src/server/index.js';
 import { backendConfig, type Backend } from '../helpers/backends.js';
 import { modelEnv } from '../helpers/model.js';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,7 +14,8 @@ export interface Served {
   app: App;
   memex: Memex;
   dataDir: string;
-  keys: KeyStore;
+  /** The keys the app checks: the data dir's api_keys.json, or the database's table on PostgreSQL. */
+  keys: ApiKeyStore;
   /** Authorization headers for alice and bob, two users with a key each. */
   alice: Record<string, string>;
   bob: Record<string, string>;
@@ -44,7 +45,8 @@ export async function served(options: AppOptions & { config?: Partial<ConfigInpu
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-server-'));
   const { backend = 'flat', config, ...appOptions } = options;
   const memex = await Memex.open({ dataDir, env: modelEnv, embedder: await embedder(), config: { ...(await backendConfig(backend, dataDir)), ...config } });
-  const keys = new KeyStore(dataDir, { recheckMs: 0 });
+  // On PostgreSQL the keys are the database's (the Memex's own, as `memex serve` has them).
+  const keys = backend === 'flat' ? new KeyStore(dataDir, { recheckMs: 0 }) : memex.keys;
   const alice = { authorization: `Bearer ${(await keys.create('alice', 'test')).key}` };
   const bob = { authorization: `Bearer ${(await keys.create('bob', 'test')).key}` };
   const app = await buildApp(memex, { keys, ...appOptions });

@@ -9,7 +9,7 @@ import { SessionParams } from './sessions.js';
 
 const FileParams = z.strictObject({ sessionId: SessionIdSchema, fileId: FileIdSchema });
 const JobParams = z.strictObject({ jobId: z.string().min(1).max(100) });
-const PublicJobSchema = JobSchema.omit({ v: true, created: true });
+const PublicJobSchema = JobSchema.omit({ v: true, created: true, needsPassword: true, attempts: true });
 const UploadSchema = z.object({ file: FileRecordSchema, job: PublicJobSchema });
 const FilePageSchema = z.object({ files: z.array(FileRecordSchema), total: z.number(), nextCursor: z.string().nullable() });
 /**
@@ -42,7 +42,7 @@ function ingestible(mimeType: string): boolean {
 }
 
 function publicJob(job: Job): z.output<typeof PublicJobSchema> {
-  const { v: _v, created: _created, ...rest } = job;
+  const { v: _v, created: _created, needsPassword: _needsPassword, attempts: _attempts, ...rest } = job;
   return rest;
 }
 
@@ -133,7 +133,7 @@ export function fileRoutes(app: App, context: ServerContext): void {
   });
 
   app.get('/jobs/:jobId', { schema: { summary: 'An ingest job: its state, progress, and result or error', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, (request) =>
-    Promise.resolve(publicJob(jobs.get(userOf(request), request.params.jobId))),
+    jobs.get(userOf(request), request.params.jobId).then(publicJob),
   );
 
   app.delete('/jobs/:jobId', { schema: { summary: 'Cancel an ingest job (no rows of the file are kept)', tags: ['jobs'], params: JobParams, response: { 200: PublicJobSchema } } }, async (request) =>
@@ -146,7 +146,7 @@ export function fileRoutes(app: App, context: ServerContext): void {
     async (request, reply) => {
       const userId = userOf(request);
       const { jobId } = request.params;
-      const current = jobs.get(userId, jobId); // a missing job is a 404 before the stream opens
+      const current = await jobs.get(userId, jobId); // a missing job is a 404 before the stream opens
       reply.hijack();
       const out = reply.raw;
       out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': request.id });
@@ -165,7 +165,7 @@ export function fileRoutes(app: App, context: ServerContext): void {
       streams.add(end);
       out.once('close', end);
       if (current.finishedAt === null) send({ type: 'progress', job: current });
-      unfollow = jobs.follow(userId, jobId, (event) => {
+      unfollow = await jobs.follow(userId, jobId, (event) => {
         send(event);
         if (event.type === 'end') end();
       });

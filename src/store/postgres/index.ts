@@ -4,5 +4,7 @@ export { openDatabase, describeUrl, type ConnectOptions, type Database } from '.
 export { migrate, schemaVersion, MIGRATIONS, SCHEMA_LOCK, type Migration, type MigrationResult } from './migrations.js';
 export { readModel, recordModel, type HnswBuild } from './model.js';
 export { inTransaction } from './transaction.js';
-export { withUser, APP_ROLE } from './with-user.js';
+export { withUser, withRole, APP_ROLE, WORKER_ROLE, ADMIN_ROLE } from './with-user.js';
 export { PostgresStore, type PostgresStoreOptions } from './store.js';
+export { PostgresKeyStore, type PostgresKeyStoreOptions } from './api-keys.js';
+export { PostgresJobQueue, type PostgresJobQueueOptions } from './ingest-jobs.js';

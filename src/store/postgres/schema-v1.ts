@@ -363,4 +363,55 @@ GRANT USAGE ON SCHEMA memex TO memex_admin;
 GRANT SELECT ON memex.users TO memex_admin;
 GRANT SELECT ON memex.model TO memex_admin;
 CREATE POLICY admin_lists_users ON memex.users FOR SELECT TO memex_admin USING (true);
+
+-- ===== Many instances: API keys and ingest jobs shared by every service instance (issue 16, item 5) =====
+--
+-- Three lookups cross users, and each gets the narrowest path that does its job; RLS stays forced
+-- and no role bypasses it:
+-- 1. Checking an API key knows only the token. memex_app may also see the one key whose secret it
+--    holds: the service puts the SHA-256 of the presented secret in 'memex.key_hash', and the
+--    policy below shows rows with exactly that hash. Without the secret the hash is unknown (it is
+--    never returned to anyone), so this reveals nothing a caller did not already have.
+-- 2. A worker takes the next queued job of any user. 'memex_worker' sees and updates only unfinished
+--    jobs, and only the columns a claim and a heartbeat need (not a job's result or error); it
+--    cannot insert or delete. The ingest itself, and finishing the job, run as the job's user.
+-- 3. The operator's key commands ('memex keys list' without a user, 'keys revoke <id>', "is there any
+--    live key") see every user's keys. memex_admin (above: it lists profiles) may also read every
+--    key's metadata, never its hash, and may set only 'revoked_at'.
+-- memex_worker is NOLOGIN and granted to the connecting role, like memex_app.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'memex_worker') THEN
+    CREATE ROLE memex_worker NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  END IF;
+  IF NOT pg_has_role(current_user, 'memex_worker', 'MEMBER') THEN
+    EXECUTE format('GRANT memex_worker TO %I', current_user);
+  END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA memex TO memex_worker;
+
+-- Keys are made without the user's profile ('memex keys create --user' before the user's first
+-- request, which creates it), and a revoked key is kept as a record after its user is deleted, as
+-- in the flat files' api_keys.json: so no foreign key to users.
+ALTER TABLE memex.api_keys DROP CONSTRAINT api_keys_user_id_fkey;
+-- Verification looks a key up by its hash alone. (Under Citus this lookup visits every shard;
+-- keys are few and the service caches a verified key for under a second.)
+CREATE INDEX api_keys_by_hash ON memex.api_keys (hash);
+CREATE POLICY key_by_secret ON memex.api_keys FOR SELECT TO memex_app
+  USING (hash = current_setting('memex.key_hash', true));
+GRANT SELECT (user_id, id, name, admin, created_at, revoked_at), UPDATE (revoked_at) ON memex.api_keys TO memex_admin;
+CREATE POLICY admin_reads_keys ON memex.api_keys FOR SELECT TO memex_admin USING (true);
+CREATE POLICY admin_revokes_keys ON memex.api_keys FOR UPDATE TO memex_admin USING (true) WITH CHECK (revoked_at IS NOT NULL);
+
+-- An encrypted PDF's password stays in the memory of the instance that took the upload: that
+-- instance holds such a job (claimed_by, kept fresh by its heartbeat) until it runs it, and another
+-- instance takes it over only once the holder is gone, to fail it with MEMEX_JOB_PASSWORD_LOST.
+ALTER TABLE memex.ingest_jobs ADD COLUMN needs_password boolean NOT NULL DEFAULT false;
+GRANT SELECT (user_id, id, session_id, file_id, name, created, needs_password, state, claimed_by, heartbeat_at, attempts, created_at),
+      UPDATE (state, claimed_by, heartbeat_at, attempts, progress) ON memex.ingest_jobs TO memex_worker;
+CREATE POLICY worker_sees_unfinished ON memex.ingest_jobs FOR SELECT TO memex_worker
+  USING (state IN ('queued', 'running'));
+CREATE POLICY worker_claims_unfinished ON memex.ingest_jobs FOR UPDATE TO memex_worker
+  USING (state IN ('queued', 'running')) WITH CHECK (state IN ('queued', 'running'));
 `;

@@ -19,3 +19,19 @@ export async function withUser<T>(pool: Pool, userId: string, fn: (client: PoolC
     return fn(client);
   });
 }
+
+/**
+ * The two roles for the few lookups that cross users (see the end of schema-v1.ts): a job worker
+ * claiming any user's queued job, and the operator's key commands. Each sees only what its policies
+ * and column grants allow; neither bypasses row-level security.
+ */
+export const WORKER_ROLE = 'memex_worker';
+export const ADMIN_ROLE = 'memex_admin';
+
+/** Runs `fn` in one transaction as one of the cross-user roles, with no user set. */
+export async function withRole<T>(pool: Pool, role: typeof WORKER_ROLE | typeof ADMIN_ROLE, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL ROLE ${role}`);
+    return fn(client);
+  });
+}

@@ -177,7 +177,21 @@ describe('PostgreSQL schema', () => {
           ORDER BY 1`,
       );
       expect(tables.rows.map((r) => r.table)).toEqual(PER_USER.map((t) => t.table).sort());
-      for (const row of tables.rows) expect(row, row.table).toMatchObject({ enabled: true, forced: true, policies: 1 });
+      for (const row of tables.rows) expect(row, row.table).toMatchObject({ enabled: true, forced: true });
+      // Each table has its own_rows policy; the few lookups across users are these named, narrow ones.
+      const policies = await db.pool.query<{ table: string; policy: string; roles: string[] }>(
+        "SELECT tablename AS table, policyname AS policy, roles::text[] AS roles FROM pg_policies WHERE schemaname = 'memex' ORDER BY 1, 2",
+      );
+      const extra = policies.rows.filter((p) => p.policy !== 'own_rows');
+      expect(policies.rows.filter((p) => p.policy === 'own_rows').map((p) => p.table)).toEqual(PER_USER.map((t) => t.table).sort());
+      expect(extra).toEqual([
+        { table: 'api_keys', policy: 'admin_reads_keys', roles: ['memex_admin'] },
+        { table: 'api_keys', policy: 'admin_revokes_keys', roles: ['memex_admin'] },
+        { table: 'api_keys', policy: 'key_by_secret', roles: ['memex_app'] },
+        { table: 'ingest_jobs', policy: 'worker_claims_unfinished', roles: ['memex_worker'] },
+        { table: 'ingest_jobs', policy: 'worker_sees_unfinished', roles: ['memex_worker'] },
+        { table: 'users', policy: 'admin_lists_users', roles: ['memex_admin'] },
+      ]);
     });
 
     it('withUser keeps nothing of a function that throws, and the connection serves the next caller', async () => {
