@@ -19,7 +19,7 @@ export interface TestDatabase {
 
 export const externalDatabaseUrl = process.env.MEMEX_TEST_DATABASE_URL ?? null;
 
-export async function startTestDatabase(options: { pgvector?: boolean; forcePglite?: boolean } = {}): Promise<TestDatabase> {
+export async function startTestDatabase(options: { pgvector?: boolean; forcePglite?: boolean; dataDir?: string } = {}): Promise<TestDatabase> {
   const pgvector = options.pgvector ?? true;
   if (externalDatabaseUrl !== null && pgvector && options.forcePglite !== true) {
     return { url: externalDatabaseUrl, kind: 'external', stop: async () => undefined };
@@ -28,7 +28,8 @@ export async function startTestDatabase(options: { pgvector?: boolean; forcePgli
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const extensions = pgvector ? { vector: (await import('@electric-sql/pglite-pgvector')).vector } : {};
-  const db = await PGlite.create({ extensions });
+  // In memory unless `dataDir` is given (a benchmark keeps the files on disk, as a server would).
+  const db = await PGlite.create({ extensions, ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) });
   // The multiplexer queues statements from many connections onto PGlite's single session and keeps
   // a connection's open transaction to itself, so pools of several connections work.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 64 });
