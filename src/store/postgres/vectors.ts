@@ -57,10 +57,12 @@ async function statusOf(client: PoolClient, userId: UserId, sessionId: SessionId
 
 /** The sequence number of the last message that has rows; -1 when none has. */
 async function embeddedThrough(client: PoolClient, userId: UserId, sessionId: SessionId): Promise<bigint> {
+  // Rows follow the messages' order (appends take only later messages, a replace sorts them), so
+  // the last message row names the last embedded message: one step back along chunks_in_order,
+  // whatever the session's size or the table's statistics.
   const { rows } = await client.query<{ seq: string | null }>(
-    `SELECT max(m.seq) AS seq FROM memex.messages m
-      WHERE m.user_id = $1 AND m.session_id = $2
-        AND EXISTS (SELECT 1 FROM memex.chunks c WHERE c.user_id = $1 AND c.session_id = $2 AND c.message_id = m.id)`,
+    `SELECT m.seq FROM (SELECT message_id FROM memex.chunks WHERE user_id = $1 AND session_id = $2 AND source_kind = 'message' ORDER BY seq DESC LIMIT 1) AS c
+       JOIN memex.messages m ON m.user_id = $1 AND m.session_id = $2 AND m.id = c.message_id`,
     [userId, sessionId],
   );
   return BigInt(rows[0]?.seq ?? -1);
