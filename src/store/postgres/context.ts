@@ -3,10 +3,8 @@ import { MemexError, parseId, type Config, type SessionId, type UserId } from '.
 import type { StoreWarning } from '../store.js';
 import type { HnswBuild } from './model.js';
 import { inTransaction } from './transaction.js';
-import { withUser } from './with-user.js';
+import { ADMIN_ROLE, withRole, withUser } from './with-user.js';
 
-/** The role that may list every user's profile (and nothing else across users); see schema-v1.ts. */
-export const ADMIN_ROLE = 'memex_admin';
 
 export const DEFAULT_PAGE = 50;
 export const TITLE_CHARS = 60;
@@ -46,15 +44,10 @@ export class PgContext {
     return translate(withUser(this.pool, userId, fn));
   }
 
-  /** Runs `fn` as memex_admin: it may read every profile and nothing else. */
+  /** Runs `fn` as memex_admin: it may read every profile and nothing under them. */
   admin<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return translate(
-      inTransaction(this.pool, async (client) => {
-        await client.query(`SET LOCAL ROLE ${ADMIN_ROLE}`);
-        return fn(client);
-      }),
-    );
+    return translate(withRole(this.pool, ADMIN_ROLE, fn));
   }
 
   /** Runs `fn` as the connecting role (schema work: recording the model). */

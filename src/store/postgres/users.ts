@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { FORMAT_VERSION, MemexError, NewUserSchema, parseId, parseInput, ProfilePatchSchema, ProfileSchema, type NewUser, type Profile, type ProfilePatch, type UserId } from '../../core/index.js';
-import { ADMIN_ROLE, iso, type PgContext } from './context.js';
-import { APP_ROLE } from './with-user.js';
+import { iso, type PgContext } from './context.js';
+import { ADMIN_ROLE, APP_ROLE } from './with-user.js';
 
 interface UserRow {
   user_id: UserId;

@@ -14,8 +14,10 @@ export const APP_ROLE = 'memex_app';
 export async function withUser<T>(pool: Pool, userId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const id = parseInput(UserIdSchema, userId, 'user id');
   return inTransaction(pool, async (client) => {
-    // One round trip for both: set_config('role', …, true) is SET LOCAL ROLE.
-    await client.query("SELECT set_config('role', $1, true), set_config('memex.user_id', $2, true)", [APP_ROLE, id]);
+    // SET LOCAL rather than set_config, so Citus can carry it to the workers
+    // (citus.propagate_set_commands = 'local'); one round trip for both. SET takes no parameters:
+    // the id is a checked UserId ([A-Za-z0-9._-] only), so quoting it as a literal is safe.
+    await client.query(`SET LOCAL ROLE ${APP_ROLE}; SET LOCAL memex.user_id = '${id}'`);
     return fn(client);
   });
 }
