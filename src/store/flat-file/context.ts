@@ -15,7 +15,7 @@ export { oneLine } from '../text.js';
 
 /** How many sessions keep their parsed state (meta, line positions) in memory. */
 export const SESSION_CACHE_SIZE = 256;
-export const DEFAULT_PAGE = 50;
+export { DEFAULT_PAGE } from '../paging.js';
 export const TITLE_CHARS = 60;
 export const PREVIEW_CHARS = 160;
 

@@ -6,7 +6,7 @@ import { inTransaction } from './transaction.js';
 import { ADMIN_ROLE, withRole, withUser } from './with-user.js';
 
 
-export const DEFAULT_PAGE = 50;
+export { DEFAULT_PAGE } from '../paging.js';
 export const TITLE_CHARS = 60;
 
 /**

@@ -1,0 +1,55 @@
+import { MemexError, PageOptionsSchema, parseInput, type Message, type PageOptions } from '../core/index.js';
+import { messageCursor, readMessageCursor } from './cursor.js';
+import type { MessagePage } from './store.js';
+
+export const DEFAULT_PAGE = 50;
+
+/**
+ * Where a page of a session's messages starts and ends (positions, oldest first), by the same rules
+ * on every backend: `offset`, after a `cursor`, before a `before` cursor, or the `latest` page.
+ * `positionOf` gives a message's position, undefined when the session has no such message.
+ */
+export async function messageWindow(
+  page: PageOptions,
+  total: number,
+  positionOf: (messageId: string) => Promise<number | undefined>,
+): Promise<{ start: number; end: number; limit: number }> {
+  const { limit = DEFAULT_PAGE, offset, cursor, before, latest } = parseInput(PageOptionsSchema, page, 'page options');
+  const starts = [offset !== undefined, cursor !== undefined, before !== undefined, latest === true].filter(Boolean).length;
+  if (starts > 1) throw new MemexError('MEMEX_INVALID_INPUT', 'pass one of offset, cursor, before or latest');
+  const at = async (encoded: string): Promise<number> => {
+    const position = await positionOf(readMessageCursor(encoded));
+    if (position === undefined) throw new MemexError('MEMEX_INVALID_CURSOR', 'the cursor does not point at a message of this session');
+    return position;
+  };
+  let start = offset ?? 0;
+  let end = start + limit;
+  if (cursor !== undefined) {
+    start = (await at(cursor)) + 1;
+    end = start + limit;
+  }
+  if (before !== undefined) {
+    const position = await at(before);
+    start = Math.max(0, position - limit);
+    end = Math.min(start + limit, position);
+  }
+  if (latest) {
+    start = Math.max(0, total - limit);
+    end = start + limit;
+  }
+  return { start, end, limit };
+}
+
+/** The answer for a page of messages read from `start`, with its cursors. */
+export function messagePage(messages: Message[], total: number, start: number, limit: number): MessagePage {
+  const first = messages[0];
+  const last = messages[messages.length - 1];
+  return {
+    messages,
+    total,
+    offset: start,
+    limit,
+    nextCursor: last && start + messages.length < total ? messageCursor(last.id) : null,
+    prevCursor: first && start > 0 ? messageCursor(first.id) : null,
+  };
+}
