@@ -28,7 +28,7 @@ import { TransformersEmbedder } from '../src/embedding/index.js';
 import { CandidateSet, pick, rank } from '../src/index/fuse.js';
 import { DEFAULT_BM25, LexicalIndex, PostgresSearch } from '../src/index/index.js';
 import { dot } from '../src/index/vector-index.js';
-import { openDatabase, recordModel, withUser } from '../src/store/postgres/index.js';
+import { chunkTerms, openDatabase, recordAnalysis, recordModel, withUser } from '../src/store/postgres/index.js';
 import { LOCOMO, benchModel, locomoSessions, machine } from './locomo.js';
 
 const K = 10;
@@ -82,15 +82,18 @@ const database = await openDatabase(`postgresql://postgres:postgres@${server.get
 const { pool } = database;
 const config = loadConfig({ env: {}, cwd: '/' });
 await recordModel(pool, { model: embedder.modelId, dimension: dim }, { m: config.index.m, efConstruction: config.index.efConstruction });
+const analysis = await recordAnalysis(pool, { stopwords: config.search.stopwords, stemming: config.search.stemming });
 await withUser(pool, USER, async (c) => {
   await c.query('INSERT INTO memex.users (user_id, name) VALUES ($1, $1)', [USER]);
   for (const conversation of new Set(rows.map((row) => row.session))) await c.query('INSERT INTO memex.sessions (user_id, id) VALUES ($1, $2)', [USER, conversation]);
   for (let at = 0; at < rows.length; at += 500) {
     const batch = rows.slice(at, at + 500);
     await c.query(
-      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding)
-       SELECT $1, s, i, 'message', i, jsonb_build_object('kind', 'message', 'messageId', i, 'role', r, 'createdAt', '2025-01-01T00:00:00.000Z'), 0, 1, 0, length(t), t, 1, $2, v::vector
-         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(s, i, r, t, v)`,
+      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding,
+                                 lexemes, term_counts, term_length)
+       SELECT $1, s, i, 'message', i, jsonb_build_object('kind', 'message', 'messageId', i, 'role', r, 'createdAt', '2025-01-01T00:00:00.000Z'), 0, 1, 0, length(t), t, 1, $2, v::vector,
+              array_to_tsvector(ARRAY(SELECT jsonb_object_keys(tc))), tc, tl
+         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[]) AS x(s, i, r, t, v, tc, tl)`,
       [
         USER,
         embedder.modelId,
@@ -99,6 +102,9 @@ await withUser(pool, USER, async (c) => {
         batch.map((row) => (row.speaker === firstSpeaker.get(row.session) ? 'user' : 'assistant')),
         batch.map((row) => row.text),
         batch.map((row, i) => text(embedded.rows[at + i] as number[])),
+        // The terms the store writes (src/store/postgres/lexical.ts), with the configured analysis.
+        batch.map((row) => JSON.stringify(chunkTerms(row.text, analysis).term_counts)),
+        batch.map((row) => chunkTerms(row.text, analysis).term_length),
       ],
     );
   }
