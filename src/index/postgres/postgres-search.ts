@@ -206,10 +206,12 @@ export class PostgresSearch implements SearchBackend {
     const any = params.add([...weights.keys()].map((term) => `'${term}'`).join(' | '));
     const [k, b, d] = [params.add(search.bm25K), params.add(search.bm25B), params.add(DEFAULT_BM25.d)];
     const filters = filterSql(userId, options, params);
+    // MATERIALIZED: a CTE used once is otherwise inlined, and the document frequencies would be
+    // counted again for every candidate.
     const result = await client.query<ChunkRow>(
-      `WITH bm25_stats AS (
+      `WITH bm25_stats AS MATERIALIZED (
               SELECT count(*)::float8 AS n, avg(term_length)::float8 AS avgdl FROM memex.chunks WHERE user_id = ${user}),
-            bm25_terms AS (
+            bm25_terms AS MATERIALIZED (
               SELECT t.term, t.weight::float8 AS weight,
                      ln(1 + ((SELECT n FROM bm25_stats) - f.df + 0.5) / (f.df + 0.5)) AS idf
                 FROM unnest(${terms}::text[], ${counts}::int[]) AS t(term, weight)
