@@ -47,6 +47,7 @@ function openPostgres(url: string, config: Config): Promise<Store> {
     url,
     maxConnections: config.store.maxConnections,
     hnsw: { m: config.index.m, efConstruction: config.index.efConstruction },
+    lexical: { stopwords: config.search.stopwords, stemming: config.search.stemming },
     limits: config.limits,
     onWarning: () => undefined,
   });

@@ -4,3 +4,4 @@ export * from './schemas.js';
 export * from './inputs.js';
 export * from './config.js';
 export * from './where.js';
+export * from './terms.js';

@@ -1,6 +1,5 @@
 import MiniSearch, { type AsPlainObject, type Options } from 'minisearch';
-import { MemexError } from '../core/index.js';
-import { stem } from './stem.js';
+import { MemexError, processTerm, tokenize } from '../core/index.js';
 
 export interface LexicalHit {
   label: number;
@@ -34,39 +33,9 @@ export interface Bm25Params {
 
 export const DEFAULT_BM25: Bm25Params = { k: 1.2, b: 0.7, d: 0.5, stopwords: true, stemming: true };
 
-/** A short, conventional English stopword list (Lucene's and NLTK's function words). */
-const STOPWORDS = new Set(
-  (
-    'a about above after again against all am an and any are as at be because been before being below between both but by can could did do does ' +
-    'doing down during each few for from further had has have having he her here hers herself him himself his how i if in into is it its itself ' +
-    "just me more most my myself no nor not now of off on once only or other our ours ourselves out over own same she should so some such than " +
-    'that the their theirs them themselves then there these they this those through to too under until up very was we were what when where which ' +
-    'while who whom why will with would you your yours yourself yourselves s t d ll m re ve'
-  ).split(' '),
-);
-
 interface Doc {
   id: number;
   text: string;
-}
-
-/** Where a text splits into terms: anything that is not a letter, mark or digit. */
-const TERM_SEPARATOR = /[^\p{L}\p{M}\p{N}]+/u;
-
-/**
- * A query's distinct lowercased terms, split as the BM25 index splits chunks, stopwords dropped
- * when asked, unstemmed: what the Postgres search ORs together (its lexemes are unstemmed too).
- * Each term is letters, marks and digits only, so it can be quoted into a tsquery as it is.
- */
-export function queryTerms(text: string, options: { stopwords: boolean; limit?: number }): string[] {
-  const terms = new Set<string>();
-  for (const term of text.split(TERM_SEPARATOR)) {
-    const lower = term.toLowerCase();
-    if (lower.length === 0 || (options.stopwords && STOPWORDS.has(lower))) continue;
-    terms.add(lower);
-    if (terms.size >= (options.limit ?? 256)) break;
-  }
-  return [...terms];
 }
 
 function options(bm25: Bm25Params): Options<Doc> {
@@ -74,15 +43,10 @@ function options(bm25: Bm25Params): Options<Doc> {
   return {
     fields: ['text'],
     storeFields: [],
-    // Terms are lowercased and split on anything that is not a letter, mark or digit (MiniSearch's
-    // default splits on punctuation and spaces only, which leaves "it's" and "2023," whole). Stopwords
-    // are dropped before stemming, so the list needs no stemmed forms. Chunks and queries alike.
-    tokenize: (text) => text.split(TERM_SEPARATOR),
-    processTerm: (term) => {
-      const lower = term.toLowerCase();
-      if (lower.length === 0 || (stopwords && STOPWORDS.has(lower))) return null;
-      return stemming ? stem(lower) : lower;
-    },
+    // The analysis of core/terms.ts, shared with the Postgres store's chunk terms: split on anything
+    // that is not a letter, mark or digit, lowercased, stopwords dropped, stemmed. Chunks and queries alike.
+    tokenize,
+    processTerm: (term) => processTerm(term, { stopwords, stemming }),
     searchOptions: { bm25: params, combineWith: 'OR' },
   };
 }

@@ -16,6 +16,7 @@ export async function openStore(config: Config, onWarning: (warning: StoreWarnin
       url: config.store.url as string,
       maxConnections: config.store.maxConnections,
       hnsw: { m: config.index.m, efConstruction: config.index.efConstruction },
+      lexical: { stopwords: config.search.stopwords, stemming: config.search.stemming },
       limits: config.limits,
       onWarning,
     });

@@ -1,9 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
-import { MemexError, type ChunkSource, type Config, type EmbeddingModel, type ParsedSearchOptions } from '../../core/index.js';
-import { withUser } from '../../store/postgres/index.js';
+import { MemexError, analyze, type ChunkSource, type Config, type EmbeddingModel, type ParsedSearchOptions, type TermAnalysis } from '../../core/index.js';
+import { MAX_LEXEME_BYTES, readAnalysis, withUser } from '../../store/postgres/index.js';
 import { searchSettings, type BackendOptions, type IndexStatus, type SearchBackend, type SearchHit, type SearchQuery, type SearchReport, type SearchSettings } from '../backend.js';
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
-import { queryTerms } from '../lexical.js';
+import { DEFAULT_BM25 } from '../lexical.js';
 import { SqlParams, chunksFrom, filterSql } from './filters.js';
 
 /**
@@ -63,6 +63,8 @@ export class PostgresSearch implements SearchBackend {
   private readonly maxScanTuples: number;
   /** The database's model as last read (it changes only when a reindex replaces it). */
   private recorded: EmbeddingModel | null = null;
+  /** The database's lexical analysis once read: it never changes after it is recorded. */
+  private recordedAnalysis: TermAnalysis | null = null;
 
   constructor(private readonly options: PostgresSearchOptions) {
     this.settings = searchSettings(options.config);
@@ -178,18 +180,55 @@ export class PostgresSearch implements SearchBackend {
     return { path: 'exact', rows: await nearest(client, userId, vector, 'c.embedding', '::vector', want, options) };
   }
 
+  /**
+   * BM25+ over the chunks' stored terms, the function MiniSearch computes for the flat files (the
+   * same terms, lengths, k, b and d, and N, average length and document frequencies over all of the
+   * user's chunks, whatever the filters), so both backends rank alike. The candidates are the
+   * filtered chunks that hold any query term, found through the GIN index. As in MiniSearch, a term
+   * repeated in the query counts once per occurrence, and the sum is multiplied by the number of distinct query terms the chunk holds (its
+   * "quality", which favours chunks that match more of the question).
+   */
   private async lexicalCandidates(client: PoolClient, userId: string, text: string, depth: number, options: ParsedSearchOptions): Promise<ChunkRow[]> {
-    // OR of the query's words, as BM25 matches any of them. Each term is letters and digits only,
-    // quoted into the tsquery text, which goes in as a parameter.
-    const terms = queryTerms(text, { stopwords: this.options.config.search.stopwords });
-    if (terms.length === 0) return [];
+    const analysis = await this.analysis(client);
+    const weights = new Map<string, number>();
+    for (const term of analyze(text, analysis)) {
+      if (Buffer.byteLength(term) > MAX_LEXEME_BYTES || (!weights.has(term) && weights.size >= MAX_QUERY_TERMS)) continue;
+      weights.set(term, (weights.get(term) ?? 0) + 1);
+    }
+    if (weights.size === 0) return [];
+    const { search } = this.options.config;
+    const list = [...weights.keys()];
+    // Each term is letters, marks and digits only: quoted, it is one tsquery lexeme, taken as it is.
+    const lexeme = (term: string): string => `'${term}'`;
+    // One pass over the user's chunks gives N, the average length and every term's document
+    // frequency (per-term subqueries each read the rows again: five times slower on LoCoMo).
+    const stats = new SqlParams();
+    const user = stats.add(userId);
+    const dfs = list.map((term) => `count(*) FILTER (WHERE lexemes @@ ${stats.add(lexeme(term))}::tsquery)::int`).join(', ');
+    const counted = await client.query<{ n: number; avgdl: number | null; df: number[] }>(
+      `SELECT count(*)::int AS n, avg(term_length)::float8 AS avgdl, ARRAY[${dfs}] AS df FROM memex.chunks WHERE user_id = ${user}`,
+      stats.values,
+    );
+    const { n, avgdl, df } = counted.rows[0] ?? { n: 0, avgdl: null, df: [] };
+    if (n === 0 || avgdl === null) return [];
+    // MiniSearch's inverse document frequency, computed in JavaScript as it computes it.
+    const idf = list.map((_, i) => Math.log(1 + (n - (df[i] ?? 0) + 0.5) / ((df[i] ?? 0) + 0.5)));
     const params = new SqlParams();
-    const tsquery = `to_tsquery('simple', ${params.add(terms.map((term) => `'${term}'`).join(' | '))})`;
+    const [terms, counts, idfs] = [params.add(list), params.add([...weights.values()]), params.add(idf)];
+    const any = params.add(list.map(lexeme).join(' | '));
+    const [k, b, d, dl] = [params.add(search.bm25K), params.add(search.bm25B), params.add(DEFAULT_BM25.d), params.add(avgdl)];
     const filters = filterSql(userId, options, params);
     const result = await client.query<ChunkRow>(
-      `SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''}, ts_rank_cd(c.lexemes, ${tsquery}) AS score
+      `WITH bm25_terms AS MATERIALIZED (
+              SELECT * FROM unnest(${terms}::text[], ${counts}::float8[], ${idfs}::float8[]) AS t(term, weight, idf))
+       SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''},
+              (SELECT sum(q.weight * q.idf * (${d}::float8 + tf.n * (${k}::float8 + 1) /
+                        (tf.n + ${k}::float8 * (1 - ${b}::float8 + ${b}::float8 * c.term_length / ${dl}::float8)))) * count(*)
+                 FROM bm25_terms q
+                 CROSS JOIN LATERAL (SELECT (c.term_counts ->> q.term)::float8 AS n) AS tf
+                WHERE tf.n IS NOT NULL) AS score
          FROM ${chunksFrom(options)}
-        WHERE c.lexemes @@ ${tsquery}
+        WHERE c.lexemes @@ ${any}::tsquery
           AND ${filters}
         ORDER BY score DESC, c.session_id, c.id
         LIMIT ${params.add(depth)}`,
@@ -197,7 +236,21 @@ export class PostgresSearch implements SearchBackend {
     );
     return result.rows;
   }
+
+  /**
+   * The analysis the chunks' terms were written with (recorded by the store with the first chunks),
+   * so a query's terms are made the same way; the config's before any chunk was written.
+   */
+  private async analysis(client: PoolClient): Promise<TermAnalysis> {
+    if (this.recordedAnalysis) return this.recordedAnalysis;
+    const recorded = await readAnalysis(client);
+    if (recorded) this.recordedAnalysis = recorded;
+    return recorded ?? { stopwords: this.options.config.search.stopwords, stemming: this.options.config.search.stemming };
+  }
 }
+
+/** The distinct query terms one lexical search looks up (each is a GIN lookup); the rest are ignored. */
+const MAX_QUERY_TERMS = 256;
 
 const COLUMNS = 'c.session_id, c.id, c.source, c.text, c.span_start, c.span_end, c.part_index, c.part_count';
 

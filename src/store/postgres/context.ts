@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { MemexError, parseId, type Config, type SessionId, type UserId } from '../../core/index.js';
+import { MemexError, parseId, type Config, type SessionId, type TermAnalysis, type UserId } from '../../core/index.js';
 import type { StoreWarning } from '../store.js';
 import type { HnswBuild } from './model.js';
 import { inTransaction } from './transaction.js';
@@ -24,7 +24,12 @@ export class PgContext {
     readonly limits: Config['limits'],
     readonly hnsw: HnswBuild,
     readonly warn: (warning: StoreWarning) => void,
+    /** The lexical analysis to record with the first chunks (search.stopwords, search.stemming). */
+    readonly analysis: TermAnalysis = { stopwords: true, stemming: true },
   ) {}
+
+  /** The database's recorded analysis once read: it never changes after it is recorded. */
+  recordedAnalysis: TermAnalysis | null = null;
 
   assertOpen(): void {
     if (this.closed) throw new MemexError('MEMEX_STORE_CLOSED', 'this store is closed');

@@ -8,3 +8,4 @@ export { withUser, withRole, APP_ROLE, WORKER_ROLE, ADMIN_ROLE } from './with-us
 export { PostgresStore, type PostgresStoreOptions } from './store.js';
 export { PostgresKeyStore, type PostgresKeyStoreOptions } from './api-keys.js';
 export { PostgresJobQueue, type PostgresJobQueueOptions } from './ingest-jobs.js';
+export { chunkTerms, readAnalysis, recordAnalysis, MAX_LEXEME_BYTES } from './lexical.js';

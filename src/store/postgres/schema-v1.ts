@@ -278,11 +278,13 @@ CREATE TABLE memex.chunks (
   model text NOT NULL,
   -- Untyped on purpose: model.ts adds the dimension check and the HNSW index for it.
   embedding vector NOT NULL,
-  -- The lexical side of hybrid search. 'simple' keeps every word unstemmed; a language
-  -- configuration is a later, measured choice. The text is cut where the flat files' BM25 cuts terms
-  -- (at anything not a letter or digit): Postgres's parser alone keeps example.com, v2.3 and x@y.org
-  -- whole, and a search for "example" would miss a chunk the flat files find.
-  lexemes tsvector GENERATED ALWAYS AS (to_tsvector('simple', regexp_replace(text, '[^[:alnum:]]+', ' ', 'g'))) STORED,
+  -- The lexical side of hybrid search, written by the store from the analysis of src/core/terms.ts
+  -- (the flat files' BM25 terms: split, lowercased, stopwords dropped, stemmed as memex.lexical
+  -- records), so both backends rank by the same BM25: the distinct terms (for the GIN index), each
+  -- term's count, and the length BM25 normalises by (MiniSearch's: distinct raw tokens).
+  lexemes tsvector NOT NULL,
+  term_counts jsonb NOT NULL,
+  term_length integer NOT NULL CHECK (term_length >= 0),
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (user_id, session_id, id),
   FOREIGN KEY (user_id, session_id) REFERENCES memex.sessions (user_id, id) ON DELETE CASCADE,
@@ -416,5 +418,16 @@ CREATE POLICY worker_sees_unfinished ON memex.ingest_jobs FOR SELECT TO memex_wo
   USING (state IN ('queued', 'running'));
 CREATE POLICY worker_claims_unfinished ON memex.ingest_jobs FOR UPDATE TO memex_worker
   USING (state IN ('queued', 'running')) WITH CHECK (state IN ('queued', 'running'));
-`;
 
+-- Lexical analysis (BM25 on PostgreSQL). The analysis the chunks' terms were written with, recorded
+-- with the first chunks: the store writes and the search parses queries with the recorded one, so
+-- terms always meet terms made the same way, whatever a later config says.
+CREATE TABLE memex.lexical (
+  id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+  stopwords boolean NOT NULL,
+  stemming boolean NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT ON memex.lexical TO memex_app;
+GRANT SELECT ON memex.lexical TO memex_admin;
+`;

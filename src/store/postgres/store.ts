@@ -1,5 +1,6 @@
 import type {
   Config,
+  TermAnalysis,
   EmbeddingModel,
   FileContent,
   FileRecord,
@@ -55,6 +56,11 @@ export interface PostgresStoreOptions extends ConnectOptions {
   /** The HNSW index pgvector builds when the model is recorded (index.m, index.efConstruction). */
   hnsw?: HnswBuild;
   limits?: Partial<Config['limits']>;
+  /**
+   * How chunk texts become BM25 terms (search.stopwords, search.stemming; both on by default),
+   * recorded with the database's first chunks; once recorded, the recorded one is used.
+   */
+  lexical?: TermAnalysis;
   onWarning?: (warning: StoreWarning) => void;
 }
 
@@ -79,7 +85,7 @@ export class PostgresStore implements Store {
     const database = await openDatabase(options.url, options);
     const limits = { maxMessageChars: 1_000_000, maxFileBytes: 100 * 1024 * 1024, ...options.limits };
     const warn = options.onWarning ?? ((warning: StoreWarning) => process.emitWarning(JSON.stringify(warning), { code: 'MEMEX' }));
-    return new PostgresStore(new PgContext(database.pool, limits, options.hnsw ?? { m: 16, efConstruction: 200 }, warn), database);
+    return new PostgresStore(new PgContext(database.pool, limits, options.hnsw ?? { m: 16, efConstruction: 200 }, warn, options.lexical), database);
   }
 
   async close(): Promise<void> {

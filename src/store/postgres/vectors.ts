@@ -1,8 +1,9 @@
 import type { PoolClient } from 'pg';
-import { EmbeddingModelSchema, FORMAT_VERSION, MemexError, parseInput, type Chunk, type EmbeddingModel, type Message, type SessionId, type UserId, type VectorLine } from '../../core/index.js';
+import { EmbeddingModelSchema, FORMAT_VERSION, MemexError, parseInput, type Chunk, type EmbeddingModel, type Message, type SessionId, type TermAnalysis, type UserId, type VectorLine } from '../../core/index.js';
 import type { SessionVectorData, VectorBatch, VectorStatus } from '../store.js';
 import { type PgContext } from './context.js';
 import { MESSAGE_COLUMNS, messageOf } from './messages.js';
+import { chunkTerms, recordAnalysis } from './lexical.js';
 import { readModel, recordModel, releaseDimension } from './model.js';
 import { requireSession } from './sessions.js';
 
@@ -91,12 +92,13 @@ export async function appendVectors(ctx: PgContext, userId: string, sessionId: s
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const dimension = checkBatch(batch);
   await recordFirstModel(ctx, batch, dimension);
+  const analysis = await lexicalAnalysis(ctx);
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid, { lock: true });
     if (dimension !== null) await checkSessionModel(client, uid, sid, batch.model, dimension);
     const through = await embeddedThrough(client, uid, sid);
     const kept = await inSession(client, uid, sid, batch, (seq) => seq > through, true);
-    await insertRows(client, uid, sid, batch.model, kept);
+    await insertRows(client, uid, sid, batch.model, kept, analysis);
     return statusOf(client, uid, sid);
   });
 }
@@ -109,11 +111,12 @@ export async function replaceVectors(ctx: PgContext, userId: string, sessionId: 
   // A reindex to a model of another dimension writes rows the recorded dimension's check and index
   // cannot take; they are rebuilt for the new dimension when the reindex records its model.
   else if (dimension !== null && dimension !== recorded.dimension) await releaseDimension(ctx.pool);
+  const analysis = await lexicalAnalysis(ctx);
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid, { lock: true });
     const kept = await inSession(client, uid, sid, batch, () => true, false);
     await client.query('DELETE FROM memex.chunks WHERE user_id = $1 AND session_id = $2', [uid, sid]);
-    await insertRows(client, uid, sid, batch.model, kept);
+    await insertRows(client, uid, sid, batch.model, kept, analysis);
     return statusOf(client, uid, sid);
   });
 }
@@ -282,7 +285,13 @@ async function inSession(client: PoolClient, userId: UserId, sessionId: SessionI
   return keep.map(({ index }) => ({ chunk: batch.chunks[index] as Chunk, vector: batch.vectors[index] as Float32Array }));
 }
 
-async function insertRows(client: PoolClient, userId: UserId, sessionId: SessionId, model: string, kept: readonly KeptRow[]): Promise<void> {
+/** The analysis chunk terms are written with: the recorded one, or the configured one, recorded now. */
+async function lexicalAnalysis(ctx: PgContext): Promise<TermAnalysis> {
+  ctx.recordedAnalysis ??= await recordAnalysis(ctx.pool, ctx.analysis);
+  return ctx.recordedAnalysis;
+}
+
+async function insertRows(client: PoolClient, userId: UserId, sessionId: SessionId, model: string, kept: readonly KeptRow[], analysis: TermAnalysis): Promise<void> {
   // Inserted in slices so one statement's parameter stays a few megabytes.
   for (let start = 0; start < kept.length; start += 500) {
     const slice = kept.slice(start, start + 500).map(({ chunk, vector }) => ({
@@ -299,13 +308,17 @@ async function insertRows(client: PoolClient, userId: UserId, sessionId: Session
       text: chunk.text,
       tokens: chunk.tokens,
       embedding: vectorText(vector),
+      ...chunkTerms(chunk.text, analysis),
     }));
     await client.query(
-      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, file_id, page, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding)
-       SELECT $1, $2, r.id, r.source_kind, r.message_id, r.file_id, r.page, r.source, r.part_index, r.part_count, r.span_start, r.span_end, r.text, r.tokens, $4, r.embedding::vector
+      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, file_id, page, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding,
+                                 lexemes, term_counts, term_length)
+       SELECT $1, $2, r.id, r.source_kind, r.message_id, r.file_id, r.page, r.source, r.part_index, r.part_count, r.span_start, r.span_end, r.text, r.tokens, $4, r.embedding::vector,
+              array_to_tsvector(r.lexemes), r.term_counts, r.term_length
          FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (id text, source_kind text, message_id text, file_id text, page integer, source jsonb, part_index integer,
-              part_count integer, span_start integer, span_end integer, text text, tokens integer, embedding text)) WITH ORDINALITY
-              AS r(id, source_kind, message_id, file_id, page, source, part_index, part_count, span_start, span_end, text, tokens, embedding, ord)
+              part_count integer, span_start integer, span_end integer, text text, tokens integer, embedding text,
+              lexemes text[], term_counts jsonb, term_length integer)) WITH ORDINALITY
+              AS r(id, source_kind, message_id, file_id, page, source, part_index, part_count, span_start, span_end, text, tokens, embedding, lexemes, term_counts, term_length, ord)
         ORDER BY r.ord`,
       [userId, sessionId, JSON.stringify(slice), model],
     );

@@ -4,8 +4,11 @@ import { HashedEmbedder } from '../../../src/embedding/index.js';
 import { compileWhere } from '../../../src/core/where.js';
 import { PostgresSearch } from '../../../src/index/index.js';
 import { SqlParams, whereSql } from '../../../src/index/postgres/filters.js';
-import { openDatabase, recordModel, withUser, type Database } from '../../../src/store/postgres/index.js';
+import { chunkTerms, openDatabase, recordModel, withUser, type Database } from '../../../src/store/postgres/index.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
+
+/** The analysis the config's defaults record (search.stopwords, search.stemming). */
+const DEFAULT_ANALYSIS = { stopwords: true, stemming: true };
 
 let server: TestDatabase;
 let db: Database;
@@ -106,12 +109,21 @@ describe('PostgresSearch', () => {
       await c.query('INSERT INTO memex.users (user_id, name) VALUES ($1, $1)', [userId]);
       await c.query("INSERT INTO memex.sessions (user_id, id) VALUES ($1, 'main')", [userId]);
       await c.query(
-        `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding)
+        `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding,
+                                   lexemes, term_counts, term_length)
          SELECT $1, 'main', 'm' || i || ':0', 'message', 'm' || i,
                 jsonb_build_object('kind', 'message', 'messageId', 'm' || i, 'role', CASE WHEN i > $4 THEN 'assistant' ELSE 'user' END, 'createdAt', '2025-01-01T00:00:00.000Z'),
-                0, 1, 0, length(t), t, 3, $2, v::vector
-           FROM unnest($3::text[], $5::text[]) WITH ORDINALITY AS r(t, v, i)`,
-        [userId, model.model, texts, n, vectors.map((v: Float32Array) => `[${Array.from(v).join(',')}]`)],
+                0, 1, 0, length(t), t, 3, $2, v::vector, array_to_tsvector(ARRAY(SELECT jsonb_object_keys(tc))), tc, tl
+           FROM unnest($3::text[], $5::text[], $6::jsonb[], $7::int[]) WITH ORDINALITY AS r(t, v, tc, tl, i)`,
+        [
+          userId,
+          model.model,
+          texts,
+          n,
+          vectors.map((v: Float32Array) => `[${Array.from(v).join(',')}]`),
+          texts.map((t) => JSON.stringify(chunkTerms(t, DEFAULT_ANALYSIS).term_counts)),
+          texts.map((t) => chunkTerms(t, DEFAULT_ANALYSIS).term_length),
+        ],
       );
     });
   }

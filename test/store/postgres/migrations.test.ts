@@ -4,7 +4,7 @@ import { MIGRATIONS, SCHEMA_LOCK, migrate, openDatabase, schemaVersion, type Dat
 import { expectCode } from '../../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 
-const TABLES = ['api_keys', 'chunks', 'file_artifacts', 'files', 'ingest_jobs', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'sessions', 'summaries', 'users'];
+const TABLES = ['api_keys', 'chunks', 'file_artifacts', 'files', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'sessions', 'summaries', 'users'];
 
 describe('PostgreSQL migrations', () => {
   let server: TestDatabase;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, readModel, recordModel, withUser, type Database } from '../../../src/store/postgres/index.js';
+import { chunkTerms, openDatabase, readModel, recordModel, withUser, type Database } from '../../../src/store/postgres/index.js';
 import { expectCode } from '../../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 
@@ -35,13 +35,18 @@ async function seed(pool: pg.Pool, userId: string): Promise<void> {
     await c.query("INSERT INTO memex.notes (user_id, id, kind, text) VALUES ($1, 'n1', 'fact', 'Likes tea')", [userId]);
     await c.query("INSERT INTO memex.summaries (user_id, session_id, text, covered_messages, method, tokens) VALUES ($1, 's1', 'said hello', 1, 'extractive', 3)", [userId]);
     await c.query(
-      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding)
-       VALUES ($1, 's1', 'm1:0', 'message', 'm1', '{"kind":"message","messageId":"m1","role":"user"}', 0, 1, 0, 11, 'hello there', 4, 'test-model', '[1,0,0]')`,
+      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding, lexemes, term_counts, term_length)
+       VALUES ($1, 's1', 'm1:0', 'message', 'm1', '{"kind":"message","messageId":"m1","role":"user"}', 0, 1, 0, 11, 'hello there', 4, 'test-model', '[1,0,0]', 'hello', '{"hello":1}', 2)`,
       [userId],
     );
     await c.query("INSERT INTO memex.api_keys (user_id, id, name, hash) VALUES ($1, 'abcdefghijkl', 'laptop', $2)", [userId, 'f'.repeat(64)]);
     await c.query("INSERT INTO memex.ingest_jobs (user_id, session_id, id, file_id, name, created) VALUES ($1, 's1', 'j1', $2, 'a.pdf', true)", [userId, SHA]);
   });
+}
+
+/** A chunk's lexical columns as the store writes them (src/store/postgres/lexical.ts). */
+function terms(text: string): ReturnType<typeof chunkTerms> {
+  return chunkTerms(text, { stopwords: true, stemming: true });
 }
 
 function where(key: Record<string, string>, first: number): { sql: string; values: string[] } {
@@ -309,13 +314,13 @@ describe('PostgreSQL schema', () => {
            FROM pg_constraint con
            JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
-          WHERE n.nspname = 'memex' AND con.contype IN ('p', 'u', 'f') AND c.relname NOT IN ('memex_schema', 'model')`,
+          WHERE n.nspname = 'memex' AND con.contype IN ('p', 'u', 'f') AND c.relname NOT IN ('memex_schema', 'model', 'lexical')`,
       );
       const unique = await db.pool.query<{ name: string; first: string }>(
         `SELECT i.indexrelid::regclass::text AS name, coalesce(a.attname, '(expression)') AS first
            FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-          WHERE n.nspname = 'memex' AND i.indisunique AND c.relname NOT IN ('memex_schema', 'model')`,
+          WHERE n.nspname = 'memex' AND i.indisunique AND c.relname NOT IN ('memex_schema', 'model', 'lexical')`,
       );
       expect(keys.rowCount).toBeGreaterThan(20);
       for (const key of [...keys.rows, ...unique.rows]) expect(key.first, key.name).toBe('user_id');
@@ -353,9 +358,10 @@ describe('PostgreSQL schema', () => {
       const chunk = (id: string, text: string, vector: string): Promise<unknown> =>
         withUser(db.pool, ALICE, (c) =>
           c.query(
-            `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding)
-             VALUES ($1, 's1', $2, 'message', 'm1', '{"kind":"message"}', 0, 1, 0, 1, $3, 1, 'test-model', $4)`,
-            [ALICE, id, text, vector],
+            `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding,
+                                       lexemes, term_counts, term_length)
+             VALUES ($1, 's1', $2, 'message', 'm1', '{"kind":"message"}', 0, 1, 0, 1, $3, 1, 'test-model', $4, array_to_tsvector($5::text[]), $6, $7)`,
+            [ALICE, id, text, vector, terms(text).lexemes, terms(text).term_counts, terms(text).term_length],
           ),
         );
       await chunk('c1', 'green tea in the morning', '[1,0,0]');
@@ -368,7 +374,7 @@ describe('PostgreSQL schema', () => {
       await withUser(db.pool, ALICE, async (c) => {
         const nearest = await c.query<{ id: string }>("SELECT id FROM memex.chunks ORDER BY embedding::vector(3) <=> '[0.9,0.1,0]'::vector(3) LIMIT 1");
         expect(nearest.rows.map((r) => r.id)).toEqual(['c1']);
-        const lexical = await c.query<{ id: string }>("SELECT id FROM memex.chunks WHERE lexemes @@ plainto_tsquery('simple', 'coffee')");
+        const lexical = await c.query<{ id: string }>("SELECT id FROM memex.chunks WHERE lexemes @@ 'black'::tsquery");
         expect(lexical.rows.map((r) => r.id)).toEqual(['c2']);
       });
     });
