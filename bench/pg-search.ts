@@ -29,7 +29,8 @@ import { CandidateSet, pick, rank } from '../src/index/fuse.js';
 import { DEFAULT_BM25, LexicalIndex, PostgresSearch } from '../src/index/index.js';
 import { dot } from '../src/index/vector-index.js';
 import { openDatabase, recordModel, withUser } from '../src/store/postgres/index.js';
-import { LOCOMO, benchModel, locomoSessions, machine } from './locomo.js';
+import { evidenceQuestions as questionsWithEvidence, insertChunks, vectorText } from './lib/fixtures.js';
+import { benchModel, locomoSessions, machine } from './locomo.js';
 
 const K = 10;
 const USER = 'bench';
@@ -45,14 +46,7 @@ const rows = sessions.flatMap((session) =>
 const firstSpeaker = new Map<string, string>();
 for (const session of sessions) if (!firstSpeaker.has(session.conversation)) firstSpeaker.set(session.conversation, session.turns[0]?.speaker ?? '');
 const known = new Set(rows.map((row) => `${row.session}/${row.id}`));
-/** LoCoMo questions (category 5 excluded) with the turns that hold their evidence, as in bench/quality.ts. */
-const evidenceQuestions = (JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[]).flatMap((sample) =>
-  sample.qa.flatMap((qa) => {
-    if (qa.category === 5) return [];
-    const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).filter((id) => known.has(`${sample.sample_id}/${id}`));
-    return refs.length > 0 ? [{ conversation: sample.sample_id, text: qa.question, refs }] : [];
-  }),
-);
+const evidenceQuestions = questionsWithEvidence(known);
 const questions = evidenceQuestions.slice(0, QUERIES).map((q) => q.text);
 
 const { model, modelDir } = benchModel();
@@ -71,7 +65,7 @@ if (existsSync(cache)) {
 const allQueries = embedded.queries;
 embedded = { rows: embedded.rows, queries: allQueries.slice(0, QUERIES) };
 const dim = embedder.dimension;
-const text = (v: ArrayLike<number>): string => `[${Array.from(v).join(',')}]`;
+const text = vectorText;
 
 // ---------------------------------------------------------------- database
 
@@ -87,19 +81,11 @@ await withUser(pool, USER, async (c) => {
   for (const conversation of new Set(rows.map((row) => row.session))) await c.query('INSERT INTO memex.sessions (user_id, id) VALUES ($1, $2)', [USER, conversation]);
   for (let at = 0; at < rows.length; at += 500) {
     const batch = rows.slice(at, at + 500);
-    await c.query(
-      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding)
-       SELECT $1, s, i, 'message', i, jsonb_build_object('kind', 'message', 'messageId', i, 'role', r, 'createdAt', '2025-01-01T00:00:00.000Z'), 0, 1, 0, length(t), t, 1, $2, v::vector
-         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(s, i, r, t, v)`,
-      [
-        USER,
-        embedder.modelId,
-        batch.map((row) => row.session),
-        batch.map((row) => row.id),
-        batch.map((row) => (row.speaker === firstSpeaker.get(row.session) ? 'user' : 'assistant')),
-        batch.map((row) => row.text),
-        batch.map((row, i) => text(embedded.rows[at + i] as number[])),
-      ],
+    await insertChunks(
+      c,
+      USER,
+      embedder.modelId,
+      batch.map((row, i) => ({ sessionId: row.session, id: row.id, role: row.speaker === firstSpeaker.get(row.session) ? 'user' : 'assistant', text: row.text, vector: embedded.rows[at + i] as number[] })),
     );
   }
 });
