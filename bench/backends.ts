@@ -11,7 +11,10 @@
  *  - vector rows: appendVectors (rows/s, batches of 100, one row per message of that session) and
  *    readVectors of the whole session;
  *  - migration (migrateStore, what `memex migrate` runs): `--conversations` LoCoMo conversations
- *    with one fake vector row per turn, flat → flat (baseline), flat → Postgres, Postgres → flat.
+ *    with one fake vector row per turn, flat → flat (baseline), flat → Postgres, Postgres → flat;
+ *  - search (bench/backends-search.ts): hybrid p50/p99 and queries/s, 1 and 8 callers, FlatSearch
+ *    against PostgresSearch, at LoCoMo size with the real model and at `--chunks` chunks of one user
+ *    with a fake embedding, and recall@10 of each HNSW index against exact search on the same rows.
  *
  * PGlite runs no autovacuum, so its planner statistics stay those of empty tables unless someone
  * runs ANALYZE. The bench runs ANALYZE after each setup, as autovacuum would on a server; the first
@@ -30,16 +33,20 @@
  * at commit (group commit across connections) and runs sessions in parallel, which PGlite cannot.
  *
  *   npx tsx bench/backends.ts [--appends 1000] [--sessions 1000] [--messages 10000]
- *                             [--vectors 2000] [--samples 200] [--conversations 10] [--json [file]]
+ *                             [--vectors 2000] [--samples 200] [--conversations 10]
+ *                             [--chunks 100000] [--queries 200] [--recall-queries 100]
+ *                             [--only search] [--json [file]]
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Chunk, FsyncPolicy, Message, NewMessage } from '../src/core/index.js';
+import type { FsyncPolicy, Message, NewMessage } from '../src/core/index.js';
 import { DEFAULT_HNSW } from '../src/index/hnsw.js';
 import { FlatFileStore, migrateStore, PostgresStore, type Store } from '../src/store/index.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../test/helpers/postgres.js';
+import { searchSections, type SearchOptions as SearchBenchOptions } from './backends-search.js';
+import { chunkOf, fakeVectors as uniformVectors } from './lib/fixtures.js';
 import { LOCOMO, locomoSessions, machine } from './locomo.js';
 
 const CONCURRENCY = 16;
@@ -62,6 +69,10 @@ interface Options {
   vectors: number;
   samples: number;
   conversations: number;
+  /** The search sections: chunks of the large set (0 skips it), queries, recall queries. */
+  search: SearchBenchOptions;
+  /** `--only search` runs the search sections alone (the store sections take minutes). */
+  only: 'search' | null;
   json: string | null;
 }
 
@@ -79,6 +90,10 @@ function options(): Options {
       vectors: { type: 'string', default: '2000' },
       samples: { type: 'string', default: '200' },
       conversations: { type: 'string', default: '10' },
+      chunks: { type: 'string', default: '100000' },
+      queries: { type: 'string', default: '200' },
+      'recall-queries': { type: 'string', default: '100' },
+      only: { type: 'string' },
       json: { type: 'string' },
     },
   });
@@ -100,6 +115,13 @@ function options(): Options {
     vectors: Math.min(messages, count('vectors', values.vectors, 2 * VECTOR_BATCH)),
     samples: count('samples', values.samples, ROUNDS),
     conversations: count('conversations', values.conversations, 1),
+    search: {
+      chunks: count('chunks', values.chunks, 0),
+      queries: count('queries', values.queries, 1),
+      samples: count('samples', values.samples, ROUNDS),
+      recallQueries: count('recall-queries', values['recall-queries'], 1),
+    },
+    only: values.only === 'search' ? 'search' : null,
     json: values.json ?? null,
   };
 }
@@ -116,45 +138,9 @@ function turns(): (i: number) => NewMessage {
   return (i) => all[i % all.length] as NewMessage;
 }
 
-/** mulberry32: a small seeded PRNG, so both backends get the same fake vectors. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The fake embedding: `count` unit-length rows of uniform noise, the same for every backend. */
 function fakeVectors(count: number, seed: number): Float32Array[] {
-  const next = prng(seed);
-  return Array.from({ length: count }, () => {
-    const row = new Float32Array(DIMENSION);
-    let norm = 0;
-    for (let d = 0; d < DIMENSION; d++) {
-      const x = next() * 2 - 1;
-      row[d] = x;
-      norm += x * x;
-    }
-    norm = Math.sqrt(norm);
-    for (let d = 0; d < DIMENSION; d++) row[d] = (row[d] as number) / norm;
-    return row;
-  });
-}
-
-/** One chunk per message (a stand-in for the chunker; its token count is a rough guess, not the model's). */
-function chunkOf(message: Message): Chunk {
-  return {
-    chunkId: `${message.id}:0`,
-    source: { kind: 'message', messageId: message.id, role: message.role, createdAt: message.createdAt },
-    part: { index: 0, count: 1 },
-    span: { start: 0, end: message.content.length },
-    text: message.content,
-    tokens: Math.ceil(message.content.length / 4),
-  };
+  return uniformVectors(count, seed, DIMENSION);
 }
 
 // ---------------------------------------------------------------- backends
@@ -198,6 +184,10 @@ interface Row {
   samples?: number;
   /** The row the others of its measure are compared with (the flat files under the default policy). */
   baseline?: boolean;
+  /** Recall rows: recall@10 against exact search. */
+  recall?: number;
+  /** Build rows: seconds. */
+  seconds?: number;
 }
 
 const results: Row[] = [];
@@ -453,22 +443,24 @@ function report(opts: Options, database: TestDatabase, seconds: number, loads: [
   const baselineOf = (row: Row) => results.find((r) => r.section === row.section && r.what === row.what && (r.baseline === true || r.backend === 'flat files (fsync group)'));
   console.log(`\n- machine: ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; 1-min load ${f(loads[0], 1)} at start, ${f(loads[1], 1)} at end`);
   console.log(`- PostgreSQL: ${database.kind === 'pglite' ? 'PGlite with pgvector (single-connection WASM Postgres, files on local disk, no fsync), over pglite-socket and the pg driver' : 'an external server (MEMEX_TEST_DATABASE_URL)'}`);
-  console.log(`- inputs: LoCoMo turns as messages; ${FAKE_MODEL} (${DIMENSION}-d) for vector rows; took ${f(seconds)} s`);
-  console.log(`- command: npx tsx bench/backends.ts --appends ${opts.appends} --sessions ${opts.sessions} --messages ${opts.messages} --vectors ${opts.vectors} --samples ${opts.samples} --conversations ${opts.conversations}\n`);
+  console.log(`- inputs: LoCoMo turns as messages; ${FAKE_MODEL} (${DIMENSION}-d) for the store's vector rows; search: see bench/backends-search.ts; took ${f(seconds)} s`);
+  const search = `--chunks ${opts.search.chunks} --queries ${opts.search.queries} --recall-queries ${opts.search.recallQueries}`;
+  const store = `--appends ${opts.appends} --sessions ${opts.sessions} --messages ${opts.messages} --vectors ${opts.vectors} --conversations ${opts.conversations}`;
+  console.log(`- command: MEMEX_MODEL_DIR=${process.env.MEMEX_MODEL_DIR ?? '../shared/models'} MEMEX_MODEL=${process.env.MEMEX_MODEL ?? 'google/universal-sentence-encoder-lite'} npx tsx bench/backends.ts ${opts.only === 'search' ? '--only search ' : `${store} `}--samples ${opts.samples} ${search}\n`);
   console.log('| measure | backend | rate /s | p50 ms | p99 ms | vs flat (group) |\n|---|---|---:|---:|---:|---:|');
   for (const row of results) {
     const base = baselineOf(row);
     let ratio = '';
-    if (base !== undefined && base !== row) {
+    const comparable = base !== undefined && ((row.perSecond !== undefined && base.perSecond !== undefined) || (row.p50 !== undefined && base.p50 !== undefined));
+    if (base !== undefined && base !== row && comparable) {
       // Throughput: how many times the flat files' rate; latency: how many times their p50.
       ratio = row.perSecond !== undefined ? `${times(row.perSecond / (base.perSecond as number))} rate` : `${times((row.p50 as number) / (base.p50 as number))} p50`;
     }
-    const rate = row.perSecond === undefined ? '' : f(row.perSecond);
+    const rate = row.recall !== undefined ? `recall ${row.recall.toFixed(3)}` : row.seconds !== undefined ? `${f(row.seconds, 1)} s` : row.perSecond === undefined ? '' : f(row.perSecond, row.perSecond < 100 ? 1 : 0);
     const p50 = row.p50 === undefined ? '' : f(row.p50, 2);
     const p99 = row.p99 === undefined ? '' : f(row.p99, 2);
     console.log(`| ${row.section}: ${row.what} | ${row.backend} | ${rate} | ${p50} | ${p99} | ${ratio} |`);
   }
-  console.log('\nNot measured yet: hybrid search and recall@10 (the Postgres search backend is not on main).');
   if (opts.json) {
     writeFileSync(opts.json, `${JSON.stringify({ machine: machine(), cpu: cpus()[0]?.model ?? null, cores: cpus().length, database: database.kind, options: opts, seconds, loads, results }, null, 2)}\n`);
     console.log(`\nraw numbers: ${opts.json}`);
@@ -493,11 +485,17 @@ if (database.kind === 'external') await resetMemexSchema(database.url);
 const backends = await openBackends(root, database);
 try {
   const main = backends.filter((b) => !b.appendsOnly);
-  await appends(backends, opts.appends, message);
-  await listing(main, opts.sessions, opts.samples, message);
-  const long = await paging(main, opts.messages, opts.samples, message);
-  await vectorRows(main, long, opts.vectors);
-  await migration(root, (main.find((b) => b.store instanceof PostgresStore) as Backend).store, opts.conversations);
+  if (opts.only !== 'search') {
+    await appends(backends, opts.appends, message);
+    await listing(main, opts.sessions, opts.samples, message);
+    const long = await paging(main, opts.messages, opts.samples, message);
+    await vectorRows(main, long, opts.vectors);
+    await migration(root, (main.find((b) => b.store instanceof PostgresStore) as Backend).store, opts.conversations);
+  }
+  // The search sections reset the schema (each set records its own model): the stores go first.
+  for (const b of backends) await b.store.close();
+  backends.length = 0;
+  results.push(...(await searchSections(root, database, opts.search, progress)));
 } finally {
   for (const b of backends) await b.store.close();
   await database.stop();

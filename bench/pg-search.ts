@@ -28,8 +28,9 @@ import { TransformersEmbedder } from '../src/embedding/index.js';
 import { CandidateSet, pick, rank } from '../src/index/fuse.js';
 import { DEFAULT_BM25, LexicalIndex, PostgresSearch } from '../src/index/index.js';
 import { dot } from '../src/index/vector-index.js';
-import { chunkTerms, openDatabase, recordAnalysis, recordModel, withUser } from '../src/store/postgres/index.js';
-import { LOCOMO, benchModel, locomoSessions, machine } from './locomo.js';
+import { openDatabase, recordAnalysis, recordModel, withUser } from '../src/store/postgres/index.js';
+import { evidenceQuestions as questionsWithEvidence, insertChunks, vectorText } from './lib/fixtures.js';
+import { benchModel, locomoSessions, machine } from './locomo.js';
 
 const K = 10;
 const USER = 'bench';
@@ -45,14 +46,7 @@ const rows = sessions.flatMap((session) =>
 const firstSpeaker = new Map<string, string>();
 for (const session of sessions) if (!firstSpeaker.has(session.conversation)) firstSpeaker.set(session.conversation, session.turns[0]?.speaker ?? '');
 const known = new Set(rows.map((row) => `${row.session}/${row.id}`));
-/** LoCoMo questions (category 5 excluded) with the turns that hold their evidence, as in bench/quality.ts. */
-const evidenceQuestions = (JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[]).flatMap((sample) =>
-  sample.qa.flatMap((qa) => {
-    if (qa.category === 5) return [];
-    const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).filter((id) => known.has(`${sample.sample_id}/${id}`));
-    return refs.length > 0 ? [{ conversation: sample.sample_id, text: qa.question, refs }] : [];
-  }),
-);
+const evidenceQuestions = questionsWithEvidence(known);
 const questions = evidenceQuestions.slice(0, QUERIES).map((q) => q.text);
 
 const { model, modelDir } = benchModel();
@@ -71,7 +65,7 @@ if (existsSync(cache)) {
 const allQueries = embedded.queries;
 embedded = { rows: embedded.rows, queries: allQueries.slice(0, QUERIES) };
 const dim = embedder.dimension;
-const text = (v: ArrayLike<number>): string => `[${Array.from(v).join(',')}]`;
+const text = vectorText;
 
 // ---------------------------------------------------------------- database
 
@@ -88,24 +82,12 @@ await withUser(pool, USER, async (c) => {
   for (const conversation of new Set(rows.map((row) => row.session))) await c.query('INSERT INTO memex.sessions (user_id, id) VALUES ($1, $2)', [USER, conversation]);
   for (let at = 0; at < rows.length; at += 500) {
     const batch = rows.slice(at, at + 500);
-    await c.query(
-      `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding,
-                                 lexemes, term_counts, term_length)
-       SELECT $1, s, i, 'message', i, jsonb_build_object('kind', 'message', 'messageId', i, 'role', r, 'createdAt', '2025-01-01T00:00:00.000Z'), 0, 1, 0, length(t), t, 1, $2, v::vector,
-              array_to_tsvector(ARRAY(SELECT jsonb_object_keys(tc))), tc, tl
-         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[]) AS x(s, i, r, t, v, tc, tl)`,
-      [
-        USER,
-        embedder.modelId,
-        batch.map((row) => row.session),
-        batch.map((row) => row.id),
-        batch.map((row) => (row.speaker === firstSpeaker.get(row.session) ? 'user' : 'assistant')),
-        batch.map((row) => row.text),
-        batch.map((row, i) => text(embedded.rows[at + i] as number[])),
-        // The terms the store writes (src/store/postgres/lexical.ts), with the configured analysis.
-        batch.map((row) => JSON.stringify(chunkTerms(row.text, analysis).term_counts)),
-        batch.map((row) => chunkTerms(row.text, analysis).term_length),
-      ],
+    await insertChunks(
+      c,
+      USER,
+      embedder.modelId,
+      analysis,
+      batch.map((row, i) => ({ sessionId: row.session, id: row.id, role: row.speaker === firstSpeaker.get(row.session) ? 'user' : 'assistant', text: row.text, vector: embedded.rows[at + i] as number[] })),
     );
   }
 });
