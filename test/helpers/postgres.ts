@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import pg from 'pg';
+import { openDatabase, type Database } from '../../src/store/postgres/index.js';
 
 /**
  * A PostgreSQL for tests. By default a PGlite (Postgres compiled to WASM) with pgvector, served on a
@@ -67,4 +68,24 @@ export async function refusedUrl(): Promise<string> {
     });
   });
   return `postgresql://memex:secret-password@127.0.0.1:${port}/memex`;
+}
+
+/**
+ * For suites that talk to the database below the store: each call closes the previous database,
+ * empties the `memex` schema and opens (and migrates) it again. `close` ends the last one.
+ */
+export function freshDatabases(url: () => string): { fresh: () => Promise<Database>; close: () => Promise<void> } {
+  let db: Database | null = null;
+  return {
+    fresh: async () => {
+      await db?.close();
+      await resetMemexSchema(url());
+      db = await openDatabase(url());
+      return db;
+    },
+    close: async () => {
+      await db?.close();
+      db = null;
+    },
+  };
 }

@@ -9,13 +9,9 @@ export async function createUser(ctx: FlatFileContext, input: NewUser): Promise<
   return ctx.mutex.run(`user:${id}`, async () => {
     const existing = await readProfile(ctx, id);
     if (existing) throw new MemexError('MEMEX_USER_EXISTS', `user ${id} already exists`, { details: { userId: id } });
-    // Ids that differ only in case would share a folder on macOS and Windows: refuse them everywhere.
-    const clash = (await listDir(ctx.layout.users)).find((other) => other !== id && other.toLowerCase() === id.toLowerCase());
-    if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash} already exists (ids may not differ only in case)`, { details: { userId: clash } });
+    await makeUserDirs(ctx, id);
     const now = nowIso();
     const profile: Profile = { v: FORMAT_VERSION, id, name: name ?? id, createdAt: now, updatedAt: now, metadata: metadata ?? {} };
-    await ctx.durability.mkdirp(ctx.layout.sessions(id));
-    await ctx.durability.mkdirp(ctx.layout.personas(id));
     await ctx.durability.writeJsonAtomic(ctx.layout.profile(id), profile);
     await ctx.durability.syncDir(ctx.layout.user(id));
     ctx.profiles.set(id, profile);
@@ -30,17 +26,21 @@ export async function restoreUser(ctx: FlatFileContext, input: Profile): Promise
   return ctx.mutex.run(`user:${id}`, async () => {
     // An unreadable profile is replaced, like a repair would.
     const existing = await readProfile(ctx, id).catch(() => null);
-    if (!existing) {
-      const clash = (await listDir(ctx.layout.users)).find((other) => other !== id && other.toLowerCase() === id.toLowerCase());
-      if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash} already exists (ids may not differ only in case)`, { details: { userId: clash } });
-      await ctx.durability.mkdirp(ctx.layout.sessions(id));
-      await ctx.durability.mkdirp(ctx.layout.personas(id));
-    }
+    if (!existing) await makeUserDirs(ctx, id);
     await ctx.durability.writeJsonAtomic(ctx.layout.profile(id), profile);
     await ctx.durability.syncDir(ctx.layout.user(id));
     ctx.profiles.set(id, profile);
     return profile;
   });
+}
+
+/** A new user's folders, unless another user's id differs from this one only in case. */
+async function makeUserDirs(ctx: FlatFileContext, id: UserId): Promise<void> {
+  // Ids that differ only in case would share a folder on macOS and Windows: refuse them everywhere.
+  const clash = (await listDir(ctx.layout.users)).find((other) => other !== id && other.toLowerCase() === id.toLowerCase());
+  if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash} already exists (ids may not differ only in case)`, { details: { userId: clash } });
+  await ctx.durability.mkdirp(ctx.layout.sessions(id));
+  await ctx.durability.mkdirp(ctx.layout.personas(id));
 }
 
 export async function getUser(ctx: FlatFileContext, userId: string): Promise<Profile> {

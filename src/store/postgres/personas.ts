@@ -16,7 +16,7 @@ import {
   type UserId,
 } from '../../core/index.js';
 import { iso, type PgContext, sqlState } from './context.js';
-import { requireUser } from './users.js';
+import { lockUser, requireUser } from './users.js';
 
 interface PersonaRow {
   user_id: UserId;
@@ -50,8 +50,7 @@ export async function createPersona(ctx: PgContext, userId: string, input: NewPe
   const id = fields.id ?? newPersonaId();
   return ctx.as(uid, async (client) => {
     // The profile row is locked so two creates of one name take turns through the check below.
-    await client.query('SELECT 1 FROM memex.users WHERE user_id = $1 FOR UPDATE', [uid]);
-    await requireUser(client, uid);
+    await lockUser(client, uid);
     const existing = await client.query('SELECT 1 FROM memex.personas WHERE user_id = $1 AND id = $2', [uid, id]);
     if (existing.rowCount) throw new MemexError('MEMEX_PERSONA_EXISTS', `persona ${id} already exists`, { details: { personaId: id } });
     await assertNameFree(client, uid, fields.name, null);
@@ -87,7 +86,7 @@ export async function updatePersona(ctx: PgContext, userId: string, personaId: s
   const pid = parseId('persona', personaId);
   const changes = parseInput(PersonaPatchSchema, patch, 'persona patch');
   return ctx.as(uid, async (client) => {
-    await client.query('SELECT 1 FROM memex.users WHERE user_id = $1 FOR UPDATE', [uid]);
+    await lockUser(client, uid);
     await requirePersonaRow(client, uid, pid);
     if (changes.name !== undefined) await assertNameFree(client, uid, changes.name, pid);
     const { rows } = await insertOrClash(
@@ -153,8 +152,7 @@ export async function restorePersona(ctx: PgContext, userId: string, input: Pers
   const persona = parseInput(PersonaSchema, input, 'persona');
   if (persona.userId !== uid) throw new MemexError('MEMEX_INVALID_INPUT', `persona ${persona.id} belongs to user ${persona.userId}, not ${uid}`);
   return ctx.as(uid, async (client) => {
-    await client.query('SELECT 1 FROM memex.users WHERE user_id = $1 FOR UPDATE', [uid]);
-    await requireUser(client, uid);
+    await lockUser(client, uid);
     await assertNameFree(client, uid, persona.name, persona.id);
     const { rows } = await insertOrClash(
       client,

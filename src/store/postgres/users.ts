@@ -20,14 +20,7 @@ function profileOf(row: UserRow): Profile {
 export async function createUser(ctx: PgContext, input: NewUser): Promise<Profile> {
   const { id, name, metadata } = parseInput(NewUserSchema, input, 'user');
   return ctx.as(id, async (client) => {
-    // Ids that differ only in case would share a folder on macOS and Windows, so the flat files
-    // refuse them; the database does too, so a data dir and a database hold the same users. (Not a
-    // unique index on lower(user_id): Citus cannot distribute one.) Creates of one folded id take
-    // turns on an advisory lock, and the clash is looked for as memex_admin, which sees every profile.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('memex.user:' || lower($1)))", [id]);
-    await client.query(`SET LOCAL ROLE ${ADMIN_ROLE}`);
-    const clash = (await client.query<{ user_id: string }>('SELECT user_id FROM memex.users WHERE lower(user_id) = lower($1)', [id])).rows[0];
-    await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
+    const clash = await sameFoldedId(client, id);
     if (clash) {
       const message = clash.user_id === id ? `user ${id} already exists` : `user ${clash.user_id} already exists (ids may not differ only in case)`;
       throw new MemexError('MEMEX_USER_EXISTS', message, { details: { userId: clash.user_id } });
@@ -77,6 +70,27 @@ export async function requireUser(client: PoolClient, userId: UserId): Promise<P
   return profileOf(rows[0]);
 }
 
+/**
+ * A user whose id folds to the same lowercase id, if any. Ids that differ only in case would share a
+ * folder on macOS and Windows, so the flat files refuse them; the database does too, so a data dir
+ * and a database hold the same users. (Not a unique index on lower(user_id): Citus cannot distribute
+ * one.) Writers of one folded id take turns on an advisory lock held to the end of the transaction,
+ * and the clash is looked for as memex_admin, which sees every profile.
+ */
+async function sameFoldedId(client: PoolClient, id: UserId): Promise<{ user_id: string } | undefined> {
+  await client.query("SELECT pg_advisory_xact_lock(hashtext('memex.user:' || lower($1)))", [id]);
+  await client.query(`SET LOCAL ROLE ${ADMIN_ROLE}`);
+  const clash = (await client.query<{ user_id: string }>('SELECT user_id FROM memex.users WHERE lower(user_id) = lower($1)', [id])).rows[0];
+  await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
+  return clash;
+}
+
+/** Locks the user's profile row, so writes that check something across the user's rows (persona names) take turns. */
+export async function lockUser(client: PoolClient, userId: UserId): Promise<void> {
+  const { rowCount } = await client.query('SELECT 1 FROM memex.users WHERE user_id = $1 FOR UPDATE', [userId]);
+  if (!rowCount) throw userNotFound(userId);
+}
+
 export function userNotFound(userId: string): MemexError {
   return new MemexError('MEMEX_USER_NOT_FOUND', `user ${userId} does not exist`, { details: { userId } });
 }
@@ -88,11 +102,8 @@ export async function restoreUser(ctx: PgContext, input: Profile): Promise<Profi
   const id = profile.id;
   return ctx.as(id, async (client) => {
     // The same case-folded clash check as createUser, other than the user itself.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('memex.user:' || lower($1)))", [id]);
-    await client.query(`SET LOCAL ROLE ${ADMIN_ROLE}`);
-    const clash = (await client.query<{ user_id: string }>('SELECT user_id FROM memex.users WHERE lower(user_id) = lower($1) AND user_id <> $1', [id])).rows[0];
-    await client.query(`SET LOCAL ROLE ${APP_ROLE}`);
-    if (clash) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash.user_id} already exists (ids may not differ only in case)`, { details: { userId: clash.user_id } });
+    const clash = await sameFoldedId(client, id);
+    if (clash && clash.user_id !== id) throw new MemexError('MEMEX_USER_EXISTS', `user ${clash.user_id} already exists (ids may not differ only in case)`, { details: { userId: clash.user_id } });
     const { rows } = await client.query<UserRow>(
       `INSERT INTO memex.users (user_id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, PostgresKeyStore, withRole, withUser, type Database } from '../../../src/store/postgres/index.js';
+import { PostgresKeyStore, withRole, withUser, type Database } from '../../../src/store/postgres/index.js';
 import { expectCode } from '../../helpers/errors.js';
-import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
+import { freshDatabases, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 import { describeKeyStoreConformance } from '../api-keys.conformance.js';
 
 let server: TestDatabase;
@@ -10,15 +10,14 @@ let db: Database | null = null;
 beforeAll(async () => {
   server = await startTestDatabase();
 });
+const databases = freshDatabases(() => server.url);
 afterAll(async () => {
-  await db?.close();
+  await databases.close();
   await server.stop();
 });
 
 async function freshDatabase(): Promise<Database> {
-  await db?.close();
-  await resetMemexSchema(server.url);
-  db = await openDatabase(server.url);
+  db = await databases.fresh();
   return db;
 }
 

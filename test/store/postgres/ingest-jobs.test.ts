@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, PostgresJobQueue, withRole, type Database } from '../../../src/store/postgres/index.js';
+import { PostgresJobQueue, withRole, type Database } from '../../../src/store/postgres/index.js';
 import { heldKey } from '../../../src/store/jobs.js';
-import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
+import { freshDatabases, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 import { describeJobQueueConformance, newJob } from '../jobs.conformance.js';
 import { seedSession } from './seed.js';
 
@@ -11,15 +11,14 @@ let db: Database | null = null;
 beforeAll(async () => {
   server = await startTestDatabase();
 });
+const databases = freshDatabases(() => server.url);
 afterAll(async () => {
-  await db?.close();
+  await databases.close();
   await server.stop();
 });
 
 async function freshDatabase(): Promise<Database> {
-  await db?.close();
-  await resetMemexSchema(server.url);
-  db = await openDatabase(server.url);
+  db = await databases.fresh();
   return db;
 }
 
