@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { PoolClient } from 'pg';
 import type { Chunk, Message, TermAnalysis } from '../../src/core/index.js';
-import { chunkTerms } from '../../src/store/postgres/index.js';
+import { chunkTerms, countChunks } from '../../src/store/postgres/index.js';
 import { LOCOMO } from '../locomo.js';
 
 /** mulberry32: a small seeded PRNG, so every backend gets the same fake vectors. */
@@ -101,8 +101,9 @@ export interface BulkChunk {
 }
 
 /**
- * Writes chunk rows straight into memex.chunks, one statement per call (run it as the user, inside
- * withUser, so row-level security checks every row). For loading benchmarks in bulk: the Store's
+ * Writes chunk rows straight into memex.chunks, one statement per call, and counts them into the
+ * user's lexical statistics as the store does (run it as the user, inside withUser, so row-level
+ * security checks every row). For loading benchmarks in bulk: the Store's
  * appendVectors checks each batch against the session's messages and feeds the HNSW index row by
  * row, at tens of rows/s on PGlite. Provenance points at messages that need not exist.
  */
@@ -127,4 +128,5 @@ export async function insertChunks(client: PoolClient, userId: string, model: st
       terms.map((t) => t.term_length),
     ],
   );
+  await countChunks(client, userId, terms);
 }

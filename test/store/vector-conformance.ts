@@ -143,6 +143,20 @@ export function describeVectorConformance(name: string, harness: VectorHarness):
     expect((await store.getSession('alice', sessionId)).lastMessagePreview).toBe('keep me');
   });
 
+  it('replacing a session\'s rows (a reindex) keeps only the new ones', async () => {
+    const { store, sessionId } = await setup();
+    const messages = await store.appendMessages('alice', sessionId, [
+      { role: 'user', content: 'the old words' },
+      { role: 'assistant', content: 'more old words' },
+    ]);
+    await store.appendVectors('alice', sessionId, batch(messages.flatMap((m) => chunksOf(m, 2))));
+    await harness.consistent?.(sessionId, 4);
+    await store.replaceVectors('alice', sessionId, batch(messages.map((m) => ({ ...chunksOf(m)[0]!, text: `new ${m.content}` }))));
+    const data = await store.readVectors('alice', sessionId);
+    expect(data.lines.map((l) => l.text)).toEqual(['new the old words', 'new more old words']);
+    await harness.consistent?.(sessionId, 2);
+  });
+
   it('deleting a session removes its vector rows with it', async () => {
     const { store, sessionId } = await setup();
     const [m] = await store.appendMessages('alice', sessionId, [{ role: 'user', content: 'hello' }]);

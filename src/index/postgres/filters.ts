@@ -44,6 +44,14 @@ export function filterSql(userId: string, options: ParsedSearchOptions, params: 
   return parts.join('\n  AND ');
 }
 
+/** True when the search has no filter: every one of the user's chunks matches. */
+export function unfiltered(options: ParsedSearchOptions): boolean {
+  // Every filter adds a parameter to filterSql's condition; the user's id is the one that is always there.
+  const params = new SqlParams();
+  filterSql('', options, params);
+  return params.values.length === 1;
+}
+
 /** A message chunk's time; NULL for a file chunk, which no time filter lets through. */
 const createdAt = "CASE WHEN c.source_kind = 'message' THEN (c.source ->> 'createdAt')::timestamptz END";
 

@@ -1,10 +1,10 @@
 import type { Pool, PoolClient } from 'pg';
 import { MemexError, analyze, type ChunkSource, type Config, type EmbeddingModel, type ParsedSearchOptions, type TermAnalysis } from '../../core/index.js';
-import { MAX_LEXEME_BYTES, readAnalysis, withUser } from '../../store/postgres/index.js';
+import { MAX_LEXEME_BYTES, readAnalysis, readLexicalStats, withUser, type LexicalStats } from '../../store/postgres/index.js';
 import { searchSettings, type BackendOptions, type IndexStatus, type SearchBackend, type SearchHit, type SearchQuery, type SearchReport, type SearchSettings } from '../backend.js';
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
 import { DEFAULT_BM25 } from '../lexical.js';
-import { SqlParams, chunksFrom, filterSql } from './filters.js';
+import { SqlParams, chunksFrom, filterSql, unfiltered } from './filters.js';
 
 /**
  * pgvector's iterative index scans (0.8+): when filters reject what the HNSW walk finds, the walk
@@ -76,19 +76,22 @@ export class PostgresSearch implements SearchBackend {
     return withUser(this.options.pool, userId, async (client) => {
       const recorded = await this.model(client, query.model);
       const { mode } = options;
-      const matching = await countMatching(client, userId, options);
+      const terms = mode === 'vector' ? new Map<string, number>() : queryTerms(query.text, await this.analysis(client));
+      const stats = await readLexicalStats(client, userId, [...terms.keys()]);
+      const matching = unfiltered(options) ? stats.chunks : await countMatching(client, userId, options);
       if (matching === 0) return { hits: [], mode, vectorPath: 'none', matching };
       const depth = candidateDepth(options, this.settings);
       const rows = new Map<string, ChunkRow>();
       let vectorList: { key: string; score: number }[] = [];
       let lexicalList: { key: string; score: number }[] = [];
       let vectorPath: SearchReport['vectorPath'] = 'none';
+      // The lexical side first: the vector side's planner settings then hold to the end of the transaction.
+      if (mode !== 'vector') lexicalList = (await this.lexicalCandidates(client, userId, terms, stats, depth, options)).map((row) => ({ key: keep(rows, row), score: row.score }));
       if (mode !== 'lexical' && query.vector && recorded) {
         const found = await this.vectorCandidates(client, userId, query.vector, recorded.dimension, Math.min(depth, matching), matching, options);
         vectorPath = found.path;
         vectorList = found.rows.map((row) => ({ key: keep(rows, row), score: row.score }));
       }
-      if (mode !== 'vector') lexicalList = (await this.lexicalCandidates(client, userId, query.text, depth, options)).map((row) => ({ key: keep(rows, row), score: row.score }));
 
       // Ties break by chunk key (session, then chunk id), whatever order the plan returned rows in.
       const order = new Map([...rows.keys()].sort().map((key, i) => [key, i]));
@@ -173,8 +176,8 @@ export class PostgresSearch implements SearchBackend {
       );
       // The typed expression is what the HNSW index is built on; the dimension is a checked integer.
       const rows = await nearest(client, userId, vector, `c.embedding::vector(${dimension})`, `::vector(${dimension})`, want, options);
-      await client.query("SELECT set_config('enable_seqscan', 'on', true), set_config('enable_sort', 'on', true)");
       if (rows.length >= want) return { path: 'hnsw', rows };
+      await client.query("SELECT set_config('enable_seqscan', 'on', true), set_config('enable_sort', 'on', true)");
     }
     // The untyped column matches no index: a scan of the user's matching rows, exact by construction.
     return { path: 'exact', rows: await nearest(client, userId, vector, 'c.embedding', '::vector', want, options) };
@@ -183,50 +186,36 @@ export class PostgresSearch implements SearchBackend {
   /**
    * BM25+ over the chunks' stored terms, the function MiniSearch computes for the flat files (the
    * same terms, lengths, k, b and d, and N, average length and document frequencies over all of the
-   * user's chunks, whatever the filters), so both backends rank alike. The candidates are the
-   * filtered chunks that hold any query term, found through the GIN index. As in MiniSearch, a term
-   * repeated in the query counts once per occurrence, and the sum is multiplied by the number of distinct query terms the chunk holds (its
-   * "quality", which favours chunks that match more of the question).
+   * user's chunks, whatever the filters: the statistics the store keeps, chunk-stats.ts), so both
+   * backends rank alike. The candidates are the filtered chunks that hold any query term, found
+   * through the GIN index. As in MiniSearch, a term repeated in the query counts once per
+   * occurrence, and the sum is multiplied by the number of distinct query terms the chunk holds (its
+   * "quality", which favours chunks that match more of the question). The score is one expression
+   * per term, written out: a subquery per candidate row cost twice as much.
    */
-  private async lexicalCandidates(client: PoolClient, userId: string, text: string, depth: number, options: ParsedSearchOptions): Promise<ChunkRow[]> {
-    const analysis = await this.analysis(client);
-    const weights = new Map<string, number>();
-    for (const term of analyze(text, analysis)) {
-      if (Buffer.byteLength(term) > MAX_LEXEME_BYTES || (!weights.has(term) && weights.size >= MAX_QUERY_TERMS)) continue;
-      weights.set(term, (weights.get(term) ?? 0) + 1);
-    }
-    if (weights.size === 0) return [];
+  private async lexicalCandidates(client: PoolClient, userId: string, terms: Map<string, number>, stats: LexicalStats, depth: number, options: ParsedSearchOptions): Promise<ChunkRow[]> {
+    if (terms.size === 0 || stats.chunks === 0) return [];
     const { search } = this.options.config;
-    const list = [...weights.keys()];
-    // Each term is letters, marks and digits only: quoted, it is one tsquery lexeme, taken as it is.
-    const lexeme = (term: string): string => `'${term}'`;
-    // One pass over the user's chunks gives N, the average length and every term's document
-    // frequency (per-term subqueries each read the rows again: five times slower on LoCoMo).
-    const stats = new SqlParams();
-    const user = stats.add(userId);
-    const dfs = list.map((term) => `count(*) FILTER (WHERE lexemes @@ ${stats.add(lexeme(term))}::tsquery)::int`).join(', ');
-    const counted = await client.query<{ n: number; avgdl: number | null; df: number[] }>(
-      `SELECT count(*)::int AS n, avg(term_length)::float8 AS avgdl, ARRAY[${dfs}] AS df FROM memex.chunks WHERE user_id = ${user}`,
-      stats.values,
-    );
-    const { n, avgdl, df } = counted.rows[0] ?? { n: 0, avgdl: null, df: [] };
-    if (n === 0 || avgdl === null) return [];
-    // MiniSearch's inverse document frequency, computed in JavaScript as it computes it.
-    const idf = list.map((_, i) => Math.log(1 + (n - (df[i] ?? 0) + 0.5) / ((df[i] ?? 0) + 0.5)));
+    const n = stats.chunks;
     const params = new SqlParams();
-    const [terms, counts, idfs] = [params.add(list), params.add([...weights.values()]), params.add(idf)];
-    const any = params.add(list.map(lexeme).join(' | '));
-    const [k, b, d, dl] = [params.add(search.bm25K), params.add(search.bm25B), params.add(DEFAULT_BM25.d), params.add(avgdl)];
+    const [k, b, d, dl] = [params.add(search.bm25K), params.add(search.bm25B), params.add(DEFAULT_BM25.d), params.add(stats.averageLength)];
+    const norm = `(${k}::float8 * (1 - ${b}::float8 + ${b}::float8 * c.term_length / ${dl}::float8))`;
+    const scores: string[] = [];
+    const found: string[] = [];
+    for (const [term, weight] of terms) {
+      const df = stats.df.get(term) ?? 0;
+      // MiniSearch's inverse document frequency, computed in JavaScript as it computes it.
+      const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+      const tf = `(c.term_counts ->> ${params.add(term)}::text)::float8`;
+      scores.push(`coalesce(${params.add(weight)}::float8 * ${params.add(idf)}::float8 * (${d}::float8 + ${tf} * (${k}::float8 + 1) / (${tf} + ${norm})), 0)`);
+      found.push(`(${tf} IS NOT NULL)::int`);
+    }
+    // Each term is letters, marks and digits only: quoted, it is one tsquery lexeme, taken as it is.
+    const any = params.add([...terms.keys()].map((term) => `'${term}'`).join(' | '));
     const filters = filterSql(userId, options, params);
     const result = await client.query<ChunkRow>(
-      `WITH bm25_terms AS MATERIALIZED (
-              SELECT * FROM unnest(${terms}::text[], ${counts}::float8[], ${idfs}::float8[]) AS t(term, weight, idf))
-       SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''},
-              (SELECT sum(q.weight * q.idf * (${d}::float8 + tf.n * (${k}::float8 + 1) /
-                        (tf.n + ${k}::float8 * (1 - ${b}::float8 + ${b}::float8 * c.term_length / ${dl}::float8)))) * count(*)
-                 FROM bm25_terms q
-                 CROSS JOIN LATERAL (SELECT (c.term_counts ->> q.term)::float8 AS n) AS tf
-                WHERE tf.n IS NOT NULL) AS score
+      `SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''},
+              (${scores.join(' + ')}) * (${found.join(' + ')}) AS score
          FROM ${chunksFrom(options)}
         WHERE c.lexemes @@ ${any}::tsquery
           AND ${filters}
@@ -251,6 +240,16 @@ export class PostgresSearch implements SearchBackend {
 
 /** The distinct query terms one lexical search looks up (each is a GIN lookup); the rest are ignored. */
 const MAX_QUERY_TERMS = 256;
+
+/** The query's terms, analysed as the chunks' were, each with how often the query holds it. */
+function queryTerms(text: string, analysis: TermAnalysis): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const term of analyze(text, analysis)) {
+    if (Buffer.byteLength(term) > MAX_LEXEME_BYTES || (!weights.has(term) && weights.size >= MAX_QUERY_TERMS)) continue;
+    weights.set(term, (weights.get(term) ?? 0) + 1);
+  }
+  return weights;
+}
 
 const COLUMNS = 'c.session_id, c.id, c.source, c.text, c.span_start, c.span_end, c.part_index, c.part_count';
 

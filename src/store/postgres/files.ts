@@ -7,6 +7,7 @@ import type { Durability } from '../durable.js';
 import { stageFile, sweepStaleUploads } from '../files.js';
 import { FILE_ARTIFACTS, type FileArtifactName, type PutFileInput, type PutFileResult } from '../store.js';
 import { iso, type PgContext } from './context.js';
+import { deleteChunks } from './chunk-stats.js';
 import { requireSession } from './sessions.js';
 import type { PoolClient } from 'pg';
 
@@ -150,7 +151,7 @@ export async function deleteFile(ctx: PgContext, userId: string, sessionId: stri
   const fid = parseId('file', fileId);
   await ctx.as(uid, async (client) => {
     await requireFile(client, uid, sid, fid);
-    await client.query("DELETE FROM memex.chunks WHERE user_id = $1 AND session_id = $2 AND source_kind = 'file' AND file_id = $3", [uid, sid, fid]);
+    await deleteChunks(client, uid, "c.session_id = $2 AND c.source_kind = 'file' AND c.file_id = $3", [sid, fid]);
     await client.query('DELETE FROM memex.files WHERE user_id = $1 AND session_id = $2 AND id = $3', [uid, sid, fid]);
   });
 }

@@ -8,4 +8,5 @@ export { withUser, withRole, APP_ROLE, WORKER_ROLE, ADMIN_ROLE } from './with-us
 export { PostgresStore, type PostgresStoreOptions } from './store.js';
 export { PostgresKeyStore, type PostgresKeyStoreOptions } from './api-keys.js';
 export { PostgresJobQueue, type PostgresJobQueueOptions } from './ingest-jobs.js';
+export { countChunks, deleteChunks, readLexicalStats, type CountedChunk, type LexicalStats } from './chunk-stats.js';
 export { chunkTerms, readAnalysis, recordAnalysis, MAX_LEXEME_BYTES } from './lexical.js';

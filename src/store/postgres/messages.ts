@@ -5,6 +5,7 @@ import { messagePage, messageWindow } from '../paging.js';
 import type { MessagePage } from '../store.js';
 import { foldCase, oneLine } from '../text.js';
 import { iso, type PgContext, TITLE_CHARS } from './context.js';
+import { deleteChunks } from './chunk-stats.js';
 import { requireSession } from './sessions.js';
 
 interface MessageRow {
@@ -165,7 +166,7 @@ export async function deleteMessage(ctx: PgContext, userId: string, sessionId: s
     await requireSession(client, uid, sid, { lock: true });
     const { rowCount } = await client.query('DELETE FROM memex.messages WHERE user_id = $1 AND session_id = $2 AND id = $3', [uid, sid, mid]);
     if (!rowCount) throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
-    await client.query("DELETE FROM memex.chunks WHERE user_id = $1 AND session_id = $2 AND source_kind = 'message' AND message_id = $3", [uid, sid, mid]);
+    await deleteChunks(client, uid, "c.session_id = $2 AND c.source_kind = 'message' AND c.message_id = $3", [sid, mid]);
     await client.query('DELETE FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid]);
     await client.query('UPDATE memex.sessions SET updated_at = now() WHERE user_id = $1 AND id = $2', [uid, sid]);
   });

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { MemexError } from '../../core/errors.js';
 import { SCHEMA_V1 } from './schema-v1.js';
+import { SCHEMA_V2 } from './schema-v2.js';
 import { inTransaction } from './transaction.js';
 
 /** One step of the schema. Released migrations are never edited: a change is a new version. */
@@ -11,7 +12,10 @@ export interface Migration {
 }
 
 /** The schema's history, oldest first; versions count up from 1 without gaps. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([{ version: 1, name: 'initial schema', sql: SCHEMA_V1 }]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: 'initial schema', sql: SCHEMA_V1 },
+  { version: 2, name: 'per-user lexical statistics', sql: SCHEMA_V2 },
+]);
 
 /**
  * The advisory lock every schema change takes ('memex' in ASCII). Two instances opening an empty

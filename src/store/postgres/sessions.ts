@@ -19,6 +19,7 @@ import {
 import { readSessionCursor, sessionCursor } from '../cursor.js';
 import type { ListOptions, RestoredSession, SessionPage } from '../store.js';
 import { foldCase } from '../text.js';
+import { deleteChunks } from './chunk-stats.js';
 import { DEFAULT_PAGE, iso, isoOrNull, type PgContext, sqlState } from './context.js';
 import { requirePersona } from './personas.js';
 import { requireUser, userNotFound } from './users.js';
@@ -121,12 +122,17 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
   });
 }
 
-/** Deletes the session; its messages, files, summary, chunks and jobs go with it (foreign keys cascade). */
+/** Deletes the session; its messages, files, summary and jobs go with it (foreign keys cascade). */
 export async function deleteSession(ctx: PgContext, userId: string, sessionId: string): Promise<void> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   await ctx.as(uid, async (client) => {
-    const { rowCount } = await client.query('DELETE FROM memex.sessions WHERE user_id = $1 AND id = $2', [uid, sid]);
+    // The session row first, as every writer to a session locks it before the user's lexical
+    // statistics (chunk-stats.ts); its chunks would go with it anyway, but deleted here they leave
+    // the statistics too.
+    const { rowCount } = await client.query('SELECT 1 FROM memex.sessions WHERE user_id = $1 AND id = $2 FOR UPDATE', [uid, sid]);
     if (!rowCount) await sessionNotFound(client, uid, sid);
+    await deleteChunks(client, uid, 'c.session_id = $2', [sid]);
+    await client.query('DELETE FROM memex.sessions WHERE user_id = $1 AND id = $2', [uid, sid]);
   });
 }
 

@@ -3,6 +3,7 @@ import { EmbeddingModelSchema, FORMAT_VERSION, MemexError, parseInput, type Chun
 import type { SessionVectorData, VectorBatch, VectorStatus } from '../store.js';
 import { type PgContext } from './context.js';
 import { MESSAGE_COLUMNS, messageOf } from './messages.js';
+import { countChunks, deleteChunks } from './chunk-stats.js';
 import { chunkTerms, recordAnalysis } from './lexical.js';
 import { readModel, recordModel, releaseDimension } from './model.js';
 import { requireSession } from './sessions.js';
@@ -115,7 +116,7 @@ export async function replaceVectors(ctx: PgContext, userId: string, sessionId: 
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid, { lock: true });
     const kept = await inSession(client, uid, sid, batch, () => true, false);
-    await client.query('DELETE FROM memex.chunks WHERE user_id = $1 AND session_id = $2', [uid, sid]);
+    await deleteChunks(client, uid, 'c.session_id = $2', [sid]);
     await insertRows(client, uid, sid, batch.model, kept, analysis);
     return statusOf(client, uid, sid);
   });
@@ -322,5 +323,6 @@ async function insertRows(client: PoolClient, userId: UserId, sessionId: Session
         ORDER BY r.ord`,
       [userId, sessionId, JSON.stringify(slice), model],
     );
+    await countChunks(client, userId, slice);
   }
 }

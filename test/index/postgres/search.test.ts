@@ -4,7 +4,7 @@ import { HashedEmbedder } from '../../../src/embedding/index.js';
 import { compileWhere } from '../../../src/core/where.js';
 import { PostgresSearch } from '../../../src/index/index.js';
 import { SqlParams, whereSql } from '../../../src/index/postgres/filters.js';
-import { chunkTerms, openDatabase, recordModel, withUser, type Database } from '../../../src/store/postgres/index.js';
+import { chunkTerms, countChunks, openDatabase, recordModel, withUser, type Database } from '../../../src/store/postgres/index.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 
 /** The analysis the config's defaults record (search.stopwords, search.stemming). */
@@ -125,6 +125,7 @@ describe('PostgresSearch', () => {
           texts.map((t) => chunkTerms(t, DEFAULT_ANALYSIS).term_length),
         ],
       );
+      await countChunks(c, userId, texts.map((t) => chunkTerms(t, DEFAULT_ANALYSIS)));
     });
   }
 

@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { PostgresStore } from '../../../src/store/index.js';
+import { withUser } from '../../../src/store/postgres/index.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 import { describeStoreConformance } from '../conformance.js';
 import { describeVectorConformance } from '../vector-conformance.js';
@@ -38,7 +39,28 @@ describeStoreConformance('PostgreSQL (pgvector)', async () => {
   };
 });
 
+/**
+ * The lexical statistics the store keeps as it writes (chunk-stats.ts) equal a count of the user's
+ * chunks: N, the summed length and every term's document frequency, with no term left at zero.
+ */
+async function statsMatchRecount(store: PostgresStore, userId: string): Promise<void> {
+  await withUser(store.database.pool, userId, async (c) => {
+    const kept = await c.query('SELECT chunks::int, term_length::int FROM memex.chunk_stats WHERE user_id = $1', [userId]);
+    const counted = await c.query('SELECT count(*)::int AS chunks, coalesce(sum(term_length), 0)::int AS term_length FROM memex.chunks WHERE user_id = $1', [userId]);
+    expect(kept.rows[0] ?? { chunks: 0, term_length: 0 }).toEqual(counted.rows[0]);
+    const keptTerms = await c.query('SELECT term, chunks::int FROM memex.term_stats WHERE user_id = $1 ORDER BY term COLLATE "C"', [userId]);
+    const countedTerms = await c.query(
+      'SELECT t.term, count(*)::int AS chunks FROM memex.chunks c CROSS JOIN LATERAL unnest(tsvector_to_array(c.lexemes)) AS t(term) WHERE c.user_id = $1 GROUP BY t.term ORDER BY t.term COLLATE "C"',
+      [userId],
+    );
+    expect(keptTerms.rows).toEqual(countedTerms.rows);
+  });
+}
+
 describeVectorConformance('PostgreSQL (pgvector)', {
+  consistent: async () => statsMatchRecount(open.at(-1) as PostgresStore, 'alice'),
+  sessionGone: async () => statsMatchRecount(open.at(-1) as PostgresStore, 'alice'),
+  filesGone: async () => statsMatchRecount(open.at(-1) as PostgresStore, 'alice'),
   async open() {
     await resetMemexSchema(database.url);
     let store = await openStore();

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, SCHEMA_LOCK, migrate, openDatabase, schemaVersion, type Database } from '../../../src/store/postgres/index.js';
+import { MIGRATIONS, SCHEMA_LOCK, chunkTerms, migrate, openDatabase, readLexicalStats, schemaVersion, withUser, type Database } from '../../../src/store/postgres/index.js';
 import { expectCode } from '../../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 
-const TABLES = ['api_keys', 'chunks', 'file_artifacts', 'files', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'sessions', 'summaries', 'users'];
+const TABLES = ['api_keys', 'chunk_stats', 'chunks', 'file_artifacts', 'files', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'sessions', 'summaries', 'term_stats', 'users'];
 
 describe('PostgreSQL migrations', () => {
   let server: TestDatabase;
@@ -109,5 +109,28 @@ describe('PostgreSQL migrations', () => {
     const gap = [...MIGRATIONS, { version: MIGRATIONS.length + 2, name: 'skips one', sql: 'SELECT 1' }];
     await expectCode(migrate(pool(), gap), 'MEMEX_INTERNAL');
     expect(await schemaVersion(pool())).toBe(0);
+  });
+
+  it('migration 2 counts the lexical statistics of chunks written under schema 1, for each user apart', async () => {
+    const first = pool();
+    await migrate(first, MIGRATIONS.slice(0, 1));
+    for (const [user, texts] of [['alice', ['tea and cake', 'more tea']], ['bob', ['cake']]] as const) {
+      await withUser(first, user, async (c) => {
+        await c.query('INSERT INTO memex.users (user_id, name) VALUES ($1, $1)', [user]);
+        await c.query("INSERT INTO memex.sessions (user_id, id) VALUES ($1, 's1')", [user]);
+        for (const [i, text] of texts.entries()) {
+          const { lexemes, term_counts, term_length } = chunkTerms(text, { stopwords: true, stemming: true });
+          await c.query(
+            `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding, lexemes, term_counts, term_length)
+             VALUES ($1, 's1', $2, 'message', $2, jsonb_build_object('kind', 'message', 'messageId', $2::text), 0, 1, 0, 1, $3, 1, 'm', '[1,0]', array_to_tsvector($4::text[]), $5, $6)`,
+            [user, `m${i}`, text, lexemes, term_counts, term_length],
+          );
+        }
+      });
+    }
+    expect(await migrate(first)).toMatchObject({ from: 1, applied: MIGRATIONS.slice(1).map((m) => m.version) });
+    const read = (user: string) => withUser(first, user, (c) => readLexicalStats(c, user, ['tea', 'cake', 'none']));
+    expect(await read('alice')).toEqual({ chunks: 2, averageLength: 2.5, df: new Map([['tea', 2], ['cake', 1]]) });
+    expect(await read('bob')).toEqual({ chunks: 1, averageLength: 1, df: new Map([['cake', 1]]) });
   });
 });

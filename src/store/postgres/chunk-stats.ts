@@ -1,0 +1,84 @@
+import type { PoolClient } from 'pg';
+
+/**
+ * The user's lexical statistics (memex.chunk_stats and memex.term_stats, schema-v2.ts), kept in the
+ * transaction that writes or deletes chunks, so BM25 reads them instead of counting. Every writer
+ * locks the user's chunk_stats row before any term row: two transactions writing one user's chunks
+ * queue on that row and never hold term rows crosswise (no deadlock).
+ */
+
+/** What one written chunk adds: its distinct terms and its BM25 length. */
+export interface CountedChunk {
+  readonly lexemes: readonly string[];
+  readonly term_length: number;
+}
+
+/** Adds chunks just inserted for `userId` to the statistics. */
+export async function countChunks(client: PoolClient, userId: string, chunks: readonly CountedChunk[]): Promise<void> {
+  if (chunks.length === 0) return;
+  const df = new Map<string, number>();
+  let length = 0;
+  for (const chunk of chunks) {
+    length += chunk.term_length;
+    for (const term of chunk.lexemes) df.set(term, (df.get(term) ?? 0) + 1);
+  }
+  await client.query(
+    `INSERT INTO memex.chunk_stats (user_id, chunks, term_length) VALUES ($1, $2, $3)
+     ON CONFLICT (user_id) DO UPDATE SET chunks = memex.chunk_stats.chunks + excluded.chunks, term_length = memex.chunk_stats.term_length + excluded.term_length`,
+    [userId, chunks.length, length],
+  );
+  if (df.size === 0) return;
+  await client.query(
+    `INSERT INTO memex.term_stats (user_id, term, chunks)
+     SELECT $1, t.term, t.chunks FROM unnest($2::text[], $3::bigint[]) AS t(term, chunks)
+     ON CONFLICT (user_id, term) DO UPDATE SET chunks = memex.term_stats.chunks + excluded.chunks`,
+    [userId, [...df.keys()], [...df.values()]],
+  );
+}
+
+/**
+ * Deletes the user's chunks that `where` (a condition over `c`, with `$2`… for `params`) selects and
+ * takes them out of the statistics, in one statement; returns how many went.
+ */
+export async function deleteChunks(client: PoolClient, userId: string, where: string, params: readonly unknown[]): Promise<number> {
+  await client.query('SELECT 1 FROM memex.chunk_stats WHERE user_id = $1 FOR UPDATE', [userId]);
+  const { rows } = await client.query<{ gone: number; emptied: string[] | null }>(
+    `WITH gone AS (
+       DELETE FROM memex.chunks c WHERE c.user_id = $1 AND ${where} RETURNING c.lexemes, c.term_length
+     ), totals AS (
+       UPDATE memex.chunk_stats s SET chunks = s.chunks - g.n, term_length = s.term_length - g.length
+         FROM (SELECT count(*) AS n, coalesce(sum(term_length), 0) AS length FROM gone) g
+        WHERE s.user_id = $1 AND g.n > 0
+     ), terms AS (
+       UPDATE memex.term_stats s SET chunks = s.chunks - t.n
+         FROM (SELECT term, count(*) AS n FROM gone CROSS JOIN LATERAL unnest(tsvector_to_array(gone.lexemes)) AS term GROUP BY term) t
+        WHERE s.user_id = $1 AND s.term = t.term
+        RETURNING s.term, s.chunks
+     )
+     SELECT (SELECT count(*)::int FROM gone) AS gone, (SELECT array_agg(term) FROM terms WHERE chunks = 0) AS emptied`,
+    [userId, ...params],
+  );
+  const { gone, emptied } = rows[0] ?? { gone: 0, emptied: null };
+  if (emptied && emptied.length > 0) await client.query('DELETE FROM memex.term_stats WHERE user_id = $1 AND term = ANY($2::text[]) AND chunks = 0', [userId, emptied]);
+  return gone;
+}
+
+/** BM25's statistics for a search: the user's chunk count, their average length, and each term's document frequency. */
+export interface LexicalStats {
+  chunks: number;
+  averageLength: number;
+  df: Map<string, number>;
+}
+
+export async function readLexicalStats(client: PoolClient, userId: string, terms: readonly string[]): Promise<LexicalStats> {
+  const { rows } = await client.query<{ chunks: string; term_length: string; df: Record<string, string> | null }>(
+    `SELECT s.chunks, s.term_length,
+            (SELECT jsonb_object_agg(t.term, t.chunks) FROM memex.term_stats t WHERE t.user_id = $1 AND t.term = ANY($2::text[])) AS df
+       FROM memex.chunk_stats s WHERE s.user_id = $1`,
+    [userId, terms],
+  );
+  const row = rows[0];
+  if (!row) return { chunks: 0, averageLength: 0, df: new Map() };
+  const chunks = Number(row.chunks);
+  return { chunks, averageLength: chunks === 0 ? 0 : Number(row.term_length) / chunks, df: new Map(Object.entries(row.df ?? {}).map(([term, n]) => [term, Number(n)])) };
+}
