@@ -70,6 +70,11 @@ const catalogue = {
   MEMEX_SCHEMA_NEWER: { status: 500, hint: 'The database was migrated by a newer Memex; upgrade Memex to use it (migrations never go backwards).' },
   MEMEX_MIGRATION_CONFLICT: { status: 409, hint: 'The target already holds different data where the copy would go (say, another history for the same session id); migrate into an empty target, or delete that user or session there first.' },
   MEMEX_MIGRATION_MISMATCH: { status: 500, hint: 'The copy differs from the source after migrating (the details name each session and what differs); nothing was deleted from the source. Check that nothing else writes to the target, then run the migration again into an empty target.' },
+  MEMEX_IMPORT_FORMAT_UNKNOWN: { status: 415, hint: 'Memex imports ChatGPT conversations.json, Claude exports (conversations, projects, memories, users), Google Takeout Gemini "My Activity" JSON and Memex session exports, as JSON or in the ZIP the service sent; name the source with --source if detection fails.' },
+  MEMEX_IMPORT_INVALID: { status: 422, hint: 'The export is not valid JSON of its kind (truncated or damaged download?); download the export again. Nothing was imported from this file.' },
+  MEMEX_ARCHIVE_UNSAFE: { status: 422, hint: 'The ZIP was refused before anything was extracted (too many entries, too large once uncompressed, an extreme compression ratio, or a path outside the archive); use the ZIP exactly as the service delivered it.' },
+  MEMEX_SESSION_READ_ONLY: { status: 409, hint: 'Imported conversations are kept as they were exported; start a new session to continue the conversation, or delete the import.' },
+  MEMEX_IMPORT_NOT_FOUND: { status: 404, hint: 'List the imports with `memex import list` (GET /v1/imports).' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
