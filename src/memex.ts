@@ -505,7 +505,8 @@ export class Memex {
   readonly sessions = {
     create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.store.createSession(userId, input),
     get: (userId: string, sessionId: string): Promise<SessionSummary> => this.store.getSession(userId, sessionId),
-    list: (userId: string, options?: ListOptions): Promise<SessionPage> => this.store.listSessions(userId, options),
+    /** Native sessions unless `origin` asks for imported conversations (or `all`). */
+    list: (userId: string, options?: ListOptions): Promise<SessionPage> => this.store.listSessions(userId, { origin: 'native', ...options }),
     rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, { title }),
     update: (userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, patch),
     delete: (userId: string, sessionId: string): Promise<void> => this.store.deleteSession(userId, sessionId),

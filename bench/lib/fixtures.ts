@@ -128,5 +128,5 @@ export async function insertChunks(client: PoolClient, userId: string, model: st
       terms.map((t) => t.term_length),
     ],
   );
-  await countChunks(client, userId, terms);
+  await countChunks(client, userId, rows.map((r, i) => ({ session_id: r.sessionId, id: r.id, ...(terms[i] as ReturnType<typeof chunkTerms>) })));
 }

@@ -104,7 +104,8 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .addOption(new Option('--limit <n>', 'sessions per page').argParser(positiveInt).default(20))
     .addOption(new Option('--offset <n>', 'sessions to skip').argParser(positiveInt).default(0))
     .option('--title <text>', 'only sessions whose title contains this (ignoring case and accents)')
-    .action(async (options: { limit: number; offset: number; title?: string }, command: Command) => {
+    .addOption(new Option('--origin <origin>', 'native sessions, imported chat exports, or all').choices(['native', 'imported', 'all']).default('native'))
+    .action(async (options: { limit: number; offset: number; title?: string; origin: 'native' | 'imported' | 'all' }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const page = await memex.sessions.list(uid, options);

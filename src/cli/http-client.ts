@@ -118,8 +118,8 @@ export class HttpMemex implements MemexApi {
     create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.call('POST', '/sessions', { user: userId, body: input ?? {} }),
     get: (userId: string, sessionId: string): Promise<SessionSummary> => this.call('GET', `/sessions/${enc(sessionId)}`, { user: userId }),
     list: async (userId: string, options: ListOptions = {}): Promise<SessionPage> => {
-      const { limit = 20, offset, cursor, title } = options;
-      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query: { limit, offset, cursor, title } });
+      const { limit = 20, offset, cursor, title, origin } = options;
+      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query: { limit, offset, cursor, title, origin } });
       // The server lists unreadable sessions only in its log; a page reached by cursor does not know its offset.
       return { ...page, offset: offset ?? (cursor === undefined ? 0 : -1), limit, unreadable: [] };
     },

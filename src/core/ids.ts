@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MemexError } from './errors.js';
 
@@ -130,4 +130,29 @@ export function newPersonaId(now?: number): PersonaId {
 
 export function newNoteId(now?: number): NoteId {
   return `note_${ulid(now)}` as NoteId;
+}
+
+/** The services whose exports Memex imports; `memex` is its own session export. */
+export const IMPORT_SOURCES = ['chatgpt', 'claude', 'gemini', 'memex'] as const;
+export type ImportSource = (typeof IMPORT_SOURCES)[number];
+
+const IMPORTED_ID = /^(chatgpt|claude|gemini|memex)\.([A-Za-z0-9_-][A-Za-z0-9_-]*)$/;
+const SAFE_KEY = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * The session id of an imported conversation: `<source>.<key>`, the same on every import of it, so a
+ * second import finds what the first wrote. The key is the service's conversation id when that is a
+ * safe name (ChatGPT's and Claude's UUIDs), else `h` and 40 hex digits of its sha256. Native ids
+ * never hold a `.`, so the two never meet, and the flat files keep imported conversations in their
+ * own folder (`users/<id>/imported/<source>/<key>/`) by the id alone.
+ */
+export function importedSessionId(source: ImportSource, conversationId: string): SessionId {
+  const key = SAFE_KEY.test(conversationId) ? conversationId : `h${createHash('sha256').update(conversationId).digest('hex').slice(0, 40)}`;
+  return `${source}.${key}` as SessionId;
+}
+
+/** The source and folder name of an imported conversation's session id; null for a native id. */
+export function importedSessionParts(sessionId: string): { source: ImportSource; key: string } | null {
+  const match = IMPORTED_ID.exec(sessionId);
+  return match ? { source: match[1] as ImportSource, key: match[2] as string } : null;
 }

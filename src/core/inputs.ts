@@ -195,6 +195,11 @@ export const SessionListOptionsSchema = z.strictObject({
   cursor: z.string().max(512).optional(),
   /** Only sessions whose title contains this, ignoring case and accents. */
   title: z.string().trim().min(1).max(500).optional(),
+  /**
+   * Sessions Memex recorded (`native`), imported chat exports (`imported`), or both (`all`). The
+   * store lists all by default; the library, CLI and HTTP list native sessions unless asked.
+   */
+  origin: z.enum(['native', 'imported', 'all']).optional(),
 });
 export type SessionListOptions = z.input<typeof SessionListOptionsSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileIdSchema, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+import { FileIdSchema, IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
 
 /**
  * Every record Memex saves, as a zod schema with its inferred type, so what is read from disk or
@@ -27,7 +27,6 @@ export const ProfileSchema = z.object({
 });
 export type Profile = z.infer<typeof ProfileSchema>;
 
-export const IMPORT_SOURCES = ['chatgpt', 'claude', 'gemini'] as const;
 export const SessionOriginSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('native') }),
   z.object({ kind: z.literal('imported'), source: z.enum(IMPORT_SOURCES), conversationId: z.string().min(1).max(256) }),

@@ -5,9 +5,11 @@
  * what has no field of its own in `metadata`.
  */
 
+import { IMPORT_SOURCES, type ImportSource } from '../core/index.js';
+
 /** Where an export came from. `memex` is Memex's own session export (`memex export --format json`). */
-export const EXPORT_SOURCES = ['chatgpt', 'claude', 'gemini', 'memex'] as const;
-export type ExportSource = (typeof EXPORT_SOURCES)[number];
+export const EXPORT_SOURCES = IMPORT_SOURCES;
+export type ExportSource = ImportSource;
 
 export type ImportedRole = 'user' | 'assistant' | 'system' | 'tool';
 

@@ -101,4 +101,41 @@ describe('flat files and PostgreSQL rank lexically alike', () => {
       for (const world of worlds) await world.close();
     }
   }, 60_000);
+
+  // Postgres finds the lexical candidates as search engines do (MaxScore: the rarest terms first,
+  // then only the terms that can still reach the best so far); with a small candidate depth over a
+  // whole LoCoMo conversation that skips the common words, and must change nothing.
+  it.skipIf(!hasLocomo)('a lexical search that skips the common words finds the same chunks with the same scores', async () => {
+    const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { qa: { question: string }[] }[];
+    const turns = locomoSessions()
+      .filter((session) => session.conversation === 'conv-26')
+      .flatMap((session) => session.turns.map((turn) => turn.text));
+    const questions = (samples[0]?.qa ?? []).slice(0, 40).map((qa) => qa.question);
+    const overrides = { search: { candidates: 5 } };
+    const flatStore = await FlatFileStore.open({ dataDir: await tempDir(), fsync: 'none' });
+    const worlds = [await openWorld(async () => ({ store: flatStore, close: () => flatStore.close() }), overrides), await openWorld(postgres, overrides)];
+    try {
+      for (const world of worlds) {
+        await world.user('alice');
+        const s = await world.session('alice');
+        // Twice over, so every word is held by twice the chunks.
+        await world.say('alice', s, turns);
+        await world.say('alice', s, turns);
+      }
+      let compared = 0;
+      for (const question of questions) {
+        const [flat, pg] = await Promise.all(worlds.map((world) => world.search('alice', question, { mode: 'lexical', k: 5 })));
+        const [flatHits, pgHits] = [flat?.hits ?? [], pg?.hits ?? []];
+        expect(pgHits.length, question).toBe(flatHits.length);
+        pgHits.forEach((hit, i) => expect(hit.scores.lexical, question).toBeCloseTo(flatHits[i]?.scores.lexical as number, 5));
+        const last = flatHits.at(-1)?.scores.lexical ?? 0;
+        const above = (hits: typeof flatHits): string[] => hits.filter((hit) => (hit.scores.lexical ?? 0) > last + 1e-6).map((hit) => `${(hit.scores.lexical ?? 0).toFixed(5)} ${hit.text}`).sort();
+        expect(above(pgHits), question).toEqual(above(flatHits));
+        compared += flatHits.length;
+      }
+      expect(compared).toBeGreaterThan(150);
+    } finally {
+      for (const world of worlds) await world.close();
+    }
+  }, 120_000);
 });

@@ -86,6 +86,13 @@ export class PostgresSearch implements SearchBackend {
       let lexicalList: { key: string; score: number }[] = [];
       let vectorPath: SearchReport['vectorPath'] = 'none';
       // The lexical side first: the vector side's planner settings then hold to the end of the transaction.
+      if (mode !== 'vector' && terms.size > 0) {
+        // The candidates are the chunks holding the looked-up terms, which lexicalCandidates keeps
+        // few: read by key from the postings. The planner would rather read every row of the user's
+        // once a few thousand match (it prices a page read by key at four read in order, a disk's
+        // cost, where the pages sit in memory), and that grows with the user, not the query.
+        await client.query("SELECT set_config('enable_seqscan', 'off', true)");
+      }
       if (mode !== 'vector') lexicalList = (await this.lexicalCandidates(client, userId, terms, stats, depth, options)).map((row) => ({ key: keep(rows, row), score: row.score }));
       if (mode !== 'lexical' && query.vector && recorded) {
         const found = await this.vectorCandidates(client, userId, query.vector, recorded.dimension, Math.min(depth, matching), matching, options);
@@ -187,37 +194,92 @@ export class PostgresSearch implements SearchBackend {
    * BM25+ over the chunks' stored terms, the function MiniSearch computes for the flat files (the
    * same terms, lengths, k, b and d, and N, average length and document frequencies over all of the
    * user's chunks, whatever the filters: the statistics the store keeps, chunk-stats.ts), so both
-   * backends rank alike. The candidates are the filtered chunks that hold any query term, found
-   * through the GIN index. As in MiniSearch, a term repeated in the query counts once per
-   * occurrence, and the sum is multiplied by the number of distinct query terms the chunk holds (its
-   * "quality", which favours chunks that match more of the question). The score is one expression
-   * per term, written out: a subquery per candidate row cost twice as much.
+   * backends rank alike. As in MiniSearch, a term repeated in the query counts once per occurrence,
+   * and the sum is multiplied by the number of distinct query terms the chunk holds (its "quality",
+   * which favours chunks that match more of the question).
+   *
+   * Scoring every chunk that holds any query term costs a row read each, and a common word (a name
+   * in every tenth turn) makes that most of a large user's chunks. So the `depth` best are found as
+   * search engines do (MaxScore): the chunks holding the rarest terms are scored first, and the
+   * `depth`-th best of them is a score the answer must reach; a chunk holding only terms whose
+   * largest possible contribution, summed and multiplied by their count, stays below it cannot, and
+   * those terms are not looked up. The result is the same as scoring everything.
    */
   private async lexicalCandidates(client: PoolClient, userId: string, terms: Map<string, number>, stats: LexicalStats, depth: number, options: ParsedSearchOptions): Promise<ChunkRow[]> {
     if (terms.size === 0 || stats.chunks === 0) return [];
     const { search } = this.options.config;
     const n = stats.chunks;
-    const params = new SqlParams();
-    const [k, b, d, dl] = [params.add(search.bm25K), params.add(search.bm25B), params.add(DEFAULT_BM25.d), params.add(stats.averageLength)];
-    const norm = `(${k}::float8 * (1 - ${b}::float8 + ${b}::float8 * c.term_length / ${dl}::float8))`;
-    const scores: string[] = [];
-    const found: string[] = [];
-    for (const [term, weight] of terms) {
+    const scored = [...terms].map(([term, weight]) => {
       const df = stats.df.get(term) ?? 0;
       // MiniSearch's inverse document frequency, computed in JavaScript as it computes it.
       const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+      // A term's contribution grows with its count towards weight * idf * (d + k + 1), never reaching it.
+      return { term, weight, df, idf, bound: weight * idf * (DEFAULT_BM25.d + search.bm25K + 1) };
+    });
+    const query = (lookup: readonly string[]): Promise<ChunkRow[]> => this.scoreChunks(client, userId, scored, lookup, stats.averageLength, depth, options);
+    const held = scored.filter((t) => t.df > 0);
+    if (held.length === 0) return [];
+    if (held.reduce((sum, t) => sum + t.df, 0) <= SCORE_ALL_BELOW * depth) return query(held.map((t) => t.term));
+
+    // The rarest terms, until they are held by at least `depth` chunks: a first answer, cheap to get.
+    const rarest: string[] = [];
+    let reach = 0;
+    for (const t of [...held].sort((a, b) => a.df - b.df)) {
+      if (reach >= depth) break;
+      rarest.push(t.term);
+      reach += t.df;
+    }
+    const first = await query(rarest);
+    if (first.length < depth) return query(held.map((t) => t.term));
+    const threshold = (first[first.length - 1] as ChunkRow).score;
+    // The weakest terms that, even all together, cannot lift a chunk to the threshold.
+    const weakest = [...held].sort((a, b) => a.bound - b.bound);
+    let skipped = 0;
+    let sum = 0;
+    for (const t of weakest) {
+      const next = sum + t.bound;
+      if (next * (skipped + 1) * (1 + 1e-9) >= threshold) break;
+      sum = next;
+      skipped++;
+    }
+    const essential = weakest.slice(skipped).map((t) => t.term);
+    if (essential.every((term) => rarest.includes(term))) return first;
+    const rest = await query(essential);
+    const merged = new Map<string, ChunkRow>();
+    for (const row of [...first, ...rest]) merged.set(`${row.session_id}\u0000${row.id}`, row);
+    return [...merged.values()].sort((a, b) => b.score - a.score || compareKeys(a, b)).slice(0, depth);
+  }
+
+  /** The `depth` best by BM25+ (every query term scored) of the filtered chunks holding any of `lookup`, found through the postings. */
+  private async scoreChunks(
+    client: PoolClient,
+    userId: string,
+    terms: readonly { term: string; weight: number; idf: number }[],
+    lookup: readonly string[],
+    averageLength: number,
+    depth: number,
+    options: ParsedSearchOptions,
+  ): Promise<ChunkRow[]> {
+    const { search } = this.options.config;
+    const params = new SqlParams();
+    const [k, b, d, dl] = [params.add(search.bm25K), params.add(search.bm25B), params.add(DEFAULT_BM25.d), params.add(averageLength)];
+    const norm = `(${k}::float8 * (1 - ${b}::float8 + ${b}::float8 * c.term_length / ${dl}::float8))`;
+    // One expression per term, written out: a subquery per candidate row cost twice as much.
+    const scores: string[] = [];
+    const found: string[] = [];
+    for (const { term, weight, idf } of terms) {
       const tf = `(c.term_counts ->> ${params.add(term)}::text)::float8`;
       scores.push(`coalesce(${params.add(weight)}::float8 * ${params.add(idf)}::float8 * (${d}::float8 + ${tf} * (${k}::float8 + 1) / (${tf} + ${norm})), 0)`);
       found.push(`(${tf} IS NOT NULL)::int`);
     }
-    // Each term is letters, marks and digits only: quoted, it is one tsquery lexeme, taken as it is.
-    const any = params.add([...terms.keys()].map((term) => `'${term}'`).join(' | '));
+    const user = params.add(userId);
+    const postings = `SELECT t.session_id, t.chunk_id FROM memex.chunk_terms t WHERE t.user_id = ${user} AND t.term = ANY(${params.add(lookup)}::text[])`;
     const filters = filterSql(userId, options, params);
     const result = await client.query<ChunkRow>(
       `SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''},
               (${scores.join(' + ')}) * (${found.join(' + ')}) AS score
          FROM ${chunksFrom(options)}
-        WHERE c.lexemes @@ ${any}::tsquery
+        WHERE (c.session_id, c.id) IN (${postings})
           AND ${filters}
         ORDER BY score DESC, c.session_id, c.id
         LIMIT ${params.add(depth)}`,
@@ -237,6 +299,9 @@ export class PostgresSearch implements SearchBackend {
     return recorded ?? { stopwords: this.options.config.search.stopwords, stemming: this.options.config.search.stemming };
   }
 }
+
+/** Below this many term postings per wanted candidate, every chunk holding a query term is scored at once. */
+const SCORE_ALL_BELOW = 8;
 
 /** The distinct query terms one lexical search looks up (each is a GIN lookup); the rest are ignored. */
 const MAX_QUERY_TERMS = 256;

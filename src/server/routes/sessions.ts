@@ -18,6 +18,7 @@ const SessionListQuery = z.strictObject({
   cursor: cursorParam,
   /** Sessions whose title contains this, ignoring case and accents. */
   title: z.string().trim().min(1).max(500).optional(),
+  origin: z.enum(['native', 'imported', 'all']).default('native').describe('native sessions (the default), imported chat exports, or all'),
 });
 const SessionPageSchema = z.object({ sessions: z.array(SessionSchema), total: z.number(), nextCursor: z.string().nullable() });
 

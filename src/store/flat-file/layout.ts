@@ -1,5 +1,5 @@
 import { join, resolve, sep } from 'node:path';
-import { MemexError, type FileId, type PersonaId, type SessionId, type UserId } from '../../core/index.js';
+import { IMPORT_SOURCES, MemexError, importedSessionParts, type FileId, type ImportSource, type PersonaId, type SessionId, type UserId } from '../../core/index.js';
 import type { FileArtifactName } from '../store.js';
 
 /**
@@ -60,31 +60,50 @@ export class Layout {
   sessions(userId: UserId): string {
     return this.inside('users', userId, 'sessions');
   }
+  /** Imported conversations, apart from the sessions Memex records: `imported/<source>/<key>/`. */
+  imported(userId: UserId, source?: ImportSource): string {
+    return source === undefined ? this.inside('users', userId, 'imported') : this.inside('users', userId, 'imported', source);
+  }
+  /** Every folder that holds session folders, each with how its folder names map to session ids. */
+  sessionFolders(userId: UserId): { dir: string; idOf: (name: string) => string }[] {
+    return [
+      { dir: this.sessions(userId), idOf: (name) => name },
+      ...IMPORT_SOURCES.map((source) => ({ dir: this.imported(userId, source), idOf: (name: string) => `${source}.${name}` })),
+    ];
+  }
+  /** The folder a session's folder sits in (its siblings' parent), where a new one is staged. */
+  sessionParent(userId: UserId, sessionId: SessionId): string {
+    return this.inside(...this.sessionPath(userId, sessionId).slice(0, -1));
+  }
+  private sessionPath(userId: UserId, sessionId: SessionId): string[] {
+    const imported = importedSessionParts(sessionId);
+    return imported ? ['users', userId, 'imported', imported.source, imported.key] : ['users', userId, 'sessions', sessionId];
+  }
   session(userId: UserId, sessionId: SessionId): string {
-    return this.inside('users', userId, 'sessions', sessionId);
+    return this.inside(...this.sessionPath(userId, sessionId));
   }
   sessionMeta(userId: UserId, sessionId: SessionId): string {
-    return this.inside('users', userId, 'sessions', sessionId, 'session_meta.json');
+    return this.inside(...this.sessionPath(userId, sessionId), 'session_meta.json');
   }
   messages(userId: UserId, sessionId: SessionId): string {
-    return this.inside('users', userId, 'sessions', sessionId, 'messages.jsonl');
+    return this.inside(...this.sessionPath(userId, sessionId), 'messages.jsonl');
   }
   /** The session's folder, for files that live beside its messages (vector files, summary). */
   sessionFile(userId: UserId, sessionId: SessionId, name: 'vector_index.jsonl' | 'embeddings.npy' | 'vectors.swap.json' | 'summary.json'): string {
-    return this.inside('users', userId, 'sessions', sessionId, name);
+    return this.inside(...this.sessionPath(userId, sessionId), name);
   }
   files(userId: UserId, sessionId: SessionId): string {
-    return this.inside('users', userId, 'sessions', sessionId, 'files');
+    return this.inside(...this.sessionPath(userId, sessionId), 'files');
   }
   fileBlob(userId: UserId, sessionId: SessionId, fileId: FileId, ext: string): string {
     // A JSON document's bytes must not take its record's name (`<sha256>.json`): they overwrote it.
-    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${ext === 'json' ? 'data.json' : ext}`);
+    return this.inside(...this.sessionPath(userId, sessionId), 'files', `${fileId}.${ext === 'json' ? 'data.json' : ext}`);
   }
   /** A file derived from a stored one (its extracted text, a thumbnail): `files/<sha256>.<name>`. */
   fileArtifact(userId: UserId, sessionId: SessionId, fileId: FileId, name: FileArtifactName): string {
-    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.${name}`);
+    return this.inside(...this.sessionPath(userId, sessionId), 'files', `${fileId}.${name}`);
   }
   fileRecord(userId: UserId, sessionId: SessionId, fileId: FileId): string {
-    return this.inside('users', userId, 'sessions', sessionId, 'files', `${fileId}.json`);
+    return this.inside(...this.sessionPath(userId, sessionId), 'files', `${fileId}.json`);
   }
 }

@@ -13,7 +13,7 @@ import { loadSession } from './session-state.js';
 export async function listSessions(ctx: FlatFileContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, title, origin = 'all' } = parseInput(SessionListOptionsSchema, options, 'list options');
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
   await requireUser(ctx, uid);
   const index = await userIndex(ctx, uid);
@@ -21,7 +21,7 @@ export async function listSessions(ctx: FlatFileContext, userId: string, options
   const activity = (entry: IndexEntry): string => entry.lastMessageAt ?? entry.createdAt;
   const wanted = title === undefined ? null : foldCase(title);
   const all = [...index.entries.values()]
-    .filter((entry) => wanted === null || (entry.title !== null && foldCase(entry.title).includes(wanted)))
+    .filter((entry) => (wanted === null || (entry.title !== null && foldCase(entry.title).includes(wanted))) && (origin === 'all' || entry.origin.kind === origin))
     .sort((a, b) => activity(b).localeCompare(activity(a)) || b.id.localeCompare(a.id));
   let start = offset ?? 0;
   if (cursor !== undefined) {
@@ -76,7 +76,7 @@ async function loadUserIndex(ctx: FlatFileContext, userId: UserId): Promise<User
     writer: new Coalescer(() => writeIndex(ctx, userId, index)),
   };
   let stale = 0;
-  for (const name of await listDir(ctx.layout.sessions(userId))) {
+  for (const name of await sessionFolderIds(ctx, userId)) {
     let sid: SessionId;
     try {
       sid = parseId('session', name);
@@ -158,4 +158,16 @@ const SessionIndexSchema = z.object({
 
 function entryOf(state: SessionState): IndexEntry {
   return { ...state.meta, metaMtimeMs: state.metaMtimeMs };
+}
+
+/**
+ * The session ids of the user's session folders: native sessions under `sessions/`, imported
+ * conversations under `imported/<source>/`.
+ */
+export async function sessionFolderIds(ctx: FlatFileContext, userId: UserId): Promise<string[]> {
+  const ids: string[] = [];
+  for (const { dir, idOf } of ctx.layout.sessionFolders(userId)) {
+    for (const name of await listDir(dir)) ids.push(idOf(name));
+  }
+  return ids;
 }

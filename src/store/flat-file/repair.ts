@@ -6,6 +6,7 @@ import type { StoreRepair } from '../store.js';
 import { type FlatFileContext, listDir, nowIso, oneLine, sessionKey, type SessionState, TITLE_CHARS } from './context.js';
 import { MessageLog } from './message-log.js';
 import { readProfile } from './users.js';
+import { sessionFolderIds } from './listing.js';
 import { countsFromLog, loadSession, sessionVectors } from './session-state.js';
 
 export async function repair(ctx: FlatFileContext, options: { userId?: string } = {}): Promise<StoreRepair[]> {
@@ -25,7 +26,7 @@ export async function repair(ctx: FlatFileContext, options: { userId?: string } 
     }
     await repairProfile(ctx, uid, found);
     let rebuilt = false;
-    for (const sessionName of await listDir(ctx.layout.sessions(uid)).catch(() => [])) {
+    for (const sessionName of await sessionFolderIds(ctx, uid).catch(() => [])) {
       let sid: SessionId;
       try {
         sid = parseId('session', sessionName);

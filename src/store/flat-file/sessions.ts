@@ -51,7 +51,8 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
  * never leaves half a session. False when the id is taken and `mayRetry`.
  */
 async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: SessionMeta, mayRetry: boolean): Promise<boolean> {
-  const staging = join(ctx.layout.sessions(userId), `.new-${meta.id}`);
+  const parent = ctx.layout.sessionParent(userId, meta.id);
+  const staging = join(parent, `.new-${meta.id}`);
   await ctx.durability.mkdirp(staging);
   try {
     await ctx.durability.writeJsonAtomic(join(staging, 'session_meta.json'), meta);
@@ -60,9 +61,9 @@ async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: Sessi
     await rm(staging, { recursive: true, force: true });
     const code = (cause as NodeJS.ErrnoException).code;
     if ((code === 'ENOTEMPTY' || code === 'EEXIST') && mayRetry) return false;
-    throw wrapIo(cause, `cannot create session in ${ctx.layout.sessions(userId)}`);
+    throw wrapIo(cause, `cannot create session in ${parent}`);
   }
-  await ctx.durability.syncDir(ctx.layout.sessions(userId));
+  await ctx.durability.syncDir(parent);
   return true;
 }
 

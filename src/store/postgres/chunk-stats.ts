@@ -1,26 +1,28 @@
 import type { PoolClient } from 'pg';
 
 /**
- * The user's lexical statistics (memex.chunk_stats and memex.term_stats, schema-v2.ts), kept in the
- * transaction that writes or deletes chunks, so BM25 reads them instead of counting. Every writer
- * locks the user's chunk_stats row before any term row: two transactions writing one user's chunks
- * queue on that row and never hold term rows crosswise (no deadlock).
+ * The user's lexical index (schema-v2.ts): the postings (memex.chunk_terms) and BM25's statistics
+ * (memex.chunk_stats, memex.term_stats), kept in the transaction that writes or deletes chunks.
+ * Every writer locks the user's chunk_stats row before any term row: two transactions writing one
+ * user's chunks queue on that row and never hold term rows crosswise (no deadlock).
  */
 
-/** What one written chunk adds: its distinct terms and its BM25 length. */
+/** What one written chunk adds: its terms with their counts, and its BM25 length. */
 export interface CountedChunk {
-  readonly lexemes: readonly string[];
+  readonly session_id: string;
+  readonly id: string;
+  readonly term_counts: Readonly<Record<string, number>>;
   readonly term_length: number;
 }
 
-/** Adds chunks just inserted for `userId` to the statistics. */
+/** Adds chunks just inserted for `userId` to the postings and the statistics. */
 export async function countChunks(client: PoolClient, userId: string, chunks: readonly CountedChunk[]): Promise<void> {
   if (chunks.length === 0) return;
   const df = new Map<string, number>();
   let length = 0;
   for (const chunk of chunks) {
     length += chunk.term_length;
-    for (const term of chunk.lexemes) df.set(term, (df.get(term) ?? 0) + 1);
+    for (const term of Object.keys(chunk.term_counts)) df.set(term, (df.get(term) ?? 0) + 1);
   }
   await client.query(
     `INSERT INTO memex.chunk_stats (user_id, chunks, term_length) VALUES ($1, $2, $3)
@@ -28,6 +30,12 @@ export async function countChunks(client: PoolClient, userId: string, chunks: re
     [userId, chunks.length, length],
   );
   if (df.size === 0) return;
+  await client.query(
+    `INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf)
+     SELECT $1, e.key, r.session_id, r.id, e.value::int
+       FROM jsonb_to_recordset($2::jsonb) AS r(session_id text, id text, term_counts jsonb) CROSS JOIN LATERAL jsonb_each_text(r.term_counts) AS e`,
+    [userId, JSON.stringify(chunks.map(({ session_id, id, term_counts }) => ({ session_id, id, term_counts })))],
+  );
   await client.query(
     `INSERT INTO memex.term_stats (user_id, term, chunks)
      SELECT $1, t.term, t.chunks FROM unnest($2::text[], $3::bigint[]) AS t(term, chunks)
@@ -44,7 +52,11 @@ export async function deleteChunks(client: PoolClient, userId: string, where: st
   await client.query('SELECT 1 FROM memex.chunk_stats WHERE user_id = $1 FOR UPDATE', [userId]);
   const { rows } = await client.query<{ gone: number; emptied: string[] | null }>(
     `WITH gone AS (
-       DELETE FROM memex.chunks c WHERE c.user_id = $1 AND ${where} RETURNING c.lexemes, c.term_length
+       DELETE FROM memex.chunks c WHERE c.user_id = $1 AND ${where} RETURNING c.session_id, c.id, c.lexemes, c.term_length
+     ), postings AS (
+       DELETE FROM memex.chunk_terms t
+        USING (SELECT gone.session_id, gone.id, term FROM gone CROSS JOIN LATERAL unnest(tsvector_to_array(gone.lexemes)) AS term) g
+        WHERE t.user_id = $1 AND t.term = g.term AND t.session_id = g.session_id AND t.chunk_id = g.id
      ), totals AS (
        UPDATE memex.chunk_stats s SET chunks = s.chunks - g.n, term_length = s.term_length - g.length
          FROM (SELECT count(*) AS n, coalesce(sum(term_length), 0) AS length FROM gone) g

@@ -139,31 +139,32 @@ export async function deleteSession(ctx: PgContext, userId: string, sessionId: s
 export async function listSessions(ctx: PgContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, title, origin } = parseInput(SessionListOptionsSchema, options, 'list options');
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
   const after = cursor !== undefined ? readSessionCursor(cursor) : null;
   const wanted = title === undefined ? null : foldCase(title);
+  const kind = origin === undefined || origin === 'all' ? null : origin;
   return ctx.as(uid, async (client) => {
     await requireUser(client, uid);
-    const filter = 'user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0)';
-    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, [uid, wanted])).rows[0]?.n ?? 0);
+    const filter = "user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0) AND ($3::text IS NULL OR origin ->> 'kind' = $3)";
+    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, [uid, wanted, kind])).rows[0]?.n ?? 0);
     let start = offset ?? 0;
     let rows: SessionRow[];
     if (after) {
       // Keyset: the sessions after the cursor's place in the order, so sessions created since the
       // last page neither shift this one nor repeat.
-      const position = [uid, wanted, after.activity, after.id];
+      const position = [uid, wanted, kind, after.activity, after.id];
       start = Number(
-        (await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND (activity, id) >= ($3::timestamptz, $4)`, position)).rows[0]?.n ?? 0,
+        (await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND (activity, id) >= ($4::timestamptz, $5)`, position)).rows[0]?.n ?? 0,
       );
       rows = (
         await client.query<SessionRow>(
-          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND (activity, id) < ($3::timestamptz, $4) ORDER BY activity DESC, id DESC LIMIT $5`,
+          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND (activity, id) < ($4::timestamptz, $5) ORDER BY activity DESC, id DESC LIMIT $6`,
           [...position, limit],
         )
       ).rows;
     } else {
-      rows = (await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY activity DESC, id DESC LIMIT $3 OFFSET $4`, [uid, wanted, limit, start])).rows;
+      rows = (await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY activity DESC, id DESC LIMIT $4 OFFSET $5`, [uid, wanted, kind, limit, start])).rows;
     }
     const last = rows[rows.length - 1];
     return {

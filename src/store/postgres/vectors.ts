@@ -323,6 +323,6 @@ async function insertRows(client: PoolClient, userId: UserId, sessionId: Session
         ORDER BY r.ord`,
       [userId, sessionId, JSON.stringify(slice), model],
     );
-    await countChunks(client, userId, slice);
+    await countChunks(client, userId, slice.map(({ id, term_counts, term_length }) => ({ session_id: sessionId, id, term_counts, term_length })));
   }
 }

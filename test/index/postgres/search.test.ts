@@ -125,7 +125,7 @@ describe('PostgresSearch', () => {
           texts.map((t) => chunkTerms(t, DEFAULT_ANALYSIS).term_length),
         ],
       );
-      await countChunks(c, userId, texts.map((t) => chunkTerms(t, DEFAULT_ANALYSIS)));
+      await countChunks(c, userId, texts.map((t, i) => ({ session_id: 'main', id: `m${i + 1}:0`, ...chunkTerms(t, DEFAULT_ANALYSIS) })));
     });
   }
 

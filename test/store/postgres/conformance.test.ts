@@ -40,20 +40,27 @@ describeStoreConformance('PostgreSQL (pgvector)', async () => {
 });
 
 /**
- * The lexical statistics the store keeps as it writes (chunk-stats.ts) equal a count of the user's
- * chunks: N, the summed length and every term's document frequency, with no term left at zero.
+ * The lexical index the store keeps as it writes (chunk-stats.ts) equals one made from the user's
+ * chunks: N, the summed length, every term's document frequency with no term left at zero, and the
+ * postings.
  */
 async function statsMatchRecount(store: PostgresStore, userId: string): Promise<void> {
   await withUser(store.database.pool, userId, async (c) => {
     const kept = await c.query('SELECT chunks::int, term_length::int FROM memex.chunk_stats WHERE user_id = $1', [userId]);
-    const counted = await c.query('SELECT count(*)::int AS chunks, coalesce(sum(term_length), 0)::int AS term_length FROM memex.chunks WHERE user_id = $1', [userId]);
-    expect(kept.rows[0] ?? { chunks: 0, term_length: 0 }).toEqual(counted.rows[0]);
+    const total = await c.query('SELECT count(*)::int AS chunks, coalesce(sum(term_length), 0)::int AS term_length FROM memex.chunks WHERE user_id = $1', [userId]);
+    expect(kept.rows[0] ?? { chunks: 0, term_length: 0 }).toEqual(total.rows[0]);
     const keptTerms = await c.query('SELECT term, chunks::int FROM memex.term_stats WHERE user_id = $1 ORDER BY term COLLATE "C"', [userId]);
     const countedTerms = await c.query(
       'SELECT t.term, count(*)::int AS chunks FROM memex.chunks c CROSS JOIN LATERAL unnest(tsvector_to_array(c.lexemes)) AS t(term) WHERE c.user_id = $1 GROUP BY t.term ORDER BY t.term COLLATE "C"',
       [userId],
     );
     expect(keptTerms.rows).toEqual(countedTerms.rows);
+    const postings = await c.query('SELECT session_id, chunk_id, term, tf FROM memex.chunk_terms WHERE user_id = $1 ORDER BY session_id, chunk_id, term COLLATE "C"', [userId]);
+    const counted = await c.query(
+      'SELECT c.session_id, c.id AS chunk_id, e.key AS term, e.value::int AS tf FROM memex.chunks c CROSS JOIN LATERAL jsonb_each_text(c.term_counts) AS e WHERE c.user_id = $1 ORDER BY c.session_id, c.id, e.key COLLATE "C"',
+      [userId],
+    );
+    expect(postings.rows).toEqual(counted.rows);
   });
 }
 

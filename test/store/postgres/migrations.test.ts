@@ -4,7 +4,7 @@ import { MIGRATIONS, SCHEMA_LOCK, chunkTerms, migrate, openDatabase, readLexical
 import { expectCode } from '../../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 
-const TABLES = ['api_keys', 'chunk_stats', 'chunks', 'file_artifacts', 'files', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'sessions', 'summaries', 'term_stats', 'users'];
+const TABLES = ['api_keys', 'chunk_stats', 'chunk_terms', 'chunks', 'file_artifacts', 'files', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'sessions', 'summaries', 'term_stats', 'users'];
 
 describe('PostgreSQL migrations', () => {
   let server: TestDatabase;
@@ -111,7 +111,7 @@ describe('PostgreSQL migrations', () => {
     expect(await schemaVersion(pool())).toBe(0);
   });
 
-  it('migration 2 counts the lexical statistics of chunks written under schema 1, for each user apart', async () => {
+  it('migration 2 builds the postings and counts the lexical statistics of chunks written under schema 1, for each user apart', async () => {
     const first = pool();
     await migrate(first, MIGRATIONS.slice(0, 1));
     for (const [user, texts] of [['alice', ['tea and cake', 'more tea']], ['bob', ['cake']]] as const) {
@@ -132,5 +132,11 @@ describe('PostgreSQL migrations', () => {
     const read = (user: string) => withUser(first, user, (c) => readLexicalStats(c, user, ['tea', 'cake', 'none']));
     expect(await read('alice')).toEqual({ chunks: 2, averageLength: 2.5, df: new Map([['tea', 2], ['cake', 1]]) });
     expect(await read('bob')).toEqual({ chunks: 1, averageLength: 1, df: new Map([['cake', 1]]) });
+    const postings = await withUser(first, 'alice', (c) => c.query('SELECT term, chunk_id, tf FROM memex.chunk_terms ORDER BY 1, 2'));
+    expect(postings.rows).toEqual([
+      { term: 'cake', chunk_id: 'm0', tf: 1 },
+      { term: 'tea', chunk_id: 'm0', tf: 1 },
+      { term: 'tea', chunk_id: 'm1', tf: 1 },
+    ]);
   });
 });
