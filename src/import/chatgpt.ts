@@ -285,7 +285,7 @@ function renderMessage(node: Node, context: ParseContext): Rendered {
   const body = contentText(message, contentType);
   const hide = (reason: string): Rendered => {
     const hidden: HiddenNode = { sourceId, role: message.author.role, contentType, reason, text: body.text };
-    if (message.recipient) hidden.recipient = message.recipient;
+    if (message.recipient && message.recipient !== 'all') hidden.recipient = message.recipient;
     return { kind: 'hidden', hidden };
   };
 
@@ -304,14 +304,16 @@ function renderMessage(node: Node, context: ParseContext): Rendered {
   if (modelSlug) metadata.modelSlug = modelSlug;
   if (message.author.name) metadata.authorName = message.author.name;
   Object.assign(metadata, body.metadata);
-  const cleaned = cleanCitations(body.text, Array.isArray(meta.citations) ? meta.citations : []);
+  const visibleRole = TOOL_CONTENT.has(contentType) ? 'tool' : role;
+  // Only an answer cites; in a tool's page text the same brackets mark the page's own links.
+  const cleaned = visibleRole === 'assistant' ? cleanCitations(body.text, Array.isArray(meta.citations) ? meta.citations : []) : { text: body.text, citations: [] };
   if (cleaned.citations.length > 0) metadata.citations = cleaned.citations;
 
   return {
     kind: 'message',
     message: {
       sourceId,
-      role: TOOL_CONTENT.has(contentType) ? 'tool' : role,
+      role: visibleRole,
       content: cleaned.text,
       createdAt: isoFromSeconds(message.create_time),
       metadata,
@@ -449,7 +451,8 @@ function attachmentsOf(pointers: Body['pointers'], listed: unknown, context: Par
       Object.assign(existing, Object.fromEntries(Object.entries(update).filter(([, v]) => v !== null)));
       return;
     }
-    byId.set(id, { name: id, mimeType: null, zipEntry: zipEntryFor(id, context), text: null, ref: null, ...update });
+    const zipEntry = zipEntryFor(id, context);
+    byId.set(id, { name: id, mimeType: mimeOf(zipEntry), zipEntry, text: null, ref: null, ...update });
   };
   for (const { pointer } of pointers) {
     const id = pointer.replace(/^[a-z-]+:\/\//i, '');
@@ -479,4 +482,12 @@ function zipEntryFor(id: string, context: ParseContext): string | null {
     if (base.includes(id)) return entry;
   }
   return null;
+}
+
+const IMAGE_TYPES: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif' };
+
+/** An image pointer says nothing of its type; the ZIP entry's extension does, for the usual image types. */
+function mimeOf(zipEntry: string | null): string | null {
+  const ext = zipEntry ? /\.([a-z0-9]+)$/i.exec(zipEntry)?.[1]?.toLowerCase() : undefined;
+  return ext ? (IMAGE_TYPES[ext] ?? null) : null;
 }

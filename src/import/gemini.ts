@@ -127,7 +127,8 @@ function responseOf(entry: Entry): string | null {
 function metadataOf(entry: Entry): Record<string, unknown> {
   const metadata: Record<string, unknown> = {};
   const header = nonEmpty(entry.header);
-  if (header) metadata.header = header;
+  // The locale shows in a translated header; the English one says nothing the source does not.
+  if (header && header !== 'Gemini Apps') metadata.header = header;
   const files = (entry.attachedFiles ?? []).filter((f): f is string => typeof f === 'string');
   if (files.length > 0) metadata.attachedFiles = files;
   return metadata;
