@@ -161,9 +161,12 @@ function parseConversation(key: string | null, value: unknown, context: ParseCon
     if (id !== undefined && threadIds.has(id)) lastShared = id;
     for (const child of children.get(nodeKey) ?? []) {
       if (onThread.has(child)) continue;
-      for (const branchPath of branchPaths(child, nodes, children)) {
+      for (const { path: branchPath, forkOf } of branchPaths(child, nodes, children)) {
         const branchMessages = renderPath(branchPath);
-        if (branchMessages.length > 0) branches.push({ fromSourceId: lastShared, messages: branchMessages });
+        if (branchMessages.length === 0) continue;
+        // A fork inside a branch: its first message says which message of the branch it answers.
+        if (forkOf !== null) branchMessages[0]!.metadata.parentSourceId = sourceIdAbove(forkOf, nodes);
+        branches.push({ fromSourceId: lastShared, messages: branchMessages });
       }
     }
   }
@@ -247,28 +250,40 @@ function newestLeaf(nodes: ReadonlyMap<string, Node>, children: ReadonlyMap<stri
 
 /**
  * The paths of the branch that starts at `start`: first the one following the newest child at each
- * fork down to its leaf, then, for each other child at a fork inside the branch, a path from
- * `start` through it, so every leaf of the tree is kept and each path reads whole from the thread.
+ * fork down to its leaf, then one for each other child at a fork inside the branch (`forkOf`, the
+ * node it forks from), and so on down, so every leaf of the tree is kept and every node is in
+ * exactly one path: nothing is stored or embedded twice.
  */
-function branchPaths(start: string, nodes: ReadonlyMap<string, Node>, children: ReadonlyMap<string, string[]>): string[][] {
-  const out: string[][] = [];
+function branchPaths(start: string, nodes: ReadonlyMap<string, Node>, children: ReadonlyMap<string, string[]>): { path: string[]; forkOf: string | null }[] {
+  const out: { path: string[]; forkOf: string | null }[] = [];
   const visited = new Set<string>();
-  const pending: { prefix: string[]; at: string }[] = [{ prefix: [], at: start }];
-  while (pending.length > 0) {
-    const { prefix, at } = pending.shift()!;
-    const path = [...prefix];
+  const pending: { at: string; forkOf: string | null }[] = [{ at: start, forkOf: null }];
+  for (let i = 0; i < pending.length; i++) {
+    const { at, forkOf } = pending[i]!;
+    const path: string[] = [];
     let node: string | undefined = at;
     while (node !== undefined && !visited.has(node)) {
       visited.add(node);
       path.push(node);
       const list = children.get(node) ?? [];
       const next = newestChild(list, nodes);
-      for (const other of list) if (other !== next) pending.push({ prefix: [...path], at: other });
+      for (const other of list) if (other !== next) pending.push({ at: other, forkOf: node });
       node = next;
     }
-    out.push(path);
+    if (path.length > 0) out.push({ path, forkOf });
   }
   return out;
+}
+
+/** The id of the message at or above a node (an empty node has none of its own). */
+function sourceIdAbove(key: string, nodes: ReadonlyMap<string, Node>): string | null {
+  const seen = new Set<string>();
+  for (let at: string | null = key; at !== null && !seen.has(at); at = nodes.get(at)?.parent ?? null) {
+    seen.add(at);
+    const message = nodes.get(at)?.message;
+    if (message) return message.id ?? at;
+  }
+  return null;
 }
 
 const ROLES: Record<string, ImportedRole> = { user: 'user', assistant: 'assistant', system: 'system', tool: 'tool' };

@@ -231,7 +231,7 @@ describe('ChatGPT trees the samples do not show', () => {
     expect(c!.branches).toEqual([]);
   });
 
-  it('keeps every leaf of a fork inside a branch, each path whole from the thread', async () => {
+  it('keeps every leaf of a fork inside a branch, each message once, the inner fork naming its parent', async () => {
     const mapping = {
       r: node('r', null, ['u'], null),
       u: node('u', 'r', ['a1', 'a2'], msg('u', 'user', 'Q')),
@@ -244,8 +244,12 @@ describe('ChatGPT trees the samples do not show', () => {
     expect(c!.messages.map((m) => m.content)).toEqual(['Q', 'thread answer']);
     expect(c!.branches.map((b) => [b.fromSourceId, b.messages.map((m) => m.content)])).toEqual([
       ['u', ['old answer', 'newer follow-up']],
-      ['u', ['old answer', 'older follow-up']],
+      ['u', ['older follow-up']],
     ]);
+    expect(c!.branches[0]!.messages[0]!.metadata.parentSourceId).toBeUndefined();
+    expect(c!.branches[1]!.messages[0]!.metadata.parentSourceId).toBe('a2');
+    const ids = [...c!.messages, ...c!.branches.flatMap((b) => b.messages)].map((m) => m.sourceId);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('ends the thread at the newest leaf when current_node is absent, and says so', async () => {
