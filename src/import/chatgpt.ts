@@ -124,6 +124,10 @@ function parseConversation(key: string | null, value: unknown, context: ParseCon
   // By source id: a node on several branch paths is kept once.
   const hidden = new Map<string, HiddenNode>();
   const orphanReasoning: { contentType: string; text: string }[] = [];
+  // Source ids are the store's keys for re-import; a malformed export can repeat one, so a repeat takes its node's key.
+  const usedIds = new Set<string>();
+  // Node -> the id of the message it became, for the nodes shown in the thread or a branch.
+  const shownAs = new Map<string, string>();
   const renderPath = (keys: readonly string[]): ImportedMessage[] => {
     const out: ImportedMessage[] = [];
     let reasoning: { contentType: string; text: string }[] = [];
@@ -139,6 +143,9 @@ function parseConversation(key: string | null, value: unknown, context: ParseCon
           rendered.message.metadata.reasoning = reasoning;
           reasoning = [];
         }
+        if (usedIds.has(rendered.message.sourceId)) rendered.message.sourceId = `${rendered.message.sourceId}#${nodeKey}`;
+        usedIds.add(rendered.message.sourceId);
+        shownAs.set(nodeKey, rendered.message.sourceId);
         out.push(rendered.message);
       }
     }
@@ -146,30 +153,25 @@ function parseConversation(key: string | null, value: unknown, context: ParseCon
     return out;
   };
   const messages = renderPath(path);
-  const sourceIdOf = new Map<string, string>();
-  for (const nodeKey of path) {
-    const node = nodes.get(nodeKey);
-    if (node?.message) sourceIdOf.set(nodeKey, node.message.id ?? nodeKey);
-  }
-  const threadIds = new Set(messages.map((m) => m.sourceId));
 
   const branches: ImportedBranch[] = [];
+  const addBranches = (start: string, fromSourceId: string | null): void => {
+    for (const { path: branchPath, forkOf } of branchPaths(start, nodes, children)) {
+      const branchMessages = renderPath(branchPath);
+      if (branchMessages.length === 0) continue;
+      // A fork inside a branch: its first message says which message of the branch it answers.
+      if (forkOf !== null) branchMessages[0]!.metadata.parentSourceId = sourceIdAbove(forkOf, nodes, shownAs);
+      branches.push({ fromSourceId, messages: branchMessages });
+    }
+  };
   // The last thread message at or above each thread node: where a branch forking there leaves the thread.
   let lastShared: string | null = null;
   for (const nodeKey of path) {
-    const id = sourceIdOf.get(nodeKey);
-    if (id !== undefined && threadIds.has(id)) lastShared = id;
-    for (const child of children.get(nodeKey) ?? []) {
-      if (onThread.has(child)) continue;
-      for (const { path: branchPath, forkOf } of branchPaths(child, nodes, children)) {
-        const branchMessages = renderPath(branchPath);
-        if (branchMessages.length === 0) continue;
-        // A fork inside a branch: its first message says which message of the branch it answers.
-        if (forkOf !== null) branchMessages[0]!.metadata.parentSourceId = sourceIdAbove(forkOf, nodes);
-        branches.push({ fromSourceId: lastShared, messages: branchMessages });
-      }
-    }
+    lastShared = shownAs.get(nodeKey) ?? lastShared;
+    for (const child of children.get(nodeKey) ?? []) if (!onThread.has(child)) addBranches(child, lastShared);
   }
+  // A second root (a tree the export split) shares nothing with the thread, but is kept all the same.
+  for (const node of nodes.values()) if (node.parent === null && !onThread.has(node.key)) addBranches(node.key, null);
 
   if (hidden.size > 0) metadata.hidden = [...hidden.values()];
   const instructions = customInstructions(nodes);
@@ -275,11 +277,13 @@ function branchPaths(start: string, nodes: ReadonlyMap<string, Node>, children: 
   return out;
 }
 
-/** The id of the message at or above a node (an empty node has none of its own). */
-function sourceIdAbove(key: string, nodes: ReadonlyMap<string, Node>): string | null {
+/** The id of the message at or above a node (an empty node has none of its own; a hidden one keeps its own id). */
+function sourceIdAbove(key: string, nodes: ReadonlyMap<string, Node>, shownAs: ReadonlyMap<string, string>): string | null {
   const seen = new Set<string>();
   for (let at: string | null = key; at !== null && !seen.has(at); at = nodes.get(at)?.parent ?? null) {
     seen.add(at);
+    const shown = shownAs.get(at);
+    if (shown !== undefined) return shown;
     const message = nodes.get(at)?.message;
     if (message) return message.id ?? at;
   }

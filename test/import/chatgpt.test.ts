@@ -281,6 +281,21 @@ describe('ChatGPT trees the samples do not show', () => {
     expect(c!.messages[2]!.metadata).toMatchObject({ contentType: 'code', language: 'python' });
   });
 
+  it('keeps a second root’s messages as a branch, and repeated message ids apart', async () => {
+    const mapping = {
+      r: node('r', null, ['u'], null),
+      u: node('u', 'r', ['a'], msg('same', 'user', 'Q')),
+      a: node('a', 'u', [], msg('same', 'assistant', 'A')),
+      r2: node('r2', null, [], msg('other', 'user', 'stray')),
+    };
+    const [c] = conversations(await parseAll(parseChatGpt, [{ id: 'two-roots', mapping, current_node: 'a' }]));
+    expect(c!.messages.map((m) => [m.sourceId, m.content])).toEqual([
+      ['same', 'Q'],
+      ['same#a', 'A'],
+    ]);
+    expect(c!.branches).toEqual([{ fromSourceId: null, messages: [expect.objectContaining({ sourceId: 'other', content: 'stray' })] }]);
+  });
+
   it('turns a value that is no conversation into a skip and goes on', async () => {
     const good = { id: 'good', mapping: { r: node('r', null, [], msg('r', 'user', 'hi')) }, current_node: 'r' };
     const items = await parseAll(parseChatGpt, [42, { mapping: 'nope' }, { id: 'bad-node', mapping: { x: 7 } }, good]);
