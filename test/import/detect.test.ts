@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,12 +7,9 @@ import type { TopLevelValue } from '../../src/import/json-stream.js';
 import type { ExportFormat } from '../../src/import/model.js';
 import { openExport, type ExportDocument } from '../../src/import/read.js';
 import { expectCode } from '../helpers/errors.js';
-import { SHARED_EVAL } from '../helpers/eval.js';
+import { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports } from '../helpers/export-samples.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const CHAT_EXPORTS = join(SHARED_EVAL, 'chat-exports');
-const hasChatExports = existsSync(join(CHAT_EXPORTS, 'chatgpt', 'librechat_chatgpt-export.json'));
-const MISSING = `skipped: the chat-export samples are not at ${CHAT_EXPORTS} (they live in ../shared/eval beside the clone)`;
 
 /** What each sample is, by what the eval README says of it (the file names are never read by detection). */
 const EXPECTED: Record<string, ExportFormat> = {
@@ -46,7 +43,7 @@ async function single(path: string, options: Parameters<typeof openExport>[1] = 
   }
 }
 
-it.skipIf(hasChatExports)(MISSING, () => undefined);
+it.skipIf(hasChatExports)(CHAT_EXPORTS_MISSING, () => undefined);
 
 describe.skipIf(!hasChatExports)('detection of every chat-export sample', () => {
   it('knows every sample file there is', () => {
