@@ -15,8 +15,8 @@ export type JsonShape = 'array' | 'object';
 
 export interface JsonStreamOptions {
   /** Named in errors: the file or ZIP entry being read. */
-  name?: string;
-  signal?: AbortSignal;
+  name?: string | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 const BOM = 0xfeff;

@@ -85,7 +85,7 @@ describe('JsonValueStream', () => {
     expect(count).toBe(3);
     expect(input.destroyed).toBe(true);
     // Breaking out of Node's stream iterator destroys the stream (it records an AbortError, nobody sees it).
-    if (!input.closed) await new Promise((resolve) => input.once('close', resolve));
+    if (!input.closed) await new Promise((resolve) => input.once('close', () => resolve(undefined)));
     expect(input.closed).toBe(true);
   });
 
