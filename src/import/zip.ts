@@ -96,7 +96,7 @@ export class ZipArchive {
       const raw = await readCentralDirectory(zip, path, limits, options.signal);
       return new ZipArchive(zip, raw, limits);
     } catch (cause) {
-      zip.close();
+      await closeZip(zip);
       throw cause;
     }
   }
@@ -162,12 +162,16 @@ export class ZipArchive {
     this.#closed = true;
     for (const stream of this.#open) stream.destroy();
     this.#open.clear();
-    return new Promise((resolve) => {
-      // yauzl closes the descriptor once every entry stream has let go of it.
-      this.#zip.once('close', () => resolve());
-      this.#zip.close();
-    });
+    return closeZip(this.#zip);
   }
+}
+
+/** Resolves once the descriptor is closed: yauzl closes it when every pending read has let go of it. */
+function closeZip(zip: ZipFile): Promise<void> {
+  return new Promise((resolve) => {
+    zip.once('close', () => resolve());
+    zip.close();
+  });
 }
 
 function invalidZip(path: string, cause: Error): MemexError {
