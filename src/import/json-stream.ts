@@ -174,7 +174,10 @@ export class JsonValueStream implements AsyncIterable<TopLevelValue> {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         bytesRead += bytes.length;
         parseOrThrow(decoder.write(bytes));
-        while (out.length > 0) yield out.shift() as TopLevelValue;
+        while (out.length > 0) {
+          this.#checkAborted();
+          yield out.shift() as TopLevelValue;
+        }
       }
       this.#checkAborted();
       chunkStart = bytesRead;
