@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { getManyValues, none } from 'stream-chain/defs.js';
 import Assembler from 'stream-json/assembler.js';
 import { jsonParser } from 'stream-json/parser.js';
@@ -81,7 +82,13 @@ export class JsonValueStream implements AsyncIterable<TopLevelValue> {
   /** Stops reading and releases the input; safe to call more than once. */
   async close(): Promise<void> {
     await this.#source.return(undefined);
+    await this.#release();
+  }
+
+  /** Destroys the input and waits until it has closed, so its file descriptor is really gone when this returns. */
+  async #release(): Promise<void> {
     if (!this.#input.destroyed) this.#input.destroy();
+    await finished(this.#input).catch(() => undefined);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TopLevelValue> {
@@ -193,7 +200,7 @@ export class JsonValueStream implements AsyncIterable<TopLevelValue> {
       throw toMemexError(cause, `reading ${this.#name}`);
     } finally {
       this.#signal?.removeEventListener('abort', onAbort);
-      if (!this.#input.destroyed) this.#input.destroy();
+      await this.#release();
     }
   }
 
