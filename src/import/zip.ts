@@ -65,6 +65,8 @@ export class ZipArchive {
   readonly limits: Readonly<ZipLimits>;
   /** File entries (directories left out), in central-directory order. */
   readonly entries: ReadonlyMap<string, ZipEntryInfo>;
+  /** The file entries' names, for parsers looking up attachments. */
+  readonly names: ReadonlySet<string>;
   readonly #zip: ZipFile;
   readonly #raw: ReadonlyMap<string, Entry>;
   readonly #open = new Set<Readable>();
@@ -77,6 +79,7 @@ export class ZipArchive {
     this.#raw = raw;
     this.limits = Object.freeze(limits);
     this.entries = new Map([...raw].map(([name, entry]) => [name, { name, compressedSize: entry.compressedSize, uncompressedSize: entry.uncompressedSize }]));
+    this.names = new Set(raw.keys());
   }
 
   /** Opens the archive and checks its central directory against the limits; nothing is inflated yet. */
@@ -101,9 +104,6 @@ export class ZipArchive {
     }
   }
 
-  get names(): ReadonlySet<string> {
-    return new Set(this.entries.keys());
-  }
 
   /**
    * The bytes of one entry, inflating as they are read, with the limits enforced on the stream:

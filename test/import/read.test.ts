@@ -170,6 +170,22 @@ describe('openExport', () => {
     expect(error.details).toMatchObject({ entries: ['a.png', 'notes.json'] });
   });
 
+  it('raises MEMEX_IMPORT_INVALID for a truncated JSON file once the values before the cut are read', async () => {
+    const path = join(await tempDir(), 'conversations.json');
+    const text = JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ uuid: `u${i}`, name: 'n', chat_messages: [{ text: 'x'.repeat(2000) }] })));
+    await writeFile(path, text.slice(0, Math.floor(text.length / 2)));
+    const reader = await openExport(path);
+    let read = 0;
+    const error = await expectCode(async () => {
+      for await (const document of reader.documents()) for await (const _ of document.values) read += 1;
+    }, 'MEMEX_IMPORT_INVALID');
+    await reader.close();
+    expect(read).toBeGreaterThan(0);
+    expect(error.details).toMatchObject({ name: path });
+    expect(error.details.byteOffset as number).toBeLessThanOrEqual(text.length / 2);
+    expect(openHandles(path)).toBe(0);
+  });
+
   it('says MEMEX_PATH_NOT_FOUND for a missing file', async () => {
     await expectCode(openExport(join(await tempDir(), 'missing.json')), 'MEMEX_PATH_NOT_FOUND');
   });
