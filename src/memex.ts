@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import {
+  type ImportRecord,
   HASHED_MODEL,
   MemexError,
   PersonaIdSchema,
@@ -65,6 +66,7 @@ import {
   type ReindexOptions,
   type ReindexResult,
 } from './ingest/index.js';
+import { runImport, type ImportOptions, type ImportReport } from './import/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
@@ -311,6 +313,12 @@ export class Memex {
   }
 
   async ingestFile(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions = {}): Promise<IngestResult> {
+    await this.writable(userId, sessionId);
+    return this.ingestInto(userId, sessionId, source, options);
+  }
+
+  /** Ingest without the read-only check: imports add documents to their own sessions. */
+  private ingestInto(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions): Promise<IngestResult> {
     return ingestFile(
       {
         store: this.store,
@@ -502,13 +510,90 @@ export class Memex {
     },
   };
 
+  /**
+   * Imported chat exports (ChatGPT, Claude, Gemini, Memex session exports; JSON or the service's
+   * ZIP): each conversation an imported session, read-only and apart from native ones, searchable;
+   * importing again adds only what is new. One import per user at a time.
+   */
+  readonly imports = {
+    run: (userId: string, paths: string | readonly string[], options?: ImportOptions): Promise<ImportReport> =>
+      this.importTurn(userId, () =>
+        runImport(
+          {
+            store: this.store,
+            schedule: (user, session) => this.indexer.schedule(user, session),
+            flush: () => this.indexer.flush(),
+            ingest: (user, session, source, ingestOptions) => this.ingestInto(user, session, source, ingestOptions),
+          },
+          userId,
+          typeof paths === 'string' ? [paths] : paths,
+          options,
+        ),
+      ),
+    list: (userId: string): Promise<ImportRecord[]> => this.store.listImports(userId),
+    /** Deletes what the import added or changed (its sessions and notes), then its record. */
+    delete: (userId: string, importId: string): Promise<ImportRecord> =>
+      this.importTurn(userId, async () => {
+        const record = (await this.store.listImports(userId)).find((r) => r.id === importId);
+        if (!record) throw new MemexError('MEMEX_IMPORT_NOT_FOUND', `user ${userId} has no import ${JSON.stringify(importId.slice(0, 40))}; see \`memex import list\``, { details: { importId } });
+        const gone = (cause: unknown, code: MemexErrorCode): void => {
+          if (!isMemexError(cause, code)) throw cause;
+        };
+        for (const sessionId of record.sessions) await this.store.deleteSession(userId, sessionId).catch((cause: unknown) => gone(cause, 'MEMEX_SESSION_NOT_FOUND'));
+        for (const noteId of record.notes) await this.store.deleteNote(userId, noteId).catch((cause: unknown) => gone(cause, 'MEMEX_NOTE_NOT_FOUND'));
+        await this.store.deleteImport(userId, importId);
+        return record;
+      }),
+  };
+
+  private readonly importing = new Map<string, Promise<unknown>>();
+
+  /** Runs `work` after the user's previous import or import delete has finished. */
+  private importTurn<T>(userId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.importing.get(userId) ?? Promise.resolve();
+    const turn = previous.catch(() => undefined).then(work);
+    const settled = turn.catch(() => undefined);
+    this.importing.set(userId, settled);
+    void settled.then(() => {
+      if (this.importing.get(userId) === settled) this.importing.delete(userId);
+    });
+    return turn;
+  }
+
+  /** Whether each session seen is imported: a session's origin never changes, so one read each. */
+  private readonly origins = new Map<string, boolean>();
+
+  /** MEMEX_SESSION_READ_ONLY for an imported session: its messages, title and files are the export's. */
+  private async writable(userId: string, sessionId: string): Promise<void> {
+    const key = `${userId}\u0000${sessionId}`;
+    let imported = this.origins.get(key);
+    if (imported === undefined) {
+      imported = (await this.store.getSession(userId, sessionId)).origin.kind === 'imported';
+      if (this.origins.size >= 10_000) this.origins.clear();
+      this.origins.set(key, imported);
+    }
+    if (imported) {
+      throw new MemexError('MEMEX_SESSION_READ_ONLY', `session ${sessionId} is an imported conversation and cannot be changed; start a new session to go on from it`, { details: { sessionId } });
+    }
+  }
+
   readonly sessions = {
-    create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.store.createSession(userId, input),
+    /** A native session; imported ones come from `imports.run`. */
+    create: async (userId: string, input?: NewSession): Promise<SessionSummary> => {
+      if (input?.origin?.kind === 'imported') throw new MemexError('MEMEX_INVALID_INPUT', 'imported sessions are made by importing an export (`memex import`), not created');
+      return this.store.createSession(userId, input);
+    },
     get: (userId: string, sessionId: string): Promise<SessionSummary> => this.store.getSession(userId, sessionId),
     /** Native sessions unless `origin` asks for imported conversations (or `all`). */
     list: (userId: string, options?: ListOptions): Promise<SessionPage> => this.store.listSessions(userId, { origin: 'native', ...options }),
-    rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, { title }),
-    update: (userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, patch),
+    rename: async (userId: string, sessionId: string, title: string): Promise<SessionSummary> => {
+      await this.writable(userId, sessionId);
+      return this.store.updateSession(userId, sessionId, { title });
+    },
+    update: async (userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> => {
+      await this.writable(userId, sessionId);
+      return this.store.updateSession(userId, sessionId, patch);
+    },
     delete: (userId: string, sessionId: string): Promise<void> => this.store.deleteSession(userId, sessionId),
     /** The session as a JSON or Markdown document, in pieces. */
     export: (userId: string, sessionId: string, format: ExportFormat, options?: { signal?: AbortSignal }): AsyncIterable<string> =>
@@ -523,12 +608,16 @@ export class Memex {
     },
     /** All or nothing, in order; one batch embeds faster than the same messages one by one. */
     appendMany: async (userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]> => {
+      await this.writable(userId, sessionId);
       const written = await this.store.appendMessages(userId, sessionId, messages);
       this.indexer.schedule(userId, sessionId);
       return written;
     },
     /** Removes the message and its vector rows. */
-    delete: (userId: string, sessionId: string, messageId: string): Promise<void> => this.store.deleteMessage(userId, sessionId, messageId),
+    delete: async (userId: string, sessionId: string, messageId: string): Promise<void> => {
+      await this.writable(userId, sessionId);
+      return this.store.deleteMessage(userId, sessionId, messageId);
+    },
     list: (userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage> => this.store.listMessages(userId, sessionId, page),
     get: (userId: string, sessionId: string, messageId: string): Promise<Message> => this.store.getMessage(userId, sessionId, messageId),
     stream: (userId: string, sessionId: string, options?: { signal?: AbortSignal }): AsyncIterable<Message> =>
@@ -571,7 +660,10 @@ export class Memex {
   };
 
   readonly files = {
-    put: (userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> => this.store.putFile(userId, sessionId, input),
+    put: async (userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> => {
+      await this.writable(userId, sessionId);
+      return this.store.putFile(userId, sessionId, input);
+    },
     get: (userId: string, sessionId: string, fileId: string): Promise<FileRecord> => this.store.getFile(userId, sessionId, fileId),
     list: (userId: string, sessionId: string): Promise<FileRecord[]> => this.store.listFiles(userId, sessionId),
     read: (userId: string, sessionId: string, fileId: string): Promise<AsyncIterable<Uint8Array>> => this.store.readFile(userId, sessionId, fileId),
@@ -582,7 +674,10 @@ export class Memex {
     /** Removes what uploads cut off by a crash or kill left behind (the server does it on start). */
     sweepStaleUploads: (): Promise<number> => this.store.sweepStaleUploads(),
     /** Removes the file, what was derived from it and its rows from search. */
-    delete: (userId: string, sessionId: string, fileId: string): Promise<void> => this.store.deleteFile(userId, sessionId, fileId),
+    delete: async (userId: string, sessionId: string, fileId: string): Promise<void> => {
+      await this.writable(userId, sessionId);
+      return this.store.deleteFile(userId, sessionId, fileId);
+    },
   };
 }
 

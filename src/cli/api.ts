@@ -1,5 +1,6 @@
 import type {
   FileRecord,
+  ImportRecord,
   Message,
   NewMessage,
   NewNote,
@@ -17,6 +18,7 @@ import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
+import type { ImportOptions, ImportReport } from '../import/index.js';
 import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
 
 /** What the CLI reports of an ingested file: the library's result, less its per-phase timings (a server does not send them). */
@@ -71,6 +73,12 @@ export interface MemexApi {
   /** Loads the model (a server has it loaded already): a data dir of another model refuses before anything is stored. */
   embedder(): Promise<unknown>;
   index: { prepare(userId: string, options?: { onProgress?: (progress: { done: number; total: number }) => void }): Promise<unknown> };
+  /** Chat-export imports; absent over HTTP (see import-commands.ts). */
+  imports?: {
+    run(userId: string, paths: readonly string[], options?: ImportOptions): Promise<ImportReport>;
+    list(userId: string): Promise<ImportRecord[]>;
+    delete(userId: string, importId: string): Promise<ImportRecord>;
+  };
   /** Resolves when appended messages are embedded (a server embeds them in the background). */
   flush(): Promise<void>;
   close(): Promise<void>;

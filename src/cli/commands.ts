@@ -9,6 +9,7 @@ import { registerFileCommands } from './file-commands.js';
 import { ingestPath } from './ingest-commands.js';
 import { registerRecallCommands } from './recall-commands.js';
 import { registerIngestCommands } from './ingest-commands.js';
+import { registerImportCommands } from './import-commands.js';
 import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
@@ -37,6 +38,7 @@ function messageLines(m: Message): string {
 export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerRecallCommands(program, contextOf);
   registerIngestCommands(program, contextOf);
+  registerImportCommands(program, contextOf);
   registerServerCommands(program, contextOf);
   registerContextCommands(program, contextOf);
   registerFileCommands(program, contextOf);

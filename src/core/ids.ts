@@ -120,6 +120,11 @@ export function newSessionId(now: Date = new Date()): SessionId {
   return `${stamp}-${base32(randomBytes(6), 6)}` as SessionId;
 }
 
+/** An import's id: `imp_` and a ULID, so a user's imports sort by when they ran. */
+export function newImportId(now?: number): string {
+  return `imp_${ulid(now)}`;
+}
+
 export function newMessageId(now?: number): MessageId {
   return `msg_${ulid(now)}` as MessageId;
 }

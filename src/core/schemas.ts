@@ -383,3 +383,32 @@ export const VectorLineSchema = ChunkSchema.extend({
   model: z.string().min(1),
 });
 export type VectorLine = z.infer<typeof VectorLineSchema>;
+
+/**
+ * What one import did (`memex import`), kept per user so imports can be listed and undone: the
+ * files it read, what it added, changed and skipped, and which sessions and notes are its.
+ */
+export const ImportRecordSchema = z.object({
+  v: version,
+  id: z.string().regex(/^imp_[0-9a-z]{26}$/),
+  source: z.enum(IMPORT_SOURCES),
+  files: z.array(z.object({ name: z.string().max(1024), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
+  startedAt: TimestampSchema,
+  finishedAt: TimestampSchema,
+  /** The account the export belongs to, when it says (Claude's users.json). */
+  account: z.object({ id: z.string().max(256), name: z.string().max(256).nullable() }).nullable(),
+  counts: z.object({
+    conversations: z.object({ added: z.number().int(), updated: z.number().int(), unchanged: z.number().int(), skipped: z.number().int() }),
+    messages: z.object({ added: z.number().int(), unchanged: z.number().int() }),
+    documents: z.object({ added: z.number().int(), unchanged: z.number().int() }),
+    notes: z.object({ added: z.number().int(), unchanged: z.number().int() }),
+    attachments: z.object({ stored: z.number().int(), missing: z.number().int() }),
+  }),
+  /** The imported sessions this import added to or changed; deleting the import deletes them. */
+  sessions: z.array(SessionIdSchema),
+  notes: z.array(NoteIdSchema),
+  /** What was left out and why (the first thousand; `skippedTotal` counts all). */
+  skipped: z.array(z.object({ item: z.string().nullable(), reason: z.string(), detail: z.string() })),
+  skippedTotal: z.number().int().nonnegative(),
+});
+export type ImportRecord = z.infer<typeof ImportRecordSchema>;

@@ -18,6 +18,7 @@ import type {
   PageOptions,
   Persona,
   PersonaPatch,
+  ImportRecord,
   Profile,
   ProfilePatch,
   SessionPatch,
@@ -220,6 +221,13 @@ export interface Store {
   // ---- context: a session's rolling summary and a user's long-term notes
 
   /** The session's rolling summary (`summary.json`); null when none is written or it cannot be read (it is rebuilt from the messages). */
+  /** Keeps the record of an import (replacing one with the same id). */
+  saveImport(userId: string, record: ImportRecord): Promise<void>;
+  /** The user's import records, oldest first; an unreadable record is skipped with a warning. */
+  listImports(userId: string): Promise<ImportRecord[]>;
+  /** Forgets an import's record (its sessions and notes are the caller's to delete); MEMEX_IMPORT_NOT_FOUND. */
+  deleteImport(userId: string, importId: string): Promise<void>;
+
   getSummary(userId: string, sessionId: string): Promise<Summary | null>;
   /** Replaces the session's summary atomically; null removes it. Deleting a message removes it too. */
   setSummary(userId: string, sessionId: string, summary: Summary | null): Promise<void>;

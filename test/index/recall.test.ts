@@ -137,9 +137,12 @@ describe('cross-session recall', () => {
   it('holds every filter, alone and combined', async () => {
     const memex = await open(await tempDir());
     const ids = await seed(memex, 'alice', 4, 10);
-    const imported = await memex.sessions.create('alice', { origin: { kind: 'imported', source: 'chatgpt', conversationId: 'c1' } });
-    await memex.messages.append('alice', imported.id, { role: 'user', content: 'The bakery story, imported from ChatGPT.', createdAt: '2024-06-01T00:00:00.000Z' });
-    await memex.flush();
+    // A conversation imported from a ChatGPT export (conversations.json, one message).
+    const exported = join(await tempDir(), 'conversations.json');
+    const message = { id: 'm1', author: { role: 'user' }, create_time: Date.parse('2024-06-01T00:00:00.000Z') / 1000, content: { content_type: 'text', parts: ['The bakery story, imported from ChatGPT.'] } };
+    await writeFile(exported, JSON.stringify([{ id: 'c1', title: 'Bakery', current_node: 'n1', mapping: { root: { id: 'root', parent: null, children: ['n1'], message: null }, n1: { id: 'n1', parent: 'root', children: [], message } } }]));
+    const report = await memex.imports.run('alice', exported);
+    const imported = { id: report.record.sessions[0] as string };
     const query = 'bakery sourdough documentary basil';
     const all = await memex.search('alice', query, { k: 100, mode: 'vector' });
     expect(all.hits).toHaveLength(41);

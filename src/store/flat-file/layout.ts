@@ -64,6 +64,10 @@ export class Layout {
   imported(userId: UserId, source?: ImportSource): string {
     return source === undefined ? this.inside('users', userId, 'imported') : this.inside('users', userId, 'imported', source);
   }
+  /** Each import's record (flat-file/imports.ts); not a source name, so never taken for session folders. */
+  importRecords(userId: UserId): string {
+    return this.inside('users', userId, 'imported', 'manifests');
+  }
   /** Every folder that holds session folders, each with how its folder names map to session ids. */
   sessionFolders(userId: UserId): { dir: string; idOf: (name: string) => string }[] {
     return [

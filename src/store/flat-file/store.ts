@@ -14,6 +14,7 @@ import {
   type NewPersona,
   type NewSession,
   type NewUser,
+  type ImportRecord,
   type Note,
   type NotePatch,
   type PageOptions,
@@ -45,6 +46,7 @@ import type {
 } from '../store.js';
 import { FlatFileContext, nowIso } from './context.js';
 import * as files from './files.js';
+import * as imports from './imports.js';
 import { Layout } from './layout.js';
 import * as listing from './listing.js';
 import * as messages from './messages.js';
@@ -288,6 +290,18 @@ export class FlatFileStore implements Store {
 
   restoreNote(userId: string, note: Note): Promise<Note> {
     return notes.restoreNote(this.ctx, userId, note);
+  }
+
+  saveImport(userId: string, record: ImportRecord): Promise<void> {
+    return imports.saveImport(this.ctx, userId, record);
+  }
+
+  listImports(userId: string): Promise<ImportRecord[]> {
+    return imports.listImports(this.ctx, userId);
+  }
+
+  deleteImport(userId: string, importId: string): Promise<void> {
+    return imports.deleteImport(this.ctx, userId, importId);
   }
 
   updateNote(userId: string, noteId: string, patch: NotePatch): Promise<Note> {

@@ -14,7 +14,7 @@ export interface Migration {
 /** The schema's history, oldest first; versions count up from 1 without gaps. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial schema', sql: SCHEMA_V1 },
-  { version: 2, name: 'per-user lexical statistics', sql: SCHEMA_V2 },
+  { version: 2, name: 'lexical postings and statistics; imports', sql: SCHEMA_V2 },
 ]);
 
 /**

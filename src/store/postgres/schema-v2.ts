@@ -9,7 +9,9 @@
  *   search counted over the user's chunks (10 ms a query at 10k chunks on PGlite, ten times that at
  *   100k).
  *
- * The store keeps all three as it writes and deletes chunks (chunk-stats.ts), in the same
+ * And `imports`: what each `memex import` did (the flat files' `imported/manifests/`).
+ *
+ * The store keeps the lexical tables as it writes and deletes chunks (chunk-stats.ts), in the same
  * transaction, rather than triggers, so the tables distribute like the others (Citus runs no
  * triggers on distributed tables).
  */
@@ -29,6 +31,14 @@ CREATE TABLE memex.chunk_terms (
   -- How often the chunk holds the term (its term_counts entry).
   tf integer NOT NULL CHECK (tf > 0),
   PRIMARY KEY (user_id, term, session_id, chunk_id)
+);
+
+CREATE TABLE memex.imports (
+  user_id text NOT NULL REFERENCES memex.users (user_id) ON DELETE CASCADE,
+  id text NOT NULL CHECK (id ~ '^imp_[0-9a-z]{26}$'),
+  -- The record as core/schemas.ts ImportRecordSchema has it.
+  record jsonb NOT NULL,
+  PRIMARY KEY (user_id, id)
 );
 
 CREATE TABLE memex.term_stats (
@@ -57,7 +67,7 @@ DO $$
 DECLARE
   t text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['chunk_terms', 'chunk_stats', 'term_stats'] LOOP
+  FOREACH t IN ARRAY ARRAY['chunk_terms', 'chunk_stats', 'term_stats', 'imports'] LOOP
     EXECUTE format('ALTER TABLE memex.%I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('ALTER TABLE memex.%I FORCE ROW LEVEL SECURITY', t);
     EXECUTE format(

@@ -10,6 +10,7 @@ import type {
   NewPersona,
   NewSession,
   NewUser,
+  ImportRecord,
   Note,
   NotePatch,
   PageOptions,
@@ -45,6 +46,7 @@ import * as files from './files.js';
 import * as messages from './messages.js';
 import type { HnswBuild } from './model.js';
 import * as notes from './notes.js';
+import * as imports from './imports.js';
 import * as personas from './personas.js';
 import * as sessions from './sessions.js';
 import * as users from './users.js';
@@ -220,6 +222,15 @@ export class PostgresStore implements Store {
   }
   restoreNote(userId: string, note: Note): Promise<Note> {
     return notes.restoreNote(this.ctx, userId, note);
+  }
+  saveImport(userId: string, record: ImportRecord): Promise<void> {
+    return imports.saveImport(this.ctx, userId, record);
+  }
+  listImports(userId: string): Promise<ImportRecord[]> {
+    return imports.listImports(this.ctx, userId);
+  }
+  deleteImport(userId: string, importId: string): Promise<void> {
+    return imports.deleteImport(this.ctx, userId, importId);
   }
   updateNote(userId: string, noteId: string, patch: NotePatch): Promise<Note> {
     return notes.updateNote(this.ctx, userId, noteId, patch);

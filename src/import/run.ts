@@ -1,0 +1,467 @@
+import { basename } from 'node:path';
+import {
+  FORMAT_VERSION,
+  type ImportRecord,
+  type ImportSource,
+  type Message,
+  type NewMessage,
+  type Note,
+  type SessionSummary,
+  MemexError,
+  idProblem,
+  importedSessionId,
+  isMemexError,
+  newImportId,
+  toMemexError,
+} from '../core/index.js';
+import { createHash } from 'node:crypto';
+import type { IngestFileOptions, IngestResult } from '../ingest/index.js';
+import type { FileSource, Store } from '../store/index.js';
+import { FORMAT_SOURCE, type ImportItem, type ImportedConversation, type ImportedDocument, type ImportedMessage, type ImportedNote } from './model.js';
+import { PARSERS } from './parsers.js';
+import { openExport, type ExportReader } from './read.js';
+import type { ZipLimits } from './zip.js';
+
+/** What the importer needs from the library around it. */
+export interface ImportDeps {
+  store: Store;
+  /** Embeds a session's messages that have no vector rows yet, in the background (the facade's indexer). */
+  schedule(userId: string, sessionId: string): void;
+  /** Resolves when everything scheduled is embedded. */
+  flush(): Promise<void>;
+  /** Stores a document in a session and makes it searchable (the facade's ingestFile). */
+  ingest(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions): Promise<IngestResult>;
+}
+
+export interface ImportOptions {
+  /** The service the files come from; detected from their content when absent. */
+  source?: ImportSource | undefined;
+  /** Reads and compares everything, writes nothing: what would be added, changed and skipped. */
+  dryRun?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: ImportProgress) => void) | undefined;
+  limits?: Partial<ZipLimits> | undefined;
+}
+
+export interface ImportProgress {
+  /** `scan`: reading and checking the files; `store`: writing; `embed`: waiting for the vectors. */
+  phase: 'scan' | 'store' | 'embed';
+  /** Conversations (and documents, notes) done in this phase, of `total` (known once scanned). */
+  done: number;
+  total: number | null;
+  messages: number;
+}
+
+/** One conversation's fate in an import (or, with `dryRun`, what it would be). */
+export interface ConversationOutcome {
+  sessionId: string;
+  title: string | null;
+  action: 'added' | 'updated' | 'unchanged';
+  newMessages: number;
+  titleChanged: boolean;
+}
+
+export interface ImportReport {
+  dryRun: boolean;
+  /** The record kept for the import (not kept on a dry run, or when the import changed nothing). */
+  record: ImportRecord;
+  saved: boolean;
+  conversations: ConversationOutcome[];
+}
+
+/** How many skipped items a record lists by name; the rest are counted. */
+const MAX_LISTED_SKIPS = 1000;
+/** Messages per append: a batch embeds faster than single messages, and a bad message costs only its batch a retry one by one. */
+const APPEND_BATCH = 200;
+
+/**
+ * Imports chat exports for a user: ChatGPT, Claude, Gemini (Takeout) and Memex session exports, as
+ * JSON or in the service's ZIP. Each conversation becomes an imported session (`<source>.<key>`,
+ * read-only, apart from native ones), its visible thread as messages with the service's ids and
+ * times, its other branches kept beside it (`branches.json`); Claude project documents are ingested
+ * into a session per project and memories become notes. Importing again adds only what is new.
+ *
+ * Files are read twice: once to check that every document parses to the end (a truncated download
+ * is refused before anything is written), then to write. Memory stays bounded by one conversation.
+ */
+export async function runImport(deps: ImportDeps, userId: string, paths: readonly string[], options: ImportOptions = {}): Promise<ImportReport> {
+  if (paths.length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'name at least one export file');
+  const { store } = deps;
+  await store.getUser(userId);
+  const readers: ExportReader[] = [];
+  try {
+    for (const path of paths) readers.push(await openExport(path, { source: options.source, limits: options.limits, signal: options.signal }));
+    const scan = await scanExports(readers, options);
+    const startedAt = new Date().toISOString();
+    const importer = new Importer(deps, userId, scan.source, readers, options, scan.total);
+    await importer.run();
+    const record: ImportRecord = {
+      v: FORMAT_VERSION,
+      id: newImportId(),
+      source: scan.source,
+      files: readers.map((reader) => ({ name: basename(reader.path), sha256: reader.sha256, bytes: reader.size })),
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      account: importer.account,
+      counts: importer.counts,
+      sessions: [...importer.touched],
+      notes: [...importer.notes],
+      skipped: importer.skipped.slice(0, MAX_LISTED_SKIPS),
+      skippedTotal: importer.skipped.length,
+    } as ImportRecord;
+    const changed = importer.touched.size > 0 || importer.notes.size > 0;
+    if (!options.dryRun && changed) await store.saveImport(userId, record);
+    return { dryRun: options.dryRun === true, record, saved: !options.dryRun && changed, conversations: importer.outcomes };
+  } finally {
+    await Promise.all(readers.map((reader) => reader.close().catch(() => undefined)));
+  }
+}
+
+/** The first pass: every document parses to its end, all from one service; how many items there are. */
+async function scanExports(readers: readonly ExportReader[], options: ImportOptions): Promise<{ source: ImportSource; total: number }> {
+  const sources = new Set<ImportSource>();
+  let total = 0;
+  let messages = 0;
+  for (const reader of readers) {
+    for await (const document of reader.documents()) {
+      sources.add(FORMAT_SOURCE[document.format]);
+      for await (const item of PARSERS[document.format](document.values, { zipEntries: reader.zipEntries })) {
+        if (item.kind === 'conversation' || item.kind === 'document' || item.kind === 'note') total++;
+        if (item.kind === 'conversation') messages += item.messages.length;
+        options.onProgress?.({ phase: 'scan', done: total, total: null, messages });
+      }
+    }
+  }
+  if (sources.size > 1) {
+    throw new MemexError('MEMEX_INVALID_INPUT', `these files are exports of ${[...sources].join(' and ')}; import one service's export at a time`, { details: { sources: [...sources] } });
+  }
+  const [source] = sources;
+  if (!source) throw new MemexError('MEMEX_IMPORT_FORMAT_UNKNOWN', 'no chat export found in these files');
+  return { source, total };
+}
+
+class Importer {
+  readonly counts: ImportRecord['counts'] = {
+    conversations: { added: 0, updated: 0, unchanged: 0, skipped: 0 },
+    messages: { added: 0, unchanged: 0 },
+    documents: { added: 0, unchanged: 0 },
+    notes: { added: 0, unchanged: 0 },
+    attachments: { stored: 0, missing: 0 },
+  };
+  readonly touched = new Set<string>();
+  readonly notes = new Set<string>();
+  readonly skipped: ImportRecord['skipped'] = [];
+  readonly outcomes: ConversationOutcome[] = [];
+  account: ImportRecord['account'] = null;
+  private done = 0;
+  private existingNotes: Map<string, Note> | null = null;
+  private readonly dryRun: boolean;
+
+  constructor(
+    private readonly deps: ImportDeps,
+    private readonly userId: string,
+    private readonly source: ImportSource,
+    private readonly readers: readonly ExportReader[],
+    private readonly options: ImportOptions,
+    private readonly total: number,
+  ) {
+    this.dryRun = options.dryRun === true;
+  }
+
+  async run(): Promise<void> {
+    try {
+      for (const reader of this.readers) {
+        for await (const document of reader.documents()) {
+          for await (const item of PARSERS[document.format](document.values, { zipEntries: reader.zipEntries })) {
+            this.checkAborted();
+            await this.take(item, reader);
+          }
+        }
+      }
+    } finally {
+      // What was written is embedded even when the import stops part-way: it is searchable, and listed in the record.
+      if (!this.dryRun && this.touched.size > 0) {
+        for (const sessionId of this.touched) this.deps.schedule(this.userId, sessionId);
+        this.progress('embed');
+        await this.deps.flush();
+      }
+    }
+  }
+
+  private async take(item: ImportItem, reader: ExportReader): Promise<void> {
+    switch (item.kind) {
+      case 'conversation':
+        await this.conversation(item, reader);
+        break;
+      case 'document':
+        await this.document(item);
+        break;
+      case 'note':
+        await this.note(item);
+        break;
+      case 'account':
+        this.account = { id: item.accountId.slice(0, 256), name: item.name?.slice(0, 256) ?? null };
+        return;
+      case 'skip':
+        this.skip(item.item, item.reason, item.detail);
+        if (item.reason !== 'feedback' && item.reason !== 'not-gemini') this.counts.conversations.skipped++;
+        return;
+    }
+    this.done++;
+    this.progress('store');
+  }
+
+  private async conversation(conversation: ImportedConversation, reader: ExportReader): Promise<void> {
+    const { store } = this.deps;
+    const sessionId = importedSessionId(this.source, conversation.conversationId);
+    const existing = await this.session(sessionId);
+    const title = cleanTitle(conversation.title);
+    const known = existing ? await this.messageIds(sessionId) : new Set<string>();
+    const wanted = this.messages(conversation);
+    const fresh = wanted.filter((message) => !known.has(message.id));
+    this.counts.messages.unchanged += wanted.length - fresh.length;
+    const titleChanged = existing !== null && title !== null && existing.title !== title;
+    const action: ConversationOutcome['action'] = existing === null ? 'added' : fresh.length > 0 || titleChanged ? 'updated' : 'unchanged';
+    this.outcomes.push({ sessionId, title: title ?? existing?.title ?? null, action, newMessages: fresh.length, titleChanged });
+    this.counts.conversations[action]++;
+    if (this.dryRun) {
+      this.counts.messages.added += fresh.length;
+      return;
+    }
+    if (action === 'unchanged') return;
+    const createdAt = conversation.createdAt ?? fresh[0]?.createdAt ?? new Date().toISOString();
+    const metadata = {
+      ...(existing?.metadata ?? {}),
+      import: { source: this.source, conversationId: conversation.conversationId, ...conversation.metadata },
+    };
+    if (existing === null || titleChanged) {
+      await store.restoreSession(this.userId, {
+        id: sessionId,
+        title: title ?? existing?.title ?? null,
+        titleSource: title !== null ? 'user' : (existing?.titleSource ?? null),
+        personaId: null,
+        origin: { kind: 'imported', source: this.source, conversationId: conversation.conversationId.slice(0, 256) },
+        createdAt: existing?.createdAt ?? createdAt,
+        updatedAt: conversation.updatedAt ?? createdAt,
+        metadata,
+      });
+    }
+    this.touched.add(sessionId);
+    const withFiles = await this.attach(sessionId, fresh, conversation, reader);
+    await this.append(sessionId, withFiles);
+    if (conversation.branches.length > 0) await this.keepBranches(sessionId, conversation);
+  }
+
+  /** The conversation's thread as messages to append: ids and times from the service, in order. */
+  private messages(conversation: ImportedConversation): (NewMessage & { id: string; createdAt: string; source: ImportedMessage })[] {
+    let previous = conversation.createdAt ?? conversation.updatedAt ?? new Date(0).toISOString();
+    const seen = new Set<string>();
+    const out: (NewMessage & { id: string; createdAt: string; source: ImportedMessage })[] = [];
+    for (const message of conversation.messages) {
+      const id = messageIdFor(message.sourceId);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const createdAt = message.createdAt ?? previous;
+      previous = createdAt;
+      out.push({
+        id,
+        role: message.role,
+        content: message.content,
+        createdAt,
+        metadata: { ...message.metadata, import: { sourceId: message.sourceId } },
+        source: message,
+      });
+    }
+    return out;
+  }
+
+  /** Stores the attachments the export carried and links them; the others are described in the message's metadata. */
+  private async attach(
+    sessionId: string,
+    messages: (NewMessage & { id: string; createdAt: string; source: ImportedMessage })[],
+    conversation: ImportedConversation,
+    reader: ExportReader,
+  ): Promise<NewMessage[]> {
+    const out: NewMessage[] = [];
+    for (const { source, ...message } of messages) {
+      const attachments: NonNullable<NewMessage['attachments']> = [];
+      const described: Record<string, unknown>[] = [];
+      for (const attachment of source.attachments) {
+        if (attachment.zipEntry !== null && reader.zipEntries.has(attachment.zipEntry)) {
+          try {
+            const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: { stream: await reader.openEntry(attachment.zipEntry) }, name: attachment.name });
+            attachments.push({ fileId: file.id, name: attachment.name.slice(0, 255), ...(attachment.mimeType ? { mimeType: attachment.mimeType.slice(0, 255) } : {}) });
+            this.counts.attachments.stored++;
+            continue;
+          } catch (cause) {
+            if (!isBadInput(cause)) throw cause;
+            this.skip(conversation.title ?? conversation.conversationId, 'attachment-unreadable', `${attachment.name}: ${toMemexError(cause).message}`);
+          }
+        }
+        this.counts.attachments.missing++;
+        described.push({ name: attachment.name, mimeType: attachment.mimeType, ref: attachment.ref, ...(attachment.text !== null ? { text: attachment.text } : {}) });
+      }
+      let content = typeof message.content === 'string' ? message.content : '';
+      // A message of only a file that did not come with the export still says what it was.
+      if (content.trim() === '' && attachments.length === 0) {
+        if (described.length === 0) continue;
+        content = described.map((d) => `[attachment: ${String(d.name)}]`).join('\n');
+      }
+      out.push({
+        ...message,
+        content,
+        ...(attachments.length > 0 ? { attachments } : {}),
+        metadata: { ...message.metadata, ...(described.length > 0 ? { attachments: described } : {}) },
+      });
+    }
+    return out;
+  }
+
+  /** Appends in batches; a batch the store refuses is retried one by one, so a bad message costs only itself. */
+  private async append(sessionId: string, messages: NewMessage[]): Promise<void> {
+    for (let start = 0; start < messages.length; start += APPEND_BATCH) {
+      const batch = messages.slice(start, start + APPEND_BATCH);
+      try {
+        await this.deps.store.appendMessages(this.userId, sessionId, batch);
+        this.counts.messages.added += batch.length;
+      } catch (cause) {
+        if (!isBadInput(cause)) throw cause;
+        for (const message of batch) {
+          try {
+            await this.deps.store.appendMessages(this.userId, sessionId, [message]);
+            this.counts.messages.added++;
+          } catch (inner) {
+            if (!isBadInput(inner)) throw inner;
+            this.skip(`${sessionId}/${message.id ?? ''}`, 'message-refused', `${toMemexError(inner).code}: ${toMemexError(inner).message}`);
+          }
+        }
+      }
+    }
+  }
+
+  /** The conversation's other branches, as one JSON file beside it (not searched: they are not what the user saw last). */
+  private async keepBranches(sessionId: string, conversation: ImportedConversation): Promise<void> {
+    const body = JSON.stringify({ format: 'memex-import-branches', v: 1, conversationId: conversation.conversationId, branches: conversation.branches });
+    const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: { bytes: Buffer.from(body) }, name: 'branches.json', metadata: { import: { branches: conversation.branches.length } } });
+    const session = await this.deps.store.getSession(this.userId, sessionId);
+    const previous = (session.metadata.import as { branchesFileId?: string } | undefined)?.branchesFileId;
+    if (previous === file.id) return;
+    await this.deps.store.updateSession(this.userId, sessionId, {
+      metadata: { ...session.metadata, import: { ...(session.metadata.import as object), branchesFileId: file.id, branches: conversation.branches.length } },
+    });
+    if (previous) await this.deps.store.deleteFile(this.userId, sessionId, previous).catch(() => undefined);
+  }
+
+  /** A document (a Claude project's doc) into its project's session, stored and ingested like an upload. */
+  private async document(document: ImportedDocument): Promise<void> {
+    const sessionId = importedSessionId(this.source, `project-${document.collectionId}`);
+    const existing = await this.session(sessionId);
+    const bytes = Buffer.from(document.text, 'utf8');
+    const fileId = createHash('sha256').update(bytes).digest('hex');
+    const files = existing ? await this.deps.store.listFiles(this.userId, sessionId) : [];
+    const present = files.some((file) => file.id === fileId && file.content !== null);
+    this.counts.documents[present ? 'unchanged' : 'added']++;
+    if (this.dryRun || present) return;
+    if (!existing) {
+      const createdAt = document.createdAt ?? new Date().toISOString();
+      await this.deps.store.restoreSession(this.userId, {
+        id: sessionId,
+        title: cleanTitle(document.collectionTitle) ?? 'Imported project',
+        titleSource: 'user',
+        personaId: null,
+        origin: { kind: 'imported', source: this.source, conversationId: `project-${document.collectionId}`.slice(0, 256) },
+        createdAt,
+        updatedAt: createdAt,
+        metadata: { import: { source: this.source, kind: 'project', collectionId: document.collectionId } },
+      });
+    }
+    this.touched.add(sessionId);
+    try {
+      await this.deps.ingest(this.userId, sessionId, { bytes }, { name: document.name, metadata: { import: { source: this.source, documentId: document.documentId, ...document.metadata } }, ...(this.options.signal ? { signal: this.options.signal } : {}) });
+    } catch (cause) {
+      if (!isBadInput(cause)) throw cause;
+      this.skip(document.name, 'document-refused', `${toMemexError(cause).code}: ${toMemexError(cause).message}`);
+    }
+  }
+
+  /** A memory the service kept about the user, as a note marked imported (replaced when its text changed). */
+  private async note(note: ImportedNote): Promise<void> {
+    const id = messageIdFor(note.noteId);
+    this.existingNotes ??= new Map((await this.deps.store.listNotes(this.userId)).map((n) => [n.id, n]));
+    const existing = this.existingNotes.get(id);
+    const text = note.text.trim();
+    if (text === '') return;
+    if (existing && existing.text === text) {
+      this.counts.notes.unchanged++;
+      return;
+    }
+    this.counts.notes.added++;
+    if (this.dryRun) return;
+    const now = new Date().toISOString();
+    await this.deps.store.restoreNote(this.userId, {
+      id: id as Note['id'],
+      kind: 'note',
+      text,
+      pinned: false,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      metadata: { ...note.metadata, imported: { source: this.source, noteId: note.noteId } },
+    });
+    this.notes.add(id);
+  }
+
+  private async session(sessionId: string): Promise<SessionSummary | null> {
+    try {
+      return await this.deps.store.getSession(this.userId, sessionId);
+    } catch (cause) {
+      if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND')) return null;
+      throw cause;
+    }
+  }
+
+  private async messageIds(sessionId: string): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for await (const message of this.deps.store.streamMessages(this.userId, sessionId)) ids.add(message.id);
+    return ids;
+  }
+
+  private skip(item: string | null, reason: string, detail: string): void {
+    this.skipped.push({ item: item === null ? null : item.slice(0, 300), reason, detail: detail.slice(0, 500) });
+  }
+
+  private checkAborted(): void {
+    if (this.options.signal?.aborted) throw new MemexError('MEMEX_ABORTED', 'the import was cancelled; what was imported so far is kept and listed');
+  }
+
+  private progress(phase: ImportProgress['phase']): void {
+    this.options.onProgress?.({ phase, done: this.done, total: this.total, messages: this.counts.messages.added });
+  }
+}
+
+/** A service's id as a Memex id: itself when it is a safe name, else `h` and 40 hex digits of its sha256 (stable across imports). */
+export function messageIdFor(sourceId: string): string {
+  return idProblem(sourceId) === null && sourceId.length <= 100 ? sourceId : `h${createHash('sha256').update(sourceId).digest('hex').slice(0, 40)}`;
+}
+
+function cleanTitle(title: string | null): string | null {
+  const trimmed = title?.replace(/\s+/g, ' ').trim() ?? '';
+  return trimmed === '' ? null : trimmed.slice(0, 500);
+}
+
+/** Errors that belong to one item's data (skipped, reported), as opposed to the machine's (which stop the import). */
+function isBadInput(cause: unknown): boolean {
+  const { code } = toMemexError(cause);
+  return (
+    code === 'MEMEX_INVALID_INPUT' ||
+    code === 'MEMEX_INVALID_ID' ||
+    code === 'MEMEX_MESSAGE_TOO_LARGE' ||
+    code === 'MEMEX_FILE_TOO_LARGE' ||
+    code === 'MEMEX_MESSAGE_EXISTS' ||
+    code === 'MEMEX_FILE_TYPE_UNSUPPORTED' ||
+    code === 'MEMEX_TEXT_INVALID' ||
+    code === 'MEMEX_TEXT_TOO_LARGE' ||
+    code === 'MEMEX_IMPORT_INVALID' ||
+    code === 'MEMEX_ARCHIVE_UNSAFE' ||
+    code === 'MEMEX_IMAGE_INVALID'
+  );
+}
