@@ -3,7 +3,6 @@ import {
   FORMAT_VERSION,
   type ImportRecord,
   type ImportSource,
-  type Message,
   type NewMessage,
   type Note,
   type SessionSummary,
