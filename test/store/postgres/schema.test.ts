@@ -20,6 +20,7 @@ const PER_USER = [
   { table: 'summaries', key: { session_id: 's1' }, column: 'text' },
   { table: 'chunks', key: { session_id: 's1', id: 'm1:0' }, column: 'text' },
   { table: 'chunk_stats', key: {}, column: 'chunks' },
+  { table: 'imports', key: { id: 'imp_00000000000000000000000000' }, column: 'record' },
   { table: 'chunk_terms', key: { term: 'hello', session_id: 's1', chunk_id: 'm1:0' }, column: 'tf' },
   { table: 'term_stats', key: { term: 'hello' }, column: 'chunks' },
   { table: 'api_keys', key: { id: 'abcdefghijkl' }, column: 'name' },
@@ -43,6 +44,7 @@ async function seed(pool: pg.Pool, userId: string): Promise<void> {
       [userId],
     );
     await c.query("INSERT INTO memex.chunk_stats (user_id, chunks, term_length) VALUES ($1, 1, 2)", [userId]);
+    await c.query("INSERT INTO memex.imports (user_id, id, record) VALUES ($1, 'imp_00000000000000000000000000', '{}')", [userId]);
     await c.query("INSERT INTO memex.term_stats (user_id, term, chunks) VALUES ($1, 'hello', 1)", [userId]);
     await c.query("INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf) VALUES ($1, 'hello', 's1', 'm1:0', 1)", [userId]);
     await c.query("INSERT INTO memex.api_keys (user_id, id, name, hash) VALUES ($1, 'abcdefghijkl', 'laptop', $2)", [userId, 'f'.repeat(64)]);
