@@ -216,7 +216,7 @@ export class PostgresSearch implements SearchBackend {
       // A term's contribution grows with its count towards weight * idf * (d + k + 1), never reaching it.
       return { term, weight, df, idf, bound: weight * idf * (DEFAULT_BM25.d + search.bm25K + 1) };
     });
-    const query = (lookup: readonly string[]): Promise<ChunkRow[]> => this.scoreChunks(client, userId, scored, lookup, stats.averageLength, depth, options);
+    const query = (lookup: readonly string[], prune?: Prune): Promise<ChunkRow[]> => this.scoreChunks(client, userId, scored, lookup, stats.averageLength, depth, options, prune);
     const held = scored.filter((t) => t.df > 0);
     if (held.length === 0) return [];
     if (held.reduce((sum, t) => sum + t.df, 0) <= SCORE_ALL_BELOW * depth) return query(held.map((t) => t.term));
@@ -244,13 +244,21 @@ export class PostgresSearch implements SearchBackend {
     }
     const essential = weakest.slice(skipped).map((t) => t.term);
     if (essential.every((term) => rarest.includes(term))) return first;
-    const rest = await query(essential);
+    // And a chunk holding essential terms is read only when its score from them, with everything
+    // the skipped terms could add, still reaches the threshold.
+    const rest = await query(essential, { bound: sum, count: skipped, threshold });
     const merged = new Map<string, ChunkRow>();
     for (const row of [...first, ...rest]) merged.set(`${row.session_id}\u0000${row.id}`, row);
     return [...merged.values()].sort((a, b) => b.score - a.score || compareKeys(a, b)).slice(0, depth);
   }
 
-  /** The `depth` best by BM25+ (every query term scored) of the filtered chunks holding any of `lookup`, found through the postings. */
+  /**
+   * The `depth` best by BM25+ (every query term scored) of the filtered chunks holding any of
+   * `lookup`, found through the postings. With `prune`, a candidate's score from its `lookup`
+   * terms is first computed from the postings alone, and the chunk is read only when that score
+   * plus `prune.bound` (the most the other terms could add), times its terms found plus
+   * `prune.count`, reaches `prune.threshold`.
+   */
   private async scoreChunks(
     client: PoolClient,
     userId: string,
@@ -259,6 +267,7 @@ export class PostgresSearch implements SearchBackend {
     averageLength: number,
     depth: number,
     options: ParsedSearchOptions,
+    prune?: Prune,
   ): Promise<ChunkRow[]> {
     const { search } = this.options.config;
     const params = new SqlParams();
@@ -273,7 +282,15 @@ export class PostgresSearch implements SearchBackend {
       found.push(`(${tf} IS NOT NULL)::int`);
     }
     const user = params.add(userId);
-    const postings = `SELECT t.session_id, t.chunk_id FROM memex.chunk_terms t WHERE t.user_id = ${user} AND t.term = ANY(${params.add(lookup)}::text[])`;
+    let postings: string;
+    if (!prune) {
+      postings = `SELECT t.session_id, t.chunk_id FROM memex.chunk_terms t WHERE t.user_id = ${user} AND t.term = ANY(${params.add(lookup)}::text[])`;
+    } else {
+      const { from, partial } = this.partialScores(params, user, terms.filter((t) => lookup.includes(t.term)), { k, b, d, dl });
+      // Float sums in another order than the full score's: a hair of slack keeps every chunk that may reach it.
+      postings = `SELECT t.session_id, t.chunk_id ${from}
+                  HAVING (${partial} + ${params.add(prune.bound)}::float8) * (count(*) + ${params.add(prune.count)}::int) >= ${params.add(prune.threshold * (1 - 1e-9))}::float8`;
+    }
     const filters = filterSql(userId, options, params);
     const result = await client.query<ChunkRow>(
       `SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''},
@@ -289,6 +306,20 @@ export class PostgresSearch implements SearchBackend {
   }
 
   /**
+   * A FROM … GROUP BY over the postings of `terms` (one group per chunk, `t` the postings) and the
+   * sum of those terms' BM25+ contributions in it, read from the postings' index alone.
+   */
+  private partialScores(params: SqlParams, user: string, terms: readonly { term: string; weight: number; idf: number }[], bm25: { k: string; b: string; d: string; dl: string }): { from: string; partial: string } {
+    const { k, b, d, dl } = bm25;
+    const list = params.add(terms.map((t) => t.term));
+    const q = `unnest(${list}::text[], ${params.add(terms.map((t) => t.weight * t.idf))}::float8[]) AS q(term, weight)`;
+    return {
+      from: `FROM memex.chunk_terms t JOIN ${q} ON q.term = t.term WHERE t.user_id = ${user} AND t.term = ANY(${list}::text[]) GROUP BY t.session_id, t.chunk_id`,
+      partial: `sum(q.weight * (${d}::float8 + t.tf * (${k}::float8 + 1) / (t.tf + ${k}::float8 * (1 - ${b}::float8 + ${b}::float8 * t.term_length / ${dl}::float8))))`,
+    };
+  }
+
+  /**
    * The analysis the chunks' terms were written with (recorded by the store with the first chunks),
    * so a query's terms are made the same way; the config's before any chunk was written.
    */
@@ -298,6 +329,13 @@ export class PostgresSearch implements SearchBackend {
     if (recorded) this.recordedAnalysis = recorded;
     return recorded ?? { stopwords: this.options.config.search.stopwords, stemming: this.options.config.search.stemming };
   }
+}
+
+/** What a pruned lookup may skip: see scoreChunks. */
+interface Prune {
+  bound: number;
+  count: number;
+  threshold: number;
 }
 
 /** Below this many term postings per wanted candidate, every chunk holding a query term is scored at once. */

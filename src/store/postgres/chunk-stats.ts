@@ -31,10 +31,10 @@ export async function countChunks(client: PoolClient, userId: string, chunks: re
   );
   if (df.size === 0) return;
   await client.query(
-    `INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf)
-     SELECT $1, e.key, r.session_id, r.id, e.value::int
-       FROM jsonb_to_recordset($2::jsonb) AS r(session_id text, id text, term_counts jsonb) CROSS JOIN LATERAL jsonb_each_text(r.term_counts) AS e`,
-    [userId, JSON.stringify(chunks.map(({ session_id, id, term_counts }) => ({ session_id, id, term_counts })))],
+    `INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf, term_length)
+     SELECT $1, e.key, r.session_id, r.id, e.value::int, r.term_length
+       FROM jsonb_to_recordset($2::jsonb) AS r(session_id text, id text, term_counts jsonb, term_length integer) CROSS JOIN LATERAL jsonb_each_text(r.term_counts) AS e`,
+    [userId, JSON.stringify(chunks.map(({ session_id, id, term_counts, term_length }) => ({ session_id, id, term_counts, term_length })))],
   );
   await client.query(
     `INSERT INTO memex.term_stats (user_id, term, chunks)

@@ -28,9 +28,11 @@ CREATE TABLE memex.chunk_terms (
   term text NOT NULL,
   session_id text NOT NULL,
   chunk_id text NOT NULL,
-  -- How often the chunk holds the term (its term_counts entry).
+  -- How often the chunk holds the term (its term_counts entry), and the chunk's BM25 length: with
+  -- them in the index, a term's part of a chunk's score is read from the index alone.
   tf integer NOT NULL CHECK (tf > 0),
-  PRIMARY KEY (user_id, term, session_id, chunk_id)
+  term_length integer NOT NULL CHECK (term_length >= 0),
+  PRIMARY KEY (user_id, term, session_id, chunk_id) INCLUDE (tf, term_length)
 );
 
 CREATE TABLE memex.imports (
@@ -57,8 +59,8 @@ INSERT INTO memex.chunk_stats (user_id, chunks, term_length)
   SELECT user_id, count(*), sum(term_length) FROM memex.chunks GROUP BY user_id;
 INSERT INTO memex.term_stats (user_id, term, chunks)
   SELECT c.user_id, t.term, count(*) FROM memex.chunks c CROSS JOIN LATERAL unnest(tsvector_to_array(c.lexemes)) AS t(term) GROUP BY c.user_id, t.term;
-INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf)
-  SELECT c.user_id, e.key, c.session_id, c.id, e.value::int FROM memex.chunks c CROSS JOIN LATERAL jsonb_each_text(c.term_counts) AS e;
+INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf, term_length)
+  SELECT c.user_id, e.key, c.session_id, c.id, e.value::int, c.term_length FROM memex.chunks c CROSS JOIN LATERAL jsonb_each_text(c.term_counts) AS e;
 ALTER TABLE memex.chunks FORCE ROW LEVEL SECURITY;
 -- Unused (see above), and slower to keep up than the postings.
 DROP INDEX memex.chunks_lexemes;

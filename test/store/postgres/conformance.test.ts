@@ -55,9 +55,9 @@ async function statsMatchRecount(store: PostgresStore, userId: string): Promise<
       [userId],
     );
     expect(keptTerms.rows).toEqual(countedTerms.rows);
-    const postings = await c.query('SELECT session_id, chunk_id, term, tf FROM memex.chunk_terms WHERE user_id = $1 ORDER BY session_id, chunk_id, term COLLATE "C"', [userId]);
+    const postings = await c.query('SELECT session_id, chunk_id, term, tf, term_length FROM memex.chunk_terms WHERE user_id = $1 ORDER BY session_id, chunk_id, term COLLATE "C"', [userId]);
     const counted = await c.query(
-      'SELECT c.session_id, c.id AS chunk_id, e.key AS term, e.value::int AS tf FROM memex.chunks c CROSS JOIN LATERAL jsonb_each_text(c.term_counts) AS e WHERE c.user_id = $1 ORDER BY c.session_id, c.id, e.key COLLATE "C"',
+      'SELECT c.session_id, c.id AS chunk_id, e.key AS term, e.value::int AS tf, c.term_length FROM memex.chunks c CROSS JOIN LATERAL jsonb_each_text(c.term_counts) AS e WHERE c.user_id = $1 ORDER BY c.session_id, c.id, e.key COLLATE "C"',
       [userId],
     );
     expect(postings.rows).toEqual(counted.rows);

@@ -46,7 +46,7 @@ async function seed(pool: pg.Pool, userId: string): Promise<void> {
     await c.query("INSERT INTO memex.chunk_stats (user_id, chunks, term_length) VALUES ($1, 1, 2)", [userId]);
     await c.query("INSERT INTO memex.imports (user_id, id, record) VALUES ($1, 'imp_00000000000000000000000000', '{}')", [userId]);
     await c.query("INSERT INTO memex.term_stats (user_id, term, chunks) VALUES ($1, 'hello', 1)", [userId]);
-    await c.query("INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf) VALUES ($1, 'hello', 's1', 'm1:0', 1)", [userId]);
+    await c.query("INSERT INTO memex.chunk_terms (user_id, term, session_id, chunk_id, tf, term_length) VALUES ($1, 'hello', 's1', 'm1:0', 1, 2)", [userId]);
     await c.query("INSERT INTO memex.api_keys (user_id, id, name, hash) VALUES ($1, 'abcdefghijkl', 'laptop', $2)", [userId, 'f'.repeat(64)]);
     await c.query("INSERT INTO memex.ingest_jobs (user_id, session_id, id, file_id, name, created) VALUES ($1, 's1', 'j1', $2, 'a.pdf', true)", [userId, SHA]);
   });
