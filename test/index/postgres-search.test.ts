@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config, SearchOptions } from '../../src/index.js';
-import { PostgresSearch } from '../../src/index/index.js';
+import { PostgresSearch, type SearchHit } from '../../src/index/index.js';
 import { FlatFileStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/index.js';
 import { LOCOMO, hasLocomo, locomoSessions } from '../helpers/eval.js';
@@ -64,6 +64,20 @@ describe('flat files and PostgreSQL rank alike', () => {
   });
 });
 
+/**
+ * The same lexical scores in the same order; equal scores may come in either order (each backend
+ * breaks ties by its own row order), and a tie across the cut at k may keep different chunks, so
+ * above the last score, the same chunks. Returns how many hits were compared.
+ */
+function expectSameLexical(flatHits: SearchHit[], pgHits: SearchHit[], label: string): number {
+  expect(pgHits.length, label).toBe(flatHits.length);
+  pgHits.forEach((hit, i) => expect(hit.scores.lexical, label).toBeCloseTo(flatHits[i]?.scores.lexical as number, 5));
+  const last = flatHits.at(-1)?.scores.lexical ?? 0;
+  const above = (hits: SearchHit[]): string[] => hits.filter((hit) => (hit.scores.lexical ?? 0) > last + 1e-6).map((hit) => `${(hit.scores.lexical ?? 0).toFixed(5)} ${hit.text}`).sort();
+  expect(above(pgHits), label).toEqual(above(flatHits));
+  return above(flatHits).length;
+}
+
 describe('flat files and PostgreSQL rank lexically alike', () => {
   // The regression: Postgres ranked its lexical side by ts_rank_cd over unstemmed words, so the
   // same LoCoMo question put other chunks in its top 10 than the flat files' BM25 (recall@10 0.533
@@ -86,15 +100,7 @@ describe('flat files and PostgreSQL rank lexically alike', () => {
       let compared = 0;
       for (const question of questions) {
         const [flat, pg] = await Promise.all(worlds.map((world) => world.search('alice', question, { mode: 'lexical', k: 10 })));
-        const [flatHits, pgHits] = [flat?.hits ?? [], pg?.hits ?? []];
-        expect(pgHits.length, question).toBe(flatHits.length);
-        pgHits.forEach((hit, i) => expect(hit.scores.lexical, question).toBeCloseTo(flatHits[i]?.scores.lexical as number, 5));
-        // Equal scores may come in either order (each backend breaks ties by its own row order), and
-        // a tie across the cut at k may keep different chunks: above the last score, the same chunks.
-        const last = flatHits.at(-1)?.scores.lexical ?? 0;
-        const above = (hits: typeof flatHits): string[] => hits.filter((hit) => (hit.scores.lexical ?? 0) > last + 1e-6).map((hit) => `${(hit.scores.lexical ?? 0).toFixed(5)} ${hit.text}`).sort();
-        expect(above(pgHits), question).toEqual(above(flatHits));
-        compared += above(flatHits).length;
+        compared += expectSameLexical(flat?.hits ?? [], pg?.hits ?? [], question);
       }
       expect(compared).toBeGreaterThan(150);
     } finally {
@@ -128,15 +134,9 @@ describe('flat files and PostgreSQL rank lexically alike', () => {
       // Unfiltered (the first bar read from the postings alone) and filtered (from scored chunks).
       for (const [question, filtered] of questions.flatMap((q) => [[q, false], [q, true]] as const)) {
         const [flat, pg] = await Promise.all(worlds.map((world, i) => world.search('alice', question, { mode: 'lexical', k: 5, ...(filtered ? { sessionIds: [sessions[i] as string] } : {}) })));
-        const [flatHits, pgHits] = [flat?.hits ?? [], pg?.hits ?? []];
-        expect(pgHits.length, question).toBe(flatHits.length);
-        pgHits.forEach((hit, i) => expect(hit.scores.lexical, question).toBeCloseTo(flatHits[i]?.scores.lexical as number, 5));
-        const last = flatHits.at(-1)?.scores.lexical ?? 0;
-        const above = (hits: typeof flatHits): string[] => hits.filter((hit) => (hit.scores.lexical ?? 0) > last + 1e-6).map((hit) => `${(hit.scores.lexical ?? 0).toFixed(5)} ${hit.text}`).sort();
-        expect(above(pgHits), question).toEqual(above(flatHits));
-        compared += flatHits.length;
+        compared += expectSameLexical(flat?.hits ?? [], pg?.hits ?? [], `${question}${filtered ? ' (filtered)' : ''}`);
       }
-      expect(compared).toBeGreaterThan(300);
+      expect(compared).toBeGreaterThan(200);
     } finally {
       for (const world of worlds) await world.close();
     }
