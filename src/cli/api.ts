@@ -73,8 +73,8 @@ export interface MemexApi {
   /** Loads the model (a server has it loaded already): a data dir of another model refuses before anything is stored. */
   embedder(): Promise<unknown>;
   index: { prepare(userId: string, options?: { onProgress?: (progress: { done: number; total: number }) => void }): Promise<unknown> };
-  /** Chat-export imports; absent over HTTP (see import-commands.ts). */
-  imports?: {
+  /** Chat-export imports (over HTTP: uploaded to the server, its job followed). */
+  imports: {
     run(userId: string, paths: readonly string[], options?: ImportOptions): Promise<ImportReport>;
     list(userId: string): Promise<ImportRecord[]>;
     delete(userId: string, importId: string): Promise<ImportRecord>;

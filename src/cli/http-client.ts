@@ -5,6 +5,7 @@ import {
   errorCodes,
   MemexError,
   type FileRecord,
+  type ImportRecord,
   type IngestWarning,
   type Message,
   type MemexErrorCode,
@@ -24,6 +25,7 @@ import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
+import type { ImportOptions, ImportProgress, ImportReport } from '../import/index.js';
 import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
 import { LOCAL_USER_HEADER, type ServerFile } from '../server/announce.js';
 import type { IngestSummary, MemexApi } from './api.js';
@@ -33,6 +35,15 @@ const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 50;
 /** How often an ingest job is looked at while the CLI waits for it. */
 const JOB_POLL_MS = 250;
+
+interface ImportJob {
+  id: string;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  finishedAt: string | null;
+  progress: ImportProgress | null;
+  report: unknown;
+  error: { code: string; message: string } | null;
+}
 
 interface Job {
   id: string;
@@ -197,6 +208,31 @@ export class HttpMemex implements MemexApi {
     const file = await this.files.get(userId, sessionId, job.fileId);
     return { ...job.result, kind: job.result.kind as IngestSummary['kind'], file };
   }
+
+  /** Chat-export imports through the server: the files uploaded, the job polled to its end. */
+  readonly imports = {
+    run: async (userId: string, paths: readonly string[], options: ImportOptions = {}): Promise<ImportReport> => {
+      const form = new FormData();
+      // Fields before the file parts: the server reads them as they come.
+      if (options.source) form.append('source', options.source);
+      if (options.dryRun) form.append('dryRun', 'true');
+      for (const path of paths) form.append('file', await openAsBlob(path), basename(path));
+      let { job } = await this.call<{ job: ImportJob }>('POST', '/imports', { user: userId, form });
+      while (job.finishedAt === null) {
+        if (options.signal?.aborted) {
+          await this.call('DELETE', `/imports/jobs/${enc(job.id)}`, { user: userId }).catch(() => undefined);
+          throw new MemexError('MEMEX_ABORTED', 'the import was cancelled; what was imported so far is kept and listed');
+        }
+        if (job.progress) options.onProgress?.(job.progress);
+        await sleep(JOB_POLL_MS);
+        job = await this.call<ImportJob>('GET', `/imports/jobs/${enc(job.id)}`, { user: userId });
+      }
+      if (job.state !== 'done' || !job.report) throw new MemexError(codeOf(job.error?.code), job.error?.message ?? 'the import failed');
+      return job.report as ImportReport;
+    },
+    list: async (userId: string): Promise<ImportRecord[]> => (await this.call<{ imports: ImportRecord[] }>('GET', '/imports', { user: userId })).imports,
+    delete: (userId: string, importId: string): Promise<ImportRecord> => this.call('DELETE', `/imports/${enc(importId)}`, { user: userId }),
+  };
 
   search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
     return this.call('POST', '/search', { user: userId, body: { ...options, query } });

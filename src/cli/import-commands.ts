@@ -2,7 +2,6 @@ import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { IMPORT_SOURCES, MemexError, type ImportRecord, type ImportSource } from '../core/index.js';
 import type { ImportReport } from '../import/index.js';
-import type { MemexApi } from './api.js';
 import { userOf, type ContextOf } from './args.js';
 import type { Context } from './main.js';
 import { clip, print, progress, shortTime, table } from './output.js';
@@ -44,7 +43,7 @@ export function registerImportCommands(program: Command, contextOf: ContextOf): 
     .action(async (_options, cmd: Command) => {
       const ctx = contextOf(cmd);
       const { memex, user } = await userOf(ctx);
-      const records = await importsOf(memex).list(user);
+      const records = await memex.imports.list(user);
       const rows = records.map((r) => [r.id, r.source, shortTime(r.finishedAt), String(r.sessions.length), String(r.counts.messages.added), String(r.notes.length), String(r.skippedTotal), clip(r.files.map((f) => f.name).join(', '), 40)]);
       print(ctx.io, records.length === 0 ? 'No imports yet. Import an export with `memex import <file>`.' : table(['ID', 'SOURCE', 'WHEN', 'SESSIONS', 'MESSAGES', 'NOTES', 'SKIPPED', 'FILES'], rows), records);
     });
@@ -54,16 +53,9 @@ export function registerImportCommands(program: Command, contextOf: ContextOf): 
     .action(async (importId: string, _options, cmd: Command) => {
       const ctx = contextOf(cmd);
       const { memex, user } = await userOf(ctx);
-      const record = await importsOf(memex).delete(user, importId);
+      const record = await memex.imports.delete(user, importId);
       print(ctx.io, `Deleted import ${record.id}: ${record.sessions.length} sessions, ${record.notes.length} notes`, record);
     });
-}
-
-function importsOf(memex: MemexApi): NonNullable<MemexApi['imports']> {
-  if (!memex.imports) {
-    throw new MemexError('MEMEX_USAGE', 'imports run on the data dir or the database itself, not through a server: stop `memex serve` and run `memex import` again (on PostgreSQL, servers may keep running: the CLI works on the database with --database-url)');
-  }
-  return memex.imports;
 }
 
 async function runImportCommand(ctx: Context, paths: string[], flags: { source: 'auto' | ImportSource; dryRun?: boolean }): Promise<void> {
@@ -74,7 +66,6 @@ async function runImportCommand(ctx: Context, paths: string[], flags: { source: 
     if (!info.isFile()) throw new MemexError('MEMEX_PATH_NOT_FOUND', `${path} is not a file`, { details: { path } });
   }
   const { memex, user } = await userOf(ctx);
-  const imports = importsOf(memex);
   if (!flags.dryRun) await memex.embedder();
   const controller = new AbortController();
   const stop = (): void => controller.abort(new Error('interrupted'));
@@ -83,7 +74,7 @@ async function runImportCommand(ctx: Context, paths: string[], flags: { source: 
   const shown: { phase: keyof typeof bars | null } = { phase: null };
   let report: ImportReport;
   try {
-    report = await imports.run(user, paths, {
+    report = await memex.imports.run(user, paths, {
       ...(flags.source === 'auto' ? {} : { source: flags.source }),
       dryRun: flags.dryRun === true,
       signal: controller.signal,

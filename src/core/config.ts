@@ -323,6 +323,8 @@ export const ConfigSchema = z.strictObject({
       maxMessageChars: z.number().int().positive().default(1_000_000),
       /** Largest file accepted into a session, in bytes; checked while streaming, before anything is kept. */
       maxFileBytes: z.number().int().positive().default(100 * 1024 * 1024),
+      /** Largest chat export accepted by `POST /v1/imports`, in bytes, all files together (exports of years run to gigabytes). */
+      maxImportBytes: z.number().int().positive().default(4 * 1024 * 1024 * 1024),
     })
     .prefault({}),
 });

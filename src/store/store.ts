@@ -27,6 +27,12 @@ import type {
 } from '../core/index.js';
 import type { FileSource } from './files.js';
 
+/** The limits a store checks on the way in (the config's `limits`, less what only the server uses). */
+export interface StoreLimits {
+  maxMessageChars: number;
+  maxFileBytes: number;
+}
+
 /** Files ingest derives from a stored file, kept beside it. */
 export const FILE_ARTIFACTS = ['text.json', 'thumb.webp', 'display.webp'] as const;
 export type FileArtifactName = (typeof FILE_ARTIFACTS)[number];

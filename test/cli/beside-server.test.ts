@@ -126,6 +126,16 @@ describe('the CLI beside a running memex serve', () => {
     await json(['user', 'rm', 'bob', '--yes'], { env });
     expect((await json<{ id: string }[]>(['user', 'list'], { env })).map((u) => u.id)).toEqual(['default']);
 
+    // Chat exports go up to the server and its job is followed; listed and removed the same way.
+    const chats = join(dir, 'conversations.json');
+    await writeFile(chats, JSON.stringify([{ id: 'c1', title: 'Trip', current_node: 'n1', mapping: { root: { id: 'root', parent: null, children: ['n1'], message: null }, n1: { id: 'n1', parent: 'root', children: [], message: { id: 'm1', author: { role: 'user' }, create_time: 1700000000, content: { content_type: 'text', parts: ['Plan the Lisbon trip'] } } } } }]));
+    const report = await json<{ saved: boolean; record: { id: string; sessions: string[] } }>(['import', chats], { env });
+    expect(report.saved).toBe(true);
+    expect((await json<{ sessions: { id: string }[] }>(['session', 'list', '--origin', 'imported'], { env })).sessions.map((s) => s.id)).toEqual(report.record.sessions);
+    expect((await json<{ id: string }[]>(['import', 'list'], { env })).map((r) => r.id)).toEqual([report.record.id]);
+    await json(['import', 'rm', report.record.id], { env });
+    expect(await json(['import', 'list'], { env })).toEqual([]);
+
     // Errors keep their codes; a user that does not exist is not created by asking for it.
     const ghost = await memex(['--user', 'ghost', 'session', 'list', '--json'], { env });
     expect(ghost.code).toBe(1);

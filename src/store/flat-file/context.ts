@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { MemexError, SessionMetaSchema, parseId, type Config, type DataDirManifest, type Profile, type SessionId, type SessionMeta, type SessionSummary, type Summary, type UserId } from '../../core/index.js';
+import { MemexError, SessionMetaSchema, parseId, type DataDirManifest, type Profile, type SessionId, type SessionMeta, type SessionSummary, type Summary, type UserId } from '../../core/index.js';
 import { isNotFound, wrapIo, type Durability } from '../durable.js';
 import type { DataDirLock } from '../lock.js';
 import { KeyedMutex, type Coalescer } from '../serial.js';
-import type { StoreWarning, UnreadableSession } from '../store.js';
+import type { StoreLimits, StoreWarning, UnreadableSession } from '../store.js';
 import type { Layout } from './layout.js';
 import type { MessageLog } from './message-log.js';
 import type { SessionVectors } from './session-vectors.js';
@@ -63,7 +63,7 @@ export class FlatFileContext {
     readonly layout: Layout,
     readonly durability: Durability,
     readonly lock: DataDirLock,
-    readonly limits: Config['limits'],
+    readonly limits: StoreLimits,
     readonly warn: (warning: StoreWarning) => void,
     public manifest: DataDirManifest,
   ) {}

@@ -41,6 +41,7 @@ import type {
   Store,
   StoreRepair,
   StoreWarning,
+  StoreLimits,
   VectorBatch,
   VectorStatus,
 } from '../store.js';
@@ -62,7 +63,7 @@ export interface FlatFileStoreOptions {
   dataDir: string;
   fsync?: Config['fsync'];
   lockTimeoutMs?: number;
-  limits?: Partial<Config['limits']>;
+  limits?: Partial<StoreLimits>;
   /** Called for repairs and unreadable files; defaults to process.emitWarning. */
   onWarning?: (warning: StoreWarning) => void;
 }

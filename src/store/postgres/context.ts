@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { MemexError, parseId, type Config, type SessionId, type TermAnalysis, type UserId } from '../../core/index.js';
-import type { StoreWarning } from '../store.js';
+import { MemexError, parseId, type SessionId, type TermAnalysis, type UserId } from '../../core/index.js';
+import type { StoreLimits, StoreWarning } from '../store.js';
 import type { HnswBuild } from './model.js';
 import { inTransaction } from './transaction.js';
 import { ADMIN_ROLE, withRole, withUser } from './with-user.js';
@@ -21,7 +21,7 @@ export class PgContext {
 
   constructor(
     readonly pool: Pool,
-    readonly limits: Config['limits'],
+    readonly limits: StoreLimits,
     readonly hnsw: HnswBuild,
     readonly warn: (warning: StoreWarning) => void,
     /** The lexical analysis to record with the first chunks (search.stopwords, search.stemming). */

@@ -1,5 +1,4 @@
 import type {
-  Config,
   TermAnalysis,
   EmbeddingModel,
   FileContent,
@@ -37,6 +36,7 @@ import type {
   Store,
   StoreRepair,
   StoreWarning,
+  StoreLimits,
   VectorBatch,
   VectorStatus,
 } from '../store.js';
@@ -57,7 +57,7 @@ export interface PostgresStoreOptions extends ConnectOptions {
   url: string;
   /** The HNSW index pgvector builds when the model is recorded (index.m, index.efConstruction). */
   hnsw?: HnswBuild;
-  limits?: Partial<Config['limits']>;
+  limits?: Partial<StoreLimits>;
   /**
    * How chunk texts become BM25 terms (search.stopwords, search.stemming; both on by default),
    * recorded with the database's first chunks; once recorded, the recorded one is used.
