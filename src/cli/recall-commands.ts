@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ROLES, SEARCH_MODES, SOURCE_KINDS, type SearchOptions, type Where } from '../core/index.js';
+import { IMPORT_SOURCES, ROLES, SEARCH_MODES, SOURCE_KINDS, type ImportSource, type SearchOptions, type Where } from '../core/index.js';
 import type { DoctorReport } from '../doctor.js';
 import type { SearchHit } from '../index/index.js';
 import type { MemexApi } from './api.js';
@@ -39,7 +39,7 @@ interface SearchFlags {
   source?: SearchOptions['sources'];
   after?: string;
   before?: string;
-  origin?: 'native' | 'imported';
+  origin?: 'native' | 'imported' | ImportSource;
   mmr?: number | true;
   recency?: number;
   where?: Where;
@@ -69,7 +69,7 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--source <kind>', `only chunks of this kind (repeatable; ${SOURCE_KINDS.join(', ')})`).argParser(oneOf(SOURCE_KINDS)))
     .addOption(new Option('--after <time>', 'only messages from this date or ISO time on (2026-01-31, midnight UTC, or 2026-01-31T09:00:00+01:00)').argParser(isoTime))
     .addOption(new Option('--before <time>', 'only messages before this date or ISO time').argParser(isoTime))
-    .addOption(new Option('--origin <origin>', 'only native sessions or only imported chat exports').choices(['native', 'imported']))
+    .addOption(new Option('--origin <origin>', "only native sessions, only imported chat exports, or one service's exports").choices(['native', 'imported', ...IMPORT_SOURCES]))
     .addOption(new Option('--mmr [lambda]', 'diversify results (maximal marginal relevance; lambda 0-1, default 0.7)').argParser(fraction))
     .addOption(new Option('--recency <days>', 'favour recent messages: the half-life of the boost, in days').argParser(positive))
     .addOption(new Option('--where <json>', 'only messages whose metadata match this filter (equality, $in, $gt/$gte/$lt/$lte, $ne, $exists, $and/$or)').argParser(whereJson))

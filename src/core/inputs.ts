@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
-import { MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+import { IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
 import { WhereSchema } from './where.js';
 import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
@@ -223,8 +223,8 @@ export const SearchOptionsSchema = z.strictObject({
   /** Chunks of messages created at or after / before this time (file chunks have no time and are left out). */
   after: TimestampInputSchema.optional(),
   before: TimestampInputSchema.optional(),
-  /** Native sessions only, or imported chat exports only. */
-  origin: z.enum(['native', 'imported']).optional(),
+  /** Native sessions only, imported chat exports only, or the exports of one service (`chatgpt`, `claude`, `gemini`, `memex`). */
+  origin: z.enum(['native', 'imported', ...IMPORT_SOURCES]).optional(),
   /**
    * Message metadata filter (`{ project: 'x', priority: { $gte: 2 }, $or: [...] }`; see core/where.ts).
    * File chunks have no message metadata: they are matched as an empty object, so they pass only

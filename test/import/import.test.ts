@@ -84,6 +84,9 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('importing chat exports on %s', 
     const found = await memex.search('alice', words, { k: 3, origin: 'imported' });
     expect(found.hits.map((hit) => hit.sessionId)).toContain(sessionId);
     expect((await memex.search('alice', words, { k: 3, origin: 'native' })).hits).toEqual([]);
+    // By the service it came from.
+    expect((await memex.search('alice', words, { k: 3, origin: 'chatgpt' })).hits.map((hit) => hit.sessionId)).toContain(sessionId);
+    expect((await memex.search('alice', words, { k: 3, origin: 'claude' })).hits).toEqual([]);
     expect((await memex.search('bob', words, { k: 3 })).hits).toEqual([]);
     await expectCode(memex.sessions.get('bob', sessionId as string), 'MEMEX_SESSION_NOT_FOUND');
 

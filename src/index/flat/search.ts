@@ -1,4 +1,4 @@
-import { compileWhere, isMemexError, type Metadata, type ParsedSearchOptions } from '../../core/index.js';
+import { compileWhere, importedSessionParts, isMemexError, type Metadata, type ParsedSearchOptions } from '../../core/index.js';
 import type { Store } from '../../store/index.js';
 import { KIND_CODES, ORIGIN_CODES, ROLE_CODES, type UserIndex } from './user-index.js';
 import type { Neighbor } from '../vector-index.js';
@@ -83,9 +83,13 @@ function filterOf(index: UserIndex, options: ParsedSearchOptions): ((label: numb
       return t >= after && t < before; // NaN (no time) fails both
     });
   }
-  if (options.origin) {
+  if (options.origin === 'native' || options.origin === 'imported') {
     const origin = ORIGIN_CODES[options.origin];
     tests.push((label) => columns.sessionOrigin(columns.session[label] as number) === origin);
+  } else if (options.origin) {
+    // One service's exports: an imported session's id names its source (core/ids.ts importedSessionId).
+    const source = options.origin;
+    tests.push((label) => columns.sessionOrigin(columns.session[label] as number) === ORIGIN_CODES.imported && importedSessionParts(columns.sessionId(columns.session[label] as number))?.source === source);
   }
   if (options.where && Object.keys(options.where).length > 0) {
     const test = compileWhere(options.where);

@@ -298,6 +298,8 @@ export class UserIndex {
     metaRef: Uint32Array;
     metadata: readonly Metadata[];
     sessionOrigin: (slot: number) => number;
+    /** The session's id, by slot (an imported session's names its source). */
+    sessionId: (slot: number) => string;
     sessionSlot: (id: string) => number | undefined;
   } {
     return {
@@ -309,6 +311,7 @@ export class UserIndex {
       metadata: this.metadata,
       sessionOrigin: (slot) => ORIGIN_CODES[this.sessions.get(this.sessionSlots[slot] as string)?.origin ?? 'native'],
       sessionSlot: (id) => this.slotOf.get(id),
+      sessionId: (slot) => this.sessionSlots[slot] as string,
     };
   }
 

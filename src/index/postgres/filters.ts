@@ -37,8 +37,10 @@ export function filterSql(userId: string, options: ParsedSearchOptions, params: 
   if (options.roles) parts.push(`coalesce(c.source ->> 'role' = ANY(${params.add(options.roles)}::text[]), false)`);
   if (options.after !== undefined) parts.push(`coalesce(${createdAt} >= ${params.add(isoTime(options.after))}::timestamptz, false)`);
   if (options.before !== undefined) parts.push(`coalesce(${createdAt} < ${params.add(isoTime(options.before))}::timestamptz, false)`);
-  if (options.origin) {
+  if (options.origin === 'native' || options.origin === 'imported') {
     parts.push(`EXISTS (SELECT 1 FROM memex.sessions s WHERE s.user_id = c.user_id AND s.id = c.session_id AND s.origin ->> 'kind' = ${params.add(options.origin)})`);
+  } else if (options.origin) {
+    parts.push(`EXISTS (SELECT 1 FROM memex.sessions s WHERE s.user_id = c.user_id AND s.id = c.session_id AND s.origin ->> 'kind' = 'imported' AND s.origin ->> 'source' = ${params.add(options.origin)})`);
   }
   if (hasWhere(options)) parts.push(whereSql(options.where as Where, "coalesce(m.metadata, '{}'::jsonb)", params));
   return parts.join('\n  AND ');
