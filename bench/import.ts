@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { Memex } from '../src/index.js';
-import { startTestDatabase, type TestDatabase } from '../test/helpers/postgres.js';
+import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { benchModel, locomoSessions, machine, median } from './locomo.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, 'large-mb': { type: 'string', default: '30,300' }, backend: { type: 'string', default: 'flat' }, child: { type: 'string' } } });
@@ -91,27 +91,34 @@ async function open(dataDir: string): Promise<Memex> {
   return memex;
 }
 
-async function importRun(file: string): Promise<number> {
+/** A fresh data dir (or schema) with the user and the model loaded, and how to throw it away. */
+async function fresh(): Promise<{ memex: Memex; done: () => Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-import-'));
-  if (database) await (await import('../test/helpers/postgres.js')).resetMemexSchema(database.url);
+  if (database) await resetMemexSchema(database.url);
   const memex = await open(dataDir);
   await memex.users.create({ id: 'bench' });
   await memex.embedder();
+  return {
+    memex,
+    done: async () => {
+      await memex.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function importRun(file: string): Promise<number> {
+  const { memex, done } = await fresh();
   const start = performance.now();
   const report = await memex.imports.run('bench', file);
   const ms = performance.now() - start;
   if (report.record.counts.messages.added !== messageCount) throw new Error(`imported ${report.record.counts.messages.added} messages, expected ${messageCount}`);
-  await memex.close();
-  await rm(dataDir, { recursive: true, force: true });
+  await done();
   return ms;
 }
 
 async function appendRun(): Promise<number> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-import-'));
-  if (database) await (await import('../test/helpers/postgres.js')).resetMemexSchema(database.url);
-  const memex = await open(dataDir);
-  await memex.users.create({ id: 'bench' });
-  await memex.embedder();
+  const { memex, done } = await fresh();
   const start = performance.now();
   for (const [c, conversation] of conversations.entries()) {
     const base = Date.UTC(2024, 0, 1) + c * 86_400_000;
@@ -120,8 +127,7 @@ async function appendRun(): Promise<number> {
   }
   await memex.flush();
   const ms = performance.now() - start;
-  await memex.close();
-  await rm(dataDir, { recursive: true, force: true });
+  await done();
   return ms;
 }
 

@@ -4,6 +4,7 @@ import { FileIdSchema, FileRecordSchema, MemexError, SessionIdSchema } from '../
 import { userOf, type App, type ServerContext } from '../app.js';
 import { documentationOnly } from '../documentation-only.js';
 import { JobSchema, type Job, type JobEvent } from '../jobs.js';
+import { streamJob } from '../job-events.js';
 import { PageQuery, pageOf } from '../paging.js';
 import { SessionParams } from './sessions.js';
 
@@ -34,7 +35,6 @@ export function contentDisposition(name: string, fallback: string): string {
 }
 
 /** How often an idle event stream says it is alive, so proxies keep it open. */
-const HEARTBEAT_MS = 15_000;
 
 /** Ingest needs to read the file: a PDF or an image. Anything else is refused before a job starts. */
 function ingestible(mimeType: string): boolean {
@@ -147,28 +147,7 @@ export function fileRoutes(app: App, context: ServerContext): void {
       const userId = userOf(request);
       const { jobId } = request.params;
       const current = await jobs.get(userId, jobId); // a missing job is a 404 before the stream opens
-      reply.hijack();
-      const out = reply.raw;
-      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': request.id });
-      const send = (event: JobEvent): void => {
-        const name = event.type === 'end' ? event.job.state : 'progress';
-        out.write(`event: ${name}\ndata: ${JSON.stringify(publicJob(event.job))}\n\n`);
-      };
-      let unfollow = (): void => undefined;
-      const heartbeat = setInterval(() => out.write(': alive\n\n'), HEARTBEAT_MS);
-      const end = (): void => {
-        clearInterval(heartbeat);
-        unfollow();
-        streams.delete(end);
-        if (!out.writableEnded) out.end();
-      };
-      streams.add(end);
-      out.once('close', end);
-      if (current.finishedAt === null) send({ type: 'progress', job: current });
-      unfollow = await jobs.follow(userId, jobId, (event) => {
-        send(event);
-        if (event.type === 'end') end();
-      });
+      await streamJob(request, reply, streams, current, (listener: (event: JobEvent) => void) => jobs.follow(userId, jobId, listener), publicJob);
     },
   );
 }

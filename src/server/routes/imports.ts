@@ -8,10 +8,10 @@ import { z } from 'zod';
 import { IMPORT_SOURCES, ImportRecordSchema, MemexError, type ImportSource } from '../../core/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
 import { ImportJobSchema, type ImportJobEvent } from '../import-jobs.js';
+import { streamJob } from '../job-events.js';
 
 const ImportParams = z.strictObject({ importId: z.string().min(1).max(100) });
 const ImportJobParams = z.strictObject({ jobId: z.string().min(1).max(100) });
-const HEARTBEAT_MS = 15_000;
 /** Export files in one upload (Claude sends four). */
 const MAX_FILES = 16;
 
@@ -115,27 +115,7 @@ export function importRoutes(app: App, { memex, importJobs, streams }: ServerCon
       const userId = userOf(request);
       const { jobId } = request.params;
       const current = importJobs.get(userId, jobId); // a missing job is a 404 before the stream opens
-      reply.hijack();
-      const out = reply.raw;
-      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': request.id });
-      const send = (event: ImportJobEvent): void => {
-        out.write(`event: ${event.type === 'end' ? event.job.state : 'progress'}\ndata: ${JSON.stringify(event.job)}\n\n`);
-      };
-      let unfollow = (): void => undefined;
-      const heartbeat = setInterval(() => out.write(': alive\n\n'), HEARTBEAT_MS);
-      const end = (): void => {
-        clearInterval(heartbeat);
-        unfollow();
-        streams.delete(end);
-        if (!out.writableEnded) out.end();
-      };
-      streams.add(end);
-      out.once('close', end);
-      if (current.finishedAt === null) send({ type: 'progress', job: current });
-      unfollow = importJobs.follow(userId, jobId, (event) => {
-        send(event);
-        if (event.type === 'end') end();
-      });
+      await streamJob(request, reply, streams, current, (listener: (event: ImportJobEvent) => void) => importJobs.follow(userId, jobId, listener));
     },
   );
 }
