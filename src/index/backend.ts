@@ -1,4 +1,4 @@
-import type { Chunk, ChunkSource, Config, EmbeddingModel, ParsedSearchOptions, SearchMode, Span } from '../core/index.js';
+import type { Chunk, ChunkSource, Config, EmbeddingModel, ImportSource, ParsedSearchOptions, SearchMode, Span } from '../core/index.js';
 
 /**
  * The search seam. `Recall` (recall.ts) validates a query, embeds it, serialises work per user and
@@ -74,14 +74,16 @@ export interface SearchHit {
     vector: number | null;
     vectorRank: number | null;
     /**
-     * The lexical score (BM25 on flat files, ts_rank_cd on Postgres: only the rank is comparable
-     * between backends); null when the chunk shares no word with the query (or was ranked too deep).
+     * The lexical score (BM25+, the same on both backends); null when the chunk shares no word with
+     * the query (or was ranked too deep).
      */
     lexical: number | null;
     lexicalRank: number | null;
     /** The recency factor the score was multiplied by (1 without recency weighting). */
     recency: number;
   };
+  /** For a chunk of an imported conversation: the service, its conversation id and title. */
+  imported?: { source: ImportSource; conversationId: string; title: string | null };
 }
 
 export interface SearchReport {

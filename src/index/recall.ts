@@ -1,7 +1,7 @@
-import { MemexError, SearchOptionsSchema, parseInput, type Config, type SearchOptions } from '../core/index.js';
+import { MemexError, SearchOptionsSchema, importedSessionParts, parseInput, type Config, type SearchOptions } from '../core/index.js';
 import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
-import type { IndexProgress, IndexStatus, SearchBackend, SearchReport } from './backend.js';
+import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
 
 export interface RecallOptions {
@@ -35,7 +35,27 @@ export class Recall {
     const embedder = await this.options.embedder();
     const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
     const model = { model: embedder.modelId, dimension: embedder.dimension };
-    return this.turn(userId, () => this.backend.search(userId, { text: query, vector, model }, options));
+    const report = await this.turn(userId, () => this.backend.search(userId, { text: query, vector, model }, options));
+    return { ...report, hits: await this.withImports(userId, report.hits) };
+  }
+
+  /**
+   * Hits from imported conversations say where they came from: the service, the conversation's id
+   * and title (the original time is the chunk's `source.createdAt`). Native hits cost nothing: an
+   * imported session's id names it (core/ids.ts).
+   */
+  private async withImports(userId: string, hits: SearchHit[]): Promise<SearchHit[]> {
+    const imported = new Map<string, SearchHit['imported'] | null>();
+    for (const hit of hits) if (importedSessionParts(hit.sessionId) && !imported.has(hit.sessionId)) imported.set(hit.sessionId, null);
+    if (imported.size === 0) return hits;
+    for (const sessionId of imported.keys()) {
+      const session = await this.options.store.getSession(userId, sessionId).catch(() => null);
+      if (session?.origin.kind === 'imported') imported.set(sessionId, { source: session.origin.source, conversationId: session.origin.conversationId, title: session.title });
+    }
+    return hits.map((hit) => {
+      const origin = imported.get(hit.sessionId);
+      return origin ? { ...hit, imported: origin } : hit;
+    });
   }
 
   /**

@@ -83,6 +83,8 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('importing chat exports on %s', 
     const words = last.split(/\s+/).slice(0, 12).join(' ');
     const found = await memex.search('alice', words, { k: 3, origin: 'imported' });
     expect(found.hits.map((hit) => hit.sessionId)).toContain(sessionId);
+    // Each hit says where it came from: the service, the conversation and its title (its time is the message's).
+    expect(found.hits.find((hit) => hit.sessionId === sessionId)?.imported).toEqual({ source: 'chatgpt', conversationId: expect.any(String), title: conversation?.title });
     expect((await memex.search('alice', words, { k: 3, origin: 'native' })).hits).toEqual([]);
     // By the service it came from.
     expect((await memex.search('alice', words, { k: 3, origin: 'chatgpt' })).hits.map((hit) => hit.sessionId)).toContain(sessionId);
