@@ -24,7 +24,7 @@ describe('config', () => {
     expect(fromEnv.limits.maxMessageChars).toBe(10);
     const overridden = loadConfig({ env: { MEMEX_DATA_DIR: '/env/dir' }, cwd, overrides: { dataDir: '/flag/dir', limits: { maxFileBytes: 5 } } });
     expect(overridden.dataDir).toBe('/flag/dir');
-    expect(overridden.limits).toEqual({ maxMessageChars: 10, maxFileBytes: 5 });
+    expect(overridden.limits).toEqual({ maxMessageChars: 10, maxFileBytes: 5, maxImportBytes: 4 * 1024 ** 3 });
   });
 
   it('is frozen', async () => {
