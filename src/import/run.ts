@@ -5,6 +5,8 @@ import {
   type ImportSource,
   type NewMessage,
   type Note,
+  type NoteId,
+  type SessionId,
   type SessionSummary,
   MemexError,
   idProblem,
@@ -93,10 +95,9 @@ export async function runImport(deps: ImportDeps, userId: string, paths: readonl
     const scan = await scanExports(readers, options);
     const startedAt = new Date().toISOString();
     const importer = new Importer(deps, userId, scan.source, readers, options, scan.total);
-    await importer.run();
-    const record: ImportRecord = {
+    const record = (): ImportRecord => ({
       v: FORMAT_VERSION,
-      id: newImportId(),
+      id,
       source: scan.source,
       files: readers.map((reader) => ({ name: basename(reader.path), sha256: reader.sha256, bytes: reader.size })),
       startedAt,
@@ -107,10 +108,19 @@ export async function runImport(deps: ImportDeps, userId: string, paths: readonl
       notes: [...importer.notes],
       skipped: importer.skipped.slice(0, MAX_LISTED_SKIPS),
       skippedTotal: importer.skipped.length,
-    } as ImportRecord;
-    const changed = importer.touched.size > 0 || importer.notes.size > 0;
-    if (!options.dryRun && changed) await store.saveImport(userId, record);
-    return { dryRun: options.dryRun === true, record, saved: !options.dryRun && changed, conversations: importer.outcomes };
+    });
+    const id = newImportId();
+    const changed = (): boolean => !options.dryRun && (importer.touched.size > 0 || importer.notes.size > 0);
+    try {
+      await importer.run();
+    } catch (cause) {
+      // Stopped part-way (cancelled, the disk, the database): what was written is listed, so it can be deleted.
+      if (changed()) await store.saveImport(userId, record()).catch(() => undefined);
+      throw cause;
+    }
+    const done = record();
+    if (changed()) await store.saveImport(userId, done);
+    return { dryRun: options.dryRun === true, record: done, saved: changed(), conversations: importer.outcomes };
   } finally {
     await Promise.all(readers.map((reader) => reader.close().catch(() => undefined)));
   }
@@ -147,8 +157,8 @@ class Importer {
     notes: { added: 0, unchanged: 0 },
     attachments: { stored: 0, missing: 0 },
   };
-  readonly touched = new Set<string>();
-  readonly notes = new Set<string>();
+  readonly touched = new Set<SessionId>();
+  readonly notes = new Set<NoteId>();
   readonly skipped: ImportRecord['skipped'] = [];
   readonly outcomes: ConversationOutcome[] = [];
   account: ImportRecord['account'] = null;
@@ -168,6 +178,7 @@ class Importer {
   }
 
   async run(): Promise<void> {
+    let failed = true;
     try {
       for (const reader of this.readers) {
         for await (const document of reader.documents()) {
@@ -177,12 +188,16 @@ class Importer {
           }
         }
       }
+      failed = false;
     } finally {
       // What was written is embedded even when the import stops part-way: it is searchable, and listed in the record.
       if (!this.dryRun && this.touched.size > 0) {
         for (const sessionId of this.touched) this.deps.schedule(this.userId, sessionId);
         this.progress('embed');
-        await this.deps.flush();
+        // After a failure, that failure is the one to report.
+        await this.deps.flush().catch((cause: unknown) => {
+          if (!failed) throw cause;
+        });
       }
     }
   }
@@ -406,7 +421,7 @@ class Importer {
       updatedAt: now,
       metadata: { ...note.metadata, imported: { source: this.source, noteId: note.noteId } },
     });
-    this.notes.add(id);
+    this.notes.add(id as NoteId);
   }
 
   private async session(sessionId: string): Promise<SessionSummary | null> {

@@ -194,6 +194,24 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('importing chat exports on %s', 
     expect(file.mimeType).toBe('image/png');
   }, 120_000);
 
+  it('a cancelled import keeps what it wrote, embedded and listed in its record, so it can be deleted', async () => {
+    const memex = await openMemex(backend);
+    const controller = new AbortController();
+    const stopped = memex.imports.run('alice', sample('chatgpt', 'librechat_chatgpt-export.json'), {
+      signal: controller.signal,
+      onProgress: (progress) => {
+        if (progress.phase === 'store' && progress.done >= 1) controller.abort();
+      },
+    });
+    await expectCode(stopped, 'MEMEX_ABORTED');
+    const [record] = await memex.imports.list('alice');
+    expect(record?.sessions).toHaveLength(1);
+    expect((await memex.sessions.list('alice', { origin: 'imported' })).sessions.map((s) => s.id)).toEqual(record?.sessions);
+    expect((await memex.vectors.status('alice', record?.sessions[0] as string)).rows).toBeGreaterThan(0);
+    await memex.imports.delete('alice', record?.id as string);
+    expect((await memex.sessions.list('alice', { origin: 'imported' })).total).toBe(0);
+  }, 120_000);
+
   it('a truncated file, an unknown format and a zip bomb get coded errors, with nothing imported', async () => {
     const memex = await openMemex(backend);
     const dir = await tempDir();
