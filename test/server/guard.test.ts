@@ -33,7 +33,9 @@ describe.each(BACKENDS)('authentication on %s', (backend) => {
     expect((await s.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(200);
     if (s.keys instanceof KeyStore) {
       const stored = await import('node:fs/promises').then(({ readFile }) => readFile((s.keys as KeyStore).path, 'utf8'));
-      expect(stored).not.toContain(key.split('_').at(-1));
+      // The secret is all 43 characters after `mx_<id>_` (the regression: it may hold `_`, and the
+      // last piece after one, a few characters, turned up in the hashes by chance).
+      expect(stored).not.toContain(key.slice('mx_'.length + 12 + 1));
     }
     await s.keys.revoke(info.id);
     expectProblem(await s.app.inject({ url: '/v1/me', headers: { authorization: `Bearer ${key}` } }), 401, 'MEMEX_UNAUTHORIZED');
