@@ -36,15 +36,10 @@ export interface JobRunnerOptions {
  * that took the upload and are never stored: a job that loses its instance loses its password,
  * and fails as MEMEX_JOB_PASSWORD_LOST wherever it resumes.
  */
-/** How long a cancel waits for a job claimed here to start, so it can stop it. */
-const CANCEL_WAIT_MS = 5_000;
-
 export class JobRunner {
   private readonly followers = new Map<string, Set<(event: JobEvent) => void>>();
   private readonly passwords = new Map<string, string>();
   private running: { job: Job; progress: JobProgress | null; abort: AbortController; done: Promise<void> } | null = null;
-  /** Jobs cancelled between their claim here and their start. */
-  private readonly cancelled = new Set<string>();
   private stopped = false;
   private wake: (() => void) | null = null;
   private readonly loop: Promise<void>;
@@ -143,19 +138,6 @@ export class JobRunner {
     const job = await this.queue.cancel(userId, jobId, errorOf(new MemexError('MEMEX_ABORTED', 'the job was cancelled')));
     this.passwords.delete(jobId);
     if (job.state === 'cancelled') this.announce({ type: 'end', job });
-    if (job.state === 'running' && !this.queue.shared) {
-      // Claimed by this runner a moment ago, and not started yet (the regression: it then ran on,
-      // into a deleted user): it is stopped as it starts, and this waits for its end.
-      this.cancelled.add(jobId);
-      for (let waited = 0; waited < CANCEL_WAIT_MS; waited += 10) {
-        const started = this.running;
-        if (started?.job.id === jobId) {
-          await started.done;
-          return this.queue.get(userId, jobId);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    }
     return job;
   }
 
@@ -224,7 +206,6 @@ export class JobRunner {
     const done = new Promise<void>((resolve) => (finishDone = resolve));
     const state = { job: claimed, progress: null as JobProgress | null, abort, done };
     this.running = state;
-    if (this.cancelled.delete(claimed.id)) abort.abort(new MemexError('MEMEX_ABORTED', 'the job was cancelled'));
     const { signal } = abort;
     const beat = setInterval(() => {
       this.queue.heartbeat({ job: claimed, progress: state.progress }).then(
