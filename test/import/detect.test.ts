@@ -4,27 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyDocument, detectFormat } from '../../src/import/detect.js';
 import type { TopLevelValue } from '../../src/import/json-stream.js';
-import type { ExportFormat } from '../../src/import/model.js';
 import { openExport, type ExportDocument } from '../../src/import/read.js';
 import { expectCode } from '../helpers/errors.js';
-import { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports } from '../helpers/export-samples.js';
+import { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports, SAMPLE_FORMATS } from '../helpers/export-samples.js';
 import { tempDir } from '../helpers/tmp.js';
 
-
-/** What each sample is, by what the eval README says of it (the file names are never read by detection). */
-const EXPECTED: Record<string, ExportFormat> = {
-  'chatgpt/librechat_chatgpt-citations.json': 'chatgpt-conversations',
-  'chatgpt/librechat_chatgpt-export.json': 'chatgpt-conversations',
-  'chatgpt/librechat_chatgpt-modern-export.json': 'chatgpt-conversations',
-  'chatgpt/librechat_chatgpt-tree.json': 'chatgpt-conversations',
-  'chatgpt/pulsar_edgecases_by_name.json': 'chatgpt-conversations',
-  'chatgpt/pulsar_hardening_by_name.json': 'chatgpt-conversations',
-  'claude/yaleman_conversations.json': 'claude-conversations',
-  'claude/yaleman_projects.json': 'claude-projects',
-  'claude/yaleman_memories.json': 'claude-memories',
-  'claude/yaleman_users.json': 'claude-users',
-  'gemini/chatlore_MyActivity.json': 'gemini-activity',
-};
 
 async function single(path: string, options: Parameters<typeof openExport>[1] = {}): Promise<{ document: ExportDocument; values: TopLevelValue[] }> {
   const reader = await openExport(path, options);
@@ -48,10 +32,10 @@ it.skipIf(hasChatExports)(CHAT_EXPORTS_MISSING, () => undefined);
 describe.skipIf(!hasChatExports)('detection of every chat-export sample', () => {
   it('knows every sample file there is', () => {
     const files = ['chatgpt', 'claude', 'gemini'].flatMap((dir) => readdirSync(join(CHAT_EXPORTS, dir)).map((file) => `${dir}/${file}`));
-    expect(files.sort()).toEqual(Object.keys(EXPECTED).sort());
+    expect(files.sort()).toEqual(Object.keys(SAMPLE_FORMATS).sort());
   });
 
-  for (const [file, format] of Object.entries(EXPECTED)) {
+  for (const [file, format] of Object.entries(SAMPLE_FORMATS)) {
     it(`detects ${file} as ${format} and streams all its values`, async () => {
       const { document, values } = await single(join(CHAT_EXPORTS, file));
       expect(document.format).toBe(format);

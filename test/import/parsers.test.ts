@@ -2,32 +2,18 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FORMAT_SOURCE, type ExportFormat } from '../../src/import/model.js';
 import { PARSERS } from '../../src/import/parsers.js';
+import { SAMPLE_FORMATS } from '../helpers/export-samples.js';
 import { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports, parseAll, readExport, valuesOf } from './values.js';
 
 if (!hasChatExports) console.warn(CHAT_EXPORTS_MISSING);
 
-/** Every sample and the parser that reads it; each is asserted in detail in its service's test file. */
-const SAMPLES: Record<string, ExportFormat> = {
-  'chatgpt/librechat_chatgpt-citations.json': 'chatgpt-conversations',
-  'chatgpt/librechat_chatgpt-export.json': 'chatgpt-conversations',
-  'chatgpt/librechat_chatgpt-modern-export.json': 'chatgpt-conversations',
-  'chatgpt/librechat_chatgpt-tree.json': 'chatgpt-conversations',
-  'chatgpt/pulsar_edgecases_by_name.json': 'chatgpt-conversations',
-  'chatgpt/pulsar_hardening_by_name.json': 'chatgpt-conversations',
-  'claude/yaleman_conversations.json': 'claude-conversations',
-  'claude/yaleman_memories.json': 'claude-memories',
-  'claude/yaleman_projects.json': 'claude-projects',
-  'claude/yaleman_users.json': 'claude-users',
-  'gemini/chatlore_MyActivity.json': 'gemini-activity',
-};
-
 describe.skipIf(!hasChatExports)('every chat-export sample', () => {
   it('has a parser here (a new sample cannot go untested)', () => {
     const files = readdirSync(CHAT_EXPORTS, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json'));
-    expect(files.map((f) => f.split('\\').join('/')).sort()).toEqual(Object.keys(SAMPLES).sort());
+    expect(files.map((f) => f.split('\\').join('/')).sort()).toEqual(Object.keys(SAMPLE_FORMATS).sort());
   });
 
-  for (const [file, format] of Object.entries(SAMPLES)) {
+  for (const [file, format] of Object.entries(SAMPLE_FORMATS)) {
     it(`${file} parses with ${format} into items of its source`, async () => {
       const items = await parseAll(PARSERS[format], readExport(file));
       expect(items.length).toBeGreaterThan(0);

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TopLevelValue } from '../../src/import/json-stream.js';
 import { openExport, type ExportReader } from '../../src/import/read.js';
 import { expectCode } from '../helpers/errors.js';
-import { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports } from '../helpers/export-samples.js';
+import { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports, openHandles } from '../helpers/export-samples.js';
 import { tempDir } from '../helpers/tmp.js';
 import { writeZip, type TestZipEntry } from '../helpers/zip.js';
 
@@ -33,16 +33,6 @@ async function readPath(path: string, options: Parameters<typeof openExport>[1] 
   } finally {
     await reader.close();
   }
-}
-
-function openHandles(path: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === path;
-    } catch {
-      return false;
-    }
-  }).length;
 }
 
 const sample = (file: string) => readFileSync(join(CHAT_EXPORTS, file));

@@ -1,12 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExportParser, ImportItem, ParseContext } from '../../src/import/model.js';
-import { SHARED_EVAL } from '../helpers/eval.js';
+import { CHAT_EXPORTS } from '../helpers/export-samples.js';
 
-/** The chat-export samples (../shared/eval/chat-exports, see its README section 5), read in place. */
-export const CHAT_EXPORTS = join(SHARED_EVAL, 'chat-exports');
-export const hasChatExports = existsSync(join(CHAT_EXPORTS, 'chatgpt', 'librechat_chatgpt-tree.json'));
-export const CHAT_EXPORTS_MISSING = `skipped: the chat-export samples are not at ${CHAT_EXPORTS} (they live in ../shared/eval beside the clone)`;
+export { CHAT_EXPORTS, CHAT_EXPORTS_MISSING, hasChatExports } from '../helpers/export-samples.js';
 
 export function readExport(relative: string): unknown {
   return JSON.parse(readFileSync(join(CHAT_EXPORTS, relative), 'utf8')) as unknown;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ZipArchive, unsafeEntryName } from '../../src/import/zip.js';
 import { expectCode } from '../helpers/errors.js';
+import { openHandles } from '../helpers/export-samples.js';
 import { tempDir } from '../helpers/tmp.js';
 import { writeZip, type TestZipEntry } from '../helpers/zip.js';
 
@@ -15,17 +15,6 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk);
   return Buffer.concat(chunks);
-}
-
-/** Descriptors of this process open on `path` (Linux), to see that nothing leaks. */
-function openHandles(path: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === path;
-    } catch {
-      return false;
-    }
-  }).length;
 }
 
 describe('ZipArchive', () => {
