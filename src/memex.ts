@@ -66,7 +66,7 @@ import {
   type ReindexOptions,
   type ReindexResult,
 } from './ingest/index.js';
-import { runImport, type ImportOptions, type ImportReport } from './import/index.js';
+import { IMPORT_STALE_MS, ImportJobs, runImport, type ImportOptions, type ImportReport } from './import/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
@@ -153,6 +153,12 @@ export class Memex {
    */
   readonly keys: ApiKeyStore;
 
+  /**
+   * Imports running in the background (what the HTTP service does with uploaded exports), kept in
+   * the store so that any instance can report, follow and cancel them.
+   */
+  readonly importJobs: ImportJobs;
+
   private constructor(
     readonly config: Config,
     private readonly store: Store,
@@ -162,6 +168,7 @@ export class Memex {
     private readonly taps: Set<(warning: MemexWarning) => void>,
   ) {
     this.keys = options.keys ?? openKeyStore(store, config);
+    this.importJobs = new ImportJobs({ store, run: (userId, paths, importOptions) => this.imports.run(userId, paths, importOptions) });
     // On PostgreSQL the database searches its own rows (pgvector HNSW + full-text); on flat files an
     // in-memory index per user, kept in the data dir.
     const backend = store instanceof PostgresStore ? new PostgresSearch({ pool: store.database.pool, config }) : undefined;
@@ -214,6 +221,7 @@ export class Memex {
    * later run); call `flush()` first to get it as an error.
    */
   async close(): Promise<void> {
+    await this.importJobs.stop();
     await this.indexer.flush().catch((cause: unknown) => {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
@@ -530,7 +538,11 @@ export class Memex {
           options,
         ),
       ),
-    list: (userId: string): Promise<ImportRecord[]> => this.store.listImports(userId),
+    /** The user's imports, oldest first; one whose process died while it ran is `interrupted`. */
+    list: async (userId: string): Promise<ImportRecord[]> => {
+      const stale = Date.now() - IMPORT_STALE_MS;
+      return (await this.store.listImports(userId)).map((record) => (record.state === 'running' && Date.parse(record.finishedAt) < stale ? { ...record, state: 'interrupted' } : record));
+    },
     /** Deletes what the import added or changed (its sessions and notes), then its record. */
     delete: (userId: string, importId: string): Promise<ImportRecord> =>
       this.importTurn(userId, async () => {

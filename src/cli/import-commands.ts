@@ -44,8 +44,8 @@ export function registerImportCommands(program: Command, contextOf: ContextOf): 
       const ctx = contextOf(cmd);
       const { memex, user } = await userOf(ctx);
       const records = await memex.imports.list(user);
-      const rows = records.map((r) => [r.id, r.source, shortTime(r.finishedAt), String(r.sessions.length), String(r.counts.messages.added), String(r.notes.length), String(r.skippedTotal), clip(r.files.map((f) => f.name).join(', '), 40)]);
-      print(ctx.io, records.length === 0 ? 'No imports yet. Import an export with `memex import <file>`.' : table(['ID', 'SOURCE', 'WHEN', 'SESSIONS', 'MESSAGES', 'NOTES', 'SKIPPED', 'FILES'], rows), records);
+      const rows = records.map((r) => [r.id, r.source, r.state, shortTime(r.finishedAt), String(r.sessions.length), String(r.counts.messages.added), String(r.notes.length), String(r.skippedTotal), clip(r.files.map((f) => f.name).join(', '), 40)]);
+      print(ctx.io, records.length === 0 ? 'No imports yet. Import an export with `memex import <file>`.' : table(['ID', 'SOURCE', 'STATE', 'WHEN', 'SESSIONS', 'MESSAGES', 'NOTES', 'SKIPPED', 'FILES'], rows), records);
     });
   command
     .command('rm <importId>')

@@ -41,6 +41,7 @@ const catalogue = {
   MEMEX_JOB_NOT_FOUND: { status: 404, hint: 'Jobs are kept for a day after they finish; upload the file again to start a new one.' },
   MEMEX_JOB_PASSWORD_LOST: { status: 422, hint: "The encrypted PDF's password was kept only in the memory of the server instance that took the upload, and that instance stopped before the job ran: upload the file again with its password." },
   MEMEX_JOB_INTERRUPTED: { status: 500, hint: 'The job was started several times and its server instance stopped each time (a crash or a kill mid-ingest): check the servers\' logs and memory limits, then upload the file again.' },
+  MEMEX_IMPORT_INTERRUPTED: { status: 500, hint: "The server instance running this import stopped (a restart or a crash). What it had imported is kept and listed by `memex import list`; upload the export again: importing is idempotent and adds only what is missing." },
   MEMEX_KEY_NOT_FOUND: { status: 404, hint: 'List keys with `memex keys list`.' },
   MEMEX_BODY_TOO_LARGE: { status: 413, hint: 'Send a smaller body, or raise server.bodyLimit in the config (uploads: limits.maxFileBytes).' },
   MEMEX_CONTENT_TYPE_UNSUPPORTED: { status: 415, hint: 'Send JSON as application/json, and files as multipart/form-data with one part named "file".' },

@@ -125,6 +125,10 @@ export function newImportId(now?: number): string {
   return `imp_${ulid(now)}`;
 }
 
+export function newImportJobId(now?: number): string {
+  return `ijob_${ulid(now)}`;
+}
+
 export function newMessageId(now?: number): MessageId {
   return `msg_${ulid(now)}` as MessageId;
 }

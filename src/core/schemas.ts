@@ -394,7 +394,14 @@ export const ImportRecordSchema = z.object({
   source: z.enum(IMPORT_SOURCES),
   files: z.array(z.object({ name: z.string().max(1024), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
   startedAt: TimestampSchema,
+  /** When it ended; while it runs, when the record was last saved (records written before states existed are done). */
   finishedAt: TimestampSchema,
+  /**
+   * `running` while the import writes (the record is saved as it goes, so an import whose process
+   * died still lists, and deletes, what it wrote); then how it ended. Listings report a running
+   * record that stopped being saved as `interrupted` (its process died).
+   */
+  state: z.enum(['running', 'done', 'failed', 'cancelled', 'interrupted']).default('done'),
   /** The account the export belongs to, when it says (Claude's users.json). */
   account: z.object({ id: z.string().max(256), name: z.string().max(256).nullable() }).nullable(),
   counts: z.object({
@@ -412,3 +419,54 @@ export const ImportRecordSchema = z.object({
   skippedTotal: z.number().int().nonnegative(),
 });
 export type ImportRecord = z.infer<typeof ImportRecordSchema>;
+
+/** One conversation's fate in an import (or, on a dry run, what it would be). */
+export const ConversationOutcomeSchema = z.object({
+  sessionId: z.string(),
+  title: z.string().nullable(),
+  action: z.enum(['added', 'updated', 'unchanged']),
+  newMessages: z.number().int(),
+  titleChanged: z.boolean(),
+});
+export type ConversationOutcome = z.infer<typeof ConversationOutcomeSchema>;
+
+export const ImportReportSchema = z.object({
+  dryRun: z.boolean(),
+  /** The record kept for the import (not kept on a dry run, or when the import changed nothing). */
+  record: ImportRecordSchema,
+  saved: z.boolean(),
+  conversations: z.array(ConversationOutcomeSchema),
+});
+export type ImportReport = z.infer<typeof ImportReportSchema>;
+
+export const ImportProgressSchema = z.object({
+  /** `scan`: reading and checking the files; `store`: writing; `embed`: waiting for the vectors. */
+  phase: z.enum(['scan', 'store', 'embed']),
+  /** Conversations (and documents, notes) done in this phase, of `total` (known once scanned). */
+  done: z.number(),
+  total: z.number().nullable(),
+  messages: z.number(),
+});
+export type ImportProgress = z.infer<typeof ImportProgressSchema>;
+
+/**
+ * An import running in the service (`POST /v1/imports`), kept in the store so that any instance can
+ * report it, follow it and cancel it, and a restart does not lose it: the instance that runs it
+ * saves its progress every second (`updatedAt`); one that stopped saving is reported interrupted.
+ */
+export const ImportJobSchema = z.object({
+  v: version,
+  id: z.string().regex(/^ijob_[0-9a-z]{26}$/),
+  state: z.enum(['running', 'done', 'failed', 'cancelled']),
+  dryRun: z.boolean(),
+  files: z.array(z.string().max(255)),
+  createdAt: TimestampSchema,
+  updatedAt: TimestampSchema,
+  finishedAt: TimestampSchema.nullable(),
+  progress: ImportProgressSchema.nullable(),
+  report: ImportReportSchema.nullable(),
+  error: z.object({ code: z.string(), message: z.string(), hint: z.string() }).nullable(),
+  /** A cancel asked for (from any instance); the running instance stops at its next save. */
+  cancelRequested: z.boolean().default(false),
+});
+export type ImportJob = z.infer<typeof ImportJobSchema>;

@@ -1,7 +1,10 @@
 import { basename } from 'node:path';
 import {
   FORMAT_VERSION,
+  type ConversationOutcome,
+  type ImportProgress,
   type ImportRecord,
+  type ImportReport,
   type ImportSource,
   type NewMessage,
   type Note,
@@ -22,6 +25,8 @@ import { FORMAT_SOURCE, type ImportItem, type ImportedConversation, type Importe
 import { PARSERS } from './parsers.js';
 import { openExport, type ExportReader } from './read.js';
 import type { ZipLimits } from './zip.js';
+
+export type { ConversationOutcome, ImportProgress, ImportReport };
 
 /** What the importer needs from the library around it. */
 export interface ImportDeps {
@@ -44,34 +49,17 @@ export interface ImportOptions {
   limits?: Partial<ZipLimits> | undefined;
 }
 
-export interface ImportProgress {
-  /** `scan`: reading and checking the files; `store`: writing; `embed`: waiting for the vectors. */
-  phase: 'scan' | 'store' | 'embed';
-  /** Conversations (and documents, notes) done in this phase, of `total` (known once scanned). */
-  done: number;
-  total: number | null;
-  messages: number;
-}
-
-/** One conversation's fate in an import (or, with `dryRun`, what it would be). */
-export interface ConversationOutcome {
-  sessionId: string;
-  title: string | null;
-  action: 'added' | 'updated' | 'unchanged';
-  newMessages: number;
-  titleChanged: boolean;
-}
-
-export interface ImportReport {
-  dryRun: boolean;
-  /** The record kept for the import (not kept on a dry run, or when the import changed nothing). */
-  record: ImportRecord;
-  saved: boolean;
-  conversations: ConversationOutcome[];
-}
-
 /** How many skipped items a record lists by name; the rest are counted. */
 const MAX_LISTED_SKIPS = 1000;
+/** How often, at most, a running import saves its record as it goes. */
+const RECORD_SAVE_MS = 2000;
+/**
+ * How often a running import saves its record even when nothing changed (while its vectors are
+ * embedded): a running record older than `IMPORT_STALE_MS` belongs to a process that died.
+ */
+const RECORD_KEEPALIVE_MS = 30_000;
+export const IMPORT_STALE_MS = 3 * RECORD_KEEPALIVE_MS;
+
 /** Messages per append: a batch embeds faster than single messages, and a bad message costs only its batch a retry one by one. */
 const APPEND_BATCH = 200;
 
@@ -94,14 +82,16 @@ export async function runImport(deps: ImportDeps, userId: string, paths: readonl
     for (const path of paths) readers.push(await openExport(path, { source: options.source, limits: options.limits, signal: options.signal }));
     const scan = await scanExports(readers, options);
     const startedAt = new Date().toISOString();
-    const importer = new Importer(deps, userId, scan.source, readers, options, scan.total);
-    const record = (): ImportRecord => ({
+    const id = newImportId();
+    const changed = (): boolean => !options.dryRun && (importer.touched.size > 0 || importer.notes.size > 0);
+    const record = (state: ImportRecord['state']): ImportRecord => ({
       v: FORMAT_VERSION,
       id,
       source: scan.source,
       files: readers.map((reader) => ({ name: basename(reader.path), sha256: reader.sha256, bytes: reader.size })),
       startedAt,
       finishedAt: new Date().toISOString(),
+      state,
       account: importer.account,
       counts: importer.counts,
       sessions: [...importer.touched],
@@ -109,17 +99,33 @@ export async function runImport(deps: ImportDeps, userId: string, paths: readonl
       skipped: importer.skipped.slice(0, MAX_LISTED_SKIPS),
       skippedTotal: importer.skipped.length,
     });
-    const id = newImportId();
-    const changed = (): boolean => !options.dryRun && (importer.touched.size > 0 || importer.notes.size > 0);
+    // The record is saved as the import writes, so a process that dies part-way leaves listed (and
+    // deletable) what it wrote, up to the last few seconds; saves are queued, never concurrent.
+    let saving: Promise<void> = Promise.resolve();
+    let savedAt = 0;
+    const save = (state: ImportRecord['state']): Promise<void> => {
+      savedAt = Date.now();
+      const snapshot = record(state);
+      saving = saving.catch(() => undefined).then(() => store.saveImport(userId, snapshot));
+      return saving;
+    };
+    const importer = new Importer(deps, userId, scan.source, readers, options, scan.total, async () => {
+      if (changed() && Date.now() - savedAt >= RECORD_SAVE_MS) await save('running');
+    });
+    const keepAlive = setInterval(() => {
+      if (changed()) save('running').catch(() => undefined);
+    }, RECORD_KEEPALIVE_MS).unref();
     try {
       await importer.run();
     } catch (cause) {
+      clearInterval(keepAlive);
       // Stopped part-way (cancelled, the disk, the database): what was written is listed, so it can be deleted.
-      if (changed()) await store.saveImport(userId, record()).catch(() => undefined);
+      if (changed()) await save(isMemexError(cause, 'MEMEX_ABORTED') ? 'cancelled' : 'failed').catch(() => undefined);
       throw cause;
     }
-    const done = record();
-    if (changed()) await store.saveImport(userId, done);
+    clearInterval(keepAlive);
+    const done = record('done');
+    if (changed()) await save('done');
     return { dryRun: options.dryRun === true, record: done, saved: changed(), conversations: importer.outcomes };
   } finally {
     await Promise.all(readers.map((reader) => reader.close().catch(() => undefined)));
@@ -173,6 +179,8 @@ class Importer {
     private readonly readers: readonly ExportReader[],
     private readonly options: ImportOptions,
     private readonly total: number,
+    /** Called after each item: the import saves its record now and then. */
+    private readonly checkpoint: () => Promise<void>,
   ) {
     this.dryRun = options.dryRun === true;
   }
@@ -185,6 +193,7 @@ class Importer {
           for await (const item of PARSERS[document.format](document.values, { zipEntries: reader.zipEntries })) {
             this.checkAborted();
             await this.take(item, reader);
+            await this.checkpoint();
           }
         }
       }

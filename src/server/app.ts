@@ -17,7 +17,6 @@ import { depthLimitedJson } from './json-body.js';
 import { clientError, sendProblem } from './problem.js';
 import { adminRoutes } from './routes/admin.js';
 import { importRoutes } from './routes/imports.js';
-import { ImportJobs } from './import-jobs.js';
 import { fileRoutes } from './routes/files.js';
 import { noteRoutes } from './routes/notes.js';
 import { personaRoutes } from './routes/personas.js';
@@ -60,7 +59,6 @@ export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
   /** Chat-export imports running in this process (POST /v1/imports). */
-  importJobs: ImportJobs;
   keys: ApiKeyStore;
   /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
   patches: KeyedMutex;
@@ -115,7 +113,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   });
   if (swept > 0) app.log.info({ swept }, 'removed temp files of uploads a crash cut off');
   const jobs = await memex.openJobRunner({ heartbeatMs: settings.jobs.heartbeatMs, ...options.jobs, onError: (error) => app.log.error({ err: error }, 'ingest job failed') });
-  const context: ServerContext = { memex, jobs, importJobs: new ImportJobs(memex), keys, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
+  const context: ServerContext = { memex, jobs, keys, patches: new KeyedMutex(), settings, closing: { value: false }, streams: new Set() };
 
   // The library's schemas check every request: a failure is the library's own coded error
   // (MEMEX_INVALID_INPUT, or MEMEX_INVALID_ID for a bad id), as a library call would throw.
@@ -199,7 +197,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   app.addHook('preClose', async () => {
     context.closing.value = true;
     for (const end of context.streams) end();
-    context.importJobs.stop();
+    await memex.importJobs.stop();
     await jobs.stop();
   });
 

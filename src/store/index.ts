@@ -9,7 +9,7 @@ export { sniffType, type FileSource } from './files.js';
 export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './flat-file/npy.js';
 export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './store.js';
 export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.js';
-export { FILE_ARTIFACTS, type FileArtifactName } from './store.js';
+export { FILE_ARTIFACTS, IMPORT_JOB_KEEP_MS, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';

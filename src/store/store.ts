@@ -18,6 +18,7 @@ import type {
   PageOptions,
   Persona,
   PersonaPatch,
+  ImportJob,
   ImportRecord,
   Profile,
   ProfilePatch,
@@ -32,6 +33,9 @@ export interface StoreLimits {
   maxMessageChars: number;
   maxFileBytes: number;
 }
+
+/** How long an ended import job stays readable. */
+export const IMPORT_JOB_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Files ingest derives from a stored file, kept beside it. */
 export const FILE_ARTIFACTS = ['text.json', 'thumb.webp', 'display.webp'] as const;
@@ -233,6 +237,16 @@ export interface Store {
   listImports(userId: string): Promise<ImportRecord[]>;
   /** Forgets an import's record (its sessions and notes are the caller's to delete); MEMEX_IMPORT_NOT_FOUND. */
   deleteImport(userId: string, importId: string): Promise<void>;
+  /**
+   * Keeps an import job as it runs (replacing the saved one; a cancel asked for meanwhile is kept,
+   * and returned, so the running instance hears it at its next save). Saving a new job forgets the
+   * user's jobs that ended more than `IMPORT_JOB_KEEP_MS` ago.
+   */
+  saveImportJob(userId: string, job: ImportJob): Promise<{ cancelRequested: boolean }>;
+  /** The user's import job; another user's is as missing as one that never was (MEMEX_JOB_NOT_FOUND). */
+  getImportJob(userId: string, jobId: string): Promise<ImportJob>;
+  /** Asks the instance running the job to stop it (`cancelRequested`); MEMEX_JOB_NOT_FOUND. */
+  requestImportJobCancel(userId: string, jobId: string): Promise<void>;
 
   getSummary(userId: string, sessionId: string): Promise<Summary | null>;
   /** Replaces the session's summary atomically; null removes it. Deleting a message removes it too. */

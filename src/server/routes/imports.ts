@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { z } from 'zod';
-import { IMPORT_SOURCES, ImportRecordSchema, MemexError, type ImportSource } from '../../core/index.js';
+import { IMPORT_SOURCES, ImportJobSchema, ImportRecordSchema, MemexError, type ImportSource } from '../../core/index.js';
+import type { ImportJobEvent } from '../../import/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
-import { ImportJobSchema, type ImportJobEvent } from '../import-jobs.js';
 import { streamJob } from '../job-events.js';
 
 const ImportParams = z.strictObject({ importId: z.string().min(1).max(100) });
@@ -20,7 +20,8 @@ const MAX_FILES = 16;
  * `source` and `dryRun` fields), follow the job by polling or as server-sent events, list and
  * delete imports.
  */
-export function importRoutes(app: App, { memex, importJobs, streams }: ServerContext): void {
+export function importRoutes(app: App, { memex, streams }: ServerContext): void {
+  const importJobs = memex.importJobs;
   const tags = ['imports'];
 
   app.post(
@@ -82,10 +83,16 @@ export function importRoutes(app: App, { memex, importJobs, streams }: ServerCon
         await rm(dir, { recursive: true, force: true });
         throw new MemexError('MEMEX_INVALID_INPUT', `source must be auto or one of ${IMPORT_SOURCES.join(', ')}`);
       }
-      const job = importJobs.start(userId, dir, paths, names, {
-        ...(source !== undefined && source !== 'auto' ? { source: source as ImportSource } : {}),
-        dryRun: fields.dryRun === 'true' || fields.dryRun === '1',
-      });
+      const job = await importJobs
+        .start(userId, paths, names, {
+          ...(source !== undefined && source !== 'auto' ? { source: source as ImportSource } : {}),
+          dryRun: fields.dryRun === 'true' || fields.dryRun === '1',
+          onEnd: () => rm(dir, { recursive: true, force: true }),
+        })
+        .catch(async (cause: unknown) => {
+          await rm(dir, { recursive: true, force: true });
+          throw cause;
+        });
       return reply.code(202).header('location', `/v1/imports/jobs/${job.id}`).send({ job });
     },
   );
@@ -114,7 +121,7 @@ export function importRoutes(app: App, { memex, importJobs, streams }: ServerCon
     async (request, reply) => {
       const userId = userOf(request);
       const { jobId } = request.params;
-      const current = importJobs.get(userId, jobId); // a missing job is a 404 before the stream opens
+      const current = await importJobs.get(userId, jobId); // a missing job is a 404 before the stream opens
       await streamJob(request, reply, streams, current, (listener: (event: ImportJobEvent) => void) => importJobs.follow(userId, jobId, listener));
     },
   );

@@ -68,6 +68,10 @@ export class Layout {
   importRecords(userId: UserId): string {
     return this.inside('users', userId, 'imported', 'manifests');
   }
+
+  importJobs(userId: UserId): string {
+    return this.inside('users', userId, 'imported', 'jobs');
+  }
   /** Every folder that holds session folders, each with how its folder names map to session ids. */
   sessionFolders(userId: UserId): { dir: string; idOf: (name: string) => string }[] {
     return [

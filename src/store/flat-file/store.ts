@@ -14,7 +14,7 @@ import {
   type NewPersona,
   type NewSession,
   type NewUser,
-  type ImportRecord,
+  type ImportJob, type ImportRecord,
   type Note,
   type NotePatch,
   type PageOptions,
@@ -291,6 +291,18 @@ export class FlatFileStore implements Store {
 
   restoreNote(userId: string, note: Note): Promise<Note> {
     return notes.restoreNote(this.ctx, userId, note);
+  }
+
+  saveImportJob(userId: string, job: ImportJob): Promise<{ cancelRequested: boolean }> {
+    return imports.saveImportJob(this.ctx, userId, job);
+  }
+
+  getImportJob(userId: string, jobId: string): Promise<ImportJob> {
+    return imports.getImportJob(this.ctx, userId, jobId);
+  }
+
+  requestImportJobCancel(userId: string, jobId: string): Promise<void> {
+    return imports.requestImportJobCancel(this.ctx, userId, jobId);
   }
 
   saveImport(userId: string, record: ImportRecord): Promise<void> {

@@ -9,6 +9,7 @@ import type {
   NewPersona,
   NewSession,
   NewUser,
+  ImportJob,
   ImportRecord,
   Note,
   NotePatch,
@@ -223,6 +224,18 @@ export class PostgresStore implements Store {
   restoreNote(userId: string, note: Note): Promise<Note> {
     return notes.restoreNote(this.ctx, userId, note);
   }
+  saveImportJob(userId: string, job: ImportJob): Promise<{ cancelRequested: boolean }> {
+    return imports.saveImportJob(this.ctx, userId, job);
+  }
+
+  getImportJob(userId: string, jobId: string): Promise<ImportJob> {
+    return imports.getImportJob(this.ctx, userId, jobId);
+  }
+
+  requestImportJobCancel(userId: string, jobId: string): Promise<void> {
+    return imports.requestImportJobCancel(this.ctx, userId, jobId);
+  }
+
   saveImport(userId: string, record: ImportRecord): Promise<void> {
     return imports.saveImport(this.ctx, userId, record);
   }
