@@ -17,8 +17,8 @@ afterAll(async () => {
 describe('the CLI on PostgreSQL', () => {
   it('migrates the schema with `memex db migrate`, once', async () => {
     const first = await json<{ from: number; to: number; applied: number[] }>(['db', 'migrate', '--database-url', database.url]);
-    expect(first).toMatchObject({ from: 0, to: 2, applied: [1, 2] });
-    expect(await json(['db', 'migrate', '--database-url', database.url])).toMatchObject({ from: 2, to: 2, applied: [] });
+    expect(first).toMatchObject({ from: 0, to: 3, applied: [1, 2, 3] });
+    expect(await json(['db', 'migrate', '--database-url', database.url])).toMatchObject({ from: 3, to: 3, applied: [] });
     const human = await memex(['db', 'migrate'], { env: { MEMEX_DATABASE_URL: database.url } });
     expect(human.stdout).toContain('up to date (version 2)');
     const missing = await memex(['db', 'migrate'], { env: { MEMEX_DATABASE_URL: '' } });
