@@ -5,6 +5,7 @@ import {
   type FileRecord,
   type ImportRecord,
   type ImportSource,
+  type Metadata,
   type NewMessage,
   type Note,
   type NoteId,
@@ -44,6 +45,14 @@ export interface ImportOptions {
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: ImportProgress) => void) | undefined;
   limits?: Partial<ZipLimits> | undefined;
+  /**
+   * What to do with the attachments the export carries. `ingest` (default): make them searchable
+   * like uploads (images OCRed, PDFs' text, text files; Claude's extracted text as a document).
+   * `store`: keep the files as they came and link them, reading nothing (Claude's extracted text
+   * stays in its message's metadata): OCR costs about a second or more per image, so an export
+   * with thousands of images imports far faster this way.
+   */
+  attachments?: 'ingest' | 'store' | undefined;
 }
 
 export interface ImportProgress {
@@ -352,14 +361,14 @@ class Importer {
     const name = entry !== null ? attachment.name.slice(0, 255) : textName(attachment.name.slice(0, 250));
     const metadata = { import: { source: this.source, ...(attachment.ref !== null ? { ref: attachment.ref } : {}), ...(text !== null ? { extractedContent: true } : {}) } };
     const item = conversation.title ?? conversation.conversationId;
-    const link = (file: FileRecord): AttachmentRef => ({ fileId: file.id, name: attachment.name.slice(0, 255), mimeType: file.mimeType });
+    if (this.options.attachments === 'store') return entry !== null ? this.storeAttachment(sessionId, attachment, open, name, metadata, item) : null;
     let refused: unknown;
     const first = await open();
     try {
       const result = await this.deps.ingest(this.userId, sessionId, first.source, { name, metadata, ...(this.options.signal ? { signal: this.options.signal } : {}) });
       this.counts.attachments.stored++;
       if (result.ingested) this.counts.attachments.ingested++;
-      return link(result.file);
+      return linkOf(attachment, result.file);
     } catch (cause) {
       if (!isBadInput(cause)) throw cause;
       refused = cause;
@@ -368,22 +377,32 @@ class Importer {
     }
     const why = `${attachment.name}: ${toMemexError(refused).code}: ${toMemexError(refused).message}`;
     // Extracted text ingest refused (too long) stays in the message's metadata, as before.
-    if (entry === null) {
-      this.skip(item, 'attachment-not-searchable', why);
-      return null;
-    }
-    const second = await open();
+    const stored = entry !== null ? await this.storeAttachment(sessionId, attachment, open, name, metadata, item) : null;
+    // Kept but not searchable, said so; a file the store refused too was reported as unreadable.
+    if (stored !== null || entry === null) this.skip(item, 'attachment-not-searchable', why);
+    return stored;
+  }
+
+  /** An attachment's bytes stored as they came and linked, read by nothing; null (and reported) when the store refuses them. */
+  private async storeAttachment(
+    sessionId: string,
+    attachment: ImportedAttachment,
+    open: () => Promise<{ source: FileSource; done: () => void }>,
+    name: string,
+    metadata: Metadata,
+    item: string,
+  ): Promise<AttachmentRef | null> {
+    const opened = await open();
     try {
-      const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: second.source, name, metadata });
+      const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: opened.source, name, metadata });
       this.counts.attachments.stored++;
-      this.skip(item, 'attachment-not-searchable', why);
-      return link(file);
+      return linkOf(attachment, file);
     } catch (cause) {
       if (!isBadInput(cause)) throw cause;
       this.skip(item, 'attachment-unreadable', `${attachment.name}: ${toMemexError(cause).code}: ${toMemexError(cause).message}`);
       return null;
     } finally {
-      second.done();
+      opened.done();
     }
   }
 
@@ -511,6 +530,11 @@ class Importer {
 /** A service's id as a Memex id: itself when it is a safe name, else `h` and 40 hex digits of its sha256 (stable across imports). */
 export function messageIdFor(sourceId: string): string {
   return idProblem(sourceId) === null && sourceId.length <= 100 ? sourceId : `h${createHash('sha256').update(sourceId).digest('hex').slice(0, 40)}`;
+}
+
+/** The link from a message to the file kept for its attachment: the name the export gave, the type read from the bytes. */
+function linkOf(attachment: ImportedAttachment, file: FileRecord): AttachmentRef {
+  return { fileId: file.id, name: attachment.name.slice(0, 255), mimeType: file.mimeType };
 }
 
 /** The name of a file's extracted text: its own when that already says text, else with `.txt` added. */
