@@ -41,7 +41,7 @@ export class ImportJobs {
   constructor(private readonly memex: Memex) {}
 
   /** Starts importing `paths` (files in `dir`, removed when the job ends) for the user. */
-  start(userId: string, dir: string, paths: string[], names: string[], options: { source?: ImportSource; dryRun: boolean }): ImportJob {
+  start(userId: string, dir: string, paths: string[], names: string[], options: { source?: ImportSource; dryRun: boolean; attachments?: 'ingest' | 'store' }): ImportJob {
     const job: ImportJob = { id: `ijob_${newImportId().slice(4)}`, state: 'running', dryRun: options.dryRun, files: names, createdAt: new Date().toISOString(), finishedAt: null, progress: null, report: null, error: null };
     const running: Running = { userId, job, controller: new AbortController(), listeners: new Set() };
     this.jobs.set(job.id, running);
@@ -52,6 +52,7 @@ export class ImportJobs {
       .run(userId, paths, {
         ...(options.source ? { source: options.source } : {}),
         dryRun: options.dryRun,
+        ...(options.attachments ? { attachments: options.attachments } : {}),
         signal: running.controller.signal,
         onProgress: (progress: ImportProgress) => {
           running.job = { ...running.job, progress };

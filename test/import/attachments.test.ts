@@ -125,6 +125,30 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('imported attachments on %s', (b
     expect((await memex.vectors.status('alice', sessionId)).rows).toBe(rows + 1);
   }, 120_000);
 
+  it("attachments: 'store' keeps the files linked without reading them, and Claude's extracted text in the message", async () => {
+    const memex = await openMemex(backend);
+    const dir = await tempDir();
+    const zip = await writeZip(join(dir, 'export.zip'), [
+      { name: 'conversations.json', data: JSON.stringify([chatgptCases().knownImage]) },
+      { name: 'image_456-receipt.png', data: await textImage('Quarterly lighthouse maintenance'), method: 'store' },
+    ]);
+    const report = await memex.imports.run('alice', zip, { attachments: 'store' });
+    expect(report.record.counts.attachments).toEqual({ stored: 1, ingested: 0, missing: 0 });
+    const sessionId = report.record.sessions[0] as string;
+    const [message] = (await memex.messages.list('alice', sessionId)).messages;
+    expect(message?.attachments[0]?.mimeType).toBe('image/png');
+    expect((await memex.files.get('alice', sessionId, message?.attachments[0]?.fileId as string)).content).toBeUndefined();
+    expect((await memex.search('alice', 'lighthouse maintenance', { k: 3, sources: ['file'] })).hits).toEqual([]);
+
+    const file = join(dir, 'conversations.json');
+    await writeFile(file, JSON.stringify(claudeWithAttachment('The tugboat Persephone is moored at the eastern quay.')));
+    const claude = await memex.imports.run('alice', file, { attachments: 'store' });
+    expect(claude.record.counts.attachments).toEqual({ stored: 0, ingested: 0, missing: 1 });
+    const [first] = (await memex.messages.list('alice', claude.record.sessions[0] as string)).messages;
+    expect(first?.attachments).toEqual([]);
+    expect(JSON.stringify(first?.metadata)).toContain('Persephone');
+  }, 120_000);
+
   it('an unreadable image attachment costs only itself: stored, linked and listed as skipped; an unsupported type is stored too; the rest imports', async () => {
     const memex = await openMemex(backend);
     const dir = await tempDir();
