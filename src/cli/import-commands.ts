@@ -119,7 +119,7 @@ function describeReport(report: ImportReport): string {
         ['documents', String(c.documents.added), '', String(c.documents.unchanged), ''],
         ['notes', String(c.notes.added), '', String(c.notes.unchanged), ''],
         ['attachments', String(c.attachments.stored), '', '', String(c.attachments.missing)],
-        ['  searchable', String(c.attachments.ingested), '', '', ''],
+        ['  ingested', String(c.attachments.ingested), '', '', ''],
       ],
     ),
   ];
