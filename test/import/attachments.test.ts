@@ -185,3 +185,18 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('imported attachments on %s', (b
     expect((await memex.search('alice', 'Describe this image', { k: 3 })).hits.length).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe.skipIf(!hasChatExports)('import records', () => {
+  it('a record written before attachments were ingested (no counts.attachments.ingested) still reads, as 0', async () => {
+    const dir = await tempDir();
+    const memex = await Memex.open({ dataDir: dir, env: modelEnv });
+    open.push(memex);
+    await memex.users.create({ id: 'alice' });
+    const report = await memex.imports.run('alice', sample('chatgpt', 'librechat_chatgpt-tree.json'));
+    const path = join(dir, 'users', 'alice', 'imported', 'manifests', `${report.record.id}.json`);
+    const old = JSON.parse(readFileSync(path, 'utf8')) as { counts: { attachments: Record<string, number> } };
+    delete old.counts.attachments.ingested;
+    await writeFile(path, JSON.stringify(old));
+    expect((await memex.imports.list('alice'))[0]?.counts.attachments).toEqual({ stored: 0, ingested: 0, missing: 0 });
+  }, 120_000);
+});
