@@ -216,6 +216,7 @@ export class HttpMemex implements MemexApi {
       // Fields before the file parts: the server reads them as they come.
       if (options.source) form.append('source', options.source);
       if (options.dryRun) form.append('dryRun', 'true');
+      if (options.attachments) form.append('attachments', options.attachments);
       for (const path of paths) form.append('file', await openAsBlob(path), basename(path));
       let { job } = await this.call<{ job: ImportJob }>('POST', '/imports', { user: userId, form });
       while (job.finishedAt === null) {

@@ -14,10 +14,14 @@ export, each as JSON or as the ZIP the service sent. The format is read from the
 Each conversation becomes an imported session: read-only, listed with \`memex session list
 --origin imported\`, searched with the others (\`memex search --origin imported\` for only
 them). Importing the same export again adds nothing; a newer one adds only what is new.
+The files an export carries (ChatGPT's images and uploads in the ZIP, the text Claude extracted
+from attachments) are ingested like uploads, so search finds their text; OCR takes seconds per
+image, so \`--attachments store\` keeps them without reading them.
 
 Examples:
   memex import ~/Downloads/chatgpt-export.zip
   memex import --dry-run conversations.json projects.json memories.json users.json
+  memex import --attachments store chatgpt-export.zip
   memex --json import takeout/MyActivity.json
   memex import list
   memex import rm imp_01jd…`;
@@ -30,8 +34,9 @@ export function registerImportCommands(program: Command, contextOf: ContextOf): 
     .argument('[files...]', 'export files: .json or the service\'s .zip')
     .addOption(new Option('--source <source>', 'the service the files come from').choices(['auto', ...IMPORT_SOURCES]).default('auto'))
     .option('--dry-run', 'read and compare everything, write nothing: what would be added, changed and skipped')
+    .addOption(new Option('--attachments <mode>', "the files the export carries: ingest (searchable: images OCRed, PDFs' text) or store (kept, not read; much faster for many images)").choices(['ingest', 'store']).default('ingest'))
     .addHelpText('after', IMPORT_HELP)
-    .action((paths: string[], flags: { source: 'auto' | ImportSource; dryRun?: boolean }, cmd: Command) => {
+    .action((paths: string[], flags: ImportFlags, cmd: Command) => {
       if (paths.length === 0) {
         cmd.help({ error: true });
       }
@@ -58,7 +63,13 @@ export function registerImportCommands(program: Command, contextOf: ContextOf): 
     });
 }
 
-async function runImportCommand(ctx: Context, paths: string[], flags: { source: 'auto' | ImportSource; dryRun?: boolean }): Promise<void> {
+interface ImportFlags {
+  source: 'auto' | ImportSource;
+  dryRun?: boolean;
+  attachments: 'ingest' | 'store';
+}
+
+async function runImportCommand(ctx: Context, paths: string[], flags: ImportFlags): Promise<void> {
   for (const path of paths) {
     const info = await stat(path).catch((cause: unknown) => {
       throw new MemexError('MEMEX_PATH_NOT_FOUND', `no file at ${path}`, { cause, details: { path } });
@@ -77,6 +88,7 @@ async function runImportCommand(ctx: Context, paths: string[], flags: { source: 
     report = await memex.imports.run(user, paths, {
       ...(flags.source === 'auto' ? {} : { source: flags.source }),
       dryRun: flags.dryRun === true,
+      attachments: flags.attachments,
       signal: controller.signal,
       onProgress: (p) => {
         if (shown.phase !== p.phase) {
@@ -107,6 +119,7 @@ function describeReport(report: ImportReport): string {
         ['documents', String(c.documents.added), '', String(c.documents.unchanged), ''],
         ['notes', String(c.notes.added), '', String(c.notes.unchanged), ''],
         ['attachments', String(c.attachments.stored), '', '', String(c.attachments.missing)],
+        ['  ingested', String(c.attachments.ingested), '', '', ''],
       ],
     ),
   ];

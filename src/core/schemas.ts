@@ -409,7 +409,13 @@ export const ImportRecordSchema = z.object({
     messages: z.object({ added: z.number().int(), unchanged: z.number().int() }),
     documents: z.object({ added: z.number().int(), unchanged: z.number().int() }),
     notes: z.object({ added: z.number().int(), unchanged: z.number().int() }),
-    attachments: z.object({ stored: z.number().int(), missing: z.number().int() }),
+    /**
+     * `stored`: attachments kept in the conversation's session and linked to their message (the
+     * ZIP's files, Claude's extracted texts); `ingested`: of those, the ones whose text this import
+     * read and made searchable (0 in records written before attachments were ingested); `missing`:
+     * only described in the message's metadata (the export did not carry them).
+     */
+    attachments: z.object({ stored: z.number().int(), ingested: z.number().int().default(0), missing: z.number().int() }),
   }),
   /** The imported sessions this import added to or changed; deleting the import deletes them. */
   sessions: z.array(SessionIdSchema),

@@ -22,6 +22,7 @@ export interface ImportJobsOptions {
 export interface StartImportOptions {
   source?: ImportSource | undefined;
   dryRun: boolean;
+  attachments?: ImportOptions['attachments'];
   /** Called once the job has ended and its end is saved (the caller removes the uploaded files). */
   onEnd?: () => Promise<void>;
 }
@@ -103,6 +104,7 @@ export class ImportJobs {
       const report = await this.deps.run(local.userId, paths, {
         ...(options.source ? { source: options.source } : {}),
         dryRun: options.dryRun,
+        ...(options.attachments ? { attachments: options.attachments } : {}),
         signal: local.controller.signal,
         onProgress: (progress: ImportProgress) => {
           local.job = { ...local.job, progress };

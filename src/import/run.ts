@@ -1,11 +1,14 @@
 import { basename } from 'node:path';
 import {
   FORMAT_VERSION,
+  type AttachmentRef,
   type ConversationOutcome,
+  type FileRecord,
   type ImportProgress,
   type ImportRecord,
   type ImportReport,
   type ImportSource,
+  type Metadata,
   type NewMessage,
   type Note,
   type NoteId,
@@ -21,7 +24,7 @@ import {
 import { createHash } from 'node:crypto';
 import type { IngestFileOptions, IngestResult } from '../ingest/index.js';
 import type { FileSource, Store } from '../store/index.js';
-import { FORMAT_SOURCE, type ImportItem, type ImportedConversation, type ImportedDocument, type ImportedMessage, type ImportedNote } from './model.js';
+import { FORMAT_SOURCE, type ImportItem, type ImportedAttachment, type ImportedConversation, type ImportedDocument, type ImportedMessage, type ImportedNote } from './model.js';
 import { PARSERS } from './parsers.js';
 import { openExport, type ExportReader } from './read.js';
 import type { ZipLimits } from './zip.js';
@@ -47,6 +50,14 @@ export interface ImportOptions {
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: ImportProgress) => void) | undefined;
   limits?: Partial<ZipLimits> | undefined;
+  /**
+   * What to do with the attachments the export carries. `ingest` (default): make them searchable
+   * like uploads (images OCRed, PDFs' text, text files; Claude's extracted text as a document).
+   * `store`: keep the files as they came and link them, reading nothing (Claude's extracted text
+   * stays in its message's metadata): OCR costs about a second or more per image, so an export
+   * with thousands of images imports far faster this way.
+   */
+  attachments?: 'ingest' | 'store' | undefined;
 }
 
 /** How many skipped items a record lists by name; the rest are counted. */
@@ -161,7 +172,7 @@ class Importer {
     messages: { added: 0, unchanged: 0 },
     documents: { added: 0, unchanged: 0 },
     notes: { added: 0, unchanged: 0 },
-    attachments: { stored: 0, missing: 0 },
+    attachments: { stored: 0, ingested: 0, missing: 0 },
   };
   readonly touched = new Set<SessionId>();
   readonly notes = new Set<NoteId>();
@@ -298,7 +309,11 @@ class Importer {
     return out;
   }
 
-  /** Stores the attachments the export carried and links them; the others are described in the message's metadata. */
+  /**
+   * Keeps the attachments the export carried (the ZIP's files, the text Claude extracted from a
+   * file) as files of the session, made searchable like an upload, and links them to their message;
+   * the others are described in the message's metadata.
+   */
   private async attach(
     sessionId: string,
     messages: (NewMessage & { id: string; createdAt: string; source: ImportedMessage })[],
@@ -310,16 +325,11 @@ class Importer {
       const attachments: NonNullable<NewMessage['attachments']> = [];
       const described: Record<string, unknown>[] = [];
       for (const attachment of source.attachments) {
-        if (attachment.zipEntry !== null && reader.zipEntries.has(attachment.zipEntry)) {
-          try {
-            const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: { stream: await reader.openEntry(attachment.zipEntry) }, name: attachment.name });
-            attachments.push({ fileId: file.id, name: attachment.name.slice(0, 255), ...(attachment.mimeType ? { mimeType: attachment.mimeType.slice(0, 255) } : {}) });
-            this.counts.attachments.stored++;
-            continue;
-          } catch (cause) {
-            if (!isBadInput(cause)) throw cause;
-            this.skip(conversation.title ?? conversation.conversationId, 'attachment-unreadable', `${attachment.name}: ${toMemexError(cause).message}`);
-          }
+        const linked = await this.keepAttachment(sessionId, attachment, conversation, reader);
+        if (linked) {
+          // The same bytes twice in one message (a file listed twice) are one file: link it once.
+          if (!attachments.some((a) => a.fileId === linked.fileId)) attachments.push(linked);
+          continue;
         }
         this.counts.attachments.missing++;
         described.push({ name: attachment.name, mimeType: attachment.mimeType, ref: attachment.ref, ...(attachment.text !== null ? { text: attachment.text } : {}) });
@@ -338,6 +348,71 @@ class Importer {
       });
     }
     return out;
+  }
+
+  /**
+   * One attachment as a file of the session, linked: ingested like an upload (an image OCRed, a PDF's
+   * text, a text file), else (a type ingest does not read, an image that cannot be decoded) stored
+   * as it came and reported, so it is kept but not searchable. Null when the export has neither its
+   * bytes nor its text. A file already in the session (same bytes) is linked, not read again.
+   */
+  private async keepAttachment(sessionId: string, attachment: ImportedAttachment, conversation: ImportedConversation, reader: ExportReader): Promise<AttachmentRef | null> {
+    const entry = attachment.zipEntry !== null && reader.zipEntries.has(attachment.zipEntry) ? attachment.zipEntry : null;
+    const text = entry === null && attachment.text !== null && attachment.text.trim() !== '' ? attachment.text : null;
+    if (entry === null && text === null) return null;
+    const open = async (): Promise<{ source: FileSource; done: () => void }> => {
+      if (entry === null) return { source: { bytes: Buffer.from(text ?? '', 'utf8') }, done: () => undefined };
+      const stream = await reader.openEntry(entry);
+      // A store or ingest that fails before reading to the end leaves the entry's stream open otherwise.
+      return { source: { stream }, done: () => stream.destroy() };
+    };
+    // Claude gives the text of a PDF or a document, not the file: stored as the text it is.
+    const name = entry !== null ? attachment.name.slice(0, 255) : textName(attachment.name.slice(0, 250));
+    const metadata = { import: { source: this.source, ...(attachment.ref !== null ? { ref: attachment.ref } : {}), ...(text !== null ? { extractedContent: true } : {}) } };
+    const item = conversation.title ?? conversation.conversationId;
+    if (this.options.attachments === 'store') return entry !== null ? this.storeAttachment(sessionId, attachment, open, name, metadata, item) : null;
+    let refused: unknown;
+    const first = await open();
+    try {
+      const result = await this.deps.ingest(this.userId, sessionId, first.source, { name, metadata, ...(this.options.signal ? { signal: this.options.signal } : {}) });
+      this.counts.attachments.stored++;
+      if (result.ingested) this.counts.attachments.ingested++;
+      return linkOf(attachment, result.file);
+    } catch (cause) {
+      if (!isBadInput(cause)) throw cause;
+      refused = cause;
+    } finally {
+      first.done();
+    }
+    const why = `${attachment.name}: ${toMemexError(refused).code}: ${toMemexError(refused).message}`;
+    // Extracted text ingest refused (too long) stays in the message's metadata, as before.
+    const stored = entry !== null ? await this.storeAttachment(sessionId, attachment, open, name, metadata, item) : null;
+    // Kept but not searchable, said so; a file the store refused too was reported as unreadable.
+    if (stored !== null || entry === null) this.skip(item, 'attachment-not-searchable', why);
+    return stored;
+  }
+
+  /** An attachment's bytes stored as they came and linked, read by nothing; null (and reported) when the store refuses them. */
+  private async storeAttachment(
+    sessionId: string,
+    attachment: ImportedAttachment,
+    open: () => Promise<{ source: FileSource; done: () => void }>,
+    name: string,
+    metadata: Metadata,
+    item: string,
+  ): Promise<AttachmentRef | null> {
+    const opened = await open();
+    try {
+      const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: opened.source, name, metadata });
+      this.counts.attachments.stored++;
+      return linkOf(attachment, file);
+    } catch (cause) {
+      if (!isBadInput(cause)) throw cause;
+      this.skip(item, 'attachment-unreadable', `${attachment.name}: ${toMemexError(cause).code}: ${toMemexError(cause).message}`);
+      return null;
+    } finally {
+      opened.done();
+    }
   }
 
   /** Appends in batches; a batch the store refuses is retried one by one, so a bad message costs only itself. */
@@ -466,6 +541,16 @@ export function messageIdFor(sourceId: string): string {
   return idProblem(sourceId) === null && sourceId.length <= 100 ? sourceId : `h${createHash('sha256').update(sourceId).digest('hex').slice(0, 40)}`;
 }
 
+/** The link from a message to the file kept for its attachment: the name the export gave, the type read from the bytes. */
+function linkOf(attachment: ImportedAttachment, file: FileRecord): AttachmentRef {
+  return { fileId: file.id, name: attachment.name.slice(0, 255), mimeType: file.mimeType };
+}
+
+/** The name of a file's extracted text: its own when that already says text, else with `.txt` added. */
+function textName(name: string): string {
+  return /\.(txt|md|markdown|csv)$/i.test(name) ? name : `${name}.txt`;
+}
+
 function cleanTitle(title: string | null): string | null {
   const trimmed = title?.replace(/\s+/g, ' ').trim() ?? '';
   return trimmed === '' ? null : trimmed.slice(0, 500);
@@ -485,6 +570,11 @@ function isBadInput(cause: unknown): boolean {
     code === 'MEMEX_TEXT_TOO_LARGE' ||
     code === 'MEMEX_IMPORT_INVALID' ||
     code === 'MEMEX_ARCHIVE_UNSAFE' ||
-    code === 'MEMEX_IMAGE_INVALID'
+    code === 'MEMEX_IMAGE_INVALID' ||
+    code === 'MEMEX_IMAGE_TOO_LARGE' ||
+    code === 'MEMEX_PDF_ENCRYPTED' ||
+    code === 'MEMEX_PDF_PASSWORD_INCORRECT' ||
+    code === 'MEMEX_PDF_INVALID' ||
+    code === 'MEMEX_TOO_MANY_PAGES'
   );
 }

@@ -186,7 +186,7 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('importing chat exports on %s', 
       { name: 'chat.html', data: '<html></html>' },
     ]);
     const report = await memex.imports.run('alice', zip);
-    expect(report.record.counts.attachments).toEqual({ stored: 1, missing: 0 });
+    expect(report.record.counts.attachments).toEqual({ stored: 1, ingested: 1, missing: 0 });
     const sessionId = report.record.sessions[0] as string;
     const [message] = (await memex.messages.list('alice', sessionId)).messages;
     expect(message?.attachments).toHaveLength(1);

@@ -64,7 +64,7 @@ const report: ImportReport = {
       messages: { added: 0, unchanged: 9 },
       documents: { added: 0, unchanged: 0 },
       notes: { added: 0, unchanged: 0 },
-      attachments: { stored: 0, missing: 0 },
+      attachments: { stored: 0, ingested: 0, missing: 0 },
     },
     sessions: [],
     notes: [],

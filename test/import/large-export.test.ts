@@ -10,7 +10,8 @@ import { tempDir } from '../helpers/tmp.js';
 
 /**
  * A ChatGPT conversations.json of about 320 MB, made from a real conversation repeated with new
- * ids, read whole through openExport in a child process whose peak RSS must stay under the bound.
+ * ids, imported with `dryRun` (everything but the writes) by a Memex in a child process whose peak
+ * RSS must stay under the bound.
  * Reading the document whole would need more than the document's size (its text alone, then the
  * parsed objects), so the bound is set below the document's size: the test fails if memory grows
  * with the file instead of with one conversation.
@@ -58,37 +59,35 @@ it.skipIf(enoughDisk)(DISK_FULL, () => undefined);
 describe.skipIf(!hasChatExports || !enoughDisk)('a large export', () => {
   // Regression: the child keeps every conversation's id, as an importer does; each kept id used to
   // pin the parser's text buffer it was cut from (peak RSS 274 MB, 140 MB of heap held by 1,008 ids).
-  it(`reads a ${TARGET_BYTES / 1024 ** 2} MB conversations.json with peak RSS under ${RSS_BOUND_BYTES / 1024 ** 2} MB, every conversation counted and its id kept`, async () => {
+  it(`imports (dry run) a ${TARGET_BYTES / 1024 ** 2} MB conversations.json with peak RSS under ${RSS_BOUND_BYTES / 1024 ** 2} MB, every conversation counted`, async () => {
     const path = join(await tempDir('memex-large-export-'), 'conversations.json');
     const written = await writeLargeExport(path);
-    const moduleUrl = new URL('../../src/import/read.ts', import.meta.url).href;
+    const moduleUrl = new URL('../../src/index.ts', import.meta.url).href;
+    const dataDir = await tempDir('memex-large-import-');
+    // The whole import path but the writes: every file read twice (checked, then taken item by
+    // item), each conversation parsed, turned into messages and compared with the store.
     const child = spawn(
       process.execPath,
-      tsxEval(`import { openExport } from ${JSON.stringify(moduleUrl)};
-        const reader = await openExport(${JSON.stringify(path)});
-        const formats = [];
-        let count = 0, distinct = new Set();
-        for await (const document of reader.documents()) {
-          formats.push(document.format);
-          for await (const { value } of document.values) {
-            count += 1;
-            distinct.add(value.id);
-          }
-        }
-        await reader.close();
-        process.stdout.write(JSON.stringify({ formats, count, distinct: distinct.size, size: reader.size, maxRSS: process.resourceUsage().maxRSS * 1024 }));`),
+      tsxEval(`import { Memex } from ${JSON.stringify(moduleUrl)};
+        const memex = await Memex.open({ dataDir: ${JSON.stringify(dataDir)}, env: { MEMEX_MODEL: 'hashed' } });
+        await memex.users.create({ id: 'alice' });
+        const report = await memex.imports.run('alice', [${JSON.stringify(path)}], { dryRun: true });
+        await memex.close();
+        const distinct = new Set(report.conversations.map((c) => c.sessionId)).size;
+        process.stdout.write(JSON.stringify({ source: report.record.source, count: report.record.counts.conversations.added, messages: report.record.counts.messages.added, distinct, size: report.record.files[0].bytes, maxRSS: process.resourceUsage().maxRSS * 1024 }));`),
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
-    const report = JSON.parse(output) as { formats: string[]; count: number; distinct: number; size: number; maxRSS: number };
+    const report = JSON.parse(output) as { source: string; count: number; messages: number; distinct: number; size: number; maxRSS: number };
     expect(report.size).toBeGreaterThan(RSS_BOUND_BYTES);
-    expect(report.formats).toEqual(['chatgpt-conversations']);
+    expect(report.source).toBe('chatgpt');
     expect(report.count).toBe(written);
     expect(report.distinct).toBe(written);
+    expect(report.messages).toBeGreaterThan(written);
     expect(report.maxRSS).toBeLessThan(RSS_BOUND_BYTES);
-    console.log(`large export: ${report.count} conversations, ${Math.round(report.size / 1024 ** 2)} MB, peak RSS ${Math.round(report.maxRSS / 1024 ** 2)} MB`);
+    console.log(`large export: ${report.count} conversations, ${report.messages} messages, ${Math.round(report.size / 1024 ** 2)} MB, dry-run import peak RSS ${Math.round(report.maxRSS / 1024 ** 2)} MB`);
   }, 180_000);
 });

@@ -1,15 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
 import { CHAT_EXPORTS, hasChatExports } from '../helpers/export-samples.js';
+import { buildZip } from '../helpers/zip.js';
 import { body, expectProblem, multipart, served, type Served } from './setup.js';
 
 interface ImportJob {
   id: string;
   state: string;
   progress: { phase: string } | null;
-  report: { record: { id: string; sessions: string[]; counts: { conversations: { added: number; unchanged: number } } } } | null;
+  report: { record: { id: string; sessions: string[]; counts: { conversations: { added: number; unchanged: number }; attachments: { stored: number; ingested: number; missing: number } } } } | null;
   error: { code: string } | null;
 }
 
@@ -76,6 +78,21 @@ describe.skipIf(!hasChatExports).each(BACKENDS)('POST /v1/imports on %s', (backe
     expectProblem(await s.app.inject({ method: 'DELETE', url: `/v1/imports/${done.report?.record.id}`, headers: s.bob }), 404, 'MEMEX_IMPORT_NOT_FOUND');
     body(await s.app.inject({ method: 'DELETE', url: `/v1/imports/${done.report?.record.id}`, headers: s.alice }), 200);
     expect(body<{ total: number }>(await s.app.inject({ url: '/v1/sessions?origin=imported', headers: s.alice }), 200).total).toBe(0);
+  }, 120_000);
+
+  it('the attachments field: store keeps an export\'s files without reading them; another value is refused', async () => {
+    const cases = JSON.parse(await readFile(join(CHAT_EXPORTS, 'chatgpt', 'pulsar_hardening_by_name.json'), 'utf8')) as Record<string, unknown>;
+    const zip = buildZip([
+      { name: 'conversations.json', data: JSON.stringify([cases.knownImage]) },
+      { name: 'image_456-photo.png', data: await sharp({ create: { width: 40, height: 20, channels: 3, background: '#ffffff' } }).png().toBuffer(), method: 'store' },
+    ]);
+    const upload = files([{ name: 'export.zip', bytes: zip }], { attachments: 'store' });
+    const { job } = body<{ job: ImportJob }>(await s.app.inject({ method: 'POST', url: '/v1/imports', headers: { ...s.bob, ...upload.headers }, payload: upload.payload }), 202);
+    const done = await finished(job.id, s.bob);
+    expect(done.state, JSON.stringify(done.error)).toBe('done');
+    expect(done.report?.record.counts.attachments).toEqual({ stored: 1, ingested: 0, missing: 0 });
+    const wrong = files([{ name: 'export.zip', bytes: zip }], { attachments: 'ocr' });
+    expectProblem(await s.app.inject({ method: 'POST', url: '/v1/imports', headers: { ...s.bob, ...wrong.headers }, payload: wrong.payload }), 400, 'MEMEX_INVALID_INPUT');
   }, 120_000);
 
   it('a bad export ends its job failed with the coded error; a body with no file part is refused at once', async () => {

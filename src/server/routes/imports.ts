@@ -17,7 +17,7 @@ const MAX_FILES = 16;
 
 /**
  * Chat-export imports over HTTP: upload the export (multipart, one or more `file` parts, optional
- * `source` and `dryRun` fields), follow the job by polling or as server-sent events, list and
+ * `source`, `dryRun` and `attachments` fields), follow the job by polling or as server-sent events, list and
  * delete imports.
  */
 export function importRoutes(app: App, { memex, streams }: ServerContext): void {
@@ -29,7 +29,7 @@ export function importRoutes(app: App, { memex, streams }: ServerContext): void 
     {
       schema: {
         summary:
-          'Import ChatGPT, Claude, Gemini (Takeout) or Memex exports: multipart/form-data with optional `source` and `dryRun` fields, then one or more `file` parts (JSON or the ZIP the service sent); answers once the upload is stored, with the job that imports it',
+          'Import ChatGPT, Claude, Gemini (Takeout) or Memex exports: multipart/form-data with optional `source`, `dryRun` and `attachments` (`ingest`, the default: searchable, images OCRed; `store`: kept, not read) fields, then one or more `file` parts (JSON or the ZIP the service sent); answers once the upload is stored, with the job that imports it',
         tags,
         consumes: ['multipart/form-data'],
         response: { 202: z.object({ job: ImportJobSchema }) },
@@ -83,9 +83,15 @@ export function importRoutes(app: App, { memex, streams }: ServerContext): void 
         await rm(dir, { recursive: true, force: true });
         throw new MemexError('MEMEX_INVALID_INPUT', `source must be auto or one of ${IMPORT_SOURCES.join(', ')}`);
       }
+      const attachments = fields.attachments;
+      if (attachments !== undefined && attachments !== 'ingest' && attachments !== 'store') {
+        await rm(dir, { recursive: true, force: true });
+        throw new MemexError('MEMEX_INVALID_INPUT', 'attachments must be ingest or store');
+      }
       const job = await importJobs
         .start(userId, paths, names, {
           ...(source !== undefined && source !== 'auto' ? { source: source as ImportSource } : {}),
+          ...(attachments !== undefined ? { attachments } : {}),
           dryRun: fields.dryRun === 'true' || fields.dryRun === '1',
           onEnd: () => rm(dir, { recursive: true, force: true }),
         })
