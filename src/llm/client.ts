@@ -40,6 +40,8 @@ export interface StreamOptions extends CallOptions {
   includeUsage?: boolean;
 }
 
+/** Biggest non-streamed reply read: far beyond any model's output, a bound against a runaway server. */
+const MAX_REPLY_CHARS = 64 * 1024 * 1024;
 /** Biggest error body read from a refusing server: enough for its message, bounded against a flood. */
 const ERROR_BODY_BYTES = 64 * 1024;
 
@@ -84,7 +86,8 @@ export class ChatModel {
     const body = this.body(request, false);
     const { response, attempt } = await this.send(body, options.signal);
     try {
-      const text = await readText(response, attempt, this.idleTimeoutMs, Infinity);
+      const text = await readText(response, attempt, this.idleTimeoutMs, MAX_REPLY_CHARS);
+      if (text.length >= MAX_REPLY_CHARS) throw badResponse(`a reply longer than ${MAX_REPLY_CHARS} characters`, undefined, null);
       const parsed = parseJson(text, 'reply');
       const result = CompletionSchema.safeParse(parsed);
       const choice = result.success ? result.data.choices[0] : undefined;
@@ -138,8 +141,10 @@ export class ChatModel {
           yield parsed as ChatChunk;
         }
       } catch (cause) {
-        // After [DONE] the reply is whole; a server that then stalls or drops the connection changes nothing.
-        if (!done) throw cause;
+        // After [DONE], or a finish reason, the reply is whole: a server that then stalls or drops
+        // the connection changes nothing (only the usage chunk may be lost). A cancel still counts.
+        const late = done || (finished && cause instanceof MemexError && (cause.code === 'MEMEX_LLM_UNAVAILABLE' || cause.code === 'MEMEX_LLM_TIMEOUT'));
+        if (!late) throw cause;
       }
       // Some servers end without [DONE]; a finish reason says the reply is whole all the same.
       if (!done && !finished) throw new MemexError('MEMEX_LLM_UNAVAILABLE', 'the chat model\'s stream ended before the reply was complete (no finish reason, no [DONE])');

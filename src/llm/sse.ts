@@ -1,10 +1,15 @@
+import { MemexError } from '../core/index.js';
+
+/** A chunk of a chat reply is a few hundred bytes; an event this long is a server gone wrong, not a reply. */
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
+
 /**
  * Server-sent events, as the Chat Completions API streams them: lines split at LF, CRLF or CR,
  * `data:` lines joined with newlines into one event, a blank line ending it, `:` lines (comments,
  * keep-alives) and other fields ignored. Bytes arrive cut anywhere, even inside a UTF-8 character
  * or between a CR and its LF, so both the decoder and the line splitter carry state across reads.
  */
-export async function* sseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+export async function* sseData(body: AsyncIterable<Uint8Array>, maxEventChars = MAX_EVENT_CHARS): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8');
   let buffer = '';
   let data: string[] = [];
@@ -52,6 +57,8 @@ export async function* sseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<
     }
     buffer += text;
     yield* drain(false);
+    const pending = buffer.length + data.reduce((sum, part) => sum + part.length, 0);
+    if (pending > maxEventChars) throw new MemexError('MEMEX_LLM_BAD_RESPONSE', `the chat model's server sent a stream event longer than ${maxEventChars} characters`);
   }
   buffer += decoder.decode();
   yield* drain(true);

@@ -33,10 +33,9 @@ export function summaryMessages(request: SummaryRequest): { role: string; conten
 
 /** Asks `model` for the extended summary; its text, trimmed. */
 export async function summarizeWith(model: ChatModel, request: SummaryRequest): Promise<string> {
-  const reply = await model.complete(
-    { messages: summaryMessages(request), temperature: 0.2, max_tokens: request.maxTokens },
-    request.signal ? { signal: request.signal } : {},
-  );
+  // No max_tokens or temperature: reasoning models refuse both (they take max_completion_tokens and
+  // a fixed temperature), and the prompt's word limit plus the summarizer's clipping to its cap suffice.
+  const reply = await model.complete({ messages: summaryMessages(request) }, request.signal ? { signal: request.signal } : {});
   const text = reply.content?.trim() ?? '';
   if (text === '') throw new MemexError('MEMEX_LLM_BAD_RESPONSE', 'the chat model returned an empty summary');
   return text;

@@ -50,8 +50,8 @@ export type FakeReply =
   | { kind: 'stall'; before: number }
   /** Streams `before` good chunks, then a line that is not JSON. */
   | { kind: 'malformed'; before: number }
-  /** Streams `before` good chunks, then destroys the connection. */
-  | { kind: 'drop'; before: number }
+  /** Streams `before` good chunks (then a finish chunk when `finished`), then destroys the connection. */
+  | { kind: 'drop'; before: number; finished?: boolean }
   /** 200 with a body that is not JSON (non-stream) / not SSE. */
   | { kind: 'garbage'; body: string };
 
@@ -259,6 +259,7 @@ async function answer(reply: FakeReply, body: Record<string, unknown>, res: Serv
       startStream();
       const send = sse(res);
       for (const c of goodChunks(reply.before)) send(c);
+      if (reply.finished) send(chunk({}, 'stop'));
       await wait(20);
       res.socket?.destroy();
       return;

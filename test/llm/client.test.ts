@@ -203,6 +203,14 @@ describe('ChatModel.stream', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('a connection dropped after the finish reason (no [DONE], no usage) still gives the whole reply', async () => {
+    fake.script({ kind: 'drop', before: 2, finished: true });
+    const reply = await client().streamReply(hello);
+    expect(reply.finishReason).toBe('stop');
+    expect(reply.content).toBe('partial reply text '.repeat(2));
+    expect(reply.usage).toBeNull();
+  });
+
   it('a malformed chunk gives MEMEX_LLM_BAD_RESPONSE and closes the upstream request', async () => {
     fake.script({ kind: 'malformed', before: 2 });
     const seen: ChatChunk[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sseData } from '../../src/llm/index.js';
+import { expectCode } from '../helpers/errors.js';
 
 async function* bytes(parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {
   for (const part of parts) yield typeof part === 'string' ? new TextEncoder().encode(part) : part;
@@ -34,5 +35,15 @@ describe('sseData', () => {
 
   it('delivers a last event that lacks its blank line', async () => {
     expect(await events(['data: {"a":1}\n\ndata: [DONE]'])).toEqual(['{"a":1}', '[DONE]']);
+  });
+
+  it('refuses an event that grows past the limit with MEMEX_LLM_BAD_RESPONSE instead of buffering it all', async () => {
+    const endless = async function* (): AsyncGenerator<Uint8Array> {
+      yield new TextEncoder().encode('data: ');
+      for (;;) yield new TextEncoder().encode('x'.repeat(1000));
+    };
+    await expectCode(async () => {
+      for await (const data of sseData(endless(), 10_000)) expect(data).toBe('never');
+    }, 'MEMEX_LLM_BAD_RESPONSE');
   });
 });
