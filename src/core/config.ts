@@ -303,11 +303,12 @@ export const ConfigSchema = z.strictObject({
       /**
        * Longest wait for the first byte of the reply. A non-streamed reply arrives whole when the
        * model has finished, so this bounds its whole generation: long enough for the slowest
-       * reply you expect from a local model on a CPU.
+       * reply you expect from a local model on a CPU (or stream). At most 300 s: Node's fetch gives up
+       * waiting for headers, and for body bytes, after that anyway.
        */
-      timeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
+      timeoutMs: z.number().int().min(100).max(300_000).default(120_000),
       /** Longest silence between two streamed chunks before the reply is given up as stalled. */
-      idleTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      idleTimeoutMs: z.number().int().min(100).max(300_000).default(60_000),
       /**
        * Retries of a request that failed before any byte of its reply arrived (connection refused,
        * 429, 5xx), with exponential backoff and jitter, honouring Retry-After. A reply that has

@@ -55,7 +55,8 @@ export class ChatModel {
   readonly baseUrl: string;
   readonly model: string | null;
   private readonly url: string;
-  private readonly apiKey: string | null;
+  /** A true private field: `console.log(model)` and JSON.stringify show no key. */
+  readonly #apiKey: string | null;
   private readonly headers: Readonly<Record<string, string>>;
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -70,7 +71,7 @@ export class ChatModel {
     this.url = `${this.baseUrl}/chat/completions`;
     this.model = options.model ?? null;
     const key = options.apiKey ?? null;
-    this.apiKey = key === null ? null : typeof key === 'string' ? key : key.reveal();
+    this.#apiKey = key === null ? null : typeof key === 'string' ? key : key.reveal();
     this.headers = options.headers ?? {};
     this.timeoutMs = options.timeoutMs ?? 120_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
@@ -132,7 +133,7 @@ export class ChatModel {
             continue;
           }
           const parsed = parseJson(data, 'stream chunk');
-          if (parsed !== null && typeof parsed === 'object' && 'error' in parsed) {
+          if (parsed !== null && typeof parsed === 'object' && (parsed as { error?: unknown }).error != null) {
             throw new MemexError('MEMEX_LLM_UNAVAILABLE', `the chat model failed mid-reply: ${this.redact(errorMessage(parsed))}`, { details: { upstreamStatus: response.status } });
           }
           const chunk = ChunkSchema.safeParse(parsed);
@@ -181,7 +182,7 @@ export class ChatModel {
   private async send(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<{ response: Response; attempt: Attempt }> {
     const payload = JSON.stringify(body);
     const headers: Record<string, string> = { ...this.headers, 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' };
-    if (this.apiKey !== null) headers.authorization = `Bearer ${this.apiKey}`;
+    if (this.#apiKey !== null) headers.authorization = `Bearer ${this.#apiKey}`;
     for (let tried = 0; ; tried++) {
       if (signal?.aborted) throw aborted(signal);
       const attempt = new Attempt(signal);
@@ -222,7 +223,7 @@ export class ChatModel {
 
   /** An upstream's message could echo the request's headers; the key never leaves this class. */
   private redact(text: string): string {
-    return this.apiKey === null ? text : text.split(this.apiKey).join('[redacted]');
+    return this.#apiKey === null ? text : text.split(this.#apiKey).join('[redacted]');
   }
 }
 

@@ -106,7 +106,8 @@ describe('ChatModel.complete', () => {
     const error = await expectCode(client({ apiKey: KEY, maxRetries: 3 }).complete(hello), 'MEMEX_LLM_REFUSED');
     expect(error.details).toMatchObject({ upstreamStatus: 401 });
     expect(error.message).toContain('Incorrect API key');
-    const shown = `${error.message} ${JSON.stringify(error)} ${inspect(error, { depth: 5 })}`;
+    const model = client({ apiKey: KEY });
+    const shown = `${error.message} ${JSON.stringify(error)} ${inspect(error, { depth: 5 })} ${inspect(model, { depth: 5 })} ${JSON.stringify(model)}`;
     expect(shown).not.toContain(KEY);
     expect(fake.requests).toHaveLength(1);
   });
