@@ -70,10 +70,16 @@ import { IMPORT_STALE_MS, ImportJobs, runImport, type ImportOptions, type Import
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
-import { ContextManager, ExtractiveSummarizer, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
+import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
+import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
-export type MemexWarning = StoreWarning | EmbeddingWarning | IndexWarning | { kind: 'indexing-failed'; code: MemexErrorCode; message: string };
+export type MemexWarning =
+  | StoreWarning
+  | EmbeddingWarning
+  | IndexWarning
+  | { kind: 'indexing-failed'; code: MemexErrorCode; message: string }
+  | { kind: 'summary-fallback'; sessionId: string | null; code: MemexErrorCode; message: string };
 
 /** One line saying what a warning means, for logs and the CLI. */
 export function describeWarning(warning: MemexWarning): string {
@@ -84,6 +90,8 @@ export function describeWarning(warning: MemexWarning): string {
       return `rebuilt the search index of user ${warning.userId} from the session files (${warning.reason}${warning.problem ? `: ${warning.problem}` : ''}); ${warning.rows} rows, nothing lost`;
     case 'indexing-failed':
       return `some messages were stored but not embedded (${warning.code}: ${warning.message}); they are embedded on the next append or by \`memex reindex\``;
+    case 'summary-fallback':
+      return `the chat model could not extend the summary of session ${warning.sessionId ?? '(unknown)'} (${warning.code}: ${warning.message}); its older turns were summarized extractively this time`;
     default:
       return describeStoreWarning(warning);
   }
@@ -109,6 +117,11 @@ export interface MemexOptions {
    * by default, or a caller's LLM through `modelSummarizer`.
    */
   summarizer?: Summarizer;
+  /**
+   * The chat model client to use instead of the one the `llm` config describes (say, with other
+   * retry or timeout settings, or shared by several data dirs). See `chatModel()`.
+   */
+  chatModel?: ChatModel;
   /**
    * Open a data dir whose vectors came from another model than the configured one, so that
    * `reindex` can re-embed it. Everything else that needs vectors still refuses with MEMEX_MODEL_MISMATCH.
@@ -201,6 +214,9 @@ export class Memex {
       for (const tap of taps) tap(warning);
       report(warning);
     };
+    // Made before the store opens: a `model` summarizer without a model fails here, holding nothing.
+    const chatModel = options.chatModel ?? (config.llm.baseUrl === null ? undefined : chatModelFromConfig(config.llm));
+    const summarizer = options.summarizer ?? configuredSummarizer(config, chatModel, warn);
     const store = await openStore(config, warn);
     // A model named in the config that differs from the recorded one is a mismatch known without
     // loading anything. (A data dir on the hashed fallback is checked once the model loads: when
@@ -212,7 +228,7 @@ export class Memex {
       await store.close();
       throw mismatch(recorded.model, configured);
     }
-    return new Memex(config, store, options, warn, taps);
+    return new Memex(config, store, { ...options, summarizer, ...(chatModel ? { chatModel } : {}) }, warn, taps);
   }
 
   /**
@@ -229,6 +245,15 @@ export class Memex {
     await this.recall.close();
     if (!this.options.ocr) await this.ocrEngine?.close();
     await this.store.close();
+  }
+
+  /**
+   * The chat model client: `options.chatModel`, else the one the `llm` config describes. Nothing
+   * is called until a caller uses it. MEMEX_LLM_NOT_CONFIGURED (its hint says how) when there is none.
+   */
+  chatModel(): ChatModel {
+    if (!this.options.chatModel) throw new MemexError('MEMEX_LLM_NOT_CONFIGURED', 'no chat model is configured (llm.baseUrl is not set)');
+    return this.options.chatModel;
   }
 
   /** Resolves when every appended message has its vector rows; rejects if embedding failed. */
@@ -696,5 +721,22 @@ export class Memex {
 function mismatch(recorded: string, configured: string): MemexError {
   return new MemexError('MEMEX_MODEL_MISMATCH', `this data dir's vectors were made with ${recorded}, but the configured model is ${configured}; run \`memex reindex\` to re-embed with ${configured}`, {
     details: { recorded, configured },
+  });
+}
+
+/**
+ * The summarizer `context.summarizer` names: the offline extractive one, or the configured chat
+ * model (`llm`) with the extractive one as its fallback when a call fails (a warning says so).
+ * MEMEX_LLM_NOT_CONFIGURED when `model` is asked for without an `llm.baseUrl` and `llm.model`.
+ */
+function configuredSummarizer(config: Config, chatModel: ChatModel | undefined, warn: (warning: MemexWarning) => void): Summarizer {
+  const extractive = new ExtractiveSummarizer();
+  if (config.context.summarizer === 'extractive') return extractive;
+  const model = chatModel ?? chatModelFromConfig(config.llm);
+  const name = model.model;
+  if (name === null) throw new MemexError('MEMEX_LLM_NOT_CONFIGURED', 'context.summarizer "model" needs llm.model (or MEMEX_LLM_MODEL): the model to summarize with');
+  return withFallback(modelSummarizer(name, (request) => summarizeWith(model, request)), extractive, (cause, sessionId) => {
+    const error = toMemexError(cause, 'summarizing with the chat model failed');
+    warn({ kind: 'summary-fallback', sessionId, code: error.code, message: error.message });
   });
 }

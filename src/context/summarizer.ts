@@ -74,6 +74,34 @@ export function modelSummarizer(model: string, summarize: (request: ModelSummary
   };
 }
 
+/**
+ * A model summarizer that survives its model: when `primary` fails (the model is down, slow or
+ * answers garbage), that one extension is made by `fallback` (the extractive summarizer) instead
+ * of failing the context window, and `onFallback` is told why. The previous model summary is kept
+ * verbatim and the new turns' key sentences are added after it, half the cap each at most, so
+ * nothing the model wrote is lost; the next extension hands the model both to rewrite. A caller's
+ * cancel is not a failure of the model and is passed on.
+ */
+export function withFallback(primary: Summarizer, fallback: Summarizer, onFallback: (error: unknown, sessionId: string | null) => void): Summarizer {
+  return {
+    method: primary.method,
+    async extend(input) {
+      try {
+        return await primary.extend(input);
+      } catch (error) {
+        if (input.signal?.aborted) throw error;
+        onFallback(error, input.messages[0]?.sessionId ?? null);
+        const kept = input.previous?.text.trim() ?? '';
+        const room = kept === '' ? input.maxTokens : Math.floor(input.maxTokens / 2);
+        const draft = await fallback.extend({ ...input, previous: null, maxTokens: room });
+        const before = kept === '' ? '' : input.tokenizer.truncate(kept, Math.max(0, input.maxTokens - input.tokenizer.count(draft.text) - 2));
+        const text = [before, draft.text].filter((part) => part !== '').join('\n\n');
+        return { text: input.tokenizer.truncate(text, input.maxTokens), ...(draft.model !== undefined ? { model: draft.model } : {}) };
+      }
+    },
+  };
+}
+
 export interface ExtractiveOptions {
   /**
    * Maximal marginal relevance trade-off between centrality and diversity: 1 keeps the most central

@@ -53,7 +53,8 @@ export async function extendSummary(deps: SummaryDeps, userId: string, sessionId
       messages,
       maxTokens: deps.maxTokens,
       tokenizer,
-      vectors: () => vectorsOf(store, embedder, userId, sessionId, messages),
+      // A model summarizer may fall back to the extractive one, which needs them: load the embedder then.
+      vectors: async () => vectorsOf(store, embedder ?? (await deps.embedder()), userId, sessionId, messages),
       ...(signal ? { signal } : {}),
     });
     covered += messages.length;

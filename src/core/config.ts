@@ -7,7 +7,9 @@ import { MemexError } from './errors.js';
  * Configuration, parsed once with defaults, then frozen. Sources, later ones winning:
  * defaults < config file (`MEMEX_CONFIG`, else `./memex.config.json` when present) < environment
  * (`MEMEX_DATA_DIR`, `MEMEX_FSYNC`, `MEMEX_LOCK_TIMEOUT_MS`, `MEMEX_HOST`, `MEMEX_PORT`, `MEMEX_MODEL`, `MEMEX_MODEL_DIR`,
- * `MEMEX_MODEL_CACHE`, `MEMEX_OFFLINE`) < explicit overrides (CLI flags, library options).
+ * `MEMEX_MODEL_CACHE`, `MEMEX_OFFLINE`, `MEMEX_LLM_BASE_URL`, `MEMEX_LLM_MODEL`, `MEMEX_LLM_API_KEY`) < explicit
+ * overrides (CLI flags, library options). The LLM API key comes only from the environment or an
+ * override, never from the file.
  */
 export const DEFAULT_MODEL = 'Xenova/all-MiniLM-L6-v2';
 /** The built-in fallback: hashed words, no model files. `MEMEX_MODEL=hashed` picks it on purpose. */
@@ -271,6 +273,48 @@ export const ConfigSchema = z.strictObject({
        * thread but takes longer to extend (each extension re-ranks what it keeps).
        */
       summaryTokens: z.number().int().min(16).max(16_000).default(800),
+      /**
+       * Who writes a session's rolling summary: `extractive` (default, offline) keeps its most
+       * central sentences; `model` asks the configured chat model (`llm`) to rewrite the summary as
+       * turns leave the window: shorter and more readable, at one model call per extension. A failed
+       * call falls back to extractive for that extension (with a warning). Without an `llm.baseUrl`
+       * and model, `model` is refused at open. A summarizer passed to Memex.open wins over both.
+       */
+      summarizer: z.enum(['extractive', 'model']).default('extractive'),
+    })
+    .prefault({}),
+  /**
+   * The chat model Memex may call (chat, the memory proxy, model summaries): any server that speaks
+   * the OpenAI Chat Completions API (OpenAI, Ollama, llama.cpp's server, vLLM, LM Studio, ...).
+   * Nothing is ever called while `baseUrl` is null (the default). The API key is never read from
+   * this file: it comes from MEMEX_LLM_API_KEY (or a library override), so a config file can be
+   * shared or committed without leaking it; it is kept as a `Secret` that prints as `[redacted]`.
+   */
+  llm: z
+    .strictObject({
+      /** The API root, ending in `/v1` (e.g. `http://127.0.0.1:11434/v1` for Ollama). Null: no model. */
+      baseUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+      /** The model name sent upstream when a request names none. */
+      model: z.string().min(1).nullable().default(null),
+      /** Only from MEMEX_LLM_API_KEY or an explicit override; refused in the config file. */
+      apiKey: z.string().min(1).nullable().default(null),
+      /** Extra headers sent with every request (an organisation id, a gateway's routing header). */
+      headers: z.record(z.string().min(1), z.string()).default({}),
+      /**
+       * Longest wait for the first byte of the reply. A non-streamed reply arrives whole when the
+       * model has finished, so this bounds its whole generation: long enough for the slowest
+       * reply you expect from a local model on a CPU (or stream). At most 300 s: Node's fetch gives up
+       * waiting for headers, and for body bytes, after that anyway.
+       */
+      timeoutMs: z.number().int().min(100).max(300_000).default(120_000),
+      /** Longest silence between two streamed chunks before the reply is given up as stalled. */
+      idleTimeoutMs: z.number().int().min(100).max(300_000).default(60_000),
+      /**
+       * Retries of a request that failed before any byte of its reply arrived (connection refused,
+       * 429, 5xx), with exponential backoff and jitter, honouring Retry-After. A reply that has
+       * begun streaming is never retried: the caller may already have shown part of it.
+       */
+      maxRetries: z.number().int().min(0).max(10).default(2),
     })
     .prefault({}),
   server: z
@@ -331,7 +375,8 @@ export const ConfigSchema = z.strictObject({
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server'> & {
+  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server' | 'llm'> & {
+    llm: Readonly<Omit<ConfigOutput['llm'], 'apiKey' | 'headers'>> & { apiKey: Secret | null; headers: Readonly<Record<string, string>> };
     server: Readonly<Omit<ConfigOutput['server'], 'rateLimit' | 'jobs'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']>; jobs: Readonly<ConfigOutput['server']['jobs']> };
     store: Readonly<ConfigOutput['store']>;
     limits: Readonly<ConfigOutput['limits']>;
@@ -385,7 +430,35 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.MEMEX_MODEL_CACHE) embedding.cacheDir = env.MEMEX_MODEL_CACHE;
   if (env.MEMEX_OFFLINE && env.MEMEX_OFFLINE !== '0') embedding.allowRemote = false;
   if (Object.keys(embedding).length > 0) out.embedding = embedding;
+  const llm: Record<string, unknown> = {};
+  if (env.MEMEX_LLM_BASE_URL) llm.baseUrl = env.MEMEX_LLM_BASE_URL;
+  if (env.MEMEX_LLM_MODEL) llm.model = env.MEMEX_LLM_MODEL;
+  if (env.MEMEX_LLM_API_KEY) llm.apiKey = env.MEMEX_LLM_API_KEY;
+  if (Object.keys(llm).length > 0) out.llm = llm;
   return out;
+}
+
+/**
+ * A value that must never be printed: JSON, `String()` and `util.inspect` show `[redacted]`, so a
+ * config logged whole, or put in an error's details, does not carry the key. `reveal()` gives it.
+ */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[redacted]';
+  }
 }
 
 function deepFreeze<T>(value: T): T {
@@ -402,11 +475,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const explicitFile = options.file ?? env.MEMEX_CONFIG;
   const file = explicitFile ? resolve(cwd, explicitFile) : resolve(cwd, 'memex.config.json');
   const fromFile = explicitFile || existsSync(file) ? readConfigFile(file) : {};
+  if (fromFile.llm !== null && typeof fromFile.llm === 'object' && 'apiKey' in fromFile.llm) {
+    // Said without the value: the message may end up in a log.
+    throw new MemexError('MEMEX_CONFIG_INVALID', `invalid configuration: llm.apiKey may not be set in the config file ${file}; set MEMEX_LLM_API_KEY in the environment instead`, { details: { file } });
+  }
   const layers: Record<string, unknown>[] = [fromFile, fromEnv(env), (options.overrides ?? {})];
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['store', 'limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server']) {
+  for (const section of ['store', 'limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server', 'llm']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
   const nested = (section: string, field: string): Record<string, unknown> =>
@@ -424,9 +501,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       details: { file: explicitFile || existsSync(file) ? file : null },
     });
   }
-  const { embedding } = result.data;
+  const { embedding, llm } = result.data;
   return deepFreeze({
     ...result.data,
+    llm: { ...llm, apiKey: llm.apiKey === null ? null : new Secret(llm.apiKey) },
     dataDir: resolve(cwd, result.data.dataDir),
     embedding: {
       ...embedding,

@@ -76,6 +76,12 @@ const catalogue = {
   MEMEX_ARCHIVE_UNSAFE: { status: 422, hint: 'The ZIP was refused before anything was extracted (too many entries, too large once uncompressed, an extreme compression ratio, or a path outside the archive); use the ZIP exactly as the service delivered it.' },
   MEMEX_SESSION_READ_ONLY: { status: 409, hint: 'Imported conversations are kept as they were exported; start a new session to continue the conversation, or delete the import.' },
   MEMEX_IMPORT_NOT_FOUND: { status: 404, hint: 'List the imports with `memex import list` (GET /v1/imports).' },
+  MEMEX_LLM_NOT_CONFIGURED: { status: 503, hint: 'No chat model is configured: set `llm.baseUrl` (the server\'s OpenAI-compatible `.../v1` URL) and `llm.model` in memex.config.json, or MEMEX_LLM_BASE_URL and MEMEX_LLM_MODEL (and MEMEX_LLM_API_KEY when the server needs a key).' },
+  MEMEX_LLM_UNAVAILABLE: { status: 502, hint: 'The chat model\'s server could not be reached or failed (the details give its status); check that it is running at llm.baseUrl, then retry.' },
+  MEMEX_LLM_RATE_LIMITED: { status: 429, hint: 'The chat model\'s server kept answering 429 (rate limit or quota); wait and retry, or raise llm.maxRetries.' },
+  MEMEX_LLM_TIMEOUT: { status: 504, hint: 'The chat model did not answer in time (llm.timeoutMs before its first byte, llm.idleTimeoutMs between streamed chunks); raise them for slow models.' },
+  MEMEX_LLM_BAD_RESPONSE: { status: 502, hint: 'The chat model\'s server answered something that is not the OpenAI Chat Completions format; check that llm.baseUrl points at its OpenAI-compatible `/v1` API.' },
+  MEMEX_LLM_REFUSED: { status: 502, hint: 'The chat model\'s server refused the request (details.upstreamStatus: 401/403 a wrong or missing MEMEX_LLM_API_KEY, 404 an unknown llm.model, 400 a request it does not accept); its own message is in the error.' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
