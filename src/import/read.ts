@@ -220,6 +220,11 @@ class ZipExport extends BaseExport {
       }
       return await detect(stream, name, source);
     } catch (cause) {
+      // Bytes that only look like JSON at first (a binary entry starting with `{`) are no export document either.
+      if (isMemexError(cause, 'MEMEX_IMPORT_INVALID')) {
+        this.skipped.push({ entry: name, reason: 'not-json', detail: cause.message });
+        return null;
+      }
       if (!isMemexError(cause, 'MEMEX_IMPORT_FORMAT_UNKNOWN')) throw cause;
       const detected = cause.details.detected;
       // The JSON reader names what it saw as a string (`empty`, `starts with …`); detection as a list of values.

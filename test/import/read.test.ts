@@ -84,6 +84,9 @@ describe.skipIf(!hasChatExports)('openExport over ZIPs built from the real sampl
       { name: 'message_feedback.json', data: '[]' },
       { name: 'renamed.dat', data: conversations },
       { name: 'file-abc.png', data: randomBytes(100), method: 'store' },
+      // Regression (flaky): random bytes that began with `{` or `[` were read as damaged JSON and failed the whole ZIP.
+      { name: 'file-def.bin', data: Buffer.concat([Buffer.from('{\u0000'), randomBytes(50)]), method: 'store' },
+      { name: 'notes.txt', data: '[draft] not JSON at all', method: 'store' },
     ]);
     const documents = await readPath(path);
     expect(documents.map(({ entry, format }) => [entry, format])).toEqual([['renamed.dat', 'chatgpt-conversations']]);
