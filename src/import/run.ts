@@ -264,9 +264,10 @@ class Importer {
     }
     if (action === 'unchanged') return;
     const createdAt = conversation.createdAt ?? fresh[0]?.createdAt ?? new Date().toISOString();
+    const hidden = clipHidden(conversation.metadata);
     const metadata = {
       ...(existing?.metadata ?? {}),
-      import: { source: this.source, conversationId: conversation.conversationId, ...conversation.metadata },
+      import: { source: this.source, conversationId: conversation.conversationId, ...hidden.metadata },
     };
     if (existing === null || titleChanged) {
       await store.restoreSession(this.userId, {
@@ -283,7 +284,7 @@ class Importer {
     this.touched.add(sessionId);
     const withFiles = await this.attach(sessionId, fresh, conversation, reader);
     await this.append(sessionId, withFiles);
-    if (conversation.branches.length > 0) await this.keepBranches(sessionId, conversation);
+    if (conversation.branches.length > 0 || hidden.full) await this.keepBranches(sessionId, conversation, hidden.full);
   }
 
   /** The conversation's thread as messages to append: ids and times from the service, in order. */
@@ -437,9 +438,12 @@ class Importer {
     }
   }
 
-  /** The conversation's other branches, as one JSON file beside it (not searched: they are not what the user saw last). */
-  private async keepBranches(sessionId: string, conversation: ImportedConversation): Promise<void> {
-    const body = JSON.stringify({ format: 'memex-import-branches', v: 1, conversationId: conversation.conversationId, branches: conversation.branches });
+  /**
+   * The conversation's other branches, as one JSON file beside it (not searched: they are not what
+   * the user saw last), with its hidden nodes whole when their text was clipped in the metadata.
+   */
+  private async keepBranches(sessionId: string, conversation: ImportedConversation, hidden: unknown[] | null): Promise<void> {
+    const body = JSON.stringify({ format: 'memex-import-branches', v: 1, conversationId: conversation.conversationId, branches: conversation.branches, ...(hidden ? { hidden } : {}) });
     const { file } = await this.deps.store.putFile(this.userId, sessionId, { source: { bytes: Buffer.from(body) }, name: 'branches.json', metadata: { import: { branches: conversation.branches.length } } });
     const session = await this.deps.store.getSession(this.userId, sessionId);
     const previous = (session.metadata.import as { branchesFileId?: string } | undefined)?.branchesFileId;
@@ -549,6 +553,22 @@ function linkOf(attachment: ImportedAttachment, file: FileRecord): AttachmentRef
 /** The name of a file's extracted text: its own when that already says text, else with `.txt` added. */
 function textName(name: string): string {
   return /\.(txt|md|markdown|csv)$/i.test(name) ? name : `${name}.txt`;
+}
+
+/**
+ * Characters of a hidden node's text (custom instructions, tool traffic) kept in its session's
+ * metadata. Session metadata is read with every listing and kept in the flat store's cache, so a
+ * long hidden text is clipped there and kept whole in the session's `branches.json`.
+ */
+const HIDDEN_TEXT_CHARS = 4000;
+
+function clipHidden(metadata: Record<string, unknown>): { metadata: Record<string, unknown>; full: unknown[] | null } {
+  const hidden = metadata.hidden;
+  if (!Array.isArray(hidden)) return { metadata, full: null };
+  const long = (node: unknown): node is { text: string } => typeof node === 'object' && node !== null && typeof (node as { text?: unknown }).text === 'string' && (node as { text: string }).text.length > HIDDEN_TEXT_CHARS;
+  if (!hidden.some(long)) return { metadata, full: null };
+  const clipped = hidden.map((node: unknown) => (long(node) ? { ...node, text: node.text.slice(0, HIDDEN_TEXT_CHARS), clipped: true, chars: node.text.length } : node));
+  return { metadata: { ...metadata, hidden: clipped }, full: hidden };
 }
 
 function cleanTitle(title: string | null): string | null {

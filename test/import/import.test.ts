@@ -52,6 +52,29 @@ async function openMemex(backend: Backend, dataDir?: string): Promise<Memex> {
 }
 
 describe.skipIf(!hasChatExports).each(BACKENDS)('importing chat exports on %s', (backend) => {
+  it('a long hidden node is clipped in the session metadata and kept whole beside it (regression: its whole text sat in the metadata every listing reads and the flat store caches, so memory grew with the export)', async () => {
+    const memex = await openMemex(backend);
+    const long = 'Custom instructions pasted at length. '.repeat(500);
+    const [conversation] = JSON.parse(readFileSync(sample('chatgpt', 'librechat_chatgpt-export.json'), 'utf8')) as Record<string, unknown>[];
+    const text = JSON.stringify([conversation]).replace('"parts":[""]', `"parts":[${JSON.stringify(long)}]`);
+    const path = join(await tempDir(), 'conversations.json');
+    await writeFile(path, text);
+    const report = await memex.imports.run('alice', path);
+    const [sessionId] = report.record.sessions;
+    const session = await memex.sessions.get('alice', sessionId as string);
+    const hidden = (session.metadata.import as { hidden: { text: string; clipped?: boolean; chars?: number }[] }).hidden;
+    const clipped = hidden.find((node) => node.clipped);
+    expect(clipped).toMatchObject({ clipped: true, chars: long.length });
+    expect(clipped?.text).toBe(long.slice(0, 4000));
+    expect(JSON.stringify(session.metadata).length).toBeLessThan(long.length);
+    const [file] = await memex.files.list('alice', sessionId as string);
+    expect(file?.name).toBe('branches.json');
+    const pieces: Uint8Array[] = [];
+    for await (const piece of await memex.files.read('alice', sessionId as string, file?.id as string)) pieces.push(piece);
+    const extras = JSON.parse(Buffer.concat(pieces).toString()) as { hidden: { text: string }[] };
+    expect(extras.hidden.some((node) => node.text === long)).toBe(true);
+  });
+
   it('a ChatGPT tree: the thread in order as a read-only imported session, branches kept beside it, searchable, once', async () => {
     const memex = await openMemex(backend);
     const [conversation] = JSON.parse(readFileSync(TREE, 'utf8')) as Conversation[];
