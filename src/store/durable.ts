@@ -24,6 +24,8 @@ export interface WriteOptions {
  */
 export class Durability {
   private readonly syncers = new Map<string, Coalescer>();
+  /** The last append to each path, which the next one waits for. */
+  private readonly appending = new Map<string, Promise<void>>();
 
   constructor(readonly policy: FsyncPolicy) {}
 
@@ -51,8 +53,21 @@ export class Durability {
     }
   }
 
-  /** Appends `text` (whole lines) to the log at `path`, creating it if missing. */
-  async append(path: string, text: string): Promise<void> {
+  /**
+   * Appends `text` (whole lines) to the log at `path`, creating it if missing. Appends to one path land whole and in call order: each waits for the
+   * one before (two at once could interleave a long line's pieces with a short one, or swap lines).
+   */
+  append(path: string, text: string): Promise<void> {
+    const mine = (this.appending.get(path) ?? Promise.resolve()).then(() => this.appendNow(path, text));
+    const settled = mine.catch(() => undefined);
+    this.appending.set(path, settled);
+    void settled.then(() => {
+      if (this.appending.get(path) === settled) this.appending.delete(path);
+    });
+    return mine;
+  }
+
+  private async appendNow(path: string, text: string): Promise<void> {
     try {
       const handle = await open(path, 'a');
       try {
