@@ -74,7 +74,19 @@ describe.skipIf(!hasEvalFiles)('ingestFile with the real eval files', () => {
   });
 
   it('reads every page of a 352-page book', async () => {
-    const result = await ingest(join(PDFS, 'freeculture.pdf'));
+    // Reading is what is tested: the hashed embedder keeps the real model's minute of embedding out of the suite.
+    const dir = await mkdtemp(join(tmpdir(), 'memex-ingest-book-'));
+    const hashed = await Memex.open({ dataDir: dir, env: { MEMEX_MODEL: 'hashed' }, onWarning: () => undefined });
+    const result = await (async () => {
+      try {
+        await hashed.users.create({ id: USER });
+        const book = (await hashed.sessions.create(USER)).id;
+        return await hashed.ingestFile(USER, book, { path: join(PDFS, 'freeculture.pdf') }, { name: 'freeculture.pdf' });
+      } finally {
+        await hashed.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    })();
     expect(result.pages).toBe(352);
     expect(result.characters).toBeGreaterThan(600_000);
     expect(result.warnings.filter((w) => w.code === 'page-unreadable')).toEqual([]);
