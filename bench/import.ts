@@ -13,9 +13,12 @@
  *  - Memory: generated exports of `--large-mb` sizes (default 30 and 300 MB; LoCoMo conversations
  *    repeated with new ids, streamed to disk) each imported with `--dry-run` (read, parsed and
  *    compared in full, nothing written, so no model) in a child process that reports its peak RSS:
- *    flat in the export's size when the 300 MB one peaks where the 30 MB one does.
+ *    flat in the export's size when the 300 MB one peaks where the 30 MB one does. And `--real-mb`
+ *    sizes (default 3 and 30 MB) imported for real, written, embedded with the hashed model (the
+ *    real model would take hours) and indexed, the same way.
+ *  `--only memory` skips the speed comparison.
  *
- *   npx tsx bench/import.ts [--rounds 2] [--large-mb 30,300] [--backend flat|postgres]
+ *   npx tsx bench/import.ts [--rounds 2] [--large-mb 30,300] [--real-mb 3,30] [--only memory] [--backend flat|postgres]
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -28,14 +31,24 @@ import { Memex } from '../src/index.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { benchModel, locomoSessions, machine, median } from './locomo.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, 'large-mb': { type: 'string', default: '30,300' }, backend: { type: 'string', default: 'flat' }, child: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '2' },
+    'large-mb': { type: 'string', default: '30,300' },
+    'real-mb': { type: 'string', default: '3,30' },
+    only: { type: 'string' },
+    backend: { type: 'string', default: 'flat' },
+    child: { type: 'string' },
+    real: { type: 'boolean', default: false },
+  },
+});
 
-/** The child: imports `--child <file>` as a dry run into a fresh data dir and prints its peak RSS. */
+/** The child: imports `--child <file>` into a fresh data dir (a dry run unless `--real`) and prints its peak RSS. */
 if (values.child !== undefined) {
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-import-'));
-  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: 'memex/hashed-fallback-v1' } });
+  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: 'hashed' } });
   await memex.users.create({ id: 'bench' });
-  const report = await memex.imports.run('bench', values.child, { dryRun: true });
+  const report = await memex.imports.run('bench', values.child, { dryRun: !values.real });
   await memex.close();
   await rm(dataDir, { recursive: true, force: true });
   process.stdout.write(JSON.stringify({ conversations: report.record.counts.conversations.added, maxRssKb: process.resourceUsage().maxRSS }));
@@ -138,7 +151,7 @@ try {
     const c = conversations[i];
     return c ? chatgpt(c.id, c.title, c.turns, Date.UTC(2024, 0, 1) / 1000 + i * 86_400) : null;
   });
-  const rounds = Number(values.rounds);
+  const rounds = values.only === 'memory' ? 0 : Number(values.rounds);
   const times = { import: [] as number[], append: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     // Alternate which goes first, so neither always gets the warmer machine.
@@ -151,11 +164,11 @@ try {
     }
     process.stderr.write(`round ${round + 1}: import ${(times.import.at(-1) as number).toFixed(0)} ms, append + embed ${(times.append.at(-1) as number).toFixed(0)} ms\n`);
   }
-  const [imp, app] = [median(times.import), median(times.append)];
 
-  // Large exports: the same conversations again and again, with new ids, to each of `--large-mb`.
-  const large: { mb: number; conversations: number; rssMb: number }[] = [];
-  for (const mb of String(values['large-mb']).split(',').map(Number)) {
+  // Large exports: the same conversations again and again, with new ids, to each size.
+  const large: { mb: number; real: boolean; conversations: number; rssMb: number; seconds: number }[] = [];
+  const sizes = [...String(values['large-mb']).split(',').map((mb) => ({ mb: Number(mb), real: false })), ...String(values['real-mb']).split(',').map((mb) => ({ mb: Number(mb), real: true }))];
+  for (const { mb, real } of sizes) {
     const path = join(dir, `large-${mb}.json`);
     let written = 0;
     await writeExport(path, (i) => {
@@ -166,21 +179,26 @@ try {
       return piece;
     });
     const size = (await stat(path)).size;
-    const child = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', 'bench/import.ts', '--child', path], { encoding: 'utf8', maxBuffer: 1 << 20 })) as { conversations: number; maxRssKb: number };
-    large.push({ mb: size / 1024 / 1024, conversations: child.conversations, rssMb: child.maxRssKb / 1024 });
+    const started = performance.now();
+    const child = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', 'bench/import.ts', '--child', path, ...(real ? ['--real'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 })) as { conversations: number; maxRssKb: number };
+    large.push({ mb: size / 1024 / 1024, real, conversations: child.conversations, rssMb: child.maxRssKb / 1024, seconds: (performance.now() - started) / 1000 });
+    process.stderr.write(`${real ? 'import' : 'dry run'} of ${mb} MB: peak RSS ${(child.maxRssKb / 1024).toFixed(0)} MB\n`);
     await rm(path, { force: true });
   }
 
-  const rows = [
-    ['measure', 'import', 'appendMany + embed (baseline)', 'import vs baseline'],
-    ['conversations/s', (conversations.length / (imp / 1000)).toFixed(1), (conversations.length / (app / 1000)).toFixed(1), `${(app / imp).toFixed(2)}×`],
-    ['messages/s', (messageCount / (imp / 1000)).toFixed(0), (messageCount / (app / 1000)).toFixed(0), `${(app / imp).toFixed(2)}×`],
-  ];
   console.log(`\n${machine()}; ${values.backend === 'postgres' ? 'PostgreSQL (PGlite)' : 'flat files'}; model ${model}; ${conversations.length} conversations, ${messageCount} messages; median of ${rounds} rounds\n`);
-  console.log(`| ${rows[0]?.join(' | ')} |\n|---|---:|---:|---:|`);
-  for (const row of rows.slice(1)) console.log(`| ${row.join(' | ')} |`);
-  console.log('\n| export (--dry-run, child process) | conversations | peak RSS |\n|---:|---:|---:|');
-  for (const row of large) console.log(`| ${row.mb.toFixed(0)} MB | ${row.conversations.toLocaleString('en-US')} | ${row.rssMb.toFixed(0)} MB |`);
+  if (rounds > 0) {
+    const [imp, app] = [median(times.import), median(times.append)];
+    const rows = [
+      ['measure', 'import', 'appendMany + embed (baseline)', 'import vs baseline'],
+      ['conversations/s', (conversations.length / (imp / 1000)).toFixed(1), (conversations.length / (app / 1000)).toFixed(1), `${(app / imp).toFixed(2)}×`],
+      ['messages/s', (messageCount / (imp / 1000)).toFixed(0), (messageCount / (app / 1000)).toFixed(0), `${(app / imp).toFixed(2)}×`],
+    ];
+    console.log(`| ${rows[0]?.join(' | ')} |\n|---|---:|---:|---:|`);
+    for (const row of rows.slice(1)) console.log(`| ${row.join(' | ')} |`);
+  }
+  console.log('\n| export (child process) | mode | conversations | time | peak RSS |\n|---:|---|---:|---:|---:|');
+  for (const row of large) console.log(`| ${row.mb.toFixed(0)} MB | ${row.real ? 'import (hashed model)' : '--dry-run'} | ${row.conversations.toLocaleString('en-US')} | ${row.seconds.toFixed(0)} s | ${row.rssMb.toFixed(0)} MB |`);
 } finally {
   await rm(dir, { recursive: true, force: true });
   await (database as TestDatabase | null)?.stop();

@@ -80,5 +80,6 @@ export {
   type Tokenizer,
 } from './context/index.js';
 export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, StoreWarning, ListOptions, ExportFormat, FileSource, FileArtifactName, SessionVectorData, VectorStatus, ApiKeyStore, Job, JobQueue } from './store/index.js';
+export { extractMemories, type Exchange, type ExtractResult, type MemoryChange } from './memory/index.js';
 export { ChatModel, chatModelFromConfig, ReplyFold, type CallOptions, type ChatModelOptions, type StreamOptions, type ChatReply, type ChatRequest, type ChatChunk, type ToolCall, type Usage as ChatUsage } from './llm/index.js';
 export { Secret } from './core/index.js';

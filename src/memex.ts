@@ -72,6 +72,7 @@ import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type Inde
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
+import { extractMemories, type Exchange, type ExtractResult } from './memory/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
 export type MemexWarning =
@@ -400,6 +401,28 @@ export class Memex {
   }
 
   /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */
+  /** Memory the model keeps about a user (config `memory`). */
+  readonly memory = {
+    /**
+     * Asks the configured model what to remember from an exchange and applies it to the user's
+     * notes: adds, and updates that keep the earlier text in `metadata.memory.history`; never
+     * deletes. MEMEX_LLM_NOT_CONFIGURED without a model. Chat runs it after each exchange when
+     * `memory.extract` is on.
+     */
+    extract: async (userId: string, exchange: Exchange, options: { signal?: AbortSignal } = {}): Promise<ExtractResult> =>
+      extractMemories(
+        {
+          model: this.chatModel(),
+          listNotes: (user) => this.store.listNotes(user),
+          addNote: (user, note) => this.store.addNote(user, note),
+          updateNote: (user, noteId, patch) => this.store.updateNote(user, noteId, patch),
+        },
+        userId,
+        exchange,
+        options,
+      ),
+  };
+
   readonly notes = {
     add: (userId: string, note: NewNote): Promise<Note> => this.store.addNote(userId, note),
     list: (userId: string): Promise<Note[]> => this.store.listNotes(userId),

@@ -317,6 +317,16 @@ export const ConfigSchema = z.strictObject({
       maxRetries: z.number().int().min(0).max(10).default(2),
     })
     .prefault({}),
+  /**
+   * Memory the model keeps. With `extract` on (off by default; it needs the `llm` model), after
+   * each chat exchange the model proposes durable facts about the user, applied as notes (added,
+   * or updated with their earlier text kept in `metadata.memory.history`; never deleted).
+   */
+  memory: z
+    .strictObject({
+      extract: z.boolean().default(false),
+    })
+    .prefault({}),
   server: z
     .strictObject({
       /** The address `memex serve` listens on: loopback only unless told otherwise (0.0.0.0 for all). */
