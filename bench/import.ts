@@ -186,7 +186,7 @@ try {
     await rm(path, { force: true });
   }
 
-  console.log(`\n${machine()}; ${values.backend === 'postgres' ? 'PostgreSQL (PGlite)' : 'flat files'}; model ${model}; ${conversations.length} conversations, ${messageCount} messages; median of ${rounds} rounds\n`);
+  console.log(`\n${machine()}; ${values.backend === 'postgres' ? 'PostgreSQL (PGlite)' : 'flat files'}; model ${model}; ${conversations.length} conversations, ${messageCount} messages${rounds > 0 ? `; median of ${rounds} rounds` : ''}\n`);
   if (rounds > 0) {
     const [imp, app] = [median(times.import), median(times.append)];
     const rows = [
