@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { MemexError, parseId } from '../core/index.js';
-import { serve, type ApiKeyInfo } from '../server/index.js';
+import type { ApiKeyInfo } from '../server/index.js';
 import { openConfiguredKeys, type ApiKeyStore } from '../store/index.js';
 import { positiveInt, type ContextOf } from './args.js';
 import { print, shortTime, table } from './output.js';
@@ -24,6 +24,8 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
       // Loading the model now makes the first request as fast as the rest (and a broken model fails here).
       const embedder = await memex.embedder();
       const keys = memex.keys;
+      // The server (fastify and its plugins) loads only for `serve`: every other command starts without it.
+      const { serve } = await import('../server/index.js');
       const stopped = new Promise<void>((resolve) => {
         void serve(memex, {
           keys,

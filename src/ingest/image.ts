@@ -1,10 +1,19 @@
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { Metadata, OutputInfo, default as Sharp } from 'sharp';
 import { MemexError, type IngestWarning } from '../core/index.js';
 import { headerDimensions, type Dimensions } from './image-header.js';
 
-// libvips keeps recent operations and their decoded inputs (up to 50 MB) for reuse; ingest decodes
-// each file once, so the cache only holds on to memory (a hostile file's included).
-sharp.cache(false);
+let sharpModule: Promise<typeof Sharp> | null = null;
+
+/** sharp, loaded on first use: commands that decode no image start without libvips. */
+export function loadSharp(): Promise<typeof Sharp> {
+  sharpModule ??= import('sharp').then(({ default: sharp }) => {
+    // libvips keeps recent operations and their decoded inputs (up to 50 MB) for reuse; ingest decodes
+    // each file once, so the cache only holds on to memory (a hostile file's included).
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpModule;
+}
 
 export interface ImageLimits {
   maxImagePixels: number;
@@ -52,6 +61,7 @@ export async function decodeImage(bytes: Uint8Array, limits: ImageLimits): Promi
   const claimed = headerDimensions(bytes);
   if (claimed) checkSize(claimed, limits);
   const base = { limitInputPixels: limits.maxImagePixels, failOn: 'error' } as const;
+  const sharp = await loadSharp();
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, base).metadata();

@@ -15,8 +15,7 @@ import {
 import { chunkSource, chunkingFor, type ChunkingOptions } from '../chunking/index.js';
 import type { Embedder } from '../embedding/index.js';
 import type { FileSource, Store } from '../store/index.js';
-import sharp from 'sharp';
-import { decodeImage } from './image.js';
+import { decodeImage, loadSharp } from './image.js';
 import { OcrStopped, type OcrEngine, type OcrResult } from './ocr.js';
 import { PdfDocument } from './pdf.js';
 import { isTextType, readTextDocument } from './text.js';
@@ -351,6 +350,7 @@ class OcrBudget {
     try {
       const upright = await read(png);
       if (!retryTurned || upright.confidence >= ocr.retryUpsideDownBelow) return { ...upright, rotation: 0 };
+      const sharp = await loadSharp();
       const turned = await read(await sharp(png).rotate(180).png({ compressionLevel: 1 }).toBuffer());
       return turned.confidence > upright.confidence && turned.text.length > 0 ? { ...turned, rotation: 180 } : { ...upright, rotation: 0 };
     } catch (cause) {

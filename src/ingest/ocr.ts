@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import Tesseract from 'tesseract.js';
+import type Tesseract from 'tesseract.js';
 import { MemexError, type OcrLine } from '../core/index.js';
 
 export interface OcrResult {
@@ -131,7 +131,8 @@ async function createWorker(): Promise<Tesseract.Worker> {
     throw new MemexError('MEMEX_OCR_UNAVAILABLE', 'the English OCR model (@tesseract.js-data/eng) is not installed', { cause });
   }
   try {
-    return await Tesseract.createWorker('eng', Tesseract.OEM.LSTM_ONLY, { langPath, cacheMethod: 'none', gzip: true, errorHandler: () => undefined });
+    const { default: tesseract } = await import('tesseract.js');
+    return await tesseract.createWorker('eng', tesseract.OEM.LSTM_ONLY, { langPath, cacheMethod: 'none', gzip: true, errorHandler: () => undefined });
   } catch (cause) {
     throw new MemexError('MEMEX_OCR_UNAVAILABLE', `tesseract.js could not start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { MemexError } from '../../core/errors.js';
 import { migrate, type MigrationResult } from './migrations.js';
 
@@ -27,7 +27,9 @@ export interface Database {
  */
 export async function openDatabase(url: string, options: ConnectOptions = {}): Promise<Database> {
   const where = describeUrl(url);
-  const pool = new pg.Pool({
+  // Loaded here, not with the module: a CLI on flat files starts without the PostgreSQL client.
+  const { default: postgres } = await import('pg');
+  const pool = new postgres.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
