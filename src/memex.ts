@@ -73,6 +73,7 @@ import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
 import { extractMemories, type Exchange, type ExtractResult } from './memory/index.js';
+import { proxyComplete, proxyStream, type ProxyCompletion, type ProxyDeps, type ProxyOptions, type ProxyStream } from './proxy/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
 export type MemexWarning =
@@ -401,6 +402,30 @@ export class Memex {
   }
 
   /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */
+  /**
+   * The memory proxy: an OpenAI Chat Completions request (as any OpenAI SDK sends it) answered
+   * through Memex. Its new turns are stored in the session (created when none is given), the
+   * model gets the session's context window instead of the client's messages, and the reply is
+   * stored with its model and usage. `stream` passes the upstream's chunks on unchanged.
+   */
+  readonly proxy = {
+    complete: (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyCompletion> =>
+      proxyComplete(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options }),
+    stream: (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyStream> =>
+      proxyStream(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options }),
+  };
+
+  private proxyDeps(): ProxyDeps {
+    return {
+      model: () => this.chatModel(),
+      getSession: (userId, sessionId) => this.sessions.get(userId, sessionId),
+      createSession: (userId) => this.sessions.create(userId),
+      writable: (userId, sessionId) => this.writable(userId, sessionId),
+      append: (userId, sessionId, messages) => this.messages.appendMany(userId, sessionId, messages),
+      buildContext: (userId, options) => this.buildContext(userId, options),
+    };
+  }
+
   /** Memory the model keeps about a user (config `memory`). */
   readonly memory = {
     /**

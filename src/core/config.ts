@@ -318,6 +318,16 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   /**
+   * The memory proxy (`POST /v1/chat/completions`): `budget` is the context window, in tokens, of
+   * the requests it builds when the client does not say (`X-Memex-Budget`): the upstream model's
+   * context length, less what you keep for the reply (`context.replyTokens` is kept too).
+   */
+  proxy: z
+    .strictObject({
+      budget: z.number().int().min(256).max(10_000_000).default(8192),
+    })
+    .prefault({}),
+  /**
    * Memory the model keeps. With `extract` on (off by default; it needs the `llm` model), after
    * each chat exchange the model proposes durable facts about the user, applied as notes (added,
    * or updated with their earlier text kept in `metadata.memory.history`; never deleted).

@@ -21,6 +21,7 @@ import { fileRoutes } from './routes/files.js';
 import { noteRoutes } from './routes/notes.js';
 import { personaRoutes } from './routes/personas.js';
 import { userRoutes } from './routes/users.js';
+import { proxyRoutes } from './routes/proxy.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
@@ -58,7 +59,6 @@ export interface AppOptions {
 export interface ServerContext {
   memex: Memex;
   jobs: IngestJobs;
-  /** Chat-export imports running in this process (POST /v1/imports). */
   keys: ApiKeyStore;
   /** Read-merge-write of metadata (merge patches) runs one at a time per record. */
   patches: KeyedMutex;
@@ -207,6 +207,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       sessionRoutes(v1, context);
       fileRoutes(v1, context);
       searchRoutes(v1, context);
+      proxyRoutes(v1, context);
       personaRoutes(v1, context);
       noteRoutes(v1, context);
       userRoutes(v1, context);
