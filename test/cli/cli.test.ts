@@ -172,7 +172,7 @@ describe('memex CLI', () => {
     const sick = await memex(['doctor'], { env });
     expect(sick.code).toBe(1);
     expect(sick.stdout).toContain('problem');
-  });
+  }, 90_000);
 
   it.runIf(hasSharedModel)('refuses another model with a hint naming reindex, then switches after `memex reindex`', async () => {
     const dataDir = join(await tempDir(), 'data');

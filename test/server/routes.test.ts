@@ -197,7 +197,7 @@ describe.each(BACKENDS)('HTTP routes (inject) on %s', (backend) => {
 
     expect((await s.app.inject({ method: 'DELETE', url: `/v1/sessions/${session.id}/files/${accepted.file.id}`, headers: s.alice })).statusCode).toBe(204);
     expectProblem(await s.app.inject({ url: `/v1/sessions/${session.id}/files/${accepted.file.id}`, headers: s.alice }), 404, 'MEMEX_FILE_NOT_FOUND');
-  });
+  }, 90_000);
 
   it.skipIf(!hasEvalFiles)('ends the job of an encrypted PDF as failed with its code, and keeps none of it', async () => {
     const session = body<Session>(await s.app.inject({ method: 'POST', url: '/v1/sessions', headers: s.alice, payload: {} }), 201);
