@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFile, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,19 @@ describe('flat-file layout', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ v: 1, role: 'user', content: 'message 0' });
     const index = JSON.parse(await readFile(join(user, 'session_index.json'), 'utf8'));
     expect(index.sessions.map((s: { id: string; messageCount: number }) => [s.id, s.messageCount])).toEqual([[session.id, 3]]);
+  });
+
+  it('keeps itself out of git: a new data dir inside a repository adds nothing to it', async () => {
+    const repo = await tempDir();
+    const dataDir = join(repo, 'memex-data');
+    const { store } = await seeded(dataDir);
+    await store.close();
+    expect(await readFile(join(dataDir, '.gitignore'), 'utf8')).toMatch(/^\*$/m);
+    if (spawnSync('git', ['init', '-q'], { cwd: repo }).error) return; // no git here: the file's content is what was checked
+    const status = spawnSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: repo, encoding: 'utf8' });
+    expect(status.stdout).toBe('');
+    // Reopening an existing data dir with its .gitignore is not "a folder that holds other things".
+    await (await FlatFileStore.open({ dataDir })).close();
   });
 
   it('leaves no temp files behind', async () => {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import {
   DataDirManifestSchema,
@@ -93,6 +94,9 @@ export class FlatFileStore implements Store {
       let manifest = await readJsonRecord(layout.manifest, DataDirManifestSchema, (reason, cause) => new MemexError('MEMEX_DATA_DIR_INVALID', reason, { cause }));
       if (!manifest) {
         manifest = { v: FORMAT_VERSION, kind: 'memex-data', createdAt: nowIso(), embedding: null };
+        // A data dir inside a project (./memex-data by default) must never be committed with it:
+        // it holds users' conversations. Written once, when the dir is made; deleting it is the user's choice.
+        await durability.writeAtomic(join(layout.root, '.gitignore'), "# Memex data: users' conversations, never committed.\n*\n");
         await durability.writeJsonAtomic(layout.manifest, manifest);
         await durability.syncDir(layout.root);
       }
@@ -385,7 +389,7 @@ async function assertDataDir(layout: Layout): Promise<void> {
   }
   const isMemex = names.includes('memex.json') || names.includes('users');
   // The server keeps its API keys and job journal beside the store's files (keys may come first).
-  const ours = ['memex.json', 'memex.lock', 'users', '.trash', 'api_keys.json', 'api_keys.json.lock', 'ingest_jobs.jsonl'];
+  const ours = ['memex.json', 'memex.lock', 'users', '.trash', '.gitignore', 'api_keys.json', 'api_keys.json.lock', 'ingest_jobs.jsonl'];
   const foreign = names.filter((n) => !ours.includes(n) && !n.startsWith('memex.'));
   if (!isMemex && foreign.length > 0) {
     throw new MemexError('MEMEX_DATA_DIR_INVALID', `${layout.root} is not empty and is not a Memex data dir (it holds ${foreign.slice(0, 3).join(', ')}…)`, {
