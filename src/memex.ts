@@ -401,7 +401,6 @@ export class Memex {
     return this.contexts.build(userId, options);
   }
 
-  /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */
   /**
    * The memory proxy: an OpenAI Chat Completions request (as any OpenAI SDK sends it) answered
    * through Memex. Its new turns are stored in the session (created when none is given), the
@@ -448,6 +447,7 @@ export class Memex {
       ),
   };
 
+  /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */
   readonly notes = {
     add: (userId: string, note: NewNote): Promise<Note> => this.store.addNote(userId, note),
     list: (userId: string): Promise<Note[]> => this.store.listNotes(userId),
@@ -509,7 +509,7 @@ export class Memex {
    */
   private async settle(userId?: string): Promise<void> {
     if (userId !== undefined) await this.catchUp(userId);
-    await this.indexer.flush().catch((cause: unknown) => {
+    await this.indexer.flush(userId).catch((cause: unknown) => {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
     });

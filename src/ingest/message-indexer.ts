@@ -39,7 +39,11 @@ const ROUND = 256;
 export class MessageIndexer {
   private readonly queue = new Map<string, SessionRef>();
   private running: Promise<void> | null = null;
-  private failures: MemexError[] = [];
+  /** The session being embedded now. */
+  private current: SessionRef | null = null;
+  /** Called each time a session is done (a user's flush waits for its own). */
+  private wakers: (() => void)[] = [];
+  private failures: { userId: string; error: MemexError }[] = [];
 
   constructor(private readonly options: MessageIndexerOptions) {}
 
@@ -48,12 +52,36 @@ export class MessageIndexer {
     this.running ??= this.drain();
   }
 
-  /** Resolves when every queued session is embedded; rejects with the first failure since the last flush. */
-  async flush(): Promise<void> {
-    while (this.running) await this.running;
-    const [failure] = this.failures;
-    this.failures = [];
-    if (failure) throw failure;
+  /**
+   * Resolves when every queued session is embedded, or with `userId` every session of that user
+   * (which go to the front of the queue: a user's search waits for its own appends, not for another
+   * user's large import). Rejects with the first failure since the last flush (of that user).
+   */
+  async flush(userId?: string): Promise<void> {
+    if (userId === undefined) {
+      while (this.running) await this.running;
+    } else {
+      this.putFirst(userId);
+      while (this.running && this.pendingFor(userId)) await new Promise<void>((resolve) => this.wakers.push(resolve));
+    }
+    const index = this.failures.findIndex((failure) => userId === undefined || failure.userId === userId);
+    const failure = this.failures[index];
+    this.failures = userId === undefined ? [] : this.failures.filter((f) => f.userId !== userId);
+    if (failure && index >= 0) throw failure.error;
+  }
+
+  private pendingFor(userId: string): boolean {
+    if (this.current?.userId === userId) return true;
+    for (const ref of this.queue.values()) if (ref.userId === userId) return true;
+    return false;
+  }
+
+  private putFirst(userId: string): void {
+    const mine = [...this.queue].filter(([, ref]) => ref.userId === userId);
+    if (mine.length === 0) return;
+    const others = [...this.queue].filter(([, ref]) => ref.userId !== userId);
+    this.queue.clear();
+    for (const [key, ref] of [...mine, ...others]) this.queue.set(key, ref);
   }
 
   /** Embeds everything in the session that has no rows yet, now. */
@@ -84,6 +112,7 @@ export class MessageIndexer {
   private async drain(): Promise<void> {
     try {
       for (let next = this.take(); next; next = this.take()) {
+        this.current = next;
         try {
           const count = await this.indexSession(next);
           // An index that cannot take the rows now syncs them (and reports why) on the next search.
@@ -91,12 +120,22 @@ export class MessageIndexer {
         } catch (cause) {
           // A session or user deleted while queued has nothing left to embed.
           if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND')) continue;
-          this.failures.push(toMemexError(cause, `cannot embed session ${next.sessionId}`));
+          this.failures.push({ userId: next.userId, error: toMemexError(cause, `cannot embed session ${next.sessionId}`) });
+        } finally {
+          this.current = null;
+          this.wake();
         }
       }
     } finally {
       this.running = null;
+      this.wake();
     }
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const wake of wakers) wake();
   }
 
   private take(): SessionRef | undefined {

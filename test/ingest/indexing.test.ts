@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HashedEmbedder, Memex, type Embedder, type MemexWarning, type ReindexProgress } from '../../src/index.js';
 import { FlatFileStore } from '../../src/store/index.js';
 import { HASHED_MODEL } from '../../src/core/index.js';
+import { BACKENDS, backendConfig } from '../helpers/backends.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, modelEnv, SHARED_MODEL_ID } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -267,3 +268,66 @@ describe('model changes and reindex', () => {
     await expectCode(memex.reindex({ userId: 'alice' }), 'MEMEX_INVALID_INPUT');
   });
 });
+
+/** A FAKE model for the queue test: the hashed embedder, except that a batch holding "HOLD" waits for its turn to be released. */
+class GatedEmbedder implements Embedder {
+  private readonly inner = new HashedEmbedder();
+  readonly modelId = this.inner.modelId;
+  readonly dimension = this.inner.dimension;
+  readonly maxTokens = this.inner.maxTokens;
+  private readonly gates: (() => void)[] = [];
+  held = 0;
+  countTokens(text: string): number {
+    return this.inner.countTokens(text);
+  }
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (texts.some((text) => text.includes('HOLD'))) {
+      this.held++;
+      await new Promise<void>((resolve) => this.gates.push(resolve));
+    }
+    return this.inner.embed(texts);
+  }
+  release(): void {
+    this.gates.shift()?.();
+  }
+  releaseAll(): void {
+    while (this.gates.length > 0) this.release();
+  }
+}
+
+describe.each(BACKENDS)('the embedding queue on %s', (backend) => {
+  it("a user's search waits for its own appends, not for another user's queued sessions (regression: every search waited for the whole queue)", async () => {
+    const dataDir = await tempDir();
+    const embedder = new GatedEmbedder();
+    const memex = await openMemex(dataDir, { embedder, env: {}, config: await backendConfig(backend, dataDir) });
+    await memex.users.create({ id: 'alice' });
+    await memex.users.create({ id: 'bob' });
+    try {
+      // Bob's import-sized backlog: three sessions, each held at the model.
+      for (let i = 0; i < 3; i++) {
+        const session = await memex.sessions.create('bob');
+        await memex.messages.append('bob', session.id, { role: 'user', content: `HOLD bob's long history, part ${i}` });
+      }
+      await until(() => embedder.held === 1);
+      const mine = await memex.sessions.create('alice');
+      await memex.messages.append('alice', mine.id, { role: 'user', content: 'The spare key is under the blue flowerpot.' });
+      let found: string[] | null = null;
+      const search = memex.search('alice', 'where is the spare key', { mode: 'lexical' }).then((report) => (found = report.hits.map((hit) => hit.text)));
+      // Bob's first session ends; Alice's goes next, before his other two.
+      embedder.release();
+      await search;
+      expect(found).toEqual(['The spare key is under the blue flowerpot.']);
+      expect(embedder.held).toBe(2);
+    } finally {
+      embedder.releaseAll();
+      await until(() => embedder.held === 3).finally(() => embedder.releaseAll());
+    }
+  });
+});
+
+async function until(ok: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !ok(); ) {
+    if (Date.now() > deadline) throw new Error('never happened');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
