@@ -1,0 +1,38 @@
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createMcpServer } from '../../mcp/index.js';
+import { userOf, type App, type ServerContext } from '../app.js';
+
+/**
+ * The MCP server over Streamable HTTP at `/mcp`, for the caller's user (the API key's, as every
+ * /v1 route). Stateless: each POST gets a fresh server and transport and is answered with one
+ * JSON body. Nothing of an MCP session lives in this process, so any instance behind a load
+ * balancer can answer any request, and a restart loses nothing; the price is no server-initiated
+ * messages (no GET stream), which none of these tools need. `ingest_file` is not offered here: a
+ * path would name a file on the server's disk.
+ */
+export function mcpRoutes(app: App, { memex }: ServerContext): void {
+  app.post('/mcp', { schema: { summary: 'The MCP server (Streamable HTTP, stateless, JSON responses) over the caller\'s memory', tags: ['mcp'] } }, async (request, reply) => {
+    const server = createMcpServer({
+      memex,
+      userId: userOf(request),
+      exposeFaults: false,
+      onError: (error) => request.log.error({ err: error }, 'MCP tool failed'),
+    });
+    // No sessionIdGenerator: stateless.
+    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
+    reply.raw.once('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    // The transport writes the answer itself; fastify has authenticated and parsed the body already.
+    reply.raw.setHeader('x-request-id', request.id);
+    reply.hijack();
+    await transport.handleRequest(request.raw, reply.raw, request.body);
+  });
+
+  // Stateless: there is no stream of server messages to open (GET) and no session to end (DELETE).
+  const notAllowed = { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; POST JSON-RPC messages to it' }, id: null };
+  app.get('/mcp', { schema: { summary: 'Not offered: the MCP endpoint is stateless (405)', tags: ['mcp'] } }, async (_request, reply) => reply.code(405).header('allow', 'POST').send(notAllowed));
+  app.delete('/mcp', { schema: { summary: 'Not offered: the MCP endpoint is stateless (405)', tags: ['mcp'] } }, async (_request, reply) => reply.code(405).header('allow', 'POST').send(notAllowed));
+}
