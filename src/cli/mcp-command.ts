@@ -44,11 +44,13 @@ export function registerMcpCommand(program: Command, contextOf: ContextOf): void
       try {
         await server.connect(new StdioServerTransport());
         await closed;
+        // A call the client did not wait for still finishes; then the CLI closes the Memex, which
+        // waits for remembered messages to be embedded.
+        await server.idle();
       } finally {
         process.stdin.off('end', stop);
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }
-      // The CLI closes the Memex next, which waits for remembered messages to be embedded.
     });
 }

@@ -1,2 +1,2 @@
-export { createMcpServer, type McpServerOptions } from './server.js';
+export { createMcpServer, type McpServerOptions, type McpMemexServer } from './server.js';
 export type { IngestPath, McpMemex } from './api.js';

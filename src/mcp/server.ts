@@ -35,6 +35,14 @@ function version(): string {
   }
 }
 
+export interface McpMemexServer extends McpServer {
+  /**
+   * Resolves when no tool call is running. A client may close the connection before a call it
+   * made has answered: the shell waits for it before closing the library under it.
+   */
+  idle(): Promise<void>;
+}
+
 /** Sessions a `resources/list` names: the most recently active; `list_sessions` pages through all. */
 const LISTED_SESSIONS = 100;
 /** A session read as a resource stops here (its Markdown export); `read_session` pages through the rest. */
@@ -85,7 +93,7 @@ function listing(tool: Tool): McpTool {
  * uncoded message. Every failure is a tool result with `isError` whose text starts with the code;
  * nothing a caller sends can take the server down.
  */
-export function createMcpServer(options: McpServerOptions): McpServer {
+export function createMcpServer(options: McpServerOptions): McpMemexServer {
   const { memex, userId } = options;
   const server = new McpServer(
     { name: 'memex', title: 'Memex', version: version() },
@@ -98,17 +106,22 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   const tools = toolsFor({ ingest: options.ingest !== undefined });
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
   const listed = tools.map(listing);
+  const running = new Set<Promise<unknown>>();
 
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = byName.get(request.params.name);
     // An unknown tool is a protocol error (the client asked for something not listed), as the SDK answers it.
     if (!tool) throw new McpError(ErrorCode.InvalidParams, `no tool named ${JSON.stringify(request.params.name.slice(0, 100))}; see tools/list`);
+    const run = tool.run(request.params.arguments ?? {}, { memex, userId, signal: extra.signal, ingest: options.ingest });
+    running.add(run);
     try {
-      const result = await tool.run(request.params.arguments ?? {}, { memex, userId, signal: extra.signal, ingest: options.ingest });
+      const result = await run;
       return { content: [{ type: 'text', text: JSON.stringify(result, null, 2) }], structuredContent: result };
     } catch (cause) {
       return toolError(cause, options);
+    } finally {
+      running.delete(run);
     }
   });
 
@@ -142,7 +155,11 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       }
     },
   );
-  return server;
+  return Object.assign(server, {
+    idle: async (): Promise<void> => {
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
+  });
 }
 
 /** The session's Markdown export, cut at RESOURCE_MAX_CHARS with a line that says so. */

@@ -42,8 +42,8 @@ export interface Tool {
 function tool<S extends z.ZodType>(definition: Omit<Tool, 'run'> & { input: S; run: (args: z.output<S>, context: ToolContext) => Promise<Record<string, unknown>> }): Tool {
   return {
     ...definition,
-    // The parse is repeated here so `run` never sees unparsed input, whoever calls it.
-    run: (args, context) => definition.run(parseInput(definition.input, args, `${definition.name} arguments`), context),
+    // Async, so that a bad argument is a rejection like any other failure, never a synchronous throw.
+    run: async (args, context) => definition.run(parseInput(definition.input, args, `${definition.name} arguments`), context),
   };
 }
 
