@@ -8,6 +8,7 @@ import { BIN, json, memex, spawnMemex } from '../helpers/cli.js';
 import { modelEnv } from '../helpers/model.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
+import { exited, startServer } from '../server/setup.js';
 import { ok, toolError } from './client.js';
 
 // `memex mcp` as an MCP client runs it: the built bin (`npm run build` first) in a child process,
@@ -124,6 +125,23 @@ describe('memex mcp on stdio', () => {
     // Embedded before the process ended: a search in the next process finds it without catching up.
     const again = await json<{ hits: { text: string }[] }>([...flags, 'search', 'spare key'], { env });
     expect(again.hits[0]?.text).toContain('blue flowerpot');
+  }, 60_000);
+
+  it('works through the `memex serve` that owns the data dir, instead of waiting for its lock', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const server = await startServer(dataDir);
+    try {
+      const client = await connect(['--data-dir', dataDir]);
+      const remembered = await ok<{ sessionId: string }>(client, 'remember', { message: { role: 'user', content: 'The wifi password at the cabin is heron-42.' } });
+      const found = await ok<{ hits: { text: string }[] }>(client, 'recall', { query: 'cabin wifi password' });
+      expect(found.hits[0]?.text).toContain('heron-42');
+      const read = await client.readResource({ uri: `memex://sessions/${remembered.sessionId}` });
+      expect((read.contents[0] as { text: string }).text).toContain('heron-42');
+      await client.close();
+    } finally {
+      server.child.kill('SIGTERM');
+      await exited(server.child);
+    }
   }, 60_000);
 
   it('refuses an unknown --user with its code on stderr, before speaking', async () => {
