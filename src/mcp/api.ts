@@ -40,4 +40,8 @@ export interface McpMemex {
 }
 
 /** Ingests a file of the machine the MCP server runs on (given only on stdio: see `McpServerOptions.ingest`). */
-export type IngestPath = (sessionId: string, path: string, options: { password?: string; signal: AbortSignal }) => Promise<object>;
+export type IngestPath = (
+  sessionId: string,
+  path: string,
+  options: { password?: string; signal: AbortSignal; onProgress?: (progress: { phase: string; done: number; total: number }) => void },
+) => Promise<object>;

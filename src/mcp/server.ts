@@ -113,7 +113,15 @@ export function createMcpServer(options: McpServerOptions): McpMemexServer {
     const tool = byName.get(request.params.name);
     // An unknown tool is a protocol error (the client asked for something not listed), as the SDK answers it.
     if (!tool) throw new McpError(ErrorCode.InvalidParams, `no tool named ${JSON.stringify(request.params.name.slice(0, 100))}; see tools/list`);
-    const run = tool.run(request.params.arguments ?? {}, { memex, userId, signal: extra.signal, ingest: options.ingest });
+    const token = request.params._meta?.progressToken;
+    let step = 0;
+    // MCP progress must only grow, while ingest's counts restart with each phase: the notification
+    // counts steps, and its message says the phase and its counts.
+    const progress =
+      token === undefined
+        ? undefined
+        : (message: string): void => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
+    const run = tool.run(request.params.arguments ?? {}, { memex, userId, signal: extra.signal, ingest: options.ingest, progress });
     running.add(run);
     try {
       const result = await run;

@@ -19,6 +19,8 @@ export interface ToolContext {
   userId: string;
   signal: AbortSignal;
   ingest: IngestPath | undefined;
+  /** Tells the client how long work is going (when it asked, with a progress token). */
+  progress: ((message: string) => void) | undefined;
 }
 
 export interface ToolAnnotations {
@@ -168,10 +170,14 @@ const ingestTool = tool({
     'Store a PDF, an image or a text document (.txt, .md, .html, .json) from this machine in a session and make its text searchable (the text layer of PDFs, OCR for scans and images). The same file twice is stored once.',
   input: IngestInput,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  run: async ({ path, sessionId, password }, { memex, userId, signal, ingest }) => {
+  run: async ({ path, sessionId, password }, { memex, userId, signal, ingest, progress }) => {
     if (!ingest) throw new Error('unreachable: ingest_file is only listed where files can be read');
     const target = sessionId ?? (await memex.sessions.create(userId, { title: basename(path).slice(0, 500) || 'file' })).id;
-    const result = await ingest(target, path, { ...(password !== undefined ? { password } : {}), signal });
+    const result = await ingest(target, path, {
+      ...(password !== undefined ? { password } : {}),
+      signal,
+      ...(progress ? { onProgress: (p: { phase: string; done: number; total: number }) => progress(`${p.phase} ${p.done}/${p.total}`) } : {}),
+    });
     return { sessionId: target, ...result };
   },
 });

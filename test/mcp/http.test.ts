@@ -155,5 +155,8 @@ describe.each(BACKENDS)('the MCP server over Streamable HTTP (/mcp) on %s', (bac
     const okay = await fetch(url, { method: 'POST', headers: { ...headers, ...server.alice }, body: initialize });
     expect(okay.status).toBe(200);
     expect(okay.headers.get('mcp-session-id')).toBeNull();
+    // What the service's hooks add to every answer comes with the transport's too.
+    expect(okay.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
+    expect(okay.headers.get('x-ratelimit-limit')).not.toBeNull();
   });
 });

@@ -62,8 +62,12 @@ describe.each(BACKENDS)('memex mcp (stdio) on %s', (backend) => {
 
     const notes = join(await tempDir(), 'boat-notes.md');
     await writeFile(notes, '# Boat\n\nThe sailing boat is moored at pier 7 in Porto and is called Gaivota.\n');
-    const ingested = await ok<{ sessionId: string; ingested: boolean; chunks: number }>(client, 'ingest_file', { path: notes });
+    const progress: { progress: number; message?: string | undefined }[] = [];
+    const result = await client.callTool({ name: 'ingest_file', arguments: { path: notes } }, undefined, { onprogress: (p) => progress.push(p) });
+    const ingested = result.structuredContent as { sessionId: string; ingested: boolean; chunks: number };
     expect(ingested).toMatchObject({ ingested: true });
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.map((p) => p.progress)).toEqual(progress.map((_, i) => i + 1));
     expect(ingested.chunks).toBeGreaterThan(0);
     const boat = await ok<{ hits: { sessionId: string; text: string }[] }>(client, 'recall', { query: 'where is the sailing boat moored', sessionId: ingested.sessionId });
     expect(boat.hits[0]?.text).toContain('pier 7');

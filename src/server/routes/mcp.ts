@@ -26,7 +26,8 @@ export function mcpRoutes(app: App, { memex }: ServerContext): void {
     });
     await server.connect(transport);
     // The transport writes the answer itself; fastify has authenticated and parsed the body already.
-    reply.raw.setHeader('x-request-id', request.id);
+    // What the hooks set (x-request-id, the rate limit's headers) goes out with the transport's answer.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
     reply.hijack();
     await transport.handleRequest(request.raw, reply.raw, request.body);
   });
