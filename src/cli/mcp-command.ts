@@ -43,6 +43,8 @@ export function registerMcpCommand(program: Command, contextOf: ContextOf): void
       process.once('SIGTERM', stop);
       try {
         await server.connect(new StdioServerTransport());
+        // For the client's log of the server's stderr: which memory this is.
+        ctx.io.err.write(`memex: MCP server on stdio for user ${user} (${ctx.config().store.kind === 'postgres' ? 'PostgreSQL' : `data dir ${ctx.config().dataDir}`})\n`);
         await closed;
         // A call the client did not wait for still finishes; then the CLI closes the Memex, which
         // waits for remembered messages to be embedded.

@@ -75,11 +75,19 @@ function resourceError(cause: unknown, options: McpServerOptions): McpError {
   return new McpError(code, describe(error, options.exposeFaults), { code: error.code });
 }
 
+/** Made once per tool: over HTTP every request gets a new server, and the schemas never change. */
+const listings = new WeakMap<Tool, McpTool>();
+
 function listing(tool: Tool): McpTool {
-  // The advertised schema is the input side of the very schema `run` parses with.
-  const schema = z.toJSONSchema(tool.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete schema.$schema;
-  return { name: tool.name, title: tool.title, description: tool.description, inputSchema: { ...schema, type: 'object' }, annotations: tool.annotations };
+  let listed = listings.get(tool);
+  if (!listed) {
+    // The advertised schema is the input side of the very schema `run` parses with.
+    const schema = z.toJSONSchema(tool.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+    delete schema.$schema;
+    listed = { name: tool.name, title: tool.title, description: tool.description, inputSchema: { ...schema, type: 'object' }, annotations: tool.annotations };
+    listings.set(tool, listed);
+  }
+  return listed;
 }
 
 /**
@@ -98,7 +106,6 @@ export function createMcpServer(options: McpServerOptions): McpMemexServer {
   const server = new McpServer(
     { name: 'memex', title: 'Memex', version: version() },
     {
-      capabilities: { tools: {}, resources: {} },
       instructions:
         "Memex is the user's long-term memory. Use `recall` before answering questions that may depend on earlier conversations, `remember` to store what the user says that is worth keeping (a message in a session, or a note for durable facts and preferences), and `build_context` to get a budgeted context window for a session.",
     },
@@ -108,6 +115,8 @@ export function createMcpServer(options: McpServerOptions): McpMemexServer {
   const listed = tools.map(listing);
   const running = new Set<Promise<unknown>>();
 
+  // Declared here, not in the options: declared there, McpServer installs its own tool handlers.
+  server.server.registerCapabilities({ tools: {} });
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = byName.get(request.params.name);
