@@ -1,4 +1,6 @@
 import { Console } from 'node:console';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
 import { createMcpServer } from '../mcp/index.js';
@@ -30,7 +32,8 @@ export function registerMcpCommand(program: Command, contextOf: ContextOf): void
         memex,
         userId: user,
         exposeFaults: true,
-        ingest: (sessionId, path, options) => ingestPath(memex, user, sessionId, path, options),
+        // No shell expands `~` for a model that writes one, and the client's working folder is rarely the user's.
+        ingest: (sessionId, path, options) => ingestPath(memex, user, sessionId, /^~(\/|$)/.test(path) ? join(homedir(), path.slice(1)) : path, options),
         onError: (error) => ctx.io.err.write(`memex: ${error.code}: ${error.message}\n`),
       });
       const closed = new Promise<void>((resolve) => {

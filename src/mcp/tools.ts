@@ -73,7 +73,7 @@ const RecallInput = SearchOptionsSchema.extend({
 const ReadSessionInput = PageOptionsSchema.extend({ sessionId: SessionIdSchema });
 
 const IngestInput = z.strictObject({
-  path: z.string().min(1).max(4096).describe("The file's path on this machine (absolute, or relative to the folder the MCP server started in)."),
+  path: z.string().min(1).max(4096).describe("The file's path on this machine: absolute (best), `~/…` for the home folder, or relative to the folder the MCP server started in."),
   sessionId: SessionIdSchema.optional().describe('The session to add the file to; a new session named after the file is created when left out.'),
   password: z.string().min(1).max(1024).optional().describe('The password of an encrypted PDF.'),
 });

@@ -39,11 +39,11 @@ afterEach(async () => {
   }
 });
 
-async function connect(args: string[]): Promise<Client> {
+async function connect(args: string[], extraEnv: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'memex-test', version: '1.0.0' });
   const errors: Error[] = [];
   client.onerror = (error) => errors.push(error);
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, ...args, 'mcp'], env, stderr: 'ignore' }));
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, ...args, 'mcp'], env: { ...env, ...extraEnv }, stderr: 'ignore' }));
   open.push({ client, errors });
   return client;
 }
@@ -51,7 +51,8 @@ async function connect(args: string[]): Promise<Client> {
 describe.each(BACKENDS)('memex mcp (stdio) on %s', (backend) => {
   it('remembers and recalls, ingests a file by path, reads sessions as resources', async () => {
     const flags = await storeFlags(backend);
-    const client = await connect(flags);
+    const home = await tempDir();
+    const client = await connect(flags, { HOME: home });
     const names = (await client.listTools()).tools.map((tool) => tool.name);
     expect(names.sort()).toEqual(['build_context', 'ingest_file', 'list_sessions', 'read_session', 'recall', 'remember']);
 
@@ -60,10 +61,10 @@ describe.each(BACKENDS)('memex mcp (stdio) on %s', (backend) => {
     const found = await ok<{ hits: { sessionId: string; text: string }[] }>(client, 'recall', { query: 'what is the cat called', k: 3 });
     expect(found.hits[0]).toMatchObject({ sessionId: remembered.sessionId, text: expect.stringContaining('Miso') });
 
-    const notes = join(await tempDir(), 'boat-notes.md');
+    const notes = join(home, 'boat-notes.md');
     await writeFile(notes, '# Boat\n\nThe sailing boat is moored at pier 7 in Porto and is called Gaivota.\n');
     const progress: { progress: number; message?: string | undefined }[] = [];
-    const result = await client.callTool({ name: 'ingest_file', arguments: { path: notes } }, undefined, { onprogress: (p) => progress.push(p) });
+    const result = await client.callTool({ name: 'ingest_file', arguments: { path: '~/boat-notes.md' } }, undefined, { onprogress: (p) => progress.push(p) });
     const ingested = result.structuredContent as { sessionId: string; ingested: boolean; chunks: number };
     expect(ingested).toMatchObject({ ingested: true });
     expect(progress.length).toBeGreaterThan(0);
