@@ -120,7 +120,7 @@ export function createMcpServer(options: McpServerOptions): McpMemexServer {
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const tool = byName.get(request.params.name);
-    // An unknown tool is a protocol error (the client asked for something not listed), as the SDK answers it.
+    // An unknown tool is a protocol error, as the MCP spec has it: the client asked for something never listed.
     if (!tool) throw new McpError(ErrorCode.InvalidParams, `no tool named ${JSON.stringify(request.params.name.slice(0, 100))}; see tools/list`);
     const token = request.params._meta?.progressToken;
     let step = 0;
