@@ -1,9 +1,7 @@
 import { Console } from 'node:console';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
-import { createMcpServer } from '../mcp/index.js';
 import { userOf, type ContextOf } from './args.js';
 import { ingestPath } from './ingest-commands.js';
 
@@ -27,6 +25,8 @@ export function registerMcpCommand(program: Command, contextOf: ContextOf): void
       const ctx = contextOf(command);
       // stdout is the protocol: anything a library prints with console.log would corrupt it.
       globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+      // Loaded here, not at the top: every other command would pay for loading the SDK at start.
+      const [{ createMcpServer }, { StdioServerTransport }] = await Promise.all([import('../mcp/index.js'), import('@modelcontextprotocol/sdk/server/stdio.js')]);
       const { memex, user } = await userOf(ctx);
       const server = createMcpServer({
         memex,

@@ -1,6 +1,15 @@
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { createMcpServer } from '../../mcp/index.js';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { createMcpServer } from '../../mcp/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
+
+/**
+ * The MCP SDK, loaded on the first MCP request: the CLI imports the server for `memex serve`, and
+ * every command would otherwise pay for loading the SDK at start.
+ */
+async function sdk(): Promise<{ createMcpServer: typeof createMcpServer; Transport: typeof StreamableHTTPServerTransport }> {
+  const [mcp, transport] = await Promise.all([import('../../mcp/index.js'), import('@modelcontextprotocol/sdk/server/streamableHttp.js')]);
+  return { createMcpServer: mcp.createMcpServer, Transport: transport.StreamableHTTPServerTransport };
+}
 
 /**
  * The MCP server over Streamable HTTP at `/mcp`, for the caller's user (the API key's, as every
@@ -12,6 +21,7 @@ import { userOf, type App, type ServerContext } from '../app.js';
  */
 export function mcpRoutes(app: App, { memex }: ServerContext): void {
   app.post('/mcp', { schema: { summary: 'The MCP server (Streamable HTTP, stateless, JSON responses) over the caller\'s memory', tags: ['mcp'] } }, async (request, reply) => {
+    const { createMcpServer, Transport } = await sdk();
     const server = createMcpServer({
       memex,
       userId: userOf(request),
@@ -19,7 +29,7 @@ export function mcpRoutes(app: App, { memex }: ServerContext): void {
       onError: (error) => request.log.error({ err: error }, 'MCP tool failed'),
     });
     // No sessionIdGenerator: stateless.
-    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
+    const transport = new Transport({ enableJsonResponse: true });
     reply.raw.once('close', () => {
       void transport.close();
       void server.close();
