@@ -14,6 +14,7 @@ import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerDbCommands } from './db-commands.js';
+import { registerMcpCommand } from './mcp-command.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
@@ -44,6 +45,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerFileCommands(program, contextOf);
   registerMigrateCommand(program, contextOf);
   registerDbCommands(program, contextOf);
+  registerMcpCommand(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')

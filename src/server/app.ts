@@ -17,6 +17,7 @@ import { depthLimitedJson } from './json-body.js';
 import { clientError, sendProblem } from './problem.js';
 import { adminRoutes } from './routes/admin.js';
 import { importRoutes } from './routes/imports.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { fileRoutes } from './routes/files.js';
 import { noteRoutes } from './routes/notes.js';
 import { personaRoutes } from './routes/personas.js';
@@ -217,6 +218,11 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     },
     { prefix: '/v1' },
   );
+  // MCP clients are given the endpoint's URL; `/mcp` is where they conventionally look.
+  await app.register((root, _options, done) => {
+    mcpRoutes(root, context);
+    done();
+  });
   return app;
 }
 

@@ -1,0 +1,2 @@
+export { createMcpServer, type McpServerOptions, type McpMemexServer } from './server.js';
+export type { IngestPath, McpMemex } from './api.js';
