@@ -46,6 +46,6 @@ describe.skipIf(!hasEvalFiles)('hostile files and memory (regression: RSS grew w
     } finally {
       await memex.close();
     }
-  }, 60_000);
+  }, 120_000);
 });
 it.skipIf(hasEvalFiles)(EVAL_FILES_MISSING, () => undefined);
