@@ -81,7 +81,8 @@ export type MemexWarning =
   | EmbeddingWarning
   | IndexWarning
   | { kind: 'indexing-failed'; code: MemexErrorCode; message: string }
-  | { kind: 'summary-fallback'; sessionId: string | null; code: MemexErrorCode; message: string };
+  | { kind: 'summary-fallback'; sessionId: string | null; code: MemexErrorCode; message: string }
+  | { kind: 'memory-extraction-failed'; sessionId: string; code: MemexErrorCode; message: string };
 
 /** One line saying what a warning means, for logs and the CLI. */
 export function describeWarning(warning: MemexWarning): string {
@@ -94,6 +95,8 @@ export function describeWarning(warning: MemexWarning): string {
       return `some messages were stored but not embedded (${warning.code}: ${warning.message}); they are embedded on the next append or by \`memex reindex\``;
     case 'summary-fallback':
       return `the chat model could not extend the summary of session ${warning.sessionId ?? '(unknown)'} (${warning.code}: ${warning.message}); its older turns were summarized extractively this time`;
+    case 'memory-extraction-failed':
+      return `the chat model could not extract memories from the last exchange of session ${warning.sessionId} (${warning.code}: ${warning.message}); the notes are unchanged`;
     default:
       return describeStoreWarning(warning);
   }
@@ -240,6 +243,7 @@ export class Memex {
    */
   async close(): Promise<void> {
     await this.importJobs.stop();
+    await Promise.all(this.extracting);
     await this.indexer.flush().catch((cause: unknown) => {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
@@ -408,11 +412,32 @@ export class Memex {
    * stored with its model and usage. `stream` passes the upstream's chunks on unchanged.
    */
   readonly proxy = {
-    complete: (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyCompletion> =>
-      proxyComplete(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options }),
-    stream: (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyStream> =>
-      proxyStream(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options }),
+    complete: async (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyCompletion> => {
+      const result = await proxyComplete(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options });
+      this.remember(userId, result.sessionId, result.turns, result.stored);
+      return result;
+    },
+    stream: async (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyStream> => {
+      const result = await proxyStream(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options });
+      void result.stored.then((reply) => reply && this.remember(userId, result.sessionId, result.turns, reply));
+      return result;
+    },
   };
+
+  /** Extraction runs after an exchange (with `memory.extract`), in the background: the reply never waits for it. */
+  private readonly extracting = new Set<Promise<unknown>>();
+
+  private remember(userId: string, sessionId: string, turns: readonly Message[], reply: Message): void {
+    if (!this.config.memory.extract || reply.metadata.incomplete === true) return;
+    const user = [...turns].reverse().find((turn) => turn.role === 'user');
+    if (!user) return;
+    const work = this.memory.extract(userId, { sessionId, user: { id: user.id, text: user.content }, assistant: { id: reply.id, text: reply.content } }).catch((cause: unknown) => {
+      const error = toMemexError(cause);
+      this.warn({ kind: 'memory-extraction-failed', sessionId, code: error.code, message: error.message });
+    });
+    this.extracting.add(work);
+    void work.finally(() => this.extracting.delete(work));
+  }
 
   private proxyDeps(): ProxyDeps {
     return {

@@ -46,6 +46,8 @@ export interface ProxyTurn {
   sessionId: string;
   /** Whether this request created the session (its earlier turns, if it sent any, were stored too). */
   created: boolean;
+  /** The request's new turns, as stored. */
+  turns: Message[];
   /** The request as sent upstream: the client's, with the window for messages. */
   upstream: ChatRequest;
   window: ContextWindow['report'];
@@ -92,11 +94,11 @@ async function openTurn(deps: ProxyDeps, userId: string, raw: unknown, options: 
     sessionId = (await deps.createSession(userId)).id;
     created = true;
   }
-  await deps.append(userId, sessionId, messages);
+  const stored = await deps.append(userId, sessionId, messages);
   const window = await deps.buildContext(userId, { sessionId, budget: options.budget, ...(system.length > 0 ? { system: system.join('\n\n') } : {}) });
   const { messages: _client, stream: _stream, stream_options: _options, ...rest } = request;
   const upstream: ChatRequest = { ...rest, ...(request.model ? {} : model.model ? { model: model.model } : {}), messages: window.messages.map((message) => ({ ...message })) };
-  return { sessionId, created, upstream, window: window.report, request };
+  return { sessionId, created, turns: stored, upstream, window: window.report, request };
 }
 
 /** The whole answer at once (`stream` false or absent). */

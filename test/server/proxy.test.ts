@@ -184,3 +184,21 @@ describe('the memory proxy without a model', () => {
     }
   });
 });
+
+describe('the memory proxy with memory.extract', () => {
+  it('after the exchange, the model proposes what to remember and it becomes a note, without holding up the reply', async () => {
+    fake.reset();
+    const s = await served({ config: { llm: { baseUrl: fake.baseUrl, model: 'upstream-model', maxRetries: 0 }, memory: { extract: true } } });
+    try {
+      await s.app.inject({ url: '/v1/me', headers: s.alice });
+      fake.script({ kind: 'text', text: 'Noted, you prefer aisle seats.' }, { kind: 'text', text: JSON.stringify({ operations: [{ op: 'add', kind: 'preference', text: 'Alice prefers aisle seats.' }] }) });
+      const answered = await s.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: s.alice, payload: { messages: [{ role: 'user', content: 'Remember that I always want an aisle seat.' }] } });
+      expect(answered.json<{ choices: { message: { content: string } }[] }>().choices[0]?.message.content).toBe('Noted, you prefer aisle seats.');
+      for (const deadline = Date.now() + 10_000; (await s.memex.notes.list('alice')).length === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await s.memex.notes.list('alice')).toMatchObject([{ text: 'Alice prefers aisle seats.', kind: 'preference', metadata: { memory: { source: 'extraction' } } }]);
+      expect(JSON.stringify(fake.requests[1]?.body.messages)).toContain('aisle seat');
+    } finally {
+      await s.close();
+    }
+  });
+});
