@@ -29,6 +29,7 @@ import {
   type SessionPatch,
   type SessionSummary,
   type SearchOptions,
+  type ChatInput,
 } from './core/index.js';
 import {
   exportSession,
@@ -50,6 +51,7 @@ import {
   type FileSource,
   type SessionVectorData,
   type VectorStatus,
+  type AppendOptions,
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import {
@@ -72,6 +74,7 @@ import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type Inde
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
+import { chatTurn, type ChatEvent } from './chat/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
 export type MemexWarning =
@@ -397,6 +400,49 @@ export class Memex {
   async buildContext(userId: string, options: ContextOptions): Promise<ContextWindow> {
     await this.settle(userId);
     return this.contexts.build(userId, options);
+  }
+
+  /**
+   * One retrieval-augmented chat turn with the configured model (`llm`): the user's `text` is
+   * stored in `sessionId` (a new session when absent), the window is built for it (`budget`, default
+   * `llm.contextTokens`) with memories recalled from all the user's sessions, and the reply streams
+   * back and is stored with its model, token usage and timings (the session keeps usage totals in
+   * `metadata.usage`). Events: `session`, `context`, `delta`..., then `done` or a coded `error`.
+   * Refusals before anything is stored (MEMEX_LLM_NOT_CONFIGURED, MEMEX_SESSION_NOT_FOUND,
+   * MEMEX_SESSION_READ_ONLY, bad input) are thrown by the first `next()`. Aborting `signal`, or
+   * leaving the loop, cancels the model call; the partial reply is stored marked incomplete.
+   *
+   * ```ts
+   * for await (const event of memex.chat('alice', { text: 'Where did we say we would stay in Lisbon?' })) {
+   *   if (event.type === 'delta') process.stdout.write(event.text);
+   *   if (event.type === 'done') console.log('\n', event.usage, event.session.id);
+   * }
+   * ```
+   */
+  chat(userId: string, input: ChatInput & { signal?: AbortSignal }): AsyncIterable<ChatEvent> {
+    const { signal, ...turn } = input;
+    return chatTurn(
+      {
+        model: () => this.chatModel(),
+        settings: { contextTokens: this.config.llm.contextTokens, titles: this.config.llm.titles },
+        getSession: (user, sessionId) => this.store.getSession(user, sessionId),
+        createSession: (user, session) => this.sessions.create(user, session),
+        requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
+        append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
+        buildContext: (user, options) => this.buildContext(user, options),
+      },
+      userId,
+      turn,
+      signal ? { signal } : {},
+    );
+  }
+
+  /** `messages.append` with what a chat turn changes on the session in the same write. */
+  private async appendWith(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message> {
+    await this.writable(userId, sessionId);
+    const [written] = await this.store.appendMessages(userId, sessionId, [message], options);
+    this.indexer.schedule(userId, sessionId);
+    return written as Message;
   }
 
   /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */

@@ -1,0 +1,143 @@
+import { ChatInputSchema, MemexError, parseInput, toMemexError, type ChatInput, type Message, type NewMessage, type NewSession, type SessionSummary } from '../core/index.js';
+import type { ContextOptions, ContextWindow } from '../context/index.js';
+import { ReplyFold, type ChatModel, type ChatRequest } from '../llm/index.js';
+import type { AppendOptions } from '../store/index.js';
+import type { ChatError, ChatEvent, ReplyMetadata } from './events.js';
+import { modelTitle } from './title.js';
+
+/**
+ * What a chat turn needs of the facade. `append` is the facade's own (the read-only check, then
+ * the store, then background embedding), so a turn stores exactly what `messages.append` would.
+ */
+export interface ChatDeps {
+  /** The chat model; throws MEMEX_LLM_NOT_CONFIGURED when there is none. */
+  model(): ChatModel;
+  settings: { contextTokens: number; titles: boolean };
+  getSession(userId: string, sessionId: string): Promise<SessionSummary>;
+  createSession(userId: string, input: NewSession): Promise<SessionSummary>;
+  /** Throws MEMEX_PERSONA_NOT_FOUND for a persona the user does not have. */
+  requirePersona(userId: string, personaId: string): Promise<void>;
+  append(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message>;
+  buildContext(userId: string, options: ContextOptions): Promise<ContextWindow>;
+}
+
+export interface ChatTurnOptions {
+  /** Cancels the turn: the model call ends at once and what it had said is stored marked incomplete. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One chat turn: the user's text stored durably, the window built around it (memories recalled
+ * from every session of the user), the model's reply streamed, and the reply stored with its
+ * model, usage and timings. Refusals come before anything is written and are thrown by the first
+ * `next()` (no model configured, an unknown or another user's session, an imported one, bad
+ * input); once the user's turn is stored, every failure ends the stream with an `error` event and
+ * the user's turn stays. A consumer that stops iterating (or aborts `signal`) cancels the model
+ * call; what it had said is stored marked incomplete.
+ */
+export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput, options: ChatTurnOptions = {}): AsyncGenerator<ChatEvent, void, undefined> {
+  const { signal } = options;
+  const turn = parseInput(ChatInputSchema, input, 'chat input');
+  const model = deps.model();
+  if (signal?.aborted) throw new MemexError('MEMEX_ABORTED', 'the chat turn was cancelled before it began');
+
+  let session: SessionSummary;
+  const created = turn.sessionId === undefined;
+  if (turn.sessionId !== undefined) {
+    session = await deps.getSession(userId, turn.sessionId);
+    if (session.origin.kind === 'imported') {
+      throw new MemexError('MEMEX_SESSION_READ_ONLY', `session ${session.id} is an imported conversation and cannot be changed; start a new session to go on from it`, { details: { sessionId: session.id } });
+    }
+    if (turn.personaId) await deps.requirePersona(userId, turn.personaId);
+  } else {
+    session = await deps.createSession(userId, turn.personaId ? { personaId: turn.personaId } : {});
+  }
+  const sessionId = session.id;
+  const userMessage = await deps.append(userId, sessionId, { role: 'user', content: turn.text });
+  yield { type: 'session', created, session: await deps.getSession(userId, sessionId), userMessage };
+
+  const fail = (cause: unknown, partial: Message | null = null): ChatEvent => {
+    const error = toMemexError(cause, 'the chat turn failed');
+    const shown: ChatError = { code: error.code, message: error.message, hint: error.hint, details: { ...error.details, sessionId, userMessageId: userMessage.id } };
+    return { type: 'error', error: shown, userMessage, partial };
+  };
+
+  let window: ContextWindow;
+  try {
+    window = await deps.buildContext(userId, {
+      sessionId,
+      budget: turn.budget ?? deps.settings.contextTokens,
+      ...(turn.reserve !== undefined ? { reserve: turn.reserve } : {}),
+      ...(turn.system !== undefined ? { system: turn.system } : {}),
+      ...(turn.personaId !== undefined && !created ? { personaId: turn.personaId } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (cause) {
+    yield fail(cause);
+    return;
+  }
+  yield { type: 'context', report: window.report };
+
+  // The window's messages are plain JSON objects of the chat format; the wire type only adds an index signature.
+  const request: ChatRequest = { messages: window.messages.map((m) => ({ ...m })) };
+  const fold = new ReplyFold(model.model ?? '');
+  const started = performance.now();
+  let firstTokenMs: number | null = null;
+  let outcome: 'streaming' | 'complete' | 'failed' = 'streaming';
+  let failure: MemexError | null = null;
+  const metadata = (extra: Partial<ReplyMetadata> = {}): ReplyMetadata => {
+    const reply = fold.reply();
+    return { model: reply.model, usage: reply.usage, finishReason: reply.finishReason, latencyMs: round(performance.now() - started), firstTokenMs, ...extra };
+  };
+  /** What the model had said when the turn was cut short, stored marked incomplete (nothing when it had said nothing). */
+  const keepPartial = async (code: MemexError['code']): Promise<Message | null> => {
+    const text = fold.reply().content ?? '';
+    if (text === '') return null;
+    const meta = metadata({ incomplete: true, error: code });
+    return deps.append(userId, sessionId, { role: 'assistant', content: text, metadata: { ...meta } }, meta.usage ? { usage: meta.usage } : {});
+  };
+
+  try {
+    for await (const chunk of model.stream(request, signal ? { signal } : {})) {
+      const text = fold.add(chunk);
+      if (text === '') continue;
+      firstTokenMs ??= round(performance.now() - started);
+      yield { type: 'delta', text };
+    }
+    outcome = 'complete';
+  } catch (cause) {
+    outcome = 'failed';
+    failure = toMemexError(cause, 'the chat model failed');
+  } finally {
+    // Still 'streaming' here: the consumer stopped iterating at a `delta` (a CLI's Ctrl-C, a
+    // `break`); the model call was cancelled by leaving the loop. What came is kept.
+    if (outcome === 'streaming') await keepPartial('MEMEX_ABORTED').catch(() => null);
+  }
+
+  if (failure) {
+    let partial: Message | null = null;
+    try {
+      partial = await keepPartial(failure.code);
+    } catch {
+      // The failure reported is the model's; a store that also fails is the next turn's to report.
+    }
+    yield fail(failure, partial);
+    return;
+  }
+
+  try {
+    const reply = fold.reply();
+    const content = reply.content ?? '';
+    const meta = metadata();
+    const title = created && deps.settings.titles ? await modelTitle(model, turn.text, content, signal) : null;
+    const appendOptions: AppendOptions = { ...(reply.usage ? { usage: reply.usage } : {}), ...(title !== null ? { autoTitle: title } : {}) };
+    const message = await deps.append(userId, sessionId, { role: 'assistant', content, metadata: { ...meta } }, appendOptions);
+    yield { type: 'done', message, session: await deps.getSession(userId, sessionId), model: reply.model, usage: reply.usage };
+  } catch (cause) {
+    yield fail(cause);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
