@@ -214,7 +214,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     const [imported] = (await memex.sessions.list('alice', { origin: 'imported' })).sessions;
     expect(imported).toBeDefined();
     const before = (await memex.messages.list('alice', imported?.id as string)).total;
-    await expectCode(collect(memex.chat('alice', { text: 'Go on', sessionId: imported?.id as string })), 'MEMEX_SESSION_READ_ONLY');
+    await expectCode(collect(memex.chat('alice', { text: 'Go on', sessionId: imported?.id })), 'MEMEX_SESSION_READ_ONLY');
     expect((await memex.messages.list('alice', imported?.id as string)).total).toBe(before);
     expect(fake.requests).toHaveLength(0);
   });
