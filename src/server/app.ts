@@ -24,6 +24,7 @@ import { userRoutes } from './routes/users.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
+import { chatRoutes } from './routes/chat.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -212,6 +213,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       userRoutes(v1, context);
       adminRoutes(v1, context);
       importRoutes(v1, context);
+      chatRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },
