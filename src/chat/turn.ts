@@ -18,6 +18,11 @@ export interface ChatDeps {
   /** Throws MEMEX_PERSONA_NOT_FOUND for a persona the user does not have. */
   requirePersona(userId: string, personaId: string): Promise<void>;
   append(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message>;
+  /** Starts embedding a query a window will recall for, so that it is ready when the window is built. */
+  warmQuery(query: string): void;
+  /** Waits until what was appended before is searchable (the facade's flush, catching up after a restart). */
+  settle(userId: string): Promise<void>;
+  /** Builds the window without settling first: `settle` ran before the user's turn was stored. */
   buildContext(userId: string, options: ContextOptions): Promise<ContextWindow>;
 }
 
@@ -53,6 +58,12 @@ export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput
     session = await deps.createSession(userId, turn.personaId ? { personaId: turn.personaId } : {});
   }
   const sessionId = session.id;
+  // Earlier turns (this session's and others') become searchable first; the new turn's own
+  // embedding then runs beside the model call instead of before it: the window shows that turn
+  // verbatim, so recall would drop it as in-window anyway.
+  // The window recalls for this text: its embedding runs while the turn is stored.
+  deps.warmQuery(turn.text);
+  await deps.settle(userId);
   const userMessage = await deps.append(userId, sessionId, { role: 'user', content: turn.text });
   yield { type: 'session', created, session: await deps.getSession(userId, sessionId), userMessage };
 
