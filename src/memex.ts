@@ -74,7 +74,7 @@ import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type Inde
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
-import { chatTurn, type ChatEvent } from './chat/index.js';
+import { chatTurn, runTurn, type ChatDeps, type ChatEvent, type TurnSpec } from './chat/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
 export type MemexWarning =
@@ -421,22 +421,30 @@ export class Memex {
    */
   chat(userId: string, input: ChatInput & { signal?: AbortSignal }): AsyncIterable<ChatEvent> {
     const { signal, ...turn } = input;
-    return chatTurn(
-      {
-        model: () => this.chatModel(),
-        settings: { contextTokens: this.config.llm.contextTokens, titles: this.config.llm.titles },
-        getSession: (user, sessionId) => this.store.getSession(user, sessionId),
-        createSession: (user, session) => this.sessions.create(user, session),
-        requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
-        append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
-        warmQuery: (query) => this.recall.warm(query),
-        settle: (user) => this.settle(user),
-        buildContext: (user, options) => this.contexts.build(user, options),
-      },
-      userId,
-      turn,
-      signal ? { signal } : {},
-    );
+    return chatTurn(this.chatDeps(), userId, turn, signal ? { signal } : {});
+  }
+
+  /**
+   * The turn `chat` runs, for a caller with its own wire format (the OpenAI-compatible memory
+   * proxy): the user's message as stored (content parts), the upstream request made from the
+   * window (tools, sampling settings), and each raw chunk as it arrives. Same events and guarantees.
+   */
+  runTurn(userId: string, spec: TurnSpec): AsyncIterable<ChatEvent> {
+    return runTurn(this.chatDeps(), userId, spec);
+  }
+
+  private chatDeps(): ChatDeps {
+    return {
+      model: () => this.chatModel(),
+      settings: { contextTokens: this.config.llm.contextTokens, titles: this.config.llm.titles },
+      getSession: (user, sessionId) => this.store.getSession(user, sessionId),
+      createSession: (user, session) => this.sessions.create(user, session),
+      requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
+      append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
+      warmQuery: (query) => this.recall.warm(query),
+      settle: (user) => this.settle(user),
+      buildContext: (user, options) => this.contexts.build(user, options),
+    };
   }
 
   /** `messages.append` with what a chat turn changes on the session in the same write. */

@@ -1,3 +1,3 @@
-export { chatTurn, type ChatDeps, type ChatTurnOptions } from './turn.js';
+export { chatTurn, runTurn, type ChatDeps, type ChatTurnOptions, type TurnSpec } from './turn.js';
 export { cleanTitle } from './title.js';
 export type { ChatError, ChatEvent, ReplyMetadata } from './events.js';

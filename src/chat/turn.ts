@@ -1,6 +1,6 @@
 import { ChatInputSchema, MemexError, parseInput, toMemexError, type ChatInput, type Message, type NewMessage, type NewSession, type SessionSummary } from '../core/index.js';
 import type { ContextOptions, ContextWindow } from '../context/index.js';
-import { ReplyFold, type ChatModel, type ChatRequest } from '../llm/index.js';
+import { ReplyFold, type ChatChunk, type ChatModel, type ChatRequest } from '../llm/index.js';
 import type { AppendOptions } from '../store/index.js';
 import type { ChatError, ChatEvent, ReplyMetadata } from './events.js';
 import { modelTitle } from './title.js';
@@ -41,30 +41,70 @@ export interface ChatTurnOptions {
  * call; what it had said is stored marked incomplete.
  */
 export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput, options: ChatTurnOptions = {}): AsyncGenerator<ChatEvent, void, undefined> {
-  const { signal } = options;
+  // Parsed inside the generator: bad input is thrown by the first `next()`, as every refusal is.
   const turn = parseInput(ChatInputSchema, input, 'chat input');
+  yield* runTurn(deps, userId, {
+    message: { role: 'user', content: turn.text },
+    query: turn.text,
+    ...(turn.sessionId !== undefined ? { sessionId: turn.sessionId } : {}),
+    ...(turn.personaId !== undefined ? { personaId: turn.personaId } : {}),
+    ...(turn.budget !== undefined ? { budget: turn.budget } : {}),
+    ...(turn.reserve !== undefined ? { reserve: turn.reserve } : {}),
+    ...(turn.system !== undefined ? { system: turn.system } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/**
+ * A turn as `runTurn` takes it: what `chatTurn` makes of its input, and what a caller with its own
+ * wire format (the OpenAI-compatible memory proxy) builds: the user's message as stored (content
+ * parts, a name), the request sent upstream made from the window (tools, sampling settings kept),
+ * and each raw chunk handed over as it arrives (to forward unchanged).
+ */
+export interface TurnSpec {
+  /** The user's turn, stored before the model is called. */
+  message: NewMessage;
+  /** What the window recalls memories for (default: the stored user turn's text). */
+  query?: string;
+  sessionId?: string;
+  personaId?: string | null;
+  budget?: number;
+  reserve?: number;
+  system?: string;
+  /** The request sent upstream (default: the window's messages alone). */
+  request?: (window: ContextWindow) => ChatRequest;
+  /** Each chunk as the model's server sent it, before its text becomes a `delta`. */
+  onChunk?: (chunk: ChatChunk) => void;
+  /** Title a new session by the model (default `llm.titles`). */
+  title?: boolean;
+  signal?: AbortSignal;
+}
+
+/** The turn `chatTurn` runs, for callers that speak another wire format; see `TurnSpec`. */
+export async function* runTurn(deps: ChatDeps, userId: string, spec: TurnSpec): AsyncGenerator<ChatEvent, void, undefined> {
+  const { signal } = spec;
   const model = deps.model();
   if (signal?.aborted) throw new MemexError('MEMEX_ABORTED', 'the chat turn was cancelled before it began');
 
   let session: SessionSummary;
-  const created = turn.sessionId === undefined;
-  if (turn.sessionId !== undefined) {
-    session = await deps.getSession(userId, turn.sessionId);
+  const created = spec.sessionId === undefined;
+  if (spec.sessionId !== undefined) {
+    session = await deps.getSession(userId, spec.sessionId);
     if (session.origin.kind === 'imported') {
       throw new MemexError('MEMEX_SESSION_READ_ONLY', `session ${session.id} is an imported conversation and cannot be changed; start a new session to go on from it`, { details: { sessionId: session.id } });
     }
-    if (turn.personaId) await deps.requirePersona(userId, turn.personaId);
+    if (spec.personaId) await deps.requirePersona(userId, spec.personaId);
   } else {
-    session = await deps.createSession(userId, turn.personaId ? { personaId: turn.personaId } : {});
+    session = await deps.createSession(userId, spec.personaId ? { personaId: spec.personaId } : {});
   }
   const sessionId = session.id;
+  // The window recalls for this text: its embedding runs while the turn is stored.
+  if (spec.query !== undefined) deps.warmQuery(spec.query);
   // Earlier turns (this session's and others') become searchable first; the new turn's own
   // embedding then runs beside the model call instead of before it: the window shows that turn
   // verbatim, so recall would drop it as in-window anyway.
-  // The window recalls for this text: its embedding runs while the turn is stored.
-  deps.warmQuery(turn.text);
   await deps.settle(userId);
-  const userMessage = await deps.append(userId, sessionId, { role: 'user', content: turn.text });
+  const userMessage = await deps.append(userId, sessionId, spec.message);
   yield { type: 'session', created, session: await deps.getSession(userId, sessionId), userMessage };
 
   const fail = (cause: unknown, partial: Message | null = null): ChatEvent => {
@@ -77,10 +117,11 @@ export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput
   try {
     window = await deps.buildContext(userId, {
       sessionId,
-      budget: turn.budget ?? deps.settings.contextTokens,
-      ...(turn.reserve !== undefined ? { reserve: turn.reserve } : {}),
-      ...(turn.system !== undefined ? { system: turn.system } : {}),
-      ...(turn.personaId !== undefined && !created ? { personaId: turn.personaId } : {}),
+      budget: spec.budget ?? deps.settings.contextTokens,
+      ...(spec.reserve !== undefined ? { reserve: spec.reserve } : {}),
+      ...(spec.system !== undefined ? { system: spec.system } : {}),
+      ...(spec.query !== undefined ? { query: spec.query.slice(0, 10_000) } : {}),
+      ...(spec.personaId !== undefined && !created ? { personaId: spec.personaId } : {}),
       ...(signal ? { signal } : {}),
     });
   } catch (cause) {
@@ -90,7 +131,7 @@ export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput
   yield { type: 'context', report: window.report };
 
   // The window's messages are plain JSON objects of the chat format; the wire type only adds an index signature.
-  const request: ChatRequest = { messages: window.messages.map((m) => ({ ...m })) };
+  const request: ChatRequest = spec.request ? spec.request(window) : { messages: window.messages.map((m) => ({ ...m })) };
   const fold = new ReplyFold(model.model ?? '');
   const started = performance.now();
   let firstTokenMs: number | null = null;
@@ -110,6 +151,7 @@ export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput
 
   try {
     for await (const chunk of model.stream(request, signal ? { signal } : {})) {
+      spec.onChunk?.(chunk);
       const text = fold.add(chunk);
       if (text === '') continue;
       firstTokenMs ??= round(performance.now() - started);
@@ -140,9 +182,13 @@ export async function* chatTurn(deps: ChatDeps, userId: string, input: ChatInput
     const reply = fold.reply();
     const content = reply.content ?? '';
     const meta = metadata();
-    const title = created && deps.settings.titles ? await modelTitle(model, turn.text, content, signal) : null;
+    const asked = typeof userMessage.content === 'string' ? userMessage.content : '';
+    const title = created && (spec.title ?? deps.settings.titles) && asked !== '' ? await modelTitle(model, asked, content, signal) : null;
     const appendOptions: AppendOptions = { ...(reply.usage ? { usage: reply.usage } : {}), ...(title !== null ? { autoTitle: title } : {}) };
-    const message = await deps.append(userId, sessionId, { role: 'assistant', content, metadata: { ...meta } }, appendOptions);
+    // Tool calls the model asked for are stored with the turn (the proxy passes tools through).
+    const calls = reply.toolCalls.filter((call) => call.id !== '' && call.function.name !== '').map((call) => ({ id: call.id, type: 'function' as const, function: call.function }));
+    const stored: NewMessage = calls.length > 0 ? { role: 'assistant', content: reply.content, tool_calls: calls, metadata: { ...meta } } : { role: 'assistant', content, metadata: { ...meta } };
+    const message = await deps.append(userId, sessionId, stored, appendOptions);
     yield { type: 'done', message, session: await deps.getSession(userId, sessionId), model: reply.model, usage: reply.usage };
   } catch (cause) {
     yield fail(cause);

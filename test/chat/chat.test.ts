@@ -219,6 +219,29 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     expect(fake.requests).toHaveLength(0);
   });
 
+  it('runTurn (what the memory proxy builds on): content parts stored, its own request sent, raw chunks handed over, tool calls stored', async () => {
+    const memex = await open();
+    fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Lisbon"}' }] });
+    const chunks: unknown[] = [];
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+    const events = await collect(
+      memex.runTurn('alice', {
+        message: { role: 'user', content: [{ type: 'text', text: 'Weather in Lisbon?' }] },
+        query: 'Weather in Lisbon?',
+        request: (window) => ({ messages: window.messages.map((m) => ({ ...m })), tools, temperature: 0.2 }),
+        onChunk: (chunk) => chunks.push(chunk),
+        title: false,
+      }),
+    );
+    const done = ofType(events, 'done');
+    expect(fake.requests[0]?.body).toMatchObject({ tools, temperature: 0.2 });
+    expect(fake.requests).toHaveLength(1);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(done.message.role).toBe('assistant');
+    expect(done.message.role === 'assistant' && done.message.toolCalls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Lisbon"}' } }]);
+    expect(ofType(events, 'session').userMessage.parts).toEqual([{ type: 'text', text: 'Weather in Lisbon?' }]);
+  });
+
   it('refuses bad input with MEMEX_INVALID_INPUT', async () => {
     const memex = await open();
     await expectCode(collect(memex.chat('alice', { text: '   ' })), 'MEMEX_INVALID_INPUT');
