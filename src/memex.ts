@@ -442,7 +442,10 @@ export class Memex {
       requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
       append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
       warmQuery: (query) => this.recall.warm(query),
-      settle: (user) => this.settle(user),
+      settle: async (user, sessionId) => {
+        await this.catchUp(user);
+        await this.indexer.settleUser(user, sessionId);
+      },
       buildContext: (user, options) => this.contexts.build(user, options),
     };
   }

@@ -20,8 +20,11 @@ export interface ChatDeps {
   append(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message>;
   /** Starts embedding a query a window will recall for, so that it is ready when the window is built. */
   warmQuery(query: string): void;
-  /** Waits until what was appended before is searchable (the facade's flush, catching up after a restart). */
-  settle(userId: string): Promise<void>;
+  /**
+   * Waits until the user's earlier messages are searchable (catching up after a restart), except
+   * those of `sessionId`: the window shows that session's recent turns verbatim.
+   */
+  settle(userId: string, sessionId: string): Promise<void>;
   /** Builds the window without settling first: `settle` ran before the user's turn was stored. */
   buildContext(userId: string, options: ContextOptions): Promise<ContextWindow>;
 }
@@ -100,10 +103,10 @@ export async function* runTurn(deps: ChatDeps, userId: string, spec: TurnSpec): 
   const sessionId = session.id;
   // The window recalls for this text: its embedding runs while the turn is stored.
   if (spec.query !== undefined) deps.warmQuery(spec.query);
-  // Earlier turns (this session's and others') become searchable first; the new turn's own
-  // embedding then runs beside the model call instead of before it: the window shows that turn
-  // verbatim, so recall would drop it as in-window anyway.
-  await deps.settle(userId);
+  // The user's turns in other sessions become searchable first. This session's latest turns, and
+  // the new one, are embedded beside the model call instead of before it: the window shows them
+  // verbatim, so recall would drop them as in-window anyway.
+  await deps.settle(userId, sessionId);
   const userMessage = await deps.append(userId, sessionId, spec.message);
   yield { type: 'session', created, session: await deps.getSession(userId, sessionId), userMessage };
 

@@ -40,6 +40,10 @@ export class MessageIndexer {
   private readonly queue = new Map<string, SessionRef>();
   private running: Promise<void> | null = null;
   private failures: MemexError[] = [];
+  /** The session being embedded now. */
+  private current: SessionRef | null = null;
+  /** Resolves when the session being embedded is done (then a new one is made). */
+  private step = resolvers();
 
   constructor(private readonly options: MessageIndexerOptions) {}
 
@@ -54,6 +58,16 @@ export class MessageIndexer {
     const [failure] = this.failures;
     this.failures = [];
     if (failure) throw failure;
+  }
+
+  /**
+   * Resolves once no session of `userId` (other than `exceptSessionId`) waits to be embedded: what
+   * a query of that user needs, without queueing behind other users' work (a chat turn's recall
+   * waits for the user's earlier turns, not for every user's). Failures are left for `flush`.
+   */
+  async settleUser(userId: string, exceptSessionId?: string): Promise<void> {
+    const mine = (ref: SessionRef | null): boolean => ref !== null && ref.userId === userId && ref.sessionId !== exceptSessionId;
+    while (this.running && (mine(this.current) || [...this.queue.values()].some(mine))) await this.step.promise;
   }
 
   /** Embeds everything in the session that has no rows yet, now. */
@@ -84,6 +98,7 @@ export class MessageIndexer {
   private async drain(): Promise<void> {
     try {
       for (let next = this.take(); next; next = this.take()) {
+        this.current = next;
         try {
           const count = await this.indexSession(next);
           // An index that cannot take the rows now syncs them (and reports why) on the next search.
@@ -92,11 +107,21 @@ export class MessageIndexer {
           // A session or user deleted while queued has nothing left to embed.
           if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND')) continue;
           this.failures.push(toMemexError(cause, `cannot embed session ${next.sessionId}`));
+        } finally {
+          this.current = null;
+          this.stepped();
         }
       }
     } finally {
       this.running = null;
+      this.stepped();
     }
+  }
+
+  private stepped(): void {
+    const done = this.step;
+    this.step = resolvers();
+    done.resolve();
   }
 
   private take(): SessionRef | undefined {
@@ -105,4 +130,11 @@ export class MessageIndexer {
     this.queue.delete(entry[0]);
     return entry[1];
   }
+}
+
+/** `Promise.withResolvers`, which Node 20 lacks. */
+function resolvers(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
 }

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChatModel, Memex, type ChatEvent, type MemexOptions } from '../../src/index.js';
+import { ChatModel, HashedEmbedder, Memex, type ChatEvent, type Embedder, type EmbedOptions, type MemexOptions } from '../../src/index.js';
 import { requestTokens, tiktokenTokenizer, type ChatMessage } from '../../src/context/index.js';
 import { BACKENDS, backendConfig, type Backend } from '../helpers/backends.js';
 import { expectCode } from '../helpers/errors.js';
@@ -34,6 +34,27 @@ function ofType<T extends ChatEvent['type']>(events: ChatEvent[], type: T): Extr
   const found = events.find((e) => e.type === type);
   expect(found, `a ${type} event in ${events.map((e) => e.type).join(',')}`).toBeDefined();
   return found as Extract<ChatEvent, { type: T }>;
+}
+
+/** A FAKE embedder for one test: the hashed one, holding back texts `held` picks until `release()`. */
+class HeldEmbedder implements Embedder {
+  private readonly inner = new HashedEmbedder();
+  readonly modelId = this.inner.modelId;
+  readonly dimension = this.inner.dimension;
+  readonly maxTokens = this.inner.maxTokens;
+  private opened: () => void = () => undefined;
+  private readonly gate = new Promise<void>((resolve) => (this.opened = resolve));
+  constructor(private readonly held: (text: string) => boolean) {}
+  countTokens(text: string): number {
+    return this.inner.countTokens(text);
+  }
+  async embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+    if (texts.some(this.held)) await this.gate;
+    return this.inner.embed(texts, options);
+  }
+  release(): void {
+    this.opened();
+  }
 }
 
 describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
@@ -240,6 +261,21 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     expect(done.message.role).toBe('assistant');
     expect(done.message.role === 'assistant' && done.message.toolCalls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Lisbon"}' } }]);
     expect(ofType(events, 'session').userMessage.parts).toEqual([{ type: 'text', text: 'Weather in Lisbon?' }]);
+  });
+
+  it("a chat turn does not wait for another user's messages to be embedded", async () => {
+    const embedder = new HeldEmbedder((text) => text.includes('BOB'));
+    const memex = await open({ embedder });
+    await memex.users.create({ id: 'bob' });
+    const bobs = await memex.sessions.create('bob');
+    await memex.messages.append('bob', bobs.id, { role: 'user', content: 'BOB keeps this note to himself' });
+    try {
+      const events = await collect(memex.chat('alice', { text: 'Hello again' }));
+      expect(events.at(-1)?.type).toBe('done');
+    } finally {
+      embedder.release();
+    }
+    await memex.flush();
   });
 
   it('refuses bad input with MEMEX_INVALID_INPUT', async () => {
