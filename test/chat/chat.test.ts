@@ -144,6 +144,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     ['a 429', { kind: 'status', status: 429 } as const, 'MEMEX_LLM_RATE_LIMITED'],
     ['no answer', { kind: 'hang' } as const, 'MEMEX_LLM_TIMEOUT'],
     ['a stream that is not JSON', { kind: 'malformed', before: 0 } as const, 'MEMEX_LLM_BAD_RESPONSE'],
+    ['garbage instead of events', { kind: 'garbage', body: '<html>upstream proxy error</html>' } as const, 'MEMEX_LLM_UNAVAILABLE'],
   ])('ends with a coded error event on %s, keeping the user turn', async (_name, reply, code) => {
     const memex = await open();
     fake.script(reply);
