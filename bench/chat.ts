@@ -6,7 +6,9 @@
  *  - directly: `ChatModel.stream` with a request the size of a chat window (the baseline), and
  *  - through `memex.chat` (library) and `POST /v1/chat` (HTTP, SSE over loopback): store the user
  *    turn (durable), embed it, build the window (recall over the user's history, summary, recent
- *    turns), stream the reply, store the assistant turn with usage and the session's totals.
+ *    turns), stream the reply, store the assistant turn with usage and the session's totals;
+ *  - and, for reference, the same library calls without a model (append, buildContext, append):
+ *    what a caller gluing the turn together would pay (its "first text" column: up to the window).
  *
  * For each: p50/p99 of the whole turn and of the time to the first streamed text, at concurrency
  * 1 and 16 (each concurrent chat a different user's, in its own session). "Added" is Memex minus
@@ -185,11 +187,24 @@ async function main(): Promise<void> {
       return { totalMs: performance.now() - start, firstMs };
     };
 
+    // What a caller gluing it together pays without a model: append, window, append.
+    const partsTurn = (sessions: string[]) => async (worker: number, i: number): Promise<Sample> => {
+      const user = users[worker] as string;
+      const sessionId = sessions[worker] as string;
+      const start = performance.now();
+      await memex.messages.append(user, sessionId, { role: 'user', content: question(i) });
+      await memex.buildContext(user, { sessionId, budget: memex.config.llm.contextTokens });
+      const firstMs = performance.now() - start;
+      await memex.messages.append(user, sessionId, { role: 'assistant', content: REPLY.repeat(CHUNKS) });
+      return { totalMs: performance.now() - start, firstMs };
+    };
+
     // Warm up every path (model, tokenizer, index, connections).
     await run(2, 10, directTurn);
     const warm = await sessionsFor(2);
     await run(2, 10, libraryTurn(warm));
     await run(2, 10, httpTurn(warm));
+    await run(2, 10, partsTurn(warm));
 
     console.log(`chat turn cost, ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; embedding model ${model}; flat-file store`);
     console.log(`fake upstream: ${FIRST_MS} ms to the first chunk, ${CHUNKS} chunks ${GAP_MS} ms apart; history ${SESSIONS} sessions x ${TURNS} turns per user; window budget ${memex.config.llm.contextTokens} tokens; ${turnsPerRun} turns per cell\n`);
@@ -200,8 +215,11 @@ async function main(): Promise<void> {
       const baseline = await run(concurrency, turnsPerRun, directTurn);
       const library = await run(concurrency, turnsPerRun, libraryTurn(await sessionsFor(concurrency)));
       const http = await run(concurrency, turnsPerRun, httpTurn(await sessionsFor(concurrency)));
+      const parts = await run(concurrency, turnsPerRun, partsTurn(await sessionsFor(concurrency)));
       const b = { p50: percentile(baseline.map((s) => s.totalMs), 50), p99: percentile(baseline.map((s) => s.totalMs), 99), f50: percentile(baseline.map((s) => s.firstMs), 50), f99: percentile(baseline.map((s) => s.firstMs), 99) };
       console.log(`| ${concurrency} | upstream directly | ${f(b.p50)} | ${f(b.p99)} | | | ${f(b.f50)} | ${f(b.f99)} | |`);
+      const p = (samples: Sample[], key: keyof Sample, at: number): string => f(percentile(samples.map((x) => x[key]), at));
+      console.log(`| ${concurrency} | no model: append + buildContext + append | ${p(parts, 'totalMs', 50)} | ${p(parts, 'totalMs', 99)} | | | ${p(parts, 'firstMs', 50)} | ${p(parts, 'firstMs', 99)} | |`);
       for (const [name, samples] of [['memex.chat (library)', library], ['POST /v1/chat (SSE)', http]] as const) {
         const p50 = percentile(samples.map((s) => s.totalMs), 50);
         const p99 = percentile(samples.map((s) => s.totalMs), 99);
