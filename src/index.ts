@@ -83,3 +83,6 @@ export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, Stor
 export { extractMemories, type Exchange, type ExtractResult, type MemoryChange } from './memory/index.js';
 export { ChatModel, chatModelFromConfig, ReplyFold, type CallOptions, type ChatModelOptions, type StreamOptions, type ChatReply, type ChatRequest, type ChatChunk, type ToolCall, type Usage as ChatUsage } from './llm/index.js';
 export { Secret } from './core/index.js';
+export { chatTurn, runTurn, type ChatDeps, type ChatError, type ChatEvent, type ChatTurnOptions, type ReplyMetadata, type TurnSpec } from './chat/index.js';
+export type { AppendOptions } from './store/index.js';
+export type { ChatInput } from './core/index.js';

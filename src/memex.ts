@@ -29,6 +29,7 @@ import {
   type SessionPatch,
   type SessionSummary,
   type SearchOptions,
+  type ChatInput,
 } from './core/index.js';
 import {
   exportSession,
@@ -50,6 +51,7 @@ import {
   type FileSource,
   type SessionVectorData,
   type VectorStatus,
+  type AppendOptions,
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import {
@@ -74,6 +76,7 @@ import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, ty
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
 import { extractMemories, type Exchange, type ExtractResult } from './memory/index.js';
 import { proxyComplete, proxyStream, type ProxyCompletion, type ProxyDeps, type ProxyOptions, type ProxyStream } from './proxy/index.js';
+import { chatTurn, runTurn, type ChatDeps, type ChatEvent, type TurnSpec } from './chat/index.js';
 
 /** Everything Memex reports instead of throwing: repairs, unreadable files, a model fallback. */
 export type MemexWarning =
@@ -413,12 +416,12 @@ export class Memex {
    */
   readonly proxy = {
     complete: async (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyCompletion> => {
-      const result = await proxyComplete(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options });
+      const result = await proxyComplete(this.proxyDeps(), userId, request, { budget: this.config.llm.contextTokens, ...options });
       this.remember(userId, result.sessionId, result.turns, result.stored);
       return result;
     },
     stream: async (userId: string, request: unknown, options: Partial<ProxyOptions> = {}): Promise<ProxyStream> => {
-      const result = await proxyStream(this.proxyDeps(), userId, request, { budget: this.config.proxy.budget, ...options });
+      const result = await proxyStream(this.proxyDeps(), userId, request, { budget: this.config.llm.contextTokens, ...options });
       void result.stored.then((reply) => reply && this.remember(userId, result.sessionId, result.turns, reply));
       return result;
     },
@@ -446,6 +449,7 @@ export class Memex {
       createSession: (userId) => this.sessions.create(userId),
       writable: (userId, sessionId) => this.writable(userId, sessionId),
       append: (userId, sessionId, messages) => this.messages.appendMany(userId, sessionId, messages),
+      appendReply: (userId, sessionId, message, options) => this.appendWith(userId, sessionId, message, options),
       buildContext: (userId, options) => this.buildContext(userId, options),
     };
   }
@@ -471,6 +475,72 @@ export class Memex {
         options,
       ),
   };
+
+  /**
+   * One retrieval-augmented chat turn with the configured model (`llm`): the user's `text` is
+   * stored in `sessionId` (a new session when absent), the window is built for it (`budget`, default
+   * `llm.contextTokens`) with memories recalled from all the user's sessions, and the reply streams
+   * back and is stored with its model, token usage and timings (the session keeps usage totals in
+   * `metadata.usage`). Events: `session`, `context`, `delta`..., then `done` or a coded `error`.
+   * Refusals before anything is stored (MEMEX_LLM_NOT_CONFIGURED, MEMEX_SESSION_NOT_FOUND,
+   * MEMEX_SESSION_READ_ONLY, bad input) are thrown by the first `next()`. Aborting `signal`, or
+   * leaving the loop, cancels the model call; the partial reply is stored marked incomplete.
+   *
+   * ```ts
+   * for await (const event of memex.chat('alice', { text: 'Where did we say we would stay in Lisbon?' })) {
+   *   if (event.type === 'delta') process.stdout.write(event.text);
+   *   if (event.type === 'done') console.log('\n', event.usage, event.session.id);
+   * }
+   * ```
+   */
+  chat(userId: string, input: ChatInput & { signal?: AbortSignal }): AsyncIterable<ChatEvent> {
+    const { signal, ...turn } = input;
+    return this.remembering(userId, chatTurn(this.chatDeps(), userId, turn, signal ? { signal } : {}));
+  }
+
+  /** Passes a turn's events on, and starts memory extraction (`memory.extract`) once it is done. */
+  private async *remembering(userId: string, events: AsyncIterable<ChatEvent>): AsyncGenerator<ChatEvent> {
+    let user: Message | null = null;
+    for await (const event of events) {
+      if (event.type === 'session') user = event.userMessage;
+      if (event.type === 'done' && user) this.remember(userId, event.session.id, [user], event.message);
+      yield event;
+    }
+  }
+
+  /**
+   * The turn `chat` runs, for a caller with its own wire format (the OpenAI-compatible memory
+   * proxy): the user's message as stored (content parts), the upstream request made from the
+   * window (tools, sampling settings), and each raw chunk as it arrives. Same events and guarantees.
+   */
+  runTurn(userId: string, spec: TurnSpec): AsyncIterable<ChatEvent> {
+    return this.remembering(userId, runTurn(this.chatDeps(), userId, spec));
+  }
+
+  private chatDeps(): ChatDeps {
+    return {
+      model: () => this.chatModel(),
+      settings: { contextTokens: this.config.llm.contextTokens, titles: this.config.llm.titles },
+      getSession: (user, sessionId) => this.store.getSession(user, sessionId),
+      createSession: (user, session) => this.sessions.create(user, session),
+      requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
+      append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
+      warmQuery: (query) => this.recall.warm(query),
+      settle: async (user, sessionId) => {
+        await this.catchUp(user);
+        await this.indexer.settleUser(user, sessionId);
+      },
+      buildContext: (user, options) => this.contexts.build(user, options),
+    };
+  }
+
+  /** `messages.append` with what a chat turn changes on the session in the same write. */
+  private async appendWith(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message> {
+    await this.writable(userId, sessionId);
+    const [written] = await this.store.appendMessages(userId, sessionId, [message], options);
+    this.indexer.schedule(userId, sessionId);
+    return written as Message;
+  }
 
   /** Long-term notes about a user (`context_history.json`) that windows include when they fit. */
   readonly notes = {

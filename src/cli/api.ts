@@ -1,4 +1,5 @@
 import type {
+  ChatInput,
   FileRecord,
   ImportRecord,
   Message,
@@ -15,6 +16,7 @@ import type {
   SessionSummary,
 } from '../core/index.js';
 import type { ContextOptions, ContextWindow } from '../context/index.js';
+import type { ChatEvent } from '../chat/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
@@ -68,6 +70,8 @@ export interface MemexApi {
   ingestFile(userId: string, sessionId: string, source: { path: string }, options?: IngestFileOptions): Promise<IngestSummary>;
   search(userId: string, query: string, options?: SearchOptions): Promise<SearchReport>;
   buildContext(userId: string, options: ContextOptions): Promise<ContextWindow>;
+  /** One chat turn with the configured model (over HTTP: the server's model), as its events. */
+  chat(userId: string, input: ChatInput & { signal?: AbortSignal }): AsyncIterable<ChatEvent>;
   reindex(options?: ReindexOptions): Promise<ReindexResult>;
   doctor(options?: DoctorOptions): Promise<DoctorReport>;
   /** Loads the model (a server has it loaded already): a data dir of another model refuses before anything is stored. */

@@ -15,6 +15,7 @@ import { registerServerCommands } from './server-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerDbCommands } from './db-commands.js';
 import { registerMcpCommand } from './mcp-command.js';
+import { registerChatCommand } from './chat-command.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
@@ -36,6 +37,14 @@ function messageLines(m: Message): string {
   return [`[${shortTime(m.createdAt)}] ${m.role}: ${m.content}`, ...m.attachments.map(attachmentLine)].join('\n');
 }
 
+/** The chat turns' token totals (`metadata.usage`), when the session has any. */
+function usageLine(usage: unknown): string[] {
+  if (usage === null || typeof usage !== 'object') return [];
+  const { promptTokens, completionTokens, replies } = usage as Record<string, unknown>;
+  if (typeof promptTokens !== 'number' || typeof completionTokens !== 'number') return [];
+  return [`  tokens:        ${promptTokens} prompt + ${completionTokens} completion${typeof replies === 'number' ? ` over ${replies} replies` : ''}`];
+}
+
 export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerRecallCommands(program, contextOf);
   registerIngestCommands(program, contextOf);
@@ -46,6 +55,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerMigrateCommand(program, contextOf);
   registerDbCommands(program, contextOf);
   registerMcpCommand(program, contextOf);
+  registerChatCommand(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')
@@ -134,6 +144,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
         `  created:       ${found.createdAt}`,
         `  last message:  ${found.lastMessageAt ?? '-'}`,
         `  persona:       ${found.personaId ?? '-'}`,
+        ...usageLine(found.metadata.usage),
       ].join('\n');
       print(ctx.io, human, found);
     });

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   errorCodes,
+  type ChatInput,
   MemexError,
   type FileRecord,
   type ImportRecord,
@@ -22,6 +23,8 @@ import {
   type SessionSummary,
 } from '../core/index.js';
 import type { ContextOptions, ContextWindow } from '../context/index.js';
+import type { ChatEvent } from '../chat/index.js';
+import { sseData } from '../llm/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
@@ -61,6 +64,8 @@ interface Call {
   body?: unknown;
   query?: Record<string, string | number | boolean | undefined>;
   form?: FormData;
+  accept?: string;
+  signal?: AbortSignal;
 }
 
 /**
@@ -83,6 +88,7 @@ export class HttpMemex implements MemexApi {
     const url = new URL(`/v1${path}`, this.server.url);
     for (const [key, value] of Object.entries(call.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
     const headers: Record<string, string> = { authorization: `Bearer ${this.server.secret}`, [LOCAL_USER_HEADER]: call.user ?? this.actingUser };
+    if (call.accept !== undefined) headers.accept = call.accept;
     let body: string | FormData | undefined;
     if (call.form) body = call.form;
     else if (call.body !== undefined) {
@@ -91,12 +97,29 @@ export class HttpMemex implements MemexApi {
     }
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+      response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}), ...(call.signal ? { signal: call.signal } : {}) });
     } catch (cause) {
+      if (call.signal?.aborted) throw new MemexError('MEMEX_ABORTED', 'cancelled', { cause });
       throw new MemexError('MEMEX_SHUTTING_DOWN', `the memex server at ${this.server.url} that owns this data dir stopped answering; run the command again`, { cause });
     }
     if (!response.ok) throw await problemOf(response);
     return response;
+  }
+
+  /** The server's chat turn, its server-sent events read as they come; aborting `signal` closes the connection, which cancels the turn there. */
+  chat(userId: string, input: ChatInput & { signal?: AbortSignal }): AsyncIterable<ChatEvent> {
+    const { signal, ...body } = input;
+    const request = (): Promise<Response> => this.request('POST', '/chat', { user: userId, body, accept: 'text/event-stream', ...(signal ? { signal } : {}) });
+    return (async function* (): AsyncGenerator<ChatEvent> {
+      const response = await request();
+      if (!response.body) return;
+      try {
+        for await (const data of sseData(response.body)) yield JSON.parse(data) as ChatEvent;
+      } catch (cause) {
+        if (signal?.aborted) throw new MemexError('MEMEX_ABORTED', 'cancelled', { cause });
+        throw new MemexError('MEMEX_SHUTTING_DOWN', 'the memex server stopped answering in the middle of the reply; run the command again', { cause });
+      }
+    })();
   }
 
   /** Every item of a paged list route, following `nextCursor`. */

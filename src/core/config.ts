@@ -315,16 +315,17 @@ export const ConfigSchema = z.strictObject({
        * begun streaming is never retried: the caller may already have shown part of it.
        */
       maxRetries: z.number().int().min(0).max(10).default(2),
-    })
-    .prefault({}),
-  /**
-   * The memory proxy (`POST /v1/chat/completions`): `budget` is the context window, in tokens, of
-   * the requests it builds when the client does not say (`X-Memex-Budget`): the upstream model's
-   * context length, less what you keep for the reply (`context.replyTokens` is kept too).
-   */
-  proxy: z
-    .strictObject({
-      budget: z.number().int().min(256).max(10_000_000).default(8192),
+      /**
+       * The model's context length in tokens: the budget of a chat turn's window (prompt and
+       * reply together) when the caller names none. Too small leaves out memories and turns; too
+       * large for the model makes the server refuse or truncate. Set it to your model's context length.
+       */
+      contextTokens: z.number().int().min(64).max(10_000_000).default(8192),
+      /**
+       * Whether a new chat session is titled by the model (one short extra call after its first
+       * exchange). A failed call keeps the offline title (the first user message, clipped).
+       */
+      titles: z.boolean().default(true),
     })
     .prefault({}),
   /**

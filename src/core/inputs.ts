@@ -276,3 +276,20 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what:
     : 'MEMEX_INVALID_INPUT';
   throw new MemexError(code, `invalid ${what}: ${summary}`, { cause: result.error, details: { issues } });
 }
+
+/**
+ * One chat turn (`memex.chat`, `POST /v1/chat`): the user's text, the session to continue (a new
+ * one when absent), a persona (for a new session: its persona; for an existing one: this turn's),
+ * and the model's context length (default `llm.contextTokens`).
+ */
+export const ChatInputSchema = z.strictObject({
+  text: z.string().trim().min(1),
+  sessionId: SessionIdSchema.optional(),
+  personaId: PersonaIdSchema.nullable().optional(),
+  budget: z.number().int().min(64).max(10_000_000).optional(),
+  /** Tokens kept free for the reply (default `context.replyTokens`). */
+  reserve: z.number().int().min(0).optional(),
+  /** The app's own system prompt, put before the persona's instructions. */
+  system: z.string().max(100_000).optional(),
+});
+export type ChatInput = z.input<typeof ChatInputSchema>;

@@ -22,6 +22,7 @@ export interface RecallOptions {
 export class Recall {
   private readonly turns = new Map<string, Promise<unknown>>();
   private readonly queryVectors = new Map<string, Float32Array>();
+  private readonly embedding = new Map<string, Promise<Float32Array | null>>();
   private readonly backend: SearchBackend;
 
   constructor(private readonly options: RecallOptions) {
@@ -66,12 +67,31 @@ export class Recall {
     const key = `${embedder.modelId}\u0000${query}`;
     const known = this.queryVectors.get(key);
     if (known) return known;
-    const vector = (await embedder.embed([query]))[0] ?? null;
+    // A query being embedded (by `warm`) is waited for, not embedded twice.
+    let pending = this.embedding.get(key);
+    if (!pending) {
+      pending = embedder.embed([query]).then((rows) => rows[0] ?? null);
+      this.embedding.set(key, pending);
+      void pending.catch(() => undefined).finally(() => this.embedding.delete(key));
+    }
+    const vector = await pending;
     if (vector) {
       if (this.queryVectors.size >= 256) this.queryVectors.delete(this.queryVectors.keys().next().value as string);
       this.queryVectors.set(key, vector);
     }
     return vector;
+  }
+
+  /**
+   * Embeds a query that a search will soon run (a chat turn's text, while the turn is being
+   * stored), so the search finds its vector ready. Failures are left for the search to report.
+   */
+  warm(query: string): void {
+    if (query.trim().length === 0 || query.length > 10_000) return;
+    void this.options
+      .embedder()
+      .then((embedder) => this.queryVector(embedder, query))
+      .catch(() => undefined);
   }
 
   /** Brings the user's index up to date now (say, before timing searches), with progress. */

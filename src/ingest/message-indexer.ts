@@ -84,6 +84,17 @@ export class MessageIndexer {
     for (const [key, ref] of [...mine, ...others]) this.queue.set(key, ref);
   }
 
+  /**
+   * Resolves once no session of `userId` (other than `exceptSessionId`) waits to be embedded: what
+   * a query of that user needs, without queueing behind other users' work (a chat turn's recall
+   * waits for the user's earlier turns, not for every user's). Failures are left for `flush`.
+   */
+  async settleUser(userId: string, exceptSessionId?: string): Promise<void> {
+    const mine = (ref: SessionRef | null): boolean => ref !== null && ref.userId === userId && ref.sessionId !== exceptSessionId;
+    this.putFirst(userId);
+    while (this.running && (mine(this.current) || [...this.queue.values()].some(mine))) await new Promise<void>((resolve) => this.wakers.push(resolve));
+  }
+
   /** Embeds everything in the session that has no rows yet, now. */
   async indexSession(ref: SessionRef, signal?: AbortSignal): Promise<IndexedCount> {
     const { store } = this.options;
@@ -145,3 +156,4 @@ export class MessageIndexer {
     return entry[1];
   }
 }
+

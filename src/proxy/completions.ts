@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MemexError, NewMessageSchema, type Message, type NewMessage, type SessionSummary } from '../core/index.js';
 import type { ContextOptionsInput } from '../core/index.js';
 import type { ContextWindow } from '../context/index.js';
+import type { AppendOptions } from '../store/index.js';
 import { ReplyFold, type ChatChunk, type ChatModel, type ChatReply, type ChatRequest } from '../llm/index.js';
 
 /**
@@ -31,6 +32,8 @@ export interface ProxyDeps {
   /** Refuses an imported (read-only) session. */
   writable(userId: string, sessionId: string): Promise<void>;
   append(userId: string, sessionId: string, messages: NewMessage[]): Promise<Message[]>;
+  /** Stores the model's reply, adding its usage to the session's running totals in the same write. */
+  appendReply(userId: string, sessionId: string, message: NewMessage, options: AppendOptions): Promise<Message>;
   buildContext(userId: string, options: ContextOptionsInput): Promise<ContextWindow>;
 }
 
@@ -145,15 +148,13 @@ export async function proxyStream(deps: ProxyDeps, userId: string, raw: unknown,
 }
 
 async function storeReply(deps: ProxyDeps, userId: string, sessionId: string, reply: ChatReply, how: { latencyMs: number; incomplete: boolean }): Promise<Message> {
-  const usage = reply.usage ? { prompt: reply.usage.promptTokens, completion: reply.usage.completionTokens, total: reply.usage.totalTokens } : null;
   const message: NewMessage = {
     role: 'assistant',
     content: reply.content ?? (reply.toolCalls.length > 0 ? null : ''),
     ...(reply.toolCalls.length > 0 ? { tool_calls: reply.toolCalls as NonNullable<NewMessage['tool_calls']> } : {}),
-    metadata: { via: 'proxy', model: reply.model, usage, latencyMs: how.latencyMs, finishReason: reply.finishReason, ...(how.incomplete ? { incomplete: true } : {}) },
+    metadata: { via: 'proxy', model: reply.model, usage: reply.usage, finishReason: reply.finishReason, latencyMs: how.latencyMs, ...(how.incomplete ? { incomplete: true } : {}) },
   };
-  const [stored] = await deps.append(userId, sessionId, [message]);
-  return stored as Message;
+  return deps.appendReply(userId, sessionId, message, reply.usage ? { usage: reply.usage } : {});
 }
 
 /** A client message as a stored one; a message Memex cannot store is the caller's error, with where it is. */

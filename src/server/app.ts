@@ -26,6 +26,7 @@ import { proxyRoutes } from './routes/proxy.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
+import { chatRoutes } from './routes/chat.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -214,6 +215,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       userRoutes(v1, context);
       adminRoutes(v1, context);
       importRoutes(v1, context);
+      chatRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },

@@ -1,4 +1,4 @@
-export type { Store, SessionPage, MessagePage, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
+export type { AppendOptions, Store, SessionPage, MessagePage, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions } from './store.js';
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { openDatabase } from './postgres/connect.js';
@@ -9,7 +9,7 @@ export { sniffType, type FileSource } from './files.js';
 export { NPY_HEADER_BYTES, npyHeader, parseNpyHeader, type NpyShape } from './flat-file/npy.js';
 export type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from './store.js';
 export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.js';
-export { FILE_ARTIFACTS, IMPORT_JOB_KEEP_MS, type FileArtifactName } from './store.js';
+export { FILE_ARTIFACTS, IMPORT_JOB_KEEP_MS, USAGE_KEY, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';

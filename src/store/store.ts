@@ -122,6 +122,17 @@ export interface PutFileInput {
  * What `restoreSession` sets of a session: its id and the fields a caller chose or the session
  * was made with. Counts, `lastMessageAt` and the preview are not here: they follow its messages.
  */
+/** What a chat turn changes on its session together with the append (one write, one transaction). */
+export interface AppendOptions {
+  /** A model reply's token usage, added to the session's running totals in `metadata.usage`. */
+  usage?: { promptTokens: number; completionTokens: number };
+  /** A title for a session its user has not named (it stays `auto`): the model's title of a new chat. */
+  autoTitle?: string;
+}
+
+/** The session's running token totals, kept in `metadata.usage` by chat turns. */
+export const USAGE_KEY = 'usage';
+
 export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'>;
 
 export interface PutFileResult {
@@ -172,7 +183,7 @@ export interface Store {
   deleteSession(userId: string, sessionId: string): Promise<void>;
 
   /** Appends in order, all or nothing; resolves once durable under the fsync policy. */
-  appendMessages(userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]>;
+  appendMessages(userId: string, sessionId: string, messages: readonly NewMessage[], options?: AppendOptions): Promise<Message[]>;
   listMessages(userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage>;
   /** The whole history, oldest first, read in chunks: for histories too long to hold in memory. */
   streamMessages(userId: string, sessionId: string, options?: { signal?: AbortSignal }): AsyncIterable<Message>;

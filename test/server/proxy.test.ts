@@ -66,7 +66,9 @@ describe.each(BACKENDS)('the memory proxy (POST /v1/chat/completions) on %s', (b
       ['user', "What is my cat's name?"],
       ['assistant', 'Your cat is called Pixel.'],
     ]);
-    expect(stored[1]?.metadata).toMatchObject({ via: 'proxy', model: 'upstream-model', usage: { prompt: 120, completion: 6, total: 126 } });
+    expect(stored[1]?.metadata).toMatchObject({ via: 'proxy', model: 'upstream-model', usage: { promptTokens: 120, completionTokens: 6, totalTokens: 126 } });
+    // The session's running totals count proxied replies as they count chat turns.
+    expect(body<{ metadata: { usage: unknown } }>(await s.app.inject({ url: `/v1/sessions/${sessionId}`, headers: s.alice }), 200).metadata.usage).toMatchObject({ promptTokens: 120, completionTokens: 6, replies: 1 });
   });
 
   it('streams the upstream chunks back, continues the session from the header, and passes tool calls and multi-part content through', async () => {

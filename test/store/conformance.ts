@@ -193,6 +193,21 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         expect((await store.listMessages('alice', id)).total).toBe(1);
       });
 
+      it("an append's options add usage to the session's totals and give an untitled or auto-titled session the title, never over the user's", async () => {
+        const { store } = await withUser();
+        const { id } = await store.createSession('alice', { metadata: { app: 'x' } });
+        await store.appendMessages('alice', id, [{ role: 'user', content: 'plan the trip' }]);
+        expect((await store.getSession('alice', id)).title).toBe('plan the trip');
+        await store.appendMessages('alice', id, [{ role: 'assistant', content: 'sure' }], { usage: { promptTokens: 10, completionTokens: 3 }, autoTitle: 'Trip planning' });
+        await store.appendMessages('alice', id, [{ role: 'assistant', content: 'more' }], { usage: { promptTokens: 5, completionTokens: 2 } });
+        const session = await store.getSession('alice', id);
+        expect(session).toMatchObject({ title: 'Trip planning', titleSource: 'auto', messageCount: 3 });
+        expect(session.metadata).toEqual({ app: 'x', usage: { promptTokens: 15, completionTokens: 5, replies: 2 } });
+        const named = await store.createSession('alice', { title: 'Mine' });
+        await store.appendMessages('alice', named.id, [{ role: 'assistant', content: 'hi' }], { autoTitle: 'Not yours' });
+        expect((await store.getSession('alice', named.id)).title).toBe('Mine');
+      });
+
       it('appends one or a batch and reads them back in order', async () => {
         const { store } = await withUser();
         const { id } = await store.createSession('alice');

@@ -12,7 +12,7 @@ const ProxyHeaders = z.looseObject({
  * The memory proxy: `POST /v1/chat/completions` as the OpenAI API has it, so any OpenAI SDK pointed
  * at Memex (`baseURL: http://host:8420/v1`, the Memex API key as its key) gets memory. The session
  * comes from `X-Memex-Session` (created when absent and returned in that header), the window size
- * from `X-Memex-Budget` (default `proxy.budget`).
+ * from `X-Memex-Budget` (default `llm.contextTokens`).
  */
 export function proxyRoutes(app: App, { memex, streams }: ServerContext): void {
   void app.register((scope: App, _options, done) => {

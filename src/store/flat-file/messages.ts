@@ -3,14 +3,15 @@ import { MemexError, type Message, type NewMessage, type PageOptions, parseId } 
 import { wrapIo } from '../durable.js';
 import { buildMessages, parseBatch } from '../new-messages.js';
 import { messagePage, messageWindow } from '../paging.js';
-import type { MessagePage } from '../store.js';
+import { USAGE_KEY, type AppendOptions, type MessagePage } from '../store.js';
+import { addUsage } from '../usage.js';
 import { type FlatFileContext, nowIso, oneLine, PREVIEW_CHARS, sessionKey, TITLE_CHARS } from './context.js';
 import { requireUser } from './users.js';
 import { countsFromLog, loadSession, sessionVectors, writeMeta } from './session-state.js';
 import { publish, userIndex } from './listing.js';
 import { getFileRecord } from './files.js';
 
-export async function appendMessages(ctx: FlatFileContext, userId: string, sessionId: string, inputs: readonly NewMessage[]): Promise<Message[]> {
+export async function appendMessages(ctx: FlatFileContext, userId: string, sessionId: string, inputs: readonly NewMessage[], options: AppendOptions = {}): Promise<Message[]> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const batch = parseBatch(inputs, ctx.limits.maxMessageChars);
   await requireUser(ctx, uid);
@@ -24,10 +25,12 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
     await state.log.append(messages, ctx.durability);
     const last = messages[messages.length - 1];
     const firstUser = messages.find((m) => m.role === 'user');
-    const autoTitle = state.meta.title === null && firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '';
+    const modelTitle = options.autoTitle !== undefined && state.meta.titleSource !== 'user' ? oneLine(options.autoTitle, TITLE_CHARS) : '';
+    const autoTitle = modelTitle || (state.meta.title === null && firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '');
     state.meta = {
       ...state.meta,
       ...(autoTitle ? { title: autoTitle, titleSource: 'auto' as const } : {}),
+      ...(options.usage ? { metadata: { ...state.meta.metadata, [USAGE_KEY]: addUsage(state.meta.metadata[USAGE_KEY], options.usage) } } : {}),
       messageCount: state.meta.messageCount + messages.length,
       lastMessageAt: last?.createdAt ?? state.meta.lastMessageAt,
       lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : state.meta.lastMessagePreview,

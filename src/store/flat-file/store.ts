@@ -31,6 +31,7 @@ import {
 import { Durability, isNotFound, readJsonRecord, wrapIo } from '../durable.js';
 import { DataDirLock } from '../lock.js';
 import type {
+  AppendOptions,
   FileArtifactName,
   ListOptions,
   MessagePage,
@@ -183,8 +184,8 @@ export class FlatFileStore implements Store {
 
   // ---- messages -----------------------------------------------------------------------------
 
-  appendMessages(userId: string, sessionId: string, inputs: readonly NewMessage[]): Promise<Message[]> {
-    return messages.appendMessages(this.ctx, userId, sessionId, inputs);
+  appendMessages(userId: string, sessionId: string, inputs: readonly NewMessage[], options?: AppendOptions): Promise<Message[]> {
+    return messages.appendMessages(this.ctx, userId, sessionId, inputs, options);
   }
 
   listMessages(userId: string, sessionId: string, page: PageOptions = {}): Promise<MessagePage> {

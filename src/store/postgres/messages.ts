@@ -2,7 +2,8 @@ import type { PoolClient } from 'pg';
 import { MemexError, parseId, type AttachmentRef, type ContentPart, type Message, type MessageId, type NewMessage, type PageOptions, type SessionId, type ToolCall, type UserId } from '../../core/index.js';
 import { buildMessages, parseBatch, type BatchChecks, type ParsedBatch } from '../new-messages.js';
 import { messagePage, messageWindow } from '../paging.js';
-import type { MessagePage } from '../store.js';
+import { USAGE_KEY, type AppendOptions, type MessagePage } from '../store.js';
+import { addUsage } from '../usage.js';
 import { foldCase, oneLine } from '../text.js';
 import { iso, type PgContext, TITLE_CHARS } from './context.js';
 import { deleteChunks } from './chunk-stats.js';
@@ -44,7 +45,7 @@ export function messageOf(row: MessageRow): Message {
   return row.role === 'user' ? { ...base, role: 'user' } : { ...base, role: 'system' };
 }
 
-export async function appendMessages(ctx: PgContext, userId: string, sessionId: string, inputs: readonly NewMessage[]): Promise<Message[]> {
+export async function appendMessages(ctx: PgContext, userId: string, sessionId: string, inputs: readonly NewMessage[], options: AppendOptions = {}): Promise<Message[]> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const batch = parseBatch(inputs, ctx.limits.maxMessageChars);
   // PostgreSQL text cannot hold NUL; JSON may carry it, so it is refused here with a clear code.
@@ -65,9 +66,17 @@ export async function appendMessages(ctx: PgContext, userId: string, sessionId: 
       [uid, sid, JSON.stringify(messages.map(rowOf))],
     );
     const firstUser = messages.find((m) => m.role === 'user');
-    if (session.title === null && firstUser) {
+    const modelTitle = options.autoTitle !== undefined && session.title_source !== 'user' ? oneLine(options.autoTitle, TITLE_CHARS) : '';
+    if (modelTitle) {
+      await client.query("UPDATE memex.sessions SET title = $3, title_key = $4, title_source = 'auto' WHERE user_id = $1 AND id = $2", [uid, sid, modelTitle, foldCase(modelTitle)]);
+    } else if (session.title === null && firstUser) {
       const title = oneLine(firstUser.content, TITLE_CHARS);
       if (title) await client.query("UPDATE memex.sessions SET title = $3, title_key = $4, title_source = 'auto' WHERE user_id = $1 AND id = $2 AND title IS NULL", [uid, sid, title, foldCase(title)]);
+    }
+    // The row is locked (requireSession), so read-add-write of the totals cannot lose a concurrent turn's usage.
+    if (options.usage) {
+      const usage = addUsage(session.metadata[USAGE_KEY], options.usage);
+      await client.query('UPDATE memex.sessions SET metadata = metadata || $3::jsonb WHERE user_id = $1 AND id = $2', [uid, sid, JSON.stringify({ [USAGE_KEY]: usage })]);
     }
     return messages;
   });

@@ -26,6 +26,7 @@ import type {
 import { parseId } from '../../core/index.js';
 import { Durability } from '../durable.js';
 import type {
+  AppendOptions,
   FileArtifactName,
   ListOptions,
   MessagePage,
@@ -135,8 +136,8 @@ export class PostgresStore implements Store {
     return sessions.deleteSession(this.ctx, userId, sessionId);
   }
 
-  appendMessages(userId: string, sessionId: string, input: readonly NewMessage[]): Promise<Message[]> {
-    return messages.appendMessages(this.ctx, userId, sessionId, input);
+  appendMessages(userId: string, sessionId: string, input: readonly NewMessage[], options?: AppendOptions): Promise<Message[]> {
+    return messages.appendMessages(this.ctx, userId, sessionId, input, options);
   }
   listMessages(userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage> {
     return messages.listMessages(this.ctx, userId, sessionId, page);

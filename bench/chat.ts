@@ -1,0 +1,239 @@
+/**
+ * Memex's own cost per chat turn: everything but the model. In one run, the same FAKE
+ * OpenAI-compatible upstream (an http server in a worker thread, with a fixed latency: FIRST_MS before
+ * the first streamed chunk, then CHUNKS chunks GAP_MS apart, usage in the last) is called
+ *
+ *  - directly: `ChatModel.stream` with a request the size of a chat window (the baseline), and
+ *  - through `memex.chat` (library) and `POST /v1/chat` (HTTP, SSE over loopback): store the user
+ *    turn (durable), embed it, build the window (recall over the user's history, summary, recent
+ *    turns), stream the reply, store the assistant turn with usage and the session's totals;
+ *  - and, for reference, the same library calls without a model (append, buildContext, append):
+ *    what a caller gluing the turn together would pay (its "first text" column: up to the window).
+ *
+ * For each: p50/p99 of the whole turn and of the time to the first streamed text, at concurrency
+ * 1 and 16 (each concurrent chat a different user's, in its own session). "Added" is Memex minus
+ * the baseline at the same percentile. Each user's history: SESSIONS older sessions of TURNS turns
+ * (recall has something to search), embedded with the shared model.
+ *
+ *   npx tsx bench/chat.ts [--turns 100] [--store flat|postgres-url]
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ChatModel, Memex, type ChatEvent } from '../src/index.js';
+import { buildApp, KeyStore } from '../src/server/index.js';
+import { sseData } from '../src/llm/index.js';
+import { benchModel, machine } from './locomo.js';
+
+const FIRST_MS = 50;
+const CHUNKS = 8;
+const GAP_MS = 5;
+/** Each user's history: SESSIONS older sessions of TURNS turns. */
+const SESSIONS = 10;
+const TURNS = 20;
+const USERS = 16;
+const CONCURRENCY = [1, 16];
+const REPLY = 'Alfama is the oldest district, with steep lanes, fado bars and views over the river. ';
+
+const { values } = parseArgs({ options: { turns: { type: 'string', default: '100' } } });
+const turnsPerRun = Number(values.turns) || 100;
+
+const TOPICS = ['the Lisbon trip in May', 'the hotel budget', 'my sister Ottilie and her bees', 'the tax return', 'learning Portuguese', 'the garden and the ferns', 'the new bike', 'the book club'];
+
+/**
+ * A FAKE upstream with fixed latency (see the header), in a worker thread: its own event loop, as a
+ * real model server's own process would have, so Memex's work in this thread does not delay its timers.
+ */
+async function fakeUpstream(): Promise<{ url: string; close: () => Promise<number> }> {
+  const code = `
+    const { createServer } = require('node:http');
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { FIRST_MS, CHUNKS, GAP_MS, REPLY } = workerData;
+    const frame = (choices, extra) => 'data: ' + JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: 'bench-fake', choices, ...extra }) + '\\n\\n';
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const stream = JSON.parse(body).stream === true;
+        setTimeout(() => {
+          if (!stream) {
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'x', model: 'bench-fake', choices: [{ index: 0, message: { role: 'assistant', content: 'A title' }, finish_reason: 'stop' }] }));
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          let i = 0;
+          const next = () => {
+            if (res.destroyed) return;
+            if (i < CHUNKS) {
+              res.write(frame([{ index: 0, delta: i === 0 ? { role: 'assistant', content: REPLY } : { content: REPLY }, finish_reason: null }]));
+              i++;
+              setTimeout(next, GAP_MS);
+              return;
+            }
+            res.write(frame([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+            res.write(frame([], { usage: { prompt_tokens: 900, completion_tokens: 150, total_tokens: 1050 } }));
+            res.end('data: [DONE]\\n\\n');
+          };
+          next();
+        }, FIRST_MS);
+      });
+    });
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+  `;
+  const worker = new Worker(code, { eval: true, workerData: { FIRST_MS, CHUNKS, GAP_MS, REPLY } });
+  const [port] = (await once(worker, 'message')) as [number];
+  return { url: `http://127.0.0.1:${port}/v1`, close: () => worker.terminate() };
+}
+
+interface Sample {
+  totalMs: number;
+  firstMs: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** `turns` turns spread over `concurrency` workers, each turn timed. */
+async function run(concurrency: number, turns: number, turn: (worker: number, i: number) => Promise<Sample>): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = next++; i < turns; i = next++) samples.push(await turn(worker, i));
+    }),
+  );
+  return samples;
+}
+
+function question(i: number): string {
+  return `What did we say about ${TOPICS[i % TOPICS.length]}? (${i})`;
+}
+
+async function main(): Promise<void> {
+  const { model, modelDir } = benchModel();
+  const upstream = await fakeUpstream();
+  const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-chat-'));
+  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: model, MEMEX_MODEL_DIR: modelDir }, config: { llm: { baseUrl: upstream.url, model: 'bench-fake', titles: false } }, onWarning: () => undefined });
+  const app = await buildApp(memex, { keys: new KeyStore(dataDir, { recheckMs: 0 }) });
+  const keys = new KeyStore(dataDir, { recheckMs: 0 });
+  try {
+    const users = Array.from({ length: USERS }, (_, u) => `user${u}`);
+    const keyOf = new Map<string, string>();
+    for (const user of users) {
+      await memex.users.create({ id: user });
+      keyOf.set(user, (await keys.create(user, 'bench')).key);
+    }
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+    // Each user's history: older sessions to recall from.
+    for (const user of users) {
+      for (let s = 0; s < SESSIONS; s++) {
+        const session = await memex.sessions.create(user, { title: `History ${s}` });
+        await memex.messages.appendMany(
+          user,
+          session.id,
+          Array.from({ length: TURNS }, (_, t) => ({ role: t % 2 === 0 ? ('user' as const) : ('assistant' as const), content: `About ${TOPICS[(s + t) % TOPICS.length]}: note ${s}.${t}, we agreed on detail number ${s * TURNS + t} and will revisit it next week.` })),
+        );
+      }
+    }
+    await memex.flush();
+    for (const user of users) await memex.index.prepare(user);
+
+    const direct = new ChatModel({ baseUrl: upstream.url, model: 'bench-fake' });
+    // A request the size of a real window, built once (the baseline pays nothing for it).
+    const seed = await memex.sessions.create('user0');
+    await memex.messages.append('user0', seed.id, { role: 'user', content: question(0) });
+    const window = await memex.buildContext('user0', { sessionId: seed.id, budget: memex.config.llm.contextTokens });
+    const request = { messages: window.messages.map((m) => ({ ...m })) };
+
+    const directTurn = async (): Promise<Sample> => {
+      const start = performance.now();
+      let firstMs = -1;
+      for await (const chunk of direct.stream(request)) {
+        if (firstMs < 0 && chunk.choices?.[0]?.delta?.content) firstMs = performance.now() - start;
+      }
+      return { totalMs: performance.now() - start, firstMs };
+    };
+
+    const sessionsFor = async (concurrency: number): Promise<string[]> => Promise.all(Array.from({ length: concurrency }, async (_, worker) => (await memex.sessions.create(users[worker] as string)).id));
+
+    const libraryTurn = (sessions: string[]) => async (worker: number, i: number): Promise<Sample> => {
+      const start = performance.now();
+      let firstMs = -1;
+      for await (const event of memex.chat(users[worker] as string, { text: question(i), sessionId: sessions[worker] })) {
+        if (event.type === 'delta' && firstMs < 0) firstMs = performance.now() - start;
+        if (event.type === 'error') throw new Error(`${event.error.code}: ${event.error.message}`);
+      }
+      return { totalMs: performance.now() - start, firstMs };
+    };
+
+    const httpTurn = (sessions: string[]) => async (worker: number, i: number): Promise<Sample> => {
+      const start = performance.now();
+      let firstMs = -1;
+      const response = await fetch(`${base}/v1/chat`, { method: 'POST', headers: { authorization: `Bearer ${keyOf.get(users[worker] as string) ?? ''}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: question(i), sessionId: sessions[worker] }) });
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+      for await (const data of sseData(response.body)) {
+        const event = JSON.parse(data) as ChatEvent;
+        if (event.type === 'delta' && firstMs < 0) firstMs = performance.now() - start;
+        if (event.type === 'error') throw new Error(`${event.error.code}: ${event.error.message}`);
+      }
+      return { totalMs: performance.now() - start, firstMs };
+    };
+
+    // What a caller gluing it together pays without a model: append, window, append.
+    const partsTurn = (sessions: string[]) => async (worker: number, i: number): Promise<Sample> => {
+      const user = users[worker] as string;
+      const sessionId = sessions[worker] as string;
+      const start = performance.now();
+      await memex.messages.append(user, sessionId, { role: 'user', content: question(i) });
+      await memex.buildContext(user, { sessionId, budget: memex.config.llm.contextTokens });
+      const firstMs = performance.now() - start;
+      await memex.messages.append(user, sessionId, { role: 'assistant', content: REPLY.repeat(CHUNKS) });
+      return { totalMs: performance.now() - start, firstMs };
+    };
+
+    // Warm up every path (model, tokenizer, index, connections).
+    await run(2, 10, directTurn);
+    const warm = await sessionsFor(2);
+    await run(2, 10, libraryTurn(warm));
+    await run(2, 10, httpTurn(warm));
+    await run(2, 10, partsTurn(warm));
+
+    console.log(`chat turn cost, ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; embedding model ${model}; flat-file store`);
+    console.log(`fake upstream: ${FIRST_MS} ms to the first chunk, ${CHUNKS} chunks ${GAP_MS} ms apart; history ${SESSIONS} sessions x ${TURNS} turns per user; window budget ${memex.config.llm.contextTokens} tokens; ${turnsPerRun} turns per cell\n`);
+    console.log('| concurrency | path | turn p50 | turn p99 | added p50 | added p99 | first text p50 | first text p99 | added to first text p50 |');
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+    const f = (ms: number): string => ms.toFixed(1);
+    for (const concurrency of CONCURRENCY) {
+      const baseline = await run(concurrency, turnsPerRun, directTurn);
+      const library = await run(concurrency, turnsPerRun, libraryTurn(await sessionsFor(concurrency)));
+      const http = await run(concurrency, turnsPerRun, httpTurn(await sessionsFor(concurrency)));
+      const parts = await run(concurrency, turnsPerRun, partsTurn(await sessionsFor(concurrency)));
+      const b = { p50: percentile(baseline.map((s) => s.totalMs), 50), p99: percentile(baseline.map((s) => s.totalMs), 99), f50: percentile(baseline.map((s) => s.firstMs), 50), f99: percentile(baseline.map((s) => s.firstMs), 99) };
+      console.log(`| ${concurrency} | upstream directly | ${f(b.p50)} | ${f(b.p99)} | | | ${f(b.f50)} | ${f(b.f99)} | |`);
+      const p = (samples: Sample[], key: keyof Sample, at: number): string => f(percentile(samples.map((x) => x[key]), at));
+      console.log(`| ${concurrency} | no model: append + buildContext + append | ${p(parts, 'totalMs', 50)} | ${p(parts, 'totalMs', 99)} | | | ${p(parts, 'firstMs', 50)} | ${p(parts, 'firstMs', 99)} | |`);
+      for (const [name, samples] of [['memex.chat (library)', library], ['POST /v1/chat (SSE)', http]] as const) {
+        const p50 = percentile(samples.map((s) => s.totalMs), 50);
+        const p99 = percentile(samples.map((s) => s.totalMs), 99);
+        const f50 = percentile(samples.map((s) => s.firstMs), 50);
+        const f99 = percentile(samples.map((s) => s.firstMs), 99);
+        console.log(`| ${concurrency} | ${name} | ${f(p50)} | ${f(p99)} | ${f(p50 - b.p50)} | ${f(p99 - b.p99)} | ${f(f50)} | ${f(f99)} | ${f(f50 - b.f50)} |`);
+      }
+    }
+  } finally {
+    await app.close();
+    await memex.close();
+    await upstream.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
