@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigSchema, loadConfig, toMemexError, type Config, type MemexError } from '../core/index.js';
+import { ConfigSchema, loadConfig, memexVersion, toMemexError, type Config, type MemexError } from '../core/index.js';
 import { Memex, describeWarning, type MemexOptions } from '../memex.js';
 import type { MemexApi } from './api.js';
 import { registerCommands } from './commands.js';
@@ -34,14 +33,6 @@ export interface Context {
   setExitCode(code: number): void;
 }
 
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 const DEFAULT_LOCK_TIMEOUT_MS = ConfigSchema.shape.lockTimeoutMs.parse(undefined);
 
@@ -68,7 +59,7 @@ export async function main(argv: string[], streams: { out?: NodeJS.WritableStrea
 
   const program = new Command('memex')
     .description('Local-first semantic memory for AI chat assistants: users, sessions and messages in plain files.')
-    .version(version(), '-V, --version')
+    .version(memexVersion(), '-V, --version')
     .addOption(new Option('--data-dir <path>', 'data dir (default: $MEMEX_DATA_DIR or ./memex-data)'))
     .addOption(new Option('--database-url <url>', 'use PostgreSQL with pgvector instead of a data dir (default: $MEMEX_DATABASE_URL)'))
     .addOption(new Option('-u, --user <id>', 'user to act as').default('default'))

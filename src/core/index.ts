@@ -5,3 +5,4 @@ export * from './inputs.js';
 export * from './config.js';
 export * from './where.js';
 export * from './terms.js';
+export * from './version.js';

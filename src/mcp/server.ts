@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { SessionIdSchema, parseInput, toMemexError, type MemexError } from '../core/index.js';
+import { SessionIdSchema, memexVersion, parseInput, toMemexError, type MemexError } from '../core/index.js';
 import type { IngestPath, McpMemex } from './api.js';
 import { toolsFor, type Tool } from './tools.js';
 
@@ -25,15 +24,6 @@ export interface McpServerOptions {
   onError?: (error: MemexError) => void;
 }
 
-/** Memex's version, told to clients in the handshake. */
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 export interface McpMemexServer extends McpServer {
   /**
@@ -104,7 +94,7 @@ function listing(tool: Tool): McpTool {
 export function createMcpServer(options: McpServerOptions): McpMemexServer {
   const { memex, userId } = options;
   const server = new McpServer(
-    { name: 'memex', title: 'Memex', version: version() },
+    { name: 'memex', title: 'Memex', version: memexVersion() },
     {
       instructions:
         "Memex is the user's long-term memory. Use `recall` before answering questions that may depend on earlier conversations, `remember` to store what the user says that is worth keeping (a message in a session, or a note for durable facts and preferences), and `build_context` to get a budgeted context window for a session.",

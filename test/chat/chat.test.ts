@@ -1,28 +1,21 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ChatModel, HashedEmbedder, Memex, type ChatEvent, type Embedder, type EmbedOptions, type MemexOptions } from '../../src/index.js';
 import { requestTokens, tiktokenTokenizer, type ChatMessage } from '../../src/context/index.js';
 import { BACKENDS, backendConfig, type Backend } from '../helpers/backends.js';
 import { expectCode } from '../helpers/errors.js';
-import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
+import { useFakeLlm } from '../helpers/fake-llm.js';
 import { modelEnv } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // memex.chat against a FAKE OpenAI-compatible server (test/helpers/fake-llm.ts), on both backends.
 
-let fake: FakeLlm;
-beforeAll(async () => {
-  fake = await startFakeLlm();
-});
-afterAll(async () => {
-  await fake.close();
-});
 const opened: Memex[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((m) => m.close()));
-  fake.reset();
 });
+const fakeLlm = useFakeLlm();
 
 export async function collect(events: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
   const all: ChatEvent[] = [];
@@ -65,7 +58,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
       env: modelEnv,
       onWarning: () => undefined,
       config: await backendConfig(backend, dir),
-      ...(model ? { chatModel: new ChatModel({ baseUrl: fake.baseUrl, model: 'fake-model', maxRetries: 0, timeoutMs: 400, idleTimeoutMs: 300 }) } : {}),
+      ...(model ? { chatModel: new ChatModel({ baseUrl: fakeLlm().baseUrl, model: 'fake-model', maxRetries: 0, timeoutMs: 400, idleTimeoutMs: 300 }) } : {}),
       ...options,
     });
     opened.push(memex);
@@ -75,7 +68,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
 
   it('creates a session, titles it by the model, then continues it; both turns stored with model, usage and timings', async () => {
     const memex = await open();
-    fake.script({ kind: 'text', text: 'Lisbon in May is lovely.', usage: { prompt: 30, completion: 6 } }, { kind: 'text', text: '"Planning a Lisbon trip."' });
+    fakeLlm().script({ kind: 'text', text: 'Lisbon in May is lovely.', usage: { prompt: 30, completion: 6 } }, { kind: 'text', text: '"Planning a Lisbon trip."' });
     const first = await collect(memex.chat('alice', { text: 'I want to plan a trip to Lisbon in May.' }));
     expect(first.map((e) => e.type).filter((t, i, all) => t !== all[i - 1])).toEqual(['session', 'context', 'delta', 'done']);
     const start = ofType(first, 'session');
@@ -91,7 +84,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     expect(done.session.metadata.usage).toEqual({ promptTokens: 30, completionTokens: 6, replies: 1 });
     const sessionId = done.session.id;
 
-    fake.script({ kind: 'text', text: 'Try Alfama.', usage: { prompt: 50, completion: 3 } });
+    fakeLlm().script({ kind: 'text', text: 'Try Alfama.', usage: { prompt: 50, completion: 3 } });
     const second = await collect(memex.chat('alice', { text: 'Which district should we stay in?', sessionId }));
     expect(ofType(second, 'session').created).toBe(false);
     const again = ofType(second, 'done');
@@ -99,8 +92,8 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     expect(again.session.title).toBe('Planning a Lisbon trip');
     expect(again.session.metadata.usage).toEqual({ promptTokens: 80, completionTokens: 9, replies: 2 });
     // Chat, title, chat: no title call for a continued session.
-    expect(fake.requests).toHaveLength(3);
-    const sent = fake.requests[2]?.body.messages as ChatMessage[];
+    expect(fakeLlm().requests).toHaveLength(3);
+    const sent = fakeLlm().requests[2]?.body.messages as ChatMessage[];
     expect(sent.map((m) => m.content)).toContain('Lisbon in May is lovely.');
 
     const stored = (await memex.messages.list('alice', sessionId)).messages;
@@ -123,7 +116,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     const report = ofType(events, 'context').report;
     expect(report.memories.some((m) => m.sessionId === older.id)).toBe(true);
     ofType(events, 'done');
-    const request = fake.requests[0]?.body as { messages: ChatMessage[] };
+    const request = fakeLlm().requests[0]?.body as { messages: ChatMessage[] };
     expect(JSON.stringify(request.messages)).toContain('Reykjavik');
     expect(request.messages.at(-1)).toMatchObject({ role: 'user', content: 'Where does my sister Ottilie live now?' });
     const tokens = requestTokens(tiktokenTokenizer(memex.config.context.encoding), request.messages);
@@ -133,7 +126,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
 
   it('keeps the offline title when the model cannot title the session', async () => {
     const memex = await open();
-    fake.script({ kind: 'text', text: 'Sure.' }, { kind: 'status', status: 500 });
+    fakeLlm().script({ kind: 'text', text: 'Sure.' }, { kind: 'status', status: 500 });
     const done = ofType(await collect(memex.chat('alice', { text: 'Remind me to water the ferns on Sunday' })), 'done');
     expect(done.session.title).toBe('Remind me to water the ferns on Sunday');
     expect(done.session.titleSource).toBe('auto');
@@ -147,7 +140,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     ['garbage instead of events', { kind: 'garbage', body: '<html>upstream proxy error</html>' } as const, 'MEMEX_LLM_UNAVAILABLE'],
   ])('ends with a coded error event on %s, keeping the user turn', async (_name, reply, code) => {
     const memex = await open();
-    fake.script(reply);
+    fakeLlm().script(reply);
     const events = await collect(memex.chat('alice', { text: 'Hello?' }));
     const last = events.at(-1);
     expect(last?.type).toBe('error');
@@ -162,7 +155,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
 
   it('stores the partial reply marked incomplete when the model fails mid-reply', async () => {
     const memex = await open();
-    fake.script({ kind: 'malformed', before: 2 });
+    fakeLlm().script({ kind: 'malformed', before: 2 });
     const events = await collect(memex.chat('alice', { text: 'Tell me a story' }));
     const last = events.at(-1);
     expect(last?.type === 'error' && last.error.code).toBe('MEMEX_LLM_BAD_RESPONSE');
@@ -174,7 +167,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
 
   it('an abort mid-stream cancels the upstream call and stores the partial reply marked incomplete', async () => {
     const memex = await open();
-    fake.script({ kind: 'stall', before: 2 });
+    fakeLlm().script({ kind: 'stall', before: 2 });
     const controller = new AbortController();
     const events: ChatEvent[] = [];
     for await (const event of memex.chat('alice', { text: 'Tell me a long story', signal: controller.signal })) {
@@ -183,8 +176,8 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     }
     const last = events.at(-1);
     expect(last?.type === 'error' && last.error.code).toBe('MEMEX_ABORTED');
-    await fake.requests[0]?.closed;
-    expect(fake.requests[0]?.aborted).toBe(true);
+    await fakeLlm().requests[0]?.closed;
+    expect(fakeLlm().requests[0]?.aborted).toBe(true);
     const stored = (await memex.messages.list('alice', ofType(events, 'session').session.id)).messages;
     expect(stored[1]?.role).toBe('assistant');
     expect(stored[1]?.content.length).toBeGreaterThan(0);
@@ -193,14 +186,14 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
 
   it('a consumer that stops iterating cancels the upstream call and the partial reply is kept', async () => {
     const memex = await open();
-    fake.script({ kind: 'stall', before: 2 });
+    fakeLlm().script({ kind: 'stall', before: 2 });
     let sessionId = '';
     for await (const event of memex.chat('alice', { text: 'Count to a thousand' })) {
       if (event.type === 'session') sessionId = event.session.id;
       if (event.type === 'delta') break;
     }
-    await fake.requests[0]?.closed;
-    expect(fake.requests[0]?.aborted).toBe(true);
+    await fakeLlm().requests[0]?.closed;
+    expect(fakeLlm().requests[0]?.aborted).toBe(true);
     const stored = (await memex.messages.list('alice', sessionId)).messages;
     expect(stored.map((m) => m.role)).toEqual(['user', 'assistant']);
     expect(stored[1]?.metadata.incomplete).toBe(true);
@@ -211,7 +204,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     const error = await expectCode(collect(memex.chat('alice', { text: 'Hello' })), 'MEMEX_LLM_NOT_CONFIGURED');
     expect(error.statusCode).toBe(503);
     expect((await memex.sessions.list('alice')).total).toBe(0);
-    expect(fake.requests).toHaveLength(0);
+    expect(fakeLlm().requests).toHaveLength(0);
   });
 
   it("bob cannot chat into alice's session", async () => {
@@ -221,7 +214,7 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     await expectCode(collect(memex.chat('bob', { text: 'Let me in', sessionId: session.id })), 'MEMEX_SESSION_NOT_FOUND');
     expect((await memex.messages.list('alice', session.id)).total).toBe(0);
     expect((await memex.sessions.list('bob')).total).toBe(0);
-    expect(fake.requests).toHaveLength(0);
+    expect(fakeLlm().requests).toHaveLength(0);
   });
 
   it('refuses an imported session before writing anything', async () => {
@@ -238,12 +231,12 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
     const before = (await memex.messages.list('alice', imported?.id as string)).total;
     await expectCode(collect(memex.chat('alice', { text: 'Go on', sessionId: imported?.id })), 'MEMEX_SESSION_READ_ONLY');
     expect((await memex.messages.list('alice', imported?.id as string)).total).toBe(before);
-    expect(fake.requests).toHaveLength(0);
+    expect(fakeLlm().requests).toHaveLength(0);
   });
 
   it('runTurn (what the memory proxy builds on): content parts stored, its own request sent, raw chunks handed over, tool calls stored', async () => {
     const memex = await open();
-    fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Lisbon"}' }] });
+    fakeLlm().script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Lisbon"}' }] });
     const chunks: unknown[] = [];
     const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
     const events = await collect(
@@ -256,8 +249,8 @@ describe.each(BACKENDS)('memex.chat on %s', (backend: Backend) => {
       }),
     );
     const done = ofType(events, 'done');
-    expect(fake.requests[0]?.body).toMatchObject({ tools, temperature: 0.2 });
-    expect(fake.requests).toHaveLength(1);
+    expect(fakeLlm().requests[0]?.body).toMatchObject({ tools, temperature: 0.2 });
+    expect(fakeLlm().requests).toHaveLength(1);
     expect(chunks.length).toBeGreaterThan(1);
     expect(done.message.role).toBe('assistant');
     expect(done.message.role === 'assistant' && done.message.toolCalls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Lisbon"}' } }]);

@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -268,4 +269,23 @@ async function answer(reply: FakeReply, body: Record<string, unknown>, res: Serv
       res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' }).end(reply.body);
       return;
   }
+}
+
+/**
+ * The fake for a whole test file: started before its tests, reset after each (after the file's
+ * own afterEach hooks registered before this call), closed after all. Returns a getter.
+ */
+export function useFakeLlm(): () => FakeLlm {
+  let fake: FakeLlm | null = null;
+  beforeAll(async () => {
+    fake = await startFakeLlm();
+  });
+  afterEach(() => fake?.reset());
+  afterAll(async () => {
+    await fake?.close();
+  });
+  return () => {
+    if (!fake) throw new Error('the fake LLM starts in beforeAll: call this inside a test or hook');
+    return fake;
+  };
 }

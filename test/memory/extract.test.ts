@@ -1,22 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { HashedEmbedder, Memex } from '../../src/index.js';
 import { BACKENDS, backendConfig, type Backend } from '../helpers/backends.js';
 import { expectCode } from '../helpers/errors.js';
-import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
+import { useFakeLlm } from '../helpers/fake-llm.js';
 import { tempDir } from '../helpers/tmp.js';
 
-let fake: FakeLlm;
-beforeAll(async () => {
-  fake = await startFakeLlm();
-});
-afterAll(async () => {
-  await fake.close();
-});
 const opened: Memex[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((m) => m.close()));
-  fake.reset();
 });
+const fakeLlm = useFakeLlm();
 
 async function open(backend: Backend, llm = true): Promise<Memex> {
   const dataDir = await tempDir();
@@ -25,7 +18,7 @@ async function open(backend: Backend, llm = true): Promise<Memex> {
     env: {},
     embedder: new HashedEmbedder(),
     onWarning: () => undefined,
-    config: { ...(await backendConfig(backend, dataDir)), ...(llm ? { llm: { baseUrl: fake.baseUrl, model: 'memory-model', maxRetries: 0 } } : {}) },
+    config: { ...(await backendConfig(backend, dataDir)), ...(llm ? { llm: { baseUrl: fakeLlm().baseUrl, model: 'memory-model', maxRetries: 0 } } : {}) },
   });
   opened.push(memex);
   await memex.users.create({ id: 'alice' });
@@ -40,7 +33,7 @@ describe.each(BACKENDS)('memory extraction on %s', (backend) => {
   it('adds what the model proposes and updates a note keeping its earlier text; the model sees the notes and the exchange', async () => {
     const memex = await open(backend);
     const diet = await memex.notes.add('alice', { text: 'Alice is vegetarian.', kind: 'fact' });
-    fake.script(
+    fakeLlm().script(
       answer([
         { op: 'add', kind: 'preference', text: 'Alice prefers window seats on flights.' },
         { op: 'update', id: diet.id, text: 'Alice is vegan since 2025.' },
@@ -50,7 +43,7 @@ describe.each(BACKENDS)('memory extraction on %s', (backend) => {
     expect(result.changes.map((c) => c.op)).toEqual(['add', 'update']);
     expect(result.ignored).toEqual([]);
     // What the model was shown: the existing note with its id, and the exchange.
-    const shown = JSON.stringify(fake.requests[0]?.body.messages);
+    const shown = JSON.stringify(fakeLlm().requests[0]?.body.messages);
     expect(shown).toContain(diet.id);
     expect(shown).toContain('window seat');
 
@@ -68,7 +61,7 @@ describe.each(BACKENDS)('memory extraction on %s', (backend) => {
     const memex = await open(backend);
     const kept = await memex.notes.add('alice', { text: 'Alice lives in Porto.' });
     const bobs = await memex.notes.add('bob', { text: 'Bob lives in Oslo.' });
-    fake.script(
+    fakeLlm().script(
       answer([
         { op: 'delete', id: kept.id },
         { op: 'update', id: bobs.id, text: 'Bob moved.' },
@@ -89,9 +82,9 @@ describe.each(BACKENDS)('memory extraction on %s', (backend) => {
     expect((await memex.notes.list('alice')).map((n) => n.text)).toContain('Alice lives in Porto.');
     expect((await memex.notes.list('bob')).map((n) => n.text)).toEqual(['Bob lives in Oslo.']);
 
-    fake.script({ kind: 'text', text: 'Sure! I will remember that.' });
+    fakeLlm().script({ kind: 'text', text: 'Sure! I will remember that.' });
     await expectCode(memex.memory.extract('alice', exchange('x')), 'MEMEX_LLM_BAD_RESPONSE');
-    fake.script({ kind: 'status', status: 500 });
+    fakeLlm().script({ kind: 'status', status: 500 });
     await expectCode(memex.memory.extract('alice', exchange('x')), 'MEMEX_LLM_UNAVAILABLE');
     expect(await memex.notes.list('alice')).toHaveLength(6);
   });
@@ -99,6 +92,6 @@ describe.each(BACKENDS)('memory extraction on %s', (backend) => {
   it('is MEMEX_LLM_NOT_CONFIGURED without a model, and calls nothing', async () => {
     const memex = await open(backend, false);
     await expectCode(memex.memory.extract('alice', exchange('x')), 'MEMEX_LLM_NOT_CONFIGURED');
-    expect(fake.requests).toEqual([]);
+    expect(fakeLlm().requests).toEqual([]);
   });
 });
