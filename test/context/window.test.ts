@@ -95,10 +95,11 @@ describe('buildContext', () => {
             });
           } catch (error) {
             if (!isMemexError(error, 'MEMEX_CONTEXT_BUDGET_TOO_SMALL')) throw error;
-            // Only when the system prompt (or the latest turn) cannot fit.
+            // Only when the system prompt (or the latest turn) cannot fit, or nothing but the reply
+            // priming would (fast-check found budget 5, reserve 2: an empty window is refused).
             const latest = history.at(-1);
             const latestTokens = latest && c.include.recent ? requestTokens(tokenizer, [{ role: latest.role, content: latest.content }]) - 3 : 0;
-            expect(systemTokens + latestTokens).toBeGreaterThan(c.budget - c.reserve);
+            if (c.budget - c.reserve > 3) expect(systemTokens + latestTokens).toBeGreaterThan(c.budget - c.reserve);
             return;
           }
           const { messages, report } = window;
