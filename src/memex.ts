@@ -447,7 +447,6 @@ export class Memex {
       model: () => this.chatModel(),
       getSession: (userId, sessionId) => this.sessions.get(userId, sessionId),
       createSession: (userId) => this.sessions.create(userId),
-      writable: (userId, sessionId) => this.writable(userId, sessionId),
       append: (userId, sessionId, messages) => this.messages.appendMany(userId, sessionId, messages),
       appendReply: (userId, sessionId, message, options) => this.appendWith(userId, sessionId, message, options),
       buildContext: (userId, options) => this.buildContext(userId, options),

@@ -61,27 +61,12 @@ export class MessageIndexer {
     if (userId === undefined) {
       while (this.running) await this.running;
     } else {
-      this.putFirst(userId);
-      while (this.running && this.pendingFor(userId)) await new Promise<void>((resolve) => this.wakers.push(resolve));
+      await this.waitFor(userId, (ref) => ref.userId === userId);
     }
     const index = this.failures.findIndex((failure) => userId === undefined || failure.userId === userId);
     const failure = this.failures[index];
     this.failures = userId === undefined ? [] : this.failures.filter((f) => f.userId !== userId);
     if (failure && index >= 0) throw failure.error;
-  }
-
-  private pendingFor(userId: string): boolean {
-    if (this.current?.userId === userId) return true;
-    for (const ref of this.queue.values()) if (ref.userId === userId) return true;
-    return false;
-  }
-
-  private putFirst(userId: string): void {
-    const mine = [...this.queue].filter(([, ref]) => ref.userId === userId);
-    if (mine.length === 0) return;
-    const others = [...this.queue].filter(([, ref]) => ref.userId !== userId);
-    this.queue.clear();
-    for (const [key, ref] of [...mine, ...others]) this.queue.set(key, ref);
   }
 
   /**
@@ -90,9 +75,16 @@ export class MessageIndexer {
    * waits for the user's earlier turns, not for every user's). Failures are left for `flush`.
    */
   async settleUser(userId: string, exceptSessionId?: string): Promise<void> {
-    const mine = (ref: SessionRef | null): boolean => ref !== null && ref.userId === userId && ref.sessionId !== exceptSessionId;
-    this.putFirst(userId);
-    while (this.running && (mine(this.current) || [...this.queue.values()].some(mine))) await new Promise<void>((resolve) => this.wakers.push(resolve));
+    await this.waitFor(userId, (ref) => ref.userId === userId && ref.sessionId !== exceptSessionId);
+  }
+
+  /** Moves the user's queued sessions to the front, then waits until none that `mine` picks is queued or running. */
+  private async waitFor(userId: string, mine: (ref: SessionRef) => boolean): Promise<void> {
+    const queued = [...this.queue];
+    this.queue.clear();
+    for (const [key, ref] of [...queued.filter(([, r]) => r.userId === userId), ...queued.filter(([, r]) => r.userId !== userId)]) this.queue.set(key, ref);
+    const pending = (): boolean => (this.current !== null && mine(this.current)) || [...this.queue.values()].some(mine);
+    while (this.running && pending()) await new Promise<void>((resolve) => this.wakers.push(resolve));
   }
 
   /** Embeds everything in the session that has no rows yet, now. */

@@ -29,8 +29,7 @@ export interface ProxyDeps {
   model(): ChatModel;
   getSession(userId: string, sessionId: string): Promise<SessionSummary>;
   createSession(userId: string): Promise<SessionSummary>;
-  /** Refuses an imported (read-only) session. */
-  writable(userId: string, sessionId: string): Promise<void>;
+  /** Stores messages; an imported (read-only) session is refused before anything is written. */
   append(userId: string, sessionId: string, messages: NewMessage[]): Promise<Message[]>;
   /** Stores the model's reply, adding its usage to the session's running totals in the same write. */
   appendReply(userId: string, sessionId: string, message: NewMessage, options: AppendOptions): Promise<Message>;
@@ -80,10 +79,7 @@ async function openTurn(deps: ProxyDeps, userId: string, raw: unknown, options: 
   const model = deps.model(); // MEMEX_LLM_NOT_CONFIGURED before anything is written
   let sessionId = options.sessionId;
   let created = false;
-  if (sessionId !== undefined) {
-    await deps.getSession(userId, sessionId);
-    await deps.writable(userId, sessionId);
-  }
+  if (sessionId !== undefined) await deps.getSession(userId, sessionId);
   const system = request.messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => textOf(m.content));
   const turns = request.messages.filter((m) => m.role !== 'system' && m.role !== 'developer');
   // A continued session has its history: only what follows the last assistant turn is new (the
