@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { open, readFile, rename, unlink, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
 import { FORMAT_VERSION, MemexError, ioCode, type FsyncPolicy } from '../core/index.js';
@@ -182,4 +182,15 @@ export async function readJsonRecord<S extends z.ZodType>(
     throw corrupt(`${path} does not match its schema (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`, parsed.error);
   }
   return parsed.data;
+}
+
+/** Whether `path` exists; an error other than "not found" is the caller's. */
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (cause: unknown) => {
+      if (isNotFound(cause)) return false;
+      throw cause;
+    },
+  );
 }

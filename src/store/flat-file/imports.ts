@@ -1,8 +1,8 @@
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ImportJob, ImportJobSchema, type ImportRecord, ImportRecordSchema, MemexError, parseId, parseInput, toMemexError } from '../../core/index.js';
 import { IMPORT_JOB_KEEP_MS } from '../store.js';
-import { readJsonRecord, wrapIo } from '../durable.js';
+import { exists, readJsonRecord, wrapIo } from '../durable.js';
 import { type FlatFileContext, listDir } from './context.js';
 import { requireUser } from './users.js';
 
@@ -81,12 +81,6 @@ export async function saveImportJob(ctx: FlatFileContext, userId: string, job: I
   return { cancelRequested: await exists(join(dir, `${parsed.id}.cancel`)) };
 }
 
-function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 async function forgetOldJobs(ctx: FlatFileContext, dir: string): Promise<void> {
   const before = Date.now() - IMPORT_JOB_KEEP_MS;

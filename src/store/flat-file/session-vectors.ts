@@ -1,8 +1,8 @@
-import { open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import { FORMAT_VERSION, MemexError, VectorLineSchema, type Chunk, type VectorLine } from '../../core/index.js';
-import { isNotFound, wrapIo, writeSynced, type Durability } from '../durable.js';
+import { exists, isNotFound, wrapIo, writeSynced, type Durability } from '../durable.js';
 import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from '../store.js';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
 
@@ -308,15 +308,6 @@ function checkBatch(batch: VectorBatch): number | null {
   return dimension;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (cause: unknown) => {
-      if (isNotFound(cause)) return false;
-      throw cause;
-    },
-  );
-}
 
 /** Byte offsets just past each line of `text`, counting from `base`. */
 function lineEnds(text: string, base: number): number[] {
