@@ -87,13 +87,13 @@ class TiktokenTokenizer implements Tokenizer {
 
   count(text: string): number {
     if (text.length === 0) return 0;
-    // No special tokens allowed or disallowed: `<|endoftext|>` in a message is text, not a control token.
-    return this.bpe.encode(text, [], []).length;
+    // Ordinary: `<|endoftext|>` in a message is text, not a control token.
+    return this.bpe.encode_ordinary(text).length;
   }
 
   truncate(text: string, maxTokens: number): string {
     if (maxTokens <= 0) return '';
-    const tokens = this.bpe.encode(text, [], []);
+    const tokens = this.bpe.encode_ordinary(text);
     if (tokens.length <= maxTokens) return text;
     // A cut inside a multi-byte character leaves a replacement character: drop it.
     return decoder.decode(this.bpe.decode(tokens.subarray(0, maxTokens))).replace(/\uFFFD+$/u, '');
@@ -124,6 +124,11 @@ export function tiktokenTokenizer(encoding: string): Tokenizer {
  * Remembers token counts of texts seen before (stored turns, notes, summary sentences), so a window
  * for a long session counts only what is new. Keyed by the text itself (a digest of long texts),
  * so a count is never reused for other text; bounded, forgetting the oldest entries first.
+ *
+ * A long text of several lines is counted line by line (`lineSegments`), each line through the
+ * cache: the blocks a window renders (memories, notes, the summary) are mostly lines counted before,
+ * in an earlier window or an earlier try at fitting this one, and a block is counted again each
+ * time a line is added or dropped.
  */
 export class CountCache {
   private readonly counts = new Map<string, number>();
@@ -134,7 +139,8 @@ export class CountCache {
     const key = `${tokenizer.encoding}\u0000${text.length <= 200 ? text : createHash('sha1').update(text).digest('base64')}`;
     const known = this.counts.get(key);
     if (known !== undefined) return known;
-    const tokens = tokenizer.count(text);
+    const segments = text.length > SPLIT_CHARS ? lineSegments(text) : null;
+    const tokens = segments ? segments.reduce((sum, segment) => sum + this.count(tokenizer, segment), 0) : tokenizer.count(text);
     if (this.counts.size >= this.capacity) {
       const oldest = this.counts.keys().next();
       if (!oldest.done) this.counts.delete(oldest.value);
@@ -142,4 +148,31 @@ export class CountCache {
     this.counts.set(key, tokens);
     return tokens;
   }
+}
+
+/** Texts longer than this are counted by lines when they have several. */
+const SPLIT_CHARS = 300;
+
+/**
+ * `text` cut after line breaks where the count of the whole is the sum of the parts' counts, or
+ * null when it has no such place. cl100k_base and o200k_base first split text into pieces by a
+ * pattern, then encode each piece alone; a piece never runs past a `\n` into a next line that
+ * starts with something other than whitespace, a line break or (o200k's `[\r\n/]*` after
+ * punctuation) a slash. So at such places the pieces, and the tokens, are the same whether the text
+ * is encoded whole or in parts. Text with `\r` is left whole. `test/context/tokenizer.test.ts`
+ * checks the sums against whole counts on real conversations and on hostile text.
+ */
+export function lineSegments(text: string): string[] | null {
+  if (text.includes('\r')) return null;
+  const segments: string[] = [];
+  let start = 0;
+  for (let at = text.indexOf('\n'); at >= 0 && at < text.length - 1; at = text.indexOf('\n', at + 1)) {
+    const next = text[at + 1] as string;
+    if (next === '/' || /[\s\u0085]/u.test(next)) continue;
+    segments.push(text.slice(start, at + 1));
+    start = at + 1;
+  }
+  if (segments.length === 0) return null;
+  segments.push(text.slice(start));
+  return segments;
 }

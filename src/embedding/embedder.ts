@@ -3,6 +3,8 @@ import { MemexError } from '../core/index.js';
 export interface EmbedOptions {
   /** Checked between model calls: a cancelled embed rejects with MEMEX_ABORTED and returns nothing. */
   signal?: AbortSignal;
+  /** Someone waits for these rows (a query): they go before queued bulk work where the embedder queues. */
+  urgent?: boolean;
 }
 
 /**

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { FeatureExtractionPipeline } from '@huggingface/transformers';
+import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { MemexError } from '../core/index.js';
 import { allocateRows, assertTexts, isBlank, normalizeInPlace, throwIfAborted, type EmbedOptions, type Embedder } from './embedder.js';
+import { ModelThread, transformersUrl } from './model-thread.js';
 
 export interface TransformersEmbedderOptions {
   /** A model id on the hub (`Xenova/all-MiniLM-L6-v2`) or under `modelDir`. */
@@ -39,26 +40,35 @@ function locate(options: TransformersEmbedderOptions): ModelLocation {
 let loadQueue: Promise<unknown> = Promise.resolve();
 const loaded = new Map<string, Promise<TransformersEmbedder>>();
 
+/** Texts up to this long are remembered with their rows (a chat turn's text is a query, then a chunk). */
+const MEMO_MAX_CHARS = 2000;
+const MEMO_ENTRIES = 512;
+
 /**
  * Sentence embeddings from a transformers.js feature-extraction pipeline (ONNX Runtime on the CPU),
- * mean-pooled and L2-normalised. One instance per model per process: `load` shares it.
+ * mean-pooled and L2-normalised. The model runs in a thread of its own (model-thread.ts); this
+ * thread keeps only its tokenizer, for `countTokens`. One instance per model per process: `load`
+ * shares it.
+ *
+ * The rows of the last few hundred short texts are remembered: a chat turn's text is embedded as
+ * the window's query, then again as the stored message's chunk, and the second costs nothing.
  */
 export class TransformersEmbedder implements Embedder {
   readonly maxTokens: number;
   private readonly specialTokens: number;
+  private readonly memo = new Map<string, Float32Array>();
 
   private constructor(
     readonly modelId: string,
     readonly dimension: number,
-    private readonly pipe: FeatureExtractionPipeline,
+    private readonly tokenizer: PreTrainedTokenizer,
+    private readonly thread: ModelThread,
+    maxPositionEmbeddings: number | null,
     private readonly batchSize: number,
   ) {
-    const config = pipe.model.config as { max_position_embeddings?: number };
-    const limits = [pipe.tokenizer.model_max_length, config.max_position_embeddings].filter(
-      (n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0,
-    );
+    const limits = [tokenizer.model_max_length, maxPositionEmbeddings].filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0);
     this.maxTokens = Math.min(...limits, 8192);
-    this.specialTokens = pipe.tokenizer.encode('').length;
+    this.specialTokens = tokenizer.encode('').length;
   }
 
   /** Loads the model once per process; later calls with the same options share it. */
@@ -77,15 +87,19 @@ export class TransformersEmbedder implements Embedder {
 
   private static async create(options: TransformersEmbedderOptions): Promise<TransformersEmbedder> {
     const location = locate(options);
-    const { env, pipeline } = await import('@huggingface/transformers');
+    const { env, AutoTokenizer } = await import('@huggingface/transformers');
     env.allowLocalModels = location.root !== null;
     env.allowRemoteModels = location.root === null && options.allowRemote !== false;
     if (location.root !== null) env.localModelPath = `${location.root}/`;
     env.cacheDir = options.cacheDir ?? join(homedir(), '.cache', 'memex', 'models');
-    let pipe: FeatureExtractionPipeline;
+    const thread = new ModelThread({ root: location.root, id: location.id, cacheDir: env.cacheDir, allowRemote: env.allowRemoteModels, transformersUrl: transformersUrl() });
     try {
-      pipe = await pipeline('feature-extraction', location.id, { dtype: 'fp32' });
+      // The model loads in its thread while the tokenizer loads here.
+      const [info, tokenizer] = await Promise.all([thread.start(), AutoTokenizer.from_pretrained(location.id)]);
+      return new TransformersEmbedder(options.model, info.dimension, tokenizer, thread, info.maxPositionEmbeddings, options.batchSize ?? 32);
     } catch (cause) {
+      await thread.close();
+      if (cause instanceof MemexError) throw cause;
       const where = location.root ? `from ${location.root}` : env.allowRemoteModels ? 'from the cache or the hub' : 'from the cache (downloads are off)';
       const reason = cause instanceof Error ? cause.message : String(cause);
       throw new MemexError('MEMEX_MODEL_UNAVAILABLE', `cannot load embedding model ${options.model} ${where}: ${reason}`, {
@@ -93,15 +107,10 @@ export class TransformersEmbedder implements Embedder {
         details: { model: options.model, modelDir: options.modelDir ?? null },
       });
     }
-    // The dimension comes from the model's output, not its config: pooling heads can change it.
-    const probe = await pipe(['probe'], { pooling: 'mean', normalize: true });
-    const dimension = probe.dims[1];
-    if (typeof dimension !== 'number') throw new MemexError('MEMEX_MODEL_UNAVAILABLE', `model ${options.model} gave output of shape [${probe.dims.join(', ')}]`);
-    return new TransformersEmbedder(options.model, dimension, pipe, options.batchSize ?? 32);
   }
 
   countTokens(text: string): number {
-    return text === '' ? this.specialTokens : this.pipe.tokenizer.encode(text).length;
+    return text === '' ? this.specialTokens : this.tokenizer.encode(text).length;
   }
 
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
@@ -111,23 +120,37 @@ export class TransformersEmbedder implements Embedder {
     // Longest first, so each batch pads its texts to a similar length instead of to one outlier.
     const order = texts
       .map((text, index) => ({ text, index }))
-      .filter(({ text }) => !isBlank(text))
+      .filter(({ text, index }) => !isBlank(text) && !this.recall(text, rows[index] as Float32Array))
       .sort((a, b) => b.text.length - a.text.length);
+    const urgent = options.urgent === true;
     for (let begin = 0; begin < order.length; begin += this.batchSize) {
       throwIfAborted(options.signal);
       const batch = order.slice(begin, begin + this.batchSize);
-      const output = await this.pipe(
+      const data = await this.thread.run(
         batch.map((item) => item.text),
-        { pooling: 'mean', normalize: true },
+        urgent,
       );
-      const data = output.data as Float32Array;
       for (const [j, item] of batch.entries()) {
         const row = rows[item.index] as Float32Array;
         row.set(data.subarray(j * this.dimension, (j + 1) * this.dimension));
         normalizeInPlace(row);
+        this.keep(item.text, row);
       }
-      output.dispose();
     }
     return rows;
+  }
+
+  /** Copies the remembered row of `text` into `row`; false when there is none. */
+  private recall(text: string, row: Float32Array): boolean {
+    const known = this.memo.get(text);
+    if (!known) return false;
+    row.set(known);
+    return true;
+  }
+
+  private keep(text: string, row: Float32Array): void {
+    if (text.length > MEMO_MAX_CHARS) return;
+    if (this.memo.size >= MEMO_ENTRIES) this.memo.delete(this.memo.keys().next().value as string);
+    this.memo.set(text, Float32Array.from(row));
   }
 }

@@ -70,7 +70,7 @@ export class Recall {
     // A query being embedded (by `warm`) is waited for, not embedded twice.
     let pending = this.embedding.get(key);
     if (!pending) {
-      pending = embedder.embed([query]).then((rows) => rows[0] ?? null);
+      pending = embedder.embed([query], { urgent: true }).then((rows) => rows[0] ?? null);
       this.embedding.set(key, pending);
       void pending.catch(() => undefined).finally(() => this.embedding.delete(key));
     }

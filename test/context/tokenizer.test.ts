@@ -1,6 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CountCache, OPENAI_CHAT_FORMAT, messageTokens, requestTokens, tiktokenTokenizer, type ChatMessage } from '../../src/context/index.js';
+import { lineSegments } from '../../src/context/tokenizer.js';
+import { TOKEN_ENCODINGS } from '../../src/core/index.js';
 import { expectCode } from '../helpers/errors.js';
+import { hasLocomo, LOCOMO_MISSING, locomoSessions } from '../helpers/eval.js';
 
 // The worked example of OpenAI's "How to count tokens with tiktoken" cookbook, which the API
 // reported as 129 prompt tokens for gpt-3.5-turbo-0613 / gpt-4-0613 and 124 for gpt-4o.
@@ -56,5 +60,37 @@ describe('tiktoken counts', () => {
     expect(cache.count(tokenizer, `${long}x`)).toBe(tokenizer.count(`${long}x`));
     expect(cache.count(tokenizer, 'a b')).toBe(2);
     expect(cache.count(tokenizer, long)).toBe(tokenizer.count(long));
+  });
+
+  describe('counted line by line (CountCache on long texts)', () => {
+    /** Pieces that stress the encodings' split pattern at line breaks. */
+    const PIECES = ['.', '!', '?', ':', '/', '//', ' ', '  ', '\t', '\n', '\n\n', '\u00a0', '\u0085', '\u2028', '\u3000', "'s", "'LL", '42', '1234567', 'word', 'Word', 'WORD', 'über', 'Ωμέγα', '東京', '🌞', '👩‍💻', '-', '- [2026-01-02] user:', '```', '<|endoftext|>', '\u200b', '\ufeff'];
+    const line = fc.array(fc.constantFrom(...PIECES), { maxLength: 12 }).map((parts) => parts.join(''));
+
+    it.each(TOKEN_ENCODINGS)('a long text counts the same by lines as whole, %s (property)', (encoding) => {
+      const tokenizer = tiktokenTokenizer(encoding);
+      fc.assert(
+        fc.property(fc.array(line, { minLength: 2, maxLength: 60 }), (lines) => {
+          const text = lines.join('\n').padEnd(301, 'x');
+          const segments = lineSegments(text);
+          if (segments) expect(segments.join('')).toBe(text);
+          expect(new CountCache().count(tokenizer, text)).toBe(tokenizer.count(text));
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it.skipIf(!hasLocomo)(`a real conversation counts the same by lines as whole, both encodings ${hasLocomo ? '' : LOCOMO_MISSING}`, () => {
+      const sessions = locomoSessions().slice(0, 40);
+      for (const encoding of TOKEN_ENCODINGS) {
+        const tokenizer = tiktokenTokenizer(encoding);
+        const cache = new CountCache();
+        for (const session of sessions) {
+          const text = session.turns.map((turn) => `- [${session.startedAt.slice(0, 10)}] ${turn.speaker}: ${turn.text}`).join('\n');
+          expect(lineSegments(text)?.length ?? 0).toBeGreaterThan(1);
+          expect(cache.count(tokenizer, text)).toBe(tokenizer.count(text));
+        }
+      }
+    });
   });
 });

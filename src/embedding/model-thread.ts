@@ -1,0 +1,158 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { MemexError } from '../core/index.js';
+import type { ModelReply, ModelThreadOptions } from './model-protocol.js';
+
+const require = createRequire(import.meta.url);
+/** Built, the thread runs model-worker.js beside this file; from the TypeScript sources (tests, tsx) model-worker.ts. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './model-worker.ts' : './model-worker.js', import.meta.url);
+
+export interface ModelInfo {
+  dimension: number;
+  maxPositionEmbeddings: number | null;
+}
+
+interface Job {
+  texts: readonly string[];
+  resolve: (rows: Float32Array) => void;
+  reject: (error: Error) => void;
+}
+
+/** transformers.js's ES module, for the thread to import (`require.resolve` finds its CommonJS twin). */
+export function transformersUrl(): string {
+  return pathToFileURL(require.resolve('@huggingface/transformers').replace(/\.cjs$/, '.mjs')).href;
+}
+
+function startWorker(options: ModelThreadOptions): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: options });
+  // From the sources, tsx (a dev dependency) compiles the worker in its thread.
+  const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(code, { eval: true, workerData: options });
+}
+
+/**
+ * An embedding model in a worker thread of its own. ONNX Runtime's Node binding runs inference
+ * synchronously on the calling thread: in the caller's thread every batch would stall its event
+ * loop (a 32-message batch for 100 ms and more, the service's other requests and a chat's stream
+ * with it). Here the caller only posts texts and receives rows.
+ *
+ * One request runs at a time; urgent ones (a query someone waits for) go before queued bulk
+ * batches (ingest), so a search waits for at most the batch under way. The thread keeps the process
+ * alive only while it has work. If it dies, the work in hand fails with MEMEX_MODEL_UNAVAILABLE and
+ * the next request starts a new one.
+ */
+export class ModelThread {
+  private worker: Worker | null = null;
+  private ready: Promise<ModelInfo> | null = null;
+  private readonly queue: Job[] = [];
+  private urgentCount = 0;
+  private running: Job | null = null;
+  private nextId = 0;
+
+  constructor(private readonly options: ModelThreadOptions) {}
+
+  /** Starts the thread and loads the model (once; again after the thread died). */
+  start(): Promise<ModelInfo> {
+    if (this.ready) return this.ready;
+    const worker = startWorker(this.options);
+    this.worker = worker;
+    const ready = new Promise<ModelInfo>((resolve, reject) => {
+      const onMessage = (message: ModelReply): void => {
+        if (message.type === 'ready') {
+          if (message.dimension <= 0) {
+            reject(new MemexError('MEMEX_MODEL_UNAVAILABLE', `model ${this.options.id} gave output of shape [${message.dims.join(', ')}]`));
+            void worker.terminate();
+            return;
+          }
+          resolve({ dimension: message.dimension, maxPositionEmbeddings: message.maxPositionEmbeddings });
+        } else if (message.type === 'failed') reject(new Error(message.message));
+        else this.settle(message);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', (cause) => {
+        reject(cause);
+        this.stopped(worker, cause);
+      });
+      worker.on('exit', (code) => {
+        reject(new Error(`the model thread exited (code ${code}) while loading`));
+        this.stopped(worker, new Error(`the embedding model's thread exited (code ${code})`));
+      });
+    });
+    this.ready = ready;
+    ready.then(
+      () => this.idle(),
+      () => undefined,
+    );
+    return ready;
+  }
+
+  /** The rows of `texts`, row-major. */
+  run(texts: readonly string[], urgent = false): Promise<Float32Array> {
+    return new Promise<Float32Array>((resolve, reject) => {
+      const job: Job = { texts, resolve, reject };
+      if (urgent) this.queue.splice(this.urgentCount++, 0, job);
+      else this.queue.push(job);
+      this.pump();
+    });
+  }
+
+  /** Ends the thread (work in hand fails); a later request starts another. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (worker) await worker.terminate();
+  }
+
+  private pump(): void {
+    if (this.running || this.queue.length === 0) return;
+    const job = this.queue.shift() as Job;
+    if (this.urgentCount > 0) this.urgentCount--;
+    this.running = job;
+    this.start().then(
+      () => {
+        if (this.running !== job) return;
+        this.worker?.ref();
+        this.worker?.postMessage({ id: ++this.nextId, texts: job.texts });
+      },
+      (cause: unknown) => this.finish(job, null, cause),
+    );
+  }
+
+  private settle(message: Extract<ModelReply, { type: 'rows' | 'error' }>): void {
+    const job = this.running;
+    if (!job || message.id !== this.nextId) return;
+    if (message.type === 'rows') this.finish(job, message.data, null);
+    else this.finish(job, null, new Error(message.message));
+  }
+
+  private finish(job: Job, rows: Float32Array | null, cause: unknown): void {
+    if (this.running === job) this.running = null;
+    if (rows) job.resolve(rows);
+    else job.reject(unavailable(this.options.id, cause));
+    if (this.queue.length > 0) this.pump();
+    else this.idle();
+  }
+
+  /** No work: the thread must not keep the process alive. */
+  private idle(): void {
+    if (!this.running && this.queue.length === 0) this.worker?.unref();
+  }
+
+  private stopped(worker: Worker, cause: unknown): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    this.ready = null;
+    const jobs = [...(this.running ? [this.running] : []), ...this.queue.splice(0)];
+    this.running = null;
+    this.urgentCount = 0;
+    for (const job of jobs) job.reject(unavailable(this.options.id, cause));
+  }
+}
+
+function unavailable(model: string, cause: unknown): MemexError {
+  if (cause instanceof MemexError) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new MemexError('MEMEX_MODEL_UNAVAILABLE', `embedding with ${model} failed: ${reason}`, { cause, details: { model } });
+}
