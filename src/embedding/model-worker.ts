@@ -4,6 +4,7 @@
  * synchronously on the thread that calls it, so here it stalls this thread, never the caller's.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type * as Transformers from '@huggingface/transformers';
 import type { FeatureExtractionPipeline } from '@huggingface/transformers';
 import type { ModelReply, ModelRequest, ModelThreadOptions } from './model-protocol.js';
 
@@ -16,7 +17,7 @@ function reply(message: ModelReply, transfer: ArrayBuffer[] = []): void {
 }
 
 async function load(): Promise<FeatureExtractionPipeline> {
-  const { env, pipeline } = (await import(options.transformersUrl)) as typeof import('@huggingface/transformers');
+  const { env, pipeline } = (await import(options.transformersUrl)) as typeof Transformers;
   env.allowLocalModels = options.root !== null;
   env.allowRemoteModels = options.root === null && options.allowRemote;
   if (options.root !== null) env.localModelPath = `${options.root}/`;
