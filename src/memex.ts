@@ -8,6 +8,10 @@ import {
   isMemexError,
   loadConfig,
   parseInput,
+  NewPanelSchema,
+  PanelTurnSchema,
+  type NewPanel,
+  type PanelTurn,
   toMemexError,
   type MemexErrorCode,
   type Config,
@@ -827,14 +831,15 @@ export class Memex {
    */
   readonly panels = {
     /** A new session with these personas (ids or names) as participants. */
-    create: async (userId: string, input: { personas: readonly string[]; title?: string; metadata?: Record<string, unknown> }): Promise<SessionSummary> => {
-      if (!Array.isArray(input.personas) || input.personas.length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'a panel needs at least one persona');
+    create: async (userId: string, panel: NewPanel): Promise<SessionSummary> => {
+      const input = parseInput(NewPanelSchema, panel, 'panel');
       const participants = [];
       for (const persona of input.personas) participants.push((await this.personas.get(userId, persona)).id);
       return this.store.createSession(userId, { participants, ...(input.title !== undefined ? { title: input.title } : {}), ...(input.metadata ? { metadata: input.metadata } : {}) });
     },
     /** A participant's turn: an assistant message spoken by `persona` (id or name), which must be one of the session's participants. */
-    say: async (userId: string, sessionId: string, input: { persona: string; content: string; metadata?: Record<string, unknown> }): Promise<Message> => {
+    say: async (userId: string, sessionId: string, turn: PanelTurn): Promise<Message> => {
+      const input = parseInput(PanelTurnSchema, turn, 'panel turn');
       const session = await this.store.getSession(userId, sessionId);
       const persona = await this.personas.get(userId, input.persona);
       if (!session.participants.includes(persona.id)) {

@@ -314,3 +314,18 @@ export const ChatInputSchema = z.strictObject({
   system: z.string().max(100_000).optional(),
 });
 export type ChatInput = z.input<typeof ChatInputSchema>;
+
+/** A persona named by id or by name (ignoring case), as `--persona` takes it. */
+const PersonaRefSchema = z.string().trim().min(1).max(200);
+
+/** A panel: a session with several personas as participants. */
+export const NewPanelSchema = z.strictObject({
+  personas: z.array(PersonaRefSchema).min(1).max(32),
+  title: z.string().trim().min(1).max(500).optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type NewPanel = z.input<typeof NewPanelSchema>;
+
+/** A participant's turn in a panel: an assistant message spoken by the persona. */
+export const PanelTurnSchema = z.strictObject({ persona: PersonaRefSchema, content: z.string().min(1), metadata: MetadataSchema.optional() });
+export type PanelTurn = z.input<typeof PanelTurnSchema>;
