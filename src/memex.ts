@@ -866,7 +866,11 @@ export class Memex {
     appendMany: async (userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]> => {
       await this.writable(userId, sessionId);
       // A message's persona must exist (the stores keep the id as given).
-      const speakers = new Set(Array.isArray(messages) ? messages.flatMap((m) => (typeof m.personaId === 'string' ? [m.personaId] : [])) : []);
+      const speakers = new Set<string>();
+      for (const message of Array.isArray(messages) ? (messages as readonly unknown[]) : []) {
+        const personaId = typeof message === 'object' && message !== null ? (message as { personaId?: unknown }).personaId : undefined;
+        if (typeof personaId === 'string') speakers.add(personaId);
+      }
       for (const personaId of speakers) await this.store.getPersona(userId, personaId);
       const written = await this.store.appendMessages(userId, sessionId, messages);
       this.indexer.schedule(userId, sessionId);
