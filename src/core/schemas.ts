@@ -35,6 +35,16 @@ export type SessionOrigin = z.infer<typeof SessionOriginSchema>;
 
 export const TitleSourceSchema = z.enum(['user', 'auto']);
 
+const ForkPointSchema = z.object({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
+
+/** A session's lineage and panel as a restore may give them: each optional (absent keeps the session's own). */
+export const SessionLineageInputSchema = z.object({
+  forkedFrom: ForkPointSchema.nullable().optional(),
+  forks: z.array(SessionIdSchema).optional(),
+  mergedFrom: z.array(SessionIdSchema).optional(),
+  participants: z.array(PersonaIdSchema).optional(),
+});
+
 export const SessionMetaSchema = z.object({
   v: version,
   id: SessionIdSchema,
@@ -56,7 +66,7 @@ export const SessionMetaSchema = z.object({
   messagesBytes: z.number().int().nonnegative(),
   metadata: MetadataSchema,
   /** The session and message this session was forked at (`sessions.fork`); null for one that was not forked. */
-  forkedFrom: z.object({ sessionId: SessionIdSchema, messageId: MessageIdSchema }).nullable().default(null),
+  forkedFrom: ForkPointSchema.nullable().default(null),
   /** Sessions forked from this one, oldest first. A deleted fork stays listed here: the link is history. */
   forks: z.array(SessionIdSchema).default([]),
   /** The sessions merged into this one (`sessions.merge`), in merge order; each message also says which (`metadata.mergedFrom`). */

@@ -1,6 +1,6 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, noLineage, type SessionLineage, type SessionUpdate, SessionUpdateSchema, type SessionSummary, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, SessionLineageInputSchema, noLineage, type SessionLineage, type SessionUpdate, SessionUpdateSchema, type SessionSummary, type UserId } from '../../core/index.js';
 import type { RestoredSession } from '../store.js';
 import { wrapIo } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
@@ -71,7 +71,7 @@ async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: Sessi
 }
 
 const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true }).extend(
-  SessionMetaSchema.pick({ forkedFrom: true, forks: true, mergedFrom: true, participants: true }).partial().shape,
+  SessionLineageInputSchema.shape,
 );
 
 export async function restoreSession(ctx: FlatFileContext, userId: string, session: RestoredSession): Promise<SessionSummary> {

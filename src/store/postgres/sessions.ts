@@ -7,6 +7,7 @@ import {
   parseInput,
   SessionListOptionsSchema,
   SessionMetaSchema,
+  SessionLineageInputSchema,
   SessionUpdateSchema,
   type NewSession,
   type PersonaId,
@@ -211,7 +212,7 @@ export async function sessionNotFound(client: PoolClient, userId: UserId, sessio
 // ---- restoring a copy (memex migrate): the session's own fields as given, id and times included
 
 const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true }).extend(
-  SessionMetaSchema.pick({ forkedFrom: true, forks: true, mergedFrom: true, participants: true }).partial().shape,
+  SessionLineageInputSchema.shape,
 );
 
 /** Creates the session with its id, or sets these fields of an existing one; counts and the last message follow its messages. */
