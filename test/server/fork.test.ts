@@ -52,6 +52,9 @@ describe.each(BACKENDS)('fork, merge and panels over HTTP on %s', (backend) => {
     expectProblem(await post('/v1/panels', { personas: [] }), 400, 'MEMEX_INVALID_INPUT');
     const joined = body<Session>(await post(`/v1/panels/${panel.id}/participants`, { persona: 'Bystander' }), 200);
     expect(joined.participants).toEqual([critic.id, optimist.id, other.id]);
+    const patched = body<Session>(await s.app.inject({ method: 'PATCH', url: `/v1/sessions/${panel.id}`, headers: s.alice, payload: { participants: [critic.id] } }), 200);
+    expect(patched.participants).toEqual([critic.id]);
+    expectProblem(await post(`/v1/sessions/${panel.id}/messages`, { role: 'user', content: 'x', personaId: critic.id }), 400, 'MEMEX_INVALID_INPUT');
     // Another user's panel is as missing as one that never was.
     expectProblem(await post(`/v1/panels/${panel.id}/turns`, { persona: 'x', content: 'hi' }, s.bob), 404, 'MEMEX_SESSION_NOT_FOUND');
   });
