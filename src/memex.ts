@@ -7,6 +7,11 @@ import {
   samePersonaName,
   isMemexError,
   loadConfig,
+  parseInput,
+  NewPanelSchema,
+  PanelTurnSchema,
+  type NewPanel,
+  type PanelTurn,
   toMemexError,
   type MemexErrorCode,
   type Config,
@@ -52,6 +57,13 @@ import {
   type SessionVectorData,
   type VectorStatus,
   type AppendOptions,
+  forkSession,
+  mergeSessions,
+  MergeOptionsSchema,
+  type ForkOptions,
+  type ForkResult,
+  type MergeOptions,
+  type MergeResult,
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import {
@@ -777,6 +789,71 @@ export class Memex {
     /** The session as a JSON or Markdown document, in pieces. */
     export: (userId: string, sessionId: string, format: ExportFormat, options?: { signal?: AbortSignal }): AsyncIterable<string> =>
       exportSession(this.store, userId, sessionId, format, options),
+    /**
+     * A new session with the turns of `sessionId` up to and including `messageId`, their files and
+     * their vector rows (copied, not embedded again), linked both ways (`forkedFrom`, `forks`).
+     * Imported conversations can be forked: the fork is a native session. See `forkSession`.
+     */
+    fork: async (userId: string, sessionId: string, messageId: string, options?: ForkOptions): Promise<ForkResult> => {
+      // The source's rows complete first, so the fork copies them rather than embedding again.
+      await this.settle(userId);
+      const result = await forkSession(this.store, userId, sessionId, messageId, options);
+      await this.afterCopy(userId, result.session.id);
+      return result;
+    },
+    /**
+     * One new session with the messages of `sessionIds` (`mode` `time`: interleaved by time, the
+     * default; `concat`: one after the other), their files and vector rows, each message naming its
+     * sources in `metadata.mergedFrom` and the session in `mergedFrom`. The sources are kept unless
+     * `deleteSources`. See `mergeSessions`.
+     */
+    merge: async (userId: string, sessionIds: readonly string[], options: MergeOptions = {}): Promise<MergeResult> => {
+      const { deleteSources } = parseInput(MergeOptionsSchema, options, 'merge options');
+      await this.settle(userId);
+      const result = await mergeSessions(this.store, userId, sessionIds, options);
+      await this.afterCopy(userId, result.session.id);
+      if (deleteSources) for (const sessionId of sessionIds) await this.sessions.delete(userId, sessionId);
+      return result;
+    },
+  };
+
+  /** A fork's or merge's copied rows reach the search index now; anything the sources lacked rows for is embedded. */
+  private async afterCopy(userId: string, sessionId: string): Promise<void> {
+    await this.recall.noteIndexed(userId, sessionId).catch(() => undefined);
+    this.indexer.schedule(userId, sessionId);
+  }
+
+  /**
+   * Panels: one session, several personas (`participants`). Each persona's turn is an assistant
+   * message naming it (`personaId`); the user's turns are ordinary user messages. A window built
+   * for one participant (`buildContext(..., { participant })`) gives it its own instructions and
+   * notes, and shows the others' turns labelled with their names.
+   */
+  readonly panels = {
+    /** A new session with these personas (ids or names) as participants. */
+    create: async (userId: string, panel: NewPanel): Promise<SessionSummary> => {
+      const input = parseInput(NewPanelSchema, panel, 'panel');
+      const participants = [];
+      for (const persona of input.personas) participants.push((await this.personas.get(userId, persona)).id);
+      return this.store.createSession(userId, { participants, ...(input.title !== undefined ? { title: input.title } : {}), ...(input.metadata ? { metadata: input.metadata } : {}) });
+    },
+    /** A participant's turn: an assistant message spoken by `persona` (id or name), which must be one of the session's participants. */
+    say: async (userId: string, sessionId: string, turn: PanelTurn): Promise<Message> => {
+      const input = parseInput(PanelTurnSchema, turn, 'panel turn');
+      const session = await this.store.getSession(userId, sessionId);
+      const persona = await this.personas.get(userId, input.persona);
+      if (!session.participants.includes(persona.id)) {
+        throw new MemexError('MEMEX_INVALID_INPUT', `persona ${persona.name} is not a participant of session ${sessionId}`, { details: { personaId: persona.id, participants: session.participants } });
+      }
+      return this.messages.append(userId, sessionId, { role: 'assistant', content: input.content, personaId: persona.id, ...(input.metadata ? { metadata: input.metadata } : {}) });
+    },
+    /** Adds a persona (id or name) to the session's participants. */
+    join: async (userId: string, sessionId: string, persona: string): Promise<SessionSummary> => {
+      const session = await this.store.getSession(userId, sessionId);
+      const { id } = await this.personas.get(userId, persona);
+      if (session.participants.includes(id)) return session;
+      return this.sessions.update(userId, sessionId, { participants: [...session.participants, id] });
+    },
   };
 
   readonly messages = {
@@ -788,6 +865,13 @@ export class Memex {
     /** All or nothing, in order; one batch embeds faster than the same messages one by one. */
     appendMany: async (userId: string, sessionId: string, messages: readonly NewMessage[]): Promise<Message[]> => {
       await this.writable(userId, sessionId);
+      // A message's persona must exist (the stores keep the id as given).
+      const speakers = new Set<string>();
+      for (const message of Array.isArray(messages) ? (messages as readonly unknown[]) : []) {
+        const personaId = typeof message === 'object' && message !== null ? (message as { personaId?: unknown }).personaId : undefined;
+        if (typeof personaId === 'string') speakers.add(personaId);
+      }
+      for (const personaId of speakers) await this.store.getPersona(userId, personaId);
       const written = await this.store.appendMessages(userId, sessionId, messages);
       this.indexer.schedule(userId, sessionId);
       return written;

@@ -5,6 +5,8 @@ import type {
   Message,
   NewMessage,
   NewNote,
+  NewPanel,
+  PanelTurn,
   NewPersona,
   NewSession,
   NewUser,
@@ -21,7 +23,7 @@ import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportReport } from '../import/index.js';
-import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
+import type { ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
 
 /** What the CLI reports of an ingested file: the library's result, less its per-phase timings (a server does not send them). */
 export type IngestSummary = Omit<IngestResult, 'timings' | 'file'> & { file: FileRecord; timings?: IngestResult['timings'] };
@@ -46,6 +48,13 @@ export interface MemexApi {
     rename(userId: string, sessionId: string, title: string): Promise<SessionSummary>;
     delete(userId: string, sessionId: string): Promise<void>;
     export(userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string>;
+    fork(userId: string, sessionId: string, messageId: string, options?: ForkOptions): Promise<ForkResult>;
+    merge(userId: string, sessionIds: readonly string[], options?: MergeOptions): Promise<MergeResult>;
+  };
+  panels: {
+    create(userId: string, panel: NewPanel): Promise<SessionSummary>;
+    say(userId: string, sessionId: string, turn: PanelTurn): Promise<Message>;
+    join(userId: string, sessionId: string, persona: string): Promise<SessionSummary>;
   };
   messages: {
     append(userId: string, sessionId: string, message: NewMessage): Promise<Message>;

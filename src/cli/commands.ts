@@ -16,6 +16,7 @@ import { registerMigrateCommand } from './migrate-command.js';
 import { registerDbCommands } from './db-commands.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerChatCommand } from './chat-command.js';
+import { registerForkCommands, registerPanelCommands } from './panel-commands.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
@@ -56,6 +57,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerDbCommands(program, contextOf);
   registerMcpCommand(program, contextOf);
   registerChatCommand(program, contextOf);
+  registerPanelCommands(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')
@@ -144,6 +146,10 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
         `  created:       ${found.createdAt}`,
         `  last message:  ${found.lastMessageAt ?? '-'}`,
         `  persona:       ${found.personaId ?? '-'}`,
+        ...(found.participants.length > 0 ? [`  participants:  ${found.participants.join(', ')}`] : []),
+        ...(found.forkedFrom ? [`  forked from:   ${found.forkedFrom.sessionId} at ${found.forkedFrom.messageId}`] : []),
+        ...(found.forks.length > 0 ? [`  forks:         ${found.forks.join(', ')}`] : []),
+        ...(found.mergedFrom.length > 0 ? [`  merged from:   ${found.mergedFrom.join(', ')}`] : []),
         ...usageLine(found.metadata.usage),
       ].join('\n');
       print(ctx.io, human, found);
@@ -166,6 +172,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
       await memex.sessions.delete(uid, id);
       print(ctx.io, `Deleted session ${id}`, { id, deleted: true });
     });
+  registerForkCommands(session, contextOf);
 
   program
     .command('add <text...>')

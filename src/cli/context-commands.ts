@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { NOTE_KINDS, TOKEN_ENCODINGS, type Note, type TokenEncoding } from '../core/index.js';
 import type { ContextReport } from '../context/index.js';
-import { positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
+import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 import { clip, print, shortTime, table } from './output.js';
 
 interface ContextFlags {
@@ -16,6 +16,7 @@ interface ContextFlags {
   notes?: boolean;
   persona?: boolean;
   report?: boolean;
+  as?: string;
 }
 
 /** `memex context` and `memex note`: the window for a session's next model call, and the user's long-term notes. */
@@ -33,6 +34,7 @@ export function registerContextCommands(program: Command, contextOf: ContextOf):
     .option('--no-summary', 'leave the summary of older turns out')
     .option('--no-notes', "leave the user's notes out")
     .option('--no-persona', "leave the session's persona out")
+    .option('--as <persona>', "a panel's window for this participant (id or name): its persona and notes, the others' turns labelled")
     .option('--report', 'with --json: print {messages, report} instead of the messages alone')
     .addHelpText(
       'after',
@@ -42,8 +44,10 @@ export function registerContextCommands(program: Command, contextOf: ContextOf):
       const ctx = contextOf(command);
       const { memex, user } = await userOf(ctx);
       const sessionId = await sessionOf(memex, user, flags.session, false);
+      const participant = flags.as === undefined ? undefined : (await personaOf(memex, user, flags.as)).id;
       const { messages, report } = await memex.buildContext(user, {
         sessionId,
+        ...(participant !== undefined ? { participant } : {}),
         budget: flags.budget,
         ...(flags.reserve !== undefined ? { reserve: flags.reserve } : {}),
         ...(flags.query ? { query: flags.query } : {}),

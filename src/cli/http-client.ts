@@ -12,6 +12,8 @@ import {
   type MemexErrorCode,
   type NewMessage,
   type NewNote,
+  type NewPanel,
+  type PanelTurn,
   type NewPersona,
   type NewSession,
   type NewUser,
@@ -29,7 +31,7 @@ import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportProgress, ImportReport } from '../import/index.js';
-import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
+import type { ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
 import { LOCAL_USER_HEADER, type ServerFile } from '../server/announce.js';
 import type { IngestSummary, MemexApi } from './api.js';
 
@@ -160,6 +162,17 @@ export class HttpMemex implements MemexApi {
     rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.call('PATCH', `/sessions/${enc(sessionId)}`, { user: userId, body: { title } }),
     delete: (userId: string, sessionId: string): Promise<void> => this.call('DELETE', `/sessions/${enc(sessionId)}`, { user: userId }),
     export: (userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string> => this.exportSession(userId, sessionId, format),
+    fork: (userId: string, sessionId: string, messageId: string, options: ForkOptions = {}): Promise<ForkResult> =>
+      this.call('POST', `/sessions/${enc(sessionId)}/fork`, { user: userId, body: { messageId, ...options } }),
+    merge: (userId: string, sessionIds: readonly string[], options: MergeOptions = {}): Promise<MergeResult> =>
+      this.call('POST', '/sessions/merge', { user: userId, body: { sessionIds, ...options } }),
+  };
+
+  readonly panels = {
+    create: (userId: string, panel: NewPanel): Promise<SessionSummary> => this.call('POST', '/panels', { user: userId, body: panel }),
+    say: (userId: string, sessionId: string, turn: PanelTurn): Promise<Message> => this.call('POST', `/panels/${enc(sessionId)}/turns`, { user: userId, body: turn }),
+    join: (userId: string, sessionId: string, persona: string): Promise<SessionSummary> =>
+      this.call('POST', `/panels/${enc(sessionId)}/participants`, { user: userId, body: { persona } }),
   };
 
   private async *exportSession(userId: string, sessionId: string, format: ExportFormat): AsyncGenerator<string> {

@@ -9,6 +9,7 @@ import {
   type Message,
   type Note,
   type SearchOptions,
+  type SessionSummary,
   type Summary,
 } from '../core/index.js';
 import type { Embedder } from '../embedding/index.js';
@@ -181,7 +182,9 @@ export class ContextManager {
     };
 
     // ---- the system prompt and persona: always first, never cut
-    const personaId = options.personaId !== undefined ? options.personaId : session.personaId;
+    // A panel's participant speaks as its own persona (panels: memex.ts `panels`).
+    const panel = options.participant !== undefined ? await panelView(store, userId, session, options.participant) : null;
+    const personaId = panel ? panel.personaId : options.personaId !== undefined ? options.personaId : session.personaId;
     const persona = include.persona && personaId ? await store.getPersona(userId, personaId) : null;
     if (!include.persona && session.personaId) left.push({ part: 'persona', reason: 'excluded', id: session.personaId, count: 1 });
     const systemText = [options.system, persona?.instructions].filter((t): t is string => t !== undefined && t.trim().length > 0).join('\n\n');
@@ -205,7 +208,7 @@ export class ContextManager {
 
     // ---- what each part could use
     const tail = new TurnReader(store, userId, sessionId, (message) => {
-      const chat = toChat(message);
+      const chat = panel ? panel.toChat(message) : toChat(message);
       return { message, chat, tokens: cost(chat) };
     });
     const total = await tail.total();
@@ -225,7 +228,7 @@ export class ContextManager {
     let notes: Note[] = [];
     if (include.notes) {
       try {
-        notes = sortNotes(await store.listNotes(userId));
+        notes = sortNotes((await store.listNotes(userId)).filter((note) => ownNote(note, personaId)));
       } catch (cause) {
         if (!isMemexError(cause, 'MEMEX_USER_CORRUPT')) throw cause;
         left.push({ part: 'notes', reason: 'unreadable', count: 1, message: cause.message });
@@ -516,6 +519,43 @@ class TurnReader {
     }
     return null;
   }
+}
+
+/**
+ * The metadata key that makes a note one persona's own: windows for that persona include it, others
+ * do not. Notes without it are the user's, in every window.
+ */
+export const NOTE_PERSONA_KEY = 'personaId';
+
+function ownNote(note: Note, personaId: string | null): boolean {
+  const owner = note.metadata[NOTE_PERSONA_KEY];
+  return typeof owner !== 'string' || owner === personaId;
+}
+
+/**
+ * How a panel looks to one participant: its persona, its own turns as the assistant's, and the other
+ * participants' turns as user turns that start with the speaker's name (`[Name] ...`), since a
+ * model reads every assistant turn as its own. User turns and assistant turns that name no persona
+ * are shown as they are. MEMEX_INVALID_INPUT when the persona is not one of the session's participants.
+ */
+async function panelView(store: Store, userId: string, session: SessionSummary, participant: string): Promise<{ personaId: string; toChat: (message: Message) => ChatMessage }> {
+  if (!session.participants.includes(participant as SessionSummary['participants'][number])) {
+    throw new MemexError('MEMEX_INVALID_INPUT', `persona ${participant} is not a participant of session ${session.id}`, { details: { personaId: participant, participants: session.participants } });
+  }
+  const names = new Map<string, string>();
+  for (const personaId of session.participants) {
+    // A deleted persona's turns stay; they are labelled by id.
+    names.set(personaId, await store.getPersona(userId, personaId).then((p) => p.name, () => personaId));
+  }
+  return {
+    personaId: participant,
+    toChat: (message) => {
+      if (message.role !== 'assistant' || message.personaId === undefined || message.personaId === participant) return toChat(message);
+      const name = names.get(message.personaId) ?? message.personaId;
+      const text = message.content;
+      return { role: 'user', content: `[${name}] ${text}` };
+    },
+  };
 }
 
 /** A stored turn in the OpenAI chat shape: its content parts as sent, its name, tool calls and the call a tool result answers. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
-import { IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
+import { IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema, type PersonaId } from './ids.js';
 import { WhereSchema } from './where.js';
 import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
 
@@ -28,6 +28,8 @@ export const NewSessionSchema = z.strictObject({
   origin: SessionOriginSchema.optional(),
   metadata: MetadataSchema.optional(),
   createdAt: TimestampInputSchema.optional(),
+  /** A panel's personas; each must exist. */
+  participants: z.array(PersonaIdSchema).max(32).optional(),
 });
 export type NewSession = z.input<typeof NewSessionSchema>;
 
@@ -35,8 +37,17 @@ export const SessionPatchSchema = z.strictObject({
   title: z.string().trim().min(1).max(500).optional(),
   personaId: PersonaIdSchema.nullable().optional(),
   metadata: MetadataSchema.optional(),
+  /** A panel's personas (replaces the list); each must exist. */
+  participants: z.array(PersonaIdSchema).max(32).optional(),
 });
 export type SessionPatch = z.input<typeof SessionPatchSchema>;
+
+/** What a store's `updateSession` takes: the caller's patch, and the links only the facade writes. */
+export const SessionUpdateSchema = SessionPatchSchema.extend({
+  /** Adds a fork to the session's `forks` (once; in one write, so two forks at once both stay listed). */
+  addFork: SessionIdSchema.optional(),
+});
+export type SessionUpdate = z.input<typeof SessionUpdateSchema>;
 
 /**
  * A message to append. Besides Memex's own fields it takes the OpenAI chat message as is: `content`
@@ -58,8 +69,11 @@ export const NewMessageSchema = z
     tool_call_id: z.string().min(1).max(256).optional(),
     toolCallId: z.string().min(1).max(256).optional(),
     toolName: z.string().min(1).max(256).optional(),
+    /** In a panel, the persona speaking (assistant messages only). */
+    personaId: PersonaIdSchema.optional(),
   })
   .superRefine((message, ctx) => {
+    if (message.personaId !== undefined && message.role !== 'assistant') ctx.addIssue({ code: 'custom', path: ['personaId'], message: 'only assistant messages speak as a persona' });
     if (message.tool_calls && message.role !== 'assistant') ctx.addIssue({ code: 'custom', path: ['tool_calls'], message: 'only assistant messages call tools' });
     for (const key of ['tool_call_id', 'toolCallId', 'toolName'] as const) {
       if (message[key] !== undefined && message.role !== 'tool') ctx.addIssue({ code: 'custom', path: [key], message: 'only tool messages answer a tool call' });
@@ -82,6 +96,7 @@ export interface MessageBody {
   toolCalls?: ToolCall[];
   toolCallId?: string;
   toolName?: string;
+  personaId?: PersonaId;
   /** Characters it stores (text, image URLs, call arguments): what `limits.maxMessageChars` bounds. */
   size: number;
 }
@@ -97,13 +112,14 @@ export function messageBody(input: z.output<typeof NewMessageSchema>): MessageBo
   const content = parts ? textOfParts(parts) : typeof input.content === 'string' ? input.content : '';
   const toolCallId = input.toolCallId ?? input.tool_call_id;
   const body: MessageBody = {
-    v: parts || input.name !== undefined || input.tool_calls ? MESSAGE_FORMAT_VERSION : FORMAT_VERSION,
+    v: parts || input.name !== undefined || input.tool_calls || input.personaId !== undefined ? MESSAGE_FORMAT_VERSION : FORMAT_VERSION,
     content,
     ...(parts ? { parts } : {}),
     ...(input.name !== undefined ? { name: input.name } : {}),
     ...(input.tool_calls ? { toolCalls: input.tool_calls } : {}),
     ...(toolCallId !== undefined ? { toolCallId } : {}),
     ...(input.toolName !== undefined ? { toolName: input.toolName } : {}),
+    ...(input.personaId !== undefined ? { personaId: input.personaId } : {}),
     size: content.length,
   };
   for (const part of parts ?? []) if (part.type === 'image_url') body.size += part.image_url.url.length;
@@ -160,6 +176,11 @@ export const ContextOptionsSchema = z.strictObject({
   system: z.string().max(100_000).optional(),
   /** Use this persona instead of the session's (null: none). */
   personaId: PersonaIdSchema.nullable().optional(),
+  /**
+   * Build the window for this participant of a panel: its persona's instructions, its own turns as
+   * the assistant's, the other participants' turns as labelled user turns, its own notes.
+   */
+  participant: PersonaIdSchema.optional(),
   /** Parts to leave out (all are on by default). */
   include: z
     .strictObject({ persona: z.boolean(), notes: z.boolean(), summary: z.boolean(), memories: z.boolean(), recent: z.boolean() })
@@ -293,3 +314,18 @@ export const ChatInputSchema = z.strictObject({
   system: z.string().max(100_000).optional(),
 });
 export type ChatInput = z.input<typeof ChatInputSchema>;
+
+/** A persona named by id or by name (ignoring case), as `--persona` takes it. */
+const PersonaRefSchema = z.string().trim().min(1).max(200);
+
+/** A panel: a session with several personas as participants. */
+export const NewPanelSchema = z.strictObject({
+  personas: z.array(PersonaRefSchema).min(1).max(32),
+  title: z.string().trim().min(1).max(500).optional(),
+  metadata: MetadataSchema.optional(),
+});
+export type NewPanel = z.input<typeof NewPanelSchema>;
+
+/** A participant's turn in a panel: an assistant message spoken by the persona. */
+export const PanelTurnSchema = z.strictObject({ persona: PersonaRefSchema, content: z.string().min(1), metadata: MetadataSchema.optional() });
+export type PanelTurn = z.input<typeof PanelTurnSchema>;

@@ -35,6 +35,16 @@ export type SessionOrigin = z.infer<typeof SessionOriginSchema>;
 
 export const TitleSourceSchema = z.enum(['user', 'auto']);
 
+const ForkPointSchema = z.object({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
+
+/** A session's lineage and panel as a restore may give them: each optional (absent keeps the session's own). */
+export const SessionLineageInputSchema = z.object({
+  forkedFrom: ForkPointSchema.nullable().optional(),
+  forks: z.array(SessionIdSchema).optional(),
+  mergedFrom: z.array(SessionIdSchema).optional(),
+  participants: z.array(PersonaIdSchema).optional(),
+});
+
 export const SessionMetaSchema = z.object({
   v: version,
   id: SessionIdSchema,
@@ -55,8 +65,22 @@ export const SessionMetaSchema = z.object({
    */
   messagesBytes: z.number().int().nonnegative(),
   metadata: MetadataSchema,
+  /** The session and message this session was forked at (`sessions.fork`); null for one that was not forked. */
+  forkedFrom: ForkPointSchema.nullable().default(null),
+  /** Sessions forked from this one, oldest first. A deleted fork stays listed here: the link is history. */
+  forks: z.array(SessionIdSchema).default([]),
+  /** The sessions merged into this one (`sessions.merge`), in merge order; each message also says which (`metadata.mergedFrom`). */
+  mergedFrom: z.array(SessionIdSchema).default([]),
+  /** A panel's personas: each assistant message names the one that spoke (`personaId`). Empty for a one-persona chat. */
+  participants: z.array(PersonaIdSchema).default([]),
 });
 export type SessionMeta = z.infer<typeof SessionMetaSchema>;
+
+/** A session's links to others (fork, merge) and its panel, as a session that has none holds them. */
+export type SessionLineage = Pick<SessionMeta, 'forkedFrom' | 'forks' | 'mergedFrom' | 'participants'>;
+export function noLineage(): SessionLineage {
+  return { forkedFrom: null, forks: [], mergedFrom: [], participants: [] };
+}
 
 /** What a listing shows of a session: its meta without the bookkeeping. */
 export type SessionSummary = Omit<SessionMeta, 'v' | 'messagesBytes'>;
@@ -110,6 +134,8 @@ const messageBase = {
   createdAt: TimestampSchema,
   metadata: MetadataSchema,
   attachments: z.array(AttachmentRefSchema),
+  /** In a panel, the persona that spoke (assistant messages); a window built for another participant labels it with the persona's name. */
+  personaId: PersonaIdSchema.optional(),
 };
 
 /** Messages come in kinds by `role`; an assistant message may call tools, and a tool message say which call it answers. */

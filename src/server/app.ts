@@ -27,6 +27,7 @@ import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
 import { chatRoutes } from './routes/chat.js';
+import { forkRoutes } from './routes/fork.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -216,6 +217,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       adminRoutes(v1, context);
       importRoutes(v1, context);
       chatRoutes(v1, context);
+      forkRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },

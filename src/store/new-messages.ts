@@ -48,7 +48,7 @@ export async function buildMessages(sessionId: SessionId, batch: ParsedBatch, ch
     for (const attachment of attachments) await checks.requireFile(attachment.fileId);
     const id = input.id ?? newMessageId(now);
     seen.add(id);
-    const { v, content, parts, name, toolCalls, toolCallId, toolName } = batch.bodies[i] as MessageBody;
+    const { v, content, parts, name, toolCalls, toolCallId, toolName, personaId } = batch.bodies[i] as MessageBody;
     const base = {
       v,
       id,
@@ -59,6 +59,7 @@ export async function buildMessages(sessionId: SessionId, batch: ParsedBatch, ch
       createdAt: input.createdAt ?? new Date(now).toISOString(),
       metadata: input.metadata ?? {},
       attachments,
+      ...(personaId !== undefined ? { personaId } : {}),
     };
     out.push(
       input.role === 'tool'

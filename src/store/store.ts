@@ -22,7 +22,7 @@ import type {
   ImportRecord,
   Profile,
   ProfilePatch,
-  SessionPatch,
+  SessionUpdate,
   SessionListOptions,
   SessionSummary,
 } from '../core/index.js';
@@ -133,7 +133,8 @@ export interface AppendOptions {
 /** The session's running token totals, kept in `metadata.usage` by chat turns. */
 export const USAGE_KEY = 'usage';
 
-export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'>;
+export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'> &
+  Partial<Pick<SessionSummary, 'forkedFrom' | 'forks' | 'mergedFrom' | 'participants'>>;
 
 export interface PutFileResult {
   file: FileRecord;
@@ -178,8 +179,8 @@ export interface Store {
   createSession(userId: string, input?: NewSession): Promise<SessionSummary>;
   getSession(userId: string, sessionId: string): Promise<SessionSummary>;
   listSessions(userId: string, options?: ListOptions): Promise<SessionPage>;
-  /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata`. */
-  updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary>;
+  /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata` or a panel's `participants`, record a fork (`addFork`). */
+  updateSession(userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary>;
   deleteSession(userId: string, sessionId: string): Promise<void>;
 
   /** Appends in order, all or nothing; resolves once durable under the fsync policy. */

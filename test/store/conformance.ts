@@ -559,5 +559,33 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         expect((await store.readVectors('alice', id, { from: 2 })).lines).toHaveLength(3);
       });
     });
+
+    describe('lineage and panels', () => {
+      it('keeps participants, forks, forkedFrom and mergedFrom, and the persona of a message, across a reopen (regression: a restore that named no lineage reset it to none)', async () => {
+        const { store, harness } = await withUser();
+        const a = await store.createPersona('alice', { name: 'A', instructions: 'a' });
+        const b = await store.createPersona('alice', { name: 'B', instructions: 'b' });
+        await expectCode(store.createSession('alice', { participants: ['persona_missing'] }), 'MEMEX_PERSONA_NOT_FOUND');
+        const panel = await store.createSession('alice', { participants: [a.id] });
+        expect(panel).toMatchObject({ participants: [a.id], forks: [], forkedFrom: null, mergedFrom: [] });
+        expect((await store.updateSession('alice', panel.id, { participants: [a.id, b.id] })).participants).toEqual([a.id, b.id]);
+        await expectCode(store.updateSession('alice', panel.id, { participants: ['persona_missing'] }), 'MEMEX_PERSONA_NOT_FOUND');
+        const [said] = await store.appendMessages('alice', panel.id, [{ role: 'assistant', content: 'hello', personaId: b.id }]);
+        expect(said?.personaId).toBe(b.id);
+        // A fork is recorded once, however often it is named.
+        const fork = await store.createSession('alice');
+        await store.updateSession('alice', panel.id, { addFork: fork.id });
+        expect((await store.updateSession('alice', panel.id, { addFork: fork.id })).forks).toEqual([fork.id]);
+        const restored = await store.restoreSession('alice', { ...fork, forkedFrom: { sessionId: panel.id, messageId: said!.id }, mergedFrom: [panel.id] });
+        expect(restored).toMatchObject({ forkedFrom: { sessionId: panel.id, messageId: said!.id }, mergedFrom: [panel.id] });
+        // A restore that names no lineage keeps the session's own.
+        const { forkedFrom: _f, forks: _k, mergedFrom: _m, participants: _p, ...plain } = restored;
+        expect(await store.restoreSession('alice', plain)).toMatchObject({ forkedFrom: { sessionId: panel.id }, mergedFrom: [panel.id] });
+        const again = await harness.reopen();
+        expect(await again.getSession('alice', panel.id)).toMatchObject({ participants: [a.id, b.id], forks: [fork.id] });
+        expect((await again.listSessions('alice')).sessions.find((s) => s.id === fork.id)?.forkedFrom).toEqual({ sessionId: panel.id, messageId: said!.id });
+        expect((await again.getMessage('alice', panel.id, said!.id)).personaId).toBe(b.id);
+      });
+    });
   });
 }

@@ -51,7 +51,7 @@ async function fill(store: Store): Promise<void> {
   await store.createPersona('alice', { id: 'tutor', name: 'Tutor', instructions: 'Teach patiently.', metadata: { v: 2 } });
   await store.addNote('alice', { id: 'tea', text: 'Likes green tea', kind: 'preference' });
   await store.addNote('alice', { text: 'Lives in Lisbon', pinned: false });
-  const long = await store.createSession('alice', { title: 'Long chat', personaId: 'tutor', metadata: { project: 'x' }, createdAt: t(0) });
+  const long = await store.createSession('alice', { title: 'Long chat', personaId: 'tutor', metadata: { project: 'x' }, createdAt: t(0), participants: ['tutor'] });
   const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(3000, 9)]);
   const { file } = await store.putFile('alice', long.id, { source: { bytes: pdf }, name: 'report.pdf', metadata: { from: 'upload' } });
   await store.setFileContent('alice', long.id, file.id, {
@@ -62,7 +62,7 @@ async function fill(store: Store): Promise<void> {
   const first = await store.appendMessages('alice', long.id, [
     { role: 'system', content: 'Be brief.', createdAt: t(2) },
     { role: 'user', content: [{ type: 'text', text: 'What is in this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }], name: 'al', createdAt: t(3), attachments: [{ fileId: file.id, name: 'report.pdf', mimeType: 'application/pdf' }] },
-    { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"report"}' } }], createdAt: t(4) },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"report"}' } }], createdAt: t(4), personaId: 'tutor' },
     { role: 'tool', content: 'found it', tool_call_id: 'call_1', toolName: 'lookup', createdAt: t(5), metadata: { ms: 12 } },
   ]);
   const bulk = await store.appendMessages('alice', long.id, Array.from({ length: 1200 }, (_, i) => ({ role: i % 2 ? ('assistant' as const) : ('user' as const), content: `turn ${i}: ${'word '.repeat(i % 7)}`, createdAt: t(10 + i), metadata: { i } })));
@@ -76,6 +76,9 @@ async function fill(store: Store): Promise<void> {
   const imported = await store.createSession('alice', { origin: { kind: 'imported', source: 'chatgpt', conversationId: 'conv-1' }, createdAt: t(20_000) });
   await store.appendMessages('alice', imported.id, [{ role: 'assistant', content: 'Hello!', createdAt: t(20_001) }]);
   await store.appendMessages('alice', imported.id, [{ role: 'user', content: 'Tell me about tides', createdAt: t(20_002) }]);
+  // Lineage travels with the session (fork and merge links, a panel's participants).
+  await store.restoreSession('alice', { ...(await store.getSession('alice', imported.id)), forkedFrom: { sessionId: long.id, messageId: first[0]!.id }, mergedFrom: [long.id] });
+  await store.updateSession('alice', long.id, { addFork: imported.id });
   await store.createSession('bob', { title: 'Empty' });
 }
 

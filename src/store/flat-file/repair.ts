@@ -1,6 +1,6 @@
 import { rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, MemexError, type Message, parseId, type Profile, type SessionId, type SessionMeta, toMemexError, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, MemexError, type Message, noLineage, parseId, type Profile, type SessionId, type SessionMeta, toMemexError, type UserId } from '../../core/index.js';
 import { wrapIo } from '../durable.js';
 import type { StoreRepair } from '../store.js';
 import { type FlatFileContext, listDir, nowIso, oneLine, sessionKey, type SessionState, TITLE_CHARS } from './context.js';
@@ -117,6 +117,7 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
     const created = first?.createdAt ?? (await stat(ctx.layout.session(userId, sessionId))).birthtime.toISOString();
     const title = firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '';
     const meta: SessionMeta = {
+      ...noLineage(),
       v: FORMAT_VERSION,
       id: sessionId,
       userId,

@@ -1,6 +1,6 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, type SessionPatch, SessionPatchSchema, type SessionSummary, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, SessionLineageInputSchema, noLineage, type SessionLineage, type SessionUpdate, SessionUpdateSchema, type SessionSummary, type UserId } from '../../core/index.js';
 import type { RestoredSession } from '../store.js';
 import { wrapIo } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
@@ -15,6 +15,7 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
   const fields = parseInput(NewSessionSchema, input, 'session');
   await requireUser(ctx, uid);
   if (fields.personaId) await getPersona(ctx, uid, fields.personaId);
+  for (const personaId of fields.participants ?? []) await getPersona(ctx, uid, personaId);
   // Load the listing first, so the new folder is added to it rather than found by a rescan.
   await userIndex(ctx, uid);
   const created = fields.createdAt ?? nowIso();
@@ -36,6 +37,8 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
       lastMessagePreview: null,
       messagesBytes: 0,
       metadata: fields.metadata ?? {},
+      ...noLineage(),
+      participants: [...new Set(fields.participants ?? [])],
     };
     if (!(await writeNewSession(ctx, uid, meta, attempt < 5))) continue;
     return ctx.mutex.run(sessionKey(uid, id), async () => {
@@ -67,12 +70,21 @@ async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: Sessi
   return true;
 }
 
-const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true });
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true }).extend(
+  SessionLineageInputSchema.shape,
+);
 
 export async function restoreSession(ctx: FlatFileContext, userId: string, session: RestoredSession): Promise<SessionSummary> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const fields = parseInput(RestoredSessionSchema, session, 'session');
+  const { forkedFrom, forks, mergedFrom, participants, ...fields } = parseInput(RestoredSessionSchema, session, 'session');
+  // A restore given no lineage keeps the session's own.
+  const lineage: Partial<SessionLineage> = {
+    ...(forkedFrom !== undefined ? { forkedFrom } : {}),
+    ...(forks !== undefined ? { forks } : {}),
+    ...(mergedFrom !== undefined ? { mergedFrom } : {}),
+    ...(participants !== undefined ? { participants } : {}),
+  };
   const sid: SessionId = fields.id;
   await requireUser(ctx, uid);
   if (fields.personaId) await getPersona(ctx, uid, fields.personaId);
@@ -83,9 +95,9 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
       throw cause;
     });
     if (state) {
-      await writeMeta(ctx, state, { ...state.meta, ...fields });
+      await writeMeta(ctx, state, { ...state.meta, ...fields, ...lineage });
     } else {
-      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...fields, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0 };
+      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...noLineage(), ...fields, ...lineage, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0 };
       await writeNewSession(ctx, uid, meta, false);
       state = await loadSession(ctx, uid, sid);
     }
@@ -99,10 +111,11 @@ export async function getSession(ctx: FlatFileContext, userId: string, sessionId
   return ctx.mutex.run(sessionKey(uid, sid), async () => summaryOf((await loadSession(ctx, uid, sid)).meta));
 }
 
-export async function updateSession(ctx: FlatFileContext, userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+export async function updateSession(ctx: FlatFileContext, userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  const changes = parseInput(SessionPatchSchema, patch, 'session patch');
+  const changes = parseInput(SessionUpdateSchema, patch, 'session patch');
   if (changes.personaId) await getPersona(ctx, uid, changes.personaId);
+  for (const personaId of changes.participants ?? []) await getPersona(ctx, uid, personaId);
   await requireUser(ctx, uid);
   await userIndex(ctx, uid);
   return ctx.mutex.run(sessionKey(uid, sid), async () => {
@@ -112,6 +125,8 @@ export async function updateSession(ctx: FlatFileContext, userId: string, sessio
       ...(changes.title !== undefined ? { title: changes.title, titleSource: 'user' as const } : {}),
       ...(changes.personaId !== undefined ? { personaId: changes.personaId } : {}),
       ...(changes.metadata !== undefined ? { metadata: changes.metadata } : {}),
+      ...(changes.participants !== undefined ? { participants: [...new Set(changes.participants)] } : {}),
+      ...(changes.addFork !== undefined && !state.meta.forks.includes(changes.addFork) ? { forks: [...state.meta.forks, changes.addFork] } : {}),
       updatedAt: nowIso(),
     };
     await writeMeta(ctx, state, meta);
@@ -139,3 +154,4 @@ export async function deleteSession(ctx: FlatFileContext, userId: string, sessio
     }
   });
 }
+

@@ -23,7 +23,7 @@ import {
   type PersonaPatch,
   type Profile,
   type ProfilePatch,
-  type SessionPatch,
+  type SessionUpdate,
   type SessionSummary,
   type Summary,
   type VectorLine,
@@ -170,7 +170,7 @@ export class FlatFileStore implements Store {
     return sessions.restoreSession(this.ctx, userId, session);
   }
 
-  updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+  updateSession(userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary> {
     return sessions.updateSession(this.ctx, userId, sessionId, patch);
   }
 

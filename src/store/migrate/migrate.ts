@@ -381,8 +381,8 @@ class Migration {
 
 /** What `restoreSession` sets, from a session of either store. */
 function restorable(session: SessionSummary): RestoredSession {
-  const { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata } = session;
-  return { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata };
+  const { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata, forkedFrom, forks, mergedFrom, participants } = session;
+  return { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata, forkedFrom, forks, mergedFrom, participants };
 }
 
 /** A stored message as the append that makes the same message again (its id and time included). */
@@ -394,6 +394,7 @@ export function toNewMessage(message: Message): NewMessage {
     metadata: message.metadata,
     attachments: message.attachments,
     ...(message.name !== undefined ? { name: message.name } : {}),
+    ...(message.personaId !== undefined ? { personaId: message.personaId } : {}),
   };
   switch (message.role) {
     case 'assistant':

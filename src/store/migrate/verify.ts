@@ -68,8 +68,8 @@ export async function digestSession(store: Store, userId: string, sessionId: str
 
 /** The fields of a session a copy keeps (the preview is left out: it is made from the last message). */
 export function sessionFields(session: SessionSummary): Record<string, unknown> {
-  const { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt } = session;
-  return { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt };
+  const { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt, forkedFrom, forks, mergedFrom, participants } = session;
+  return { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt, forkedFrom, forks, mergedFrom, participants };
 }
 
 /** The parts of two digests of one session that differ. */

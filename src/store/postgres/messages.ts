@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { MemexError, parseId, type AttachmentRef, type ContentPart, type Message, type MessageId, type NewMessage, type PageOptions, type SessionId, type ToolCall, type UserId } from '../../core/index.js';
+import { MemexError, parseId, type AttachmentRef, type ContentPart, type Message, type MessageId, type NewMessage, type PersonaId, type PageOptions, type SessionId, type ToolCall, type UserId } from '../../core/index.js';
 import { buildMessages, parseBatch, type BatchChecks, type ParsedBatch } from '../new-messages.js';
 import { messagePage, messageWindow } from '../paging.js';
 import { USAGE_KEY, type AppendOptions, type MessagePage } from '../store.js';
@@ -24,9 +24,10 @@ interface MessageRow {
   metadata: Record<string, unknown>;
   attachments: AttachmentRef[];
   created_at: Date;
+  persona_id: PersonaId | null;
 }
 
-export const MESSAGE_COLUMNS = 'id, session_id, seq, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at';
+export const MESSAGE_COLUMNS = 'id, session_id, seq, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at, persona_id';
 
 export function messageOf(row: MessageRow): Message {
   const base = {
@@ -39,6 +40,7 @@ export function messageOf(row: MessageRow): Message {
     createdAt: iso(row.created_at),
     metadata: row.metadata,
     attachments: row.attachments,
+    ...(row.persona_id !== null ? { personaId: row.persona_id } : {}),
   };
   if (row.role === 'tool') return { ...base, role: 'tool', ...(row.tool_call_id !== null ? { toolCallId: row.tool_call_id } : {}), ...(row.tool_name !== null ? { toolName: row.tool_name } : {}) };
   if (row.role === 'assistant') return { ...base, role: 'assistant', ...(row.tool_calls !== null ? { toolCalls: row.tool_calls } : {}) };
@@ -57,11 +59,11 @@ export async function appendMessages(ctx: PgContext, userId: string, sessionId: 
     const session = await requireSession(client, uid, sid, { lock: true });
     const messages = await buildMessages(sid, batch, await batchChecks(client, uid, sid, batch));
     await client.query(
-      `INSERT INTO memex.messages (user_id, session_id, id, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at)
-       SELECT $1, $2, m.id, m.v, m.role, m.content, m.parts, m.name, m.tool_calls, m.tool_call_id, m.tool_name, m.metadata, m.attachments, m.created_at
+      `INSERT INTO memex.messages (user_id, session_id, id, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at, persona_id)
+       SELECT $1, $2, m.id, m.v, m.role, m.content, m.parts, m.name, m.tool_calls, m.tool_call_id, m.tool_name, m.metadata, m.attachments, m.created_at, m.persona_id
          FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (id text, v smallint, role text, content text, parts jsonb, name text, tool_calls jsonb,
-              tool_call_id text, tool_name text, metadata jsonb, attachments jsonb, created_at timestamptz)) WITH ORDINALITY
-              AS m(id, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at, ord)
+              tool_call_id text, tool_name text, metadata jsonb, attachments jsonb, created_at timestamptz, persona_id text)) WITH ORDINALITY
+              AS m(id, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at, persona_id, ord)
         ORDER BY m.ord`,
       [uid, sid, JSON.stringify(messages.map(rowOf))],
     );
@@ -96,6 +98,7 @@ function rowOf(message: Message): Record<string, unknown> {
     metadata: message.metadata,
     attachments: message.attachments,
     created_at: message.createdAt,
+    persona_id: message.personaId ?? null,
   };
 }
 

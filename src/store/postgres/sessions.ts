@@ -7,12 +7,14 @@ import {
   parseInput,
   SessionListOptionsSchema,
   SessionMetaSchema,
-  SessionPatchSchema,
+  SessionLineageInputSchema,
+  SessionUpdateSchema,
   type NewSession,
   type PersonaId,
   type SessionId,
   type SessionOrigin,
-  type SessionPatch,
+  type SessionLineage,
+  type SessionUpdate,
   type SessionSummary,
   type UserId,
 } from '../../core/index.js';
@@ -38,10 +40,14 @@ export interface SessionRow {
   message_count: number;
   last_message_preview: string | null;
   activity: Date;
+  forked_from: SessionLineage['forkedFrom'];
+  forks: SessionLineage['forks'];
+  merged_from: SessionLineage['mergedFrom'];
+  participants: SessionLineage['participants'];
 }
 
 export const SESSION_COLUMNS =
-  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity';
+  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity, forked_from, forks, merged_from, participants';
 
 export function summaryOf(row: SessionRow): SessionSummary {
   return {
@@ -57,6 +63,10 @@ export function summaryOf(row: SessionRow): SessionSummary {
     messageCount: row.message_count,
     lastMessagePreview: row.last_message_preview,
     metadata: row.metadata,
+    forkedFrom: row.forked_from,
+    forks: row.forks,
+    mergedFrom: row.merged_from,
+    participants: row.participants,
   };
 }
 
@@ -67,15 +77,17 @@ export async function createSession(ctx: PgContext, userId: string, input: NewSe
   return ctx.as(uid, async (client) => {
     await requireUser(client, uid);
     if (fields.personaId) await requirePersona(client, uid, fields.personaId);
+    const participants = [...new Set(fields.participants ?? [])];
+    for (const personaId of participants) await requirePersona(client, uid, personaId);
     const created = fields.createdAt ?? new Date().toISOString();
     for (let attempt = 0; ; attempt++) {
       const id = newSessionId(new Date(created));
       await client.query('SAVEPOINT create_session');
       try {
         const { rows } = await client.query<SessionRow>(
-          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) RETURNING ${SESSION_COLUMNS}`,
-          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created],
+          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, participants)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10) RETURNING ${SESSION_COLUMNS}`,
+          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created, JSON.stringify(participants)],
         );
         return summaryOf(rows[0] as SessionRow);
       } catch (error) {
@@ -92,12 +104,14 @@ export async function getSession(ctx: PgContext, userId: string, sessionId: stri
   return ctx.as(uid, async (client) => summaryOf(await requireSession(client, uid, sid)));
 }
 
-export async function updateSession(ctx: PgContext, userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+export async function updateSession(ctx: PgContext, userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  const changes = parseInput(SessionPatchSchema, patch, 'session patch');
+  const changes = parseInput(SessionUpdateSchema, patch, 'session patch');
+  const participants = changes.participants === undefined ? null : JSON.stringify([...new Set(changes.participants)]);
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid, { lock: true });
     if (changes.personaId) await requirePersona(client, uid, changes.personaId);
+    for (const personaId of changes.participants ?? []) await requirePersona(client, uid, personaId);
     const { rows } = await client.query<SessionRow>(
       `UPDATE memex.sessions SET
          title = CASE WHEN $3::boolean THEN $4 ELSE title END,
@@ -105,6 +119,8 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
          title_source = CASE WHEN $3::boolean THEN 'user' ELSE title_source END,
          persona_id = CASE WHEN $6::boolean THEN $7 ELSE persona_id END,
          metadata = coalesce($8, metadata),
+         participants = coalesce($9::jsonb, participants),
+         forks = CASE WHEN $10::text IS NULL OR forks ? $10::text THEN forks ELSE forks || to_jsonb($10::text) END,
          updated_at = now()
        WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
       [
@@ -116,6 +132,8 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
         changes.personaId !== undefined,
         changes.personaId ?? null,
         changes.metadata ?? null,
+        participants,
+        changes.addFork ?? null,
       ],
     );
     return summaryOf(rows[0] as SessionRow);
@@ -193,7 +211,9 @@ export async function sessionNotFound(client: PoolClient, userId: UserId, sessio
 
 // ---- restoring a copy (memex migrate): the session's own fields as given, id and times included
 
-const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true });
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true }).extend(
+  SessionLineageInputSchema.shape,
+);
 
 /** Creates the session with its id, or sets these fields of an existing one; counts and the last message follow its messages. */
 export async function restoreSession(ctx: PgContext, userId: string, session: RestoredSession): Promise<SessionSummary> {
@@ -204,13 +224,24 @@ export async function restoreSession(ctx: PgContext, userId: string, session: Re
     await requireUser(client, uid);
     if (fields.personaId) await requirePersona(client, uid, fields.personaId);
     const { rows } = await client.query<SessionRow>(
-      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, forked_from, forks, merged_from, participants)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '[]'), coalesce($13::jsonb, '[]'), coalesce($14::jsonb, '[]'))
        ON CONFLICT (user_id, id) DO UPDATE SET title = EXCLUDED.title, title_key = EXCLUDED.title_key, title_source = EXCLUDED.title_source, persona_id = EXCLUDED.persona_id,
-         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+         -- A restore given no lineage keeps the session's own.
+         forked_from = CASE WHEN $15::boolean THEN EXCLUDED.forked_from ELSE memex.sessions.forked_from END,
+         forks = coalesce($12::jsonb, memex.sessions.forks), merged_from = coalesce($13::jsonb, memex.sessions.merged_from),
+         participants = coalesce($14::jsonb, memex.sessions.participants)
        RETURNING ${SESSION_COLUMNS}`,
-      [uid, fields.id, fields.title, fields.title === null ? null : foldCase(fields.title), fields.titleSource, fields.personaId, fields.origin, fields.metadata, fields.createdAt, fields.updatedAt],
+      [
+        uid, fields.id, fields.title, fields.title === null ? null : foldCase(fields.title), fields.titleSource, fields.personaId, fields.origin, fields.metadata, fields.createdAt, fields.updatedAt,
+        fields.forkedFrom ?? null, jsonOrNull(fields.forks), jsonOrNull(fields.mergedFrom), jsonOrNull(fields.participants), fields.forkedFrom !== undefined,
+      ],
     );
     return summaryOf(rows[0] as SessionRow);
   });
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
 }

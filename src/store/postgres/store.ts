@@ -18,7 +18,7 @@ import type {
   PersonaPatch,
   Profile,
   ProfilePatch,
-  SessionPatch,
+  SessionUpdate,
   SessionSummary,
   Summary,
   VectorLine,
@@ -129,7 +129,7 @@ export class PostgresStore implements Store {
   restoreSession(userId: string, session: RestoredSession): Promise<SessionSummary> {
     return sessions.restoreSession(this.ctx, userId, session);
   }
-  updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary> {
+  updateSession(userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary> {
     return sessions.updateSession(this.ctx, userId, sessionId, patch);
   }
   deleteSession(userId: string, sessionId: string): Promise<void> {
