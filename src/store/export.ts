@@ -140,7 +140,7 @@ async function* exportHtml(
     const who = message.name !== undefined ? `${speaker} · ${message.name}` : speaker;
     let block = `<article class="${message.role}" id="m-${e(message.id)}"><header><b>${e(who)}</b><time datetime="${e(message.createdAt)}">${e(message.createdAt)}</time></header>`;
     block += `<pre class="content">${e(message.content)}</pre>`;
-    if (message.toolCalls && message.toolCalls.length > 0) {
+    if (message.role === 'assistant' && message.toolCalls && message.toolCalls.length > 0) {
       block += `<pre class="content">${e(message.toolCalls.map((call) => `${call.function.name}(${call.function.arguments})`).join('\n'))}</pre>`;
     }
     if (message.attachments.length > 0) {

@@ -14,7 +14,7 @@ function elements(node: Node): Element[] {
   const visit = (n: Node): void => {
     if ('tagName' in n) out.push(n);
     if ('childNodes' in n) for (const child of n.childNodes) visit(child);
-    if ('content' in n && n.content) visit(n.content as Node);
+    if ('content' in n && n.content) visit(n.content);
   };
   visit(node);
   return out;
@@ -43,10 +43,10 @@ async function fill(store: Store): Promise<string> {
   const session = await store.createSession('eve', { title: '</title><script>alert("title")</script>', personaId: 'p1', metadata: { note: '<img src=x onerror=alert("meta")>' } });
   const { file } = await store.putFile('eve', session.id, { source: { bytes: Buffer.from('%PDF-1.4\n%%EOF\n') }, name: '"><script>alert("file")</script>.pdf' });
   await store.appendMessages('eve', session.id, [
-    ...HOSTILE.map((content, i) => ({ role: i % 2 ? ('assistant' as const) : ('user' as const), content, name: i === 0 ? '<b onclick=x>n</b>' : undefined })),
+    ...HOSTILE.map((content, i) => ({ role: i % 2 ? ('assistant' as const) : ('user' as const), content, ...(i === 0 ? { name: '<b onclick=x>n</b>' } : {}) })),
     { role: 'user' as const, content: 'see file', attachments: [{ fileId: file.id }] },
     { role: 'tool' as const, content: 'ok', toolName: '<script>t</script>', tool_call_id: 'c1' },
-  ].map((m) => (m.name === undefined ? (({ name: _n, ...rest }) => rest)(m) : m)));
+  ]);
   return session.id;
 }
 
