@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { restoreBackup, writeBackup } from '../backup/index.js';
-import { MemexError, type Config } from '../core/index.js';
+import { isMemexError, MemexError, type Config } from '../core/index.js';
+import type { Store } from '../store/index.js';
 import type { ContextOf } from './args.js';
 import { openEnd, type End } from './migrate-command.js';
 import { print, progress } from './output.js';
@@ -15,6 +16,15 @@ function configured(config: Config): End {
 }
 
 const mb = (bytes: number): string => (bytes / 1024 ** 2).toFixed(1);
+
+/** The store, or, when a `memex serve` owns the data dir, an error that names the HTTP routes to use instead. */
+async function openConfigured(config: Config, what: 'backup' | 'restore'): Promise<Store> {
+  return openEnd(configured(config), config).catch((cause: unknown) => {
+    if (!isMemexError(cause, 'MEMEX_DATA_DIR_LOCKED')) throw cause;
+    const route = what === 'backup' ? 'GET /v1/backup' : 'POST /v1/restore';
+    throw new MemexError('MEMEX_DATA_DIR_LOCKED', `${cause.message.replace(/; stop it before migrating.*$/, '')}; stop it first, or use its ${route} (one user's data, with that user's key)`, { cause, details: cause.details });
+  });
+}
 
 /**
  * `memex backup` and `memex restore`: the store (or one user, with --user) as one ZIP and back,
@@ -32,7 +42,7 @@ export function registerBackupCommands(program: Command, contextOf: ContextOf): 
       const config = ctx.config();
       const output = resolve(options.output ?? `memex-backup-${new Date().toISOString().replace(/[:.]/g, '-')}.zip`);
       const partial = `${output}.partial`;
-      const store = await openEnd(configured(config), config);
+      const store = await openConfigured(config, 'backup');
       const controller = new AbortController();
       const stop = (): void => controller.abort();
       process.once('SIGINT', stop);
@@ -78,7 +88,7 @@ export function registerBackupCommands(program: Command, contextOf: ContextOf): 
         throw new MemexError('MEMEX_PATH_NOT_FOUND', `no file at ${file}`, { cause, details: { path: file } });
       });
       if (!info.isFile()) throw new MemexError('MEMEX_PATH_NOT_FOUND', `${file} is not a file`, { details: { path: file } });
-      const store = await openEnd(configured(config), config);
+      const store = await openConfigured(config, 'restore');
       const controller = new AbortController();
       const stop = (): void => controller.abort();
       process.once('SIGINT', stop);
