@@ -41,6 +41,8 @@ describe.each(BACKENDS)('GET /v1/backup and POST /v1/restore on %s', (backend) =
     expect(manifest.users.map((u) => u.id)).toEqual(['alice']);
     expect(manifest.counts).toMatchObject({ users: 1, sessions: 1, messages: 2 });
     expect(manifest.counts.vectorRows).toBeGreaterThan(0);
+    const doc = body<{ paths: Record<string, unknown> }>(await s.app.inject({ url: '/v1/openapi.json' }), 200);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/backup', '/v1/restore']));
   });
 
   it('restores into the caller: refused over data it holds, replaced when asked; the restored session is searchable', async () => {
