@@ -81,6 +81,7 @@ import {
   type ReindexResult,
 } from './ingest/index.js';
 import { IMPORT_STALE_MS, ImportJobs, runImport, type ImportOptions, type ImportReport } from './import/index.js';
+import { restoreBackup, writeBackup, type BackupOptions, type BackupWriter, type RestoreOptions, type RestoreResult } from './backup/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
@@ -735,6 +736,21 @@ export class Memex {
         await this.store.deleteImport(userId, importId);
         return record;
       }),
+  };
+
+  /**
+   * Backups (`backup/`): one user's data or the whole store as one ZIP with a manifest of checksums
+   * and counts, streamed as it is made; a restore verifies every entry before it writes anything,
+   * into either backend, and refuses to replace a user's data unless told to (`replace`).
+   */
+  readonly backups = {
+    write: (options?: BackupOptions): BackupWriter => writeBackup(this.store, options),
+    restore: async (path: string, options?: RestoreOptions): Promise<RestoreResult> => {
+      const result = await restoreBackup(this.store, path, options);
+      // Messages the backup had no rows for yet are embedded like any others.
+      for (const { userId, sessionId } of result.sessions) this.indexer.schedule(userId, sessionId);
+      return result;
+    },
   };
 
   private readonly importing = new Map<string, Promise<unknown>>();

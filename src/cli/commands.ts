@@ -13,6 +13,7 @@ import { registerImportCommands } from './import-commands.js';
 import { registerContextCommands } from './context-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
+import { registerBackupCommands } from './backup-command.js';
 import { registerDbCommands } from './db-commands.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerChatCommand } from './chat-command.js';
@@ -54,6 +55,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerContextCommands(program, contextOf);
   registerFileCommands(program, contextOf);
   registerMigrateCommand(program, contextOf);
+  registerBackupCommands(program, contextOf);
   registerDbCommands(program, contextOf);
   registerMcpCommand(program, contextOf);
   registerChatCommand(program, contextOf);

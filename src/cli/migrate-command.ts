@@ -9,7 +9,7 @@ import type { ContextOf } from './args.js';
 import { print, progress } from './output.js';
 
 /** One end of a migration: a flat-file data dir, or a PostgreSQL database. */
-type End = { kind: 'dir'; dir: string } | { kind: 'postgres'; url: string };
+export type End = { kind: 'dir'; dir: string } | { kind: 'postgres'; url: string };
 
 interface MigrateCommandOptions {
   to?: string;
@@ -26,7 +26,7 @@ function describe(end: End): string {
  * Opens one end. A data dir is locked for the whole run, so nothing else writes to either side
  * while it is copied; a data dir a `memex serve` owns is refused by name (stop the server first).
  */
-async function openEnd(end: End, config: Config): Promise<Store> {
+export async function openEnd(end: End, config: Config): Promise<Store> {
   if (end.kind === 'postgres') return openPostgres(end.url, config);
   try {
     return await FlatFileStore.open({ dataDir: end.dir, fsync: config.fsync, lockTimeoutMs: config.lockTimeoutMs, limits: config.limits, onWarning: () => undefined });

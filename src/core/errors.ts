@@ -83,6 +83,8 @@ const catalogue = {
   MEMEX_LLM_BAD_RESPONSE: { status: 502, hint: 'The chat model\'s server answered something that is not the OpenAI Chat Completions format; check that llm.baseUrl points at its OpenAI-compatible `/v1` API.' },
   MEMEX_LLM_REFUSED: { status: 502, hint: 'The chat model\'s server refused the request (details.upstreamStatus: 401/403 a wrong or missing MEMEX_LLM_API_KEY, 404 an unknown llm.model, 400 a request it does not accept); its own message is in the error.' },
   MEMEX_MERGE_CONFLICT: { status: 409, hint: 'Two of the sessions hold a message with the same id but different content (the details name it); a fork and its source share their common turns, other sessions must not reuse ids. Merge the others, or delete one of the two messages first.' },
+  MEMEX_BACKUP_INVALID: { status: 422, hint: 'The backup is damaged or was changed after it was made (a checksum, an entry or the manifest does not match); nothing was restored. Use an intact copy of the backup.' },
+  MEMEX_BACKUP_CONFLICT: { status: 409, hint: 'The user the backup restores into already holds data; restore with --replace (`?replace=true`) to replace it, or restore under another id with --as-user.' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

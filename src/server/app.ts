@@ -17,6 +17,7 @@ import { depthLimitedJson } from './json-body.js';
 import { clientError, sendProblem } from './problem.js';
 import { adminRoutes } from './routes/admin.js';
 import { importRoutes } from './routes/imports.js';
+import { backupRoutes } from './routes/backup.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { fileRoutes } from './routes/files.js';
 import { noteRoutes } from './routes/notes.js';
@@ -218,6 +219,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       importRoutes(v1, context);
       chatRoutes(v1, context);
       forkRoutes(v1, context);
+      backupRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },

@@ -15,5 +15,5 @@ export { DataDirLock, isAlive } from './lock.js';
 export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
 export { JOB_STATES, JobSchema, type Job, type JobState, type JobEnd, type JobError, type JobProgress, type JobQueue, type NewJob } from './jobs.js';
 export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest-jobs.js';
-export { migrateStore, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';
 export { forkSession, mergeSessions, MergeOptionsSchema, MergeSessionIdsSchema, MERGED_FROM_KEY, type ForkOptions, type ForkResult, type MergeOptions, type MergeResult } from './lineage/index.js';
+export { migrateStore, toNewMessage, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';

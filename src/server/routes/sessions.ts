@@ -105,7 +105,7 @@ export function sessionRoutes(app: App, { memex, patches }: ServerContext): void
     memex.buildContext(userOf(request), { ...request.body, sessionId: request.params.sessionId, signal: signalOf(reply) }),
   );
 
-  app.get('/sessions/:sessionId/export', { schema: { summary: 'The whole session as a JSON or Markdown document, streamed', tags, params: SessionParams, querystring: ExportQuery } }, async (request, reply) => {
+  app.get('/sessions/:sessionId/export', { schema: { summary: 'The whole session as a JSON, Markdown or HTML document, streamed', tags, params: SessionParams, querystring: ExportQuery } }, async (request, reply) => {
     const { sessionId } = request.params;
     const { format } = request.query;
     const pieces = memex.sessions.export(userOf(request), sessionId, format, { signal: signalOf(reply) })[Symbol.asyncIterator]();
@@ -116,7 +116,7 @@ export function sessionRoutes(app: App, { memex, patches }: ServerContext): void
       for (let next = await pieces.next(); !next.done; next = await pieces.next()) yield next.value;
     }
     return reply
-      .type(format === 'json' ? 'application/json; charset=utf-8' : 'text/markdown; charset=utf-8')
+      .type(format === 'json' ? 'application/json; charset=utf-8' : format === 'html' ? 'text/html; charset=utf-8' : 'text/markdown; charset=utf-8')
       .header('content-disposition', `attachment; filename="${sessionId}.${format}"`)
       .send(Readable.from(all()));
   });
