@@ -55,6 +55,11 @@ export const SessionMetaSchema = z.object({
    */
   messagesBytes: z.number().int().nonnegative(),
   metadata: MetadataSchema,
+  /**
+   * When the session was archived (compressed out of the hot data; README "Archive and
+   * retention"), null while it is live. Optional so data written before archiving existed reads.
+   */
+  archivedAt: TimestampSchema.nullable().default(null),
 });
 export type SessionMeta = z.infer<typeof SessionMetaSchema>;
 

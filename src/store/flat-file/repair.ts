@@ -118,6 +118,7 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
     const title = firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '';
     const meta: SessionMeta = {
       v: FORMAT_VERSION,
+      archivedAt: null,
       id: sessionId,
       userId,
       title: title || null,
