@@ -124,6 +124,9 @@ export async function removeArchive(ctx: FlatFileContext, userId: UserId, sessio
  */
 export async function reconcileArchives(ctx: FlatFileContext, userId: UserId, parseSession: (name: string) => SessionId | null): Promise<SessionId[]> {
   const dir = ctx.layout.archived(userId);
+  // Temp files of a tar write cut off. Safe to remove here: every archive waits for this listing to load first.
+  const temps = (await readdir(dir).catch(() => [])).filter((name) => name.startsWith('.') && name.endsWith('.tmp'));
+  for (const name of temps) await rm(join(dir, name), { force: true });
   const names = await listDir(dir);
   const ids = new Set<SessionId>();
   for (const name of names) {
