@@ -27,6 +27,8 @@ import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
 import { chatRoutes } from './routes/chat.js';
+import { archiveRoutes } from './routes/archive.js';
+import { scheduleRetention } from './retention.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -196,9 +198,11 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   app.addHook('onSend', async (_request, reply) => {
     if (context.closing.value) void reply.header('connection', 'close');
   });
+  const retention = scheduleRetention(memex, app.log);
   app.addHook('preClose', async () => {
     context.closing.value = true;
     for (const end of context.streams) end();
+    await retention.stop();
     await memex.importJobs.stop();
     await jobs.stop();
   });
@@ -216,6 +220,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       adminRoutes(v1, context);
       importRoutes(v1, context);
       chatRoutes(v1, context);
+      archiveRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },
