@@ -124,6 +124,21 @@ describe.each(BACKENDS)('archiving sessions on %s', (backend) => {
     await memex.messages.append('alice', id, { role: 'user', content: 'back again' });
   });
 
+  it('doctor and reindex pass over an archived session (regression: they read its messages and reported it as a problem)', async () => {
+    const dir = await tempDir();
+    const memex = await openMemex(backend, dir);
+    const { id } = await fullSession(memex, 'Kayak');
+    await fullSession(memex, 'Taxes');
+    await memex.sessions.archive('alice', id);
+    const report = await memex.doctor();
+    expect(report.findings.filter((f) => f.severity === 'problem')).toEqual([]);
+    expect(report.ok).toBe(true);
+    const reindexed = await memex.reindex({ force: true });
+    expect(reindexed.sessionsTotal).toBe(1);
+    await memex.sessions.unarchive('alice', id);
+    expect((await memex.messages.list('alice', id)).total).toBe(TOPICS.length);
+  });
+
   it('an archived session can be deleted, and unarchiving an unknown session is MEMEX_SESSION_NOT_FOUND', async () => {
     const dir = await tempDir();
     const memex = await openMemex(backend, dir);
