@@ -54,5 +54,8 @@ describe.each(BACKENDS)('memex session archive|unarchive and memex maintain on %
     expect(again.stdout).toContain(`Archived session ${second.id}`);
     const only = await json<{ sessions: { id: string }[] }>(['session', 'list', '--archived', 'only'], { env });
     expect(only.sessions.map((s) => s.id)).toEqual([second.id]);
+    // Regression: `add` without --session took the latest session even when it was archived, and failed.
+    const added = await json<{ sessionId: string }>(['add', 'The boiler man comes at nine.'], { env });
+    expect(added.sessionId).toBe(first.sessionId);
   });
 });
