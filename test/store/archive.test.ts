@@ -2,6 +2,7 @@ import { cp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Memex } from '../../src/index.js';
+import { FlatFileStore, migrateStore } from '../../src/store/index.js';
 import { BACKENDS, backendConfig, type Backend } from '../helpers/backends.js';
 import { expectCode } from '../helpers/errors.js';
 import { modelEnv } from '../helpers/model.js';
@@ -148,6 +149,30 @@ describe.each(BACKENDS)('archiving sessions on %s', (backend) => {
     expect((await memex.sessions.list('alice')).sessions).toEqual([]);
     await expectCode(memex.sessions.unarchive('alice', id), 'MEMEX_SESSION_NOT_FOUND');
     await expectCode(memex.sessions.archive('alice', 's_nope'), 'MEMEX_SESSION_NOT_FOUND');
+  });
+});
+
+describe('migrating a data dir with archived sessions', () => {
+  it('is refused with MEMEX_SESSION_ARCHIVED before anything is written, and goes through once they are unarchived', async () => {
+    const dir = await tempDir();
+    const memex = await openMemex('flat', dir);
+    const { id } = await fullSession(memex, 'Marimba');
+    await memex.sessions.archive('alice', id);
+    await memex.close();
+    open.splice(0);
+    const from = await FlatFileStore.open({ dataDir: dir, fsync: 'none', onWarning: () => undefined });
+    const to = await FlatFileStore.open({ dataDir: join(await tempDir(), 'copy'), fsync: 'none', onWarning: () => undefined });
+    try {
+      const refused = await expectCode(migrateStore(from, to), 'MEMEX_SESSION_ARCHIVED');
+      expect(refused.details).toEqual({ sessions: [{ userId: 'alice', sessionId: id }] });
+      expect(await to.listUsers()).toEqual([]);
+      await from.unarchiveSession('alice', id);
+      const result = await migrateStore(from, to);
+      expect(result.verification?.ok).toBe(true);
+    } finally {
+      await from.close();
+      await to.close();
+    }
   });
 });
 
