@@ -1,8 +1,9 @@
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type Backend } from '../helpers/backends.js';
-import { json, memex } from '../helpers/cli.js';
+import { json, memex, spawnMemex } from '../helpers/cli.js';
 import { modelEnv } from '../helpers/model.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -57,5 +58,35 @@ describe.each(BACKENDS)('memex session archive|unarchive and memex maintain on %
     // Regression: `add` without --session took the latest session even when it was archived, and failed.
     const added = await json<{ sessionId: string }>(['add', 'The boiler man comes at nine.'], { env });
     expect(added.sessionId).toBe(first.sessionId);
+  });
+});
+
+describe('memex session archive and memex maintain beside a running memex serve (over HTTP)', () => {
+  it('archive, maintain --dry-run and unarchive go through the server that owns the data dir', async () => {
+    const env = await setup('flat');
+    const first = await json<{ sessionId: string }>(['add', 'The boiler service is booked for March.'], { env });
+    const second = await json<{ id: string }>(['session', 'new', '--title', 'later'], { env });
+    const child = spawnMemex(['serve', '--port', '0', '--log-level', 'silent'], { env });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', () => {
+          if (/listening on http/.test(stderr)) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`memex serve exited with ${code}: ${stderr}`)));
+      });
+      const dry = await json<{ dryRun: boolean; actions: { sessionId: string; status: string }[] }>(['maintain', '--dry-run'], { env });
+      expect(dry).toMatchObject({ dryRun: true, actions: [{ sessionId: first.sessionId, status: 'planned' }] });
+      const archived = await json<{ archivedNow: boolean }>(['session', 'archive', second.id], { env });
+      expect(archived.archivedNow).toBe(true);
+      const listed = await json<{ sessions: { id: string }[] }>(['session', 'list', '--archived', 'only'], { env });
+      expect(listed.sessions.map((s) => s.id)).toEqual([second.id]);
+      expect((await json<{ archivedNow: boolean }>(['session', 'unarchive', second.id], { env })).archivedNow).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+    }
   });
 });
