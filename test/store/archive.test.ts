@@ -32,7 +32,8 @@ const TOPICS = ['the zeppelin hangar in Friedrichshafen', 'sourdough starter fee
 async function fullSession(memex: Memex, title: string): Promise<{ id: string; fileBytes: Uint8Array }> {
   const session = await memex.sessions.create('alice', { title });
   const fileBytes = new Uint8Array(Buffer.from(`notes for ${title}\n`.repeat(50)));
-  const { file } = await memex.files.put('alice', session.id, { source: { bytes: fileBytes }, name: 'notes.txt' });
+  // Ingested, so the file also has derived artifacts (its text) and vector rows of its own.
+  const { file } = await memex.files.ingest('alice', session.id, { bytes: fileBytes }, { name: 'notes.txt' });
   for (const [i, topic] of TOPICS.entries()) {
     await memex.messages.append('alice', session.id, {
       role: i % 2 === 0 ? 'user' : 'assistant',
@@ -49,7 +50,9 @@ async function fullSession(memex: Memex, title: string): Promise<{ id: string; f
 async function snapshot(memex: Memex, sessionId: string) {
   const files = await memex.files.list('alice', sessionId);
   const bytes: Record<string, string> = {};
+  const artifacts: Record<string, string | null> = {};
   for (const file of files) {
+    artifacts[file.id] = await memex.files.artifact('alice', sessionId, file.id, 'text.json').then((b) => b.toString('base64'), () => null);
     const chunks: Uint8Array[] = [];
     for await (const chunk of await memex.files.read('alice', sessionId, file.id)) chunks.push(chunk);
     bytes[file.id] = Buffer.concat(chunks).toString('base64');
@@ -60,6 +63,7 @@ async function snapshot(memex: Memex, sessionId: string) {
     messages: (await memex.messages.list('alice', sessionId, { limit: 1000 })).messages,
     files,
     bytes,
+    artifacts,
     lines: vectors.lines,
     vectors: Array.from(vectors.vectors),
     summary: await memex.summaries.get('alice', sessionId),
@@ -75,6 +79,8 @@ describe.each(BACKENDS)('archiving sessions on %s', (backend) => {
     const before = await snapshot(memex, id);
     expect(before.summary).not.toBeNull();
     expect(before.lines.length).toBeGreaterThan(0);
+    expect(before.lines.some((line) => line.source.kind === 'file')).toBe(true);
+    expect(Object.values(before.artifacts).every((a) => a !== null)).toBe(true);
 
     const archived = await memex.sessions.archive('alice', id);
     expect(archived.archivedNow).toBe(true);
