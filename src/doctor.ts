@@ -74,7 +74,8 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
     await parts.tap(add, async () => {
       const sessions = [];
       for (let offset = 0; ; ) {
-        const page = await store.listSessions(userId, { limit: 1000, offset });
+        // Archived sessions are checked when they are unarchived: their content is in the archive.
+        const page = await store.listSessions(userId, { limit: 1000, offset, archived: 'exclude' });
         sessions.push(...page.sessions);
         for (const broken of page.unreadable) {
           add({ severity: 'problem', where: `${userId}/${broken.sessionId}`, what: `unreadable (${broken.code}): ${broken.message}` });

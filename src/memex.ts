@@ -50,6 +50,7 @@ import {
   type PutFileInput,
   type PutFileResult,
   type SessionPage,
+  type ArchiveResult,
   type Store,
   type StoreWarning,
   type FileArtifactName,
@@ -83,6 +84,7 @@ import {
 import { IMPORT_STALE_MS, ImportJobs, runImport, type ImportOptions, type ImportReport } from './import/index.js';
 import { restoreBackup, writeBackup, type BackupOptions, type BackupWriter, type RestoreOptions, type RestoreResult } from './backup/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
+import { maintain, type MaintainOptions, type MaintenanceReport } from './maintain.js';
 import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
@@ -640,7 +642,7 @@ export class Memex {
 
   private async queueUnembedded(userId: string): Promise<void> {
     for (let offset = 0; ; ) {
-      const page = await this.store.listSessions(userId, { limit: 500, offset });
+      const page = await this.store.listSessions(userId, { limit: 500, offset, archived: 'exclude' });
       for (const session of page.sessions) {
         // One unreadable session costs only itself: search goes on over the others.
         const pending = await this.store.unembeddedMessages(userId, session.id, { limit: 1 }).catch(() => []);
@@ -802,6 +804,18 @@ export class Memex {
       return this.store.updateSession(userId, sessionId, patch);
     },
     delete: (userId: string, sessionId: string): Promise<void> => this.store.deleteSession(userId, sessionId),
+    /**
+     * Compresses the session out of the hot data (README "Archive and retention"): still listed,
+     * with `archivedAt`; out of search; its messages, files and context window answer
+     * MEMEX_SESSION_ARCHIVED, and appending to it too, until it is unarchived. Idempotent.
+     */
+    archive: async (userId: string, sessionId: string, options?: { now?: Date }): Promise<ArchiveResult> => {
+      // Rows still being embedded go into the archive with their messages.
+      await this.indexer.flush(userId);
+      return this.store.archiveSession(userId, sessionId, options);
+    },
+    /** Puts back exactly what was archived (messages, files, vector rows, summary; nothing re-embedded). */
+    unarchive: (userId: string, sessionId: string): Promise<ArchiveResult> => this.store.unarchiveSession(userId, sessionId),
     /** The session as a JSON or Markdown document, in pieces. */
     export: (userId: string, sessionId: string, format: ExportFormat, options?: { signal?: AbortSignal }): AsyncIterable<string> =>
       exportSession(this.store, userId, sessionId, format, options),
@@ -871,6 +885,25 @@ export class Memex {
       return this.sessions.update(userId, sessionId, { participants: [...session.participants, id] });
     },
   };
+
+  /**
+   * Applies the config's retention policies (`retention`) to every user, or to `userId`; with
+   * `dryRun`, only reports what they would do. `memex serve` runs it every `retention.intervalMs`.
+   */
+  maintain(options: MaintainOptions = {}): Promise<MaintenanceReport> {
+    return maintain(
+      {
+        retention: this.config.retention,
+        listUsers: () => this.store.listUsers(),
+        listSessions: (userId, page) => this.sessions.list(userId, page),
+        listMessages: (userId, sessionId, page) => this.store.listMessages(userId, sessionId, page),
+        archive: (userId, sessionId, now) => this.sessions.archive(userId, sessionId, { now }),
+        trashSession: (userId, sessionId) => this.sessions.delete(userId, sessionId),
+        trashMessage: (userId, sessionId, messageId) => this.messages.delete(userId, sessionId, messageId),
+      },
+      options,
+    );
+  }
 
   readonly messages = {
     /** Resolves once the message is durable; it is embedded in the background (see `flush`). */

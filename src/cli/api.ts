@@ -20,10 +20,11 @@ import type {
 import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { ChatEvent } from '../chat/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
+import type { MaintainOptions, MaintenanceReport } from '../maintain.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportReport } from '../import/index.js';
-import type { ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
+import type { ArchiveResult, ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
 
 /** What the CLI reports of an ingested file: the library's result, less its per-phase timings (a server does not send them). */
 export type IngestSummary = Omit<IngestResult, 'timings' | 'file'> & { file: FileRecord; timings?: IngestResult['timings'] };
@@ -47,6 +48,8 @@ export interface MemexApi {
     list(userId: string, options?: ListOptions): Promise<SessionPage>;
     rename(userId: string, sessionId: string, title: string): Promise<SessionSummary>;
     delete(userId: string, sessionId: string): Promise<void>;
+    archive(userId: string, sessionId: string): Promise<ArchiveResult>;
+    unarchive(userId: string, sessionId: string): Promise<ArchiveResult>;
     export(userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string>;
     fork(userId: string, sessionId: string, messageId: string, options?: ForkOptions): Promise<ForkResult>;
     merge(userId: string, sessionIds: readonly string[], options?: MergeOptions): Promise<MergeResult>;
@@ -83,6 +86,8 @@ export interface MemexApi {
   chat(userId: string, input: ChatInput & { signal?: AbortSignal }): AsyncIterable<ChatEvent>;
   reindex(options?: ReindexOptions): Promise<ReindexResult>;
   doctor(options?: DoctorOptions): Promise<DoctorReport>;
+  /** The retention policies of the config (over HTTP: the server's). */
+  maintain(options?: Pick<MaintainOptions, 'dryRun' | 'userId'>): Promise<MaintenanceReport>;
   /** Loads the model (a server has it loaded already): a data dir of another model refuses before anything is stored. */
   embedder(): Promise<unknown>;
   index: { prepare(userId: string, options?: { onProgress?: (progress: { done: number; total: number }) => void }): Promise<unknown> };

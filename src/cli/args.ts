@@ -42,7 +42,8 @@ export async function userOf(ctx: Context): Promise<{ memex: MemexApi; user: str
 /** The session named by --session, else the user's most recently active one. */
 export async function sessionOf(memex: MemexApi, user: string, session: string | undefined, createIfNone: boolean): Promise<string> {
   if (session) return session;
-  const [latest] = (await memex.sessions.list(user, { limit: 1 })).sessions;
+  // The latest live session: an archived one takes no messages.
+  const [latest] = (await memex.sessions.list(user, { limit: 1, archived: 'exclude' })).sessions;
   if (latest) return latest.id;
   if (createIfNone) return (await memex.sessions.create(user)).id;
   throw new MemexError('MEMEX_SESSION_NOT_FOUND', `user ${user} has no sessions yet; add a message with \`memex add <text>\` or create one with \`memex session new\``);

@@ -18,6 +18,7 @@ import { registerDbCommands } from './db-commands.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerChatCommand } from './chat-command.js';
 import { registerForkCommands, registerPanelCommands } from './panel-commands.js';
+import { registerArchiveCommands } from './archive-commands.js';
 import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
@@ -123,11 +124,12 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .addOption(new Option('--offset <n>', 'sessions to skip').argParser(positiveInt).default(0))
     .option('--title <text>', 'only sessions whose title contains this (ignoring case and accents)')
     .addOption(new Option('--origin <origin>', 'native sessions, imported chat exports, or all').choices(['native', 'imported', 'all']).default('native'))
-    .action(async (options: { limit: number; offset: number; title?: string; origin: 'native' | 'imported' | 'all' }, command: Command) => {
+    .addOption(new Option('--archived <which>', 'archived sessions: listed (include), hidden (exclude), or only them').choices(['include', 'exclude', 'only']).default('include'))
+    .action(async (options: { limit: number; offset: number; title?: string; origin: 'native' | 'imported' | 'all'; archived: 'include' | 'exclude' | 'only' }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const page = await memex.sessions.list(uid, options);
-      const rows = page.sessions.map((s) => [s.id, String(s.messageCount), shortTime(s.lastMessageAt ?? s.createdAt), clip(s.title, 40), clip(s.lastMessagePreview, 50)]);
+      const rows = page.sessions.map((s) => [s.id, String(s.messageCount), shortTime(s.lastMessageAt ?? s.createdAt) + (s.archivedAt === null ? '' : ' (archived)'), clip(s.title, 40), clip(s.lastMessagePreview, 50)]);
       const none = options.title === undefined ? 'No sessions yet. Start one with `memex add <text>`.' : `No session titles contain "${options.title}".`;
       let human = page.total === 0 ? none : table(['ID', 'MSGS', 'LAST ACTIVE', 'TITLE', 'LAST MESSAGE'], rows);
       if (page.total > page.offset + page.sessions.length) human += `\n… ${page.total - page.offset - page.sessions.length} more (use --offset ${page.offset + page.sessions.length})`;
@@ -152,6 +154,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
         ...(found.forkedFrom ? [`  forked from:   ${found.forkedFrom.sessionId} at ${found.forkedFrom.messageId}`] : []),
         ...(found.forks.length > 0 ? [`  forks:         ${found.forks.join(', ')}`] : []),
         ...(found.mergedFrom.length > 0 ? [`  merged from:   ${found.mergedFrom.join(', ')}`] : []),
+        ...(found.archivedAt === null ? [] : [`  archived:      ${found.archivedAt}`]),
         ...usageLine(found.metadata.usage),
       ].join('\n');
       print(ctx.io, human, found);
@@ -306,4 +309,5 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
       const personas = await memex.personas.list(uid);
       print(ctx.io, personas.length ? table(['ID', 'NAME', 'INSTRUCTIONS'], personas.map((p) => [p.id, p.name, clip(p.instructions, 60)])) : 'No personas yet.', personas);
     });
+  registerArchiveCommands(program, contextOf);
 }

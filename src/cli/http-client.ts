@@ -28,10 +28,11 @@ import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { ChatEvent } from '../chat/index.js';
 import { sseData } from '../llm/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
+import type { MaintainOptions, MaintenanceReport } from '../maintain.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportProgress, ImportReport } from '../import/index.js';
-import type { ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
+import type { ArchiveResult, ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
 import { LOCAL_USER_HEADER, type ServerFile } from '../server/announce.js';
 import type { IngestSummary, MemexApi } from './api.js';
 
@@ -154,13 +155,15 @@ export class HttpMemex implements MemexApi {
     create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.call('POST', '/sessions', { user: userId, body: input ?? {} }),
     get: (userId: string, sessionId: string): Promise<SessionSummary> => this.call('GET', `/sessions/${enc(sessionId)}`, { user: userId }),
     list: async (userId: string, options: ListOptions = {}): Promise<SessionPage> => {
-      const { limit = 20, offset, cursor, title, origin } = options;
-      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query: { limit, offset, cursor, title, origin } });
+      const { limit = 20, offset, cursor, title, origin, archived } = options;
+      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query: { limit, offset, cursor, title, origin, archived } });
       // The server lists unreadable sessions only in its log; a page reached by cursor does not know its offset.
       return { ...page, offset: offset ?? (cursor === undefined ? 0 : -1), limit, unreadable: [] };
     },
     rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.call('PATCH', `/sessions/${enc(sessionId)}`, { user: userId, body: { title } }),
     delete: (userId: string, sessionId: string): Promise<void> => this.call('DELETE', `/sessions/${enc(sessionId)}`, { user: userId }),
+    archive: (userId: string, sessionId: string): Promise<ArchiveResult> => this.call('POST', `/sessions/${enc(sessionId)}/archive`, { user: userId }),
+    unarchive: (userId: string, sessionId: string): Promise<ArchiveResult> => this.call('POST', `/sessions/${enc(sessionId)}/unarchive`, { user: userId }),
     export: (userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string> => this.exportSession(userId, sessionId, format),
     fork: (userId: string, sessionId: string, messageId: string, options: ForkOptions = {}): Promise<ForkResult> =>
       this.call('POST', `/sessions/${enc(sessionId)}/fork`, { user: userId, body: { messageId, ...options } }),
@@ -282,6 +285,11 @@ export class HttpMemex implements MemexApi {
 
   reindex(options: ReindexOptions = {}): Promise<ReindexResult> {
     return this.call('POST', '/admin/reindex', { body: { ...(options.userId ? { userId: options.userId } : {}), ...(options.force ? { force: true } : {}) } });
+  }
+
+  /** The server's retention policies; without `userId`, over the whole data dir (the local administrator's call). */
+  maintain(options: Pick<MaintainOptions, 'dryRun' | 'userId'> = {}): Promise<MaintenanceReport> {
+    return this.call('POST', '/maintain', { body: { ...(options.dryRun ? { dryRun: true } : {}), ...(options.userId !== undefined ? { userId: options.userId } : {}) } });
   }
 
   doctor(options: DoctorOptions = {}): Promise<DoctorReport> {

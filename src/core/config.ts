@@ -30,6 +30,14 @@ function windowLimit(max: number) {
     .prefault({});
 }
 
+export const RETENTION_ACTIONS = ['archive', 'trash'] as const;
+export type RetentionAction = (typeof RETENTION_ACTIONS)[number];
+
+/** One retention policy: a limit and what to do past it; null (the default) leaves it off. */
+function retentionRule(max: number) {
+  return z.strictObject({ limit: z.number().int().min(1).max(max), action: z.enum(RETENTION_ACTIONS) }).nullable().default(null);
+}
+
 export const ConfigSchema = z.strictObject({
   /** Where the flat-file store keeps everything. Relative paths resolve against the working directory. */
   dataDir: z.string().min(1).default('./memex-data'),
@@ -392,11 +400,33 @@ export const ConfigSchema = z.strictObject({
       maxImportBytes: z.number().int().positive().default(4 * 1024 * 1024 * 1024),
     })
     .prefault({}),
+  /**
+   * Retention policies (README "Archive and retention"), each off (null) unless set, each with what
+   * to do to what it catches: `archive` (compress, keep listed, out of search) or `trash` (the
+   * session delete; messages for `maxMessagesPerSession`). They apply to native sessions; imported
+   * conversations are kept as exported. `memex serve` applies them every `intervalMs` (default an
+   * hour; 0 turns the schedule off) and `memex maintain [--dry-run]` on demand.
+   * - `maxAgeDays`: sessions last active more than `limit` days ago.
+   * - `maxSessionsPerUser`: past the `limit` most recently active sessions of a user (with `archive`,
+   *   counted among the live ones; with `trash`, among all).
+   * - `maxMessagesPerSession`: sessions holding more than `limit` messages. With `trash`, their oldest
+   *   messages go until `limit` remain (the session goes on); with `archive`, the whole session is
+   *   archived, closing it for new turns.
+   */
+  retention: z
+    .strictObject({
+      intervalMs: z.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
+      maxAgeDays: retentionRule(36_500),
+      maxSessionsPerUser: retentionRule(10_000_000),
+      maxMessagesPerSession: retentionRule(100_000_000),
+    })
+    .prefault({}),
 });
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server' | 'llm'> & {
+  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server' | 'llm' | 'retention'> & {
+    retention: Readonly<ConfigOutput['retention']>;
     llm: Readonly<Omit<ConfigOutput['llm'], 'apiKey' | 'headers'>> & { apiKey: Secret | null; headers: Readonly<Record<string, string>> };
     server: Readonly<Omit<ConfigOutput['server'], 'rateLimit' | 'jobs'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']>; jobs: Readonly<ConfigOutput['server']['jobs']> };
     store: Readonly<ConfigOutput['store']>;

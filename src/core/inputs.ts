@@ -221,6 +221,8 @@ export const SessionListOptionsSchema = z.strictObject({
    * store lists all by default; the library, CLI and HTTP list native sessions unless asked.
    */
   origin: z.enum(['native', 'imported', 'all']).optional(),
+  /** Archived sessions are listed by default (with `archivedAt`); `exclude` hides them, `only` lists just them. */
+  archived: z.enum(['include', 'exclude', 'only']).optional(),
 });
 export type SessionListOptions = z.input<typeof SessionListOptionsSchema>;
 

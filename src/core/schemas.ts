@@ -73,6 +73,11 @@ export const SessionMetaSchema = z.object({
   mergedFrom: z.array(SessionIdSchema).default([]),
   /** A panel's personas: each assistant message names the one that spoke (`personaId`). Empty for a one-persona chat. */
   participants: z.array(PersonaIdSchema).default([]),
+  /**
+   * When the session was archived (compressed out of the hot data; README "Archive and
+   * retention"), null while it is live. Optional so data written before archiving existed reads.
+   */
+  archivedAt: TimestampSchema.nullable().default(null),
 });
 export type SessionMeta = z.infer<typeof SessionMetaSchema>;
 

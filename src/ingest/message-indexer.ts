@@ -121,8 +121,9 @@ export class MessageIndexer {
           // An index that cannot take the rows now syncs them (and reports why) on the next search.
           if (count.chunks > 0) await this.options.onIndexed?.(next.userId, next.sessionId).catch(() => undefined);
         } catch (cause) {
-          // A session or user deleted while queued has nothing left to embed.
-          if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND')) continue;
+          // A session or user deleted while queued has nothing left to embed; an archived one is
+          // embedded after it is unarchived (its messages without rows are caught up then).
+          if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_ARCHIVED')) continue;
           this.failures.push({ userId: next.userId, error: toMemexError(cause, `cannot embed session ${next.sessionId}`) });
         } finally {
           this.current = null;

@@ -67,7 +67,8 @@ export async function reindex(
   const users = options.userId !== undefined ? [await store.getUser(options.userId)] : await store.listUsers();
   for (const user of users) {
     for (let offset = 0; ; ) {
-      const page = await store.listSessions(user.id, { offset, limit: 500 });
+      // Archived sessions keep the rows they were archived with (README "Archive and retention").
+      const page = await store.listSessions(user.id, { offset, limit: 500, archived: 'exclude' });
       for (const session of page.sessions) sessions.push({ userId: user.id, sessionId: session.id });
       offset += page.sessions.length;
       if (page.sessions.length === 0 || offset >= page.total) break;

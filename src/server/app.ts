@@ -29,6 +29,8 @@ import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
 import { chatRoutes } from './routes/chat.js';
 import { forkRoutes } from './routes/fork.js';
+import { archiveRoutes } from './routes/archive.js';
+import { scheduleRetention } from './retention.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -198,9 +200,11 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   app.addHook('onSend', async (_request, reply) => {
     if (context.closing.value) void reply.header('connection', 'close');
   });
+  const retention = scheduleRetention(memex, app.log);
   app.addHook('preClose', async () => {
     context.closing.value = true;
     for (const end of context.streams) end();
+    await retention.stop();
     await memex.importJobs.stop();
     await jobs.stop();
   });
@@ -220,6 +224,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       chatRoutes(v1, context);
       forkRoutes(v1, context);
       backupRoutes(v1, context);
+      archiveRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },

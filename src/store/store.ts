@@ -161,6 +161,16 @@ export interface StoreRepair {
 
 export type ListOptions = SessionListOptions;
 
+/** What archiving or unarchiving a session did (README "Archive and retention"). */
+export interface ArchiveResult {
+  session: SessionSummary;
+  /** The archived content before compression, and the archive's size, in bytes (0 when nothing changed). */
+  rawBytes: number;
+  archiveBytes: number;
+  /** False when the session was already in the state asked for: archiving is idempotent. */
+  archivedNow: boolean;
+}
+
 /**
  * Everything Memex keeps, behind one contract that each backend (flat files, Postgres) passes the
  * same conformance suite for. Ids arrive as plain strings and are validated here, before they reach
@@ -182,6 +192,13 @@ export interface Store {
   /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata` or a panel's `participants`, record a fork (`addFork`). */
   updateSession(userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary>;
   deleteSession(userId: string, sessionId: string): Promise<void>;
+  /**
+   * Compresses the session's messages, files, vector rows and summary out of the hot data: it stays
+   * listed (`archivedAt` set) but leaves search, and reading or writing its content is
+   * MEMEX_SESSION_ARCHIVED until `unarchiveSession` puts everything back exactly. All or nothing.
+   */
+  archiveSession(userId: string, sessionId: string, options?: { now?: Date }): Promise<ArchiveResult>;
+  unarchiveSession(userId: string, sessionId: string): Promise<ArchiveResult>;
 
   /** Appends in order, all or nothing; resolves once durable under the fsync policy. */
   appendMessages(userId: string, sessionId: string, messages: readonly NewMessage[], options?: AppendOptions): Promise<Message[]>;

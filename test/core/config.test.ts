@@ -50,4 +50,15 @@ describe('config', () => {
     expect(loadConfig({ env: {}, cwd, overrides: { server: { jobs: { heartbeatMs: 500 } } } }).server.jobs).toEqual({ heartbeatMs: 500, staleMs: 3000 });
     await expectCode(Promise.resolve().then(() => loadConfig({ env: {}, cwd, overrides: { server: { jobs: { heartbeatMs: 2000 } } } })), 'MEMEX_CONFIG_INVALID');
   });
+
+  it('reads retention policies (each off by default) and refuses an unknown action or a limit under 1', async () => {
+    const cwd = await tempDir();
+    expect(loadConfig({ env: {}, cwd }).retention).toEqual({ intervalMs: 3_600_000, maxAgeDays: null, maxSessionsPerUser: null, maxMessagesPerSession: null });
+    await writeFile(join(cwd, 'memex.config.json'), JSON.stringify({ retention: { maxAgeDays: { limit: 90, action: 'archive' }, maxMessagesPerSession: { limit: 500, action: 'trash' } } }));
+    expect(loadConfig({ env: {}, cwd }).retention).toMatchObject({ maxAgeDays: { limit: 90, action: 'archive' }, maxMessagesPerSession: { limit: 500, action: 'trash' }, maxSessionsPerUser: null });
+    await writeFile(join(cwd, 'memex.config.json'), JSON.stringify({ retention: { maxAgeDays: { limit: 90, action: 'shred' } } }));
+    await expectCode(() => loadConfig({ env: {}, cwd }), 'MEMEX_CONFIG_INVALID');
+    await writeFile(join(cwd, 'memex.config.json'), JSON.stringify({ retention: { maxSessionsPerUser: { limit: 0, action: 'trash' } } }));
+    await expectCode(() => loadConfig({ env: {}, cwd }), 'MEMEX_CONFIG_INVALID');
+  });
 });

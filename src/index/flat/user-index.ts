@@ -627,7 +627,7 @@ function sha256(bytes: Uint8Array): string {
 
 /** A session deleted, or one whose files cannot be read, counts as absent: one broken session costs only itself. */
 function skipMissing(cause: unknown): null {
-  if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) return null;
+  if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_CORRUPT') || isMemexError(cause, 'MEMEX_SESSION_ARCHIVED')) return null;
   throw cause;
 }
 
@@ -635,7 +635,8 @@ function skipMissing(cause: unknown): null {
 async function listSessions(store: Store, userId: string): Promise<Map<string, IndexedSession['origin']>> {
   const sessions = new Map<string, IndexedSession['origin']>();
   for (let offset = 0; ; ) {
-    const page = await store.listSessions(userId, { limit: 1000, offset });
+    // Archived sessions leave search: their rows are in the archive (README "Archive and retention").
+    const page = await store.listSessions(userId, { limit: 1000, offset, archived: 'exclude' });
     for (const session of page.sessions) sessions.set(session.id, session.origin.kind);
     offset += page.sessions.length;
     if (page.sessions.length === 0 || offset >= page.total) break;

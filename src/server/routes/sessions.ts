@@ -19,6 +19,7 @@ const SessionListQuery = z.strictObject({
   /** Sessions whose title contains this, ignoring case and accents. */
   title: z.string().trim().min(1).max(500).optional(),
   origin: z.enum(['native', 'imported', 'all']).default('native').describe('native sessions (the default), imported chat exports, or all'),
+  archived: z.enum(['include', 'exclude', 'only']).optional().describe('archived sessions are listed by default (with archivedAt); exclude hides them, only lists just them'),
 });
 const SessionPageSchema = z.object({ sessions: z.array(SessionSchema), total: z.number(), nextCursor: z.string().nullable() });
 

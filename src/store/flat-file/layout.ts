@@ -72,6 +72,19 @@ export class Layout {
   importJobs(userId: UserId): string {
     return this.inside('users', userId, 'imported', 'jobs');
   }
+  /**
+   * Archived sessions, outside the session folders: `archived/<sessionId>.tar.gz` (the session's
+   * folder, compressed) beside `archived/<sessionId>.json` (its meta, so it stays listable).
+   */
+  archived(userId: UserId): string {
+    return this.inside('users', userId, 'archived');
+  }
+  archive(userId: UserId, sessionId: SessionId): string {
+    return this.inside('users', userId, 'archived', `${sessionId}.tar.gz`);
+  }
+  archivedMeta(userId: UserId, sessionId: SessionId): string {
+    return this.inside('users', userId, 'archived', `${sessionId}.json`);
+  }
   /** Every folder that holds session folders, each with how its folder names map to session ids. */
   sessionFolders(userId: UserId): { dir: string; idOf: (name: string) => string }[] {
     return [

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
-import { FORMAT_VERSION, MemexError, parseId, parseInput, type SessionId, SessionListOptionsSchema, toMemexError, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, MemexError, isMemexError, parseId, parseInput, type SessionId, SessionListOptionsSchema, toMemexError, type UserId } from '../../core/index.js';
 import { readSessionCursor, sessionCursor } from '../cursor.js';
 import { readJsonRecord } from '../durable.js';
 import { foldCase } from '../text.js';
@@ -9,11 +9,12 @@ import type { ListOptions, SessionPage } from '../store.js';
 import { DEFAULT_PAGE, type FlatFileContext, type IndexEntry, IndexEntrySchema, listDir, sessionKey, type SessionState, summaryOf, type UserIndex } from './context.js';
 import { requireUser } from './users.js';
 import { loadSession } from './session-state.js';
+import { readArchivedMeta, reconcileArchives } from './archive.js';
 
 export async function listSessions(ctx: FlatFileContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title, origin = 'all' } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, title, origin = 'all', archived = 'include' } = parseInput(SessionListOptionsSchema, options, 'list options');
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
   await requireUser(ctx, uid);
   const index = await userIndex(ctx, uid);
@@ -22,6 +23,7 @@ export async function listSessions(ctx: FlatFileContext, userId: string, options
   const wanted = title === undefined ? null : foldCase(title);
   const all = [...index.entries.values()]
     .filter((entry) => (wanted === null || (entry.title !== null && foldCase(entry.title).includes(wanted))) && (origin === 'all' || entry.origin.kind === origin))
+    .filter((entry) => archived === 'include' || (archived === 'only') === (entry.archivedAt !== null))
     .sort((a, b) => activity(b).localeCompare(activity(a)) || b.id.localeCompare(a.id));
   let start = offset ?? 0;
   if (cursor !== undefined) {
@@ -95,6 +97,14 @@ async function loadUserIndex(ctx: FlatFileContext, userId: UserId): Promise<User
     if (entry) stale++;
     await refreshEntry(ctx, userId, sid, index);
   }
+  const parseSession = (name: string): SessionId | null => {
+    try {
+      return parseId('session', name);
+    } catch {
+      return null;
+    }
+  };
+  for (const sid of await reconcileArchives(ctx, userId, parseSession)) await refreshEntry(ctx, userId, sid, index);
   // Sessions in memory are the truth: an append may have landed while this listing loaded.
   for (const state of ctx.sessionCache.values()) {
     if (state.meta.userId === userId) index.entries.set(state.meta.id, entryOf(state));
@@ -113,7 +123,15 @@ async function loadUserIndex(ctx: FlatFileContext, userId: UserId): Promise<User
 
 async function refreshEntry(ctx: FlatFileContext, userId: UserId, sessionId: SessionId, index: UserIndex): Promise<void> {
   try {
-    const state = await ctx.mutex.run(sessionKey(userId, sessionId), () => loadSession(ctx, userId, sessionId));
+    const state = await ctx.mutex.run(sessionKey(userId, sessionId), async () => {
+      try {
+        return await loadSession(ctx, userId, sessionId);
+      } catch (cause) {
+        const archived = isMemexError(cause, 'MEMEX_SESSION_ARCHIVED') ? await readArchivedMeta(ctx, userId, sessionId) : null;
+        if (!archived) throw cause;
+        return { meta: archived, metaMtimeMs: 0 };
+      }
+    });
     index.entries.set(sessionId, entryOf(state));
     index.unreadable.delete(sessionId);
   } catch (cause) {
@@ -156,7 +174,7 @@ const SessionIndexSchema = z.object({
   sessions: z.array(IndexEntrySchema),
 });
 
-function entryOf(state: SessionState): IndexEntry {
+function entryOf(state: Pick<SessionState, 'meta' | 'metaMtimeMs'>): IndexEntry {
   return { ...state.meta, metaMtimeMs: state.metaMtimeMs };
 }
 

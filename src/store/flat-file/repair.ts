@@ -119,6 +119,7 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
     const meta: SessionMeta = {
       ...noLineage(),
       v: FORMAT_VERSION,
+      archivedAt: null,
       id: sessionId,
       userId,
       title: title || null,

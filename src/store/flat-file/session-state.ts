@@ -1,5 +1,5 @@
 import { MemexError, type SessionId, type SessionMeta, SessionMetaSchema, type UserId } from '../../core/index.js';
-import { readJsonRecord } from '../durable.js';
+import { exists, readJsonRecord } from '../durable.js';
 import { Coalescer } from '../serial.js';
 import { type FlatFileContext, mtimeOf, oneLine, PREVIEW_CHARS, SESSION_CACHE_SIZE, sessionKey, type SessionState } from './context.js';
 import { MessageLog } from './message-log.js';
@@ -22,6 +22,9 @@ export async function loadSession(ctx: FlatFileContext, userId: UserId, sessionI
     SessionMetaSchema,
     (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId}: ${reason}`, { cause, details: { sessionId, path } }),
   );
+  if (!meta && (await exists(ctx.layout.archivedMeta(userId, sessionId)))) {
+    throw new MemexError('MEMEX_SESSION_ARCHIVED', `session ${sessionId} is archived; unarchive it to read or change its messages`, { details: { sessionId } });
+  }
   if (!meta || meta.id !== sessionId) {
     throw new MemexError('MEMEX_SESSION_NOT_FOUND', `session ${sessionId} does not exist for user ${userId}`, { details: { userId, sessionId } });
   }

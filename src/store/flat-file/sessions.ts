@@ -8,6 +8,7 @@ import { requireUser } from './users.js';
 import { loadSession, writeMeta } from './session-state.js';
 import { publish, userIndex } from './listing.js';
 import { getPersona } from './personas.js';
+import { readArchivedMeta, removeArchive } from './archive.js';
 
 export async function createSession(ctx: FlatFileContext, userId: string, input: NewSession = {}): Promise<SessionSummary> {
   ctx.assertOpen();
@@ -39,6 +40,7 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
       metadata: fields.metadata ?? {},
       ...noLineage(),
       participants: [...new Set(fields.participants ?? [])],
+      archivedAt: null,
     };
     if (!(await writeNewSession(ctx, uid, meta, attempt < 5))) continue;
     return ctx.mutex.run(sessionKey(uid, id), async () => {
@@ -97,7 +99,7 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
     if (state) {
       await writeMeta(ctx, state, { ...state.meta, ...fields, ...lineage });
     } else {
-      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...noLineage(), ...fields, ...lineage, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0 };
+      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...noLineage(), ...fields, ...lineage, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0, archivedAt: null };
       await writeNewSession(ctx, uid, meta, false);
       state = await loadSession(ctx, uid, sid);
     }
@@ -108,7 +110,15 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
 
 export async function getSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<SessionSummary> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  return ctx.mutex.run(sessionKey(uid, sid), async () => summaryOf((await loadSession(ctx, uid, sid)).meta));
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    try {
+      return summaryOf((await loadSession(ctx, uid, sid)).meta);
+    } catch (cause) {
+      const archived = isMemexError(cause, 'MEMEX_SESSION_ARCHIVED') ? await readArchivedMeta(ctx, uid, sid) : null;
+      if (archived) return summaryOf(archived);
+      throw cause;
+    }
+  });
 }
 
 export async function updateSession(ctx: FlatFileContext, userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary> {
@@ -138,11 +148,14 @@ export async function updateSession(ctx: FlatFileContext, userId: string, sessio
 export async function deleteSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<void> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   await ctx.mutex.run(sessionKey(uid, sid), async () => {
+    let archived = false;
     await loadSession(ctx, uid, sid).catch((cause: unknown) => {
+      archived = isMemexError(cause, 'MEMEX_SESSION_ARCHIVED');
       // A corrupt session can still be deleted; a missing one cannot.
-      if (!isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) throw cause;
+      if (!archived && !isMemexError(cause, 'MEMEX_SESSION_CORRUPT')) throw cause;
     });
-    await ctx.moveToTrash(ctx.layout.session(uid, sid));
+    if (archived) await removeArchive(ctx, uid, sid);
+    else await ctx.moveToTrash(ctx.layout.session(uid, sid));
     ctx.sessionCache.delete(sessionKey(uid, sid));
     ctx.durability.forget(ctx.layout.session(uid, sid));
     ctx.bumpVectors(uid);

@@ -46,8 +46,10 @@ import type {
   StoreLimits,
   VectorBatch,
   VectorStatus,
+  ArchiveResult,
 } from '../store.js';
 import { FlatFileContext, nowIso } from './context.js';
+import * as archive from './archive.js';
 import * as files from './files.js';
 import * as imports from './imports.js';
 import { Layout } from './layout.js';
@@ -176,6 +178,12 @@ export class FlatFileStore implements Store {
 
   deleteSession(userId: string, sessionId: string): Promise<void> {
     return sessions.deleteSession(this.ctx, userId, sessionId);
+  }
+  archiveSession(userId: string, sessionId: string, options?: { now?: Date }): Promise<ArchiveResult> {
+    return archive.archiveSession(this.ctx, userId, sessionId, options);
+  }
+  unarchiveSession(userId: string, sessionId: string): Promise<ArchiveResult> {
+    return archive.unarchiveSession(this.ctx, userId, sessionId);
   }
 
   repair(options: { userId?: string } = {}): Promise<StoreRepair[]> {

@@ -107,6 +107,7 @@ class Migration {
     this.model = await this.models();
     const users = await this.users();
     for (const user of users) this.sessionsTotal += (await this.from.listSessions(user.id, { limit: 1 })).total;
+    await this.refuseArchived(users);
     for (const user of users) await this.copyUser(user);
     const copySeconds = (performance.now() - started) / 1000;
     let verification: MigrateResult['verification'] = null;
@@ -186,6 +187,24 @@ class Migration {
       this.sessionsDone++;
       this.progress('copy');
     }
+  }
+
+  /**
+   * An archived session's content is in its backend's own archive format, which the other backend
+   * cannot read: such a data dir is refused before anything is written, naming the sessions to
+   * unarchive first (`memex session unarchive <id>`).
+   */
+  private async refuseArchived(users: readonly { id: string }[]): Promise<void> {
+    const archived: { userId: string; sessionId: string }[] = [];
+    for (const user of users) {
+      const page = await this.from.listSessions(user.id, { limit: 1000, archived: 'only' });
+      archived.push(...page.sessions.map((s) => ({ userId: user.id, sessionId: s.id })));
+    }
+    if (archived.length === 0) return;
+    const named = archived.slice(0, 5).map((a) => `${a.userId}/${a.sessionId}`).join(', ');
+    throw new MemexError('MEMEX_SESSION_ARCHIVED', `${archived.length} archived session(s) cannot be migrated as they are (${named}${archived.length > 5 ? ', …' : ''}); unarchive them first`, {
+      details: { sessions: archived.slice(0, 100) },
+    });
   }
 
   /** A user's sessions a page at a time (a user may have many). */

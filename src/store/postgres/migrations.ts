@@ -4,6 +4,7 @@ import { SCHEMA_V1 } from './schema-v1.js';
 import { SCHEMA_V2 } from './schema-v2.js';
 import { SCHEMA_V3 } from './schema-v3.js';
 import { SCHEMA_V5 } from './schema-v5.js';
+import { SCHEMA_V6 } from './schema-v6.js';
 import { inTransaction } from './transaction.js';
 
 /** One step of the schema. Released migrations are never edited: a change is a new version. */
@@ -20,6 +21,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 3, name: 'import jobs', sql: SCHEMA_V3 },
   // Planned as version 5 (after issue 19's trash migration, 4); numbered to follow the list it is in.
   { version: 4, name: 'session lineage and panels', sql: SCHEMA_V5 },
+  { version: 5, name: 'session archives', sql: SCHEMA_V6 },
 ]);
 
 /**

@@ -44,10 +44,11 @@ export interface SessionRow {
   forks: SessionLineage['forks'];
   merged_from: SessionLineage['mergedFrom'];
   participants: SessionLineage['participants'];
+  archived_at: Date | null;
 }
 
 export const SESSION_COLUMNS =
-  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity, forked_from, forks, merged_from, participants';
+  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity, forked_from, forks, merged_from, participants, archived_at';
 
 export function summaryOf(row: SessionRow): SessionSummary {
   return {
@@ -67,6 +68,7 @@ export function summaryOf(row: SessionRow): SessionSummary {
     forks: row.forks,
     mergedFrom: row.merged_from,
     participants: row.participants,
+    archivedAt: isoOrNull(row.archived_at),
   };
 }
 
@@ -101,7 +103,7 @@ export async function createSession(ctx: PgContext, userId: string, input: NewSe
 
 export async function getSession(ctx: PgContext, userId: string, sessionId: string): Promise<SessionSummary> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  return ctx.as(uid, async (client) => summaryOf(await requireSession(client, uid, sid)));
+  return ctx.as(uid, async (client) => summaryOf(await requireSession(client, uid, sid, { archived: true })));
 }
 
 export async function updateSession(ctx: PgContext, userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary> {
@@ -157,14 +159,15 @@ export async function deleteSession(ctx: PgContext, userId: string, sessionId: s
 export async function listSessions(ctx: PgContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title, origin } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, title, origin, archived = 'include' } = parseInput(SessionListOptionsSchema, options, 'list options');
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
   const after = cursor !== undefined ? readSessionCursor(cursor) : null;
   const wanted = title === undefined ? null : foldCase(title);
   const kind = origin === undefined || origin === 'all' ? null : origin;
   return ctx.as(uid, async (client) => {
     await requireUser(client, uid);
-    const filter = "user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0) AND ($3::text IS NULL OR origin ->> 'kind' = $3)";
+    const archivedFilter = archived === 'include' ? '' : archived === 'only' ? ' AND archived_at IS NOT NULL' : ' AND archived_at IS NULL';
+    const filter = `user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0) AND ($3::text IS NULL OR origin ->> 'kind' = $3)${archivedFilter}`;
     const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, [uid, wanted, kind])).rows[0]?.n ?? 0);
     let start = offset ?? 0;
     let rows: SessionRow[];
@@ -196,11 +199,20 @@ export async function listSessions(ctx: PgContext, userId: string, options: List
   });
 }
 
-/** The session's row (locked for update with `lock`, so writes to one session take turns); MEMEX_SESSION_NOT_FOUND or MEMEX_USER_NOT_FOUND. */
-export async function requireSession(client: PoolClient, userId: UserId, sessionId: string, options: { lock?: boolean } = {}): Promise<SessionRow> {
+/**
+ * The session's row (locked for update with `lock`, so writes to one session take turns);
+ * MEMEX_SESSION_NOT_FOUND or MEMEX_USER_NOT_FOUND. An archived session's content is in its
+ * archive, so it is MEMEX_SESSION_ARCHIVED unless the caller only needs the row (`archived`).
+ */
+export async function requireSession(client: PoolClient, userId: UserId, sessionId: string, options: { lock?: boolean; archived?: boolean } = {}): Promise<SessionRow> {
   const { rows } = await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE user_id = $1 AND id = $2${options.lock ? ' FOR UPDATE' : ''}`, [userId, sessionId]);
   if (!rows[0]) return sessionNotFound(client, userId, sessionId);
+  if (rows[0].archived_at !== null && !options.archived) throw sessionArchived(sessionId as SessionId);
   return rows[0];
+}
+
+export function sessionArchived(sessionId: SessionId): MemexError {
+  return new MemexError('MEMEX_SESSION_ARCHIVED', `session ${sessionId} is archived; unarchive it to read or change its messages`, { details: { sessionId } });
 }
 
 export async function sessionNotFound(client: PoolClient, userId: UserId, sessionId: string): Promise<never> {

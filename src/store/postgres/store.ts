@@ -41,9 +41,11 @@ import type {
   StoreLimits,
   VectorBatch,
   VectorStatus,
+  ArchiveResult,
 } from '../store.js';
 import { openDatabase, type ConnectOptions, type Database } from './connect.js';
 import { PgContext } from './context.js';
+import * as archive from './archive.js';
 import * as files from './files.js';
 import * as messages from './messages.js';
 import type { HnswBuild } from './model.js';
@@ -134,6 +136,12 @@ export class PostgresStore implements Store {
   }
   deleteSession(userId: string, sessionId: string): Promise<void> {
     return sessions.deleteSession(this.ctx, userId, sessionId);
+  }
+  archiveSession(userId: string, sessionId: string, options?: { now?: Date }): Promise<ArchiveResult> {
+    return archive.archiveSession(this.ctx, userId, sessionId, options);
+  }
+  unarchiveSession(userId: string, sessionId: string): Promise<ArchiveResult> {
+    return archive.unarchiveSession(this.ctx, userId, sessionId);
   }
 
   appendMessages(userId: string, sessionId: string, input: readonly NewMessage[], options?: AppendOptions): Promise<Message[]> {
