@@ -22,6 +22,6 @@ describe('the backup session record', () => {
       archivedAt: '2024-02-01T00:00:00.000Z',
     };
     const parsed = SessionRecordSchema.parse({ session, summary: null, files: [], vectors: { rows: 0, model: null, dimension: null } });
-    expect(parsed.session).toEqual(session);
+    expect(parsed.session).toMatchObject(session);
   });
 });
