@@ -15,6 +15,7 @@ const catalogue = {
   MEMEX_USER_CORRUPT: { status: 500, hint: "The user's profile.json cannot be read; restore it from a backup or fix the JSON by hand." },
   MEMEX_SESSION_NOT_FOUND: { status: 404, hint: 'List sessions with `memex session list`.' },
   MEMEX_SESSION_ARCHIVED: { status: 409, hint: 'The session is archived: its messages, files and vectors are compressed and out of search. Unarchive it first (`memex session unarchive <id>`, `POST /v1/sessions/<id>/unarchive`).' },
+  MEMEX_SESSION_NOT_ARCHIVED: { status: 409, hint: 'The session is not archived: read its messages, files and vectors directly.' },
   MEMEX_SESSION_CORRUPT: { status: 500, hint: "One of the session's files cannot be read; the message says which and where. Other sessions are unaffected." },
   MEMEX_MESSAGE_NOT_FOUND: { status: 404, hint: 'List messages with `memex messages --session <id>`.' },
   MEMEX_MESSAGE_EXISTS: { status: 409, hint: 'A message with this id is already stored: a retried append already succeeded, so treat it as done (or send a new id).' },

@@ -171,6 +171,30 @@ export interface ArchiveResult {
   archivedNow: boolean;
 }
 
+/** One file of an archived session: its record, bytes and the artifacts ingest derived from it. */
+export interface ArchivedFile {
+  record: FileRecord;
+  bytes: Buffer;
+  artifacts: Partial<Record<FileArtifactName, Buffer>>;
+}
+
+/**
+ * An archived session's content decoded from its backend's archive into one form both backends
+ * share (what backup and migration carry across backends). Held in memory whole: archives are of
+ * old, finished sessions, and one is read at a time.
+ */
+export interface ArchivedSessionContent {
+  /** As listed, `archivedAt` set. */
+  session: SessionSummary;
+  /** Oldest first. */
+  messages: Message[];
+  /** Every row from 0, as `readVectors` gives them on a live session. */
+  vectors: SessionVectorData;
+  /** In the order `listFiles` gives them. */
+  files: ArchivedFile[];
+  summary: Summary | null;
+}
+
 /**
  * Everything Memex keeps, behind one contract that each backend (flat files, Postgres) passes the
  * same conformance suite for. Ids arrive as plain strings and are validated here, before they reach
@@ -199,6 +223,11 @@ export interface Store {
    */
   archiveSession(userId: string, sessionId: string, options?: { now?: Date }): Promise<ArchiveResult>;
   unarchiveSession(userId: string, sessionId: string): Promise<ArchiveResult>;
+  /**
+   * Reads an archived session's content out of its archive without unarchiving it or changing
+   * anything stored; MEMEX_SESSION_NOT_ARCHIVED for a live session, MEMEX_SESSION_NOT_FOUND.
+   */
+  readArchivedSession(userId: string, sessionId: string): Promise<ArchivedSessionContent>;
 
   /** Appends in order, all or nothing; resolves once durable under the fsync policy. */
   appendMessages(userId: string, sessionId: string, messages: readonly NewMessage[], options?: AppendOptions): Promise<Message[]>;

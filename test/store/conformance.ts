@@ -9,6 +9,8 @@ export interface StoreHarness {
   store: Store;
   /** Closes the store and opens a new one over the same data. */
   reopen(): Promise<Store>;
+  /** What the backend holds, read beside the store (files and mtimes, or rows): equal before and after a read that must change nothing. */
+  fingerprint?(): Promise<unknown>;
 }
 
 const BAD_IDS = ['../other', 'a/b', 'a\\b', '..', 'x\0y', 'x'.repeat(129), ''];
@@ -443,6 +445,99 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         expect(await store.getSummary('alice', id)).toBeNull();
         await store.createUser({ id: 'bob' });
         await expectCode(store.getSummary('bob', id), 'MEMEX_SESSION_NOT_FOUND');
+      });
+    });
+
+    describe('reading an archived session (readArchivedSession)', () => {
+      const DIM = 6;
+      const rowOf = (seed: number): Float32Array => Float32Array.from({ length: DIM }, (_, i) => Math.fround(Math.sin(seed * 7 + i) / (i + 1.5)));
+      const bits = (vectors: Float32Array): string => Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength).toString('hex');
+
+      /** A session with messages, two files (one with artifacts), message and file rows and a summary. */
+      async function fullSession(store: Store): Promise<string> {
+        const session = await store.createSession('alice', { title: 'Archive me', metadata: { k: 'v' } });
+        const { file } = await store.putFile('alice', session.id, { source: { bytes: Buffer.from('%PDF-1.4 not really\n') }, name: 'a.txt', metadata: { n: 1 } });
+        await store.writeFileArtifact('alice', session.id, file.id, 'text.json', JSON.stringify({ units: ['one'] }));
+        await store.writeFileArtifact('alice', session.id, file.id, 'thumb.webp', Buffer.from([0, 1, 2, 255]));
+        await store.putFile('alice', session.id, { source: { bytes: Buffer.from('plain second file\n') }, name: 'b.txt' });
+        const messages = await store.appendMessages('alice', session.id, [
+          { role: 'user', content: 'first 😀', attachments: [{ fileId: file.id }] },
+          { role: 'assistant', content: 'second <b>', metadata: { model: 'm' } },
+          { role: 'user', content: 'third' },
+        ]);
+        const chunks = messages.map((m) => ({ chunkId: `${m.id}:0`, source: { kind: 'message' as const, messageId: m.id, role: m.role, createdAt: m.createdAt }, part: { index: 0, count: 1 }, span: { start: 0, end: m.content.length }, text: m.content, tokens: 2 }));
+        await store.appendVectors('alice', session.id, { model: 'test-model', chunks, vectors: chunks.map((_, i) => rowOf(i)) });
+        await store.appendVectors('alice', session.id, {
+          model: 'test-model',
+          chunks: [{ chunkId: `${file.id}:1:0`, source: { kind: 'file', fileId: file.id, page: 1 }, part: { index: 0, count: 1 }, span: { start: 0, end: 3 }, text: 'pdf', tokens: 1 }],
+          vectors: [rowOf(9)],
+        });
+        await store.setSummary('alice', session.id, { v: 1, sessionId: session.id, text: 'They talked.', coversThroughMessageId: messages[0]!.id, coveredMessages: 1, method: 'model', tokens: 3, updatedAt: '2024-01-01T00:00:00.000Z' });
+        return session.id;
+      }
+
+      /** The session's content read the live way, in the shape readArchivedSession gives. */
+      async function liveContent(store: Store, sid: string) {
+        const files = [];
+        for (const record of await store.listFiles('alice', sid)) {
+          const artifacts: Record<string, string> = {};
+          for (const name of ['text.json', 'thumb.webp', 'display.webp'] as const) {
+            const bytes = await store.readFileArtifact('alice', sid, record.id, name).catch(() => null);
+            if (bytes) artifacts[name] = bytes.toString('hex');
+          }
+          files.push({ record, bytes: Buffer.concat(await collect(await store.readFile('alice', sid, record.id))).toString('hex'), artifacts });
+        }
+        const { vectors, ...status } = await store.readVectors('alice', sid);
+        return { messages: await collect(store.streamMessages('alice', sid)), vectors: { ...status, bits: bits(vectors) }, files, summary: await store.getSummary('alice', sid) };
+      }
+
+      function comparable(content: Awaited<ReturnType<Store['readArchivedSession']>>) {
+        const { vectors, ...status } = content.vectors;
+        return {
+          messages: content.messages,
+          vectors: { ...status, bits: bits(vectors) },
+          files: content.files.map((f) => ({ record: f.record, bytes: f.bytes.toString('hex'), artifacts: Object.fromEntries(Object.entries(f.artifacts).map(([k, v]) => [k, v.toString('hex')])) })),
+          summary: content.summary,
+        };
+      }
+
+      it('gives back what the session held before archiving (messages, rows bit for bit, file bytes, summary) and changes nothing', async () => {
+        const { store, harness } = await withUser();
+        const sid = await fullSession(store);
+        const before = await liveContent(store, sid);
+        expect(before.vectors.rows).toBe(4);
+        const archived = (await store.archiveSession('alice', sid, { now: new Date('2025-02-03T04:05:06.789Z') })).session;
+        const stored = await harness.fingerprint?.();
+
+        const content = await store.readArchivedSession('alice', sid);
+        expect(comparable(content)).toEqual(before);
+        expect(content.session).toEqual(archived);
+        expect(content.session.archivedAt).toBe('2025-02-03T04:05:06.789Z');
+        expect((await store.readArchivedSession('alice', sid)).messages).toEqual(before.messages);
+
+        // Still archived, exactly as it was.
+        expect(await harness.fingerprint?.()).toEqual(stored);
+        expect(await store.getSession('alice', sid)).toEqual(archived);
+        expect((await store.listSessions('alice', { archived: 'only' })).sessions.map((s) => s.id)).toEqual([sid]);
+        await expectCode(store.listMessages('alice', sid), 'MEMEX_SESSION_ARCHIVED');
+        const again = await harness.reopen();
+        expect(comparable(await again.readArchivedSession('alice', sid))).toEqual(before);
+        await again.unarchiveSession('alice', sid);
+        expect(await liveContent(again, sid)).toEqual(before);
+      });
+
+      it('a live session is MEMEX_SESSION_NOT_ARCHIVED; a missing one MEMEX_SESSION_NOT_FOUND; an empty archived one reads empty', async () => {
+        const { store } = await withUser();
+        const live = await store.createSession('alice');
+        await store.appendMessages('alice', live.id, [{ role: 'user', content: 'hi' }]);
+        await expectCode(store.readArchivedSession('alice', live.id), 'MEMEX_SESSION_NOT_ARCHIVED');
+        await expectCode(store.readArchivedSession('alice', '20240101-000000-zzzzzz'), 'MEMEX_SESSION_NOT_FOUND');
+        await expectCode(store.readArchivedSession('alice', '../x'), 'MEMEX_INVALID_ID');
+        const empty = await store.createSession('alice');
+        await store.archiveSession('alice', empty.id);
+        const content = await store.readArchivedSession('alice', empty.id);
+        expect(content).toMatchObject({ messages: [], files: [], summary: null, vectors: { rows: 0, lines: [], model: null, dimension: null, tail: null, from: 0 } });
+        expect(content.vectors.vectors.length).toBe(0);
       });
     });
 

@@ -8,6 +8,7 @@ import { expectCode } from '../helpers/errors.js';
 import { tsxEval } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 import { describeStoreConformance } from './conformance.js';
+import { filesOf } from './migrate-helpers.js';
 
 const open: FlatFileStore[] = [];
 afterEach(async () => {
@@ -38,6 +39,10 @@ for (const fsync of ['group', 'always', 'none'] as const) {
         await store.close();
         store = await openStore(dataDir, { fsync });
         return store;
+      },
+      async fingerprint() {
+        // The trash is emptied on open and holds nothing a reader sees.
+        return Object.fromEntries(Object.entries(await filesOf(dataDir)).filter(([path]) => !path.startsWith('.trash')));
       },
     };
   });

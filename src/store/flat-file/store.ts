@@ -47,9 +47,11 @@ import type {
   VectorBatch,
   VectorStatus,
   ArchiveResult,
+  ArchivedSessionContent,
 } from '../store.js';
 import { FlatFileContext, nowIso } from './context.js';
 import * as archive from './archive.js';
+import { readArchivedSession } from './archive-read.js';
 import * as files from './files.js';
 import * as imports from './imports.js';
 import { Layout } from './layout.js';
@@ -184,6 +186,9 @@ export class FlatFileStore implements Store {
   }
   unarchiveSession(userId: string, sessionId: string): Promise<ArchiveResult> {
     return archive.unarchiveSession(this.ctx, userId, sessionId);
+  }
+  readArchivedSession(userId: string, sessionId: string): Promise<ArchivedSessionContent> {
+    return readArchivedSession(this.ctx, userId, sessionId);
   }
 
   repair(options: { userId?: string } = {}): Promise<StoreRepair[]> {

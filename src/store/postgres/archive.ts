@@ -2,10 +2,14 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { PoolClient } from 'pg';
 import { MemexError, type SessionId, type UserId } from '../../core/index.js';
-import type { ArchiveResult } from '../store.js';
+import type { ArchivedFile, ArchivedSessionContent, ArchiveResult } from '../store.js';
 import { countChunks, deleteChunks, type CountedChunk } from './chunk-stats.js';
 import type { PgContext } from './context.js';
+import { FILE_COLUMNS, recordOf, type FileRow } from './files.js';
+import { MESSAGE_COLUMNS, messageOf } from './messages.js';
+import { summaryOfRow, type SummaryRow } from './notes.js';
 import { requireSession, SESSION_COLUMNS, summaryOf, type SessionRow } from './sessions.js';
+import { linesAndVectors, type ChunkRow } from './vectors.js';
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -73,6 +77,58 @@ export async function unarchiveSession(ctx: PgContext, userId: string, sessionId
     const live = await keepListing(client, uid, sid, before, null);
     return { session: summaryOf(live), rawBytes: Buffer.byteLength(json), archiveBytes: stored.payload.length, archivedNow: true };
   });
+}
+
+/**
+ * Reads an archived session's content from its payload without changing anything: the database
+ * itself turns the payload's rows back into typed rows (`jsonb_populate_recordset`, as unarchiving
+ * does), read with the same columns and converters as a live session's, so the content is exactly
+ * what `listMessages`, `readVectors`, `listFiles` and `getSummary` gave before it was archived.
+ */
+export async function readArchivedSession(ctx: PgContext, userId: string, sessionId: string): Promise<ArchivedSessionContent> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.as(uid, async (client) => {
+    const row = await requireSession(client, uid, sid, { archived: true });
+    if (row.archived_at === null) throw new MemexError('MEMEX_SESSION_NOT_ARCHIVED', `session ${sid} is not archived`, { details: { sessionId: sid } });
+    const json = await payloadOf(client, uid, sid);
+    const rows = (key: string, table: string): string => `jsonb_populate_recordset(NULL::memex.${table}, $1::jsonb -> '${key}')`;
+    const messages = (await client.query(`SELECT ${MESSAGE_COLUMNS} FROM ${rows('messages', 'messages')} ORDER BY seq`, [json])).rows.map(messageOf);
+    const fileRows = (await client.query<FileRow & { bytes: Buffer }>(`SELECT ${FILE_COLUMNS}, bytes FROM ${rows('files', 'files')} ORDER BY created_at, id`, [json])).rows;
+    const artifactRows = (await client.query<{ file_id: string; name: string; bytes: Buffer }>(`SELECT file_id, name, bytes FROM ${rows('fileArtifacts', 'file_artifacts')} ORDER BY file_id, name`, [json])).rows;
+    const files: ArchivedFile[] = fileRows.map((file) => ({
+      record: recordOf(file),
+      bytes: file.bytes,
+      artifacts: Object.fromEntries(artifactRows.filter((a) => a.file_id === file.id).map((a) => [a.name, a.bytes])),
+    }));
+    const chunks = (
+      await client.query<ChunkRow & { dimension: number | null }>(
+        `SELECT id, row_number() OVER (ORDER BY seq) - 1 AS row, source, part_index, part_count, span_start, span_end, text, tokens, model,
+                embedding::text AS embedding, vector_dims(embedding) AS dimension
+           FROM ${rows('chunks', 'chunks')} ORDER BY seq`,
+        [json],
+      )
+    ).rows;
+    const last = chunks.at(-1);
+    const dimension = last?.dimension ?? null;
+    const summary = (await client.query<SummaryRow>('SELECT * FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid])).rows[0];
+    return {
+      session: summaryOf(row),
+      messages,
+      vectors: { rows: chunks.length, model: last?.model ?? null, dimension, tail: last?.id ?? null, from: 0, ...linesAndVectors(chunks, dimension) },
+      files,
+      summary: summary ? summaryOfRow(summary) : null,
+    };
+  });
+}
+
+/** The session's archive payload as JSON text. */
+async function payloadOf(client: PoolClient, userId: UserId, sessionId: SessionId): Promise<string> {
+  const { rows } = await client.query<{ format: number; payload: Buffer }>('SELECT format, payload FROM memex.session_archives WHERE user_id = $1 AND session_id = $2', [userId, sessionId]);
+  const stored = rows[0];
+  if (!stored || stored.format !== ARCHIVE_FORMAT) {
+    throw new MemexError('MEMEX_SESSION_CORRUPT', `session ${sessionId} is marked archived but its archive is ${stored ? `of unknown format ${stored.format}` : 'missing'}`, { details: { sessionId } });
+  }
+  return (await gunzipAsync(stored.payload)).toString('utf8');
 }
 
 /**

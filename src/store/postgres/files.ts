@@ -17,7 +17,7 @@ export const STAGING_DIR = join(tmpdir(), 'memex-pg-uploads');
 /** Bytes of a file read per query: a large file streams instead of arriving as one buffer. */
 const READ_PIECE = 1024 * 1024;
 
-interface FileRow {
+export interface FileRow {
   id: FileId;
   session_id: SessionId;
   name: string;
@@ -29,9 +29,9 @@ interface FileRow {
   created_at: Date;
 }
 
-const COLUMNS = 'id, session_id, name, mime_type, ext, size, content, metadata, created_at';
+export const FILE_COLUMNS = 'id, session_id, name, mime_type, ext, size, content, metadata, created_at';
 
-function recordOf(row: FileRow): FileRecord {
+export function recordOf(row: FileRow): FileRecord {
   return {
     v: FORMAT_VERSION,
     id: row.id,
@@ -60,7 +60,7 @@ export async function putFile(ctx: PgContext, durability: Durability, userId: st
       await requireSession(client, uid, sid, { lock: true });
       const { rows } = await client.query<FileRow>(
         `INSERT INTO memex.files (user_id, session_id, id, name, mime_type, ext, size, bytes, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10::timestamptz, now()))
-         ON CONFLICT (user_id, session_id, id) DO NOTHING RETURNING ${COLUMNS}`,
+         ON CONFLICT (user_id, session_id, id) DO NOTHING RETURNING ${FILE_COLUMNS}`,
         [uid, sid, staged.id, name, staged.type.mimeType, staged.type.ext, staged.size, bytes, input.metadata ?? {}, createdAt],
       );
       if (rows[0]) return { file: recordOf(rows[0]), created: true };
@@ -81,7 +81,7 @@ export async function listFiles(ctx: PgContext, userId: string, sessionId: strin
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid);
-    return (await client.query<FileRow>(`SELECT ${COLUMNS} FROM memex.files WHERE user_id = $1 AND session_id = $2 ORDER BY created_at, id`, [uid, sid])).rows.map(recordOf);
+    return (await client.query<FileRow>(`SELECT ${FILE_COLUMNS} FROM memex.files WHERE user_id = $1 AND session_id = $2 ORDER BY created_at, id`, [uid, sid])).rows.map(recordOf);
   });
 }
 
@@ -112,7 +112,7 @@ export async function setFileContent(ctx: PgContext, userId: string, sessionId: 
   const fid = parseId('file', fileId);
   const parsed = content === null ? null : parseInput(FileContentSchema, content, 'file content');
   return ctx.as(uid, async (client) => {
-    const { rows } = await client.query<FileRow>(`UPDATE memex.files SET content = $4 WHERE user_id = $1 AND session_id = $2 AND id = $3 RETURNING ${COLUMNS}`, [uid, sid, fid, parsed]);
+    const { rows } = await client.query<FileRow>(`UPDATE memex.files SET content = $4 WHERE user_id = $1 AND session_id = $2 AND id = $3 RETURNING ${FILE_COLUMNS}`, [uid, sid, fid, parsed]);
     if (!rows[0]) return requireFile(client, uid, sid, fid);
     return recordOf(rows[0]);
   });
@@ -162,7 +162,7 @@ export function sweepStagedUploads(): Promise<number> {
 }
 
 export async function requireFile(client: PoolClient, userId: UserId, sessionId: SessionId, fileId: string): Promise<FileRecord> {
-  const { rows } = await client.query<FileRow>(`SELECT ${COLUMNS} FROM memex.files WHERE user_id = $1 AND session_id = $2 AND id = $3`, [userId, sessionId, fileId]);
+  const { rows } = await client.query<FileRow>(`SELECT ${FILE_COLUMNS} FROM memex.files WHERE user_id = $1 AND session_id = $2 AND id = $3`, [userId, sessionId, fileId]);
   if (rows[0]) return recordOf(rows[0]);
   await requireSession(client, userId, sessionId);
   throw new MemexError('MEMEX_FILE_NOT_FOUND', `file ${fileId} is not in session ${sessionId}`, { details: { sessionId, fileId } });

@@ -93,7 +93,7 @@ function noteNotFound(noteId: string): MemexError {
   return new MemexError('MEMEX_NOTE_NOT_FOUND', `note ${noteId} does not exist`, { details: { noteId } });
 }
 
-interface SummaryRow {
+export interface SummaryRow {
   session_id: SessionId;
   text: string;
   covers_through_message_id: MessageId | null;
@@ -112,22 +112,25 @@ export async function getSummary(ctx: PgContext, userId: string, sessionId: stri
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid);
     const row = (await client.query<SummaryRow>('SELECT * FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid])).rows[0];
-    if (!row) return null;
-    return {
-      v: FORMAT_VERSION,
-      sessionId: row.session_id,
-      text: row.text,
-      coversThroughMessageId: row.covers_through_message_id,
-      coveredMessages: row.covered_messages,
-      method: row.method,
-      ...(row.model !== null ? { model: row.model } : {}),
-      tokens: row.tokens,
-      ...(row.encoding !== null ? { encoding: row.encoding } : {}),
-      updatedAt: iso(row.updated_at),
-      ...(row.items !== null ? { items: row.items } : {}),
-      ...(row.centroid !== null ? { centroid: row.centroid } : {}),
-    };
+    return row ? summaryOfRow(row) : null;
   });
+}
+
+export function summaryOfRow(row: SummaryRow): Summary {
+  return {
+    v: FORMAT_VERSION,
+    sessionId: row.session_id,
+    text: row.text,
+    coversThroughMessageId: row.covers_through_message_id,
+    coveredMessages: row.covered_messages,
+    method: row.method,
+    ...(row.model !== null ? { model: row.model } : {}),
+    tokens: row.tokens,
+    ...(row.encoding !== null ? { encoding: row.encoding } : {}),
+    updatedAt: iso(row.updated_at),
+    ...(row.items !== null ? { items: row.items } : {}),
+    ...(row.centroid !== null ? { centroid: row.centroid } : {}),
+  };
 }
 
 export async function setSummary(ctx: PgContext, userId: string, sessionId: string, summary: Summary | null): Promise<void> {

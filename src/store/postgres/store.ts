@@ -42,6 +42,7 @@ import type {
   VectorBatch,
   VectorStatus,
   ArchiveResult,
+  ArchivedSessionContent,
 } from '../store.js';
 import { openDatabase, type ConnectOptions, type Database } from './connect.js';
 import { PgContext } from './context.js';
@@ -142,6 +143,9 @@ export class PostgresStore implements Store {
   }
   unarchiveSession(userId: string, sessionId: string): Promise<ArchiveResult> {
     return archive.unarchiveSession(this.ctx, userId, sessionId);
+  }
+  readArchivedSession(userId: string, sessionId: string): Promise<ArchivedSessionContent> {
+    return archive.readArchivedSession(this.ctx, userId, sessionId);
   }
 
   appendMessages(userId: string, sessionId: string, input: readonly NewMessage[], options?: AppendOptions): Promise<Message[]> {

@@ -8,7 +8,7 @@ import { chunkTerms, recordAnalysis } from './lexical.js';
 import { readModel, recordModel, releaseDimension } from './model.js';
 import { requireSession } from './sessions.js';
 
-interface ChunkRow {
+export interface ChunkRow {
   id: string;
   row: string;
   source: Chunk['source'];
@@ -180,7 +180,7 @@ function lineOf(row: ChunkRow): VectorLine {
   };
 }
 
-function linesAndVectors(rows: readonly ChunkRow[], dimension: number | null): { lines: VectorLine[]; vectors: Float32Array } {
+export function linesAndVectors(rows: readonly ChunkRow[], dimension: number | null): { lines: VectorLine[]; vectors: Float32Array } {
   const vectors = new Float32Array(rows.length * (dimension ?? 0));
   rows.forEach((row, i) => vectors.set(parseVector(row.embedding ?? '[]'), i * (dimension ?? 0)));
   return { lines: rows.map(lineOf), vectors };

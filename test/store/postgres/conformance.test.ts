@@ -36,6 +36,14 @@ describeStoreConformance('PostgreSQL (pgvector)', async () => {
       store = await openStore();
       return store;
     },
+    async fingerprint() {
+      const { rows } = await store.database.pool.query(
+        `SELECT (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY s.user_id, s.id), '')) FROM memex.sessions s) AS sessions,
+                (SELECT md5(coalesce(string_agg(a::text, ',' ORDER BY a.user_id, a.session_id), '')) FROM memex.session_archives a) AS archives,
+                (SELECT count(*)::int FROM memex.messages) AS messages, (SELECT count(*)::int FROM memex.chunks) AS chunks, (SELECT count(*)::int FROM memex.files) AS files`,
+      );
+      return rows[0];
+    },
   };
 });
 
