@@ -440,6 +440,8 @@ class Restorer {
     if (record.summary) await this.store.setSummary(uid, sid, record.summary);
     // Last: appending moved updatedAt on.
     await this.store.restoreSession(uid, session);
+    // Written live, then archived again in this store's own format, at the time it was archived.
+    if (record.session.archivedAt) await this.store.archiveSession(uid, sid, { now: new Date(record.session.archivedAt) });
   }
 
   /**

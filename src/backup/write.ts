@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import yazl from 'yazl';
-import { isMemexError, MemexError, memexVersion, type EmbeddingModel, type SessionId, type SessionSummary } from '../core/index.js';
-import { FILE_ARTIFACTS, type Store } from '../store/index.js';
+import { MemexError, memexVersion, type EmbeddingModel, type SessionId, type SessionSummary } from '../core/index.js';
+import { FILE_ARTIFACTS, sessionReader, type Store } from '../store/index.js';
 import {
   artifactEntry,
   BACKUP_FORMAT,
@@ -161,19 +161,18 @@ class Writer {
   private async session(userId: string, session: SessionSummary): Promise<void> {
     this.check();
     const sid = session.id;
-    const status = await this.store.vectorStatus(userId, sid);
+    // An archived session is read out of its archive (and stays archived); its record keeps `archivedAt`, so a restore archives it again.
+    const reader = await sessionReader(this.store, userId, session);
+    const status = await reader.vectorStatus();
     const files: SessionRecord['files'] = [];
-    for (const record of await this.store.listFiles(userId, sid)) {
+    for (const record of await reader.listFiles()) {
       this.check();
-      await this.addStream(fileEntry(userId, sid, record.id), await this.store.readFile(userId, sid, record.id), !record.mimeType.startsWith('image/'));
+      await this.addStream(fileEntry(userId, sid, record.id), await reader.readFile(record.id), !record.mimeType.startsWith('image/'));
       this.counts.files++;
       this.counts.fileBytes += record.size;
       const artifacts: SessionRecord['files'][number]['artifacts'] = [];
       for (const name of FILE_ARTIFACTS) {
-        const bytes = await this.store.readFileArtifact(userId, sid, record.id, name).catch((cause: unknown) => {
-          if (isMemexError(cause, 'MEMEX_FILE_NOT_FOUND')) return null;
-          throw cause;
-        });
+        const bytes = await reader.readFileArtifact(record.id, name);
         if (bytes === null) continue;
         this.addBuffer(artifactEntry(userId, sid, record.id, name), bytes, !name.endsWith('.webp'));
         artifacts.push(name);
@@ -181,7 +180,7 @@ class Writer {
       }
       files.push({ record, artifacts });
     }
-    const summary = await this.store.getSummary(userId, sid);
+    const summary = await reader.getSummary();
     if (summary) this.counts.summaries++;
     const { lastMessagePreview: _preview, ...rest } = session;
     const record: SessionRecord = { session: { ...rest, lastMessagePreview: null }, summary, files, vectors: { rows: status.rows, model: status.model, dimension: status.dimension } };
@@ -190,11 +189,10 @@ class Writer {
 
     const signal = this.options.signal;
     const counts = this.counts;
-    const store = this.store;
     await this.addStream(
       messagesEntry(userId, sid),
       (async function* () {
-        for await (const message of store.streamMessages(userId, sid, signal ? { signal } : {})) {
+        for await (const message of reader.streamMessages(signal ? { signal } : {})) {
           counts.messages++;
           yield `${JSON.stringify(message)}\n`;
         }
@@ -207,7 +205,7 @@ class Writer {
         (async function* () {
           for (let from = 0; from < status.rows; ) {
             signal?.throwIfAborted();
-            const window = await store.readVectors(userId, sid, { from, limit: VECTOR_WINDOW });
+            const window = await reader.readVectors({ from, limit: VECTOR_WINDOW });
             if (window.lines.length === 0) break;
             let text = '';
             for (const [i, line] of window.lines.entries()) {

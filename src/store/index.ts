@@ -17,3 +17,4 @@ export { JOB_STATES, JobSchema, type Job, type JobState, type JobEnd, type JobEr
 export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest-jobs.js';
 export { forkSession, mergeSessions, MergeOptionsSchema, MergeSessionIdsSchema, MERGED_FROM_KEY, type ForkOptions, type ForkResult, type MergeOptions, type MergeResult } from './lineage/index.js';
 export { migrateStore, toNewMessage, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';
+export { sessionReader, type SessionReader } from './session-reader.js';

@@ -51,12 +51,12 @@ const SAMPLE: Data = {
       personas: ['p1', 'p2'],
       notes: ['likes tea', 'lives in Lisbon'],
       sessions: [
-        { title: 'First', metadata: { project: 'x' }, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi 😀' }, { role: 'user', content: 'bye' }], files: ['report one', 'two'], embedded: 2, summary: true, imported: false },
-        { title: undefined, metadata: {}, messages: [{ role: 'user', content: 'imported' }], files: [], embedded: 1, summary: false, imported: true },
+        { title: 'First', metadata: { project: 'x' }, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi 😀' }, { role: 'user', content: 'bye' }], files: ['report one', 'two'], embedded: 2, summary: true, imported: false, archived: true },
+        { title: undefined, metadata: {}, messages: [{ role: 'user', content: 'imported' }], files: [], embedded: 1, summary: false, imported: true, archived: false },
       ],
       imports: true,
     },
-    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'Empty', metadata: {}, messages: [], files: [], embedded: 0, summary: false, imported: false }], imports: false },
+    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'Empty', metadata: {}, messages: [], files: [], embedded: 0, summary: false, imported: false, archived: false }], imports: false },
   ],
 };
 
@@ -106,9 +106,14 @@ describe('backup and restore: restore(backup(x)) equals x', () => {
     await fill(a, SAMPLE);
     const original = await fullSnapshot(a);
     await backupTo(a, join(root, 'one.zip'));
+    const archived = (await a.listSessions('alice', { archived: 'only' })).sessions.map((s) => s.id);
+    expect(archived).toHaveLength(1);
     const db = await postgres();
     await restoreBackup(db, join(root, 'one.zip'));
     expect(await fullSnapshot(db)).toEqual(original);
+    // Archived again in PostgreSQL's own format: its content is out of the hot tables.
+    expect((await db.listSessions('alice', { archived: 'only' })).sessions.map((s) => s.id)).toEqual(archived);
+    await expectCode(db.listMessages('alice', archived[0]!), 'MEMEX_SESSION_ARCHIVED');
     await backupTo(db, join(root, 'two.zip'));
     const c = await flat(join(root, 'c'));
     await restoreBackup(c, join(root, 'two.zip'));
@@ -190,6 +195,25 @@ describe('a restore refuses, and writes nothing', () => {
     }
     await expectCode(restoreBackup(target, bad), 'MEMEX_BACKUP_INVALID');
     expect(await fullSnapshot(target)).toEqual(before);
+  });
+
+  it('an archived session changed in the backup (its rows, its file, its archivedAt): MEMEX_BACKUP_INVALID', async () => {
+    const { root, zip, target, before } = await prepared();
+    const entries = await readEntries(zip);
+    const record = entries.find((e) => e.name.endsWith('/session.json') && JSON.parse(e.data.toString()).session.archivedAt !== null)!;
+    const dir = record.name.slice(0, -'session.json'.length);
+    const edits: [string, (name: string, data: Buffer) => Buffer | null][] = [
+      ['rows', (name, data) => (name === `${dir}vectors.jsonl` ? Buffer.from(data.toString().replace(/"vector":"(.)/, (_, c: string) => `"vector":"${c === 'A' ? 'B' : 'A'}`)) : data)],
+      ['file', (name, data) => (name.startsWith(`${dir}files/`) && /[0-9a-f]{64}$/.test(name) ? Buffer.concat([data, Buffer.from('x')]) : data)],
+      ['archivedAt', (name, data) => (name === record.name ? Buffer.from(data.toString().replace(/"archivedAt":"[^"]+"/, '"archivedAt":null')) : data)],
+    ];
+    for (const [what, edit] of edits) {
+      const bad = join(root, `bad-${what}.zip`);
+      await tamper(zip, bad, edit);
+      expect((await readEntries(bad)).map((e) => e.data.toString('hex'))).not.toEqual(entries.map((e) => e.data.toString('hex')));
+      await expectCode(restoreBackup(target, bad), 'MEMEX_BACKUP_INVALID');
+      expect(await fullSnapshot(target)).toEqual(before);
+    }
   });
 
   it('one byte flipped in the ZIP file itself', async () => {

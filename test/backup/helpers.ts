@@ -27,13 +27,14 @@ export const DataArb = fc.record({
       notes: fc.array(text, { maxLength: 3 }),
       sessions: fc.array(
         fc.record({
-          title: fc.option(text, { nil: undefined }),
+          title: fc.option(text.filter((s) => s.trim().length > 0), { nil: undefined }),
           metadata: fc.dictionary(fc.constantFrom('a', 'b', 'project'), fc.oneof(fc.integer(), text)),
           messages: fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'system'), content: text.map((s) => `m ${s}`) }), { maxLength: 6 }),
           files: fc.uniqueArray(text, { maxLength: 2 }),
           embedded: fc.nat(8),
           summary: fc.boolean(),
           imported: fc.boolean(),
+          archived: fc.boolean(),
         }),
         { minLength: 1, maxLength: 2 },
       ),
@@ -83,6 +84,7 @@ export async function fill(store: Store, data: Data): Promise<void> {
       if (spec.summary && messages[0]) {
         await store.setSummary(user.id, session.id, { v: 1, sessionId: session.id, text: 'They talked.', coversThroughMessageId: messages[0].id, coveredMessages: 1, method: 'model', tokens: 3, updatedAt: t(clock++) });
       }
+      if (spec.archived) await store.archiveSession(user.id, session.id, { now: new Date(t(clock++)) });
     }
     if (user.imports) await store.saveImport(user.id, importRecord());
   }

@@ -24,6 +24,10 @@ export async function snapshot(store: Store): Promise<unknown> {
     const page = await store.listSessions(profile.id, { limit: 1000 });
     for (const summary of [...page.sessions].sort((a, b) => a.id.localeCompare(b.id))) {
       const { lastMessagePreview: _preview, ...session } = summary;
+      if (session.archivedAt !== null) {
+        sessions.push({ session, ...(await archivedSnapshot(store, profile.id, session.id)) });
+        continue;
+      }
       const files = [];
       for (const file of await store.listFiles(profile.id, session.id)) {
         const bytes = Buffer.concat(await collect(await store.readFile(profile.id, session.id, file.id)));
@@ -50,6 +54,20 @@ export async function snapshot(store: Store): Promise<unknown> {
     users.push({ profile, personas: await store.listPersonas(profile.id), notes: await store.listNotes(profile.id), sessions });
   }
   return { model: await store.getEmbeddingModel(), users };
+}
+
+/** An archived session's content, read from its archive (it stays archived), in the form `snapshot` gives a live one. */
+async function archivedSnapshot(store: Store, userId: string, sessionId: string): Promise<Record<string, unknown>> {
+  const content = await store.readArchivedSession(userId, sessionId);
+  const { vectors } = content;
+  const dimension = vectors.dimension ?? 0;
+  const rows = vectors.lines.map((line, i) => ({ line, row: sha(new Uint8Array(vectors.vectors.buffer, vectors.vectors.byteOffset + i * dimension * 4, dimension * 4)) }));
+  return {
+    messages: content.messages,
+    files: content.files.map(({ record, bytes, artifacts }) => ({ file: record, bytes: sha(bytes), artifacts: Object.fromEntries(FILE_ARTIFACTS.map((name) => [name, artifacts[name] ? sha(artifacts[name]) : null])) })),
+    vectors: { rows: vectors.rows, model: vectors.model, dimension: vectors.dimension, tail: vectors.tail, lines: rows },
+    summary: content.summary,
+  };
 }
 
 /** Every file of a data dir with its size and mtime: what "a second run changes nothing" is checked against. */
