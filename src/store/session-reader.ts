@@ -68,22 +68,26 @@ function archivedReader(content: ArchivedSessionContent): SessionReader {
       return Promise.resolve({ rows, model, dimension, tail, from, lines: vectors.lines.slice(from, to), vectors: vectors.vectors.subarray(from * d, to * d) });
     },
     listFiles: () => Promise.resolve(files.map((f) => f.record)),
-    readFile: (fileId) => {
-      const { bytes } = fileOf(fileId);
-      return Promise.resolve(
-        (async function* () {
-          yield bytes;
-        })(),
-      );
-    },
+    readFile: (fileId) => Promise.resolve(iterate([fileOf(fileId).bytes])),
     readFileArtifact: (fileId, name) => Promise.resolve(fileOf(fileId).artifacts[name] ?? null),
-    streamMessages: (options = {}) =>
-      (async function* () {
-        for (const message of content.messages) {
-          options.signal?.throwIfAborted();
-          yield message;
-        }
-      })(),
+    streamMessages: (options = {}) => iterate(content.messages, options.signal),
     getSummary: () => Promise.resolve(content.summary),
+  };
+}
+
+/** Items held in memory as the async iterable a live read gives. */
+function iterate<T>(items: readonly T[], signal?: AbortSignal): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let next = 0;
+      return {
+        next: () => {
+          if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+          const value = items[next];
+          next++;
+          return Promise.resolve(value === undefined ? { done: true, value: undefined } : { done: false, value });
+        },
+      };
+    },
   };
 }
