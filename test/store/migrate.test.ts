@@ -2,7 +2,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Chunk, Message } from '../../src/core/index.js';
-import { FlatFileStore, migrateStore, PostgresStore, type MigrateCounts, type Store } from '../../src/store/index.js';
+import { FlatFileStore, migrateStore, PostgresStore, toNewMessage, type MigrateCounts, type Store } from '../../src/store/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -80,6 +80,27 @@ async function fill(store: Store): Promise<void> {
   await store.restoreSession('alice', { ...(await store.getSession('alice', imported.id)), forkedFrom: { sessionId: long.id, messageId: first[0]!.id }, mergedFrom: [long.id] });
   await store.updateSession('alice', long.id, { addFork: imported.id });
   await store.createSession('bob', { title: 'Empty' });
+
+  // An archived session: carried from its archive and archived again in the target.
+  const old = await store.createSession('alice', { title: 'Old chat', createdAt: t(30_000) });
+  const { file: notes } = await store.putFile('alice', old.id, { source: { bytes: Buffer.from('old notes\n') }, name: 'notes.txt' });
+  await store.writeFileArtifact('alice', old.id, notes.id, 'text.json', JSON.stringify({ units: ['old notes'] }));
+  const said = await store.appendMessages('alice', old.id, [
+    { role: 'user', content: 'an old question', createdAt: t(30_001), attachments: [{ fileId: notes.id }] },
+    { role: 'assistant', content: 'an old answer', createdAt: t(30_002) },
+    { role: 'user', content: 'thanks', createdAt: t(30_003) },
+  ]);
+  await appendRows(store, 'alice', old.id, [...messageChunks(said[0]!, 2), ...messageChunks(said[1]!, 1)], 5000);
+  await appendRows(store, 'alice', old.id, [{ chunkId: `${notes.id}:1:0`, source: { kind: 'file', fileId: notes.id, page: 1 }, part: { index: 0, count: 1 }, span: { start: 0, end: 9 }, text: 'old notes', tokens: 2 }], 6000);
+  await store.setSummary('alice', old.id, { v: 1, sessionId: old.id, text: 'Old times.', coversThroughMessageId: said[0]!.id, coveredMessages: 1, method: 'model', tokens: 3, updatedAt: t(30_004) });
+  await store.archiveSession('alice', old.id, { now: new Date(t(40_000)) });
+}
+
+/** The archived session of `fill` is archived in `store`, its content out of reach of live reads. */
+async function expectArchived(store: Store): Promise<void> {
+  const [old] = (await store.listSessions('alice', { archived: 'only' })).sessions;
+  expect(old).toMatchObject({ title: 'Old chat', archivedAt: t(40_000), messageCount: 3 });
+  await expectCode(store.listMessages('alice', old!.id), 'MEMEX_SESSION_ARCHIVED');
 }
 
 const nothing: MigrateCounts = { users: 0, personas: 0, notes: 0, sessions: 0, messages: 0, files: 0, fileBytes: 0, artifacts: 0, summaries: 0, vectorRows: 0 };
@@ -91,15 +112,16 @@ describe('migrateStore, flat files to flat files', () => {
     await fill(a);
     const b = await openStore(join(root, 'b'));
     const there = await migrateStore(a, b, { messageBatch: 100, vectorWindow: 64 });
-    expect(there.totals).toMatchObject({ users: 2, personas: 1, notes: 2, sessions: 3, messages: 1206, files: 1, artifacts: 2, summaries: 1 });
+    expect(there.totals).toMatchObject({ users: 2, personas: 1, notes: 2, sessions: 4, messages: 1209, files: 2, artifacts: 3, summaries: 2 });
     expect(there.totals.vectorRows).toBeGreaterThan(1400);
     expect(there.written).toEqual({ ...there.totals });
-    expect(there.verification).toMatchObject({ ok: true, sessions: 3, users: 2 });
+    expect(there.verification).toMatchObject({ ok: true, sessions: 4, users: 2 });
     const c = await openStore(join(root, 'c'));
     await migrateStore(b, c, { messageBatch: 40, vectorWindow: 9 });
     const original = await snapshot(a);
     expect(await snapshot(b)).toEqual(original);
     expect(await snapshot(c)).toEqual(original);
+    for (const store of [a, b, c]) await expectArchived(store);
   });
 
   it('a second run changes nothing: it writes nothing and leaves every file of the target as it was', async () => {
@@ -111,6 +133,7 @@ describe('migrateStore, flat files to flat files', () => {
     const before = await filesOf(join(root, 'b'));
     const again = await migrateStore(a, b);
     expect(again.written).toEqual(nothing);
+    expect(again.totals).toEqual((await migrateStore(a, b, { verify: false })).totals);
     expect(again.verification).toMatchObject({ ok: true });
     expect(await filesOf(join(root, 'b'))).toEqual(before);
   });
@@ -131,9 +154,34 @@ describe('migrateStore, flat files to flat files', () => {
       );
     }
     const rest = await migrateStore(a, b, { messageBatch: 100, vectorWindow: 50 });
-    expect(rest.written.messages).toBeLessThan(1206);
+    expect(rest.written.messages).toBeLessThan(1209);
     expect(rest.verification).toMatchObject({ ok: true });
     expect(await snapshot(b)).toEqual(original);
+    await expectArchived(b);
+  });
+
+  it('an archived session cut off half-copied is finished and archived; one unarchived and added to since is brought up to date, live', async () => {
+    const root = await tempDir();
+    const a = await openStore(join(root, 'a'));
+    await fill(a);
+    const b = await openStore(join(root, 'b'));
+    const [old] = (await a.listSessions('alice', { archived: 'only' })).sessions;
+    // Cut off part-way: the target holds the session live with its first message only.
+    const content = await a.readArchivedSession('alice', old!.id);
+    await b.restoreUser(await a.getUser('alice'));
+    await b.restoreSession('alice', old!);
+    for (const file of content.files) await b.putFile('alice', old!.id, { source: { bytes: file.bytes }, name: file.record.name, createdAt: file.record.createdAt });
+    await b.appendMessages('alice', old!.id, [toNewMessage(content.messages[0]!)]);
+    await migrateStore(a, b);
+    expect(await snapshot(b)).toEqual(await snapshot(a));
+    await expectArchived(b);
+
+    await a.unarchiveSession('alice', old!.id);
+    await a.appendMessages('alice', old!.id, [{ role: 'assistant', content: 'welcome back', createdAt: t(50_000) }]);
+    const again = await migrateStore(a, b);
+    expect(again.written).toMatchObject({ sessions: 1, messages: 1 });
+    expect(await snapshot(b)).toEqual(await snapshot(a));
+    expect((await b.getSession('alice', old!.id)).archivedAt).toBeNull();
   });
 
   it('only the users asked for', async () => {
@@ -221,7 +269,7 @@ describe('migrateStore, flat files → PostgreSQL → flat files', () => {
     await fill(a);
     const db = await openDatabase();
     const there = await migrateStore(a, db, { messageBatch: 300, vectorWindow: 200 });
-    expect(there.verification).toMatchObject({ ok: true, sessions: 3, users: 2 });
+    expect(there.verification).toMatchObject({ ok: true, sessions: 4, users: 2 });
     expect(there.written).toEqual(there.totals);
     const c = await openStore(join(root, 'c'));
     const back = await migrateStore(db, c, { messageBatch: 300, vectorWindow: 200 });
@@ -229,6 +277,7 @@ describe('migrateStore, flat files → PostgreSQL → flat files', () => {
     const original = await snapshot(a);
     expect(await snapshot(db)).toEqual(original);
     expect(await snapshot(c)).toEqual(original);
+    for (const store of [db, c]) await expectArchived(store);
   });
 
   it('an interrupted migration into the database, resumed, gives the same result; a second run writes nothing', async () => {
@@ -245,8 +294,9 @@ describe('migrateStore, flat files → PostgreSQL → flat files', () => {
       );
     }
     const rest = await migrateStore(a, db, { messageBatch: 200, vectorWindow: 100 });
-    expect(rest.written.messages).toBeLessThan(1206);
+    expect(rest.written.messages).toBeLessThan(1209);
     expect(await snapshot(db)).toEqual(await snapshot(a));
+    await expectArchived(db);
     const again = await migrateStore(a, db);
     expect(again.written).toEqual(nothing);
   });

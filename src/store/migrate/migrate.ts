@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type Chunk, type EmbeddingModel, isMemexError, MemexError, type Message, type MemexErrorCode, type NewMessage, type Profile, type SessionSummary } from '../../core/index.js';
+import { sessionReader, type SessionReader } from '../session-reader.js';
 import { FILE_ARTIFACTS, type RestoredSession, type Store } from '../store.js';
 import { differences, digestSession, digestUser } from './verify.js';
 
@@ -107,7 +108,6 @@ class Migration {
     this.model = await this.models();
     const users = await this.users();
     for (const user of users) this.sessionsTotal += (await this.from.listSessions(user.id, { limit: 1 })).total;
-    await this.refuseArchived(users);
     for (const user of users) await this.copyUser(user);
     const copySeconds = (performance.now() - started) / 1000;
     let verification: MigrateResult['verification'] = null;
@@ -189,24 +189,6 @@ class Migration {
     }
   }
 
-  /**
-   * An archived session's content is in its backend's own archive format, which the other backend
-   * cannot read: such a data dir is refused before anything is written, naming the sessions to
-   * unarchive first (`memex session unarchive <id>`).
-   */
-  private async refuseArchived(users: readonly { id: string }[]): Promise<void> {
-    const archived: { userId: string; sessionId: string }[] = [];
-    for (const user of users) {
-      const page = await this.from.listSessions(user.id, { limit: 1000, archived: 'only' });
-      archived.push(...page.sessions.map((s) => ({ userId: user.id, sessionId: s.id })));
-    }
-    if (archived.length === 0) return;
-    const named = archived.slice(0, 5).map((a) => `${a.userId}/${a.sessionId}`).join(', ');
-    throw new MemexError('MEMEX_SESSION_ARCHIVED', `${archived.length} archived session(s) cannot be migrated as they are (${named}${archived.length > 5 ? ', …' : ''}); unarchive them first`, {
-      details: { sessions: archived.slice(0, 100) },
-    });
-  }
-
   /** A user's sessions a page at a time (a user may have many). */
   private async *sessionsOf(store: Store, userId: string, noteUnreadable: boolean): AsyncGenerator<SessionSummary> {
     let cursor: string | undefined;
@@ -219,17 +201,28 @@ class Migration {
     }
   }
 
+  /**
+   * An archived session is read out of its archive (left archived in the source), written live in
+   * the target like any other, then archived there in the target's own format at its original time:
+   * each backend's archive format is its own, so the content, not the archive, travels.
+   */
   private async copySession(userId: string, session: SessionSummary): Promise<void> {
     this.checkAborted();
     const sid = session.id;
     this.totals.sessions++;
+    const source = await sessionReader(this.from, userId, session);
     let target = await this.to.getSession(userId, sid).catch(orNull('MEMEX_SESSION_NOT_FOUND'));
+    if (target && target.archivedAt !== null) {
+      // Archiving is a copy's last step: an archived copy of an archived session is finished (verification compares them).
+      if (source.archived) return this.countOnly(source);
+      await this.to.unarchiveSession(userId, sid);
+    }
     const created = !target;
     if (!target) target = await this.to.restoreSession(userId, restorable(session));
-    await this.copyFiles(userId, sid);
-    await this.copyMessages(userId, sid, target.messageCount);
-    await this.copyVectors(userId, sid);
-    const summary = await this.from.getSummary(userId, sid);
+    await this.copyFiles(userId, sid, source);
+    await this.copyMessages(userId, sid, source, target.messageCount);
+    await this.copyVectors(userId, sid, source);
+    const summary = await source.getSummary();
     if (summary) this.totals.summaries++;
     if (!isDeepStrictEqual(summary, await this.to.getSummary(userId, sid))) {
       await this.to.setSummary(userId, sid, summary);
@@ -239,19 +232,32 @@ class Migration {
     const now = await this.to.getSession(userId, sid);
     const stale = !isDeepStrictEqual(restorable(now), restorable(session));
     if (stale) await this.to.restoreSession(userId, restorable(session));
-    if (created || stale) this.written.sessions++;
+    const archived = source.archived && session.archivedAt !== null && (await this.to.archiveSession(userId, sid, { now: new Date(session.archivedAt) })).archivedNow;
+    if (created || stale || archived) this.written.sessions++;
   }
 
-  private async copyFiles(userId: string, sessionId: string): Promise<void> {
+  /** The totals of a session already copied whole. */
+  private async countOnly(source: SessionReader): Promise<void> {
+    for (const file of await source.listFiles()) {
+      this.totals.files++;
+      this.totals.fileBytes += file.size;
+      for (const name of FILE_ARTIFACTS) if ((await source.readFileArtifact(file.id, name)) !== null) this.totals.artifacts++;
+    }
+    for await (const _message of source.streamMessages()) this.totals.messages++;
+    this.totals.vectorRows += (await source.vectorStatus()).rows;
+    if (await source.getSummary()) this.totals.summaries++;
+  }
+
+  private async copyFiles(userId: string, sessionId: string, source: SessionReader): Promise<void> {
     const present = new Map((await this.to.listFiles(userId, sessionId)).map((f) => [f.id, f]));
-    for (const file of await this.from.listFiles(userId, sessionId)) {
+    for (const file of await source.listFiles()) {
       this.checkAborted();
       this.totals.files++;
       this.totals.fileBytes += file.size;
       let copy = present.get(file.id);
       if (!copy) {
         const { file: put } = await this.to.putFile(userId, sessionId, {
-          source: { stream: await this.from.readFile(userId, sessionId, file.id) },
+          source: { stream: await source.readFile(file.id) },
           name: file.name,
           metadata: file.metadata,
           createdAt: file.createdAt,
@@ -263,7 +269,7 @@ class Migration {
       }
       if (!isDeepStrictEqual(copy.content, file.content)) await this.to.setFileContent(userId, sessionId, file.id, file.content ?? null);
       for (const name of FILE_ARTIFACTS) {
-        const bytes = await this.from.readFileArtifact(userId, sessionId, file.id, name).catch(orNull('MEMEX_FILE_NOT_FOUND'));
+        const bytes = await source.readFileArtifact(file.id, name);
         if (!bytes) continue;
         this.totals.artifacts++;
         const there = await this.to.readFileArtifact(userId, sessionId, file.id, name).catch(orNull('MEMEX_FILE_NOT_FOUND'));
@@ -278,7 +284,7 @@ class Migration {
    * Streams the source's messages, skips the `have` the target already holds (checking that they
    * end with the same message), and appends the rest in batches.
    */
-  private async copyMessages(userId: string, sessionId: string, have: number): Promise<void> {
+  private async copyMessages(userId: string, sessionId: string, source: SessionReader, have: number): Promise<void> {
     const lastThere = have > 0 ? (await this.to.listMessages(userId, sessionId, { latest: true, limit: 1 })).messages[0] : undefined;
     let seen = 0;
     let pending: NewMessage[] = [];
@@ -293,7 +299,7 @@ class Migration {
       this.progress('copy');
     };
     try {
-      for await (const message of this.from.streamMessages(userId, sessionId, this.options.signal ? { signal: this.options.signal } : {})) {
+      for await (const message of source.streamMessages(this.options.signal ? { signal: this.options.signal } : {})) {
         seen++;
         if (seen < have) continue;
         if (seen === have) {
@@ -318,15 +324,15 @@ class Migration {
    * last embedded message, and files' rows after messages' in one batch), so the target's rows come
    * out in the source's order.
    */
-  private async copyVectors(userId: string, sessionId: string): Promise<void> {
-    const source = await this.from.vectorStatus(userId, sessionId);
+  private async copyVectors(userId: string, sessionId: string, reader: SessionReader): Promise<void> {
+    const source = await reader.vectorStatus();
     this.totals.vectorRows += source.rows;
     if (source.rows === 0 || source.model === null || source.dimension === null) return;
     const target = await this.to.vectorStatus(userId, sessionId);
     let have = target.rows;
     if (have > source.rows) throw conflict(`session ${sessionId} of user ${userId} has ${have} vector rows in the target but ${source.rows} in the source`, { userId, sessionId });
     if (have > 0) {
-      const [line] = (await this.from.readVectors(userId, sessionId, { from: have - 1, limit: 1 })).lines;
+      const [line] = (await reader.readVectors({ from: have - 1, limit: 1 })).lines;
       if (line?.chunkId !== target.tail) throw conflict(`session ${sessionId} of user ${userId}: the target's vector rows are not the source's first ${have}`, { userId, sessionId });
     }
     const model = source.model;
@@ -349,7 +355,7 @@ class Migration {
     };
     for (let next = have; next < source.rows; ) {
       this.checkAborted();
-      const window = await this.from.readVectors(userId, sessionId, { from: next, limit: this.window });
+      const window = await reader.readVectors({ from: next, limit: this.window });
       if (window.lines.length === 0) break;
       for (const [i, line] of window.lines.entries()) {
         const key = line.source.kind === 'message' ? `m:${line.source.messageId}` : `f:${line.source.fileId}`;

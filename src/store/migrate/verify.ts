@@ -1,5 +1,5 @@
 import type { SessionSummary } from '../../core/index.js';
-import { isMemexError } from '../../core/index.js';
+import { sessionReader } from '../session-reader.js';
 import { FILE_ARTIFACTS, type Store } from '../store.js';
 import { canonicalJson, Digest } from './canonical.js';
 
@@ -24,33 +24,31 @@ export async function digestUser(store: Store, userId: string): Promise<string> 
   return digest.hex();
 }
 
-/** Reads the whole session back (in windows, never all at once) and sums it up. */
+/** Reads the whole session back (in windows, never all at once; an archived one from its archive, left archived) and sums it up. */
 export async function digestSession(store: Store, userId: string, sessionId: string, options: { vectorWindow: number; signal?: AbortSignal }): Promise<SessionDigest> {
   const summary = await store.getSession(userId, sessionId);
+  const reader = await sessionReader(store, userId, summary);
   const messages = new Digest();
-  for await (const message of store.streamMessages(userId, sessionId, options.signal ? { signal: options.signal } : {})) messages.add(message);
+  for await (const message of reader.streamMessages(options.signal ? { signal: options.signal } : {})) messages.add(message);
 
   const files = new Digest();
-  const records = [...(await store.listFiles(userId, sessionId))].sort((a, b) => a.id.localeCompare(b.id));
+  const records = [...(await reader.listFiles())].sort((a, b) => a.id.localeCompare(b.id));
   for (const record of records) {
     files.add(record);
-    for await (const piece of await store.readFile(userId, sessionId, record.id)) files.bytes(piece);
+    for await (const piece of await reader.readFile(record.id)) files.bytes(piece);
     for (const name of FILE_ARTIFACTS) {
-      const bytes = await store.readFileArtifact(userId, sessionId, record.id, name).catch((cause: unknown) => {
-        if (isMemexError(cause, 'MEMEX_FILE_NOT_FOUND')) return null;
-        throw cause;
-      });
+      const bytes = await reader.readFileArtifact(record.id, name);
       files.add({ artifact: name, present: bytes !== null });
       if (bytes) files.bytes(bytes);
     }
   }
 
   const vectors = new Digest();
-  const status = await store.vectorStatus(userId, sessionId);
+  const status = await reader.vectorStatus();
   vectors.add({ model: status.model, dimension: status.dimension });
   for (let from = 0; from < status.rows; ) {
     options.signal?.throwIfAborted();
-    const window = await store.readVectors(userId, sessionId, { from, limit: options.vectorWindow });
+    const window = await reader.readVectors({ from, limit: options.vectorWindow });
     if (window.lines.length === 0) break;
     for (const line of window.lines) vectors.add(line);
     vectors.bytes(new Uint8Array(window.vectors.buffer, window.vectors.byteOffset, window.vectors.byteLength));
@@ -62,14 +60,14 @@ export async function digestSession(store: Store, userId: string, sessionId: str
     messages: { count: messages.count, sha256: messages.hex() },
     files: { count: records.length, sha256: files.hex() },
     vectors: { rows: status.rows, sha256: vectors.hex() },
-    summary: canonicalJson(await store.getSummary(userId, sessionId)),
+    summary: canonicalJson(await reader.getSummary()),
   };
 }
 
 /** The fields of a session a copy keeps (the preview is left out: it is made from the last message). */
 export function sessionFields(session: SessionSummary): Record<string, unknown> {
-  const { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt, forkedFrom, forks, mergedFrom, participants } = session;
-  return { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt, forkedFrom, forks, mergedFrom, participants };
+  const { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt, forkedFrom, forks, mergedFrom, participants, archivedAt } = session;
+  return { id, userId, title, titleSource, personaId, origin, metadata, createdAt, updatedAt, messageCount, lastMessageAt, forkedFrom, forks, mergedFrom, participants, archivedAt };
 }
 
 /** The parts of two digests of one session that differ. */
