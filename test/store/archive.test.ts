@@ -7,6 +7,7 @@ import { BACKENDS, backendConfig, type Backend } from '../helpers/backends.js';
 import { expectCode } from '../helpers/errors.js';
 import { modelEnv } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
+import { snapshot as storeSnapshot } from './migrate-helpers.js';
 
 const open: Memex[] = [];
 afterEach(async () => {
@@ -159,7 +160,7 @@ describe.each(BACKENDS)('archiving sessions on %s', (backend) => {
 });
 
 describe('migrating a data dir with archived sessions', () => {
-  it('is refused with MEMEX_SESSION_ARCHIVED before anything is written, and goes through once they are unarchived', async () => {
+  it('carries them: the copy holds them archived with the same content (an ingested file, its rows, the summary), and unarchives to the same', async () => {
     const dir = await tempDir();
     const memex = await openMemex('flat', dir);
     const { id } = await fullSession(memex, 'Marimba');
@@ -169,12 +170,15 @@ describe('migrating a data dir with archived sessions', () => {
     const from = await FlatFileStore.open({ dataDir: dir, fsync: 'none', onWarning: () => undefined });
     const to = await FlatFileStore.open({ dataDir: join(await tempDir(), 'copy'), fsync: 'none', onWarning: () => undefined });
     try {
-      const refused = await expectCode(migrateStore(from, to), 'MEMEX_SESSION_ARCHIVED');
-      expect(refused.details).toEqual({ sessions: [{ userId: 'alice', sessionId: id }] });
-      expect(await to.listUsers()).toEqual([]);
-      await from.unarchiveSession('alice', id);
       const result = await migrateStore(from, to);
       expect(result.verification?.ok).toBe(true);
+      expect(result.totals).toMatchObject({ sessions: 1, files: 1, summaries: 1 });
+      expect(await storeSnapshot(to)).toEqual(await storeSnapshot(from));
+      expect((await to.getSession('alice', id)).archivedAt).toBe((await from.getSession('alice', id)).archivedAt);
+      await expectCode(to.listMessages('alice', id), 'MEMEX_SESSION_ARCHIVED');
+      await from.unarchiveSession('alice', id);
+      await to.unarchiveSession('alice', id);
+      expect(await storeSnapshot(to)).toEqual(await storeSnapshot(from));
     } finally {
       await from.close();
       await to.close();
