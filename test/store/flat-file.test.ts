@@ -128,6 +128,25 @@ describe('flat-file layout', () => {
   });
 });
 
+describe('reading an archived session', () => {
+  it('leaves no extracted copy behind, also when the archive is damaged (MEMEX_SESSION_CORRUPT)', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const { store, session, messages } = await seeded(dataDir);
+    await store.archiveSession('alice', session.id);
+    const trash = async (): Promise<string[]> => (await readdir(join(dataDir, '.trash')).catch(() => [])).filter((name) => name.startsWith('read-'));
+    expect((await store.readArchivedSession('alice', session.id)).messages).toEqual(messages);
+    expect(await trash()).toEqual([]);
+    const tar = join(dataDir, 'users', 'alice', 'archived', `${session.id}.tar.gz`);
+    const bytes = await readFile(tar);
+    await writeFile(tar, bytes.subarray(0, bytes.length >> 1));
+    await expectCode(store.readArchivedSession('alice', session.id), 'MEMEX_SESSION_CORRUPT');
+    expect(await trash()).toEqual([]);
+    // The read changed nothing: the damaged archive is still what is there, still listed as archived.
+    expect(await readFile(tar)).toEqual(bytes.subarray(0, bytes.length >> 1));
+    expect((await store.getSession('alice', session.id)).archivedAt).not.toBeNull();
+  });
+});
+
 describe('crash repair', () => {
   it('repairs a torn last line on open, saves the torn bytes, and reports it', async () => {
     const dataDir = join(await tempDir(), 'data');
