@@ -16,7 +16,7 @@ const DATA: Data = {
       sessions: [{ title: 'Tides', metadata: {}, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi' }], files: ['a report'], embedded: 2, summary: true, imported: false, archived: false }],
       imports: false,
     },
-    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'B', metadata: {}, messages: [{ role: 'user', content: 'yo' }], files: [], embedded: 0, summary: false, imported: false, archived: false }], imports: false },
+    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'B', metadata: {}, messages: [{ role: 'user', content: 'yo' }], files: [], embedded: 0, summary: false, imported: false, archived: true }], imports: false },
   ],
 };
 
@@ -75,6 +75,8 @@ describe('memex backup and memex restore', () => {
     const check = await FlatFileStore.open({ dataDir: source, onWarning: () => undefined });
     try {
       expect((await check.listSessions('robert')).sessions.map((s) => s.title)).toEqual(['B']);
+      // Bob's session is archived: it comes back archived, under either id.
+      expect((await check.listSessions('robert', { archived: 'only' })).sessions.map((s) => s.title)).toEqual(['B']);
       expect((await check.listSessions('bob')).sessions.map((s) => s.title)).toEqual(['B']);
     } finally {
       await check.close();
