@@ -158,9 +158,11 @@ class Writer {
     }
   }
 
-  private async session(userId: string, session: SessionSummary): Promise<void> {
+  private async session(userId: string, listed: SessionSummary): Promise<void> {
     this.check();
-    const sid = session.id;
+    const sid = listed.id;
+    // Read again, not as listed: the server's retention may have archived it since the page was read.
+    const session = await this.store.getSession(userId, sid);
     // An archived session is read out of its archive (and stays archived); its record keeps `archivedAt`, so a restore archives it again.
     const reader = await sessionReader(this.store, userId, session);
     const status = await reader.vectorStatus();

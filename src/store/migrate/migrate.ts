@@ -206,10 +206,12 @@ class Migration {
    * the target like any other, then archived there in the target's own format at its original time:
    * each backend's archive format is its own, so the content, not the archive, travels.
    */
-  private async copySession(userId: string, session: SessionSummary): Promise<void> {
+  private async copySession(userId: string, listed: SessionSummary): Promise<void> {
     this.checkAborted();
-    const sid = session.id;
+    const sid = listed.id;
     this.totals.sessions++;
+    // Read again, not as listed: a server sharing a PostgreSQL source may have archived it since.
+    const session = await this.from.getSession(userId, sid);
     const source = await sessionReader(this.from, userId, session);
     let target = await this.to.getSession(userId, sid).catch(orNull('MEMEX_SESSION_NOT_FOUND'));
     if (target && target.archivedAt !== null) {
