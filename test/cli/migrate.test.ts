@@ -105,6 +105,23 @@ describe('memex migrate', () => {
     expect(human.stdout).toContain('Verified: 1 sessions identical');
   });
 
+  it('an archived session is copied and stays archived, with the same content (it was refused before)', async () => {
+    const { dir, dataDir, session } = await source();
+    const store = await FlatFileStore.open({ dataDir });
+    await store.archiveSession('alice', session).finally(() => store.close());
+    const target = join(dir, 'copy');
+    const first = await json<Summary>(['--data-dir', dataDir, 'migrate', '--to-dir', target]);
+    expect(first).toMatchObject({ sessions: 1, messages: 2, vectorRows: 2, verification: { ok: true, sessions: 1 } });
+    const [a, b] = [await FlatFileStore.open({ dataDir }), await FlatFileStore.open({ dataDir: target })];
+    try {
+      expect(await snapshot(b)).toEqual(await snapshot(a));
+      expect((await b.getSession('alice', session)).archivedAt).not.toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('killed mid-way (SIGKILL), then run again: the copy is whole and identical', async () => {
     const dir = await tempDir();
     const dataDir = join(dir, 'data');
