@@ -24,7 +24,8 @@ export const DataArb = fc.record({
       id: fc.constantFrom('alice', 'bob', 'carol'),
       name: text,
       personas: ids('p', 2),
-      notes: fc.array(text, { maxLength: 3 }),
+      // A note is trimmed and must keep some text.
+      notes: fc.array(text.filter((t) => t.trim().length > 0), { maxLength: 3 }),
       sessions: fc.array(
         fc.record({
           title: fc.option(text, { nil: undefined }),
