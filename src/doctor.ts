@@ -74,7 +74,7 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
     await parts.tap(add, async () => {
       const sessions = [];
       for (let offset = 0; ; ) {
-        const page = await store.listSessions(userId, { limit: 1000, offset });
+        const page = await store.listSessions(userId, { limit: 1000, offset, trashed: 'include' });
         sessions.push(...page.sessions);
         for (const broken of page.unreadable) {
           add({ severity: 'problem', where: `${userId}/${broken.sessionId}`, what: `unreadable (${broken.code}): ${broken.message}` });

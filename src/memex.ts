@@ -627,7 +627,7 @@ export class Memex {
 
   private async queueUnembedded(userId: string): Promise<void> {
     for (let offset = 0; ; ) {
-      const page = await this.store.listSessions(userId, { limit: 500, offset });
+      const page = await this.store.listSessions(userId, { limit: 500, offset, trashed: 'include' });
       for (const session of page.sessions) {
         // One unreadable session costs only itself: search goes on over the others.
         const pending = await this.store.unembeddedMessages(userId, session.id, { limit: 1 }).catch(() => []);

@@ -82,6 +82,8 @@ const catalogue = {
   MEMEX_LLM_TIMEOUT: { status: 504, hint: 'The chat model did not answer in time (llm.timeoutMs before its first byte, llm.idleTimeoutMs between streamed chunks); raise them for slow models.' },
   MEMEX_LLM_BAD_RESPONSE: { status: 502, hint: 'The chat model\'s server answered something that is not the OpenAI Chat Completions format; check that llm.baseUrl points at its OpenAI-compatible `/v1` API.' },
   MEMEX_LLM_REFUSED: { status: 502, hint: 'The chat model\'s server refused the request (details.upstreamStatus: 401/403 a wrong or missing MEMEX_LLM_API_KEY, 404 an unknown llm.model, 400 a request it does not accept); its own message is in the error.' },
+  MEMEX_SESSION_TRASHED: { status: 409, hint: 'The session is in the trash; restore it (`memex trash restore <id>`, POST /v1/sessions/<id>/restore) before using it.' },
+  MEMEX_NOT_IN_TRASH: { status: 404, hint: 'List the trash with `memex trash list` (GET /v1/trash); items are purged after trash.retentionDays.' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

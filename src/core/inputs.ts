@@ -3,7 +3,7 @@ import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
 import { IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema } from './ids.js';
 import { WhereSchema } from './where.js';
-import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
+import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TagSchema, TimestampInputSchema } from './schemas.js';
 
 /**
  * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
@@ -28,6 +28,7 @@ export const NewSessionSchema = z.strictObject({
   origin: SessionOriginSchema.optional(),
   metadata: MetadataSchema.optional(),
   createdAt: TimestampInputSchema.optional(),
+  tags: z.array(TagSchema).max(100).optional(),
 });
 export type NewSession = z.input<typeof NewSessionSchema>;
 
@@ -35,6 +36,9 @@ export const SessionPatchSchema = z.strictObject({
   title: z.string().trim().min(1).max(500).optional(),
   personaId: PersonaIdSchema.nullable().optional(),
   metadata: MetadataSchema.optional(),
+  /** Tags to add and to remove (removal wins when a tag is in both); applied atomically to the session's current tags. */
+  addTags: z.array(TagSchema).max(100).optional(),
+  removeTags: z.array(TagSchema).max(100).optional(),
 });
 export type SessionPatch = z.input<typeof SessionPatchSchema>;
 
@@ -188,7 +192,15 @@ export const PageOptionsSchema = z.strictObject({
 });
 export type PageOptions = z.input<typeof PageOptionsSchema>;
 
-/** A page of a user's sessions, most recently active first: by `offset` or by `cursor` (a page's `nextCursor`). */
+export const SESSION_SORTS = ['activity', 'created', 'title', 'messages'] as const;
+export type SessionSort = (typeof SESSION_SORTS)[number];
+
+/**
+ * A page of a user's sessions: by `offset` or by `cursor` (a page's `nextCursor`, which names the
+ * sort it was made for). Sorted by last activity (last message, else creation), newest first, by
+ * default; `sort` picks creation time, title (ignoring case; untitled first when ascending) or
+ * message count, `order` the direction. Ties break by session id in the same direction.
+ */
 export const SessionListOptionsSchema = z.strictObject({
   limit: z.number().int().min(1).max(1000).optional(),
   offset: z.number().int().min(0).optional(),
@@ -200,6 +212,18 @@ export const SessionListOptionsSchema = z.strictObject({
    * store lists all by default; the library, CLI and HTTP list native sessions unless asked.
    */
   origin: z.enum(['native', 'imported', 'all']).optional(),
+  sort: z.enum(SESSION_SORTS).optional(),
+  /** `desc` by default. */
+  order: z.enum(['asc', 'desc']).optional(),
+  /** Only sessions carrying every one of these tags. */
+  tags: z.array(TagSchema).min(1).max(20).optional(),
+  /** Only sessions with this persona. */
+  personaId: PersonaIdSchema.optional(),
+  /** Only sessions last active (last message, else creation) at or after / before this time. */
+  after: TimestampInputSchema.optional(),
+  before: TimestampInputSchema.optional(),
+  /** `exclude` (default) hides sessions in the trash, `only` lists just them (the trash), `include` both. */
+  trashed: z.enum(['exclude', 'only', 'include']).optional(),
 });
 export type SessionListOptions = z.input<typeof SessionListOptionsSchema>;
 

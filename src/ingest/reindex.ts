@@ -67,7 +67,7 @@ export async function reindex(
   const users = options.userId !== undefined ? [await store.getUser(options.userId)] : await store.listUsers();
   for (const user of users) {
     for (let offset = 0; ; ) {
-      const page = await store.listSessions(user.id, { offset, limit: 500 });
+      const page = await store.listSessions(user.id, { offset, limit: 500, trashed: 'include' });
       for (const session of page.sessions) sessions.push({ userId: user.id, sessionId: session.id });
       offset += page.sessions.length;
       if (page.sessions.length === 0 || offset >= page.total) break;

@@ -79,7 +79,7 @@ export interface VectorRepair {
 }
 
 export interface SessionPage {
-  /** Most recently active first (last message time, else creation time). */
+  /** In the order asked for: most recently active first (last message time, else creation time) by default. */
   sessions: SessionSummary[];
   /** Sessions that match (all of them without a title filter). */
   total: number;
@@ -133,7 +133,14 @@ export interface AppendOptions {
 /** The session's running token totals, kept in `metadata.usage` by chat turns. */
 export const USAGE_KEY = 'usage';
 
-export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'>;
+export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'> &
+  Partial<Pick<SessionSummary, 'tags' | 'trashedAt'>>;
+
+/** A tag and how many of the user's sessions (outside the trash) carry it. */
+export interface TagCount {
+  tag: string;
+  sessions: number;
+}
 
 export interface PutFileResult {
   file: FileRecord;
@@ -180,7 +187,18 @@ export interface Store {
   listSessions(userId: string, options?: ListOptions): Promise<SessionPage>;
   /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata`. */
   updateSession(userId: string, sessionId: string, patch: SessionPatch): Promise<SessionSummary>;
+  /** Removes the session and everything in it for good (the facade's delete moves it to the trash first: `trashSession`). */
   deleteSession(userId: string, sessionId: string): Promise<void>;
+  /**
+   * Moves the session to the trash (`trashedAt`, `at` or now): it stays whole (messages, files,
+   * rows, summary) but leaves listings (unless asked for), tag counts and search at once, and takes
+   * no new messages or files (MEMEX_SESSION_TRASHED). Trashing a trashed session changes nothing.
+   */
+  trashSession(userId: string, sessionId: string, options?: { at?: string }): Promise<SessionSummary>;
+  /** Takes the session out of the trash exactly as it was; MEMEX_NOT_IN_TRASH when it is not in it. */
+  untrashSession(userId: string, sessionId: string): Promise<SessionSummary>;
+  /** The user's tags on sessions outside the trash, with counts; most used first, then by name. */
+  listTags(userId: string): Promise<TagCount[]>;
 
   /** Appends in order, all or nothing; resolves once durable under the fsync policy. */
   appendMessages(userId: string, sessionId: string, messages: readonly NewMessage[], options?: AppendOptions): Promise<Message[]>;

@@ -631,7 +631,11 @@ function skipMissing(cause: unknown): null {
   throw cause;
 }
 
-/** Every session of the user with its origin (native or imported), paging through the listing. */
+/**
+ * Every session of the user with its origin (native or imported), paging through the listing,
+ * which leaves out sessions in the trash: their rows leave the index at the sync after they are
+ * trashed, and a saved index loaded after a restart drops them at its first sync.
+ */
 async function listSessions(store: Store, userId: string): Promise<Map<string, IndexedSession['origin']>> {
   const sessions = new Map<string, IndexedSession['origin']>();
   for (let offset = 0; ; ) {

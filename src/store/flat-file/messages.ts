@@ -3,8 +3,9 @@ import { MemexError, type Message, type NewMessage, type PageOptions, parseId } 
 import { wrapIo } from '../durable.js';
 import { buildMessages, parseBatch } from '../new-messages.js';
 import { messagePage, messageWindow } from '../paging.js';
-import { USAGE_KEY, type AppendOptions, type MessagePage } from '../store.js';
-import { addUsage } from '../usage.js';
+import type { AppendOptions, MessagePage } from '../store.js';
+import { sessionTrashed } from '../trash.js';
+import { appendTotals } from '../usage.js';
 import { type FlatFileContext, nowIso, oneLine, PREVIEW_CHARS, sessionKey, TITLE_CHARS } from './context.js';
 import { requireUser } from './users.js';
 import { countsFromLog, loadSession, sessionVectors, writeMeta } from './session-state.js';
@@ -18,6 +19,7 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   await userIndex(ctx, uid);
   const { state, messages: written } = await ctx.mutex.run(sessionKey(uid, sid), async () => {
     const state = await loadSession(ctx, uid, sid);
+    if (state.meta.trashedAt !== null) throw sessionTrashed(sid);
     const messages = await buildMessages(sid, batch, {
       exists: (id) => state.log.has(id),
       requireFile: async (fileId) => void (await getFileRecord(ctx, uid, sid, fileId)),
@@ -27,10 +29,11 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
     const firstUser = messages.find((m) => m.role === 'user');
     const modelTitle = options.autoTitle !== undefined && state.meta.titleSource !== 'user' ? oneLine(options.autoTitle, TITLE_CHARS) : '';
     const autoTitle = modelTitle || (state.meta.title === null && firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '');
+    const metadata = appendTotals(state.meta.metadata, messages, options);
     state.meta = {
       ...state.meta,
       ...(autoTitle ? { title: autoTitle, titleSource: 'auto' as const } : {}),
-      ...(options.usage ? { metadata: { ...state.meta.metadata, [USAGE_KEY]: addUsage(state.meta.metadata[USAGE_KEY], options.usage) } } : {}),
+      ...(metadata ? { metadata } : {}),
       messageCount: state.meta.messageCount + messages.length,
       lastMessageAt: last?.createdAt ?? state.meta.lastMessageAt,
       lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : state.meta.lastMessagePreview,

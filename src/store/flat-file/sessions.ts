@@ -1,7 +1,9 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, type SessionPatch, SessionPatchSchema, type SessionSummary, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, TimestampInputSchema, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, type SessionPatch, SessionPatchSchema, type SessionSummary, type UserId } from '../../core/index.js';
 import type { RestoredSession } from '../store.js';
+import { normalTags, patchTags } from '../tags.js';
+import { notInTrash } from '../trash.js';
 import { wrapIo } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
 import { requireUser } from './users.js';
@@ -36,6 +38,8 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
       lastMessagePreview: null,
       messagesBytes: 0,
       metadata: fields.metadata ?? {},
+      tags: normalTags(fields.tags ?? []),
+      trashedAt: null,
     };
     if (!(await writeNewSession(ctx, uid, meta, attempt < 5))) continue;
     return ctx.mutex.run(sessionKey(uid, id), async () => {
@@ -67,7 +71,7 @@ async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: Sessi
   return true;
 }
 
-const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true });
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true, tags: true, trashedAt: true });
 
 export async function restoreSession(ctx: FlatFileContext, userId: string, session: RestoredSession): Promise<SessionSummary> {
   ctx.assertOpen();
@@ -83,9 +87,10 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
       throw cause;
     });
     if (state) {
-      await writeMeta(ctx, state, { ...state.meta, ...fields });
+      await writeMeta(ctx, state, { ...state.meta, ...fields, tags: normalTags(fields.tags) });
+      ctx.bumpVectors(uid); // the trash flag may have changed: search looks again
     } else {
-      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...fields, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0 };
+      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...fields, tags: normalTags(fields.tags), lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0 };
       await writeNewSession(ctx, uid, meta, false);
       state = await loadSession(ctx, uid, sid);
     }
@@ -112,11 +117,41 @@ export async function updateSession(ctx: FlatFileContext, userId: string, sessio
       ...(changes.title !== undefined ? { title: changes.title, titleSource: 'user' as const } : {}),
       ...(changes.personaId !== undefined ? { personaId: changes.personaId } : {}),
       ...(changes.metadata !== undefined ? { metadata: changes.metadata } : {}),
+      ...(changes.addTags || changes.removeTags ? { tags: patchTags(state.meta.tags, changes.addTags, changes.removeTags) } : {}),
       updatedAt: nowIso(),
     };
     await writeMeta(ctx, state, meta);
     await publish(ctx, uid, state);
     return summaryOf(meta);
+  });
+}
+
+export async function trashSession(ctx: FlatFileContext, userId: string, sessionId: string, options: { at?: string } = {}): Promise<SessionSummary> {
+  return setTrashed(ctx, userId, sessionId, options.at === undefined ? nowIso() : parseInput(TimestampInputSchema, options.at, 'trash time'));
+}
+
+export async function untrashSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<SessionSummary> {
+  return setTrashed(ctx, userId, sessionId, null);
+}
+
+/**
+ * Only the flag changes: the session's folder stays where it is, so restoring gives back exactly
+ * what was there. Search drops (or takes back) its rows at its next sync, which the vector epoch
+ * triggers, and a saved index loaded after a restart is synced against the listing, which leaves
+ * trashed sessions out (index/flat/user-index.ts).
+ */
+async function setTrashed(ctx: FlatFileContext, userId: string, sessionId: string, at: string | null): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  await requireUser(ctx, uid);
+  await userIndex(ctx, uid);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    const state = await loadSession(ctx, uid, sid);
+    if (at === null && state.meta.trashedAt === null) throw notInTrash(sid);
+    if (at !== null && state.meta.trashedAt !== null) return summaryOf(state.meta);
+    await writeMeta(ctx, state, { ...state.meta, trashedAt: at });
+    ctx.bumpVectors(uid);
+    await publish(ctx, uid, state);
+    return summaryOf(state.meta);
   });
 }
 

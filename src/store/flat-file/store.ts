@@ -28,6 +28,7 @@ import {
   type Summary,
   type VectorLine,
 } from '../../core/index.js';
+import type { TagCount } from '../store.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from '../durable.js';
 import { DataDirLock } from '../lock.js';
 import type {
@@ -176,6 +177,18 @@ export class FlatFileStore implements Store {
 
   deleteSession(userId: string, sessionId: string): Promise<void> {
     return sessions.deleteSession(this.ctx, userId, sessionId);
+  }
+
+  trashSession(userId: string, sessionId: string, options?: { at?: string }): Promise<SessionSummary> {
+    return sessions.trashSession(this.ctx, userId, sessionId, options);
+  }
+
+  untrashSession(userId: string, sessionId: string): Promise<SessionSummary> {
+    return sessions.untrashSession(this.ctx, userId, sessionId);
+  }
+
+  listTags(userId: string): Promise<TagCount[]> {
+    return listing.listTags(this.ctx, userId);
   }
 
   repair(options: { userId?: string } = {}): Promise<StoreRepair[]> {

@@ -8,7 +8,9 @@ import {
   SessionListOptionsSchema,
   SessionMetaSchema,
   SessionPatchSchema,
+  TimestampInputSchema,
   type NewSession,
+  type SessionSort,
   type PersonaId,
   type SessionId,
   type SessionOrigin,
@@ -17,9 +19,12 @@ import {
   type UserId,
 } from '../../core/index.js';
 import { readSessionCursor, sessionCursor } from '../cursor.js';
-import type { ListOptions, RestoredSession, SessionPage } from '../store.js';
+import type { ListOptions, RestoredSession, SessionPage, TagCount } from '../store.js';
+import { sortValue } from '../session-order.js';
+import { normalTags, patchTags, sortTagCounts } from '../tags.js';
+import { notInTrash } from '../trash.js';
 import { foldCase } from '../text.js';
-import { deleteChunks } from './chunk-stats.js';
+import { deleteChunks, hideChunks, unhideChunks } from './chunk-stats.js';
 import { DEFAULT_PAGE, iso, isoOrNull, type PgContext, sqlState } from './context.js';
 import { requirePersona } from './personas.js';
 import { requireUser, userNotFound } from './users.js';
@@ -38,10 +43,12 @@ export interface SessionRow {
   message_count: number;
   last_message_preview: string | null;
   activity: Date;
+  tags: string[];
+  trashed_at: Date | null;
 }
 
 export const SESSION_COLUMNS =
-  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity';
+  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity, tags, trashed_at';
 
 export function summaryOf(row: SessionRow): SessionSummary {
   return {
@@ -57,6 +64,8 @@ export function summaryOf(row: SessionRow): SessionSummary {
     messageCount: row.message_count,
     lastMessagePreview: row.last_message_preview,
     metadata: row.metadata,
+    tags: row.tags,
+    trashedAt: isoOrNull(row.trashed_at),
   };
 }
 
@@ -73,9 +82,9 @@ export async function createSession(ctx: PgContext, userId: string, input: NewSe
       await client.query('SAVEPOINT create_session');
       try {
         const { rows } = await client.query<SessionRow>(
-          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) RETURNING ${SESSION_COLUMNS}`,
-          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created],
+          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, tags)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10) RETURNING ${SESSION_COLUMNS}`,
+          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created, normalTags(fields.tags ?? [])],
         );
         return summaryOf(rows[0] as SessionRow);
       } catch (error) {
@@ -96,8 +105,9 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const changes = parseInput(SessionPatchSchema, patch, 'session patch');
   return ctx.as(uid, async (client) => {
-    await requireSession(client, uid, sid, { lock: true });
+    const current = await requireSession(client, uid, sid, { lock: true });
     if (changes.personaId) await requirePersona(client, uid, changes.personaId);
+    const tags = changes.addTags || changes.removeTags ? patchTags(current.tags, changes.addTags, changes.removeTags) : null;
     const { rows } = await client.query<SessionRow>(
       `UPDATE memex.sessions SET
          title = CASE WHEN $3::boolean THEN $4 ELSE title END,
@@ -105,6 +115,7 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
          title_source = CASE WHEN $3::boolean THEN 'user' ELSE title_source END,
          persona_id = CASE WHEN $6::boolean THEN $7 ELSE persona_id END,
          metadata = coalesce($8, metadata),
+         tags = coalesce($9::text[], tags),
          updated_at = now()
        WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
       [
@@ -116,6 +127,7 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
         changes.personaId !== undefined,
         changes.personaId ?? null,
         changes.metadata ?? null,
+        tags,
       ],
     );
     return summaryOf(rows[0] as SessionRow);
@@ -136,35 +148,61 @@ export async function deleteSession(ctx: PgContext, userId: string, sessionId: s
   });
 }
 
+/** Each sort's column, as the flat files order it (store/session-order.ts); the cursor's value is cast back to its type. */
+const SORT_SQL: Record<SessionSort, { expr: string; cast: string }> = {
+  activity: { expr: 'activity', cast: '::timestamptz' },
+  created: { expr: 'created_at', cast: '::timestamptz' },
+  // Folded titles compare by code point (the "C" collation), as the flat files compare them.
+  title: { expr: "coalesce(title_key, '') COLLATE \"C\"", cast: '::text COLLATE "C"' },
+  messages: { expr: 'message_count', cast: '::int' },
+};
+
 export async function listSessions(ctx: PgContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title, origin } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const parsed = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, title, origin, sort = 'activity', order = 'desc', tags, personaId, after: activeAfter, before: activeBefore, trashed = 'exclude' } = parsed;
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
-  const after = cursor !== undefined ? readSessionCursor(cursor) : null;
-  const wanted = title === undefined ? null : foldCase(title);
-  const kind = origin === undefined || origin === 'all' ? null : origin;
+  const after = cursor !== undefined ? readSessionCursor(cursor, sort, order) : null;
+  const params: unknown[] = [uid];
+  const add = (value: unknown): string => `$${params.push(value)}`;
+  const parts = ['user_id = $1'];
+  if (title !== undefined) parts.push(`strpos(title_key, ${add(foldCase(title))}) > 0`);
+  if (origin !== undefined && origin !== 'all') parts.push(`origin ->> 'kind' = ${add(origin)}`);
+  if (tags) parts.push(`tags @> ${add(tags)}::text[]`);
+  if (personaId !== undefined) parts.push(`persona_id = ${add(personaId)}`);
+  if (activeAfter !== undefined) parts.push(`activity >= ${add(activeAfter)}::timestamptz`);
+  if (activeBefore !== undefined) parts.push(`activity < ${add(activeBefore)}::timestamptz`);
+  if (trashed === 'exclude') parts.push('trashed_at IS NULL');
+  if (trashed === 'only') parts.push('trashed_at IS NOT NULL');
+  const filter = parts.join(' AND ');
+  const { expr, cast } = SORT_SQL[sort];
+  const direction = order === 'asc' ? 'ASC' : 'DESC';
   return ctx.as(uid, async (client) => {
     await requireUser(client, uid);
-    const filter = "user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0) AND ($3::text IS NULL OR origin ->> 'kind' = $3)";
-    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, [uid, wanted, kind])).rows[0]?.n ?? 0);
+    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, params)).rows[0]?.n ?? 0);
     let start = offset ?? 0;
     let rows: SessionRow[];
     if (after) {
       // Keyset: the sessions after the cursor's place in the order, so sessions created since the
       // last page neither shift this one nor repeat.
-      const position = [uid, wanted, kind, after.activity, after.id];
-      start = Number(
-        (await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND (activity, id) >= ($4::timestamptz, $5)`, position)).rows[0]?.n ?? 0,
-      );
+      const position = [...params, after.value, after.id];
+      const at = `(${expr}, id) ${order === 'asc' ? '<=' : '>='} ($${params.length + 1}${cast}, $${params.length + 2})`;
+      const beyond = `(${expr}, id) ${order === 'asc' ? '>' : '<'} ($${params.length + 1}${cast}, $${params.length + 2})`;
+      start = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND ${at}`, position)).rows[0]?.n ?? 0);
       rows = (
-        await client.query<SessionRow>(
-          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND (activity, id) < ($4::timestamptz, $5) ORDER BY activity DESC, id DESC LIMIT $6`,
-          [...position, limit],
-        )
+        await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND ${beyond} ORDER BY ${expr} ${direction}, id ${direction} LIMIT $${position.length + 1}`, [
+          ...position,
+          limit,
+        ])
       ).rows;
     } else {
-      rows = (await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY activity DESC, id DESC LIMIT $4 OFFSET $5`, [uid, wanted, kind, limit, start])).rows;
+      rows = (
+        await client.query<SessionRow>(
+          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY ${expr} ${direction}, id ${direction} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+          [...params, limit, start],
+        )
+      ).rows;
     }
     const last = rows[rows.length - 1];
     return {
@@ -172,9 +210,46 @@ export async function listSessions(ctx: PgContext, userId: string, options: List
       total,
       offset: start,
       limit,
-      nextCursor: last && start + rows.length < total ? sessionCursor({ activity: iso(last.activity), id: last.id }) : null,
+      nextCursor: last && start + rows.length < total ? sessionCursor({ sort, order, value: sortValue(summaryOf(last), sort), id: last.id }) : null,
       unreadable: [],
     };
+  });
+}
+
+export async function trashSession(ctx: PgContext, userId: string, sessionId: string, options: { at?: string } = {}): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  const at = options.at === undefined ? new Date().toISOString() : parseInput(TimestampInputSchema, options.at, 'trash time');
+  return ctx.as(uid, async (client) => {
+    // The session row first: writers to a session lock it before the user's lexical statistics.
+    const row = await requireSession(client, uid, sid, { lock: true });
+    if (row.trashed_at !== null) return summaryOf(row);
+    const { rows } = await client.query<SessionRow>(`UPDATE memex.sessions SET trashed_at = $3 WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`, [uid, sid, at]);
+    await hideChunks(client, uid, 'c.session_id = $2', [sid]);
+    return summaryOf(rows[0] as SessionRow);
+  });
+}
+
+export async function untrashSession(ctx: PgContext, userId: string, sessionId: string): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.as(uid, async (client) => {
+    const row = await requireSession(client, uid, sid, { lock: true });
+    if (row.trashed_at === null) throw notInTrash(sid);
+    const { rows } = await client.query<SessionRow>(`UPDATE memex.sessions SET trashed_at = NULL WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`, [uid, sid]);
+    await unhideChunks(client, uid, 'c.session_id = $2', [sid]);
+    return summaryOf(rows[0] as SessionRow);
+  });
+}
+
+export async function listTags(ctx: PgContext, userId: string): Promise<TagCount[]> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  return ctx.as(uid, async (client) => {
+    await requireUser(client, uid);
+    const { rows } = await client.query<{ tag: string; n: number }>(
+      'SELECT t.tag, count(*)::int AS n FROM memex.sessions s CROSS JOIN LATERAL unnest(s.tags) AS t(tag) WHERE s.user_id = $1 AND s.trashed_at IS NULL GROUP BY t.tag',
+      [uid],
+    );
+    return sortTagCounts(new Map(rows.map((row) => [row.tag, row.n])));
   });
 }
 
@@ -193,7 +268,7 @@ export async function sessionNotFound(client: PoolClient, userId: UserId, sessio
 
 // ---- restoring a copy (memex migrate): the session's own fields as given, id and times included
 
-const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true });
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true, tags: true, trashedAt: true });
 
 /** Creates the session with its id, or sets these fields of an existing one; counts and the last message follow its messages. */
 export async function restoreSession(ctx: PgContext, userId: string, session: RestoredSession): Promise<SessionSummary> {
@@ -204,13 +279,17 @@ export async function restoreSession(ctx: PgContext, userId: string, session: Re
     await requireUser(client, uid);
     if (fields.personaId) await requirePersona(client, uid, fields.personaId);
     const { rows } = await client.query<SessionRow>(
-      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, tags, trashed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (user_id, id) DO UPDATE SET title = EXCLUDED.title, title_key = EXCLUDED.title_key, title_source = EXCLUDED.title_source, persona_id = EXCLUDED.persona_id,
-         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, tags = EXCLUDED.tags, trashed_at = EXCLUDED.trashed_at
        RETURNING ${SESSION_COLUMNS}`,
-      [uid, fields.id, fields.title, fields.title === null ? null : foldCase(fields.title), fields.titleSource, fields.personaId, fields.origin, fields.metadata, fields.createdAt, fields.updatedAt],
+      [uid, fields.id, fields.title, fields.title === null ? null : foldCase(fields.title), fields.titleSource, fields.personaId, fields.origin, fields.metadata, fields.createdAt, fields.updatedAt, normalTags(fields.tags), fields.trashedAt],
     );
-    return summaryOf(rows[0] as SessionRow);
+    const row = rows[0] as SessionRow;
+    // The chunks follow the session's trash flag (a copy of a trashed session arrives trashed).
+    if (row.trashed_at !== null) await hideChunks(client, uid, 'c.session_id = $2', [row.id]);
+    else await unhideChunks(client, uid, 'c.session_id = $2', [row.id]);
+    return summaryOf(row);
   });
 }

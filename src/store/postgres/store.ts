@@ -36,6 +36,7 @@ import type {
   SessionPage,
   SessionVectorData,
   Store,
+  TagCount,
   StoreRepair,
   StoreWarning,
   StoreLimits,
@@ -134,6 +135,18 @@ export class PostgresStore implements Store {
   }
   deleteSession(userId: string, sessionId: string): Promise<void> {
     return sessions.deleteSession(this.ctx, userId, sessionId);
+  }
+
+  trashSession(userId: string, sessionId: string, options?: { at?: string }): Promise<SessionSummary> {
+    return sessions.trashSession(this.ctx, userId, sessionId, options);
+  }
+
+  untrashSession(userId: string, sessionId: string): Promise<SessionSummary> {
+    return sessions.untrashSession(this.ctx, userId, sessionId);
+  }
+
+  listTags(userId: string): Promise<TagCount[]> {
+    return sessions.listTags(this.ctx, userId);
   }
 
   appendMessages(userId: string, sessionId: string, input: readonly NewMessage[], options?: AppendOptions): Promise<Message[]> {

@@ -1,0 +1,23 @@
+/**
+ * Migration 4: session tags and the trash (issue 19).
+ *
+ * - `sessions.tags`: the session's tags, sorted and unique (store/tags.ts), with a GIN index for
+ *   the tag filter (`tags @> $x`).
+ * - `sessions.trashed_at`: when the session was moved to the trash; null outside it. Listings
+ *   leave trashed sessions out unless asked.
+ * - `chunks.trashed`: set on every chunk of a trashed session, in the same transaction, and the
+ *   chunks taken out of the lexical postings and BM25 statistics (chunk-stats.ts `hideChunks`), so
+ *   the lexical side never finds them and the vector side filters them (index/postgres/filters.ts).
+ *   The rows themselves stay, so restoring puts them back without embedding anything again.
+ *   A column on the chunk rather than a join to the session keeps the search's filter on the rows
+ *   the HNSW walk reads.
+ *
+ * Both columns have constant defaults, which PostgreSQL adds without rewriting the tables.
+ */
+export const SCHEMA_V4 = `
+ALTER TABLE memex.sessions ADD COLUMN tags text[] NOT NULL DEFAULT '{}';
+ALTER TABLE memex.sessions ADD COLUMN trashed_at timestamptz;
+CREATE INDEX sessions_tags ON memex.sessions USING gin (tags);
+CREATE INDEX sessions_trashed ON memex.sessions (user_id, trashed_at) WHERE trashed_at IS NOT NULL;
+ALTER TABLE memex.chunks ADD COLUMN trashed boolean NOT NULL DEFAULT false;
+`;
