@@ -287,6 +287,17 @@ export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;
 
 /**
+ * Session search (`sessions.search`): the sessions whose chunks best match a query, found by the
+ * chunk search (same filters and ranking knobs, without `k`) and grouped by session; a session
+ * ranks by its best chunk. `limit` sessions (default 10), each with up to `hits` chunks (default 3).
+ */
+export const SessionSearchOptionsSchema = SearchOptionsSchema.omit({ k: true }).extend({
+  limit: z.number().int().min(1).max(100).default(10),
+  hits: z.number().int().min(1).max(20).default(3),
+});
+export type SessionSearchOptions = z.input<typeof SessionSearchOptionsSchema>;
+
+/**
  * Parses caller input, turning a zod failure into MEMEX_INVALID_INPUT that names each bad field.
  * An invalid id inside the input is reported as MEMEX_INVALID_ID, the same code a bad id argument gets.
  */

@@ -136,6 +136,13 @@ export const USAGE_KEY = 'usage';
 export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'> &
   Partial<Pick<SessionSummary, 'tags' | 'trashedAt'>>;
 
+/** A message in the trash: taken out of its session (and of search) with its rows, kept to be put back. */
+export interface TrashedMessage {
+  sessionId: string;
+  message: Message;
+  trashedAt: string;
+}
+
 /** A tag and how many of the user's sessions (outside the trash) carry it. */
 export interface TagCount {
   tag: string;
@@ -247,6 +254,22 @@ export interface Store {
 
   /** Removes the message and its vector rows; the rest of the session is untouched. */
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
+  /**
+   * Moves the message to the session's trash: it leaves the session's messages, counts and search
+   * (its rows go with it, kept beside it) and the summary is dropped as by `deleteMessage` (kept
+   * with it too). MEMEX_MESSAGE_NOT_FOUND when the session does not hold it.
+   */
+  trashMessage(userId: string, sessionId: string, messageId: string, options?: { at?: string }): Promise<TrashedMessage>;
+  /**
+   * Puts a trashed message back where it was (after the message it followed, if that is still
+   * there), with its rows, not embedded again; the summary it dropped comes back if none was made
+   * since. MEMEX_NOT_IN_TRASH when the message is not in the session's trash.
+   */
+  untrashMessage(userId: string, sessionId: string, messageId: string): Promise<Message>;
+  /** The user's trashed messages (of every session, trashed sessions included), oldest trashed first. */
+  listTrashedMessages(userId: string): Promise<TrashedMessage[]>;
+  /** Forgets a trashed message for good; MEMEX_NOT_IN_TRASH. */
+  purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
 
   /**
    * Finds what reading skips or hides and repairs it, keeping a copy of anything it replaces: an

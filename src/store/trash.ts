@@ -8,3 +8,7 @@ export function sessionTrashed(sessionId: string): MemexError {
 export function notInTrash(sessionId: string): MemexError {
   return new MemexError('MEMEX_NOT_IN_TRASH', `session ${sessionId} is not in the trash`, { details: { sessionId } });
 }
+
+export function messageNotInTrash(sessionId: string, messageId: string): MemexError {
+  return new MemexError('MEMEX_NOT_IN_TRASH', `message ${messageId} of session ${sessionId} is not in the trash`, { details: { sessionId, messageId } });
+}

@@ -10,7 +10,7 @@ import { iso, type PgContext, TITLE_CHARS } from './context.js';
 import { deleteChunks } from './chunk-stats.js';
 import { requireSession } from './sessions.js';
 
-interface MessageRow {
+export interface MessageRow {
   id: MessageId;
   session_id: SessionId;
   seq: string;
@@ -173,10 +173,15 @@ export async function deleteMessage(ctx: PgContext, userId: string, sessionId: s
   const mid = parseId('message', messageId);
   await ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid, { lock: true });
-    const { rowCount } = await client.query('DELETE FROM memex.messages WHERE user_id = $1 AND session_id = $2 AND id = $3', [uid, sid, mid]);
-    if (!rowCount) throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
-    await deleteChunks(client, uid, "c.session_id = $2 AND c.source_kind = 'message' AND c.message_id = $3", [sid, mid]);
-    await client.query('DELETE FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid]);
-    await client.query('UPDATE memex.sessions SET updated_at = now() WHERE user_id = $1 AND id = $2', [uid, sid]);
+    await removeMessage(client, uid, sid, mid);
   });
+}
+
+/** Deletes the message, its chunks (and their statistics) and the session's summary; the session row must be locked. */
+export async function removeMessage(client: PoolClient, uid: UserId, sid: SessionId, mid: string): Promise<void> {
+  const { rowCount } = await client.query('DELETE FROM memex.messages WHERE user_id = $1 AND session_id = $2 AND id = $3', [uid, sid, mid]);
+  if (!rowCount) throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
+  await deleteChunks(client, uid, "c.session_id = $2 AND c.source_kind = 'message' AND c.message_id = $3", [sid, mid]);
+  await client.query('DELETE FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid]);
+  await client.query('UPDATE memex.sessions SET updated_at = now() WHERE user_id = $1 AND id = $2', [uid, sid]);
 }

@@ -3,7 +3,7 @@ import { MemexError } from '../../core/errors.js';
 import { SCHEMA_V1 } from './schema-v1.js';
 import { SCHEMA_V2 } from './schema-v2.js';
 import { SCHEMA_V3 } from './schema-v3.js';
-import { SCHEMA_V4 } from './schema-v4.js';
+import { SCHEMA_V4, SCHEMA_V4_TRASHED_MESSAGES } from './schema-v4.js';
 import { inTransaction } from './transaction.js';
 
 /** One step of the schema. Released migrations are never edited: a change is a new version. */
@@ -18,7 +18,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial schema', sql: SCHEMA_V1 },
   { version: 2, name: 'lexical postings and statistics; imports', sql: SCHEMA_V2 },
   { version: 3, name: 'import jobs', sql: SCHEMA_V3 },
-  { version: 4, name: 'session tags and trash', sql: SCHEMA_V4 },
+  { version: 4, name: 'session tags and trash', sql: SCHEMA_V4 + SCHEMA_V4_TRASHED_MESSAGES },
 ]);
 
 /**

@@ -21,3 +21,30 @@ CREATE INDEX sessions_tags ON memex.sessions USING gin (tags);
 CREATE INDEX sessions_trashed ON memex.sessions (user_id, trashed_at) WHERE trashed_at IS NOT NULL;
 ALTER TABLE memex.chunks ADD COLUMN trashed boolean NOT NULL DEFAULT false;
 `;
+
+/**
+ * Trashed messages: each message's row, its chunks' rows and the summary its removal dropped, as
+ * JSON of the rows themselves (`to_jsonb`, the vector and tsvector in their text forms), so
+ * restoring inserts the very rows again, with their `seq` (OVERRIDING SYSTEM VALUE): the message
+ * goes back to its place in the session and its rows to theirs, nothing embedded again. The
+ * message itself is deleted, so every reader of the session is simply without it. Rows go with
+ * their session.
+ */
+export const SCHEMA_V4_TRASHED_MESSAGES = `
+CREATE TABLE memex.trashed_messages (
+  user_id text NOT NULL,
+  session_id text NOT NULL,
+  message_id text NOT NULL,
+  trashed_at timestamptz NOT NULL,
+  message jsonb NOT NULL,
+  chunks jsonb NOT NULL CHECK (jsonb_typeof(chunks) = 'array'),
+  summary jsonb,
+  PRIMARY KEY (user_id, session_id, message_id),
+  FOREIGN KEY (user_id, session_id) REFERENCES memex.sessions (user_id, id) ON DELETE CASCADE
+);
+ALTER TABLE memex.trashed_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memex.trashed_messages FORCE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON memex.trashed_messages USING (user_id = current_setting('memex.user_id', true))
+  WITH CHECK (user_id = current_setting('memex.user_id', true));
+GRANT SELECT, INSERT, UPDATE, DELETE ON memex.trashed_messages TO memex_app;
+`;

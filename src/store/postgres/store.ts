@@ -37,6 +37,7 @@ import type {
   SessionVectorData,
   Store,
   TagCount,
+  TrashedMessage,
   StoreRepair,
   StoreWarning,
   StoreLimits,
@@ -52,6 +53,7 @@ import * as notes from './notes.js';
 import * as imports from './imports.js';
 import * as personas from './personas.js';
 import * as sessions from './sessions.js';
+import * as trashed from './trashed-messages.js';
 import * as users from './users.js';
 import * as vectors from './vectors.js';
 
@@ -163,6 +165,22 @@ export class PostgresStore implements Store {
   }
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
     return messages.deleteMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  trashMessage(userId: string, sessionId: string, messageId: string, options?: { at?: string }): Promise<TrashedMessage> {
+    return trashed.trashMessage(this.ctx, userId, sessionId, messageId, options);
+  }
+
+  untrashMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
+    return trashed.untrashMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  listTrashedMessages(userId: string): Promise<TrashedMessage[]> {
+    return trashed.listTrashedMessages(this.ctx, userId);
+  }
+
+  purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
+    return trashed.purgeTrashedMessage(this.ctx, userId, sessionId, messageId);
   }
 
   createPersona(userId: string, input: NewPersona): Promise<Persona> {
