@@ -13,15 +13,17 @@ import type {
   Persona,
   Profile,
   SearchOptions,
+  SessionSearchOptions,
   SessionSummary,
 } from '../core/index.js';
+import type { SessionSearchReport, TrashListing, TrashPurge } from '../memex.js';
 import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { ChatEvent } from '../chat/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportReport } from '../import/index.js';
-import type { ExportFormat, ListOptions, MessagePage, SessionPage } from '../store/index.js';
+import type { ExportFormat, ListOptions, MessagePage, SessionPage, TagCount } from '../store/index.js';
 
 /** What the CLI reports of an ingested file: the library's result, less its per-phase timings (a server does not send them). */
 export type IngestSummary = Omit<IngestResult, 'timings' | 'file'> & { file: FileRecord; timings?: IngestResult['timings'] };
@@ -44,12 +46,20 @@ export interface MemexApi {
     get(userId: string, sessionId: string): Promise<SessionSummary>;
     list(userId: string, options?: ListOptions): Promise<SessionPage>;
     rename(userId: string, sessionId: string, title: string): Promise<SessionSummary>;
-    delete(userId: string, sessionId: string): Promise<void>;
+    /** To the trash unless `purge`. */
+    delete(userId: string, sessionId: string, options?: { purge?: boolean }): Promise<void>;
+    restore(userId: string, sessionId: string): Promise<SessionSummary>;
+    tag(userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary>;
+    untag(userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary>;
+    tags(userId: string): Promise<TagCount[]>;
+    search(userId: string, query: string, options?: SessionSearchOptions): Promise<SessionSearchReport>;
     export(userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string>;
   };
   messages: {
     append(userId: string, sessionId: string, message: NewMessage): Promise<Message>;
-    delete(userId: string, sessionId: string, messageId: string): Promise<void>;
+    /** To the trash unless `purge`. */
+    delete(userId: string, sessionId: string, messageId: string, options?: { purge?: boolean }): Promise<void>;
+    restore(userId: string, sessionId: string, messageId: string): Promise<Message>;
     list(userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage>;
   };
   personas: {
@@ -82,6 +92,10 @@ export interface MemexApi {
     run(userId: string, paths: readonly string[], options?: ImportOptions): Promise<ImportReport>;
     list(userId: string): Promise<ImportRecord[]>;
     delete(userId: string, importId: string): Promise<ImportRecord>;
+  };
+  trash: {
+    list(userId: string): Promise<TrashListing>;
+    empty(userId: string): Promise<TrashPurge>;
   };
   /** Resolves when appended messages are embedded (a server embeds them in the background). */
   flush(): Promise<void>;

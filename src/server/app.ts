@@ -25,6 +25,7 @@ import { userRoutes } from './routes/users.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { trashRoutes } from './routes/trash.js';
 import { systemRoutes } from './routes/system.js';
 import { chatRoutes } from './routes/chat.js';
 
@@ -216,6 +217,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       adminRoutes(v1, context);
       importRoutes(v1, context);
       chatRoutes(v1, context);
+      trashRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },
