@@ -884,7 +884,11 @@ export class Memex {
       await this.store.trashSession(userId, sessionId);
     },
     /** Takes the session out of the trash exactly as it was (its rows are searched again, not embedded again). */
-    restore: (userId: string, sessionId: string): Promise<SessionSummary> => this.store.untrashSession(userId, sessionId),
+    restore: async (userId: string, sessionId: string): Promise<SessionSummary> => {
+      const session = await this.store.untrashSession(userId, sessionId);
+      this.indexer.schedule(userId, sessionId);
+      return session;
+    },
     /** Adds tags (imported sessions too: tags are the user's, not the conversation's). */
     tag: (userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, { addTags: [...tags] }),
     untag: (userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, { removeTags: [...tags] }),
@@ -944,9 +948,10 @@ export class Memex {
     },
     /** Puts a trashed message back where it was, with its rows (not embedded again). */
     restore: async (userId: string, sessionId: string, messageId: string): Promise<Message> => {
-      const session = await this.store.getSession(userId, sessionId);
-      if (session.trashedAt !== null) throw new MemexError('MEMEX_SESSION_TRASHED', `session ${sessionId} is in the trash; restore it first`, { details: { sessionId } });
-      return this.store.untrashMessage(userId, sessionId, messageId);
+      const message = await this.store.untrashMessage(userId, sessionId, messageId);
+      // Rows the message had come back with it; one trashed before it was embedded is embedded now.
+      this.indexer.schedule(userId, sessionId);
+      return message;
     },
     list: (userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage> => this.store.listMessages(userId, sessionId, page),
     get: (userId: string, sessionId: string, messageId: string): Promise<Message> => this.store.getMessage(userId, sessionId, messageId),
