@@ -76,6 +76,11 @@ async function fill(store: Store): Promise<void> {
   const imported = await store.createSession('alice', { origin: { kind: 'imported', source: 'chatgpt', conversationId: 'conv-1' }, createdAt: t(20_000) });
   await store.appendMessages('alice', imported.id, [{ role: 'assistant', content: 'Hello!', createdAt: t(20_001) }]);
   await store.appendMessages('alice', imported.id, [{ role: 'user', content: 'Tell me about tides', createdAt: t(20_002) }]);
+  await store.appendVectors('alice', imported.id, { model: 'test-model', chunks: messageChunks((await store.listMessages('alice', imported.id)).messages[1]!, 1), vectors: [row(900)] });
+  // Tags and the trash travel: a trashed session arrives trashed, with its messages and rows.
+  await store.updateSession('alice', long.id, { addTags: ['work', 'long'] });
+  await store.updateSession('alice', imported.id, { addTags: ['ocean'] });
+  await store.trashSession('alice', imported.id, { at: t(30_000) });
   await store.createSession('bob', { title: 'Empty' });
 }
 

@@ -206,9 +206,10 @@ class Migration {
     this.totals.sessions++;
     let target = await this.to.getSession(userId, sid).catch(orNull('MEMEX_SESSION_NOT_FOUND'));
     const created = !target;
-    // Out of the trash while its messages are copied (a trashed session takes none); the last
+    // Out of the trash while messages are copied into it (a trashed session takes none); the last
     // restore below puts the source's trash time back.
-    if (!target || target.trashedAt !== null) target = await this.to.restoreSession(userId, { ...restorable(session), trashedAt: null });
+    if (!target) target = await this.to.restoreSession(userId, { ...restorable(session), trashedAt: null });
+    else if (target.trashedAt !== null && target.messageCount < session.messageCount) target = await this.to.untrashSession(userId, sid);
     await this.copyFiles(userId, sid);
     await this.copyMessages(userId, sid, target.messageCount);
     await this.copyVectors(userId, sid);
