@@ -28,7 +28,7 @@ export const DataArb = fc.record({
       notes: fc.array(text.filter((t) => t.trim().length > 0), { maxLength: 3 }),
       sessions: fc.array(
         fc.record({
-          title: fc.option(text, { nil: undefined }),
+          title: fc.option(text.filter((t) => t.trim().length > 0), { nil: undefined }),
           metadata: fc.dictionary(fc.constantFrom('a', 'b', 'project'), fc.oneof(fc.integer(), text)),
           messages: fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'system'), content: text.map((s) => `m ${s}`) }), { maxLength: 6 }),
           files: fc.uniqueArray(text, { maxLength: 2 }),

@@ -10,7 +10,7 @@ import { requireUser } from './users.js';
 import { loadSession, writeMeta } from './session-state.js';
 import { publish, userIndex } from './listing.js';
 import { getPersona } from './personas.js';
-import { readArchivedMeta, removeArchive } from './archive.js';
+import { readArchivedMeta, removeArchive, setArchivedTrash } from './archive.js';
 
 export async function createSession(ctx: FlatFileContext, userId: string, input: NewSession = {}): Promise<SessionSummary> {
   ctx.assertOpen();
@@ -170,7 +170,17 @@ async function setTrashed(ctx: FlatFileContext, userId: string, sessionId: strin
   await requireUser(ctx, uid);
   await userIndex(ctx, uid);
   return ctx.mutex.run(sessionKey(uid, sid), async () => {
-    const state = await loadSession(ctx, uid, sid);
+    const state = await loadSession(ctx, uid, sid).catch(async (cause: unknown) => {
+      // An archived session goes to the trash as it is: only its listed meta carries the flag.
+      const archived = isMemexError(cause, 'MEMEX_SESSION_ARCHIVED') ? await readArchivedMeta(ctx, uid, sid) : null;
+      if (!archived) throw cause;
+      return archived;
+    });
+    if ('v' in state) {
+      if (at === null && state.trashedAt === null) throw notInTrash(sid);
+      if (at !== null && state.trashedAt !== null) return summaryOf(state);
+      return summaryOf(await setArchivedTrash(ctx, uid, sid, state, at));
+    }
     if (at === null && state.meta.trashedAt === null) throw notInTrash(sid);
     if (at !== null && state.meta.trashedAt !== null) return summaryOf(state.meta);
     await writeMeta(ctx, state, { ...state.meta, trashedAt: at });

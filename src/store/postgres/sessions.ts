@@ -243,7 +243,8 @@ export async function trashSession(ctx: PgContext, userId: string, sessionId: st
   const at = options.at === undefined ? new Date().toISOString() : parseInput(TimestampInputSchema, options.at, 'trash time');
   return ctx.as(uid, async (client) => {
     // The session row first: writers to a session lock it before the user's lexical statistics.
-    const row = await requireSession(client, uid, sid, { lock: true });
+    // An archived session goes to the trash as it is (its chunks are in the archive).
+    const row = await requireSession(client, uid, sid, { lock: true, archived: true });
     if (row.trashed_at !== null) return summaryOf(row);
     const { rows } = await client.query<SessionRow>(`UPDATE memex.sessions SET trashed_at = $3 WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`, [uid, sid, at]);
     await hideChunks(client, uid, 'c.session_id = $2', [sid]);
@@ -254,7 +255,7 @@ export async function trashSession(ctx: PgContext, userId: string, sessionId: st
 export async function untrashSession(ctx: PgContext, userId: string, sessionId: string): Promise<SessionSummary> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   return ctx.as(uid, async (client) => {
-    const row = await requireSession(client, uid, sid, { lock: true });
+    const row = await requireSession(client, uid, sid, { lock: true, archived: true });
     if (row.trashed_at === null) throw notInTrash(sid);
     const { rows } = await client.query<SessionRow>(`UPDATE memex.sessions SET trashed_at = NULL WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`, [uid, sid]);
     await unhideChunks(client, uid, 'c.session_id = $2', [sid]);
