@@ -57,6 +57,8 @@ const QUERIES: { what: string; options: ListOptions }[] = [
   { what: 'title contains "kayak" (1 in 10), first page', options: { limit: 20, title: 'kayak' } },
   { what: 'archived only (1 in 10), first page', options: { limit: 20, archived: 'only' } },
   { what: 'archived excluded, first page', options: { limit: 20, archived: 'exclude' } },
+  { what: 'sorted by title, ascending, first page', options: { limit: 20, sort: 'title', order: 'asc' } },
+  { what: 'tag "work" (1 in 5), by creation time, first page', options: { limit: 20, tags: ['work'], sort: 'created' } },
 ];
 
 async function listingOn(name: string, store: Store): Promise<Record<string, number>> {
@@ -65,7 +67,7 @@ async function listingOn(name: string, store: Store): Promise<Record<string, num
   const base = Date.parse('2024-01-01T00:00:00Z');
   await drive(SESSIONS, async (i) => {
     // Spread over time, so the order by activity is not the order of creation.
-    const session = await store.createSession('lister', { title: `${WORDS[i % WORDS.length] as string} notes ${i}`, createdAt: new Date(base + ((i * 7919) % SESSIONS) * 60_000).toISOString() });
+    const session = await store.createSession('lister', { title: `${WORDS[i % WORDS.length] as string} notes ${i}`, createdAt: new Date(base + ((i * 7919) % SESSIONS) * 60_000).toISOString(), ...(i % 5 === 1 ? { tags: ['work'] } : {}) });
     ids[i] = session.id;
   });
   // A tenth archived (the ones whose title is "kayak": filters cross).
@@ -82,9 +84,10 @@ async function listingOn(name: string, store: Store): Promise<Record<string, num
 
 /** The floor: the same sort and filters over plain objects in memory. */
 async function inMemory(): Promise<Record<string, number>> {
-  const rows = Array.from({ length: SESSIONS }, (_, i) => ({ id: `s${i}`, title: `${WORDS[i % WORDS.length] as string} notes ${i}`, activity: new Date(Date.parse('2024-01-01T00:00:00Z') + ((i * 7919) % SESSIONS) * 60_000).toISOString(), archived: i % 10 === 3 }));
-  const list = (keep: (row: (typeof rows)[number]) => boolean, offset: number) =>
-    Promise.resolve(rows.filter(keep).sort((a, b) => b.activity.localeCompare(a.activity) || b.id.localeCompare(a.id)).slice(offset, offset + 20));
+  const rows = Array.from({ length: SESSIONS }, (_, i) => ({ id: `s${i}`, title: `${WORDS[i % WORDS.length] as string} notes ${i}`, activity: new Date(Date.parse('2024-01-01T00:00:00Z') + ((i * 7919) % SESSIONS) * 60_000).toISOString(), archived: i % 10 === 3, tags: i % 5 === 1 ? ['work'] : [] }));
+  type Row = (typeof rows)[number];
+  const byActivity = (a: Row, b: Row): number => b.activity.localeCompare(a.activity) || b.id.localeCompare(a.id);
+  const list = (keep: (row: Row) => boolean, offset: number, order: (a: Row, b: Row) => number = byActivity) => Promise.resolve(rows.filter(keep).sort(order).slice(offset, offset + 20));
   const all = () => true;
   return {
     [QUERIES[0]?.what as string]: await p50(() => list(all, 0)),
@@ -92,6 +95,8 @@ async function inMemory(): Promise<Record<string, number>> {
     [QUERIES[2]?.what as string]: await p50(() => list((r) => r.title.includes('kayak'), 0)),
     [QUERIES[3]?.what as string]: await p50(() => list((r) => r.archived, 0)),
     [QUERIES[4]?.what as string]: await p50(() => list((r) => !r.archived, 0)),
+    [QUERIES[5]?.what as string]: await p50(() => list(all, 0, (a, b) => a.title.toLowerCase().localeCompare(b.title.toLowerCase()) || a.id.localeCompare(b.id))),
+    [QUERIES[6]?.what as string]: await p50(() => list((r) => r.tags.includes('work'), 0)),
   };
 }
 

@@ -75,7 +75,7 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
       const sessions = [];
       for (let offset = 0; ; ) {
         // Archived sessions are checked when they are unarchived: their content is in the archive.
-        const page = await store.listSessions(userId, { limit: 1000, offset, archived: 'exclude' });
+        const page = await store.listSessions(userId, { limit: 1000, offset, archived: 'exclude', trashed: 'include' });
         sessions.push(...page.sessions);
         for (const broken of page.unreadable) {
           add({ severity: 'problem', where: `${userId}/${broken.sessionId}`, what: `unreadable (${broken.code}): ${broken.message}` });
@@ -94,7 +94,8 @@ export async function doctor(parts: DoctorParts, options: DoctorOptions = {}): P
           }
           const files = await parts.repairFiles({ userId, sessionId: session.id });
           if (files.files > 0) add({ severity: 'repaired', where, what: `embedded again the text of ${files.files} ingested file(s) that had lost their vector rows (${files.chunks} chunks)` });
-          rows += (await store.vectorStatus(userId, session.id)).rows;
+          // The search index leaves sessions in the trash out; their rows are kept for a restore.
+          if (session.trashedAt === null) rows += (await store.vectorStatus(userId, session.id)).rows;
           report.messages += session.messageCount;
           report.sessions++;
         } catch (cause) {

@@ -1,4 +1,4 @@
-export { Memex, describeWarning, type MemexOptions, type MemexWarning } from './memex.js';
+export { Memex, describeWarning, type MemexOptions, type MemexWarning, type SessionMatch, type SessionSearchReport, type TrashListing, type TrashPurge } from './memex.js';
 export { HashedEmbedder, TransformersEmbedder, type Embedder, type EmbedOptions } from './embedding/index.js';
 export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from './chunking/index.js';
 export type { ReindexOptions, ReindexProgress, ReindexResult, IngestFileOptions, IngestProgress, IngestPhase, IngestResult, OcrEngine, OcrResult, JobRunner, JobRunnerOptions, JobEvent, JobWork } from './ingest/index.js';
@@ -53,6 +53,9 @@ export {
   type VectorLine,
   type EmbeddingModel,
   type SearchOptions,
+  type SessionSearchOptions,
+  type SessionListOptions,
+  type SessionSort,
   type Where,
   type WhereOperators,
   type WhereScalar,
@@ -85,5 +88,5 @@ export { extractMemories, type Exchange, type ExtractResult, type MemoryChange }
 export { ChatModel, chatModelFromConfig, ReplyFold, type CallOptions, type ChatModelOptions, type StreamOptions, type ChatReply, type ChatRequest, type ChatChunk, type ToolCall, type Usage as ChatUsage } from './llm/index.js';
 export { Secret } from './core/index.js';
 export { chatTurn, runTurn, type ChatDeps, type ChatError, type ChatEvent, type ChatTurnOptions, type ReplyMetadata, type TurnSpec } from './chat/index.js';
-export type { AppendOptions } from './store/index.js';
+export type { AppendOptions, TagCount, TrashedMessage } from './store/index.js';
 export type { ChatInput } from './core/index.js';

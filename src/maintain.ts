@@ -35,6 +35,8 @@ export interface MaintenanceReport {
   users: number;
   sessionsSeen: number;
   actions: MaintenanceAction[];
+  /** What had been in the trash longer than `trash.retentionDays` and was deleted for good (not on a dry run). */
+  purged: { sessions: number; messages: number };
 }
 
 /** What maintenance asks of the library (the facade provides it), so this module knows no backend. */
@@ -44,9 +46,11 @@ export interface MaintainParts {
   listSessions(userId: string, options: { limit: number; offset: number }): Promise<SessionPage>;
   listMessages(userId: string, sessionId: string, page: { limit: number }): Promise<MessagePage>;
   archive(userId: string, sessionId: string, now: Date): Promise<unknown>;
-  /** The library's session delete without purge: to the trash once trash exists. */
+  /** The library's session delete without purge: to the trash. */
   trashSession(userId: string, sessionId: string): Promise<void>;
   trashMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
+  /** Empties what has been in the user's trash longer than `trash.retentionDays` at `now`. */
+  purgeExpiredTrash(userId: string, now: Date): Promise<{ sessions: unknown[]; messages: unknown[] }>;
 }
 
 const DAY_MS = 86_400_000;
@@ -64,6 +68,7 @@ export async function maintain(parts: MaintainParts, options: MaintainOptions = 
   const users = options.userId !== undefined ? [{ id: parseId('user', options.userId) as string }] : await parts.listUsers();
   const actions: MaintenanceAction[] = [];
   let sessionsSeen = 0;
+  const purged = { sessions: 0, messages: 0 };
   for (const user of users) {
     const sessions = await allSessions(parts, user.id);
     sessionsSeen += sessions.length;
@@ -72,8 +77,13 @@ export async function maintain(parts: MaintainParts, options: MaintainOptions = 
       if (!dryRun) await carryOut(parts, action, now);
       actions.push(action);
     }
+    if (!dryRun) {
+      const gone = await parts.purgeExpiredTrash(user.id, now);
+      purged.sessions += gone.sessions.length;
+      purged.messages += gone.messages.length;
+    }
   }
-  return { dryRun, now: now.toISOString(), users: users.length, sessionsSeen, actions };
+  return { dryRun, now: now.toISOString(), users: users.length, sessionsSeen, actions, purged };
 }
 
 function activity(session: SessionSummary): string {
@@ -86,6 +96,8 @@ export function plan(retention: Config['retention'], userId: string, sessions: r
   const trashed = new Set<string>();
   const archived = new Set(sessions.filter((s) => s.archivedAt !== null).map((s) => s.id));
   const act = (session: SessionSummary, policy: RetentionPolicy, action: RetentionAction, reason: string, messages: number | null = null): void => {
+    // Archiving is a decision to keep: the trash action passes archived sessions by.
+    if (action === 'trash' && archived.has(session.id)) return;
     out.push({ userId, sessionId: session.id, title: session.title, policy, action, messages, reason, status: 'planned', error: null });
     if (messages !== null) return;
     if (action === 'trash') trashed.add(session.id);

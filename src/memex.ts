@@ -34,6 +34,8 @@ import {
   type SessionPatch,
   type SessionSummary,
   type SearchOptions,
+  type SessionSearchOptions,
+  SessionSearchOptionsSchema,
   type ChatInput,
 } from './core/index.js';
 import {
@@ -65,6 +67,8 @@ import {
   type ForkResult,
   type MergeOptions,
   type MergeResult,
+  type TagCount,
+  type TrashedMessage,
 } from './store/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type Embedder, type EmbeddingWarning } from './embedding/index.js';
 import {
@@ -85,7 +89,7 @@ import { IMPORT_STALE_MS, ImportJobs, runImport, type ImportOptions, type Import
 import { restoreBackup, writeBackup, type BackupOptions, type BackupWriter, type RestoreOptions, type RestoreResult } from './backup/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { maintain, type MaintainOptions, type MaintenanceReport } from './maintain.js';
-import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchReport } from './index/index.js';
+import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchHit, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
@@ -118,6 +122,33 @@ export function describeWarning(warning: MemexWarning): string {
     default:
       return describeStoreWarning(warning);
   }
+}
+
+/** A session found by `sessions.search`: its best chunks, best first; `score` is the first's. */
+export interface SessionMatch {
+  session: SessionSummary;
+  score: number;
+  hits: SearchHit[];
+}
+
+export interface SessionSearchReport {
+  sessions: SessionMatch[];
+  mode: SearchReport['mode'];
+  /** Chunks the filters let through. */
+  matching: number;
+}
+
+/** The user's trash: sessions most recently trashed first, messages oldest trashed first. */
+export interface TrashListing {
+  sessions: SessionSummary[];
+  messages: TrashedMessage[];
+  retentionDays: number;
+}
+
+/** What a purge removed for good. */
+export interface TrashPurge {
+  sessions: string[];
+  messages: { sessionId: string; messageId: string }[];
 }
 
 export interface MemexOptions {
@@ -371,6 +402,7 @@ export class Memex {
 
   async ingestFile(userId: string, sessionId: string, source: FileSource, options: IngestFileOptions = {}): Promise<IngestResult> {
     await this.writable(userId, sessionId);
+    await this.notTrashed(userId, sessionId);
     return this.ingestInto(userId, sessionId, source, options);
   }
 
@@ -642,7 +674,7 @@ export class Memex {
 
   private async queueUnembedded(userId: string): Promise<void> {
     for (let offset = 0; ; ) {
-      const page = await this.store.listSessions(userId, { limit: 500, offset, archived: 'exclude' });
+      const page = await this.store.listSessions(userId, { limit: 500, offset, archived: 'exclude', trashed: 'include' });
       for (const session of page.sessions) {
         // One unreadable session costs only itself: search goes on over the others.
         const pending = await this.store.unembeddedMessages(userId, session.id, { limit: 1 }).catch(() => []);
@@ -786,6 +818,74 @@ export class Memex {
     }
   }
 
+  /** MEMEX_SESSION_TRASHED for a session in the trash (messages are refused by the store itself). */
+  private async notTrashed(userId: string, sessionId: string): Promise<void> {
+    if ((await this.store.getSession(userId, sessionId)).trashedAt !== null) {
+      throw new MemexError('MEMEX_SESSION_TRASHED', `session ${sessionId} is in the trash; restore it first`, { details: { sessionId } });
+    }
+  }
+
+  /**
+   * The trash: sessions and messages deleted without `purge`. They stay whole (messages, files,
+   * vector rows, summary) and restorable (`sessions.restore`, `messages.restore`) for
+   * `trash.retentionDays` (config, default 30), after which `purgeExpired` removes them; listing a
+   * user's trash runs it for that user first.
+   */
+  readonly trash = {
+    list: async (userId: string, options: { now?: Date } = {}): Promise<TrashListing> => {
+      await this.trash.purgeExpired(userId, options);
+      const sessions = await this.trashedSessions(userId);
+      const messages = await this.store.listTrashedMessages(userId);
+      return { sessions, messages, retentionDays: this.config.trash.retentionDays };
+    },
+    /** Deletes everything in the user's trash for good. */
+    empty: async (userId: string): Promise<TrashPurge> => this.purgeTrash(userId, null),
+    /**
+     * Deletes what has been in the trash longer than `trash.retentionDays` at `now` (default the
+     * clock): of one user, or of every user. What the retention job calls.
+     */
+    purgeExpired: async (userId?: string, options: { now?: Date | string } = {}): Promise<TrashPurge> => {
+      const now = options.now === undefined ? Date.now() : new Date(options.now).getTime();
+      if (!Number.isFinite(now)) throw new MemexError('MEMEX_INVALID_INPUT', `now must be a time, not ${String(options.now)}`);
+      const cutoff = new Date(now - this.config.trash.retentionDays * 86_400_000).toISOString();
+      const users = userId === undefined ? (await this.store.listUsers()).map((user) => user.id) : [userId];
+      const total: TrashPurge = { sessions: [], messages: [] };
+      for (const user of users) {
+        const purged = await this.purgeTrash(user, cutoff);
+        total.sessions.push(...purged.sessions);
+        total.messages.push(...purged.messages);
+      }
+      return total;
+    },
+  };
+
+  private async trashedSessions(userId: string): Promise<SessionSummary[]> {
+    const sessions: SessionSummary[] = [];
+    for (let cursor: string | null | undefined; cursor !== null; ) {
+      const page = await this.store.listSessions(userId, { trashed: 'only', limit: 1000, ...(cursor ? { cursor } : {}) });
+      sessions.push(...page.sessions);
+      cursor = page.nextCursor;
+    }
+    return sessions.sort((a, b) => ((a.trashedAt ?? '') < (b.trashedAt ?? '') ? 1 : -1));
+  }
+
+  /** Deletes the user's trashed sessions and messages trashed before `cutoff` (all of them with null). */
+  private async purgeTrash(userId: string, cutoff: string | null): Promise<TrashPurge> {
+    const purged: TrashPurge = { sessions: [], messages: [] };
+    const expired = (trashedAt: string | null): boolean => trashedAt !== null && (cutoff === null || trashedAt < cutoff);
+    for (const session of await this.trashedSessions(userId)) {
+      if (!expired(session.trashedAt)) continue;
+      await this.store.deleteSession(userId, session.id).catch((cause: unknown) => gone(cause, 'MEMEX_SESSION_NOT_FOUND'));
+      purged.sessions.push(session.id);
+    }
+    for (const item of await this.store.listTrashedMessages(userId)) {
+      if (!expired(item.trashedAt) || purged.sessions.includes(item.sessionId)) continue;
+      await this.store.purgeTrashedMessage(userId, item.sessionId, item.message.id).catch((cause: unknown) => gone(cause, 'MEMEX_NOT_IN_TRASH'));
+      purged.messages.push({ sessionId: item.sessionId, messageId: item.message.id });
+    }
+    return purged;
+  }
+
   readonly sessions = {
     /** A native session; imported ones come from `imports.run`. */
     create: async (userId: string, input?: NewSession): Promise<SessionSummary> => {
@@ -803,7 +903,51 @@ export class Memex {
       await this.writable(userId, sessionId);
       return this.store.updateSession(userId, sessionId, patch);
     },
-    delete: (userId: string, sessionId: string): Promise<void> => this.store.deleteSession(userId, sessionId),
+    /**
+     * Moves the session to the trash: out of listings, tag counts, search and context windows at
+     * once, restorable unchanged (`restore`) until `trash.retentionDays` have passed and
+     * `trash.purgeExpired` removes it. `purge` deletes it for good at once (one in the trash too).
+     */
+    delete: async (userId: string, sessionId: string, options: { purge?: boolean } = {}): Promise<void> => {
+      if (options.purge) return this.store.deleteSession(userId, sessionId);
+      await this.store.trashSession(userId, sessionId);
+    },
+    /** Takes the session out of the trash exactly as it was (its rows are searched again, not embedded again). */
+    restore: async (userId: string, sessionId: string): Promise<SessionSummary> => {
+      const session = await this.store.untrashSession(userId, sessionId);
+      this.indexer.schedule(userId, sessionId);
+      return session;
+    },
+    /** Adds tags (imported sessions too: tags are the user's, not the conversation's). */
+    tag: (userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, { addTags: [...tags] }),
+    untag: (userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary> => this.store.updateSession(userId, sessionId, { removeTags: [...tags] }),
+    /** The user's tags with how many sessions (outside the trash) carry each, most used first. */
+    tags: (userId: string): Promise<TagCount[]> => this.store.listTags(userId),
+    /**
+     * The sessions best matching `query`: the chunk search (`search`, same filters) grouped by
+     * session, ranked by each session's best chunk, with its best chunks as `hits`.
+     */
+    search: async (userId: string, query: string, options: SessionSearchOptions = {}): Promise<SessionSearchReport> => {
+      const { limit, hits: perSession, ...chunkOptions } = parseInput(SessionSearchOptionsSchema, options, 'session search options');
+      // Enough chunks that `limit` sessions are usually found even when one session holds many of the best.
+      const report = await this.search(userId, query, { ...chunkOptions, k: Math.min(1000, limit * 20) });
+      const grouped = new Map<string, SearchHit[]>();
+      for (const hit of report.hits) {
+        const group = grouped.get(hit.sessionId);
+        if (group) {
+          if (group.length < perSession) group.push(hit);
+        } else if (grouped.size < limit) {
+          grouped.set(hit.sessionId, [hit]);
+        }
+      }
+      const sessions: SessionMatch[] = [];
+      for (const [sessionId, hits] of grouped) {
+        // A session deleted since the search ran is simply not reported.
+        const session = await this.store.getSession(userId, sessionId).catch((cause: unknown) => gone(cause, 'MEMEX_SESSION_NOT_FOUND'));
+        if (session && session.trashedAt === null) sessions.push({ session, score: (hits[0] as SearchHit).score, hits });
+      }
+      return { sessions, mode: report.mode, matching: report.matching };
+    },
     /**
      * Compresses the session out of the hot data (README "Archive and retention"): still listed,
      * with `archivedAt`; out of search; its messages, files and context window answer
@@ -900,6 +1044,7 @@ export class Memex {
         archive: (userId, sessionId, now) => this.sessions.archive(userId, sessionId, { now }),
         trashSession: (userId, sessionId) => this.sessions.delete(userId, sessionId),
         trashMessage: (userId, sessionId, messageId) => this.messages.delete(userId, sessionId, messageId),
+        purgeExpiredTrash: (userId, now) => this.trash.purgeExpired(userId, { now }),
       },
       options,
     );
@@ -925,10 +1070,21 @@ export class Memex {
       this.indexer.schedule(userId, sessionId);
       return written;
     },
-    /** Removes the message and its vector rows. */
-    delete: async (userId: string, sessionId: string, messageId: string): Promise<void> => {
+    /**
+     * Moves the message to the trash with its vector rows (out of the session, search and context
+     * windows), restorable with `restore` until `trash.retentionDays` pass; `purge` removes it at once.
+     */
+    delete: async (userId: string, sessionId: string, messageId: string, options: { purge?: boolean } = {}): Promise<void> => {
       await this.writable(userId, sessionId);
-      return this.store.deleteMessage(userId, sessionId, messageId);
+      if (options.purge) return this.store.deleteMessage(userId, sessionId, messageId);
+      await this.store.trashMessage(userId, sessionId, messageId);
+    },
+    /** Puts a trashed message back where it was, with its rows (not embedded again). */
+    restore: async (userId: string, sessionId: string, messageId: string): Promise<Message> => {
+      const message = await this.store.untrashMessage(userId, sessionId, messageId);
+      // Rows the message had come back with it; one trashed before it was embedded is embedded now.
+      this.indexer.schedule(userId, sessionId);
+      return message;
     },
     list: (userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage> => this.store.listMessages(userId, sessionId, page),
     get: (userId: string, sessionId: string, messageId: string): Promise<Message> => this.store.getMessage(userId, sessionId, messageId),
@@ -974,6 +1130,7 @@ export class Memex {
   readonly files = {
     put: async (userId: string, sessionId: string, input: PutFileInput): Promise<PutFileResult> => {
       await this.writable(userId, sessionId);
+      await this.notTrashed(userId, sessionId);
       return this.store.putFile(userId, sessionId, input);
     },
     get: (userId: string, sessionId: string, fileId: string): Promise<FileRecord> => this.store.getFile(userId, sessionId, fileId),
@@ -1014,4 +1171,10 @@ function configuredSummarizer(config: Config, chatModel: ChatModel | undefined, 
     const error = toMemexError(cause, 'summarizing with the chat model failed');
     warn({ kind: 'summary-fallback', sessionId, code: error.code, message: error.message });
   });
+}
+
+/** Undefined for an error with `code` (something already gone), else rethrows. */
+function gone(cause: unknown, code: MemexErrorCode): undefined {
+  if (!isMemexError(cause, code)) throw cause;
+  return undefined;
 }

@@ -73,6 +73,18 @@ describe('one damaged record costs only itself', () => {
     expect((await memex.doctor()).findings.filter((f) => f.severity !== 'note')).toEqual([]);
   });
 
+  it('a session in the trash is healthy: doctor rebuilds nothing and keeps its rows (regression: its rows were counted against the index, which leaves it out, so every run rebuilt the index)', async () => {
+    const dataDir = await tempDir();
+    const { sessionId } = await seed(dataDir);
+    const memex = await open(dataDir);
+    const other = await memex.sessions.create('alice');
+    await memex.messages.append('alice', other.id, { role: 'user', content: 'a second session' });
+    await memex.sessions.delete('alice', sessionId);
+    const report = await memex.doctor();
+    expect(report.findings.filter((f) => f.severity !== 'note')).toEqual([]);
+    expect((await memex.vectors.status('alice', sessionId)).rows).toBeGreaterThan(0);
+  });
+
   it('doctor finds and repairs a corrupt profile.json (regression: doctor said ok, the server answered 500)', async () => {
     const dataDir = join(await tempDir(), 'data');
     const { sessionId } = await seed(dataDir);

@@ -409,7 +409,9 @@ class Restorer {
     // The whole meta object goes to the store, so fields it knows beyond RestoredSession travel.
     const session = { ...record.session, userId: uid } as SessionSummary & RestoredSession;
     const sid = session.id;
-    await this.store.restoreSession(uid, session);
+    // Written live (a session in the trash takes no messages or files); the last restore below
+    // puts the trash time back.
+    await this.store.restoreSession(uid, { ...session, trashedAt: null });
     for (const file of record.files) {
       const { file: put } = await this.store.putFile(uid, sid, {
         source: { stream: await this.entry(fileEntry(from, sid, file.record.id)) },
@@ -438,7 +440,7 @@ class Restorer {
     if (batch.length > 0) await this.store.appendMessages(uid, sid, batch);
     if (record.vectors.rows > 0) await this.vectors(from, uid, sid, record.vectors.model as string);
     if (record.summary) await this.store.setSummary(uid, sid, record.summary);
-    // Last: appending moved updatedAt on.
+    // Last: appending moved updatedAt on, and the session may have been in the trash.
     await this.store.restoreSession(uid, session);
     // Written live, then archived again in this store's own format, at the time it was archived.
     if (record.session.archivedAt) await this.store.archiveSession(uid, sid, { now: new Date(record.session.archivedAt) });

@@ -89,7 +89,7 @@ class Writer {
   async run(): Promise<BackupManifest> {
     const users = this.options.userId !== undefined ? [await this.store.getUser(this.options.userId)] : await this.store.listUsers();
     const model: EmbeddingModel | null = await this.store.getEmbeddingModel();
-    for (const user of users) this.sessionsTotal += (await this.store.listSessions(user.id, { limit: 1, origin: 'all' })).total;
+    for (const user of users) this.sessionsTotal += (await this.store.listSessions(user.id, { limit: 1, origin: 'all', trashed: 'include' })).total;
     const listed: BackupManifest['users'] = [];
     for (const user of users) listed.push({ id: user.id, sessions: await this.user(user.id) });
     const manifest: BackupManifest = {
@@ -145,7 +145,7 @@ class Writer {
   private async *sessionsOf(userId: string): AsyncGenerator<SessionSummary> {
     let cursor: string | undefined;
     for (;;) {
-      const page = await this.store.listSessions(userId, { limit: SESSION_PAGE, origin: 'all', ...(cursor !== undefined ? { cursor } : {}) });
+      const page = await this.store.listSessions(userId, { limit: SESSION_PAGE, origin: 'all', trashed: 'include', ...(cursor !== undefined ? { cursor } : {}) });
       if (page.unreadable.length > 0) {
         const [first] = page.unreadable;
         throw new MemexError('MEMEX_SESSION_CORRUPT', `session ${first?.sessionId} of user ${userId} cannot be read (${first?.code}); run \`memex doctor\` before backing up, so the backup is whole`, {

@@ -96,6 +96,7 @@ export async function* runTurn(deps: ChatDeps, userId: string, spec: TurnSpec): 
     if (session.origin.kind === 'imported') {
       throw new MemexError('MEMEX_SESSION_READ_ONLY', `session ${session.id} is an imported conversation and cannot be changed; start a new session to go on from it`, { details: { sessionId: session.id } });
     }
+    if (session.trashedAt !== null) throw new MemexError('MEMEX_SESSION_TRASHED', `session ${session.id} is in the trash; restore it first`, { details: { sessionId: session.id } });
     if (spec.personaId) await deps.requirePersona(userId, spec.personaId);
   } else {
     session = await deps.createSession(userId, spec.personaId ? { personaId: spec.personaId } : {});

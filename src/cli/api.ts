@@ -15,8 +15,10 @@ import type {
   Persona,
   Profile,
   SearchOptions,
+  SessionSearchOptions,
   SessionSummary,
 } from '../core/index.js';
+import type { SessionSearchReport, TrashListing, TrashPurge } from '../memex.js';
 import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { ChatEvent } from '../chat/index.js';
 import type { DoctorOptions, DoctorReport } from '../doctor.js';
@@ -24,7 +26,7 @@ import type { MaintainOptions, MaintenanceReport } from '../maintain.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestResult, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportReport } from '../import/index.js';
-import type { ArchiveResult, ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
+import type { ArchiveResult, ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage, TagCount } from '../store/index.js';
 
 /** What the CLI reports of an ingested file: the library's result, less its per-phase timings (a server does not send them). */
 export type IngestSummary = Omit<IngestResult, 'timings' | 'file'> & { file: FileRecord; timings?: IngestResult['timings'] };
@@ -47,7 +49,13 @@ export interface MemexApi {
     get(userId: string, sessionId: string): Promise<SessionSummary>;
     list(userId: string, options?: ListOptions): Promise<SessionPage>;
     rename(userId: string, sessionId: string, title: string): Promise<SessionSummary>;
-    delete(userId: string, sessionId: string): Promise<void>;
+    /** To the trash unless `purge`. */
+    delete(userId: string, sessionId: string, options?: { purge?: boolean }): Promise<void>;
+    restore(userId: string, sessionId: string): Promise<SessionSummary>;
+    tag(userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary>;
+    untag(userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary>;
+    tags(userId: string): Promise<TagCount[]>;
+    search(userId: string, query: string, options?: SessionSearchOptions): Promise<SessionSearchReport>;
     archive(userId: string, sessionId: string): Promise<ArchiveResult>;
     unarchive(userId: string, sessionId: string): Promise<ArchiveResult>;
     export(userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string>;
@@ -61,7 +69,9 @@ export interface MemexApi {
   };
   messages: {
     append(userId: string, sessionId: string, message: NewMessage): Promise<Message>;
-    delete(userId: string, sessionId: string, messageId: string): Promise<void>;
+    /** To the trash unless `purge`. */
+    delete(userId: string, sessionId: string, messageId: string, options?: { purge?: boolean }): Promise<void>;
+    restore(userId: string, sessionId: string, messageId: string): Promise<Message>;
     list(userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage>;
   };
   personas: {
@@ -96,6 +106,10 @@ export interface MemexApi {
     run(userId: string, paths: readonly string[], options?: ImportOptions): Promise<ImportReport>;
     list(userId: string): Promise<ImportRecord[]>;
     delete(userId: string, importId: string): Promise<ImportRecord>;
+  };
+  trash: {
+    list(userId: string): Promise<TrashListing>;
+    empty(userId: string): Promise<TrashPurge>;
   };
   /** Resolves when appended messages are embedded (a server embeds them in the background). */
   flush(): Promise<void>;

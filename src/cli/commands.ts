@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
-import { MemexError, ROLES, type AttachmentRef, type Message, type Role } from '../core/index.js';
+import { MemexError, ROLES, SESSION_SORTS, type AttachmentRef, type Message, type Role, type SessionSort } from '../core/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../store/index.js';
 import { clip, print, progress, shortTime, table, write } from './output.js';
 import { registerFileCommands } from './file-commands.js';
@@ -19,7 +19,8 @@ import { registerMcpCommand } from './mcp-command.js';
 import { registerChatCommand } from './chat-command.js';
 import { registerForkCommands, registerPanelCommands } from './panel-commands.js';
 import { registerArchiveCommands } from './archive-commands.js';
-import { personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
+import { isoTime, personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
+import { registerOrganiseCommands } from './session-commands.js';
 
 /** Stdin as the message: the one newline that ends a file or an `echo` is not part of it. */
 async function readStdin(): Promise<string> {
@@ -46,6 +47,20 @@ function usageLine(usage: unknown): string[] {
   const { promptTokens, completionTokens, replies } = usage as Record<string, unknown>;
   if (typeof promptTokens !== 'number' || typeof completionTokens !== 'number') return [];
   return [`  tokens:        ${promptTokens} prompt + ${completionTokens} completion${typeof replies === 'number' ? ` over ${replies} replies` : ''}`];
+}
+
+interface SessionListFlags {
+  limit: number;
+  offset: number;
+  title?: string;
+  origin: 'native' | 'imported' | 'all';
+  sort: SessionSort;
+  asc?: boolean;
+  tag?: string;
+  persona?: string;
+  after?: string;
+  before?: string;
+  archived: 'include' | 'exclude' | 'only';
 }
 
 export function registerCommands(program: Command, contextOf: ContextOf): void {
@@ -125,12 +140,21 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     .option('--title <text>', 'only sessions whose title contains this (ignoring case and accents)')
     .addOption(new Option('--origin <origin>', 'native sessions, imported chat exports, or all').choices(['native', 'imported', 'all']).default('native'))
     .addOption(new Option('--archived <which>', 'archived sessions: listed (include), hidden (exclude), or only them').choices(['include', 'exclude', 'only']).default('include'))
-    .action(async (options: { limit: number; offset: number; title?: string; origin: 'native' | 'imported' | 'all'; archived: 'include' | 'exclude' | 'only' }, command: Command) => {
+    .addOption(new Option('--sort <by>', 'order by last activity, creation time, title or message count').choices(SESSION_SORTS).default('activity'))
+    .option('--asc', 'ascending (default: descending)')
+    .option('--tag <tags>', 'only sessions with every one of these tags (comma-separated)')
+    .option('--persona <id-or-name>', 'only sessions with this persona')
+    .addOption(new Option('--after <time>', 'only sessions last active at or after this date or time').argParser(isoTime))
+    .addOption(new Option('--before <time>', 'only sessions last active before this date or time').argParser(isoTime))
+    .action(async (flags: SessionListFlags, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
+      const { asc, tag, persona: personaName, ...rest } = flags;
+      const persona = personaName === undefined ? undefined : await personaOf(memex, uid, personaName);
+      const options = { ...rest, order: asc ? ('asc' as const) : ('desc' as const), ...(tag !== undefined ? { tags: tag.split(',') } : {}), ...(persona ? { personaId: persona.id } : {}) };
       const page = await memex.sessions.list(uid, options);
       const rows = page.sessions.map((s) => [s.id, String(s.messageCount), shortTime(s.lastMessageAt ?? s.createdAt) + (s.archivedAt === null ? '' : ' (archived)'), clip(s.title, 40), clip(s.lastMessagePreview, 50)]);
-      const none = options.title === undefined ? 'No sessions yet. Start one with `memex add <text>`.' : `No session titles contain "${options.title}".`;
+      const none = options.title === undefined && tag === undefined ? 'No sessions yet. Start one with `memex add <text>`.' : 'No sessions match.';
       let human = page.total === 0 ? none : table(['ID', 'MSGS', 'LAST ACTIVE', 'TITLE', 'LAST MESSAGE'], rows);
       if (page.total > page.offset + page.sessions.length) human += `\n… ${page.total - page.offset - page.sessions.length} more (use --offset ${page.offset + page.sessions.length})`;
       for (const broken of page.unreadable) human += `\n! ${broken.sessionId} is unreadable: ${broken.code}`;
@@ -155,6 +179,9 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
         ...(found.forks.length > 0 ? [`  forks:         ${found.forks.join(', ')}`] : []),
         ...(found.mergedFrom.length > 0 ? [`  merged from:   ${found.mergedFrom.join(', ')}`] : []),
         ...(found.archivedAt === null ? [] : [`  archived:      ${found.archivedAt}`]),
+        `  tags:          ${found.tags.length > 0 ? found.tags.join(', ') : '-'}`,
+        ...(Array.isArray(found.metadata.models) ? [`  models:        ${found.metadata.models.join(', ')}`] : []),
+        ...(found.trashedAt !== null ? [`  in the trash:  since ${found.trashedAt}`] : []),
         ...usageLine(found.metadata.usage),
       ].join('\n');
       print(ctx.io, human, found);
@@ -170,14 +197,17 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
     });
   session
     .command('rm <id>')
-    .description('delete a session with its messages and files')
-    .action(async (id: string, _options, command: Command) => {
+    .description('move a session to the trash (restore with `memex trash restore <id>`); --purge deletes it with its messages and files at once')
+    .option('--purge', 'delete for good now instead of moving to the trash')
+    .action(async (id: string, options: { purge?: boolean }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
-      await memex.sessions.delete(uid, id);
-      print(ctx.io, `Deleted session ${id}`, { id, deleted: true });
+      await memex.sessions.delete(uid, id, { purge: options.purge === true });
+      if (options.purge) print(ctx.io, `Deleted session ${id}`, { id, deleted: true, purged: true });
+      else print(ctx.io, `Moved session ${id} to the trash (restore it with \`memex trash restore ${id}\`)`, { id, deleted: true, purged: false });
     });
   registerForkCommands(session, contextOf);
+  registerOrganiseCommands(session, program, contextOf);
 
   program
     .command('add <text...>')
@@ -207,14 +237,16 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   const message = program.command('message').description('act on one message');
   message
     .command('rm <id>')
-    .description('delete a message and its vectors from a session')
+    .description('move a message and its vectors to the trash (restore with `memex trash restore <id>`); --purge deletes them at once')
     .option('-s, --session <id>', 'session (default: the latest)')
-    .action(async (id: string, options: { session?: string }, command: Command) => {
+    .option('--purge', 'delete for good now instead of moving to the trash')
+    .action(async (id: string, options: { session?: string; purge?: boolean }, command: Command) => {
       const ctx = contextOf(command);
       const { memex, user: uid } = await userOf(ctx);
       const sessionId = await sessionOf(memex, uid, options.session, false);
-      await memex.messages.delete(uid, sessionId, id);
-      print(ctx.io, `Deleted message ${id} from session ${sessionId}`, { deleted: true, sessionId, messageId: id });
+      await memex.messages.delete(uid, sessionId, id, { purge: options.purge === true });
+      const done = options.purge ? 'Deleted message' : 'Moved to the trash message';
+      print(ctx.io, `${done} ${id} of session ${sessionId}`, { deleted: true, purged: options.purge === true, sessionId, messageId: id });
     });
 
   program

@@ -22,8 +22,10 @@ import {
   type Persona,
   type Profile,
   type SearchOptions,
+  type SessionSearchOptions,
   type SessionSummary,
 } from '../core/index.js';
+import type { SessionSearchReport, TrashListing, TrashPurge } from '../memex.js';
 import type { ContextOptions, ContextWindow } from '../context/index.js';
 import type { ChatEvent } from '../chat/index.js';
 import { sseData } from '../llm/index.js';
@@ -32,7 +34,7 @@ import type { MaintainOptions, MaintenanceReport } from '../maintain.js';
 import type { SearchReport } from '../index/index.js';
 import type { IngestFileOptions, IngestProgress, ReindexOptions, ReindexResult } from '../ingest/index.js';
 import type { ImportOptions, ImportProgress, ImportReport } from '../import/index.js';
-import type { ArchiveResult, ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage } from '../store/index.js';
+import type { ArchiveResult, ExportFormat, ForkOptions, ForkResult, ListOptions, MergeOptions, MergeResult, MessagePage, SessionPage, TagCount } from '../store/index.js';
 import { LOCAL_USER_HEADER, type ServerFile } from '../server/announce.js';
 import type { IngestSummary, MemexApi } from './api.js';
 
@@ -155,13 +157,31 @@ export class HttpMemex implements MemexApi {
     create: (userId: string, input?: NewSession): Promise<SessionSummary> => this.call('POST', '/sessions', { user: userId, body: input ?? {} }),
     get: (userId: string, sessionId: string): Promise<SessionSummary> => this.call('GET', `/sessions/${enc(sessionId)}`, { user: userId }),
     list: async (userId: string, options: ListOptions = {}): Promise<SessionPage> => {
-      const { limit = 20, offset, cursor, title, origin, archived } = options;
-      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query: { limit, offset, cursor, title, origin, archived } });
+      const { limit = 20, offset, cursor, title, origin, sort, order, tags, personaId, after, before, trashed, archived } = options;
+      // The trash is listed by its own route.
+      if (trashed !== undefined && trashed !== 'exclude') throw new MemexError('MEMEX_INVALID_INPUT', 'list the trash with trash.list over HTTP');
+      const query = { limit, offset, cursor, title, origin, sort, order, tag: tags?.join(','), personaId, after, before, archived };
+      const page: { sessions: SessionSummary[]; total: number; nextCursor: string | null } = await this.call('GET', '/sessions', { user: userId, query });
       // The server lists unreadable sessions only in its log; a page reached by cursor does not know its offset.
       return { ...page, offset: offset ?? (cursor === undefined ? 0 : -1), limit, unreadable: [] };
     },
     rename: (userId: string, sessionId: string, title: string): Promise<SessionSummary> => this.call('PATCH', `/sessions/${enc(sessionId)}`, { user: userId, body: { title } }),
-    delete: (userId: string, sessionId: string): Promise<void> => this.call('DELETE', `/sessions/${enc(sessionId)}`, { user: userId }),
+    delete: (userId: string, sessionId: string, options: { purge?: boolean } = {}): Promise<void> =>
+      this.call('DELETE', `/sessions/${enc(sessionId)}`, { user: userId, query: { purge: options.purge ? 'true' : undefined } }),
+    restore: (userId: string, sessionId: string): Promise<SessionSummary> => this.call('POST', `/sessions/${enc(sessionId)}/restore`, { user: userId }),
+    tag: async (userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary> => {
+      let session = await this.sessions.get(userId, sessionId);
+      for (const tag of tags) session = await this.call('PUT', `/sessions/${enc(sessionId)}/tags/${enc(tag)}`, { user: userId });
+      return session;
+    },
+    untag: async (userId: string, sessionId: string, tags: readonly string[]): Promise<SessionSummary> => {
+      let session = await this.sessions.get(userId, sessionId);
+      for (const tag of tags) session = await this.call('DELETE', `/sessions/${enc(sessionId)}/tags/${enc(tag)}`, { user: userId });
+      return session;
+    },
+    tags: async (userId: string): Promise<TagCount[]> => (await this.call<{ tags: TagCount[] }>('GET', '/tags', { user: userId })).tags,
+    search: (userId: string, query: string, options: SessionSearchOptions = {}): Promise<SessionSearchReport> =>
+      this.call('POST', '/sessions/search', { user: userId, body: { ...options, query } }),
     archive: (userId: string, sessionId: string): Promise<ArchiveResult> => this.call('POST', `/sessions/${enc(sessionId)}/archive`, { user: userId }),
     unarchive: (userId: string, sessionId: string): Promise<ArchiveResult> => this.call('POST', `/sessions/${enc(sessionId)}/unarchive`, { user: userId }),
     export: (userId: string, sessionId: string, format: ExportFormat): AsyncIterable<string> => this.exportSession(userId, sessionId, format),
@@ -190,8 +210,10 @@ export class HttpMemex implements MemexApi {
   readonly messages = {
     append: (userId: string, sessionId: string, message: NewMessage): Promise<Message> =>
       this.call('POST', `/sessions/${enc(sessionId)}/messages`, { user: userId, body: message }),
-    delete: (userId: string, sessionId: string, messageId: string): Promise<void> =>
-      this.call('DELETE', `/sessions/${enc(sessionId)}/messages/${enc(messageId)}`, { user: userId }),
+    delete: (userId: string, sessionId: string, messageId: string, options: { purge?: boolean } = {}): Promise<void> =>
+      this.call('DELETE', `/sessions/${enc(sessionId)}/messages/${enc(messageId)}`, { user: userId, query: { purge: options.purge ? 'true' : undefined } }),
+    restore: (userId: string, sessionId: string, messageId: string): Promise<Message> =>
+      this.call('POST', `/sessions/${enc(sessionId)}/messages/${enc(messageId)}/restore`, { user: userId }),
     list: (userId: string, sessionId: string, page: PageOptions = {}): Promise<MessagePage> => this.listMessages(userId, sessionId, page),
   };
 
@@ -202,6 +224,11 @@ export class HttpMemex implements MemexApi {
     const at = offset ?? (latest ? page.total - page.messages.length : cursor === undefined && before === undefined ? 0 : -1);
     return { ...page, offset: at, limit };
   }
+
+  readonly trash = {
+    list: (userId: string): Promise<TrashListing> => this.call('GET', '/trash', { user: userId }),
+    empty: (userId: string): Promise<TrashPurge> => this.call('DELETE', '/trash', { user: userId }),
+  };
 
   readonly personas = {
     create: (userId: string, input: NewPersona): Promise<Persona> => this.call('POST', '/personas', { user: userId, body: input }),

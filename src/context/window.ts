@@ -174,6 +174,7 @@ export class ContextManager {
     const cost = (message: ChatMessage): number => messageTokens(count, message, format);
     const sessionId = options.sessionId;
     const session = await store.getSession(userId, sessionId);
+    if (session.trashedAt !== null) throw new MemexError('MEMEX_SESSION_TRASHED', `session ${sessionId} is in the trash; restore it first`, { details: { sessionId } });
     const reserve = options.reserve ?? settings.replyTokens;
     const limit = options.budget - reserve - format.replyPriming;
     const left: LeftOut[] = [];

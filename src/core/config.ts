@@ -421,12 +421,19 @@ export const ConfigSchema = z.strictObject({
       maxMessagesPerSession: retentionRule(100_000_000),
     })
     .prefault({}),
+  /** Deleted sessions and messages stay restorable in the trash for `retentionDays` (default 30), then `trash.purgeExpired` removes them. */
+  trash: z
+    .strictObject({
+      retentionDays: z.number().min(0).max(36_500).default(30),
+    })
+    .prefault({}),
 });
 
 type ConfigOutput = z.output<typeof ConfigSchema>;
 export type Config = Readonly<
-  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server' | 'llm' | 'retention'> & {
+  Omit<ConfigOutput, 'store' | 'limits' | 'embedding' | 'chunking' | 'index' | 'search' | 'ingest' | 'context' | 'server' | 'llm' | 'retention' | 'trash'> & {
     retention: Readonly<ConfigOutput['retention']>;
+    trash: Readonly<ConfigOutput['trash']>;
     llm: Readonly<Omit<ConfigOutput['llm'], 'apiKey' | 'headers'>> & { apiKey: Secret | null; headers: Readonly<Record<string, string>> };
     server: Readonly<Omit<ConfigOutput['server'], 'rateLimit' | 'jobs'>> & { rateLimit: Readonly<ConfigOutput['server']['rateLimit']>; jobs: Readonly<ConfigOutput['server']['jobs']> };
     store: Readonly<ConfigOutput['store']>;
@@ -534,7 +541,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merge = (parts: Record<string, unknown>[]): Record<string, unknown> => parts.reduce((all, part) => ({ ...all, ...part }), {});
   const merged = merge(layers);
   // Sections merge field by field, so MEMEX_MODEL does not wipe a file's `embedding.batchSize`.
-  for (const section of ['store', 'limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server', 'llm']) {
+  for (const section of ['store', 'limits', 'embedding', 'chunking', 'index', 'search', 'ingest', 'context', 'server', 'llm', 'trash']) {
     merged[section] = merge(layers.map((layer) => (layer[section] ?? {}) as Record<string, unknown>));
   }
   const nested = (section: string, field: string): Record<string, unknown> =>

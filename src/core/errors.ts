@@ -87,6 +87,8 @@ const catalogue = {
   MEMEX_MERGE_CONFLICT: { status: 409, hint: 'Two of the sessions hold a message with the same id but different content (the details name it); a fork and its source share their common turns, other sessions must not reuse ids. Merge the others, or delete one of the two messages first.' },
   MEMEX_BACKUP_INVALID: { status: 422, hint: 'The backup is damaged or was changed after it was made (a checksum, an entry or the manifest does not match); nothing was restored. Use an intact copy of the backup.' },
   MEMEX_BACKUP_CONFLICT: { status: 409, hint: 'The user the backup restores into already holds data; restore with --replace (`?replace=true`) to replace it, or restore under another id with --as-user.' },
+  MEMEX_SESSION_TRASHED: { status: 409, hint: 'The session is in the trash; restore it (`memex trash restore <id>`, POST /v1/sessions/<id>/restore) before using it.' },
+  MEMEX_NOT_IN_TRASH: { status: 404, hint: 'List the trash with `memex trash list` (GET /v1/trash); items are purged after trash.retentionDays.' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -3,7 +3,7 @@ import { TOKEN_ENCODINGS } from './config.js';
 import { MemexError } from './errors.js';
 import { IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, SessionIdSchema, UserIdSchema, type PersonaId } from './ids.js';
 import { WhereSchema } from './where.js';
-import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TimestampInputSchema } from './schemas.js';
+import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TagSchema, TimestampInputSchema } from './schemas.js';
 
 /**
  * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
@@ -30,6 +30,7 @@ export const NewSessionSchema = z.strictObject({
   createdAt: TimestampInputSchema.optional(),
   /** A panel's personas; each must exist. */
   participants: z.array(PersonaIdSchema).max(32).optional(),
+  tags: z.array(TagSchema).max(100).optional(),
 });
 export type NewSession = z.input<typeof NewSessionSchema>;
 
@@ -39,6 +40,9 @@ export const SessionPatchSchema = z.strictObject({
   metadata: MetadataSchema.optional(),
   /** A panel's personas (replaces the list); each must exist. */
   participants: z.array(PersonaIdSchema).max(32).optional(),
+  /** Tags to add and to remove (removal wins when a tag is in both); applied atomically to the session's current tags. */
+  addTags: z.array(TagSchema).max(100).optional(),
+  removeTags: z.array(TagSchema).max(100).optional(),
 });
 export type SessionPatch = z.input<typeof SessionPatchSchema>;
 
@@ -209,7 +213,15 @@ export const PageOptionsSchema = z.strictObject({
 });
 export type PageOptions = z.input<typeof PageOptionsSchema>;
 
-/** A page of a user's sessions, most recently active first: by `offset` or by `cursor` (a page's `nextCursor`). */
+export const SESSION_SORTS = ['activity', 'created', 'title', 'messages'] as const;
+export type SessionSort = (typeof SESSION_SORTS)[number];
+
+/**
+ * A page of a user's sessions: by `offset` or by `cursor` (a page's `nextCursor`, which names the
+ * sort it was made for). Sorted by last activity (last message, else creation), newest first, by
+ * default; `sort` picks creation time, title (ignoring case; untitled first when ascending) or
+ * message count, `order` the direction. Ties break by session id in the same direction.
+ */
 export const SessionListOptionsSchema = z.strictObject({
   limit: z.number().int().min(1).max(1000).optional(),
   offset: z.number().int().min(0).optional(),
@@ -223,6 +235,18 @@ export const SessionListOptionsSchema = z.strictObject({
   origin: z.enum(['native', 'imported', 'all']).optional(),
   /** Archived sessions are listed by default (with `archivedAt`); `exclude` hides them, `only` lists just them. */
   archived: z.enum(['include', 'exclude', 'only']).optional(),
+  sort: z.enum(SESSION_SORTS).optional(),
+  /** `desc` by default. */
+  order: z.enum(['asc', 'desc']).optional(),
+  /** Only sessions carrying every one of these tags. */
+  tags: z.array(TagSchema).min(1).max(20).optional(),
+  /** Only sessions with this persona. */
+  personaId: PersonaIdSchema.optional(),
+  /** Only sessions last active (last message, else creation) at or after / before this time. */
+  after: TimestampInputSchema.optional(),
+  before: TimestampInputSchema.optional(),
+  /** `exclude` (default) hides sessions in the trash, `only` lists just them (the trash), `include` both. */
+  trashed: z.enum(['exclude', 'only', 'include']).optional(),
 });
 export type SessionListOptions = z.input<typeof SessionListOptionsSchema>;
 
@@ -284,6 +308,17 @@ export const SearchOptionsSchema = z.strictObject({
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;
+
+/**
+ * Session search (`sessions.search`): the sessions whose chunks best match a query, found by the
+ * chunk search (same filters and ranking knobs, without `k`) and grouped by session; a session
+ * ranks by its best chunk. `limit` sessions (default 10), each with up to `hits` chunks (default 3).
+ */
+export const SessionSearchOptionsSchema = SearchOptionsSchema.omit({ k: true }).extend({
+  limit: z.number().int().min(1).max(100).default(10),
+  hits: z.number().int().min(1).max(20).default(3),
+});
+export type SessionSearchOptions = z.input<typeof SessionSearchOptionsSchema>;
 
 /**
  * Parses caller input, turning a zod failure into MEMEX_INVALID_INPUT that names each bad field.

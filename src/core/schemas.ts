@@ -33,6 +33,9 @@ export const SessionOriginSchema = z.discriminatedUnion('kind', [
 ]);
 export type SessionOrigin = z.infer<typeof SessionOriginSchema>;
 
+/** A session tag: trimmed, 1 to 64 characters, no commas (lists of tags are written comma-separated on the CLI and in query strings). */
+export const TagSchema = z.string().trim().min(1).max(64).regex(/^[^,\p{Cc}]+$/u, 'a tag has no commas or control characters');
+
 export const TitleSourceSchema = z.enum(['user', 'auto']);
 
 const ForkPointSchema = z.object({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
@@ -78,6 +81,10 @@ export const SessionMetaSchema = z.object({
    * retention"), null while it is live. Optional so data written before archiving existed reads.
    */
   archivedAt: TimestampSchema.nullable().default(null),
+  /** The user's labels, sorted and unique (sessions written before tags read as none). */
+  tags: z.array(TagSchema).default([]),
+  /** When the session was moved to the trash (null: not in it). A trashed session leaves listings, search and context windows until restored or purged. */
+  trashedAt: TimestampSchema.nullable().default(null),
 });
 export type SessionMeta = z.infer<typeof SessionMetaSchema>;
 

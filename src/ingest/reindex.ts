@@ -68,7 +68,7 @@ export async function reindex(
   for (const user of users) {
     for (let offset = 0; ; ) {
       // Archived sessions keep the rows they were archived with (README "Archive and retention").
-      const page = await store.listSessions(user.id, { offset, limit: 500, archived: 'exclude' });
+      const page = await store.listSessions(user.id, { offset, limit: 500, archived: 'exclude', trashed: 'include' });
       for (const session of page.sessions) sessions.push({ userId: user.id, sessionId: session.id });
       offset += page.sessions.length;
       if (page.sessions.length === 0 || offset >= page.total) break;

@@ -26,6 +26,7 @@ import { userRoutes } from './routes/users.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { trashRoutes } from './routes/trash.js';
 import { systemRoutes } from './routes/system.js';
 import { chatRoutes } from './routes/chat.js';
 import { forkRoutes } from './routes/fork.js';
@@ -225,6 +226,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
       forkRoutes(v1, context);
       backupRoutes(v1, context);
       archiveRoutes(v1, context);
+      trashRoutes(v1, context);
       done();
     },
     { prefix: '/v1' },

@@ -1,4 +1,4 @@
-import { MemexError } from '../core/index.js';
+import { MemexError, type SessionSort } from '../core/index.js';
 
 /**
  * Page cursors are opaque to callers: base64url JSON naming where a page ended, so a page can be
@@ -18,23 +18,35 @@ export function readMessageCursor(cursor: string): string {
   throw notOurs();
 }
 
-/** A session cursor names the last session of a page by its place in the order: activity time, then id. */
+/**
+ * A session cursor names the last session of a page by its place in the order it was listed in:
+ * the sort, the direction, that session's sort value, then its id (the tie-break).
+ */
 export interface SessionPosition {
-  activity: string;
+  sort: SessionSort;
+  order: 'asc' | 'desc';
+  value: string | number;
   id: string;
 }
 
 export function sessionCursor(position: SessionPosition): string {
-  return encode({ t: position.activity, s: position.id });
+  return encode({ k: position.sort, o: position.order, v: position.value, s: position.id });
 }
 
-export function readSessionCursor(cursor: string): SessionPosition {
-  const { t, s } = decode(cursor);
-  if (typeof t === 'string' && typeof s === 'string') return { activity: t, id: s };
-  throw notOurs();
+/** The position, refused (MEMEX_INVALID_CURSOR) when it was made for another sort or direction. */
+export function readSessionCursor(cursor: string, sort: SessionSort, order: 'asc' | 'desc'): SessionPosition {
+  const { t, s, k, o, v } = decode(cursor);
+  // Cursors made before sorting existed name an activity time, newest first.
+  const made = typeof t === 'string' && k === undefined ? { sort: 'activity', order: 'desc', value: t } : { sort: k, order: o, value: v };
+  if (typeof s !== 'string' || (typeof made.value !== 'string' && typeof made.value !== 'number')) throw notOurs();
+  if (made.sort !== sort || made.order !== order) {
+    throw new MemexError('MEMEX_INVALID_CURSOR', `the cursor continues a listing sorted by ${String(made.sort)} ${String(made.order)}, not ${sort} ${order}`);
+  }
+  if ((sort === 'messages') !== (typeof made.value === 'number')) throw notOurs();
+  return { sort, order, value: made.value, id: s };
 }
 
-function encode(value: Record<string, string>): string {
+function encode(value: Record<string, string | number>): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 

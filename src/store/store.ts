@@ -79,7 +79,7 @@ export interface VectorRepair {
 }
 
 export interface SessionPage {
-  /** Most recently active first (last message time, else creation time). */
+  /** In the order asked for: most recently active first (last message time, else creation time) by default. */
   sessions: SessionSummary[];
   /** Sessions that match (all of them without a title filter). */
   total: number;
@@ -134,7 +134,20 @@ export interface AppendOptions {
 export const USAGE_KEY = 'usage';
 
 export type RestoredSession = Pick<SessionSummary, 'id' | 'title' | 'titleSource' | 'personaId' | 'origin' | 'createdAt' | 'updatedAt' | 'metadata'> &
-  Partial<Pick<SessionSummary, 'forkedFrom' | 'forks' | 'mergedFrom' | 'participants'>>;
+  Partial<Pick<SessionSummary, 'forkedFrom' | 'forks' | 'mergedFrom' | 'participants' | 'tags' | 'trashedAt'>>;
+
+/** A message in the trash: taken out of its session (and of search) with its rows, kept to be put back. */
+export interface TrashedMessage {
+  sessionId: string;
+  message: Message;
+  trashedAt: string;
+}
+
+/** A tag and how many of the user's sessions (outside the trash) carry it. */
+export interface TagCount {
+  tag: string;
+  sessions: number;
+}
 
 export interface PutFileResult {
   file: FileRecord;
@@ -213,9 +226,20 @@ export interface Store {
   createSession(userId: string, input?: NewSession): Promise<SessionSummary>;
   getSession(userId: string, sessionId: string): Promise<SessionSummary>;
   listSessions(userId: string, options?: ListOptions): Promise<SessionPage>;
-  /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata` or a panel's `participants`, record a fork (`addFork`). */
+  /** Rename (`title`), attach or detach a persona (`personaId`), replace `metadata` or a panel's `participants`, add and remove tags, record a fork (`addFork`). */
   updateSession(userId: string, sessionId: string, patch: SessionUpdate): Promise<SessionSummary>;
+  /** Removes the session and everything in it for good (the facade's delete moves it to the trash first: `trashSession`). */
   deleteSession(userId: string, sessionId: string): Promise<void>;
+  /**
+   * Moves the session to the trash (`trashedAt`, `at` or now): it stays whole (messages, files,
+   * rows, summary) but leaves listings (unless asked for), tag counts and search at once, and takes
+   * no new messages or files (MEMEX_SESSION_TRASHED). Trashing a trashed session changes nothing.
+   */
+  trashSession(userId: string, sessionId: string, options?: { at?: string }): Promise<SessionSummary>;
+  /** Takes the session out of the trash exactly as it was; MEMEX_NOT_IN_TRASH when it is not in it. */
+  untrashSession(userId: string, sessionId: string): Promise<SessionSummary>;
+  /** The user's tags on sessions outside the trash, with counts; most used first, then by name. */
+  listTags(userId: string): Promise<TagCount[]>;
   /**
    * Compresses the session's messages, files, vector rows and summary out of the hot data: it stays
    * listed (`archivedAt` set) but leaves search, and reading or writing its content is
@@ -276,6 +300,22 @@ export interface Store {
 
   /** Removes the message and its vector rows; the rest of the session is untouched. */
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
+  /**
+   * Moves the message to the session's trash: it leaves the session's messages, counts and search
+   * (its rows go with it, kept beside it) and the summary is dropped as by `deleteMessage` (kept
+   * with it too). MEMEX_MESSAGE_NOT_FOUND when the session does not hold it.
+   */
+  trashMessage(userId: string, sessionId: string, messageId: string, options?: { at?: string }): Promise<TrashedMessage>;
+  /**
+   * Puts a trashed message back where it was (after the message it followed, if that is still
+   * there), with its rows, not embedded again; the summary it dropped comes back if none was made
+   * since. MEMEX_NOT_IN_TRASH when the message is not in the session's trash.
+   */
+  untrashMessage(userId: string, sessionId: string, messageId: string): Promise<Message>;
+  /** The user's trashed messages (of every session, trashed sessions included), oldest trashed first. */
+  listTrashedMessages(userId: string): Promise<TrashedMessage[]>;
+  /** Forgets a trashed message for good; MEMEX_NOT_IN_TRASH. */
+  purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
 
   /**
    * Finds what reading skips or hides and repairs it, keeping a copy of anything it replaces: an

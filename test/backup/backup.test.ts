@@ -51,12 +51,12 @@ const SAMPLE: Data = {
       personas: ['p1', 'p2'],
       notes: ['likes tea', 'lives in Lisbon'],
       sessions: [
-        { title: 'First', metadata: { project: 'x' }, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi 😀' }, { role: 'user', content: 'bye' }], files: ['report one', 'two'], embedded: 2, summary: true, imported: false, archived: true },
-        { title: undefined, metadata: {}, messages: [{ role: 'user', content: 'imported' }], files: [], embedded: 1, summary: false, imported: true, archived: false },
+        { title: 'First', metadata: { project: 'x' }, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi 😀' }, { role: 'user', content: 'bye' }], files: ['report one', 'two'], embedded: 2, summary: true, imported: false, archived: true, trashed: false, tags: [] },
+        { title: undefined, metadata: {}, messages: [{ role: 'user', content: 'imported' }], files: [], embedded: 1, summary: false, imported: true, archived: false, trashed: true, tags: ['work'] },
       ],
       imports: true,
     },
-    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'Empty', metadata: {}, messages: [], files: [], embedded: 0, summary: false, imported: false, archived: false }], imports: false },
+    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'Empty', metadata: {}, messages: [], files: [], embedded: 0, summary: false, imported: false, archived: false, trashed: false, tags: [] }], imports: false },
   ],
 };
 

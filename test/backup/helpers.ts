@@ -24,10 +24,11 @@ export const DataArb = fc.record({
       id: fc.constantFrom('alice', 'bob', 'carol'),
       name: text,
       personas: ids('p', 2),
-      notes: fc.array(text, { maxLength: 3 }),
+      // A note is trimmed and must keep some text.
+      notes: fc.array(text.filter((t) => t.trim().length > 0), { maxLength: 3 }),
       sessions: fc.array(
         fc.record({
-          title: fc.option(text.filter((s) => s.trim().length > 0), { nil: undefined }),
+          title: fc.option(text.filter((t) => t.trim().length > 0), { nil: undefined }),
           metadata: fc.dictionary(fc.constantFrom('a', 'b', 'project'), fc.oneof(fc.integer(), text)),
           messages: fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'system'), content: text.map((s) => `m ${s}`) }), { maxLength: 6 }),
           files: fc.uniqueArray(text, { maxLength: 2 }),
@@ -35,6 +36,8 @@ export const DataArb = fc.record({
           summary: fc.boolean(),
           imported: fc.boolean(),
           archived: fc.boolean(),
+          trashed: fc.boolean(),
+          tags: fc.uniqueArray(fc.constantFrom('work', 'home', 'later'), { maxLength: 2 }),
         }),
         { minLength: 1, maxLength: 2 },
       ),
@@ -84,7 +87,9 @@ export async function fill(store: Store, data: Data): Promise<void> {
       if (spec.summary && messages[0]) {
         await store.setSummary(user.id, session.id, { v: 1, sessionId: session.id, text: 'They talked.', coversThroughMessageId: messages[0].id, coveredMessages: 1, method: 'model', tokens: 3, updatedAt: t(clock++) });
       }
+      if (spec.tags.length > 0) await store.updateSession(user.id, session.id, { addTags: spec.tags });
       if (spec.archived) await store.archiveSession(user.id, session.id, { now: new Date(t(clock++)) });
+      if (spec.trashed) await store.trashSession(user.id, session.id, { at: t(clock++) });
     }
     if (user.imports) await store.saveImport(user.id, importRecord());
   }

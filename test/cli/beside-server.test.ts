@@ -110,6 +110,14 @@ describe('the CLI beside a running memex serve', () => {
     await json(['file', 'rm', files.files[0]!.id.slice(0, 12)], { env });
     expect((await json<{ files: unknown[] }>(['file', 'list'], { env })).files).toHaveLength(1);
     expect(await json(['message', 'rm', added.id, '-s', added.sessionId], { env })).toMatchObject({ deleted: true });
+    // The trash, tags, sorted listing and session search go through their routes.
+    expect((await json<{ messages: { message: { id: string } }[] }>(['trash', 'list'], { env })).messages.map((m) => m.message.id)).toEqual([added.id]);
+    expect(await json(['trash', 'restore', added.id], { env })).toMatchObject({ id: added.id });
+    await json(['message', 'rm', added.id, '-s', added.sessionId, '--purge'], { env });
+    expect((await json<{ tags: string[] }>(['session', 'tag', added.sessionId, 'pets', 'home'], { env })).tags).toEqual(['home', 'pets']);
+    expect(await json(['session', 'tags'], { env })).toEqual({ tags: [{ tag: 'home', sessions: 1 }, { tag: 'pets', sessions: 1 }] });
+    expect((await json<{ sessions: { id: string }[] }>(['session', 'list', '--tag', 'pets', '--sort', 'title', '--asc'], { env })).sessions.map((x) => x.id)).toEqual([added.sessionId]);
+    expect((await json<{ sessions: { session: { id: string } }[] }>(['session', 'search', 'Miso'], { env })).sessions.map((m) => m.session.id)).toContain(added.sessionId);
     expect(await json(['reindex'], { env })).toMatchObject({ sessionsTotal: 1 });
     expect(await json(['doctor'], { env })).toMatchObject({ ok: true, sessions: 1 });
 

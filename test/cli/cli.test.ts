@@ -67,7 +67,7 @@ describe('memex CLI', () => {
     expect(exported).toMatchObject({ v: 1, format: 'memex-session', session: { id, title: 'My notes' } });
     expect(exported.messages.map((m: { content: string }) => m.content)).toEqual(['note 0', 'note 1', 'note 2', 'note 3', 'note 4']);
 
-    expect((await memex(['session', 'rm', id], { env })).code).toBe(0);
+    expect((await memex(['session', 'rm', id, '--purge'], { env })).code).toBe(0);
     const gone = await memex(['messages', '-s', id, '--json'], { env });
     expect(gone.code).toBe(1);
     expect(JSON.parse(gone.stderr).error.code).toBe('MEMEX_SESSION_NOT_FOUND');

@@ -273,6 +273,33 @@ export function describeSearchConformance(name: string, setup: SearchSetup): voi
       }
     });
 
+    it('trashed sessions and messages are gone from results in every mode, and found again once restored (regression: the flat index re-added only the rows after the old tail when a session grew in the middle)', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const a = await world.session('alice');
+        const b = await world.session('alice');
+        const [first, middle] = await world.say('alice', a, ['walrus colony census', 'walrus tusks', 'walrus diet']);
+        await world.say('alice', b, ['walrus documentary']);
+        const texts = async (mode: 'vector' | 'lexical' | 'hybrid'): Promise<string[]> => (await world.search('alice', 'walrus', { k: 10, mode })).hits.map((hit) => hit.text).sort();
+        const all = ['walrus colony census', 'walrus diet', 'walrus documentary', 'walrus tusks'];
+        expect(await texts('hybrid')).toEqual(all);
+        await world.store.trashSession('alice', b);
+        await world.store.trashMessage('alice', a, (middle as Message).id);
+        for (const mode of ['vector', 'lexical', 'hybrid'] as const) expect(await texts(mode), mode).toEqual(['walrus colony census', 'walrus diet']);
+        await world.store.untrashSession('alice', b);
+        await world.store.untrashMessage('alice', a, (middle as Message).id);
+        for (const mode of ['vector', 'lexical', 'hybrid'] as const) expect(await texts(mode), mode).toEqual(all);
+        // The first message back in front of the others: the session's rows grow before its last one.
+        await world.store.trashMessage('alice', a, (first as Message).id);
+        await world.search('alice', 'walrus', { k: 10 });
+        await world.store.untrashMessage('alice', a, (first as Message).id);
+        expect(await texts('hybrid')).toEqual(all);
+      } finally {
+        await world.close();
+      }
+    });
+
     it('prepare and rebuild report the rows and sessions searched', async () => {
       const world = await open();
       try {

@@ -87,6 +87,7 @@ describe.each(BACKENDS)('fork, merge and panels over HTTP on %s', (backend) => {
 
     const removed = body<{ session: Session }>(await post('/v1/sessions/merge', { sessionIds: [source.id, fork.session.id], deleteSources: true }), 201);
     expect(removed.session.mergedFrom).toEqual([source.id, fork.session.id]);
-    expectProblem(await s.app.inject({ url: `/v1/sessions/${source.id}`, headers: s.alice }), 404, 'MEMEX_SESSION_NOT_FOUND');
+    // Deleted as any session is: to the trash.
+    expect(body<Session & { trashedAt: string | null }>(await s.app.inject({ url: `/v1/sessions/${source.id}`, headers: s.alice }), 200).trashedAt).not.toBeNull();
   });
 });

@@ -10,6 +10,7 @@ interface Session {
   title: string | null;
   messageCount: number;
   lastMessagePreview: string | null;
+  trashedAt: string | null;
 }
 interface Message {
   id: string;
@@ -86,7 +87,10 @@ describe.each(BACKENDS)('HTTP routes (inject) on %s', (backend) => {
     expect(body<Session>(await s.app.inject({ url: `/v1/sessions/${created[1]!.id}`, headers: s.alice }), 200).title).toBe('Taxes 2026');
     const renamed = body<Session>(await s.app.inject({ method: 'PATCH', url: `/v1/sessions/${created[1]!.id}`, headers: s.alice, payload: { title: 'Taxes, filed' } }), 200);
     expect(renamed.title).toBe('Taxes, filed');
+    // Deleting moves to the trash: still readable by id, marked; purge deletes it for good.
     expect((await s.app.inject({ method: 'DELETE', url: `/v1/sessions/${created[1]!.id}`, headers: s.alice })).statusCode).toBe(204);
+    expect(body<Session>(await s.app.inject({ url: `/v1/sessions/${created[1]!.id}`, headers: s.alice }), 200).trashedAt).not.toBeNull();
+    expect((await s.app.inject({ method: 'DELETE', url: `/v1/sessions/${created[1]!.id}?purge=true`, headers: s.alice })).statusCode).toBe(204);
     expectProblem(await s.app.inject({ url: `/v1/sessions/${created[1]!.id}`, headers: s.alice }), 404, 'MEMEX_SESSION_NOT_FOUND');
   });
 

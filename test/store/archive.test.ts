@@ -147,13 +147,20 @@ describe.each(BACKENDS)('archiving sessions on %s', (backend) => {
     expect((await memex.messages.list('alice', id)).total).toBe(TOPICS.length);
   });
 
-  it('an archived session can be deleted, and unarchiving an unknown session is MEMEX_SESSION_NOT_FOUND', async () => {
+  it('an archived session goes to the trash and back archived, and is purged; unarchiving an unknown session is MEMEX_SESSION_NOT_FOUND', async () => {
     const dir = await tempDir();
     const memex = await openMemex(backend, dir);
     const { id } = await fullSession(memex, 'Violin');
     await memex.sessions.archive('alice', id);
     await memex.sessions.delete('alice', id);
     expect((await memex.sessions.list('alice')).sessions).toEqual([]);
+    expect((await memex.trash.list('alice')).sessions.map((s) => s.id)).toEqual([id]);
+    const back = await memex.sessions.restore('alice', id);
+    expect(back.trashedAt).toBeNull();
+    expect(back.archivedAt).not.toBeNull();
+    expect((await memex.sessions.list('alice')).sessions.map((s) => s.id)).toEqual([id]);
+    await memex.sessions.delete('alice', id, { purge: true });
+    expect((await memex.sessions.list('alice', { trashed: 'include' })).sessions).toEqual([]);
     await expectCode(memex.sessions.unarchive('alice', id), 'MEMEX_SESSION_NOT_FOUND');
     await expectCode(memex.sessions.archive('alice', 's_nope'), 'MEMEX_SESSION_NOT_FOUND');
   });

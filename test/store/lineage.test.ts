@@ -167,7 +167,7 @@ describe.each(BACKENDS)('fork and merge on %s', (backend) => {
     expect(hits.map((h) => h.sessionId)).toContain(fork.session.id);
   });
 
-  it('links a fork both ways and a merge to its sources; deleteSources removes them; the fork has no summary until a window builds one', async () => {
+  it('links a fork both ways and a merge to its sources; deleteSources moves them to the trash; the fork has no summary until a window builds one', async () => {
     const memex = await openMemex(backend);
     const source = await memex.sessions.create('alice', { title: 'Trip' });
     const written = await memex.messages.appendMany('alice', source.id, [
@@ -186,8 +186,13 @@ describe.each(BACKENDS)('fork and merge on %s', (backend) => {
     expect(merged.session.mergedFrom).toEqual([one.session.id, two.session.id]);
     const [message] = await allMessages(memex, merged.session.id);
     expect(message?.metadata.mergedFrom).toEqual([one.session.id, two.session.id]);
-    await expectCode(memex.sessions.get('alice', one.session.id), 'MEMEX_SESSION_NOT_FOUND');
-    await expectCode(memex.sessions.get('alice', two.session.id), 'MEMEX_SESSION_NOT_FOUND');
+    // Deleted as any session is: to the trash, restorable.
+    expect((await memex.sessions.get('alice', one.session.id)).trashedAt).not.toBeNull();
+    expect((await memex.sessions.get('alice', two.session.id)).trashedAt).not.toBeNull();
+    const listed = (await memex.sessions.list('alice')).sessions.map((s) => s.id);
+    expect(listed).toContain(merged.session.id);
+    expect(listed).not.toContain(one.session.id);
+    expect(listed).not.toContain(two.session.id);
   });
 
   it('refuses bad forks and merges with codes, leaving nothing half-made', async () => {

@@ -21,7 +21,7 @@ export async function snapshot(store: Store): Promise<unknown> {
   const users = [];
   for (const profile of await store.listUsers()) {
     const sessions = [];
-    const page = await store.listSessions(profile.id, { limit: 1000 });
+    const page = await store.listSessions(profile.id, { limit: 1000, trashed: 'include' });
     for (const summary of [...page.sessions].sort((a, b) => a.id.localeCompare(b.id))) {
       const { lastMessagePreview: _preview, ...session } = summary;
       if (session.archivedAt !== null) {

@@ -79,6 +79,11 @@ async function fill(store: Store): Promise<void> {
   // Lineage travels with the session (fork and merge links, a panel's participants).
   await store.restoreSession('alice', { ...(await store.getSession('alice', imported.id)), forkedFrom: { sessionId: long.id, messageId: first[0]!.id }, mergedFrom: [long.id] });
   await store.updateSession('alice', long.id, { addFork: imported.id });
+  await store.appendVectors('alice', imported.id, { model: 'test-model', chunks: messageChunks((await store.listMessages('alice', imported.id)).messages[1]!, 1), vectors: [row(900)] });
+  // Tags and the trash travel: a trashed session arrives trashed, with its messages and rows.
+  await store.updateSession('alice', long.id, { addTags: ['work', 'long'] });
+  await store.updateSession('alice', imported.id, { addTags: ['ocean'] });
+  await store.trashSession('alice', imported.id, { at: t(30_000) });
   await store.createSession('bob', { title: 'Empty' });
 
   // An archived session: carried from its archive and archived again in the target.

@@ -243,7 +243,7 @@ export class UserIndex {
         throw new MemexError('MEMEX_MODEL_MISMATCH', `session ${sessionId} has rows of ${status.model}, the index is of ${this.options.model.model}; run \`memex reindex\``);
       }
       const grown = known && known.rows > 0 && known.rows < status.rows;
-      const data = await store.readVectors(userId, sessionId, { from: grown ? known.rows - 1 : 0 }).catch(skipMissing);
+      let data = await store.readVectors(userId, sessionId, { from: grown ? known.rows - 1 : 0 }).catch(skipMissing);
       if (!data) continue;
       report.sessions++;
       let from = 0;
@@ -251,6 +251,9 @@ export class UserIndex {
         from = 1; // the row we read to check the tail is already in
       } else if (known) {
         report.removed += this.dropSession(known);
+        // Grown, but not only at the end (a restored message went back among the others): every row is read again.
+        if (grown) data = await store.readVectors(userId, sessionId).catch(skipMissing);
+        if (!data) continue;
       }
       const session = this.sessions.get(sessionId) ?? this.addSession(sessionId, origin);
       const metadata = await messageMetadata(store, userId, sessionId, data.lines.slice(from));
@@ -631,7 +634,11 @@ function skipMissing(cause: unknown): null {
   throw cause;
 }
 
-/** Every session of the user with its origin (native or imported), paging through the listing. */
+/**
+ * Every session of the user with its origin (native or imported), paging through the listing,
+ * which leaves out sessions in the trash: their rows leave the index at the sync after they are
+ * trashed, and a saved index loaded after a restart drops them at its first sync.
+ */
 async function listSessions(store: Store, userId: string): Promise<Map<string, IndexedSession['origin']>> {
   const sessions = new Map<string, IndexedSession['origin']>();
   for (let offset = 0; ; ) {

@@ -30,7 +30,10 @@ export function chunksFrom(options: ParsedSearchOptions): string {
  * already limits `c` to the user; `userId` is repeated here only so the planner can use the keys.
  */
 export function filterSql(userId: string, options: ParsedSearchOptions, params: SqlParams): string {
-  const parts = [`c.user_id = ${params.add(userId)}`];
+  // A trashed session's chunks are out of the lexical postings and statistics already; this keeps
+  // them from the vector side. It adds no parameter: the statistics' chunk count, which an
+  // unfiltered search takes as the number matching, leaves them out too.
+  const parts = [`c.user_id = ${params.add(userId)}`, 'NOT c.trashed'];
   if (options.sessionIds) parts.push(`c.session_id = ANY(${params.add(options.sessionIds)}::text[])`);
   if (options.excludeSessionIds && options.excludeSessionIds.length > 0) parts.push(`NOT (c.session_id = ANY(${params.add(options.excludeSessionIds)}::text[]))`);
   if (options.sources) parts.push(`c.source_kind = ANY(${params.add(options.sources)}::text[])`);

@@ -117,7 +117,7 @@ export class PostgresSearch implements SearchBackend {
   async prepare(userId: string, options: BackendOptions): Promise<IndexStatus> {
     return withUser(this.options.pool, userId, async (client) => {
       await this.model(client, options.model);
-      const result = await client.query<{ rows: number; sessions: number }>('SELECT count(*)::int AS rows, count(DISTINCT session_id)::int AS sessions FROM memex.chunks WHERE user_id = $1', [userId]);
+      const result = await client.query<{ rows: number; sessions: number }>('SELECT count(*)::int AS rows, count(DISTINCT session_id)::int AS sessions FROM memex.chunks WHERE user_id = $1 AND NOT trashed', [userId]);
       const { rows, sessions } = result.rows[0] ?? { rows: 0, sessions: 0 };
       options.onProgress?.({ phase: 'index', done: rows, total: rows });
       return { userId, dir: null, model: options.model.model, rows, removed: 0, sessions };

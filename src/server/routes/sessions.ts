@@ -1,16 +1,18 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ContextOptionsSchema, MemexError, MessageIdSchema, MessageSchema, NewMessageSchema, NewSessionSchema, SessionIdSchema, SessionMetaSchema, SessionPatchSchema } from '../../core/index.js';
+import { ContextOptionsSchema, MemexError, MessageIdSchema, MessageSchema, NewMessageSchema, NewSessionSchema, SessionIdSchema, SessionMetaSchema, SessionPatchSchema, SESSION_SORTS, PersonaIdSchema } from '../../core/index.js';
 import { EXPORT_FORMATS } from '../../store/index.js';
 import { signalOf, userOf, type App, type ServerContext } from '../app.js';
 import { MetadataPatchSchema, mergeMetadata } from '../merge-patch.js';
 import { cursorParam, limitParam, offsetParam } from '../paging.js';
 
 export const SessionSchema = SessionMetaSchema.omit({ v: true, messagesBytes: true });
+export const MessageRouteParams = z.strictObject({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
 export const SessionParams = z.strictObject({ sessionId: SessionIdSchema });
 const MessageParams = z.strictObject({ sessionId: SessionIdSchema, messageId: MessageIdSchema });
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+const PurgeQuery = z.strictObject({ purge: flag.optional().describe('delete for good at once instead of moving to the trash') });
 
 const SessionListQuery = z.strictObject({
   limit: limitParam,
@@ -20,6 +22,12 @@ const SessionListQuery = z.strictObject({
   title: z.string().trim().min(1).max(500).optional(),
   origin: z.enum(['native', 'imported', 'all']).default('native').describe('native sessions (the default), imported chat exports, or all'),
   archived: z.enum(['include', 'exclude', 'only']).optional().describe('archived sessions are listed by default (with archivedAt); exclude hides them, only lists just them'),
+  sort: z.enum(SESSION_SORTS).optional().describe('activity (the default: last message, else creation), created, title or messages'),
+  order: z.enum(['asc', 'desc']).optional().describe('desc (the default) or asc'),
+  tag: z.string().min(1).max(2000).optional().describe('only sessions with every one of these tags, comma-separated'),
+  personaId: PersonaIdSchema.optional(),
+  after: z.string().max(64).optional().describe('only sessions last active at or after this time (ISO 8601)'),
+  before: z.string().max(64).optional().describe('only sessions last active before this time (ISO 8601)'),
 });
 const SessionPageSchema = z.object({ sessions: z.array(SessionSchema), total: z.number(), nextCursor: z.string().nullable() });
 
@@ -42,7 +50,8 @@ export function sessionRoutes(app: App, { memex, patches }: ServerContext): void
   const tags = ['sessions'];
 
   app.get('/sessions', { schema: { summary: 'Sessions, most recently active first, with message counts and a preview', tags, querystring: SessionListQuery, response: { 200: SessionPageSchema } } }, async (request) => {
-    const { sessions, total, nextCursor } = await memex.sessions.list(userOf(request), request.query);
+    const { tag, ...query } = request.query;
+    const { sessions, total, nextCursor } = await memex.sessions.list(userOf(request), { ...query, ...(tag !== undefined ? { tags: tag.split(',') } : {}) });
     return { sessions, total, nextCursor };
   });
 
@@ -69,8 +78,8 @@ export function sessionRoutes(app: App, { memex, patches }: ServerContext): void
     },
   );
 
-  app.delete('/sessions/:sessionId', { schema: { summary: 'Delete a session with its messages, files and vectors', tags, params: SessionParams } }, async (request, reply) => {
-    await memex.sessions.delete(userOf(request), request.params.sessionId);
+  app.delete('/sessions/:sessionId', { schema: { summary: 'Move a session to the trash (restorable until trash.retentionDays pass); ?purge=true deletes it with its messages, files and vectors at once', tags, params: SessionParams, querystring: PurgeQuery } }, async (request, reply) => {
+    await memex.sessions.delete(userOf(request), request.params.sessionId, { purge: request.query.purge ?? false });
     return reply.code(204).send();
   });
 
@@ -97,8 +106,8 @@ export function sessionRoutes(app: App, { memex, patches }: ServerContext): void
     memex.messages.get(userOf(request), request.params.sessionId, request.params.messageId),
   );
 
-  app.delete('/sessions/:sessionId/messages/:messageId', { schema: { summary: 'Delete a message and its vectors', tags, params: MessageParams } }, async (request, reply) => {
-    await memex.messages.delete(userOf(request), request.params.sessionId, request.params.messageId);
+  app.delete('/sessions/:sessionId/messages/:messageId', { schema: { summary: 'Move a message and its vectors to the trash; ?purge=true deletes them at once', tags, params: MessageParams, querystring: PurgeQuery } }, async (request, reply) => {
+    await memex.messages.delete(userOf(request), request.params.sessionId, request.params.messageId, { purge: request.query.purge ?? false });
     return reply.code(204).send();
   });
 

@@ -152,6 +152,16 @@ export async function reconcileArchives(ctx: FlatFileContext, userId: UserId, pa
   return archived;
 }
 
+/** Moves an archived session into the trash or out of it (`at` null): its listed meta, beside the archive, carries the flag. */
+export async function setArchivedTrash(ctx: FlatFileContext, userId: UserId, sessionId: SessionId, meta: SessionMeta, at: string | null): Promise<SessionMeta> {
+  const index = await listingOf(ctx, userId);
+  const next: SessionMeta = { ...meta, trashedAt: at };
+  await ctx.durability.writeJsonAtomic(ctx.layout.archivedMeta(userId, sessionId), next);
+  index.entries.set(sessionId, { ...next, metaMtimeMs: 0 });
+  await index.writer.run();
+  return next;
+}
+
 function forgetLive(ctx: FlatFileContext, userId: UserId, sessionId: SessionId): void {
   ctx.sessionCache.delete(sessionKey(userId, sessionId));
   ctx.durability.forget(ctx.layout.session(userId, sessionId));

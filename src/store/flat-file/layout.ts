@@ -110,7 +110,7 @@ export class Layout {
     return this.inside(...this.sessionPath(userId, sessionId), 'messages.jsonl');
   }
   /** The session's folder, for files that live beside its messages (vector files, summary). */
-  sessionFile(userId: UserId, sessionId: SessionId, name: 'vector_index.jsonl' | 'embeddings.npy' | 'vectors.swap.json' | 'summary.json'): string {
+  sessionFile(userId: UserId, sessionId: SessionId, name: 'vector_index.jsonl' | 'embeddings.npy' | 'vectors.swap.json' | 'summary.json' | 'trashed_messages.json'): string {
     return this.inside(...this.sessionPath(userId, sessionId), name);
   }
   files(userId: UserId, sessionId: SessionId): string {

@@ -5,7 +5,9 @@ import { readSessionCursor, sessionCursor } from '../cursor.js';
 import { readJsonRecord } from '../durable.js';
 import { foldCase } from '../text.js';
 import { Coalescer } from '../serial.js';
-import type { ListOptions, SessionPage } from '../store.js';
+import type { ListOptions, SessionPage, TagCount } from '../store.js';
+import { sortTagCounts } from '../tags.js';
+import { activityOf, comparePositions, sortValue } from '../session-order.js';
 import { DEFAULT_PAGE, type FlatFileContext, type IndexEntry, IndexEntrySchema, listDir, sessionKey, type SessionState, summaryOf, type UserIndex } from './context.js';
 import { requireUser } from './users.js';
 import { loadSession } from './session-state.js';
@@ -14,35 +16,67 @@ import { readArchivedMeta, reconcileArchives } from './archive.js';
 export async function listSessions(ctx: FlatFileContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title, origin = 'all', archived = 'include' } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const parsed = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, sort = 'activity', order = 'desc' } = parsed;
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
+  const after = cursor === undefined ? null : readSessionCursor(cursor, sort, order);
   await requireUser(ctx, uid);
   const index = await userIndex(ctx, uid);
   await retryUnreadable(ctx, uid, index);
-  const activity = (entry: IndexEntry): string => entry.lastMessageAt ?? entry.createdAt;
-  const wanted = title === undefined ? null : foldCase(title);
+  const keep = listFilter(parsed);
+  const sign = order === 'asc' ? 1 : -1;
   const all = [...index.entries.values()]
-    .filter((entry) => (wanted === null || (entry.title !== null && foldCase(entry.title).includes(wanted))) && (origin === 'all' || entry.origin.kind === origin))
-    .filter((entry) => archived === 'include' || (archived === 'only') === (entry.archivedAt !== null))
-    .sort((a, b) => activity(b).localeCompare(activity(a)) || b.id.localeCompare(a.id));
+    .filter(keep)
+    .map((entry) => ({ entry, value: sortValue(entry, sort) }))
+    .sort((a, b) => sign * comparePositions(a.value, a.entry.id, b.value, b.entry.id));
   let start = offset ?? 0;
-  if (cursor !== undefined) {
+  if (after) {
     // Keyset: the first session after the cursor's place in the order, so sessions created since
     // the last page neither shift this one nor repeat.
-    const after = readSessionCursor(cursor);
-    const next = all.findIndex((entry) => activity(entry) < after.activity || (activity(entry) === after.activity && entry.id < after.id));
+    const next = all.findIndex(({ entry, value }) => sign * comparePositions(value, entry.id, after.value, after.id) > 0);
     start = next === -1 ? all.length : next;
   }
   const page = all.slice(start, start + limit);
   const last = page[page.length - 1];
   return {
-    sessions: page.map(({ metaMtimeMs: _m, ...meta }) => summaryOf(meta)),
+    sessions: page.map(({ entry: { metaMtimeMs: _m, ...meta } }) => summaryOf(meta)),
     total: all.length,
     offset: start,
     limit,
-    nextCursor: last && start + page.length < all.length ? sessionCursor({ activity: activity(last), id: last.id }) : null,
+    nextCursor: last && start + page.length < all.length ? sessionCursor({ sort, order, value: last.value, id: last.entry.id }) : null,
     unreadable: [...index.unreadable.values()],
   };
+}
+
+/** Whether a session passes a listing's filters (everything but paging and order). */
+function listFilter(options: z.output<typeof SessionListOptionsSchema>): (entry: IndexEntry) => boolean {
+  const { title, origin = 'all', tags, personaId, after, before, trashed = 'exclude', archived = 'include' } = options;
+  const wanted = title === undefined ? null : foldCase(title);
+  return (entry) => {
+    if (trashed === 'exclude' ? entry.trashedAt !== null : trashed === 'only' ? entry.trashedAt === null : false) return false;
+    if (archived !== 'include' && (archived === 'only') !== (entry.archivedAt !== null)) return false;
+    if (wanted !== null && (entry.title === null || !foldCase(entry.title).includes(wanted))) return false;
+    if (origin !== 'all' && entry.origin.kind !== origin) return false;
+    if (personaId !== undefined && entry.personaId !== personaId) return false;
+    if (tags && !tags.every((tag) => entry.tags.includes(tag))) return false;
+    const activity = activityOf(entry);
+    if (after !== undefined && activity < after) return false;
+    if (before !== undefined && activity >= before) return false;
+    return true;
+  };
+}
+
+/** The user's tags on sessions outside the trash, with how many sessions carry each; most used first. */
+export async function listTags(ctx: FlatFileContext, userId: string): Promise<TagCount[]> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  await requireUser(ctx, uid);
+  const counts = new Map<string, number>();
+  for (const entry of (await userIndex(ctx, uid)).entries.values()) {
+    if (entry.trashedAt !== null) continue;
+    for (const tag of entry.tags) counts.set(tag, (counts.get(tag) ?? 0) + 1);
+  }
+  return sortTagCounts(counts);
 }
 
 /**

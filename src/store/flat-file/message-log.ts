@@ -174,6 +174,26 @@ export class MessageLog {
     return true;
   }
 
+  /** The stored line of message `id` (without its newline) and its position, or null: what the trash keeps, byte for byte. */
+  async line(id: string): Promise<{ index: number; bytes: Buffer } | null> {
+    const { starts, ids } = await this.positions();
+    const index = ids.get(id);
+    if (index === undefined) return null;
+    const bytes = await readBytes(this.path, starts[index] ?? 0, starts[index + 1] ?? this.size);
+    const nl = bytes.indexOf(NEWLINE);
+    return { index, bytes: nl < 0 ? bytes : bytes.subarray(0, nl) };
+  }
+
+  /** Puts a line back before the message now at `index` (at the end past the last): a rewrite, like `remove`. */
+  async insert(index: number, line: Buffer, durability: Durability): Promise<void> {
+    const { starts } = await this.positions();
+    const at = index < starts.length ? (starts[index] ?? this.size) : this.size;
+    const before = await readBytes(this.path, 0, at);
+    // A log always ends with a newline after an append; one cut short by hand gets one here.
+    const joint = before.length > 0 && before[before.length - 1] !== NEWLINE ? Buffer.from('\n') : Buffer.alloc(0);
+    await this.replace(Buffer.concat([before, joint, line, Buffer.from('\n'), await readBytes(this.path, at, this.size)]), durability);
+  }
+
   /** Replaces the whole log: a new file beside the old, synced, renamed over it. */
   private async replace(kept: Buffer, durability: Durability): Promise<void> {
     const temp = `${this.path}.${process.pid}.rewrite.tmp`;

@@ -1,11 +1,12 @@
 import { rm } from 'node:fs/promises';
-import { MemexError, type Message, type NewMessage, type PageOptions, parseId } from '../../core/index.js';
+import { MemexError, type Message, type NewMessage, type PageOptions, parseId, type SessionId, type UserId } from '../../core/index.js';
 import { wrapIo } from '../durable.js';
 import { buildMessages, parseBatch } from '../new-messages.js';
 import { messagePage, messageWindow } from '../paging.js';
-import { USAGE_KEY, type AppendOptions, type MessagePage } from '../store.js';
-import { addUsage } from '../usage.js';
-import { type FlatFileContext, nowIso, oneLine, PREVIEW_CHARS, sessionKey, TITLE_CHARS } from './context.js';
+import type { AppendOptions, MessagePage } from '../store.js';
+import { sessionTrashed } from '../trash.js';
+import { appendTotals } from '../usage.js';
+import { type FlatFileContext, type SessionState, nowIso, oneLine, PREVIEW_CHARS, sessionKey, TITLE_CHARS } from './context.js';
 import { requireUser } from './users.js';
 import { countsFromLog, loadSession, sessionVectors, writeMeta } from './session-state.js';
 import { publish, userIndex } from './listing.js';
@@ -18,6 +19,7 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   await userIndex(ctx, uid);
   const { state, messages: written } = await ctx.mutex.run(sessionKey(uid, sid), async () => {
     const state = await loadSession(ctx, uid, sid);
+    if (state.meta.trashedAt !== null) throw sessionTrashed(sid);
     const messages = await buildMessages(sid, batch, {
       exists: (id) => state.log.has(id),
       requireFile: async (fileId) => void (await getFileRecord(ctx, uid, sid, fileId)),
@@ -27,10 +29,11 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
     const firstUser = messages.find((m) => m.role === 'user');
     const modelTitle = options.autoTitle !== undefined && state.meta.titleSource !== 'user' ? oneLine(options.autoTitle, TITLE_CHARS) : '';
     const autoTitle = modelTitle || (state.meta.title === null && firstUser ? oneLine(firstUser.content, TITLE_CHARS) : '');
+    const metadata = appendTotals(state.meta.metadata, messages, options);
     state.meta = {
       ...state.meta,
       ...(autoTitle ? { title: autoTitle, titleSource: 'auto' as const } : {}),
-      ...(options.usage ? { metadata: { ...state.meta.metadata, [USAGE_KEY]: addUsage(state.meta.metadata[USAGE_KEY], options.usage) } } : {}),
+      ...(metadata ? { metadata } : {}),
       messageCount: state.meta.messageCount + messages.length,
       lastMessageAt: last?.createdAt ?? state.meta.lastMessageAt,
       lastMessagePreview: last ? oneLine(last.content, PREVIEW_CHARS) : state.meta.lastMessagePreview,
@@ -88,20 +91,27 @@ export async function deleteMessage(ctx: FlatFileContext, userId: string, sessio
   await userIndex(ctx, uid);
   await ctx.mutex.run(sessionKey(uid, sid), async () => {
     const state = await loadSession(ctx, uid, sid);
-    if (!(await state.log.has(mid))) {
-      throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
-    }
-    // Rows first: a crash in between leaves the message without rows (embedded again on open when
-    // it is the last one, else still listed and deletable), never rows of a message that is gone.
-    await (await sessionVectors(ctx, state, uid, sid)).removeMessage(mid);
-    ctx.bumpVectors(uid);
-    await state.log.remove(mid, ctx.durability);
-    // The summary may quote the message: it goes too, and is rebuilt from what is left.
-    state.summary = null;
-    await rm(ctx.layout.sessionFile(uid, sid, 'summary.json'), { force: true }).catch((cause: unknown) => {
-      throw wrapIo(cause, 'cannot remove summary.json');
-    });
-    await writeMeta(ctx, state, { ...state.meta, ...(await countsFromLog(state.log)), updatedAt: nowIso() });
-    await publish(ctx, uid, state);
+    if (!(await state.log.has(mid))) throw messageNotFound(sid, mid);
+    await removeMessage(ctx, uid, sid, state, mid);
   });
+}
+
+export function messageNotFound(sessionId: string, messageId: string): MemexError {
+  return new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${messageId} is not in session ${sessionId}`, { details: { sessionId, messageId } });
+}
+
+/** Takes a message the log holds out of the session: its rows, its line, the summary; the counts follow. Call inside the session's turn. */
+export async function removeMessage(ctx: FlatFileContext, uid: UserId, sid: SessionId, state: SessionState, mid: string): Promise<void> {
+  // Rows first: a crash in between leaves the message without rows (embedded again on open when
+  // it is the last one, else still listed and deletable), never rows of a message that is gone.
+  await (await sessionVectors(ctx, state, uid, sid)).removeMessage(mid);
+  ctx.bumpVectors(uid);
+  await state.log.remove(mid, ctx.durability);
+  // The summary may quote the message: it goes too, and is rebuilt from what is left.
+  state.summary = null;
+  await rm(ctx.layout.sessionFile(uid, sid, 'summary.json'), { force: true }).catch((cause: unknown) => {
+    throw wrapIo(cause, 'cannot remove summary.json');
+  });
+  await writeMeta(ctx, state, { ...state.meta, ...(await countsFromLog(state.log)), updatedAt: nowIso() });
+  await publish(ctx, uid, state);
 }

@@ -125,6 +125,8 @@ async function repairSession(ctx: FlatFileContext, userId: UserId, sessionId: Se
       title: title || null,
       titleSource: title ? 'auto' : null,
       personaId: null,
+      tags: [],
+      trashedAt: null,
       origin: { kind: 'native' },
       createdAt: created,
       updatedAt: nowIso(),

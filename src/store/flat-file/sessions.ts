@@ -1,14 +1,16 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FORMAT_VERSION, isMemexError, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, SessionLineageInputSchema, noLineage, type SessionLineage, type SessionUpdate, SessionUpdateSchema, type SessionSummary, type UserId } from '../../core/index.js';
+import { FORMAT_VERSION, isMemexError, TimestampInputSchema, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, SessionLineageInputSchema, noLineage, type SessionLineage, type SessionUpdate, SessionUpdateSchema, type SessionSummary, type UserId } from '../../core/index.js';
 import type { RestoredSession } from '../store.js';
+import { normalTags, patchTags } from '../tags.js';
+import { notInTrash } from '../trash.js';
 import { wrapIo } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
 import { requireUser } from './users.js';
 import { loadSession, writeMeta } from './session-state.js';
 import { publish, userIndex } from './listing.js';
 import { getPersona } from './personas.js';
-import { readArchivedMeta, removeArchive } from './archive.js';
+import { readArchivedMeta, removeArchive, setArchivedTrash } from './archive.js';
 
 export async function createSession(ctx: FlatFileContext, userId: string, input: NewSession = {}): Promise<SessionSummary> {
   ctx.assertOpen();
@@ -41,6 +43,8 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
       ...noLineage(),
       participants: [...new Set(fields.participants ?? [])],
       archivedAt: null,
+      tags: normalTags(fields.tags ?? []),
+      trashedAt: null,
     };
     if (!(await writeNewSession(ctx, uid, meta, attempt < 5))) continue;
     return ctx.mutex.run(sessionKey(uid, id), async () => {
@@ -72,7 +76,7 @@ async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: Sessi
   return true;
 }
 
-const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true }).extend(
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true, tags: true, trashedAt: true }).extend(
   SessionLineageInputSchema.shape,
 );
 
@@ -97,9 +101,10 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
       throw cause;
     });
     if (state) {
-      await writeMeta(ctx, state, { ...state.meta, ...fields, ...lineage });
+      await writeMeta(ctx, state, { ...state.meta, ...fields, ...lineage, tags: normalTags(fields.tags) });
+      ctx.bumpVectors(uid); // the trash flag may have changed: search looks again
     } else {
-      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...noLineage(), ...fields, ...lineage, lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0, archivedAt: null };
+      const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...noLineage(), ...fields, ...lineage, tags: normalTags(fields.tags), lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0, archivedAt: null };
       await writeNewSession(ctx, uid, meta, false);
       state = await loadSession(ctx, uid, sid);
     }
@@ -137,11 +142,51 @@ export async function updateSession(ctx: FlatFileContext, userId: string, sessio
       ...(changes.metadata !== undefined ? { metadata: changes.metadata } : {}),
       ...(changes.participants !== undefined ? { participants: [...new Set(changes.participants)] } : {}),
       ...(changes.addFork !== undefined && !state.meta.forks.includes(changes.addFork) ? { forks: [...state.meta.forks, changes.addFork] } : {}),
+      ...(changes.addTags || changes.removeTags ? { tags: patchTags(state.meta.tags, changes.addTags, changes.removeTags) } : {}),
       updatedAt: nowIso(),
     };
     await writeMeta(ctx, state, meta);
     await publish(ctx, uid, state);
     return summaryOf(meta);
+  });
+}
+
+export async function trashSession(ctx: FlatFileContext, userId: string, sessionId: string, options: { at?: string } = {}): Promise<SessionSummary> {
+  return setTrashed(ctx, userId, sessionId, options.at === undefined ? nowIso() : parseInput(TimestampInputSchema, options.at, 'trash time'));
+}
+
+export async function untrashSession(ctx: FlatFileContext, userId: string, sessionId: string): Promise<SessionSummary> {
+  return setTrashed(ctx, userId, sessionId, null);
+}
+
+/**
+ * Only the flag changes: the session's folder stays where it is, so restoring gives back exactly
+ * what was there. Search drops (or takes back) its rows at its next sync, which the vector epoch
+ * triggers, and a saved index loaded after a restart is synced against the listing, which leaves
+ * trashed sessions out (index/flat/user-index.ts).
+ */
+async function setTrashed(ctx: FlatFileContext, userId: string, sessionId: string, at: string | null): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  await requireUser(ctx, uid);
+  await userIndex(ctx, uid);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    const state = await loadSession(ctx, uid, sid).catch(async (cause: unknown) => {
+      // An archived session goes to the trash as it is: only its listed meta carries the flag.
+      const archived = isMemexError(cause, 'MEMEX_SESSION_ARCHIVED') ? await readArchivedMeta(ctx, uid, sid) : null;
+      if (!archived) throw cause;
+      return archived;
+    });
+    if ('v' in state) {
+      if (at === null && state.trashedAt === null) throw notInTrash(sid);
+      if (at !== null && state.trashedAt !== null) return summaryOf(state);
+      return summaryOf(await setArchivedTrash(ctx, uid, sid, state, at));
+    }
+    if (at === null && state.meta.trashedAt === null) throw notInTrash(sid);
+    if (at !== null && state.meta.trashedAt !== null) return summaryOf(state.meta);
+    await writeMeta(ctx, state, { ...state.meta, trashedAt: at });
+    ctx.bumpVectors(uid);
+    await publish(ctx, uid, state);
+    return summaryOf(state.meta);
   });
 }
 

@@ -28,6 +28,7 @@ import {
   type Summary,
   type VectorLine,
 } from '../../core/index.js';
+import type { TagCount, TrashedMessage } from '../store.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from '../durable.js';
 import { DataDirLock } from '../lock.js';
 import type {
@@ -61,6 +62,7 @@ import * as notes from './notes.js';
 import * as personas from './personas.js';
 import * as repair from './repair.js';
 import * as sessions from './sessions.js';
+import * as trashed from './trashed-messages.js';
 import * as users from './users.js';
 import * as vectors from './vectors.js';
 import { defaultWarn } from './warnings.js';
@@ -191,6 +193,18 @@ export class FlatFileStore implements Store {
     return readArchivedSession(this.ctx, userId, sessionId);
   }
 
+  trashSession(userId: string, sessionId: string, options?: { at?: string }): Promise<SessionSummary> {
+    return sessions.trashSession(this.ctx, userId, sessionId, options);
+  }
+
+  untrashSession(userId: string, sessionId: string): Promise<SessionSummary> {
+    return sessions.untrashSession(this.ctx, userId, sessionId);
+  }
+
+  listTags(userId: string): Promise<TagCount[]> {
+    return listing.listTags(this.ctx, userId);
+  }
+
   repair(options: { userId?: string } = {}): Promise<StoreRepair[]> {
     return repair.repair(this.ctx, options);
   }
@@ -215,6 +229,22 @@ export class FlatFileStore implements Store {
 
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
     return messages.deleteMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  trashMessage(userId: string, sessionId: string, messageId: string, options?: { at?: string }): Promise<TrashedMessage> {
+    return trashed.trashMessage(this.ctx, userId, sessionId, messageId, options);
+  }
+
+  untrashMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
+    return trashed.untrashMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  listTrashedMessages(userId: string): Promise<TrashedMessage[]> {
+    return trashed.listTrashedMessages(this.ctx, userId);
+  }
+
+  purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
+    return trashed.purgeTrashedMessage(this.ctx, userId, sessionId, messageId);
   }
 
   // ---- vectors ------------------------------------------------------------------------------

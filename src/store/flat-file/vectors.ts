@@ -128,7 +128,7 @@ async function embeddedThrough(ctx: FlatFileContext, state: SessionState, userId
  * The batch's chunks (with their vectors) whose message is in the log at a position `accept`
  * takes, in log order, then those of files the session holds, in batch order.
  */
-async function batchInLog(ctx: FlatFileContext, userId: UserId, state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<VectorBatch> {
+export async function batchInLog(ctx: FlatFileContext, userId: UserId, state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<VectorBatch> {
   if (batch.chunks.length !== batch.vectors.length) {
     throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks.length} chunks, ${batch.vectors.length} vectors)`);
   }

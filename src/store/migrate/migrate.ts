@@ -107,7 +107,7 @@ class Migration {
     const started = performance.now();
     this.model = await this.models();
     const users = await this.users();
-    for (const user of users) this.sessionsTotal += (await this.from.listSessions(user.id, { limit: 1 })).total;
+    for (const user of users) this.sessionsTotal += (await this.from.listSessions(user.id, { limit: 1, trashed: 'include' })).total;
     for (const user of users) await this.copyUser(user);
     const copySeconds = (performance.now() - started) / 1000;
     let verification: MigrateResult['verification'] = null;
@@ -193,7 +193,7 @@ class Migration {
   private async *sessionsOf(store: Store, userId: string, noteUnreadable: boolean): AsyncGenerator<SessionSummary> {
     let cursor: string | undefined;
     for (;;) {
-      const page = await store.listSessions(userId, { limit: SESSION_PAGE, ...(cursor !== undefined ? { cursor } : {}) });
+      const page = await store.listSessions(userId, { limit: SESSION_PAGE, trashed: 'include', ...(cursor !== undefined ? { cursor } : {}) });
       if (noteUnreadable) for (const broken of page.unreadable) this.unreadable.push({ userId, ...broken });
       yield* page.sessions;
       if (page.nextCursor === null) return;
@@ -220,7 +220,10 @@ class Migration {
       await this.to.unarchiveSession(userId, sid);
     }
     const created = !target;
-    if (!target) target = await this.to.restoreSession(userId, restorable(session));
+    // Out of the trash while messages are copied into it (a trashed session takes none); the last
+    // restore below puts the source's trash time back.
+    if (!target) target = await this.to.restoreSession(userId, { ...restorable(session), trashedAt: null });
+    else if (target.trashedAt !== null && target.messageCount < session.messageCount) target = await this.to.untrashSession(userId, sid);
     await this.copyFiles(userId, sid, source);
     await this.copyMessages(userId, sid, source, target.messageCount);
     await this.copyVectors(userId, sid, source);
@@ -408,8 +411,8 @@ class Migration {
 
 /** What `restoreSession` sets, from a session of either store. */
 function restorable(session: SessionSummary): RestoredSession {
-  const { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata, forkedFrom, forks, mergedFrom, participants } = session;
-  return { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata, forkedFrom, forks, mergedFrom, participants };
+  const { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata, forkedFrom, forks, mergedFrom, participants, tags, trashedAt } = session;
+  return { id, title, titleSource, personaId, origin, createdAt, updatedAt, metadata, forkedFrom, forks, mergedFrom, participants, tags, trashedAt };
 }
 
 /** A stored message as the append that makes the same message again (its id and time included). */

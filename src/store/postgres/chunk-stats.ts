@@ -46,13 +46,45 @@ export async function countChunks(client: PoolClient, userId: string, chunks: re
 
 /**
  * Deletes the user's chunks that `where` (a condition over `c`, with `$2`… for `params`) selects and
- * takes them out of the statistics, in one statement; returns how many went.
+ * takes them out of the statistics, in one statement; returns how many went. Chunks of a trashed
+ * session are already out of the statistics (`hideChunks`).
  */
 export async function deleteChunks(client: PoolClient, userId: string, where: string, params: readonly unknown[]): Promise<number> {
+  return uncount(client, userId, `DELETE FROM memex.chunks c WHERE c.user_id = $1 AND ${where} RETURNING c.session_id, c.id, c.lexemes, c.term_length, c.trashed`, params);
+}
+
+/**
+ * Marks the chunks `where` selects as trashed and takes them out of the postings and statistics,
+ * keeping the rows (a trashed session's, restored by `unhideChunks`); returns how many.
+ */
+export async function hideChunks(client: PoolClient, userId: string, where: string, params: readonly unknown[]): Promise<number> {
+  return uncount(
+    client,
+    userId,
+    `UPDATE memex.chunks c SET trashed = true WHERE c.user_id = $1 AND NOT c.trashed AND ${where} RETURNING c.session_id, c.id, c.lexemes, c.term_length, false AS trashed`,
+    params,
+  );
+}
+
+/** Puts trashed chunks back: searchable again, counted again, exactly the rows they were. */
+export async function unhideChunks(client: PoolClient, userId: string, where: string, params: readonly unknown[]): Promise<number> {
+  await client.query('SELECT 1 FROM memex.chunk_stats WHERE user_id = $1 FOR UPDATE', [userId]);
+  const { rows } = await client.query<CountedChunk>(
+    `UPDATE memex.chunks c SET trashed = false WHERE c.user_id = $1 AND c.trashed AND ${where} RETURNING c.session_id, c.id, c.term_counts, c.term_length`,
+    [userId, ...params],
+  );
+  await countChunks(client, userId, rows);
+  return rows.length;
+}
+
+/** Runs `statement` (which returns the rows it took away) and takes those not already trashed out of the postings and statistics. */
+async function uncount(client: PoolClient, userId: string, statement: string, params: readonly unknown[]): Promise<number> {
   await client.query('SELECT 1 FROM memex.chunk_stats WHERE user_id = $1 FOR UPDATE', [userId]);
   const { rows } = await client.query<{ gone: number; emptied: string[] | null }>(
-    `WITH gone AS (
-       DELETE FROM memex.chunks c WHERE c.user_id = $1 AND ${where} RETURNING c.session_id, c.id, c.lexemes, c.term_length
+    `WITH taken AS (
+       ${statement}
+     ), gone AS (
+       SELECT * FROM taken WHERE NOT taken.trashed
      ), postings AS (
        DELETE FROM memex.chunk_terms t
         USING (SELECT gone.session_id, gone.id, term FROM gone CROSS JOIN LATERAL unnest(tsvector_to_array(gone.lexemes)) AS term) g
@@ -67,7 +99,7 @@ export async function deleteChunks(client: PoolClient, userId: string, where: st
         WHERE s.user_id = $1 AND s.term = t.term
         RETURNING s.term, s.chunks
      )
-     SELECT (SELECT count(*)::int FROM gone) AS gone, (SELECT array_agg(term) FROM terms WHERE chunks = 0) AS emptied`,
+     SELECT (SELECT count(*)::int FROM taken) AS gone, (SELECT array_agg(term) FROM terms WHERE chunks = 0) AS emptied`,
     [userId, ...params],
   );
   const { gone, emptied } = rows[0] ?? { gone: 0, emptied: null };

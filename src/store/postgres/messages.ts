@@ -2,14 +2,15 @@ import type { PoolClient } from 'pg';
 import { MemexError, parseId, type AttachmentRef, type ContentPart, type Message, type MessageId, type NewMessage, type PersonaId, type PageOptions, type SessionId, type ToolCall, type UserId } from '../../core/index.js';
 import { buildMessages, parseBatch, type BatchChecks, type ParsedBatch } from '../new-messages.js';
 import { messagePage, messageWindow } from '../paging.js';
-import { USAGE_KEY, type AppendOptions, type MessagePage } from '../store.js';
-import { addUsage } from '../usage.js';
+import type { AppendOptions, MessagePage } from '../store.js';
+import { sessionTrashed } from '../trash.js';
+import { appendTotals } from '../usage.js';
 import { foldCase, oneLine } from '../text.js';
 import { iso, type PgContext, TITLE_CHARS } from './context.js';
 import { deleteChunks } from './chunk-stats.js';
 import { requireSession } from './sessions.js';
 
-interface MessageRow {
+export interface MessageRow {
   id: MessageId;
   session_id: SessionId;
   seq: string;
@@ -57,6 +58,7 @@ export async function appendMessages(ctx: PgContext, userId: string, sessionId: 
   return ctx.as(uid, async (client) => {
     // Locking the session row makes appends to one session take turns across every instance.
     const session = await requireSession(client, uid, sid, { lock: true });
+    if (session.trashed_at !== null) throw sessionTrashed(sid);
     const messages = await buildMessages(sid, batch, await batchChecks(client, uid, sid, batch));
     await client.query(
       `INSERT INTO memex.messages (user_id, session_id, id, v, role, content, parts, name, tool_calls, tool_call_id, tool_name, metadata, attachments, created_at, persona_id)
@@ -76,10 +78,8 @@ export async function appendMessages(ctx: PgContext, userId: string, sessionId: 
       if (title) await client.query("UPDATE memex.sessions SET title = $3, title_key = $4, title_source = 'auto' WHERE user_id = $1 AND id = $2 AND title IS NULL", [uid, sid, title, foldCase(title)]);
     }
     // The row is locked (requireSession), so read-add-write of the totals cannot lose a concurrent turn's usage.
-    if (options.usage) {
-      const usage = addUsage(session.metadata[USAGE_KEY], options.usage);
-      await client.query('UPDATE memex.sessions SET metadata = metadata || $3::jsonb WHERE user_id = $1 AND id = $2', [uid, sid, JSON.stringify({ [USAGE_KEY]: usage })]);
-    }
+    const metadata = appendTotals(session.metadata, messages, options);
+    if (metadata) await client.query('UPDATE memex.sessions SET metadata = $3::jsonb WHERE user_id = $1 AND id = $2', [uid, sid, JSON.stringify(metadata)]);
     return messages;
   });
 }
@@ -176,10 +176,15 @@ export async function deleteMessage(ctx: PgContext, userId: string, sessionId: s
   const mid = parseId('message', messageId);
   await ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid, { lock: true });
-    const { rowCount } = await client.query('DELETE FROM memex.messages WHERE user_id = $1 AND session_id = $2 AND id = $3', [uid, sid, mid]);
-    if (!rowCount) throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
-    await deleteChunks(client, uid, "c.session_id = $2 AND c.source_kind = 'message' AND c.message_id = $3", [sid, mid]);
-    await client.query('DELETE FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid]);
-    await client.query('UPDATE memex.sessions SET updated_at = now() WHERE user_id = $1 AND id = $2', [uid, sid]);
+    await removeMessage(client, uid, sid, mid);
   });
+}
+
+/** Deletes the message, its chunks (and their statistics) and the session's summary; the session row must be locked. */
+export async function removeMessage(client: PoolClient, uid: UserId, sid: SessionId, mid: string): Promise<void> {
+  const { rowCount } = await client.query('DELETE FROM memex.messages WHERE user_id = $1 AND session_id = $2 AND id = $3', [uid, sid, mid]);
+  if (!rowCount) throw new MemexError('MEMEX_MESSAGE_NOT_FOUND', `message ${mid} is not in session ${sid}`, { details: { sessionId: sid, messageId: mid } });
+  await deleteChunks(client, uid, "c.session_id = $2 AND c.source_kind = 'message' AND c.message_id = $3", [sid, mid]);
+  await client.query('DELETE FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid]);
+  await client.query('UPDATE memex.sessions SET updated_at = now() WHERE user_id = $1 AND id = $2', [uid, sid]);
 }

@@ -3,6 +3,7 @@ import { MemexError } from '../../core/errors.js';
 import { SCHEMA_V1 } from './schema-v1.js';
 import { SCHEMA_V2 } from './schema-v2.js';
 import { SCHEMA_V3 } from './schema-v3.js';
+import { SCHEMA_V4, SCHEMA_V4_TRASHED_MESSAGES } from './schema-v4.js';
 import { SCHEMA_V5 } from './schema-v5.js';
 import { SCHEMA_V6 } from './schema-v6.js';
 import { inTransaction } from './transaction.js';
@@ -19,9 +20,9 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial schema', sql: SCHEMA_V1 },
   { version: 2, name: 'lexical postings and statistics; imports', sql: SCHEMA_V2 },
   { version: 3, name: 'import jobs', sql: SCHEMA_V3 },
-  // Planned as version 5 (after issue 19's trash migration, 4); numbered to follow the list it is in.
-  { version: 4, name: 'session lineage and panels', sql: SCHEMA_V5 },
-  { version: 5, name: 'session archives', sql: SCHEMA_V6 },
+  { version: 4, name: 'session tags and trash', sql: SCHEMA_V4 + SCHEMA_V4_TRASHED_MESSAGES },
+  { version: 5, name: 'session lineage and panels', sql: SCHEMA_V5 },
+  { version: 6, name: 'session archives', sql: SCHEMA_V6 },
 ]);
 
 /**

@@ -9,7 +9,9 @@ import {
   SessionMetaSchema,
   SessionLineageInputSchema,
   SessionUpdateSchema,
+  TimestampInputSchema,
   type NewSession,
+  type SessionSort,
   type PersonaId,
   type SessionId,
   type SessionOrigin,
@@ -19,9 +21,12 @@ import {
   type UserId,
 } from '../../core/index.js';
 import { readSessionCursor, sessionCursor } from '../cursor.js';
-import type { ListOptions, RestoredSession, SessionPage } from '../store.js';
+import type { ListOptions, RestoredSession, SessionPage, TagCount } from '../store.js';
+import { sortValue } from '../session-order.js';
+import { normalTags, patchTags, sortTagCounts } from '../tags.js';
+import { notInTrash } from '../trash.js';
 import { foldCase } from '../text.js';
-import { deleteChunks } from './chunk-stats.js';
+import { deleteChunks, hideChunks, unhideChunks } from './chunk-stats.js';
 import { DEFAULT_PAGE, iso, isoOrNull, type PgContext, sqlState } from './context.js';
 import { requirePersona } from './personas.js';
 import { requireUser, userNotFound } from './users.js';
@@ -45,10 +50,12 @@ export interface SessionRow {
   merged_from: SessionLineage['mergedFrom'];
   participants: SessionLineage['participants'];
   archived_at: Date | null;
+  tags: string[];
+  trashed_at: Date | null;
 }
 
 export const SESSION_COLUMNS =
-  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity, forked_from, forks, merged_from, participants, archived_at';
+  'id, user_id, title, title_source, persona_id, origin, metadata, created_at, updated_at, last_message_at, message_count, last_message_preview, activity, forked_from, forks, merged_from, participants, archived_at, tags, trashed_at';
 
 export function summaryOf(row: SessionRow): SessionSummary {
   return {
@@ -69,6 +76,8 @@ export function summaryOf(row: SessionRow): SessionSummary {
     mergedFrom: row.merged_from,
     participants: row.participants,
     archivedAt: isoOrNull(row.archived_at),
+    tags: row.tags,
+    trashedAt: isoOrNull(row.trashed_at),
   };
 }
 
@@ -87,9 +96,9 @@ export async function createSession(ctx: PgContext, userId: string, input: NewSe
       await client.query('SAVEPOINT create_session');
       try {
         const { rows } = await client.query<SessionRow>(
-          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, participants)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10) RETURNING ${SESSION_COLUMNS}`,
-          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created, JSON.stringify(participants)],
+          `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, participants, tags)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11) RETURNING ${SESSION_COLUMNS}`,
+          [uid, id, fields.title ?? null, fields.title ? foldCase(fields.title) : null, fields.title ? 'user' : null, fields.personaId ?? null, fields.origin ?? { kind: 'native' }, fields.metadata ?? {}, created, JSON.stringify(participants), normalTags(fields.tags ?? [])],
         );
         return summaryOf(rows[0] as SessionRow);
       } catch (error) {
@@ -111,9 +120,10 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
   const changes = parseInput(SessionUpdateSchema, patch, 'session patch');
   const participants = changes.participants === undefined ? null : JSON.stringify([...new Set(changes.participants)]);
   return ctx.as(uid, async (client) => {
-    await requireSession(client, uid, sid, { lock: true });
+    const current = await requireSession(client, uid, sid, { lock: true });
     if (changes.personaId) await requirePersona(client, uid, changes.personaId);
     for (const personaId of changes.participants ?? []) await requirePersona(client, uid, personaId);
+    const tags = changes.addTags || changes.removeTags ? patchTags(current.tags, changes.addTags, changes.removeTags) : null;
     const { rows } = await client.query<SessionRow>(
       `UPDATE memex.sessions SET
          title = CASE WHEN $3::boolean THEN $4 ELSE title END,
@@ -123,6 +133,7 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
          metadata = coalesce($8, metadata),
          participants = coalesce($9::jsonb, participants),
          forks = CASE WHEN $10::text IS NULL OR forks ? $10::text THEN forks ELSE forks || to_jsonb($10::text) END,
+         tags = coalesce($11::text[], tags),
          updated_at = now()
        WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`,
       [
@@ -136,6 +147,7 @@ export async function updateSession(ctx: PgContext, userId: string, sessionId: s
         changes.metadata ?? null,
         participants,
         changes.addFork ?? null,
+        tags,
       ],
     );
     return summaryOf(rows[0] as SessionRow);
@@ -156,36 +168,63 @@ export async function deleteSession(ctx: PgContext, userId: string, sessionId: s
   });
 }
 
+/** Each sort's column, as the flat files order it (store/session-order.ts); the cursor's value is cast back to its type. */
+const SORT_SQL: Record<SessionSort, { expr: string; cast: string }> = {
+  activity: { expr: 'activity', cast: '::timestamptz' },
+  created: { expr: 'created_at', cast: '::timestamptz' },
+  // Folded titles compare by code point (the "C" collation), as the flat files compare them.
+  title: { expr: "coalesce(title_key, '') COLLATE \"C\"", cast: '::text COLLATE "C"' },
+  messages: { expr: 'message_count', cast: '::int' },
+};
+
 export async function listSessions(ctx: PgContext, userId: string, options: ListOptions = {}): Promise<SessionPage> {
   ctx.assertOpen();
   const uid = parseId('user', userId);
-  const { limit = DEFAULT_PAGE, offset, cursor, title, origin, archived = 'include' } = parseInput(SessionListOptionsSchema, options, 'list options');
+  const parsed = parseInput(SessionListOptionsSchema, options, 'list options');
+  const { limit = DEFAULT_PAGE, offset, cursor, title, origin, sort = 'activity', order = 'desc', tags, personaId, after: activeAfter, before: activeBefore, trashed = 'exclude', archived = 'include' } = parsed;
   if (offset !== undefined && cursor !== undefined) throw new MemexError('MEMEX_INVALID_INPUT', 'pass either offset or cursor, not both');
-  const after = cursor !== undefined ? readSessionCursor(cursor) : null;
-  const wanted = title === undefined ? null : foldCase(title);
-  const kind = origin === undefined || origin === 'all' ? null : origin;
+  const after = cursor !== undefined ? readSessionCursor(cursor, sort, order) : null;
+  const params: unknown[] = [uid];
+  const add = (value: unknown): string => `$${params.push(value)}`;
+  const parts = ['user_id = $1'];
+  if (title !== undefined) parts.push(`strpos(title_key, ${add(foldCase(title))}) > 0`);
+  if (origin !== undefined && origin !== 'all') parts.push(`origin ->> 'kind' = ${add(origin)}`);
+  if (tags) parts.push(`tags @> ${add(tags)}::text[]`);
+  if (personaId !== undefined) parts.push(`persona_id = ${add(personaId)}`);
+  if (activeAfter !== undefined) parts.push(`activity >= ${add(activeAfter)}::timestamptz`);
+  if (activeBefore !== undefined) parts.push(`activity < ${add(activeBefore)}::timestamptz`);
+  if (trashed === 'exclude') parts.push('trashed_at IS NULL');
+  if (trashed === 'only') parts.push('trashed_at IS NOT NULL');
+  if (archived === 'exclude') parts.push('archived_at IS NULL');
+  if (archived === 'only') parts.push('archived_at IS NOT NULL');
+  const filter = parts.join(' AND ');
+  const { expr, cast } = SORT_SQL[sort];
+  const direction = order === 'asc' ? 'ASC' : 'DESC';
   return ctx.as(uid, async (client) => {
     await requireUser(client, uid);
-    const archivedFilter = archived === 'include' ? '' : archived === 'only' ? ' AND archived_at IS NOT NULL' : ' AND archived_at IS NULL';
-    const filter = `user_id = $1 AND ($2::text IS NULL OR strpos(title_key, $2) > 0) AND ($3::text IS NULL OR origin ->> 'kind' = $3)${archivedFilter}`;
-    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, [uid, wanted, kind])).rows[0]?.n ?? 0);
+    const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter}`, params)).rows[0]?.n ?? 0);
     let start = offset ?? 0;
     let rows: SessionRow[];
     if (after) {
       // Keyset: the sessions after the cursor's place in the order, so sessions created since the
       // last page neither shift this one nor repeat.
-      const position = [uid, wanted, kind, after.activity, after.id];
-      start = Number(
-        (await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND (activity, id) >= ($4::timestamptz, $5)`, position)).rows[0]?.n ?? 0,
-      );
+      const position = [...params, after.value, after.id];
+      const at = `(${expr}, id) ${order === 'asc' ? '<=' : '>='} ($${params.length + 1}${cast}, $${params.length + 2})`;
+      const beyond = `(${expr}, id) ${order === 'asc' ? '>' : '<'} ($${params.length + 1}${cast}, $${params.length + 2})`;
+      start = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM memex.sessions WHERE ${filter} AND ${at}`, position)).rows[0]?.n ?? 0);
       rows = (
-        await client.query<SessionRow>(
-          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND (activity, id) < ($4::timestamptz, $5) ORDER BY activity DESC, id DESC LIMIT $6`,
-          [...position, limit],
-        )
+        await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} AND ${beyond} ORDER BY ${expr} ${direction}, id ${direction} LIMIT $${position.length + 1}`, [
+          ...position,
+          limit,
+        ])
       ).rows;
     } else {
-      rows = (await client.query<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY activity DESC, id DESC LIMIT $4 OFFSET $5`, [uid, wanted, kind, limit, start])).rows;
+      rows = (
+        await client.query<SessionRow>(
+          `SELECT ${SESSION_COLUMNS} FROM memex.sessions WHERE ${filter} ORDER BY ${expr} ${direction}, id ${direction} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+          [...params, limit, start],
+        )
+      ).rows;
     }
     const last = rows[rows.length - 1];
     return {
@@ -193,9 +232,47 @@ export async function listSessions(ctx: PgContext, userId: string, options: List
       total,
       offset: start,
       limit,
-      nextCursor: last && start + rows.length < total ? sessionCursor({ activity: iso(last.activity), id: last.id }) : null,
+      nextCursor: last && start + rows.length < total ? sessionCursor({ sort, order, value: sortValue(summaryOf(last), sort), id: last.id }) : null,
       unreadable: [],
     };
+  });
+}
+
+export async function trashSession(ctx: PgContext, userId: string, sessionId: string, options: { at?: string } = {}): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  const at = options.at === undefined ? new Date().toISOString() : parseInput(TimestampInputSchema, options.at, 'trash time');
+  return ctx.as(uid, async (client) => {
+    // The session row first: writers to a session lock it before the user's lexical statistics.
+    // An archived session goes to the trash as it is (its chunks are in the archive).
+    const row = await requireSession(client, uid, sid, { lock: true, archived: true });
+    if (row.trashed_at !== null) return summaryOf(row);
+    const { rows } = await client.query<SessionRow>(`UPDATE memex.sessions SET trashed_at = $3 WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`, [uid, sid, at]);
+    await hideChunks(client, uid, 'c.session_id = $2', [sid]);
+    return summaryOf(rows[0] as SessionRow);
+  });
+}
+
+export async function untrashSession(ctx: PgContext, userId: string, sessionId: string): Promise<SessionSummary> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.as(uid, async (client) => {
+    const row = await requireSession(client, uid, sid, { lock: true, archived: true });
+    if (row.trashed_at === null) throw notInTrash(sid);
+    const { rows } = await client.query<SessionRow>(`UPDATE memex.sessions SET trashed_at = NULL WHERE user_id = $1 AND id = $2 RETURNING ${SESSION_COLUMNS}`, [uid, sid]);
+    await unhideChunks(client, uid, 'c.session_id = $2', [sid]);
+    return summaryOf(rows[0] as SessionRow);
+  });
+}
+
+export async function listTags(ctx: PgContext, userId: string): Promise<TagCount[]> {
+  ctx.assertOpen();
+  const uid = parseId('user', userId);
+  return ctx.as(uid, async (client) => {
+    await requireUser(client, uid);
+    const { rows } = await client.query<{ tag: string; n: number }>(
+      'SELECT t.tag, count(*)::int AS n FROM memex.sessions s CROSS JOIN LATERAL unnest(s.tags) AS t(tag) WHERE s.user_id = $1 AND s.trashed_at IS NULL GROUP BY t.tag',
+      [uid],
+    );
+    return sortTagCounts(new Map(rows.map((row) => [row.tag, row.n])));
   });
 }
 
@@ -223,7 +300,7 @@ export async function sessionNotFound(client: PoolClient, userId: UserId, sessio
 
 // ---- restoring a copy (memex migrate): the session's own fields as given, id and times included
 
-const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true }).extend(
+const RestoredSessionSchema = SessionMetaSchema.pick({ id: true, title: true, titleSource: true, personaId: true, origin: true, createdAt: true, updatedAt: true, metadata: true, tags: true, trashedAt: true }).extend(
   SessionLineageInputSchema.shape,
 );
 
@@ -236,10 +313,10 @@ export async function restoreSession(ctx: PgContext, userId: string, session: Re
     await requireUser(client, uid);
     if (fields.personaId) await requirePersona(client, uid, fields.personaId);
     const { rows } = await client.query<SessionRow>(
-      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, forked_from, forks, merged_from, participants)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '[]'), coalesce($13::jsonb, '[]'), coalesce($14::jsonb, '[]'))
+      `INSERT INTO memex.sessions (user_id, id, title, title_key, title_source, persona_id, origin, metadata, created_at, updated_at, forked_from, forks, merged_from, participants, tags, trashed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '[]'), coalesce($13::jsonb, '[]'), coalesce($14::jsonb, '[]'), $16, $17)
        ON CONFLICT (user_id, id) DO UPDATE SET title = EXCLUDED.title, title_key = EXCLUDED.title_key, title_source = EXCLUDED.title_source, persona_id = EXCLUDED.persona_id,
-         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+         origin = EXCLUDED.origin, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, tags = EXCLUDED.tags, trashed_at = EXCLUDED.trashed_at,
          -- A restore given no lineage keeps the session's own.
          forked_from = CASE WHEN $15::boolean THEN EXCLUDED.forked_from ELSE memex.sessions.forked_from END,
          forks = coalesce($12::jsonb, memex.sessions.forks), merged_from = coalesce($13::jsonb, memex.sessions.merged_from),
@@ -247,10 +324,14 @@ export async function restoreSession(ctx: PgContext, userId: string, session: Re
        RETURNING ${SESSION_COLUMNS}`,
       [
         uid, fields.id, fields.title, fields.title === null ? null : foldCase(fields.title), fields.titleSource, fields.personaId, fields.origin, fields.metadata, fields.createdAt, fields.updatedAt,
-        fields.forkedFrom ?? null, jsonOrNull(fields.forks), jsonOrNull(fields.mergedFrom), jsonOrNull(fields.participants), fields.forkedFrom !== undefined,
+        fields.forkedFrom ?? null, jsonOrNull(fields.forks), jsonOrNull(fields.mergedFrom), jsonOrNull(fields.participants), fields.forkedFrom !== undefined, normalTags(fields.tags), fields.trashedAt,
       ],
     );
-    return summaryOf(rows[0] as SessionRow);
+    const row = rows[0] as SessionRow;
+    // The chunks follow the session's trash flag (a copy of a trashed session arrives trashed).
+    if (row.trashed_at !== null) await hideChunks(client, uid, 'c.session_id = $2', [row.id]);
+    else await unhideChunks(client, uid, 'c.session_id = $2', [row.id]);
+    return summaryOf(row);
   });
 }
 

@@ -36,6 +36,8 @@ import type {
   SessionPage,
   SessionVectorData,
   Store,
+  TagCount,
+  TrashedMessage,
   StoreRepair,
   StoreWarning,
   StoreLimits,
@@ -54,6 +56,7 @@ import * as notes from './notes.js';
 import * as imports from './imports.js';
 import * as personas from './personas.js';
 import * as sessions from './sessions.js';
+import * as trashed from './trashed-messages.js';
 import * as users from './users.js';
 import * as vectors from './vectors.js';
 
@@ -148,6 +151,18 @@ export class PostgresStore implements Store {
     return archive.readArchivedSession(this.ctx, userId, sessionId);
   }
 
+  trashSession(userId: string, sessionId: string, options?: { at?: string }): Promise<SessionSummary> {
+    return sessions.trashSession(this.ctx, userId, sessionId, options);
+  }
+
+  untrashSession(userId: string, sessionId: string): Promise<SessionSummary> {
+    return sessions.untrashSession(this.ctx, userId, sessionId);
+  }
+
+  listTags(userId: string): Promise<TagCount[]> {
+    return sessions.listTags(this.ctx, userId);
+  }
+
   appendMessages(userId: string, sessionId: string, input: readonly NewMessage[], options?: AppendOptions): Promise<Message[]> {
     return messages.appendMessages(this.ctx, userId, sessionId, input, options);
   }
@@ -162,6 +177,22 @@ export class PostgresStore implements Store {
   }
   deleteMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
     return messages.deleteMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  trashMessage(userId: string, sessionId: string, messageId: string, options?: { at?: string }): Promise<TrashedMessage> {
+    return trashed.trashMessage(this.ctx, userId, sessionId, messageId, options);
+  }
+
+  untrashMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
+    return trashed.untrashMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  listTrashedMessages(userId: string): Promise<TrashedMessage[]> {
+    return trashed.listTrashedMessages(this.ctx, userId);
+  }
+
+  purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
+    return trashed.purgeTrashedMessage(this.ctx, userId, sessionId, messageId);
   }
 
   createPersona(userId: string, input: NewPersona): Promise<Persona> {

@@ -3,7 +3,7 @@ import { EmbeddingModelSchema, FORMAT_VERSION, MemexError, parseInput, type Chun
 import type { SessionVectorData, VectorBatch, VectorStatus } from '../store.js';
 import { type PgContext } from './context.js';
 import { MESSAGE_COLUMNS, messageOf } from './messages.js';
-import { countChunks, deleteChunks } from './chunk-stats.js';
+import { countChunks, deleteChunks, hideChunks } from './chunk-stats.js';
 import { chunkTerms, recordAnalysis } from './lexical.js';
 import { readModel, recordModel, releaseDimension } from './model.js';
 import { requireSession } from './sessions.js';
@@ -95,11 +95,13 @@ export async function appendVectors(ctx: PgContext, userId: string, sessionId: s
   await recordFirstModel(ctx, batch, dimension);
   const analysis = await lexicalAnalysis(ctx);
   return ctx.as(uid, async (client) => {
-    await requireSession(client, uid, sid, { lock: true });
+    const session = await requireSession(client, uid, sid, { lock: true });
     if (dimension !== null) await checkSessionModel(client, uid, sid, batch.model, dimension);
     const through = await embeddedThrough(client, uid, sid);
     const kept = await inSession(client, uid, sid, batch, (seq) => seq > through, true);
     await insertRows(client, uid, sid, batch.model, kept, analysis);
+    // Rows of a session in the trash (embedded after it was trashed) stay out of search with the rest.
+    if (session.trashed_at !== null) await hideChunks(client, uid, 'c.session_id = $2', [sid]);
     return statusOf(client, uid, sid);
   });
 }
@@ -114,10 +116,11 @@ export async function replaceVectors(ctx: PgContext, userId: string, sessionId: 
   else if (dimension !== null && dimension !== recorded.dimension) await releaseDimension(ctx.pool);
   const analysis = await lexicalAnalysis(ctx);
   return ctx.as(uid, async (client) => {
-    await requireSession(client, uid, sid, { lock: true });
+    const session = await requireSession(client, uid, sid, { lock: true });
     const kept = await inSession(client, uid, sid, batch, () => true, false);
     await deleteChunks(client, uid, 'c.session_id = $2', [sid]);
     await insertRows(client, uid, sid, batch.model, kept, analysis);
+    if (session.trashed_at !== null) await hideChunks(client, uid, 'c.session_id = $2', [sid]);
     return statusOf(client, uid, sid);
   });
 }

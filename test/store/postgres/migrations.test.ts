@@ -4,7 +4,7 @@ import { MIGRATIONS, SCHEMA_LOCK, chunkTerms, migrate, openDatabase, readLexical
 import { expectCode } from '../../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../../helpers/postgres.js';
 
-const TABLES = ['api_keys', 'chunk_stats', 'chunk_terms', 'chunks', 'file_artifacts', 'files', 'import_jobs', 'imports', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'session_archives', 'sessions', 'summaries', 'term_stats', 'users'];
+const TABLES = ['api_keys', 'chunk_stats', 'chunk_terms', 'chunks', 'file_artifacts', 'files', 'import_jobs', 'imports', 'ingest_jobs', 'lexical', 'memex_schema', 'messages', 'model', 'notes', 'personas', 'session_archives', 'sessions', 'summaries', 'term_stats', 'trashed_messages', 'users'];
 
 describe('PostgreSQL migrations', () => {
   let server: TestDatabase;

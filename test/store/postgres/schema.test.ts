@@ -27,6 +27,7 @@ const PER_USER = [
   { table: 'ingest_jobs', key: { id: 'j1' }, column: 'name' },
   { table: 'import_jobs', key: { id: 'ijob_00000000000000000000000000' }, column: 'job' },
   { table: 'session_archives', key: { session_id: 's1' }, column: 'raw_bytes' },
+  { table: 'trashed_messages', key: { session_id: 's1', message_id: 'm0' }, column: 'message' },
 ] as const;
 
 /** One row in every per-user table for `userId`, written the way the service will: as that user. */
@@ -53,6 +54,7 @@ async function seed(pool: pg.Pool, userId: string): Promise<void> {
     await c.query("INSERT INTO memex.ingest_jobs (user_id, session_id, id, file_id, name, created) VALUES ($1, 's1', 'j1', $2, 'a.pdf', true)", [userId, SHA]);
     await c.query("INSERT INTO memex.import_jobs (user_id, id, job) VALUES ($1, 'ijob_00000000000000000000000000', '{}')", [userId]);
     await c.query("INSERT INTO memex.session_archives (user_id, session_id, format, payload, raw_bytes) VALUES ($1, 's1', 1, '\\x00', 1)", [userId]);
+    await c.query("INSERT INTO memex.trashed_messages (user_id, session_id, message_id, trashed_at, message, chunks) VALUES ($1, 's1', 'm0', now(), '{}', '[]')", [userId]);
   });
 }
 
