@@ -14,6 +14,15 @@ export interface ModelInfo {
   maxPositionEmbeddings: number | null;
 }
 
+/** Queries batched into one model run, at most this many texts. */
+const URGENT_BATCH = 32;
+
+/** What one request to the thread carries: one job, or several queries together. */
+interface Batch {
+  jobs: Job[];
+  id: number;
+}
+
 interface Job {
   texts: readonly string[];
   resolve: (rows: Float32Array) => void;
@@ -40,7 +49,8 @@ function startWorker(options: ModelThreadOptions): Worker {
  * with it). Here the caller only posts texts and receives rows.
  *
  * One request runs at a time; urgent ones (a query someone waits for) go before queued bulk
- * batches (ingest), so a search waits for at most the batch under way. The thread keeps the process
+ * batches (ingest), so a search waits for at most the batch under way, and queries waiting
+ * together run as one batch. The thread keeps the process
  * alive only while it has work. If it dies, the work in hand fails with MEMEX_MODEL_UNAVAILABLE and
  * the next request starts a new one.
  */
@@ -49,8 +59,10 @@ export class ModelThread {
   private ready: Promise<ModelInfo> | null = null;
   private readonly queue: Job[] = [];
   private urgentCount = 0;
-  private running: Job | null = null;
+  private running: Batch | null = null;
   private nextId = 0;
+  /** Requests sent to the thread (each one model run), for tests and benchmarks. */
+  requests = 0;
 
   constructor(private readonly options: ModelThreadOptions) {}
 
@@ -107,30 +119,44 @@ export class ModelThread {
 
   private pump(): void {
     if (this.running || this.queue.length === 0) return;
-    const job = this.queue.shift() as Job;
-    if (this.urgentCount > 0) this.urgentCount--;
-    this.running = job;
+    // Queries waiting together go as one batch: one model run instead of one each.
+    let urgent = 0;
+    let texts = 0;
+    while (urgent < this.urgentCount && texts + (this.queue[urgent] as Job).texts.length <= URGENT_BATCH) texts += (this.queue[urgent++] as Job).texts.length;
+    const jobs = this.queue.splice(0, Math.max(1, urgent));
+    this.urgentCount = Math.max(0, this.urgentCount - jobs.length);
+    const batch: Batch = { jobs, id: ++this.nextId };
+    this.running = batch;
     this.start().then(
       () => {
-        if (this.running !== job) return;
+        if (this.running !== batch) return;
         this.worker?.ref();
-        this.worker?.postMessage({ id: ++this.nextId, texts: job.texts });
+        this.requests++;
+        this.worker?.postMessage({ id: batch.id, texts: jobs.length === 1 ? (jobs[0] as Job).texts : jobs.flatMap((job) => job.texts) });
       },
-      (cause: unknown) => this.finish(job, null, cause),
+      (cause: unknown) => this.finish(batch, null, cause),
     );
   }
 
   private settle(message: Extract<ModelReply, { type: 'rows' | 'error' }>): void {
-    const job = this.running;
-    if (!job || message.id !== this.nextId) return;
-    if (message.type === 'rows') this.finish(job, message.data, null);
-    else this.finish(job, null, new Error(message.message));
+    const batch = this.running;
+    if (!batch || message.id !== batch.id) return;
+    if (message.type === 'rows') this.finish(batch, message.data, null);
+    else this.finish(batch, null, new Error(message.message));
   }
 
-  private finish(job: Job, rows: Float32Array | null, cause: unknown): void {
-    if (this.running === job) this.running = null;
-    if (rows) job.resolve(rows);
-    else job.reject(unavailable(this.options.id, cause));
+  private finish(batch: Batch, rows: Float32Array | null, cause: unknown): void {
+    if (this.running === batch) this.running = null;
+    if (rows && batch.jobs.length === 1) (batch.jobs[0] as Job).resolve(rows);
+    else if (rows) {
+      const total = batch.jobs.reduce((sum, job) => sum + job.texts.length, 0);
+      const dimension = total === 0 ? 0 : rows.length / total;
+      let at = 0;
+      for (const job of batch.jobs) {
+        job.resolve(rows.slice(at * dimension, (at + job.texts.length) * dimension));
+        at += job.texts.length;
+      }
+    } else for (const job of batch.jobs) job.reject(unavailable(this.options.id, cause));
     if (this.queue.length > 0) this.pump();
     else this.idle();
   }
@@ -144,7 +170,7 @@ export class ModelThread {
     if (this.worker !== worker) return;
     this.worker = null;
     this.ready = null;
-    const jobs = [...(this.running ? [this.running] : []), ...this.queue.splice(0)];
+    const jobs = [...(this.running ? this.running.jobs : []), ...this.queue.splice(0)];
     this.running = null;
     this.urgentCount = 0;
     for (const job of jobs) job.reject(unavailable(this.options.id, cause));

@@ -28,6 +28,34 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
     }
   });
 
+  it('runs queries waiting together as one batch, each getting its own rows', async () => {
+    const thread = await sharedThread();
+    try {
+      const info = await thread.start();
+      const queries = ['where did I move?', 'what is my sister called', 'when is the tax return due', 'bees'];
+      const alone = await Promise.all(queries.map((q) => thread.run([q], true)));
+      const before = thread.requests;
+      const bulk = thread.run(Array.from({ length: 16 }, (_, i) => `bulk text number ${i}`));
+      const together = await Promise.all(queries.map((q) => thread.run([q], true)));
+      await bulk;
+      // The bulk batch, then one run for the four queries.
+      expect(thread.requests - before).toBe(2);
+      for (const [i, rows] of together.entries()) {
+        expect(rows.length).toBe(info.dimension);
+        const single = alone[i] as Float32Array;
+        let dot = 0;
+        let norms = 0;
+        for (let d = 0; d < info.dimension; d++) {
+          dot += (rows[d] as number) * (single[d] as number);
+          norms += (single[d] as number) ** 2;
+        }
+        expect(dot / norms).toBeGreaterThan(0.999);
+      }
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('fails the work in hand with MEMEX_MODEL_UNAVAILABLE when the thread dies, and starts a new thread for the next', async () => {
     const thread = await sharedThread();
     try {
