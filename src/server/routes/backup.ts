@@ -1,11 +1,9 @@
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { MemexError } from '../../core/index.js';
+import { saveUploadPart } from '../upload.js';
 import { signalOf, userOf, type App, type ServerContext } from '../app.js';
 
 const RestoreQuery = z.strictObject({
@@ -60,16 +58,7 @@ export function backupRoutes(app: App, { memex }: ServerContext): void {
             part.file.resume();
             throw new MemexError('MEMEX_INVALID_INPUT', `the file part is named "${part.fieldname}"; name it "file"`);
           }
-          let total = 0;
-          const count = new Transform({
-            transform(chunk: Buffer, _encoding, done) {
-              total += chunk.length;
-              if (total > limit) done(new MemexError('MEMEX_FILE_TOO_LARGE', `the upload is over limits.maxImportBytes (${limit} bytes)`, { details: { limit } }));
-              else done(null, chunk);
-            },
-          });
-          await pipeline(part.file, count, createWriteStream(path));
-          if (part.file.truncated) throw new MemexError('MEMEX_FILE_TOO_LARGE', `the upload is over limits.maxImportBytes (${limit} bytes)`, { details: { limit } });
+          await saveUploadPart(part.file, path, { total: 0, limit });
           received = true;
         }
         if (!received) throw new MemexError('MEMEX_INVALID_INPUT', 'the form has no file part; send the backup in a part named "file"');

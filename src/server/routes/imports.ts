@@ -1,14 +1,12 @@
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { z } from 'zod';
 import { IMPORT_SOURCES, ImportJobSchema, ImportRecordSchema, MemexError, type ImportSource } from '../../core/index.js';
 import type { ImportJobEvent } from '../../import/index.js';
 import { userOf, type App, type ServerContext } from '../app.js';
 import { streamJob } from '../job-events.js';
+import { saveUploadPart } from '../upload.js';
 
 const ImportParams = z.strictObject({ importId: z.string().min(1).max(100) });
 const ImportJobParams = z.strictObject({ jobId: z.string().min(1).max(100) });
@@ -44,7 +42,8 @@ export function importRoutes(app: App, { memex, streams }: ServerContext): void 
       const paths: string[] = [];
       const names: string[] = [];
       const fields: Record<string, string> = {};
-      let total = 0;
+      // Counted across all the files, so the limit holds for the whole upload.
+      const budget = { total: 0, limit };
       try {
         for await (const part of request.parts({ limits: { files: MAX_FILES, fileSize: limit + 1, fields: 8, fieldSize: 256 } })) {
           if (part.type === 'field') {
@@ -56,16 +55,7 @@ export function importRoutes(app: App, { memex, streams }: ServerContext): void 
             throw new MemexError('MEMEX_INVALID_INPUT', `the file part is named "${part.fieldname}"; name each export part "file"`);
           }
           const path = join(dir, `${paths.length}.upload`);
-          // Counted across all the files, so the limit holds for the whole upload.
-          const count = new Transform({
-            transform(chunk: Buffer, _encoding, done) {
-              total += chunk.length;
-              if (total > limit) done(new MemexError('MEMEX_FILE_TOO_LARGE', `the upload is over limits.maxImportBytes (${limit} bytes)`, { details: { limit } }));
-              else done(null, chunk);
-            },
-          });
-          await pipeline(part.file, count, createWriteStream(path));
-          if (part.file.truncated) throw new MemexError('MEMEX_FILE_TOO_LARGE', `the upload is over limits.maxImportBytes (${limit} bytes)`, { details: { limit } });
+          await saveUploadPart(part.file, path, budget);
           paths.push(path);
           names.push((part.filename ?? `file ${paths.length}`).slice(0, 255));
         }
