@@ -49,6 +49,11 @@ export async function snapshot(store: Store): Promise<unknown> {
         files,
         vectors: { rows: vectors.rows, model: vectors.model, dimension: vectors.dimension, tail: vectors.tail, lines: rows },
         summary: await store.getSummary(profile.id, session.id),
+        trashedMessages: (await store.readTrashedMessages(profile.id, session.id)).map(({ lines, vectors, ...item }) => {
+          const width = lines.length > 0 ? vectors.length / lines.length : 0;
+          // A row's number is its place in the session when it was trashed: not kept by every backend.
+          return { ...item, lines: lines.map(({ row: _row, ...line }, i) => ({ line, row: sha(new Uint8Array(vectors.buffer, vectors.byteOffset + i * width * 4, width * 4)) })) };
+        }),
       });
     }
     users.push({ profile, personas: await store.listPersonas(profile.id), notes: await store.listNotes(profile.id), sessions });
