@@ -80,6 +80,10 @@ async function fill(store: Store): Promise<void> {
   await store.restoreSession('alice', { ...(await store.getSession('alice', imported.id)), forkedFrom: { sessionId: long.id, messageId: first[0]!.id }, mergedFrom: [long.id] });
   await store.updateSession('alice', long.id, { addFork: imported.id });
   await store.appendVectors('alice', imported.id, { model: 'test-model', chunks: messageChunks((await store.listMessages('alice', imported.id)).messages[1]!, 1), vectors: [row(900)] });
+  // The message trash travels: a trashed message with its row, restorable in place in the copy.
+  const [doomed] = await store.appendMessages('alice', imported.id, [{ role: 'user', content: 'Forget I said that', createdAt: t(20_003) }]);
+  await store.appendVectors('alice', imported.id, { model: 'test-model', chunks: messageChunks(doomed!, 1), vectors: [row(901)] });
+  await store.trashMessage('alice', imported.id, doomed!.id, { at: t(20_004) });
   // Tags and the trash travel: a trashed session arrives trashed, with its messages and rows.
   await store.updateSession('alice', long.id, { addTags: ['work', 'long'] });
   await store.updateSession('alice', imported.id, { addTags: ['ocean'] });
