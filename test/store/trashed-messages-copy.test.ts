@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseId, type Chunk, type Message } from '../../src/core/index.js';
 import { FlatFileStore, PostgresStore, toNewMessage, type Store } from '../../src/store/index.js';
+import { expectCode } from '../helpers/errors.js';
 import { resetMemexSchema, startTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -142,6 +143,21 @@ describe('readTrashedMessages / restoreTrashedMessage across backends', () => {
     await untrashAll(a, 'round', sid, trashed);
     await untrashAll(c, 'round', sid, trashed);
     expect(await state(c, 'round', sid)).toEqual(await state(a, 'round', sid));
+  });
+
+  it('bad input is a coded error on both backends: rows that do not fit, a bad row, a session that is not there', async () => {
+    for (const openOne of [openFlat, openPg]) {
+      const a = await openFlat();
+      const { sid } = await source(a, 'bad');
+      const b = await openOne();
+      await copy(a, b, 'bad', sid);
+      const [item] = await a.readTrashedMessages('bad', sid);
+      await expectCode(b.restoreTrashedMessage('bad', sid, { ...item!, vectors: item!.vectors.subarray(1) }), 'MEMEX_INVALID_INPUT');
+      await expectCode(b.restoreTrashedMessage('bad', sid, { ...item!, lines: [{ ...item!.lines[0]!, tokens: -1 }] }), 'MEMEX_INVALID_INPUT');
+      await expectCode(b.readTrashedMessages('bad', 'ses_nothere'), 'MEMEX_SESSION_NOT_FOUND');
+      await expectCode(b.restoreTrashedMessage('bad', 'ses_nothere', item!), 'MEMEX_SESSION_NOT_FOUND');
+      await resetMemexSchema(database.url);
+    }
   });
 
   it('writing the same item again replaces it (a re-run copies nothing twice)', async () => {

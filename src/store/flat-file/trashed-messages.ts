@@ -160,9 +160,10 @@ export async function readTrashedMessages(ctx: FlatFileContext, userId: string, 
 
 export async function restoreTrashedMessage(ctx: FlatFileContext, userId: string, sessionId: string, copy: TrashedMessageCopy): Promise<void> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  const message = MessageSchema.parse({ ...copy.message, sessionId: sid });
+  const message = parseInput(MessageSchema, { ...copy.message, sessionId: sid }, 'trashed message');
   const trashedAt = parseInput(TimestampInputSchema, copy.trashedAt, 'trash time');
-  const rows = z.array(VectorLineSchema).parse(copy.lines);
+  const rows = parseInput(z.array(VectorLineSchema), copy.lines, 'trashed message rows');
+  const summary = copy.summary === null ? null : parseInput(SummarySchema, { ...copy.summary, sessionId: sid }, 'trashed message summary');
   if (rows.length > 0 ? copy.vectors.length % rows.length !== 0 : copy.vectors.length !== 0) {
     throw new MemexError('MEMEX_INVALID_INPUT', `trashed message ${message.id}: ${copy.vectors.length} floats do not make ${rows.length} rows`);
   }
@@ -179,7 +180,7 @@ export async function restoreTrashedMessage(ctx: FlatFileContext, userId: string
       model: rows.length > 0 ? copy.model : null,
       rows,
       vectors: Buffer.from(copy.vectors.buffer, copy.vectors.byteOffset, copy.vectors.byteLength).toString('base64'),
-      summary: copy.summary === null ? null : SummarySchema.parse({ ...copy.summary, sessionId: sid }),
+      summary,
     };
     const items = (await readItems(ctx, uid, sid)).filter((other) => other.messageId !== message.id);
     await writeItems(ctx, uid, sid, [...items, item]);
