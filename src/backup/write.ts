@@ -225,8 +225,8 @@ class Writer {
         })(),
       );
     }
-    // The session's trash of messages (an archived session's stays inside its archive).
-    const trashed = session.archivedAt === null ? await this.store.readTrashedMessages(userId, sid) : [];
+    // The session's trash of messages (an archived session's read out of its archive).
+    const trashed = await reader.readTrashedMessages();
     if (trashed.length > 0) {
       let text = '';
       for (const item of trashed) {

@@ -224,6 +224,8 @@ export interface ArchivedSessionContent {
   /** In the order `listFiles` gives them. */
   files: ArchivedFile[];
   summary: Summary | null;
+  /** Its message trash, as `readTrashedMessages` gives a live session's. */
+  trashedMessages: TrashedMessageCopy[];
 }
 
 /**

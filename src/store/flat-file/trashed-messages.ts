@@ -138,24 +138,33 @@ export async function readTrashedMessages(ctx: FlatFileContext, userId: string, 
   await requireUser(ctx, uid);
   return ctx.mutex.run(sessionKey(uid, sid), async () => {
     await loadSession(ctx, uid, sid);
-    const items = await readItems(ctx, uid, sid);
-    return items
-      .map((item) => {
-        const saved = Buffer.from(item.vectors, 'base64');
-        return {
-          sessionId: sid,
-          message: parseLine(item.line),
-          trashedAt: item.trashedAt,
-          after: item.after,
-          index: item.index,
-          summary: item.summary,
-          model: item.model,
-          lines: item.rows,
-          vectors: new Float32Array(saved.buffer.slice(saved.byteOffset, saved.byteOffset + saved.byteLength)),
-        };
-      })
-      .sort((a, b) => (a.trashedAt < b.trashedAt ? -1 : a.trashedAt > b.trashedAt ? 1 : 0));
+    return copiesOf(await readItems(ctx, uid, sid), sid);
   });
+}
+
+/** The trash of an archived session's extracted copy (`trashed_messages.json` at `path`). */
+export async function trashedCopiesAt(path: string, sid: SessionId): Promise<TrashedMessageCopy[]> {
+  const file = await readJsonRecord(path, TrashFileSchema, (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', reason, { cause, details: { path } }));
+  return copiesOf(file?.items ?? [], sid);
+}
+
+function copiesOf(items: readonly TrashedItem[], sid: SessionId): TrashedMessageCopy[] {
+  return items
+    .map((item) => {
+      const saved = Buffer.from(item.vectors, 'base64');
+      return {
+        sessionId: sid,
+        message: parseLine(item.line),
+        trashedAt: item.trashedAt,
+        after: item.after,
+        index: item.index,
+        summary: item.summary,
+        model: item.model,
+        lines: item.rows,
+        vectors: new Float32Array(saved.buffer.slice(saved.byteOffset, saved.byteOffset + saved.byteLength)),
+      };
+    })
+    .sort((a, b) => (a.trashedAt < b.trashedAt ? -1 : a.trashedAt > b.trashedAt ? 1 : 0));
 }
 
 export async function restoreTrashedMessage(ctx: FlatFileContext, userId: string, sessionId: string, copy: TrashedMessageCopy): Promise<void> {

@@ -233,8 +233,7 @@ class Migration {
       await this.to.setSummary(userId, sid, summary);
       this.written.summaries++;
     }
-    // An archived session's message trash stays in its archive.
-    if (!source.archived) await this.copyTrashed(userId, sid);
+    await this.copyTrashed(userId, sid, source);
     // Last: appending moved the target's updatedAt on, and an earlier, cut-off run may have left it so.
     const now = await this.to.getSession(userId, sid);
     const stale = !isDeepStrictEqual(restorable(now), restorable(session));
@@ -248,8 +247,8 @@ class Migration {
    * there puts each back as in the source), newest trashed first; nothing is written when the
    * target's trash already reads the same, and what the source's trash no longer holds is purged.
    */
-  private async copyTrashed(userId: string, sessionId: string): Promise<void> {
-    const items = await this.from.readTrashedMessages(userId, sessionId);
+  private async copyTrashed(userId: string, sessionId: string, source: SessionReader): Promise<void> {
+    const items = await source.readTrashedMessages();
     const there = await this.to.readTrashedMessages(userId, sessionId);
     if (isDeepStrictEqual(items.map(comparable), there.map(comparable))) return;
     const kept = new Set(items.map((item) => item.message.id));

@@ -129,48 +129,53 @@ export async function readTrashedMessages(ctx: PgContext, userId: string, sessio
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   return ctx.as(uid, async (client) => {
     await requireSession(client, uid, sid);
-    const { rows } = await client.query<MessageRow & { trashed_at: Date }>(
-      `SELECT (jsonb_populate_record(NULL::memex.messages, t.message)).*, t.trashed_at AS trashed_at FROM memex.trashed_messages t
-        WHERE t.user_id = $1 AND t.session_id = $2 ORDER BY t.trashed_at, t.message_id`,
-      [uid, sid],
-    );
-    const { rows: chunkRows } = await client.query<ChunkRow & { message: string }>(
-      `SELECT t.message_id AS message, c.id, (e.ord - 1)::text AS row, c.source, c.part_index, c.part_count, c.span_start, c.span_end, c.text, c.tokens, c.model, c.embedding::text AS embedding
-         FROM memex.trashed_messages t CROSS JOIN LATERAL jsonb_array_elements(t.chunks) WITH ORDINALITY AS e(value, ord)
-         CROSS JOIN LATERAL jsonb_populate_record(NULL::memex.chunks, e.value) AS c
-        WHERE t.user_id = $1 AND t.session_id = $2 ORDER BY t.message_id, e.ord`,
-      [uid, sid],
-    );
-    const { rows: summaries } = await client.query<SummaryRow & { message: string }>(
-      `SELECT t.message_id AS message, s.* FROM memex.trashed_messages t CROSS JOIN LATERAL jsonb_populate_record(NULL::memex.summaries, t.summary) AS s
-        WHERE t.user_id = $1 AND t.session_id = $2 AND t.summary IS NOT NULL`,
-      [uid, sid],
-    );
     const { rows: live } = await client.query<{ id: string; seq: string }>('SELECT id, seq FROM memex.messages WHERE user_id = $1 AND session_id = $2', [uid, sid]);
-    return rows.map((row) => {
-      // Where it stood when trashed: among the messages then in the session (those still in it and
-      // those trashed after it); a copy puts those back first, newest trashed first.
-      const then = [
-        ...live.map((m) => ({ id: m.id, seq: BigInt(m.seq) })),
-        ...rows.filter((other) => other.trashed_at > row.trashed_at || (other.trashed_at.getTime() === row.trashed_at.getTime() && other.id > row.id)).map((other) => ({ id: other.id, seq: BigInt(other.seq) })),
-      ].filter((m) => m.seq < BigInt(row.seq));
-      then.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
-      const mine = chunkRows.filter((chunk) => chunk.message === row.id);
-      const dimension = mine[0] ? parseVector(mine[0].embedding ?? '[]').length : 0;
-      const { lines, vectors } = linesAndVectors(mine, dimension);
-      const summary = summaries.find((s) => s.message === row.id);
-      return {
-        sessionId: sid,
-        message: messageOf(row),
-        trashedAt: iso(row.trashed_at),
-        after: then.at(-1)?.id ?? null,
-        index: then.length,
-        summary: summary ? summaryOfRow(summary) : null,
-        model: mine[0]?.model ?? null,
-        lines,
-        vectors,
-      };
-    });
+    return trashedCopies(client, uid, sid, live);
+  });
+}
+
+/** The session's trash with each message's place among `live` (the session's messages: its rows, or an archive's). */
+export async function trashedCopies(client: PoolClient, uid: UserId, sid: SessionId, live: readonly { id: string; seq: string }[]): Promise<TrashedMessageCopy[]> {
+  const { rows } = await client.query<MessageRow & { trashed_at: Date }>(
+    `SELECT (jsonb_populate_record(NULL::memex.messages, t.message)).*, t.trashed_at AS trashed_at FROM memex.trashed_messages t
+      WHERE t.user_id = $1 AND t.session_id = $2 ORDER BY t.trashed_at, t.message_id`,
+    [uid, sid],
+  );
+  const { rows: chunkRows } = await client.query<ChunkRow & { message: string }>(
+    `SELECT t.message_id AS message, c.id, (e.ord - 1)::text AS row, c.source, c.part_index, c.part_count, c.span_start, c.span_end, c.text, c.tokens, c.model, c.embedding::text AS embedding
+       FROM memex.trashed_messages t CROSS JOIN LATERAL jsonb_array_elements(t.chunks) WITH ORDINALITY AS e(value, ord)
+       CROSS JOIN LATERAL jsonb_populate_record(NULL::memex.chunks, e.value) AS c
+      WHERE t.user_id = $1 AND t.session_id = $2 ORDER BY t.message_id, e.ord`,
+    [uid, sid],
+  );
+  const { rows: summaries } = await client.query<SummaryRow & { message: string }>(
+    `SELECT t.message_id AS message, s.* FROM memex.trashed_messages t CROSS JOIN LATERAL jsonb_populate_record(NULL::memex.summaries, t.summary) AS s
+      WHERE t.user_id = $1 AND t.session_id = $2 AND t.summary IS NOT NULL`,
+    [uid, sid],
+  );
+  return rows.map((row) => {
+    // Where it stood when trashed: among the messages then in the session (those still in it and
+    // those trashed after it); a copy puts those back first, newest trashed first.
+    const then = [
+      ...live.map((m) => ({ id: m.id, seq: BigInt(m.seq) })),
+      ...rows.filter((other) => other.trashed_at > row.trashed_at || (other.trashed_at.getTime() === row.trashed_at.getTime() && other.id > row.id)).map((other) => ({ id: other.id, seq: BigInt(other.seq) })),
+    ].filter((m) => m.seq < BigInt(row.seq));
+    then.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+    const mine = chunkRows.filter((chunk) => chunk.message === row.id);
+    const dimension = mine[0] ? parseVector(mine[0].embedding ?? '[]').length : 0;
+    const { lines, vectors } = linesAndVectors(mine, dimension);
+    const summary = summaries.find((s) => s.message === row.id);
+    return {
+      sessionId: sid,
+      message: messageOf(row),
+      trashedAt: iso(row.trashed_at),
+      after: then.at(-1)?.id ?? null,
+      index: then.length,
+      summary: summary ? summaryOfRow(summary) : null,
+      model: mine[0]?.model ?? null,
+      lines,
+      vectors,
+    };
   });
 }
 
