@@ -3,6 +3,7 @@ import {
   ChunkSchema,
   EmbeddingModelSchema,
   FileRecordSchema,
+  MessageSchema,
   ImportRecordSchema,
   NoteSchema,
   PersonaSchema,
@@ -25,6 +26,7 @@ import { FILE_ARTIFACTS } from '../store/index.js';
  * users/<userId>/sessions/<id>/session.json    the whole session meta, its summary, its files' records, its vectors' model
  * users/<userId>/sessions/<id>/messages.jsonl  every message as stored, oldest first
  * users/<userId>/sessions/<id>/vectors.jsonl   one line per row: the chunk and its float32 row (base64), in row order
+ * users/<userId>/sessions/<id>/trashed.jsonl   its trashed messages (when it has any), oldest trashed first: each with its place and rows
  * users/<userId>/sessions/<id>/files/<fileId>              the file's bytes
  * users/<userId>/sessions/<id>/files/<fileId>.<artifact>   what ingest derived (text.json, thumbnails)
  * ```
@@ -42,6 +44,7 @@ const sessionDir = (userId: string, sessionId: string): string => `users/${userI
 export const sessionEntry = (userId: string, sessionId: string): string => `${sessionDir(userId, sessionId)}/session.json`;
 export const messagesEntry = (userId: string, sessionId: string): string => `${sessionDir(userId, sessionId)}/messages.jsonl`;
 export const vectorsEntry = (userId: string, sessionId: string): string => `${sessionDir(userId, sessionId)}/vectors.jsonl`;
+export const trashedEntry = (userId: string, sessionId: string): string => `${sessionDir(userId, sessionId)}/trashed.jsonl`;
 export const fileEntry = (userId: string, sessionId: string, fileId: string): string => `${sessionDir(userId, sessionId)}/files/${fileId}`;
 export const artifactEntry = (userId: string, sessionId: string, fileId: string, artifact: string): string => `${fileEntry(userId, sessionId, fileId)}.${artifact}`;
 
@@ -104,3 +107,15 @@ export type SessionRecord = z.infer<typeof SessionRecordSchema>;
 /** One row of `vectors.jsonl`: the chunk as stored, and its float32 row as base64 (little-endian). */
 export const VectorRowSchema = ChunkSchema.extend({ vector: z.string() });
 export type VectorRow = z.infer<typeof VectorRowSchema>;
+
+/** One line of `trashed.jsonl`: a trashed message as `Store.readTrashedMessages` gives it, its rows as in `vectors.jsonl`. */
+export const TrashedRowSchema = z.object({
+  message: MessageSchema,
+  trashedAt: TimestampSchema,
+  after: z.string().nullable(),
+  index: z.number().int().nonnegative(),
+  summary: SummarySchema.nullable(),
+  model: z.string().nullable(),
+  rows: z.array(VectorRowSchema),
+});
+export type TrashedRow = z.infer<typeof TrashedRowSchema>;

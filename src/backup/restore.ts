@@ -2,17 +2,19 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import {
+  FORMAT_VERSION,
   isMemexError,
   MemexError,
   MessageSchema,
   parseId,
   type Chunk,
+  type Message,
   type NewMessage,
   type SessionSummary,
   type UserId,
 } from '../core/index.js';
 import { ZipArchive, type ZipLimits } from '../import/index.js';
-import { toNewMessage, type RestoredSession, type Store } from '../store/index.js';
+import { toNewMessage, type RestoredSession, type Store, type TrashedMessageCopy } from '../store/index.js';
 import {
   artifactEntry,
   BACKUP_FORMAT_VERSION,
@@ -22,6 +24,8 @@ import {
   MANIFEST_SHA_ENTRY,
   messagesEntry,
   sessionEntry,
+  trashedEntry,
+  TrashedRowSchema,
   SessionRecordSchema,
   userEntry,
   UserRecordSchema,
@@ -176,6 +180,7 @@ async function check(archive: ZipArchive, options: Pick<RestoreOptions, 'signal'
     for (const sid of user.sessions) {
       owners.set(messagesEntry(user.id, sid), { userId: user.id, sessionId: sid });
       owners.set(vectorsEntry(user.id, sid), { userId: user.id, sessionId: sid });
+      owners.set(trashedEntry(user.id, sid), { userId: user.id, sessionId: sid });
     }
   }
 
@@ -208,7 +213,7 @@ async function check(archive: ZipArchive, options: Pick<RestoreOptions, 'signal'
         } catch (cause) {
           throw invalid(`line ${lines} of ${entry.name} is not JSON`, { entry: entry.name, line: lines }, cause);
         }
-        const parsed = vectors ? VectorRowSchema.safeParse(value) : MessageSchema.safeParse(value);
+        const parsed = vectors ? VectorRowSchema.safeParse(value) : entry.name.endsWith('/trashed.jsonl') ? TrashedRowSchema.safeParse(value) : MessageSchema.safeParse(value);
         if (!parsed.success) throw invalid(`line ${lines} of ${entry.name} does not match its schema`, { entry: entry.name, line: lines });
         if (vectors && 'vector' in parsed.data) {
           const length = Buffer.byteLength(parsed.data.vector, 'base64');
@@ -440,6 +445,7 @@ class Restorer {
     if (batch.length > 0) await this.store.appendMessages(uid, sid, batch);
     if (record.vectors.rows > 0) await this.vectors(from, uid, sid, record.vectors.model as string);
     if (record.summary) await this.store.setSummary(uid, sid, record.summary);
+    await this.trashed(from, uid, sid);
     // Last: appending moved updatedAt on, and the session may have been in the trash.
     await this.store.restoreSession(uid, session);
     // Written live, then archived again in this store's own format, at the time it was archived.
@@ -475,6 +481,32 @@ class Restorer {
       lastKey = key;
     }
     await flush();
+  }
+
+  /** The session's trashed messages back into its trash, newest trashed first (each one's place is then there). */
+  private async trashed(from: string, uid: string, sid: string): Promise<void> {
+    const name = trashedEntry(from, sid);
+    if (!this.verified.manifest.entries.some((entry) => entry.name === name)) return;
+    const items: TrashedMessageCopy[] = [];
+    for await (const line of this.lines(name)) {
+      const { rows, ...item } = TrashedRowSchema.parse(JSON.parse(line));
+      const vectors: Float32Array[] = rows.map(({ vector }) => {
+        const bytes = Buffer.from(vector, 'base64');
+        return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      });
+      const flat = new Float32Array(vectors.reduce((sum, v) => sum + v.length, 0));
+      let at = 0;
+      for (const v of vectors) {
+        flat.set(v, at);
+        at += v.length;
+      }
+      const lines = rows.map(({ vector: _vector, ...chunk }, row) => ({ ...chunk, v: FORMAT_VERSION, row, model: item.model ?? '' }));
+      items.push({ ...item, sessionId: sid, message: { ...item.message, sessionId: sid } as Message, lines, vectors: flat });
+    }
+    for (const item of items.reverse()) {
+      this.check();
+      await this.store.restoreTrashedMessage(uid, sid, item);
+    }
   }
 
   private async *lines(name: string): AsyncGenerator<string> {

@@ -12,6 +12,7 @@ import {
   MANIFEST_SHA_ENTRY,
   messagesEntry,
   sessionEntry,
+  trashedEntry,
   userEntry,
   vectorsEntry,
   zeroCounts,
@@ -19,6 +20,7 @@ import {
   type BackupManifest,
   type ManifestEntry,
   type SessionRecord,
+  type TrashedRow,
   type UserRecord,
   type VectorRow,
 } from './format.js';
@@ -222,6 +224,21 @@ class Writer {
           }
         })(),
       );
+    }
+    // The session's trash of messages (an archived session's read out of its archive).
+    const trashed = await reader.readTrashedMessages();
+    if (trashed.length > 0) {
+      let text = '';
+      for (const item of trashed) {
+        const dimension = item.lines.length > 0 ? item.vectors.length / item.lines.length : 0;
+        const rows = item.lines.map(({ v: _v, row: _row, model: _model, ...chunk }, i) => {
+          const vector = item.vectors.subarray(i * dimension, (i + 1) * dimension);
+          return { ...chunk, vector: Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64') };
+        });
+        const row: TrashedRow = { message: item.message, trashedAt: item.trashedAt, after: item.after, index: item.index, summary: item.summary, model: item.model, rows };
+        text += `${JSON.stringify(row)}\n`;
+      }
+      this.addBuffer(trashedEntry(userId, sid), Buffer.from(text), true);
     }
   }
 

@@ -1,5 +1,5 @@
 import { isMemexError, MemexError, type FileRecord, type Message, type SessionSummary, type Summary } from '../core/index.js';
-import type { ArchivedSessionContent, FileArtifactName, SessionVectorData, Store, VectorStatus } from './store.js';
+import type { ArchivedSessionContent, FileArtifactName, SessionVectorData, Store, TrashedMessageCopy, VectorStatus } from './store.js';
 
 /**
  * One session's content read the same way whether it is live or archived: what carries sessions
@@ -19,6 +19,8 @@ export interface SessionReader {
   readFileArtifact(fileId: string, name: FileArtifactName): Promise<Buffer | null>;
   streamMessages(options?: { signal?: AbortSignal }): AsyncIterable<Message>;
   getSummary(): Promise<Summary | null>;
+  /** Its message trash (`Store.readTrashedMessages`), oldest trashed first. */
+  readTrashedMessages(): Promise<TrashedMessageCopy[]>;
 }
 
 export async function sessionReader(store: Store, userId: string, session: Pick<SessionSummary, 'id' | 'archivedAt'>): Promise<SessionReader> {
@@ -47,6 +49,7 @@ function liveReader(store: Store, userId: string, sessionId: string): SessionRea
       }),
     streamMessages: (options) => store.streamMessages(userId, sessionId, options),
     getSummary: () => store.getSummary(userId, sessionId),
+    readTrashedMessages: () => store.readTrashedMessages(userId, sessionId),
   };
 }
 
@@ -72,6 +75,7 @@ function archivedReader(content: ArchivedSessionContent): SessionReader {
     readFileArtifact: (fileId, name) => Promise.resolve(fileOf(fileId).artifacts[name] ?? null),
     streamMessages: (options = {}) => iterate(content.messages, options.signal),
     getSummary: () => Promise.resolve(content.summary),
+    readTrashedMessages: () => Promise.resolve(content.trashedMessages),
   };
 }
 

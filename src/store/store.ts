@@ -143,6 +143,24 @@ export interface TrashedMessage {
   trashedAt: string;
 }
 
+/**
+ * A trashed message with what restoring it needs, in one form both backends share (what backup and
+ * migration carry): where it stood and its vector rows, so a copy untrashes it in place, not embedded again.
+ */
+export interface TrashedMessageCopy extends TrashedMessage {
+  /** The message it followed when it was trashed (null: it was the first); untrash puts it back after it. */
+  after: string | null;
+  /** Its position then: where untrash puts it when `after` is no longer there. */
+  index: number;
+  /** The summary its removal dropped, given back by untrash when none was made since. */
+  summary: Summary | null;
+  /** The model of its rows; null when it has none. */
+  model: string | null;
+  /** Its rows' lines in row order; `vectors` holds their float32 rows, row-major. */
+  lines: VectorLine[];
+  vectors: Float32Array;
+}
+
 /** A tag and how many of the user's sessions (outside the trash) carry it. */
 export interface TagCount {
   tag: string;
@@ -206,6 +224,8 @@ export interface ArchivedSessionContent {
   /** In the order `listFiles` gives them. */
   files: ArchivedFile[];
   summary: Summary | null;
+  /** Its message trash, as `readTrashedMessages` gives a live session's. */
+  trashedMessages: TrashedMessageCopy[];
 }
 
 /**
@@ -316,6 +336,14 @@ export interface Store {
   listTrashedMessages(userId: string): Promise<TrashedMessage[]>;
   /** Forgets a trashed message for good; MEMEX_NOT_IN_TRASH. */
   purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void>;
+  /** The session's trashed messages with their place and rows (what a copy carries), oldest trashed first. */
+  readTrashedMessages(userId: string, sessionId: string): Promise<TrashedMessageCopy[]>;
+  /**
+   * Puts a copy's trashed message into this session's trash exactly (replacing one with its id), so
+   * `untrashMessage` puts it back in its place with its rows. A copy writes the session's messages
+   * first, then its trashed ones newest trashed first (each one's `after` is then in place).
+   */
+  restoreTrashedMessage(userId: string, sessionId: string, item: TrashedMessageCopy): Promise<void>;
 
   /**
    * Finds what reading skips or hides and repairs it, keeping a copy of anything it replaces: an

@@ -51,12 +51,24 @@ const SAMPLE: Data = {
       personas: ['p1', 'p2'],
       notes: ['likes tea', 'lives in Lisbon'],
       sessions: [
-        { title: 'First', metadata: { project: 'x' }, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi 😀' }, { role: 'user', content: 'bye' }], files: ['report one', 'two'], embedded: 2, summary: true, imported: false, archived: true, trashed: false, tags: [] },
-        { title: undefined, metadata: {}, messages: [{ role: 'user', content: 'imported' }], files: [], embedded: 1, summary: false, imported: true, archived: false, trashed: true, tags: ['work'] },
+        { title: 'First', metadata: { project: 'x' }, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi 😀' }, { role: 'user', content: 'bye' }], files: ['report one', 'two'], embedded: 2, summary: true, imported: false, archived: true, trashed: false, trashMessage: false, tags: [] },
+        {
+          title: undefined,
+          metadata: {},
+          messages: [{ role: 'user', content: 'imported' }, { role: 'assistant', content: 'gone soon' }],
+          files: [],
+          embedded: 2,
+          summary: false,
+          imported: true,
+          archived: false,
+          trashed: true,
+          trashMessage: true,
+          tags: ['work'],
+        },
       ],
       imports: true,
     },
-    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'Empty', metadata: {}, messages: [], files: [], embedded: 0, summary: false, imported: false, archived: false, trashed: false, tags: [] }], imports: false },
+    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'Empty', metadata: {}, messages: [], files: [], embedded: 0, summary: false, imported: false, archived: false, trashed: false, trashMessage: false, tags: [] }], imports: false },
   ],
 };
 
@@ -148,6 +160,8 @@ describe('backup and restore: restore(backup(x)) equals x', () => {
     expect(manifest.memexVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(manifest.counts).toEqual({ users: 2, personas: 2, notes: 2, imports: 1, sessions: 3, messages: 4, files: 2, fileBytes: 15, artifacts: 2, summaries: 1, vectorRows: 4 });
     const names = (await readEntries(join(root, 'b.zip'))).map((e) => e.name);
+    // The trashed message travels in its session's trashed.jsonl, listed with its sha256 like the rest.
+    expect(manifest.entries.filter((e) => e.name.endsWith('/trashed.jsonl'))).toHaveLength(1);
     expect(names.filter((n) => n !== 'manifest.json' && n !== 'manifest.sha256').sort()).toEqual(manifest.entries.map((e) => e.name).sort());
   });
 });
@@ -168,6 +182,7 @@ describe('a restore refuses, and writes nothing', () => {
   const cases: [string, (name: string, data: Buffer) => Buffer | null][] = [
     ['one byte of a message changed', (name, data) => (name.endsWith('messages.jsonl') && data.length > 0 ? Buffer.from(data.toString().replace('hello', 'jello')) : data)],
     ['one byte of a file changed', (name, data) => (/files\/[0-9a-f]{64}$/.test(name) ? Buffer.concat([data.subarray(0, 1), Buffer.from([data[1]! ^ 1]), data.subarray(2)]) : data)],
+    ['one byte of a trashed message changed', (name, data) => (name.endsWith('/trashed.jsonl') ? Buffer.from(data.toString().replace('gone soon', 'gone moon')) : data)],
     ['a file missing', (name, data) => (/files\/[0-9a-f]{64}$/.test(name) ? null : data)],
     ['an entry the manifest does not list', (name, data) => (name === 'manifest.sha256' ? data : data)],
     ['the manifest edited', (name, data) => (name === 'manifest.json' ? Buffer.from(data.toString().replace('"messages": 4', '"messages": 5')) : data)],

@@ -37,6 +37,8 @@ export const DataArb = fc.record({
           imported: fc.boolean(),
           archived: fc.boolean(),
           trashed: fc.boolean(),
+          // Its second message moved to the message trash (with its row when it has one).
+          trashMessage: fc.boolean(),
           tags: fc.uniqueArray(fc.constantFrom('work', 'home', 'later'), { maxLength: 2 }),
         }),
         { minLength: 1, maxLength: 2 },
@@ -87,6 +89,7 @@ export async function fill(store: Store, data: Data): Promise<void> {
       if (spec.summary && messages[0]) {
         await store.setSummary(user.id, session.id, { v: 1, sessionId: session.id, text: 'They talked.', coversThroughMessageId: messages[0].id, coveredMessages: 1, method: 'model', tokens: 3, updatedAt: t(clock++) });
       }
+      if (spec.trashMessage && messages[1]) await store.trashMessage(user.id, session.id, messages[1].id, { at: t(clock++) });
       if (spec.tags.length > 0) await store.updateSession(user.id, session.id, { addTags: spec.tags });
       if (spec.archived) await store.archiveSession(user.id, session.id, { now: new Date(t(clock++)) });
       if (spec.trashed) await store.trashSession(user.id, session.id, { at: t(clock++) });

@@ -13,10 +13,10 @@ const DATA: Data = {
       name: 'Alice',
       personas: ['p1'],
       notes: ['likes tea'],
-      sessions: [{ title: 'Tides', metadata: {}, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi' }], files: ['a report'], embedded: 2, summary: true, imported: false, archived: false, trashed: false, tags: [] }],
+      sessions: [{ title: 'Tides', metadata: {}, messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'hi' }], files: ['a report'], embedded: 2, summary: true, imported: false, archived: false, trashed: false, trashMessage: false, tags: [] }],
       imports: false,
     },
-    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'B', metadata: {}, messages: [{ role: 'user', content: 'yo' }], files: [], embedded: 0, summary: false, imported: false, archived: true, trashed: false, tags: [] }], imports: false },
+    { id: 'bob', name: 'Bob', personas: [], notes: [], sessions: [{ title: 'B', metadata: {}, messages: [{ role: 'user', content: 'yo' }], files: [], embedded: 0, summary: false, imported: false, archived: true, trashed: false, trashMessage: false, tags: [] }], imports: false },
   ],
 };
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { isMemexError } from '../../src/core/index.js';
-import { FILE_ARTIFACTS, type Store } from '../../src/store/index.js';
+import { FILE_ARTIFACTS, type Store, type TrashedMessageCopy } from '../../src/store/index.js';
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -49,11 +49,21 @@ export async function snapshot(store: Store): Promise<unknown> {
         files,
         vectors: { rows: vectors.rows, model: vectors.model, dimension: vectors.dimension, tail: vectors.tail, lines: rows },
         summary: await store.getSummary(profile.id, session.id),
+        trashedMessages: trashedView(await store.readTrashedMessages(profile.id, session.id)),
       });
     }
     users.push({ profile, personas: await store.listPersonas(profile.id), notes: await store.listNotes(profile.id), sessions });
   }
   return { model: await store.getEmbeddingModel(), users };
+}
+
+/** A session's message trash with each row by the hash of its bytes. */
+function trashedView(items: readonly TrashedMessageCopy[]): unknown {
+  return items.map(({ lines, vectors, ...item }) => {
+    const width = lines.length > 0 ? vectors.length / lines.length : 0;
+    // A row's number is its place in the session when it was trashed: not kept by every backend.
+    return { ...item, lines: lines.map(({ row: _row, ...line }, i) => ({ line, row: sha(new Uint8Array(vectors.buffer, vectors.byteOffset + i * width * 4, width * 4)) })) };
+  });
 }
 
 /** An archived session's content, read from its archive (it stays archived), in the form `snapshot` gives a live one. */
@@ -67,6 +77,7 @@ async function archivedSnapshot(store: Store, userId: string, sessionId: string)
     files: content.files.map(({ record, bytes, artifacts }) => ({ file: record, bytes: sha(bytes), artifacts: Object.fromEntries(FILE_ARTIFACTS.map((name) => [name, artifacts[name] ? sha(artifacts[name]) : null])) })),
     vectors: { rows: vectors.rows, model: vectors.model, dimension: vectors.dimension, tail: vectors.tail, lines: rows },
     summary: content.summary,
+    trashedMessages: trashedView(content.trashedMessages),
   };
 }
 

@@ -80,6 +80,10 @@ async function fill(store: Store): Promise<void> {
   await store.restoreSession('alice', { ...(await store.getSession('alice', imported.id)), forkedFrom: { sessionId: long.id, messageId: first[0]!.id }, mergedFrom: [long.id] });
   await store.updateSession('alice', long.id, { addFork: imported.id });
   await store.appendVectors('alice', imported.id, { model: 'test-model', chunks: messageChunks((await store.listMessages('alice', imported.id)).messages[1]!, 1), vectors: [row(900)] });
+  // The message trash travels: a trashed message with its row, restorable in place in the copy.
+  const [doomed] = await store.appendMessages('alice', imported.id, [{ role: 'user', content: 'Forget I said that', createdAt: t(20_003) }]);
+  await store.appendVectors('alice', imported.id, { model: 'test-model', chunks: messageChunks(doomed!, 1), vectors: [row(901)] });
+  await store.trashMessage('alice', imported.id, doomed!.id, { at: t(20_004) });
   // Tags and the trash travel: a trashed session arrives trashed, with its messages and rows.
   await store.updateSession('alice', long.id, { addTags: ['work', 'long'] });
   await store.updateSession('alice', imported.id, { addTags: ['ocean'] });
@@ -97,6 +101,10 @@ async function fill(store: Store): Promise<void> {
   ]);
   await appendRows(store, 'alice', old.id, [...messageChunks(said[0]!, 2), ...messageChunks(said[1]!, 1)], 5000);
   await appendRows(store, 'alice', old.id, [{ chunkId: `${notes.id}:1:0`, source: { kind: 'file', fileId: notes.id, page: 1 }, part: { index: 0, count: 1 }, span: { start: 0, end: 9 }, text: 'old notes', tokens: 2 }], 6000);
+  // Its message trash goes into the archive with it, and travels from there.
+  const [oldDoomed] = await store.appendMessages('alice', old.id, [{ role: 'assistant', content: 'an answer taken back', createdAt: t(30_003) }]);
+  await appendRows(store, 'alice', old.id, messageChunks(oldDoomed!, 2), 7000);
+  await store.trashMessage('alice', old.id, oldDoomed!.id, { at: t(30_004) });
   await store.setSummary('alice', old.id, { v: 1, sessionId: old.id, text: 'Old times.', coversThroughMessageId: said[0]!.id, coveredMessages: 1, method: 'model', tokens: 3, updatedAt: t(30_004) });
   await store.archiveSession('alice', old.id, { now: new Date(t(40_000)) });
 }

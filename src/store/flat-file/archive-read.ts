@@ -10,6 +10,7 @@ import { type FlatFileContext, listDir, sessionKey, summaryOf } from './context.
 import { Layout } from './layout.js';
 import { MessageLog } from './message-log.js';
 import { SessionVectors } from './session-vectors.js';
+import { trashedCopiesAt } from './trashed-messages.js';
 import { requireUser } from './users.js';
 
 /**
@@ -58,6 +59,7 @@ export async function readArchivedSession(ctx: FlatFileContext, userId: string, 
         vectors: await vectors.read(),
         files: await readFiles(copy, uid, sid),
         summary: summary && summary.sessionId === sid ? summary : null,
+        trashedMessages: await trashedCopiesAt(copy.sessionFile(uid, sid, 'trashed_messages.json'), sid),
       };
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -28,7 +28,7 @@ import {
   type Summary,
   type VectorLine,
 } from '../../core/index.js';
-import type { TagCount, TrashedMessage } from '../store.js';
+import type { TagCount, TrashedMessage, TrashedMessageCopy } from '../store.js';
 import { Durability, isNotFound, readJsonRecord, wrapIo } from '../durable.js';
 import { DataDirLock } from '../lock.js';
 import type {
@@ -245,6 +245,14 @@ export class FlatFileStore implements Store {
 
   purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
     return trashed.purgeTrashedMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  readTrashedMessages(userId: string, sessionId: string): Promise<TrashedMessageCopy[]> {
+    return trashed.readTrashedMessages(this.ctx, userId, sessionId);
+  }
+
+  restoreTrashedMessage(userId: string, sessionId: string, item: TrashedMessageCopy): Promise<void> {
+    return trashed.restoreTrashedMessage(this.ctx, userId, sessionId, item);
   }
 
   // ---- vectors ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import {
   type Summary,
 } from '../../core/index.js';
 import { readJsonRecord, wrapIo } from '../durable.js';
-import type { TrashedMessage } from '../store.js';
+import type { TrashedMessage, TrashedMessageCopy } from '../store.js';
 import { messageNotInTrash, sessionTrashed } from '../trash.js';
 import { type FlatFileContext, nowIso, sessionKey, type SessionState } from './context.js';
 import { requireUser } from './users.js';
@@ -130,6 +130,69 @@ export async function purgeTrashedMessage(ctx: FlatFileContext, userId: string, 
     const kept = items.filter((item) => item.messageId !== mid);
     if (kept.length === items.length) throw messageNotInTrash(sid, mid);
     await writeItems(ctx, uid, sid, kept);
+  });
+}
+
+export async function readTrashedMessages(ctx: FlatFileContext, userId: string, sessionId: string): Promise<TrashedMessageCopy[]> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  await requireUser(ctx, uid);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    await loadSession(ctx, uid, sid);
+    return copiesOf(await readItems(ctx, uid, sid), sid);
+  });
+}
+
+/** The trash of an archived session's extracted copy (`trashed_messages.json` at `path`). */
+export async function trashedCopiesAt(path: string, sid: SessionId): Promise<TrashedMessageCopy[]> {
+  const file = await readJsonRecord(path, TrashFileSchema, (reason, cause) => new MemexError('MEMEX_SESSION_CORRUPT', reason, { cause, details: { path } }));
+  return copiesOf(file?.items ?? [], sid);
+}
+
+function copiesOf(items: readonly TrashedItem[], sid: SessionId): TrashedMessageCopy[] {
+  return items
+    .map((item) => {
+      const saved = Buffer.from(item.vectors, 'base64');
+      return {
+        sessionId: sid,
+        message: parseLine(item.line),
+        trashedAt: item.trashedAt,
+        after: item.after,
+        index: item.index,
+        summary: item.summary,
+        model: item.model,
+        lines: item.rows,
+        vectors: new Float32Array(saved.buffer.slice(saved.byteOffset, saved.byteOffset + saved.byteLength)),
+      };
+    })
+    .sort((a, b) => (a.trashedAt < b.trashedAt ? -1 : a.trashedAt > b.trashedAt ? 1 : 0));
+}
+
+export async function restoreTrashedMessage(ctx: FlatFileContext, userId: string, sessionId: string, copy: TrashedMessageCopy): Promise<void> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  const message = parseInput(MessageSchema, { ...copy.message, sessionId: sid }, 'trashed message');
+  const trashedAt = parseInput(TimestampInputSchema, copy.trashedAt, 'trash time');
+  const rows = parseInput(z.array(VectorLineSchema), copy.lines, 'trashed message rows');
+  const summary = copy.summary === null ? null : parseInput(SummarySchema, { ...copy.summary, sessionId: sid }, 'trashed message summary');
+  if (rows.length > 0 ? copy.vectors.length % rows.length !== 0 : copy.vectors.length !== 0) {
+    throw new MemexError('MEMEX_INVALID_INPUT', `trashed message ${message.id}: ${copy.vectors.length} floats do not make ${rows.length} rows`);
+  }
+  await requireUser(ctx, uid);
+  await userIndex(ctx, uid);
+  await ctx.mutex.run(sessionKey(uid, sid), async () => {
+    await loadSession(ctx, uid, sid);
+    const item: TrashedItem = {
+      messageId: message.id,
+      trashedAt,
+      index: copy.index,
+      after: copy.after,
+      line: JSON.stringify(message),
+      model: rows.length > 0 ? copy.model : null,
+      rows,
+      vectors: Buffer.from(copy.vectors.buffer, copy.vectors.byteOffset, copy.vectors.byteLength).toString('base64'),
+      summary,
+    };
+    const items = (await readItems(ctx, uid, sid)).filter((other) => other.messageId !== message.id);
+    await writeItems(ctx, uid, sid, [...items, item]);
   });
 }
 

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type Chunk, type EmbeddingModel, isMemexError, MemexError, type Message, type MemexErrorCode, type NewMessage, type Profile, type SessionSummary } from '../../core/index.js';
 import { sessionReader, type SessionReader } from '../session-reader.js';
-import { FILE_ARTIFACTS, type RestoredSession, type Store } from '../store.js';
+import { FILE_ARTIFACTS, type RestoredSession, type Store, type TrashedMessageCopy } from '../store.js';
 import { differences, digestSession, digestUser } from './verify.js';
 
 /**
@@ -233,12 +233,30 @@ class Migration {
       await this.to.setSummary(userId, sid, summary);
       this.written.summaries++;
     }
+    await this.copyTrashed(userId, sid, source);
     // Last: appending moved the target's updatedAt on, and an earlier, cut-off run may have left it so.
     const now = await this.to.getSession(userId, sid);
     const stale = !isDeepStrictEqual(restorable(now), restorable(session));
     if (stale) await this.to.restoreSession(userId, restorable(session));
     const archived = source.archived && session.archivedAt !== null && (await this.to.archiveSession(userId, sid, { now: new Date(session.archivedAt) })).archivedNow;
     if (created || stale || archived) this.written.sessions++;
+  }
+
+  /**
+   * The session's trashed messages into the target's trash (with their place and rows, so untrash
+   * there puts each back as in the source), newest trashed first; nothing is written when the
+   * target's trash already reads the same, and what the source's trash no longer holds is purged.
+   */
+  private async copyTrashed(userId: string, sessionId: string, source: SessionReader): Promise<void> {
+    const items = await source.readTrashedMessages();
+    const there = await this.to.readTrashedMessages(userId, sessionId);
+    if (isDeepStrictEqual(items.map(comparable), there.map(comparable))) return;
+    const kept = new Set(items.map((item) => item.message.id));
+    for (const item of there) if (!kept.has(item.message.id)) await this.to.purgeTrashedMessage(userId, sessionId, item.message.id);
+    for (const item of [...items].reverse()) {
+      this.checkAborted();
+      await this.to.restoreTrashedMessage(userId, sessionId, item);
+    }
   }
 
   /** The totals of a session already copied whole. */
@@ -416,6 +434,11 @@ function restorable(session: SessionSummary): RestoredSession {
 }
 
 /** A stored message as the append that makes the same message again (its id and time included). */
+/** A trashed message as compared between stores: row numbers left out (not every backend keeps them), the rows by their bytes. */
+function comparable({ lines, vectors, ...item }: TrashedMessageCopy): unknown {
+  return { ...item, lines: lines.map(({ row: _row, ...line }) => line), vectors: Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength).toString('base64') };
+}
+
 export function toNewMessage(message: Message): NewMessage {
   const base = {
     id: message.id,

@@ -1,3 +1,4 @@
+import { trashedCopies } from './trashed-messages.js';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { PoolClient } from 'pg';
@@ -111,7 +112,9 @@ export async function readArchivedSession(ctx: PgContext, userId: string, sessio
     const last = chunks.at(-1);
     const dimension = last?.dimension ?? null;
     const summary = (await client.query<SummaryRow>('SELECT * FROM memex.summaries WHERE user_id = $1 AND session_id = $2', [uid, sid])).rows[0];
+    const live = (await client.query<{ id: string; seq: string }>(`SELECT id, seq FROM ${rows('messages', 'messages')}`, [json])).rows;
     return {
+      trashedMessages: await trashedCopies(client, uid, sid, live),
       session: summaryOf(row),
       messages,
       vectors: { rows: chunks.length, model: last?.model ?? null, dimension, tail: last?.id ?? null, from: 0, ...linesAndVectors(chunks, dimension) },

@@ -84,7 +84,7 @@ export async function appendMessages(ctx: PgContext, userId: string, sessionId: 
   });
 }
 
-function rowOf(message: Message): Record<string, unknown> {
+export function rowOf(message: Message): Record<string, unknown> {
   return {
     id: message.id,
     v: message.v,

@@ -38,6 +38,7 @@ import type {
   Store,
   TagCount,
   TrashedMessage,
+  TrashedMessageCopy,
   StoreRepair,
   StoreWarning,
   StoreLimits,
@@ -193,6 +194,14 @@ export class PostgresStore implements Store {
 
   purgeTrashedMessage(userId: string, sessionId: string, messageId: string): Promise<void> {
     return trashed.purgeTrashedMessage(this.ctx, userId, sessionId, messageId);
+  }
+
+  readTrashedMessages(userId: string, sessionId: string): Promise<TrashedMessageCopy[]> {
+    return trashed.readTrashedMessages(this.ctx, userId, sessionId);
+  }
+
+  restoreTrashedMessage(userId: string, sessionId: string, item: TrashedMessageCopy): Promise<void> {
+    return trashed.restoreTrashedMessage(this.ctx, userId, sessionId, item);
   }
 
   createPersona(userId: string, input: NewPersona): Promise<Persona> {

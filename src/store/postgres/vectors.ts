@@ -290,7 +290,7 @@ async function inSession(client: PoolClient, userId: UserId, sessionId: SessionI
 }
 
 /** The analysis chunk terms are written with: the recorded one, or the configured one, recorded now. */
-async function lexicalAnalysis(ctx: PgContext): Promise<TermAnalysis> {
+export async function lexicalAnalysis(ctx: PgContext): Promise<TermAnalysis> {
   ctx.recordedAnalysis ??= await recordAnalysis(ctx.pool, ctx.analysis);
   return ctx.recordedAnalysis;
 }
