@@ -11,18 +11,15 @@ import {
   type Message,
   type SessionId,
   type Summary,
-  type TermAnalysis,
   type UserId,
-  type VectorLine,
 } from '../../core/index.js';
 import type { TrashedMessage, TrashedMessageCopy } from '../store.js';
 import { messageNotInTrash, sessionTrashed } from '../trash.js';
 import { countChunks, type CountedChunk } from './chunk-stats.js';
 import { iso, type PgContext } from './context.js';
 import { MESSAGE_COLUMNS, messageOf, type MessageRow, removeMessage, rowOf } from './messages.js';
-import { chunkTerms } from './lexical.js';
 import { summaryOfRow, type SummaryRow } from './notes.js';
-import { type ChunkRow, lexicalAnalysis, linesAndVectors, parseVector, vectorText } from './vectors.js';
+import { type ChunkRow, insertChunkRows, lexicalAnalysis, linesAndVectors, parseVector } from './vectors.js';
 import { requireSession } from './sessions.js';
 import { requireUser } from './users.js';
 
@@ -250,7 +247,11 @@ export async function restoreTrashedMessage(ctx: PgContext, userId: string, sess
     );
     const movedTrashedChunks = trashed.flatMap((row) => row.chunks.filter((chunk) => chunkAfter(chunk.seq)));
     const movedChunks = [...movedLiveChunks.map(({ row }) => row), ...movedTrashedChunks].sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : BigInt(a.seq) > BigInt(b.seq) ? 1 : 0));
-    if (analysis && copy.model !== null) await insertNewChunks(client, uid, sid, copy.model, lines, copy.vectors, dimension, analysis);
+    if (analysis && copy.model !== null) {
+      const kept = lines.map((line, i) => ({ chunk: line, vector: copy.vectors.subarray(i * dimension, (i + 1) * dimension) }));
+      // Out of the lexical statistics: the rows go on to the trash.
+      await insertChunkRows(client, uid, sid, copy.model, kept, analysis, { count: false });
+    }
     const chunkSeqs = new Map<string, string>();
     for (let start = 0; start < movedChunks.length; start += 500) {
       const { rows } = await client.query<{ id: string; seq: string }>(
@@ -316,37 +317,6 @@ async function insertMessageRows(client: PoolClient, uid: UserId, sid: SessionId
   );
   for (const row of inserted) seqs.set(row.id, row.seq);
   return seqs;
-}
-
-async function insertNewChunks(client: PoolClient, uid: UserId, sid: SessionId, model: string, lines: readonly VectorLine[], vectors: Float32Array, dimension: number, analysis: TermAnalysis): Promise<void> {
-  const rows = lines.map((line, i) => ({
-    id: line.chunkId,
-    source_kind: line.source.kind,
-    message_id: line.source.kind === 'message' ? line.source.messageId : null,
-    file_id: line.source.kind === 'file' ? line.source.fileId : null,
-    page: line.source.kind === 'file' ? (line.source.page ?? null) : null,
-    source: line.source,
-    part_index: line.part.index,
-    part_count: line.part.count,
-    span_start: line.span.start,
-    span_end: line.span.end,
-    text: line.text,
-    tokens: line.tokens,
-    embedding: vectorText(vectors.subarray(i * dimension, (i + 1) * dimension)),
-    ...chunkTerms(line.text, analysis),
-  }));
-  await client.query(
-    `INSERT INTO memex.chunks (user_id, session_id, id, source_kind, message_id, file_id, page, source, part_index, part_count, span_start, span_end, text, tokens, model, embedding,
-                               lexemes, term_counts, term_length)
-     SELECT $1, $2, r.id, r.source_kind, r.message_id, r.file_id, r.page, r.source, r.part_index, r.part_count, r.span_start, r.span_end, r.text, r.tokens, $4, r.embedding::vector,
-            array_to_tsvector(r.lexemes), r.term_counts, r.term_length
-       FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (id text, source_kind text, message_id text, file_id text, page integer, source jsonb, part_index integer,
-            part_count integer, span_start integer, span_end integer, text text, tokens integer, embedding text,
-            lexemes text[], term_counts jsonb, term_length integer)) WITH ORDINALITY
-            AS r(id, source_kind, message_id, file_id, page, source, part_index, part_count, span_start, span_end, text, tokens, embedding, lexemes, term_counts, term_length, ord)
-      ORDER BY r.ord`,
-    [uid, sid, JSON.stringify(rows), model],
-  );
 }
 
 function summaryRowOf(uid: UserId, summary: Summary): Record<string, unknown> {

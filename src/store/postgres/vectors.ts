@@ -246,7 +246,7 @@ async function checkSessionModel(client: PoolClient, userId: UserId, sessionId: 
   }
 }
 
-interface KeptRow {
+export interface KeptRow {
   chunk: Chunk;
   vector: Float32Array;
 }
@@ -296,6 +296,22 @@ export async function lexicalAnalysis(ctx: PgContext): Promise<TermAnalysis> {
 }
 
 async function insertRows(client: PoolClient, userId: UserId, sessionId: SessionId, model: string, kept: readonly KeptRow[], analysis: TermAnalysis): Promise<void> {
+  await insertChunkRows(client, userId, sessionId, model, kept, analysis, { count: true });
+}
+
+/**
+ * Inserts chunk rows with their embedding and lexical terms, in order. With `count`, they join the
+ * user's lexical statistics (a live row); without, they stay out of them (a row on its way to the trash).
+ */
+export async function insertChunkRows(
+  client: PoolClient,
+  userId: UserId,
+  sessionId: SessionId,
+  model: string,
+  kept: readonly KeptRow[],
+  analysis: TermAnalysis,
+  options: { count: boolean },
+): Promise<void> {
   // Inserted in slices so one statement's parameter stays a few megabytes.
   for (let start = 0; start < kept.length; start += 500) {
     const slice = kept.slice(start, start + 500).map(({ chunk, vector }) => ({
@@ -326,6 +342,6 @@ async function insertRows(client: PoolClient, userId: UserId, sessionId: Session
         ORDER BY r.ord`,
       [userId, sessionId, JSON.stringify(slice), model],
     );
-    await countChunks(client, userId, slice.map(({ id, term_counts, term_length }) => ({ session_id: sessionId, id, term_counts, term_length })));
+    if (options.count) await countChunks(client, userId, slice.map(({ id, term_counts, term_length }) => ({ session_id: sessionId, id, term_counts, term_length })));
   }
 }
