@@ -147,6 +147,7 @@ export const MEMORIES_HEADER = 'Memories recalled from earlier conversations tha
 export class ContextManager {
   private readonly counts = new CountCache();
   private readonly sessions = new KeyedMutex();
+  private readonly normalizedTexts = new Map<string, string>();
 
   constructor(private readonly deps: ContextManagerDeps) {}
 
@@ -425,7 +426,7 @@ export class ContextManager {
     const inWindow = new Set<string>(turns.map((t) => t.message.id));
     const seen = new Set<string>();
     const fresh: SearchHit[] = [];
-    const shown = turns.map((t) => normalize(t.message.content));
+    const shown = turns.map((t) => this.normalized(t.message.content));
     let already = 0;
     for (const hit of hits) {
       const messageId = messageIdOf(hit);
@@ -457,6 +458,17 @@ export class ContextManager {
     if (kept.length === part.kept.length) return part;
     const message = kept.length > 0 ? { role: 'system' as const, content: renderMemories(kept, part.names) } : null;
     return { ...part, kept, message, tokens: message ? cost(message) : 0 };
+  }
+
+  /** `normalize(text)`, remembered: a window compares its memories with the same recent turns every turn. */
+  private normalized(text: string): string {
+    const known = this.normalizedTexts.get(text);
+    if (known !== undefined) return known;
+    const value = normalize(text);
+    if (text.length > 4000) return value; // a bounded cache: long texts are rare and would fill it
+    if (this.normalizedTexts.size >= 10_000) this.normalizedTexts.delete(this.normalizedTexts.keys().next().value as string);
+    this.normalizedTexts.set(text, value);
+    return value;
   }
 
   /** File chunks are shown with their file's name. */
@@ -596,10 +608,19 @@ function renderNotes(notes: readonly Note[]): string {
   return [NOTES_HEADER, ...notes.map(noteLine)].join('\n');
 }
 
+/** Each hit's line, made once per set of file names: a window renders and counts its memories several times while fitting them. */
+const memoryLines = new WeakMap<SearchHit, { names: ReadonlyMap<string, string>; line: string }>();
+
 function memoryLine(hit: SearchHit, names: ReadonlyMap<string, string>): string {
+  const known = memoryLines.get(hit);
+  if (known?.names === names) return known.line;
   const text = hit.text.replace(/\s+/gu, ' ').trim();
-  if (hit.source.kind === 'file') return `- [${names.get(hit.source.fileId) ?? 'a file'}${hit.source.page ? `, page ${hit.source.page}` : ''}] ${text}`;
-  return `- [${hit.source.createdAt.slice(0, 10)}] ${hit.source.role}: ${text}`;
+  const line =
+    hit.source.kind === 'file'
+      ? `- [${names.get(hit.source.fileId) ?? 'a file'}${hit.source.page ? `, page ${hit.source.page}` : ''}] ${text}`
+      : `- [${hit.source.createdAt.slice(0, 10)}] ${hit.source.role}: ${text}`;
+  memoryLines.set(hit, { names, line });
+  return line;
 }
 
 function renderMemories(hits: readonly SearchHit[], names: ReadonlyMap<string, string>): string {

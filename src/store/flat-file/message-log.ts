@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MemexError, MessageSchema, type Message, type MessageId, type SessionId } from '../../core/index.js';
@@ -328,8 +329,14 @@ function corruptLine(path: string, sessionId: SessionId, index: number, what: st
   });
 }
 
+/** Reads up to this many bytes in place (synchronously): a page of turns, not a whole history. */
+const SMALL_READ = 256 * 1024;
+
 async function readBytes(path: string, begin: number, end: number): Promise<Buffer> {
   const buffer = Buffer.alloc(end - begin);
+  // A window reads a few pages of recent turns every chat turn: an asynchronous open, read and
+  // close each cost more main-thread time, and more waiting on the thread pool, than the reads.
+  if (buffer.length <= SMALL_READ) return readSmall(path, begin, buffer);
   try {
     const handle = await open(path, 'r');
     try {
@@ -341,6 +348,25 @@ async function readBytes(path: string, begin: number, end: number): Promise<Buff
       }
     } finally {
       await handle.close();
+    }
+  } catch (cause) {
+    throw wrapIo(cause, `cannot read ${path}`);
+  }
+  return buffer;
+}
+
+function readSmall(path: string, begin: number, buffer: Buffer): Buffer {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      let done = 0;
+      while (done < buffer.length) {
+        const read = readSync(fd, buffer, done, buffer.length - done, begin + done);
+        if (read === 0) break;
+        done += read;
+      }
+    } finally {
+      closeSync(fd);
     }
   } catch (cause) {
     throw wrapIo(cause, `cannot read ${path}`);

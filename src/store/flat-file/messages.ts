@@ -45,16 +45,18 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   // Outside the session's turn, so concurrent appenders share the log's fsync (under `group`),
   // the meta write and the listing write. The meta's counts are rebuilt from the log if a crash
   // loses this write (see loadSession), so the log alone decides what was appended.
-  const settle = (async () => {
-    await Promise.all([ctx.durability.commit(ctx.layout.messages(uid, sid)), state.metaWriter.run()]);
-    await publish(ctx, uid, state);
-  })();
+  const settle = Promise.all([ctx.durability.commit(ctx.layout.messages(uid, sid)), state.metaWriter.run()]);
   ctx.inFlight.add(settle);
   try {
     await settle;
   } finally {
     ctx.inFlight.delete(settle);
   }
+  // The listing is a cache of the metas (rebuilt from them on open if a crash loses this write), so
+  // the append does not wait for it; close does. A failed write is retried by the next one.
+  const listed = publish(ctx, uid, state).catch(() => undefined);
+  ctx.inFlight.add(listed);
+  void listed.finally(() => ctx.inFlight.delete(listed));
   return written;
 }
 

@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
@@ -176,20 +177,29 @@ export class SessionVectors {
     for (const row of rows) {
       if (!Number.isInteger(row) || row < 0 || row >= this.state.rows) throw new MemexError('MEMEX_INVALID_INPUT', `no row ${row} in ${this.paths.index}`);
     }
-    const handle = await open(this.paths.index, 'r').catch((cause: unknown) => {
+    // A search reads a few short lines from each session it hits: read in place, synchronously. An
+    // asynchronous open, read and close per session cost more main-thread time than the reads and
+    // queued behind each other on the thread pool (profiled: about 5 ms of an 11-session search).
+    let fd: number;
+    try {
+      fd = openSync(this.paths.index, 'r');
+    } catch (cause) {
       throw wrapIo(cause, `cannot read ${this.paths.index}`);
-    });
+    }
     try {
       const result: VectorLine[] = [];
       for (const row of rows) {
         const start = row === 0 ? 0 : (ends[row - 1] as number);
-        const bytes = Buffer.alloc((ends[row] as number) - start);
-        await handle.read(bytes, 0, bytes.length, start);
+        const bytes = Buffer.allocUnsafe((ends[row] as number) - start);
+        const read = readSync(fd, bytes, 0, bytes.length, start);
+        if (read !== bytes.length) throw new MemexError('MEMEX_IO', `${this.paths.index} is shorter than its rows (changed by another program?)`);
         result.push(...parseLines(bytes, row));
       }
       return result;
+    } catch (cause) {
+      throw cause instanceof MemexError ? cause : wrapIo(cause, `cannot read ${this.paths.index}`);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
