@@ -172,7 +172,15 @@ export class SessionVectors {
   }
 
   /** The lines of the given rows (no vectors), in the order asked; a row past the end is an error. */
-  async lines(rows: readonly number[]): Promise<VectorLine[]> {
+  lines(rows: readonly number[]): Promise<VectorLine[]> {
+    try {
+      return Promise.resolve(this.readLines(rows));
+    } catch (cause) {
+      return Promise.reject(cause instanceof Error ? cause : new Error(String(cause)));
+    }
+  }
+
+  private readLines(rows: readonly number[]): VectorLine[] {
     const { ends } = this.state;
     for (const row of rows) {
       if (!Number.isInteger(row) || row < 0 || row >= this.state.rows) throw new MemexError('MEMEX_INVALID_INPUT', `no row ${row} in ${this.paths.index}`);
