@@ -15,7 +15,11 @@
  * the baseline at the same percentile. Each user's history: SESSIONS older sessions of TURNS turns
  * (recall has something to search), embedded with the shared model.
  *
- *   npx tsx bench/chat.ts [--turns 100] [--store flat|postgres-url]
+ * `--pause MS` waits MS (untimed) between one chat's turns, as a person reading the reply would;
+ * without it turns run back to back, and each also waits for the work the one before left running
+ * in the background (embedding the reply, taking its rows into the index).
+ *
+ *   npx tsx bench/chat.ts [--turns 100] [--pause 0]
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -39,8 +43,10 @@ const USERS = 16;
 const CONCURRENCY = [1, 16];
 const REPLY = 'Alfama is the oldest district, with steep lanes, fado bars and views over the river. ';
 
-const { values } = parseArgs({ options: { turns: { type: 'string', default: '100' } } });
+const { values } = parseArgs({ options: { turns: { type: 'string', default: '100' }, pause: { type: 'string', default: '0' } } });
 const turnsPerRun = Number(values.turns) || 100;
+/** Untimed milliseconds between one chat's turns (a person reading the reply); 0 runs them back to back. */
+const pauseMs = Math.max(0, Number(values.pause) || 0);
 
 const TOPICS = ['the Lisbon trip in May', 'the hotel budget', 'my sister Ottilie and her bees', 'the tax return', 'learning Portuguese', 'the garden and the ferns', 'the new bike', 'the book club'];
 
@@ -105,7 +111,11 @@ async function run(concurrency: number, turns: number, turn: (worker: number, i:
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
-      for (let i = next++; i < turns; i = next++) samples.push(await turn(worker, i));
+      for (let i = next++; i < turns; i = next++) {
+        samples.push(await turn(worker, i));
+        // Work a turn left running in the background (embedding the reply) goes on during the pause.
+        if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
     }),
   );
   return samples;
@@ -207,7 +217,7 @@ async function main(): Promise<void> {
     await run(2, 10, partsTurn(warm));
 
     console.log(`chat turn cost, ${machine()}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; embedding model ${model}; flat-file store`);
-    console.log(`fake upstream: ${FIRST_MS} ms to the first chunk, ${CHUNKS} chunks ${GAP_MS} ms apart; history ${SESSIONS} sessions x ${TURNS} turns per user; window budget ${memex.config.llm.contextTokens} tokens; ${turnsPerRun} turns per cell\n`);
+    console.log(`fake upstream: ${FIRST_MS} ms to the first chunk, ${CHUNKS} chunks ${GAP_MS} ms apart; history ${SESSIONS} sessions x ${TURNS} turns per user; window budget ${memex.config.llm.contextTokens} tokens; ${turnsPerRun} turns per cell; ${pauseMs > 0 ? `${pauseMs} ms pause between a chat's turns` : 'turns back to back'}\n`);
     console.log('| concurrency | path | turn p50 | turn p99 | added p50 | added p99 | first text p50 | first text p99 | added to first text p50 |');
     console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     const f = (ms: number): string => ms.toFixed(1);

@@ -495,7 +495,11 @@ export class Memex {
       getSession: (userId, sessionId) => this.sessions.get(userId, sessionId),
       createSession: (userId) => this.sessions.create(userId),
       append: (userId, sessionId, messages) => this.messages.appendMany(userId, sessionId, messages),
-      appendReply: (userId, sessionId, message, options) => this.appendWith(userId, sessionId, message, options),
+      appendReply: async (userId, sessionId, message, options) => {
+        const reply = await this.appendWith(userId, sessionId, message, options);
+        this.indexer.schedule(userId, sessionId);
+        return reply;
+      },
       buildContext: (userId, options) => this.buildContext(userId, options),
     };
   }
@@ -571,6 +575,7 @@ export class Memex {
       createSession: (user, session) => this.sessions.create(user, session),
       requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
       append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
+      embed: (user, sessionId) => this.indexer.schedule(user, sessionId),
       warmQuery: (query) => this.recall.warm(query),
       settle: async (user, sessionId) => {
         await this.catchUp(user);
@@ -580,11 +585,10 @@ export class Memex {
     };
   }
 
-  /** `messages.append` with what a chat turn changes on the session in the same write. */
+  /** `messages.append` with what a chat turn changes on the session in the same write; the caller queues the embedding. */
   private async appendWith(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message> {
     await this.writable(userId, sessionId);
     const [written] = await this.store.appendMessages(userId, sessionId, [message], options);
-    this.indexer.schedule(userId, sessionId);
     return written as Message;
   }
 

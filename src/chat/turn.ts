@@ -7,7 +7,8 @@ import { modelTitle } from './title.js';
 
 /**
  * What a chat turn needs of the facade. `append` is the facade's own (the read-only check, then
- * the store, then background embedding), so a turn stores exactly what `messages.append` would.
+ * the store), so a turn stores exactly what `messages.append` would; the turn queues the embedding
+ * itself (`embed`), once its window is built, so that work runs beside the model call.
  */
 export interface ChatDeps {
   /** The chat model; throws MEMEX_LLM_NOT_CONFIGURED when there is none. */
@@ -18,6 +19,8 @@ export interface ChatDeps {
   /** Throws MEMEX_PERSONA_NOT_FOUND for a persona the user does not have. */
   requirePersona(userId: string, personaId: string): Promise<void>;
   append(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message>;
+  /** Queues the session's messages that have no rows yet for background embedding. */
+  embed(userId: string, sessionId: string): void;
   /** Starts embedding a query a window will recall for, so that it is ready when the window is built. */
   warmQuery(query: string): void;
   /**
@@ -109,6 +112,23 @@ export async function* runTurn(deps: ChatDeps, userId: string, spec: TurnSpec): 
   // verbatim, so recall would drop them as in-window anyway.
   await deps.settle(userId, sessionId);
   const userMessage = await deps.append(userId, sessionId, spec.message);
+  try {
+    yield* afterUserTurn(deps, userId, spec, { model, sessionId, created, userMessage });
+  } finally {
+    // However the turn ends (done, an error, a consumer that stopped listening), what it stored gets rows.
+    deps.embed(userId, sessionId);
+  }
+}
+
+/** The rest of a turn once the user's message is stored: the window, the model's reply, the reply stored. */
+async function* afterUserTurn(
+  deps: ChatDeps,
+  userId: string,
+  spec: TurnSpec,
+  turn: { model: ChatModel; sessionId: string; created: boolean; userMessage: Message },
+): AsyncGenerator<ChatEvent, void, undefined> {
+  const { signal } = spec;
+  const { model, sessionId, created, userMessage } = turn;
   yield { type: 'session', created, session: await deps.getSession(userId, sessionId), userMessage };
 
   const fail = (cause: unknown, partial: Message | null = null): ChatEvent => {
@@ -132,6 +152,9 @@ export async function* runTurn(deps: ChatDeps, userId: string, spec: TurnSpec): 
     yield fail(cause);
     return;
   }
+  // The new turn is embedded now, beside the model call: the window just built shows it verbatim,
+  // and building it did not wait behind that work.
+  deps.embed(userId, sessionId);
   yield { type: 'context', report: window.report };
 
   // The window's messages are plain JSON objects of the chat format; the wire type only adds an index signature.

@@ -597,7 +597,7 @@ function takeNewest(candidates: readonly Turn[], room: number): { turns: Turn[];
 
 function sortNotes(notes: readonly Note[]): Note[] {
   // Pinned first; within each, the newest first: a recent preference outranks an old one.
-  return [...notes].sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.updatedAt.localeCompare(a.updatedAt));
+  return [...notes].sort((a, b) => Number(b.pinned) - Number(a.pinned) || compareText(b.updatedAt, a.updatedAt));
 }
 
 function noteLine(note: Note): string {
@@ -614,7 +614,7 @@ const memoryLines = new WeakMap<SearchHit, { names: ReadonlyMap<string, string>;
 function memoryLine(hit: SearchHit, names: ReadonlyMap<string, string>): string {
   const known = memoryLines.get(hit);
   if (known?.names === names) return known.line;
-  const text = hit.text.replace(/\s+/gu, ' ').trim();
+  const text = hit.text.replace(/\s+/g, ' ').trim();
   const line =
     hit.source.kind === 'file'
       ? `- [${names.get(hit.source.fileId) ?? 'a file'}${hit.source.page ? `, page ${hit.source.page}` : ''}] ${text}`
@@ -624,7 +624,8 @@ function memoryLine(hit: SearchHit, names: ReadonlyMap<string, string>): string 
 }
 
 function renderMemories(hits: readonly SearchHit[], names: ReadonlyMap<string, string>): string {
-  const ordered = [...hits].sort((a, b) => timeOf(a).localeCompare(timeOf(b)));
+  // ISO times order as plain strings; localeCompare's collation was a visible share of a window's time.
+  const ordered = [...hits].sort((a, b) => compareText(timeOf(a), timeOf(b)));
   return [MEMORIES_HEADER, ...ordered.map((hit) => memoryLine(hit, names))].join('\n');
 }
 
@@ -726,7 +727,11 @@ function fitSummary(
   return { message: fitted.message, tokens: fitted.tokens, items: fitted.kept.length, dropped: fitted.dropped.length, from: [...new Set(visible.filter((item) => fitted.kept.includes(item)).map((item) => item.messageId))] };
 }
 
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function normalize(text: string): string {
-  return text.replace(/\s+/gu, ' ').trim().toLowerCase();
+  return text.replace(/\s+/g, ' ').trim().toLowerCase();
 }
 

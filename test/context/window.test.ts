@@ -237,12 +237,15 @@ describe('buildContext behaviour', () => {
     expect(tight.messages[0]!.content).not.toContain('spicy');
     expect(tight.report.left).toContainEqual(expect.objectContaining({ part: 'notes', reason: 'budget' }));
 
+    // Damaged while closed (an open data dir keeps the notes it last read or wrote in memory).
+    await memex.close();
     await writeFile(join(dataDir, 'users', 'alice', 'context_history.json'), '{"v":1,"userId":"alice","notes":[{"tex');
-    const broken = await memex.buildContext('alice', { sessionId: session.id, budget: 2000 });
+    const reopened = await open(dataDir);
+    const broken = await reopened.buildContext('alice', { sessionId: session.id, budget: 2000 });
     expect(broken.messages.at(-1)!.content).toBe('What should I cook tonight?');
     expect(broken.report.left).toContainEqual(expect.objectContaining({ part: 'notes', reason: 'unreadable' }));
     // Nothing overwrites notes it cannot read.
-    await expectCode(memex.notes.add('alice', { text: 'x' }), 'MEMEX_USER_CORRUPT');
+    await expectCode(reopened.notes.add('alice', { text: 'x' }), 'MEMEX_USER_CORRUPT');
   });
 
   it('recalls memories from other sessions, never repeating text the window shows', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { MemexError, SessionMetaSchema, parseId, type DataDirManifest, type Profile, type SessionId, type SessionMeta, type SessionSummary, type Summary, type UserId } from '../../core/index.js';
+import { MemexError, SessionMetaSchema, parseId, type ContextHistory, type DataDirManifest, type Profile, type SessionId, type SessionMeta, type SessionSummary, type Summary, type UserId } from '../../core/index.js';
 import { isNotFound, wrapIo, type Durability } from '../durable.js';
 import type { DataDirLock } from '../lock.js';
 import { KeyedMutex, type Coalescer } from '../serial.js';
@@ -49,6 +49,8 @@ export interface UserIndex {
 export class FlatFileContext {
   readonly mutex = new KeyedMutex();
   readonly sessionCache = new Map<string, SessionState>();
+  /** Each user's notes as last read or written (frozen): a window reads them every turn. */
+  readonly notesCache = new Map<UserId, ContextHistory>();
   /** Per user, a counter of changes to their vector rows made through this store (`vectorEpoch`). */
   readonly vectorEpochs = new Map<UserId, number>();
   readonly profiles = new Map<UserId, Profile>();

@@ -43,7 +43,8 @@ export async function setSummary(ctx: FlatFileContext, userId: string, sessionId
 
 export async function listNotes(ctx: FlatFileContext, userId: string): Promise<Note[]> {
   const uid = parseId('user', userId);
-  return ctx.mutex.run(`notes:${uid}`, async () => (await readNotes(ctx, uid)).notes);
+  // A fresh array (callers sort it), of the cached notes (frozen).
+  return ctx.mutex.run(`notes:${uid}`, async () => [...(await readNotes(ctx, uid)).notes]);
 }
 
 export async function addNote(ctx: FlatFileContext, userId: string, input: NewNote): Promise<Note> {
@@ -55,7 +56,7 @@ export async function addNote(ctx: FlatFileContext, userId: string, input: NewNo
     if (history.notes.some((note) => note.id === id)) throw new MemexError('MEMEX_NOTE_EXISTS', `note ${id} already exists`, { details: { noteId: id } });
     const now = nowIso();
     const note: Note = { id, kind: fields.kind, text: fields.text, pinned: fields.pinned, createdAt: now, updatedAt: now, metadata: fields.metadata ?? {} };
-    await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(uid), { ...history, notes: [...history.notes, note] });
+    await writeNotes(ctx, uid, { ...history, notes: [...history.notes, note] });
     return note;
   });
 }
@@ -66,7 +67,7 @@ export async function restoreNote(ctx: FlatFileContext, userId: string, input: N
   return ctx.mutex.run(`notes:${uid}`, async () => {
     const history = await readNotes(ctx, uid);
     const notes = history.notes.some((n) => n.id === note.id) ? history.notes.map((n) => (n.id === note.id ? note : n)) : [...history.notes, note];
-    await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(uid), { ...history, notes });
+    await writeNotes(ctx, uid, { ...history, notes });
     return note;
   });
 }
@@ -79,7 +80,7 @@ export async function updateNote(ctx: FlatFileContext, userId: string, noteId: s
     const current = history.notes.find((note) => note.id === nid);
     if (!current) throw noteNotFound(uid, nid);
     const next: Note = { ...current, ...definedOnly(changes), updatedAt: nowIso() };
-    await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(uid), { ...history, notes: history.notes.map((note) => (note.id === nid ? next : note)) });
+    await writeNotes(ctx, uid, { ...history, notes: history.notes.map((note) => (note.id === nid ? next : note)) });
     return next;
   });
 }
@@ -89,17 +90,40 @@ export async function deleteNote(ctx: FlatFileContext, userId: string, noteId: s
   await ctx.mutex.run(`notes:${uid}`, async () => {
     const history = await readNotes(ctx, uid);
     if (!history.notes.some((note) => note.id === nid)) throw noteNotFound(uid, nid);
-    await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(uid), { ...history, notes: history.notes.filter((note) => note.id !== nid) });
+    await writeNotes(ctx, uid, { ...history, notes: history.notes.filter((note) => note.id !== nid) });
   });
 }
 
-/** The user's notes file; a missing one is empty, an unreadable one an error (notes are not derived: nothing overwrites them). */
+/**
+ * The user's notes file; a missing one is empty, an unreadable one an error (notes are not derived:
+ * nothing overwrites them). Kept in memory once read: only this process writes it (the data dir's lock).
+ */
 async function readNotes(ctx: FlatFileContext, userId: UserId): Promise<ContextHistory> {
   await requireUser(ctx, userId);
+  const cached = ctx.notesCache.get(userId);
+  if (cached) return cached;
   const path = ctx.layout.contextHistory(userId);
   const history = await readJsonRecord(path, ContextHistorySchema, (reason, cause) => new MemexError('MEMEX_USER_CORRUPT', reason, { cause, details: { userId, path } }));
   if (history && history.userId !== userId) throw new MemexError('MEMEX_USER_CORRUPT', `${path} belongs to user ${history.userId}`, { details: { userId, path } });
-  return history ?? { v: FORMAT_VERSION, userId, notes: [] };
+  return remember(ctx, userId, history ?? { v: FORMAT_VERSION, userId, notes: [] });
+}
+
+async function writeNotes(ctx: FlatFileContext, userId: UserId, history: ContextHistory): Promise<void> {
+  // A failed write leaves the file as it was or (rarely) as written: read it again next time.
+  ctx.notesCache.delete(userId);
+  await ctx.durability.writeJsonAtomic(ctx.layout.contextHistory(userId), history);
+  // A copy: the notes just written are also returned to the caller, unfrozen.
+  remember(ctx, userId, structuredClone(history));
+}
+
+/** Users whose notes are kept in memory, the most recently used. */
+const NOTES_CACHE_USERS = 1000;
+
+function remember(ctx: FlatFileContext, userId: UserId, history: ContextHistory): ContextHistory {
+  if (ctx.notesCache.size >= NOTES_CACHE_USERS) ctx.notesCache.delete(ctx.notesCache.keys().next().value as UserId);
+  const kept = frozen(history);
+  ctx.notesCache.set(userId, kept);
+  return kept;
 }
 
 function noteNotFound(userId: UserId, noteId: string): MemexError {

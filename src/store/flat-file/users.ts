@@ -89,6 +89,7 @@ export async function deleteUser(ctx: FlatFileContext, userId: string): Promise<
     ctx.indexes.delete(id);
     ctx.loaded.delete(id);
     for (const key of ctx.sessionCache.keys()) if (key.startsWith(`${id}/`)) ctx.sessionCache.delete(key);
+    ctx.notesCache.delete(id);
     ctx.durability.forget(ctx.layout.user(id));
     ctx.bumpVectors(id);
   });
