@@ -53,9 +53,13 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         const { store } = await withUser();
         const session = await store.createSession('alice');
         await store.appendMessages('alice', session.id, [{ role: 'user', content: 'hi' }]);
+        await store.addNote('alice', { text: 'Likes tea' });
+        expect(await store.listNotes('alice')).toHaveLength(1);
         await store.deleteUser('alice');
         await store.createUser({ id: 'alice' });
         expect((await store.listSessions('alice')).total).toBe(0);
+        // Not even from memory: the flat store keeps notes it has read (regression guard for that cache).
+        expect(await store.listNotes('alice')).toEqual([]);
         await expectCode(store.getSession('alice', session.id), 'MEMEX_SESSION_NOT_FOUND');
       });
 
