@@ -4,7 +4,8 @@
  * the first streamed chunk, then CHUNKS chunks GAP_MS apart, usage in the last) is called
  *
  *  - directly: `ChatModel.stream` with a request the size of a chat window (the baseline), and
- *  - through `memex.chat` (library) and `POST /v1/chat` (HTTP, SSE over loopback): store the user
+ *  - through `memex.chat` (library) and `POST /v1/chat` (HTTP, SSE over loopback, the client in a
+ *    thread of its own): store the user
  *    turn (durable), embed it, build the window (recall over the user's history, summary, recent
  *    turns), stream the reply, store the assistant turn with usage and the session's totals;
  *  - and, for reference, the same library calls without a model (append, buildContext, append):
@@ -21,17 +22,16 @@
  *
  *   npx tsx bench/chat.ts [--turns 100] [--pause 0]
  */
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ChatModel, Memex, type ChatEvent } from '../src/index.js';
+import { ChatModel, Memex } from '../src/index.js';
 import { buildApp, KeyStore } from '../src/server/index.js';
-import { sseData } from '../src/llm/index.js';
 import { benchModel, machine } from './locomo.js';
+import { fakeUpstream } from './lib/fake-upstream.js';
 
 const FIRST_MS = 50;
 const CHUNKS = 8;
@@ -51,48 +51,58 @@ const pauseMs = Math.max(0, Number(values.pause) || 0);
 const TOPICS = ['the Lisbon trip in May', 'the hotel budget', 'my sister Ottilie and her bees', 'the tax return', 'learning Portuguese', 'the garden and the ferns', 'the new bike', 'the book club'];
 
 /**
- * A FAKE upstream with fixed latency (see the header), in a worker thread: its own event loop, as a
- * real model server's own process would have, so Memex's work in this thread does not delay its timers.
+ * The HTTP client, in a worker thread: its own event loop, as a real client in its own process would
+ * have, so reading the stream and parsing its events is not counted as the server's time. Each
+ * request: POST /v1/chat, read the SSE stream to its end, parse every event; times from the worker.
  */
-async function fakeUpstream(): Promise<{ url: string; close: () => Promise<number> }> {
+async function httpClient(): Promise<{ post: (url: string, key: string, body: string) => Promise<Sample>; close: () => Promise<number> }> {
   const code = `
-    const { createServer } = require('node:http');
-    const { parentPort, workerData } = require('node:worker_threads');
-    const { FIRST_MS, CHUNKS, GAP_MS, REPLY } = workerData;
-    const frame = (choices, extra) => 'data: ' + JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: 'bench-fake', choices, ...extra }) + '\\n\\n';
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        const stream = JSON.parse(body).stream === true;
-        setTimeout(() => {
-          if (!stream) {
-            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'x', model: 'bench-fake', choices: [{ index: 0, message: { role: 'assistant', content: 'A title' }, finish_reason: 'stop' }] }));
-            return;
+    const { parentPort } = require('node:worker_threads');
+    parentPort.on('message', async ({ id, url, key, body }) => {
+      const start = performance.now();
+      let firstMs = -1;
+      try {
+        const response = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer ' + key, 'content-type': 'application/json' }, body });
+        if (!response.ok || !response.body) throw new Error('HTTP ' + response.status + ': ' + (await response.text()));
+        const decoder = new TextDecoder();
+        let buffered = '';
+        for await (const bytes of response.body) {
+          buffered += decoder.decode(bytes, { stream: true });
+          let end;
+          while ((end = buffered.indexOf('\\n\\n')) >= 0) {
+            const frame = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            const data = frame.split('\\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\\n');
+            if (data === '') continue;
+            const event = JSON.parse(data);
+            if (event.type === 'delta' && firstMs < 0) firstMs = performance.now() - start;
+            if (event.type === 'error') throw new Error(event.error.code + ': ' + event.error.message);
           }
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          let i = 0;
-          const next = () => {
-            if (res.destroyed) return;
-            if (i < CHUNKS) {
-              res.write(frame([{ index: 0, delta: i === 0 ? { role: 'assistant', content: REPLY } : { content: REPLY }, finish_reason: null }]));
-              i++;
-              setTimeout(next, GAP_MS);
-              return;
-            }
-            res.write(frame([{ index: 0, delta: {}, finish_reason: 'stop' }]));
-            res.write(frame([], { usage: { prompt_tokens: 900, completion_tokens: 150, total_tokens: 1050 } }));
-            res.end('data: [DONE]\\n\\n');
-          };
-          next();
-        }, FIRST_MS);
-      });
+        }
+        parentPort.postMessage({ id, totalMs: performance.now() - start, firstMs });
+      } catch (cause) {
+        parentPort.postMessage({ id, error: String(cause) });
+      }
     });
-    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
   `;
-  const worker = new Worker(code, { eval: true, workerData: { FIRST_MS, CHUNKS, GAP_MS, REPLY } });
-  const [port] = (await once(worker, 'message')) as [number];
-  return { url: `http://127.0.0.1:${port}/v1`, close: () => worker.terminate() };
+  const worker = new Worker(code, { eval: true });
+  const pending = new Map<number, { resolve: (sample: Sample) => void; reject: (error: Error) => void }>();
+  worker.on('message', (reply: { id: number; totalMs: number; firstMs: number; error?: string }) => {
+    const waiting = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (reply.error !== undefined) waiting?.reject(new Error(reply.error));
+    else waiting?.resolve({ totalMs: reply.totalMs, firstMs: reply.firstMs });
+  });
+  let next = 0;
+  return {
+    post: (url, key, body) =>
+      new Promise<Sample>((resolve, reject) => {
+        const id = next++;
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, url, key, body });
+      }),
+    close: () => worker.terminate(),
+  };
 }
 
 interface Sample {
@@ -127,7 +137,8 @@ function question(i: number): string {
 
 async function main(): Promise<void> {
   const { model, modelDir } = benchModel();
-  const upstream = await fakeUpstream();
+  const upstream = await fakeUpstream({ firstMs: FIRST_MS, chunks: CHUNKS, gapMs: GAP_MS, reply: REPLY });
+  const client = await httpClient();
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-chat-'));
   const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: model, MEMEX_MODEL_DIR: modelDir }, config: { llm: { baseUrl: upstream.url, model: 'bench-fake', titles: false } }, onWarning: () => undefined });
   const app = await buildApp(memex, { keys: new KeyStore(dataDir, { recheckMs: 0 }) });
@@ -184,18 +195,8 @@ async function main(): Promise<void> {
       return { totalMs: performance.now() - start, firstMs };
     };
 
-    const httpTurn = (sessions: string[]) => async (worker: number, i: number): Promise<Sample> => {
-      const start = performance.now();
-      let firstMs = -1;
-      const response = await fetch(`${base}/v1/chat`, { method: 'POST', headers: { authorization: `Bearer ${keyOf.get(users[worker] as string) ?? ''}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: question(i), sessionId: sessions[worker] }) });
-      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-      for await (const data of sseData(response.body)) {
-        const event = JSON.parse(data) as ChatEvent;
-        if (event.type === 'delta' && firstMs < 0) firstMs = performance.now() - start;
-        if (event.type === 'error') throw new Error(`${event.error.code}: ${event.error.message}`);
-      }
-      return { totalMs: performance.now() - start, firstMs };
-    };
+    const httpTurn = (sessions: string[]) => (worker: number, i: number): Promise<Sample> =>
+      client.post(`${base}/v1/chat`, keyOf.get(users[worker] as string) ?? '', JSON.stringify({ text: question(i), sessionId: sessions[worker] }));
 
     // What a caller gluing it together pays without a model: append, window, append.
     const partsTurn = (sessions: string[]) => async (worker: number, i: number): Promise<Sample> => {
@@ -242,6 +243,7 @@ async function main(): Promise<void> {
     await app.close();
     await memex.close();
     await upstream.close();
+    await client.close();
     await rm(dataDir, { recursive: true, force: true });
   }
 }

@@ -494,13 +494,20 @@ export class Memex {
       model: () => this.chatModel(),
       getSession: (userId, sessionId) => this.sessions.get(userId, sessionId),
       createSession: (userId) => this.sessions.create(userId),
-      append: (userId, sessionId, messages) => this.messages.appendMany(userId, sessionId, messages),
+      append: async (userId, sessionId, messages) => {
+        await this.writable(userId, sessionId);
+        return this.store.appendMessages(userId, sessionId, messages);
+      },
       appendReply: async (userId, sessionId, message, options) => {
         const reply = await this.appendWith(userId, sessionId, message, options);
-        this.indexer.schedule(userId, sessionId);
+        // Shortly: a next request right after has its query embedded first (MessageIndexer.defer).
+        this.indexer.defer(userId, sessionId);
         return reply;
       },
-      buildContext: (userId, options) => this.buildContext(userId, options),
+      warmQuery: (query) => this.recall.warm(query),
+      settle: (userId, sessionId) => this.settleExcept(userId, sessionId),
+      embed: (userId, sessionId) => this.indexer.schedule(userId, sessionId),
+      buildContext: (userId, options) => this.contexts.build(userId, options),
     };
   }
 
@@ -575,14 +582,20 @@ export class Memex {
       createSession: (user, session) => this.sessions.create(user, session),
       requirePersona: async (user, personaId) => void (await this.store.getPersona(user, personaId)),
       append: (user, sessionId, message, options) => this.appendWith(user, sessionId, message, options),
-      embed: (user, sessionId) => this.indexer.schedule(user, sessionId),
+      embed: (user, sessionId, later) => (later ? this.indexer.defer(user, sessionId) : this.indexer.schedule(user, sessionId)),
       warmQuery: (query) => this.recall.warm(query),
-      settle: async (user, sessionId) => {
-        await this.catchUp(user);
-        await this.indexer.settleUser(user, sessionId);
-      },
+      settle: (user, sessionId) => this.settleExcept(user, sessionId),
       buildContext: (user, options) => this.contexts.build(user, options),
     };
+  }
+
+  /**
+   * Before a chat turn's window: the user's earlier messages become searchable (catching up after a
+   * restart), except those of `sessionId`, whose latest turns the window shows verbatim.
+   */
+  private async settleExcept(userId: string, sessionId: string): Promise<void> {
+    await this.catchUp(userId);
+    await this.indexer.settleUser(userId, sessionId);
   }
 
   /** `messages.append` with what a chat turn changes on the session in the same write; the caller queues the embedding. */

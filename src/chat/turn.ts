@@ -19,8 +19,11 @@ export interface ChatDeps {
   /** Throws MEMEX_PERSONA_NOT_FOUND for a persona the user does not have. */
   requirePersona(userId: string, personaId: string): Promise<void>;
   append(userId: string, sessionId: string, message: NewMessage, options?: AppendOptions): Promise<Message>;
-  /** Queues the session's messages that have no rows yet for background embedding. */
-  embed(userId: string, sessionId: string): void;
+  /**
+   * Queues the session's messages that have no rows yet for background embedding; `later` waits a
+   * moment first (for the next turn's model call, which takes the work along: see MessageIndexer.defer).
+   */
+  embed(userId: string, sessionId: string, later?: boolean): void;
   /** Starts embedding a query a window will recall for, so that it is ready when the window is built. */
   warmQuery(query: string): void;
   /**
@@ -115,8 +118,9 @@ export async function* runTurn(deps: ChatDeps, userId: string, spec: TurnSpec): 
   try {
     yield* afterUserTurn(deps, userId, spec, { model, sessionId, created, userMessage });
   } finally {
-    // However the turn ends (done, an error, a consumer that stopped listening), what it stored gets rows.
-    deps.embed(userId, sessionId);
+    // However the turn ends (done, an error, a consumer that stopped listening), what it stored gets
+    // rows: shortly, so that a next turn right after (an agent's loop) has its query embedded first.
+    deps.embed(userId, sessionId, true);
   }
 }
 

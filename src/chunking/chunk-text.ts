@@ -14,6 +14,12 @@ export interface ChunkingOptions {
    * (Markdown lists and tables, code, CSV), where a line is the unit of meaning.
    */
   lines?: boolean;
+  /**
+   * Chunks texts elsewhere with the same counter and sizes (the embedding model's thread, where its
+   * tokenizer's work does not hold this event loop); `chunkMessages` and `chunkSource` use it for
+   * texts up to `OFFLOAD_CHARS`. Absent, chunking runs here.
+   */
+  offload?: (texts: readonly string[], lines: boolean) => Promise<TextPiece[][]>;
 }
 
 /** A piece of a source text: `source.slice(start, end) === text`, and `text` fits the model. */

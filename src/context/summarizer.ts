@@ -192,10 +192,12 @@ function selectMmr(pool: Candidate[], centroid: Float32Array, cap: number, lambd
   const relevance = pool.map((c) => dot(c.vector, centroid) * c.weight);
   pool.forEach((c, i) => (c.item = { ...c.item, score: round(relevance[i] as number) }));
   const closest = new Float64Array(pool.length).fill(-1);
-  const open = new Set(pool.map((_, i) => i));
   const kept: Candidate[] = [];
   let used = 0;
-  while (open.size > 0) {
+  // The candidates still open. One that no longer fits never will (`used` only grows): it leaves at
+  // once, before any similarity is computed for it. Picking from the rest is unchanged by that.
+  let open = pool.map((_, i) => i).filter((i) => (pool[i] as Candidate).tokens <= cap);
+  while (open.length > 0) {
     let best = -1;
     let bestValue = -Infinity;
     for (const i of open) {
@@ -205,11 +207,10 @@ function selectMmr(pool: Candidate[], centroid: Float32Array, cap: number, lambd
         best = i;
       }
     }
-    open.delete(best);
     const chosen = pool[best] as Candidate;
-    if (used + chosen.tokens > cap) continue;
     used += chosen.tokens;
     kept.push(chosen);
+    open = open.filter((i) => i !== best && (pool[i] as Candidate).tokens <= cap - used);
     for (const i of open) closest[i] = Math.max(closest[i] as number, dot((pool[i] as Candidate).vector, chosen.vector));
   }
   return kept;

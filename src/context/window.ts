@@ -171,7 +171,8 @@ export class ContextManager {
     const settings = config.context;
     const include = { persona: true, notes: true, summary: true, memories: true, recent: true, ...options.include };
     const count = (text: string): number => this.counts.count(tokenizer, text);
-    const counting: Tokenizer = { encoding: tokenizer.encoding, count, truncate: (text, max) => tokenizer.truncate(text, max) };
+    // A text that fits (its count remembered) is its own truncation: no encoding, no decoding.
+    const counting: Tokenizer = { encoding: tokenizer.encoding, count, truncate: (text, max) => (count(text) <= max ? text : tokenizer.truncate(text, max)) };
     const cost = (message: ChatMessage): number => messageTokens(count, message, format);
     const sessionId = options.sessionId;
     const session = await store.getSession(userId, sessionId);

@@ -1,4 +1,5 @@
 import { MemexError } from '../core/index.js';
+import type { TextPiece } from '../chunking/index.js';
 
 export interface EmbedOptions {
   /** Checked between model calls: a cancelled embed rejects with MEMEX_ABORTED and returns nothing. */
@@ -27,6 +28,11 @@ export interface Embedder {
    * text gives the zero vector (similar to nothing), never NaN.
    */
   embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  /**
+   * Optional: `chunkText` of each text with this model's `countTokens`, run where the tokenizer's
+   * work does not hold the caller's event loop (the model's thread). The same pieces, in order.
+   */
+  chunk?(texts: readonly string[], sizes: { maxTokens: number; overlapTokens: number; lines: boolean }): Promise<TextPiece[][]>;
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

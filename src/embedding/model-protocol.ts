@@ -1,3 +1,5 @@
+import type { TextPiece } from '../chunking/index.js';
+
 /** What the caller's thread and the model's thread (model-worker.ts) say to each other. */
 
 export interface ModelThreadOptions {
@@ -10,9 +12,16 @@ export interface ModelThreadOptions {
   transformersUrl: string;
 }
 
-export interface ModelRequest {
-  id: number;
-  texts: readonly string[];
+/** Embed `texts`; or chunk them with the model's tokenizer (chunking/chunk-text.ts), here instead of the caller's thread. */
+export type ModelRequest =
+  | { kind: 'embed'; id: number; texts: readonly string[] }
+  | { kind: 'chunk'; id: number; texts: readonly string[]; chunking: OffloadedChunking };
+
+/** What chunking needs beside the token counter, which the model's thread has. */
+export interface OffloadedChunking {
+  maxTokens: number;
+  overlapTokens: number;
+  lines: boolean;
 }
 
 export type ModelReply =
@@ -20,4 +29,6 @@ export type ModelReply =
   | { type: 'failed'; message: string }
   /** `texts.length` rows of `dimension` floats, row-major. */
   | { type: 'rows'; id: number; data: Float32Array }
+  /** One list of pieces per text, in order. */
+  | { type: 'pieces'; id: number; pieces: TextPiece[][] }
   | { type: 'error'; id: number; message: string };

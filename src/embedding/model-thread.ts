@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MemexError } from '../core/index.js';
-import type { ModelReply, ModelThreadOptions } from './model-protocol.js';
+import type { TextPiece } from '../chunking/index.js';
+import type { ModelReply, ModelThreadOptions, OffloadedChunking } from './model-protocol.js';
 
 const require = createRequire(import.meta.url);
 /** Built, the thread runs model-worker.js beside this file; from the TypeScript sources (tests, tsx) model-worker.ts. */
@@ -23,11 +24,10 @@ interface Batch {
   id: number;
 }
 
-interface Job {
-  texts: readonly string[];
-  resolve: (rows: Float32Array) => void;
-  reject: (error: Error) => void;
-}
+/** Texts to embed (rows back), or to chunk with the model's tokenizer (pieces back). */
+type Job =
+  | { kind: 'embed'; texts: readonly string[]; resolve: (rows: Float32Array) => void; reject: (error: Error) => void }
+  | { kind: 'chunk'; texts: readonly string[]; chunking: OffloadedChunking; resolve: (pieces: TextPiece[][]) => void; reject: (error: Error) => void };
 
 /** transformers.js's ES module, for the thread to import (`require.resolve` finds its CommonJS twin). */
 export function transformersUrl(): string {
@@ -104,9 +104,17 @@ export class ModelThread {
   /** The rows of `texts`, row-major. */
   run(texts: readonly string[], urgent = false): Promise<Float32Array> {
     return new Promise<Float32Array>((resolve, reject) => {
-      const job: Job = { texts, resolve, reject };
+      const job: Job = { kind: 'embed', texts, resolve, reject };
       if (urgent) this.queue.splice(this.urgentCount++, 0, job);
       else this.queue.push(job);
+      this.pump();
+    });
+  }
+
+  /** `texts` chunked by chunking/chunk-text.ts with the model's tokenizer, in the thread; queued like bulk embedding. */
+  chunk(texts: readonly string[], chunking: OffloadedChunking): Promise<TextPiece[][]> {
+    return new Promise<TextPiece[][]>((resolve, reject) => {
+      this.queue.push({ kind: 'chunk', texts, chunking, resolve, reject });
       this.pump();
     });
   }
@@ -132,28 +140,37 @@ export class ModelThread {
         if (this.running !== batch) return;
         this.worker?.ref();
         this.requests++;
-        this.worker?.postMessage({ id: batch.id, texts: jobs.length === 1 ? (jobs[0] as Job).texts : jobs.flatMap((job) => job.texts) });
+        const first = jobs[0] as Job;
+        if (first.kind === 'chunk') this.worker?.postMessage({ kind: 'chunk', id: batch.id, texts: first.texts, chunking: first.chunking });
+        else this.worker?.postMessage({ kind: 'embed', id: batch.id, texts: jobs.length === 1 ? first.texts : jobs.flatMap((job) => job.texts) });
       },
       (cause: unknown) => this.finish(batch, null, cause),
     );
   }
 
-  private settle(message: Extract<ModelReply, { type: 'rows' | 'error' }>): void {
+  private settle(message: Extract<ModelReply, { type: 'rows' | 'pieces' | 'error' }>): void {
     const batch = this.running;
     if (!batch || message.id !== batch.id) return;
     if (message.type === 'rows') this.finish(batch, message.data, null);
+    else if (message.type === 'pieces') this.finish(batch, message.pieces, null);
     else this.finish(batch, null, new Error(message.message));
   }
 
-  private finish(batch: Batch, rows: Float32Array | null, cause: unknown): void {
+  private finish(batch: Batch, result: Float32Array | TextPiece[][] | null, cause: unknown): void {
     if (this.running === batch) this.running = null;
-    if (rows && batch.jobs.length === 1) (batch.jobs[0] as Job).resolve(rows);
-    else if (rows) {
+    const only = batch.jobs[0] as Job;
+    if (Array.isArray(result)) {
+      if (only.kind === 'chunk') only.resolve(result);
+    } else if (result && batch.jobs.length === 1) {
+      if (only.kind === 'embed') only.resolve(result);
+    } else if (result) {
+      const rows = result;
       const total = batch.jobs.reduce((sum, job) => sum + job.texts.length, 0);
       const dimension = total === 0 ? 0 : rows.length / total;
       let at = 0;
+      // Only queries are batched together, so every job here is an embedding.
       for (const job of batch.jobs) {
-        job.resolve(rows.slice(at * dimension, (at + job.texts.length) * dimension));
+        if (job.kind === 'embed') job.resolve(rows.slice(at * dimension, (at + job.texts.length) * dimension));
         at += job.texts.length;
       }
     } else for (const job of batch.jobs) job.reject(unavailable(this.options.id, cause));

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type * as Transformers from '@huggingface/transformers';
 import type { FeatureExtractionPipeline } from '@huggingface/transformers';
+import { chunkText } from '../chunking/chunk-text.js';
 import type { ModelReply, ModelRequest, ModelThreadOptions } from './model-protocol.js';
 
 const port = parentPort;
@@ -44,6 +45,18 @@ try {
 
 // Requests come one at a time (the caller keeps the queue), so they never interleave here.
 port.on('message', (request: ModelRequest) => {
+  if (request.kind === 'chunk') {
+    // Chunking weighs every paragraph and sentence in the model's tokens: the tokenizer's work,
+    // which would otherwise hold the caller's event loop (about 1 us a character here).
+    try {
+      const countTokens = (text: string): number => pipe.tokenizer.encode(text).length;
+      const pieces = request.texts.map((text) => chunkText(text, { ...request.chunking, countTokens }));
+      reply({ type: 'pieces', id: request.id, pieces });
+    } catch (cause) {
+      reply({ type: 'error', id: request.id, message: cause instanceof Error ? cause.message : String(cause) });
+    }
+    return;
+  }
   void (async () => {
     try {
       const output = await pipe([...request.texts], { pooling: 'mean', normalize: true });

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { MemexError } from '../core/index.js';
 import { allocateRows, assertTexts, isBlank, normalizeInPlace, throwIfAborted, type EmbedOptions, type Embedder } from './embedder.js';
+import type { TextPiece } from '../chunking/index.js';
 import { ModelThread, transformersUrl } from './model-thread.js';
 
 export interface TransformersEmbedderOptions {
@@ -111,6 +112,11 @@ export class TransformersEmbedder implements Embedder {
 
   countTokens(text: string): number {
     return text === '' ? this.specialTokens : this.tokenizer.encode(text).length;
+  }
+
+  /** Chunked in the model's thread, with its copy of the tokenizer (the same counts as `countTokens`). */
+  chunk(texts: readonly string[], sizes: { maxTokens: number; overlapTokens: number; lines: boolean }): Promise<TextPiece[][]> {
+    return this.thread.chunk(texts, sizes);
   }
 
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {

@@ -22,6 +22,9 @@ export interface MessageIndexerOptions {
   onIndexed?: (userId: string, sessionId: string) => Promise<void>;
 }
 
+/** How long `defer` waits at most: a chat's next turn usually comes sooner and takes the work along. */
+const DEFER_MS = 1000;
+
 /** Messages read per round: bounds memory and lets appends to the same session interleave. */
 const ROUND = 256;
 
@@ -38,6 +41,7 @@ const ROUND = 256;
  */
 export class MessageIndexer {
   private readonly queue = new Map<string, SessionRef>();
+  private readonly deferred = new Map<string, { ref: SessionRef; timer: NodeJS.Timeout }>();
   private running: Promise<void> | null = null;
   /** The session being embedded now. */
   private current: SessionRef | null = null;
@@ -48,8 +52,35 @@ export class MessageIndexer {
   constructor(private readonly options: MessageIndexerOptions) {}
 
   schedule(userId: string, sessionId: string): void {
-    this.queue.set(`${userId}/${sessionId}`, { userId, sessionId });
+    const key = `${userId}/${sessionId}`;
+    this.undefer(key);
+    this.queue.set(key, { userId, sessionId });
     this.running ??= this.drain();
+  }
+
+  /**
+   * Queues the session a little later: after `ms`, or sooner when it is scheduled again, flushed or
+   * settled for. A chat turn's reply waits so: the next turn's query goes to the model first, and
+   * the reply is embedded beside that turn's model call (or after a moment of quiet).
+   */
+  defer(userId: string, sessionId: string, ms = DEFER_MS): void {
+    const key = `${userId}/${sessionId}`;
+    if (this.queue.has(key) || this.deferred.has(key)) return;
+    const timer = setTimeout(() => this.schedule(userId, sessionId), ms);
+    timer.unref();
+    this.deferred.set(key, { ref: { userId, sessionId }, timer });
+  }
+
+  private undefer(key: string): void {
+    const waiting = this.deferred.get(key);
+    if (!waiting) return;
+    clearTimeout(waiting.timer);
+    this.deferred.delete(key);
+  }
+
+  /** Deferred sessions that `pick` takes are queued now. */
+  private promote(pick: (ref: SessionRef) => boolean): void {
+    for (const { ref } of [...this.deferred.values()]) if (pick(ref)) this.schedule(ref.userId, ref.sessionId);
   }
 
   /**
@@ -58,6 +89,7 @@ export class MessageIndexer {
    * user's large import). Rejects with the first failure since the last flush (of that user).
    */
   async flush(userId?: string): Promise<void> {
+    this.promote((ref) => userId === undefined || ref.userId === userId);
     if (userId === undefined) {
       while (this.running) await this.running;
     } else {
@@ -75,6 +107,7 @@ export class MessageIndexer {
    * waits for the user's earlier turns, not for every user's). Failures are left for `flush`.
    */
   async settleUser(userId: string, exceptSessionId?: string): Promise<void> {
+    this.promote((ref) => ref.userId === userId && ref.sessionId !== exceptSessionId);
     await this.waitFor(userId, (ref) => ref.userId === userId && ref.sessionId !== exceptSessionId);
   }
 

@@ -29,10 +29,17 @@ export interface ProxyDeps {
   model(): ChatModel;
   getSession(userId: string, sessionId: string): Promise<SessionSummary>;
   createSession(userId: string): Promise<SessionSummary>;
-  /** Stores messages; an imported (read-only) session is refused before anything is written. */
+  /** Stores messages; an imported (read-only) session is refused before anything is written. `embed` queues their embedding. */
   append(userId: string, sessionId: string, messages: NewMessage[]): Promise<Message[]>;
-  /** Stores the model's reply, adding its usage to the session's running totals in the same write. */
+  /** Stores the model's reply, adding its usage to the session's running totals in the same write (and queues its embedding). */
   appendReply(userId: string, sessionId: string, message: NewMessage, options: AppendOptions): Promise<Message>;
+  /** Starts embedding the text a window will recall for, so that it is ready when the window is built. */
+  warmQuery(query: string): void;
+  /** Waits until the user's messages in other sessions are searchable (see `ChatDeps.settle`). */
+  settle(userId: string, sessionId: string): Promise<void>;
+  /** Queues the session's messages that have no rows yet for background embedding. */
+  embed(userId: string, sessionId: string): void;
+  /** Builds the window without settling first: `settle` ran before the new turns were stored. */
   buildContext(userId: string, options: ContextOptionsInput): Promise<ContextWindow>;
 }
 
@@ -93,8 +100,18 @@ async function openTurn(deps: ProxyDeps, userId: string, raw: unknown, options: 
     sessionId = (await deps.createSession(userId)).id;
     created = true;
   }
+  // As a chat turn does (chat/turn.ts): the window recalls for the user's latest text, embedded while
+  // the turns are stored; this session's new turns are embedded once the window is built (it shows them).
+  const asked = fresh.findLast((m) => m.role === 'user');
+  if (asked) deps.warmQuery(textOf(asked.content).slice(0, 10_000));
+  await deps.settle(userId, sessionId);
   const stored = await deps.append(userId, sessionId, messages);
-  const window = await deps.buildContext(userId, { sessionId, budget: options.budget, ...(system.length > 0 ? { system: system.join('\n\n') } : {}) });
+  let window: ContextWindow;
+  try {
+    window = await deps.buildContext(userId, { sessionId, budget: options.budget, ...(system.length > 0 ? { system: system.join('\n\n') } : {}) });
+  } finally {
+    deps.embed(userId, sessionId);
+  }
   const { messages: _client, stream: _stream, stream_options: _options, ...rest } = request;
   const upstream: ChatRequest = { ...rest, ...(request.model ? {} : model.model ? { model: model.model } : {}), messages: window.messages.map((message) => ({ ...message })) };
   return { sessionId, created, turns: stored, upstream, window: window.report, request };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunkMessage, chunkText, chunkTextAsync, chunkingFor, type ChunkingOptions, type TextPiece } from '../../src/chunking/index.js';
+import { chunkMessage, chunkMessages, chunkText, chunkTextAsync, chunkingFor, OFFLOAD_CHARS, type ChunkingOptions, type TextPiece } from '../../src/chunking/index.js';
 import { TransformersEmbedder } from '../../src/embedding/index.js';
 import type { Message } from '../../src/core/index.js';
 import { expectCode } from '../helpers/errors.js';
@@ -186,5 +186,28 @@ describe('a long token (regression: chunking was quadratic in the length of a ru
     const text = Array.from({ length: 400 }, (_, i) => `Sentence ${i} is about ${'z'.repeat(i % 300)} things.${i % 7 === 0 ? '\n\n' : ' '}`).join('');
     const opts = options(40, 5);
     expect(await chunkTextAsync(text, opts)).toEqual(chunkText(text, opts));
+  });
+});
+
+describe('chunkMessages with chunking offloaded (to the model thread)', () => {
+  it('sends short messages together in jobs of at most OFFLOAD_CHARS, chunks a longer one here, and keeps the order', async () => {
+    const message = (i: number, content: string): Message => ({ v: 1, id: `msg_${String(i).padStart(26, '0')}`, sessionId: 'ses_x', role: 'user', content, createdAt: '2026-01-01T00:00:00.000Z', metadata: {}, attachments: [] }) as unknown as Message;
+    const long = 'A sentence of a few words here. '.repeat(400); // longer than OFFLOAD_CHARS
+    expect(long.length).toBeGreaterThan(OFFLOAD_CHARS);
+    const messages = [message(0, 'hello there'), ...Array.from({ length: 30 }, (_, i) => message(i + 1, `turn ${i} `.repeat(80))), message(31, long), message(32, 'bye')];
+    const jobs: number[] = [];
+    const local = options(32, 4);
+    const offloaded: ChunkingOptions = {
+      ...local,
+      offload: (texts) => {
+        jobs.push(texts.reduce((sum, text) => sum + text.length, 0));
+        return Promise.resolve(texts.map((text) => chunkText(text, local)));
+      },
+    };
+    expect(await chunkMessages(messages, offloaded)).toEqual(await chunkMessages(messages, local));
+    expect(jobs.length).toBeGreaterThan(1);
+    for (const chars of jobs) expect(chars).toBeLessThanOrEqual(OFFLOAD_CHARS);
+    // The long message was not sent: every job's characters plus it make the whole.
+    expect(jobs.reduce((a, b) => a + b, 0) + long.length).toBe(messages.reduce((sum, m) => sum + m.content.length, 0));
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { chunkText } from '../../src/chunking/index.js';
 import { ModelThread, transformersUrl } from '../../src/embedding/model-thread.js';
+import { TransformersEmbedder } from '../../src/embedding/transformers.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, SHARED_MODEL_ID, SHARED_MODEL_MISSING, SHARED_MODELS } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -26,6 +28,28 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
     } finally {
       await thread.close();
     }
+  });
+
+  it('chunks texts with its copy of the tokenizer into exactly the pieces chunking here gives, a query still going first', async () => {
+    const embedder = await TransformersEmbedder.load({ model: SHARED_MODEL_ID, modelDir: SHARED_MODELS, cacheDir: await tempDir() });
+    const sizes = { maxTokens: Math.min(64, embedder.maxTokens), overlapTokens: 8, lines: false };
+    // Short turns, a long paragraph, prose without breaks, line-structured text, a long "word", non-Latin text and blanks.
+    const sentence = 'We walked along the river to the old market, where my sister bought bread and figs. ';
+    const texts = [
+      'Where did Caroline move, and when?',
+      sentence.repeat(12),
+      `${sentence.repeat(3)}\n\n${'a table | of | cells\n'.repeat(30)}`,
+      `https://example.com/${'x'.repeat(900)}`,
+      'Ζωή και ήλιος στη Λισαβόνα. 東京で桜を見ました。 '.repeat(10),
+      '',
+      '   \n  ',
+    ];
+    const here = (lines: boolean) => texts.map((text) => chunkText(text, { ...sizes, lines, countTokens: (t) => embedder.countTokens(t) }));
+    const thread = embedder.chunk(texts, sizes);
+    const query = embedder.embed(['what did my sister buy?'], { urgent: true });
+    expect(await thread).toEqual(here(false));
+    expect(await embedder.chunk(texts, { ...sizes, lines: true })).toEqual(here(true));
+    expect((await query)[0]).toHaveLength(embedder.dimension);
   });
 
   it('runs queries waiting together as one batch, each getting its own rows', async () => {
