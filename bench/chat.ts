@@ -23,7 +23,6 @@
  *   npx tsx bench/chat.ts [--turns 100] [--pause 0]
  */
 import type { AddressInfo } from 'node:net';
-import { Worker } from 'node:worker_threads';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +31,7 @@ import { ChatModel, Memex } from '../src/index.js';
 import { buildApp, KeyStore } from '../src/server/index.js';
 import { benchModel, machine } from './locomo.js';
 import { fakeUpstream } from './lib/fake-upstream.js';
+import { threadClient } from './lib/thread-client.js';
 
 const FIRST_MS = 50;
 const CHUNKS = 8;
@@ -55,7 +55,7 @@ const TOPICS = ['the Lisbon trip in May', 'the hotel budget', 'my sister Ottilie
  * have, so reading the stream and parsing its events is not counted as the server's time. Each
  * request: POST /v1/chat, read the SSE stream to its end, parse every event; times from the worker.
  */
-async function httpClient(): Promise<{ post: (url: string, key: string, body: string) => Promise<Sample>; close: () => Promise<number> }> {
+function httpClient(): { post: (url: string, key: string, body: string) => Promise<Sample>; close: () => Promise<number> } {
   const code = `
     const { parentPort } = require('node:worker_threads');
     parentPort.on('message', async ({ id, url, key, body }) => {
@@ -85,24 +85,8 @@ async function httpClient(): Promise<{ post: (url: string, key: string, body: st
       }
     });
   `;
-  const worker = new Worker(code, { eval: true });
-  const pending = new Map<number, { resolve: (sample: Sample) => void; reject: (error: Error) => void }>();
-  worker.on('message', (reply: { id: number; totalMs: number; firstMs: number; error?: string }) => {
-    const waiting = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (reply.error !== undefined) waiting?.reject(new Error(reply.error));
-    else waiting?.resolve({ totalMs: reply.totalMs, firstMs: reply.firstMs });
-  });
-  let next = 0;
-  return {
-    post: (url, key, body) =>
-      new Promise<Sample>((resolve, reject) => {
-        const id = next++;
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, url, key, body });
-      }),
-    close: () => worker.terminate(),
-  };
+  const client = threadClient<{ url: string; key: string; body: string }, Sample>(code);
+  return { post: (url, key, body) => client.call({ url, key, body }), close: client.close };
 }
 
 interface Sample {
@@ -138,7 +122,7 @@ function question(i: number): string {
 async function main(): Promise<void> {
   const { model, modelDir } = benchModel();
   const upstream = await fakeUpstream({ firstMs: FIRST_MS, chunks: CHUNKS, gapMs: GAP_MS, reply: REPLY });
-  const client = await httpClient();
+  const client = httpClient();
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-chat-'));
   const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: model, MEMEX_MODEL_DIR: modelDir }, config: { llm: { baseUrl: upstream.url, model: 'bench-fake', titles: false } }, onWarning: () => undefined });
   const app = await buildApp(memex, { keys: new KeyStore(dataDir, { recheckMs: 0 }) });

@@ -22,11 +22,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import { Memex } from '../src/index.js';
 import { buildApp } from '../src/server/index.js';
 import { KeyStore } from '../src/store/index.js';
 import { fakeUpstream } from './lib/fake-upstream.js';
+import { threadClient } from './lib/thread-client.js';
 import { benchModel, locomoSessions, machine } from './locomo.js';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '60' }, concurrency: { type: 'string', default: '16' }, 'upstream-ms': { type: 'string', default: '5' }, pause: { type: 'string', default: '0' } } });
@@ -80,24 +80,8 @@ function clientThread(config: { direct: string; proxied: string; key: string; he
       }
     });
   `;
-  const worker = new Worker(code, { eval: true, workerData: { ...config, openai: createRequire(import.meta.url).resolve('openai') } });
-  const pending = new Map<number, { resolve: (timing: { first: number; total: number }) => void; reject: (error: Error) => void }>();
-  worker.on('message', (reply: { id: number; first: number; total: number; error?: string }) => {
-    const waiting = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (reply.error !== undefined) waiting?.reject(new Error(reply.error));
-    else waiting?.resolve({ first: reply.first, total: reply.total });
-  });
-  let next = 0;
-  return {
-    once: (path, i) =>
-      new Promise((resolve, reject) => {
-        const id = next++;
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, path, i });
-      }),
-    close: () => worker.terminate(),
-  };
+  const client = threadClient<{ path: Path; i: number }, { first: number; total: number }>(code, { ...config, openai: createRequire(import.meta.url).resolve('openai') });
+  return { once: (path, i) => client.call({ path, i }), close: client.close };
 }
 
 const client = clientThread({ direct: fake.url, proxied: `${url}/v1`, key, headers: { 'x-memex-session': last, 'x-memex-budget': '4096' } });
