@@ -17,6 +17,9 @@
  *    time excludes embedding it, as the target says.
  *
  *   npx tsx bench/context.ts
+ *   npx tsx bench/context.ts --evidence-only --memex-only --neighbours 0:0,1:0,1:1,0:1 --data-dir /tmp/locomo-data
+ *
+ * With neighbours, a memory's turns brought from around it count as in the window too.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';

@@ -32,7 +32,7 @@ function windowLimit(max: number) {
 
 /** Turns a recalled turn brings from before and after it (see `context.neighbours`). */
 const NEIGHBOURS_BEFORE = 0;
-const NEIGHBOURS_AFTER = 0;
+const NEIGHBOURS_AFTER = 1;
 
 export const RETENTION_ACTIONS = ['archive', 'trash'] as const;
 export type RetentionAction = (typeof RETENTION_ACTIONS)[number];
