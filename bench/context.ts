@@ -17,6 +17,9 @@
  *    time excludes embedding it, as the target says.
  *
  *   npx tsx bench/context.ts
+ *   npx tsx bench/context.ts --evidence-only --memex-only --neighbours 0:0,1:0,1:1,0:1 --data-dir /tmp/locomo-data
+ *
+ * With neighbours, a memory's turns brought from around it count as in the window too.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -38,11 +41,36 @@ const BUDGETS = [2048, 4096];
 const floorArg = process.argv.indexOf('--min-scores');
 const FLOORS: (number | null | undefined)[] =
   floorArg >= 0 ? (process.argv[floorArg + 1] ?? '').split(',').map((f) => (f === 'none' ? null : Number(f))) : [undefined];
-const floorName = (floor: number | null | undefined): `memex${string}` => (floor === undefined ? 'memex' : `memex, minScore ${floor ?? 'none'}`);
+/**
+ * `--neighbours 0:0,1:0,1:1,0:1` measures the full window with each recalled turn bringing that many
+ * turns from before:after it (`context.neighbours`) instead of the configured number.
+ */
+const neighboursArg = process.argv.indexOf('--neighbours');
+type Neighbours = { before: number; after: number } | undefined;
+const NEIGHBOURS: Neighbours[] =
+  neighboursArg >= 0
+    ? (process.argv[neighboursArg + 1] ?? '').split(',').map((pair) => {
+        const [before, after] = pair.split(':').map(Number);
+        return { before: before ?? 0, after: after ?? 0 };
+      })
+    : [undefined];
+/** `--data-dir <dir>` keeps the ingested conversations there and reuses them on the next run. */
+const dataDirArg = process.argv.indexOf('--data-dir');
+const keptDataDir = dataDirArg >= 0 ? process.argv[dataDirArg + 1] : undefined;
+const floorName = (floor: number | null | undefined, around: Neighbours): `memex${string}` => {
+  const parts = [...(floor === undefined ? [] : [`minScore ${floor ?? 'none'}`]), ...(around === undefined ? [] : [`neighbours ${around.before}:${around.after}`])];
+  return parts.length === 0 ? 'memex' : `memex, ${parts.join(', ')}`;
+};
 
 type Mode = 'recent' | 'recent+summary' | `memex${string}`;
-const MODES: Mode[] = [...(process.argv.includes('--memex-only') ? [] : (['recent', 'recent+summary'] as const)), ...FLOORS.map(floorName)];
-const floorOf = new Map<string, number | null | undefined>(FLOORS.map((floor) => [floorName(floor), floor]));
+const VARIANTS = FLOORS.flatMap((floor) => NEIGHBOURS.map((around) => ({ floor, around, name: floorName(floor, around) })));
+const MODES: Mode[] = [...(process.argv.includes('--memex-only') ? [] : (['recent', 'recent+summary'] as const)), ...VARIANTS.map((v) => v.name)];
+const floorOf = new Map<string, number | null | undefined>(VARIANTS.map((v) => [v.name, v.floor]));
+const neighboursOf = new Map<string, Neighbours>(VARIANTS.map((v) => [v.name, v.around]));
+const neighbourOption = (mode: string): { neighbours?: { before: number; after: number } } => {
+  const around = neighboursOf.get(mode);
+  return around ? { neighbours: around } : {};
+};
 
 /** "1:56 pm on 8 May, 2023" → an ISO time. */
 function locomoTime(date: string, turn: number): string {
@@ -70,13 +98,16 @@ function conversationMessages(conversation: string): NewMessage[] {
 function inWindow(window: ContextWindow, history: readonly { id: string }[]): Set<string> {
   const { report } = window;
   const ids = new Set(history.slice(history.length - report.recent.messages).map((m) => m.id));
-  for (const memory of report.memories) if (memory.source.messageId) ids.add(memory.source.messageId);
+  for (const memory of report.memories) {
+    if (memory.source.messageId) ids.add(memory.source.messageId);
+    for (const id of memory.neighbours) ids.add(id);
+  }
   for (const id of report.summary?.sentencesFrom ?? []) ids.add(id);
   return ids;
 }
 
 async function evidence(): Promise<string[]> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-context-'));
+  const dataDir = keptDataDir ?? (await mkdtemp(join(tmpdir(), 'memex-bench-context-')));
   const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, onWarning: () => undefined });
   const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[];
   const scores = new Map<string, number[]>();
@@ -87,9 +118,12 @@ async function evidence(): Promise<string[]> {
   const started = performance.now();
   for (const sample of samples) {
     const conversation = sample.sample_id;
-    await memex.users.create({ id: conversation });
-    const session = await memex.sessions.create(conversation);
-    const history = await memex.messages.appendMany(conversation, session.id, conversationMessages(conversation));
+    const reused = keptDataDir !== undefined ? (await memex.sessions.list(conversation).catch(() => null))?.sessions[0] : undefined;
+    if (!reused) await memex.users.create({ id: conversation });
+    const session = reused ?? (await memex.sessions.create(conversation));
+    const history = reused
+      ? (await memex.messages.list(conversation, session.id, { limit: 1000 })).messages
+      : await memex.messages.appendMany(conversation, session.id, conversationMessages(conversation));
     await memex.flush();
     await memex.index.prepare(conversation);
     const known = new Set<string>(history.map((m) => m.id));
@@ -105,6 +139,7 @@ async function evidence(): Promise<string[]> {
               query: qa.question,
               include: { notes: false },
               ...(floor !== undefined ? { minScore: floor } : {}),
+              ...neighbourOption(mode),
             });
             const key = `${mode}@${budget}`;
             const a = noise.get(key) ?? { tokens: 0, items: 0 };
@@ -126,6 +161,7 @@ async function evidence(): Promise<string[]> {
             query: qa.question,
             include: { notes: false, memories: mode.startsWith('memex'), summary: mode !== 'recent' },
             ...(floorOf.get(mode) !== undefined ? { minScore: floorOf.get(mode) } : {}),
+            ...neighbourOption(mode),
           });
           const shown = inWindow(window, history);
           const key = `${mode}@${budget}`;
@@ -145,7 +181,7 @@ async function evidence(): Promise<string[]> {
   }
   process.stderr.write('\n');
   await memex.close();
-  await rm(dataDir, { recursive: true, force: true });
+  if (keptDataDir === undefined) await rm(dataDir, { recursive: true, force: true });
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const lines = [
     `LoCoMo: ${questions} questions with evidence (category 5 excluded), each conversation one session of its ~600 turns, the question asked at its end; reply reserve 512 tokens, o200k_base.`,

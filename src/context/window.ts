@@ -16,6 +16,7 @@ import type { Embedder } from '../embedding/index.js';
 import type { SearchHit, SearchReport } from '../index/index.js';
 import { KeyedMutex, type Store } from '../store/index.js';
 import { allocate, PARTS, type Part, type PerPart } from './allocate.js';
+import { aroundKey, readAround, type Around, type NeighbourCounts } from './neighbours.js';
 import { extendSummary, type SummaryState } from './summary.js';
 import { lineOf, renderSummary, SUMMARY_HEADER, type Summarizer } from './summarizer.js';
 import { CountCache, OPENAI_CHAT_FORMAT, messageTokens, tiktokenTokenizer, type ChatFormat, type ChatMessage, type Tokenizer } from './tokenizer.js';
@@ -63,6 +64,8 @@ export interface RecalledMemory {
   score: number;
   tokens: number;
   text: string;
+  /** Ids of the turns shown with it from around it in its session (`context.neighbours`), oldest first. */
+  neighbours: string[];
 }
 
 export interface PartReport {
@@ -126,6 +129,8 @@ interface MemoriesPart {
   tokens: number;
   message: ChatMessage | null;
   names: ReadonlyMap<string, string>;
+  /** The turns shown around a kept hit; none for most when neighbours are off. */
+  around: ReadonlyMap<SearchHit, Around>;
 }
 
 interface Turn {
@@ -239,6 +244,10 @@ export class ContextManager {
     } else left.push({ part: 'notes', reason: 'excluded', count: 1 });
 
     const k = options.memories ?? settings.memories;
+    const neighbours: NeighbourCounts = {
+      before: options.neighbours?.before ?? settings.neighbours.before,
+      after: options.neighbours?.after ?? settings.neighbours.after,
+    };
     let query: ContextReport['query'] = null;
     let hits: SearchHit[] = [];
     if (include.memories && k > 0) {
@@ -258,7 +267,9 @@ export class ContextManager {
     for (const part of PARTS) weights[part] = options.shares?.[part] ?? weights[part];
     const demand: PerPart = {
       notes: notes.length > 0 ? cost({ role: 'system', content: renderNotes(notes) }) : 0,
-      memories: hits.length > 0 ? cost({ role: 'system', content: renderMemories(hits.slice(0, k), new Map()) }) : 0,
+      // Each neighbour makes a memory about one turn longer: asking for that much more keeps a small
+      // recall from being squeezed by a demand that counted bare hits only.
+      memories: hits.length > 0 ? cost({ role: 'system', content: renderMemories(hits.slice(0, k), new Map(), NO_AROUND) }) * (1 + neighbours.before + neighbours.after) : 0,
       recent: recentDemand,
       summary: 0,
     };
@@ -285,7 +296,7 @@ export class ContextManager {
     const windowIds = new Set<string>(recent.turns.map((t) => t.message.id));
 
     abort();
-    const memoriesPart = await this.fitMemories(userId, hits, k, recent.turns, roomFor('memories'), cost, count, left);
+    const memoriesPart = await this.fitMemories(userId, sessionId, hits, k, neighbours, recent.turns, roomFor('memories'), cost, count, left);
     spent += memoriesPart.tokens;
     promised += allotted.memories;
 
@@ -306,7 +317,7 @@ export class ContextManager {
     let memoriesKept = memoriesPart;
     const dropShownMemories = (): void => {
       spent -= memoriesKept.tokens;
-      memoriesKept = this.withoutShown(memoriesKept, windowIds, cost);
+      memoriesKept = this.withoutShown(memoriesKept, sessionId, windowIds, cost);
       spent += memoriesKept.tokens;
     };
     if ((await older(room - summaryRoom)) > 0) dropShownMemories();
@@ -324,7 +335,7 @@ export class ContextManager {
         : null;
     let summaryState = await summarize();
     const fitSummaryInto = (summaryLimit: number): ReturnType<typeof fitSummary> =>
-      fitSummary(summaryState?.summary ?? null, summaryLimit, windowIds, new Set(memoriesKept.kept.flatMap((hit) => messageIdOf(hit) ?? [])), cost, count, tokenizer);
+      fitSummary(summaryState?.summary ?? null, summaryLimit, windowIds, new Set(memoriesKept.kept.flatMap((hit) => [...(messageIdOf(hit) ?? []), ...aroundIds(memoriesKept.around.get(hit), hit.sessionId, sessionId)])), cost, count, tokenizer);
     let summaryPart = fitSummaryInto(summaryRoom);
     spent += summaryPart.tokens;
 
@@ -400,8 +411,9 @@ export class ContextManager {
         chunkId: hit.chunkId,
         source: hit.source,
         score: hit.score,
-        tokens: count(memoryLine(hit, memoriesKept.names)),
+        tokens: count(memoryLine(hit, memoriesKept.names, memoriesKept.around)),
         text: hit.text,
+        neighbours: aroundIds(memoriesKept.around.get(hit), hit.sessionId, hit.sessionId),
       })),
       left,
       ms: Math.round((performance.now() - started) * 100) / 100,
@@ -416,8 +428,10 @@ export class ContextManager {
    */
   private async fitMemories(
     userId: string,
+    sessionId: string,
     hits: readonly SearchHit[],
     k: number,
+    neighbours: NeighbourCounts,
     turns: readonly Turn[],
     room: number,
     cost: (m: ChatMessage) => number,
@@ -441,24 +455,74 @@ export class ContextManager {
         fresh.push(hit);
       }
     }
+    const around = await this.neighbours(userId, sessionId, fresh, neighbours, inWindow, shown);
     if (already > 0) left.push({ part: 'memories', reason: 'in-window', count: already });
     const names = await this.fileNames(userId, fresh);
     const fitted = fitLines(fresh, room, {
-      line: (hit) => memoryLine(hit, names),
-      render: (kept) => renderMemories(kept, names),
+      line: (hit) => memoryLine(hit, names, around),
+      render: (kept) => renderMemories(kept, names, around),
       cost,
       count,
     });
     for (const hit of fitted.dropped) left.push({ part: 'memories', reason: 'budget', id: hit.chunkId, count: 1 });
-    return { kept: fitted.kept, tokens: fitted.tokens, message: fitted.message, names };
+    return { kept: fitted.kept, tokens: fitted.tokens, message: fitted.message, names, around };
+  }
+
+  /**
+   * The turns around each recalled chat turn, best hit first: a turn the window shows, another hit's
+   * own turn (it is a memory of its own, next to this one in time order) or one a better memory
+   * already shows is not shown again. Empty when neighbours are off: the window is as before.
+   */
+  private async neighbours(
+    userId: string,
+    sessionId: string,
+    fresh: readonly SearchHit[],
+    counts: NeighbourCounts,
+    inWindow: ReadonlySet<string>,
+    shown: readonly string[],
+  ): Promise<Map<SearchHit, Around>> {
+    const out = new Map<SearchHit, Around>();
+    if (counts.before + counts.after === 0 || fresh.length === 0) return out;
+    const turns = fresh.flatMap((hit) => (hit.source.kind === 'message' ? [{ sessionId: hit.sessionId, messageId: hit.source.messageId }] : []));
+    const read = await readAround(this.deps.store, userId, turns, counts);
+    const key = (sid: string, id: string): string => aroundKey(sid, id);
+    const claimed = new Set<string>([...inWindow].map((id) => key(sessionId, id)));
+    // A hit's own turn is claimed first, so a neighbour never repeats a memory of its own.
+    for (const hit of fresh) if (hit.source.kind === 'message') claimed.add(key(hit.sessionId, hit.source.messageId));
+    for (const hit of fresh) {
+      if (hit.source.kind !== 'message') continue;
+      const found = read.get(key(hit.sessionId, hit.source.messageId));
+      if (!found) continue;
+      const take = (messages: readonly Message[]): Message[] =>
+        messages.filter((message) => {
+          const id = key(hit.sessionId, message.id);
+          if (claimed.has(id) || message.content.trim().length === 0) return false;
+          // The same words as a turn the window shows (a copy in another session) are not repeated either.
+          if (shown.some((content) => content.includes(this.normalized(message.content)))) return false;
+          claimed.add(id);
+          return true;
+        });
+      out.set(hit, { before: take(found.before), after: take(found.after) });
+    }
+    return out;
   }
 
   /** The kept memories less those of turns the window now shows (it only shrinks, so it still fits). */
-  private withoutShown(part: MemoriesPart, windowIds: ReadonlySet<string>, cost: (m: ChatMessage) => number): MemoriesPart {
+  private withoutShown(part: MemoriesPart, sessionId: string, windowIds: ReadonlySet<string>, cost: (m: ChatMessage) => number): MemoriesPart {
     const kept = part.kept.filter((hit) => !windowIds.has(messageIdOf(hit) ?? ''));
-    if (kept.length === part.kept.length) return part;
-    const message = kept.length > 0 ? { role: 'system' as const, content: renderMemories(kept, part.names) } : null;
-    return { ...part, kept, message, tokens: message ? cost(message) : 0 };
+    const around = new Map<SearchHit, Around>();
+    let trimmed = false;
+    for (const hit of kept) {
+      const entry = part.around.get(hit);
+      if (!entry) continue;
+      const visible = (m: Message): boolean => hit.sessionId !== sessionId || !windowIds.has(m.id);
+      const next = { before: entry.before.filter(visible), after: entry.after.filter(visible) };
+      trimmed ||= next.before.length !== entry.before.length || next.after.length !== entry.after.length;
+      around.set(hit, trimmed ? next : entry);
+    }
+    if (kept.length === part.kept.length && !trimmed) return part;
+    const message = kept.length > 0 ? { role: 'system' as const, content: renderMemories(kept, part.names, around) } : null;
+    return { ...part, kept, around, message, tokens: message ? cost(message) : 0 };
   }
 
   /** `normalize(text)`, remembered: a window compares its memories with the same recent turns every turn. */
@@ -609,25 +673,46 @@ function renderNotes(notes: readonly Note[]): string {
   return [NOTES_HEADER, ...notes.map(noteLine)].join('\n');
 }
 
-/** Each hit's line, made once per set of file names: a window renders and counts its memories several times while fitting them. */
-const memoryLines = new WeakMap<SearchHit, { names: ReadonlyMap<string, string>; line: string }>();
+/** Each hit's line, made once per set of file names and neighbours: a window renders and counts its memories several times while fitting them. */
+const memoryLines = new WeakMap<SearchHit, { names: ReadonlyMap<string, string>; around: Around | undefined; line: string }>();
+const NO_AROUND: ReadonlyMap<SearchHit, Around> = new Map();
+/**
+ * A neighbour is context, not the match: a long one is cut to this many characters (about 200
+ * tokens), so one essay-length turn cannot take the memories' share from the hits themselves.
+ */
+const NEIGHBOUR_CHARS = 800;
 
-function memoryLine(hit: SearchHit, names: ReadonlyMap<string, string>): string {
+function memoryLine(hit: SearchHit, names: ReadonlyMap<string, string>, around: ReadonlyMap<SearchHit, Around>): string {
+  const entry = around.get(hit);
   const known = memoryLines.get(hit);
-  if (known?.names === names) return known.line;
+  if (known?.names === names && known.around === entry) return known.line;
   const text = hit.text.replace(/\s+/g, ' ').trim();
-  const line =
-    hit.source.kind === 'file'
-      ? `- [${names.get(hit.source.fileId) ?? 'a file'}${hit.source.page ? `, page ${hit.source.page}` : ''}] ${text}`
-      : `- [${hit.source.createdAt.slice(0, 10)}] ${hit.source.role}: ${text}`;
-  memoryLines.set(hit, { names, line });
+  let line: string;
+  if (hit.source.kind === 'file') line = `- [${names.get(hit.source.fileId) ?? 'a file'}${hit.source.page ? `, page ${hit.source.page}` : ''}] ${text}`;
+  else if (!entry || entry.before.length + entry.after.length === 0) line = `- [${hit.source.createdAt.slice(0, 10)}] ${hit.source.role}: ${text}`;
+  else {
+    // One memory, the exchange in order: continuation lines are indented under the first.
+    const turn = (m: Message): string => `[${m.createdAt.slice(0, 10)}] ${m.role}: ${cut(m.content.replace(/\s+/g, ' ').trim())}`;
+    const lines = [...entry.before.map(turn), `[${hit.source.createdAt.slice(0, 10)}] ${hit.source.role}: ${text}`, ...entry.after.map(turn)];
+    line = lines.map((l, i) => (i === 0 ? `- ${l}` : `  ${l}`)).join('\n');
+  }
+  memoryLines.set(hit, { names, around: entry, line });
   return line;
 }
 
-function renderMemories(hits: readonly SearchHit[], names: ReadonlyMap<string, string>): string {
+function cut(text: string): string {
+  return text.length <= NEIGHBOUR_CHARS ? text : `${text.slice(0, NEIGHBOUR_CHARS - 1)}\u2026`;
+}
+
+/** The ids of the turns shown around a hit, oldest first; none when it is of another session than `sessionId`. */
+function aroundIds(entry: Around | undefined, hitSession: string, sessionId: string): string[] {
+  return entry && hitSession === sessionId ? [...entry.before, ...entry.after].map((m) => m.id) : [];
+}
+
+function renderMemories(hits: readonly SearchHit[], names: ReadonlyMap<string, string>, around: ReadonlyMap<SearchHit, Around>): string {
   // ISO times order as plain strings; localeCompare's collation was a visible share of a window's time.
   const ordered = [...hits].sort((a, b) => compareText(timeOf(a), timeOf(b)));
-  return [MEMORIES_HEADER, ...ordered.map((hit) => memoryLine(hit, names))].join('\n');
+  return [MEMORIES_HEADER, ...ordered.map((hit) => memoryLine(hit, names, around))].join('\n');
 }
 
 function messageIdOf(hit: SearchHit): string | undefined {

@@ -30,6 +30,10 @@ function windowLimit(max: number) {
     .prefault({});
 }
 
+/** Turns a recalled turn brings from before and after it (see `context.neighbours`). */
+const NEIGHBOURS_BEFORE = 0;
+const NEIGHBOURS_AFTER = 1;
+
 export const RETENTION_ACTIONS = ['archive', 'trash'] as const;
 export type RetentionAction = (typeof RETENTION_ACTIONS)[number];
 
@@ -275,6 +279,20 @@ export const ConfigSchema = z.strictObject({
        * 0.35. Stronger models score related text higher: measure before raising it. null: no floor.
        */
       minScore: z.number().min(-1).max(1).nullable().default(0.45),
+      /**
+       * Context at read time: a recalled chat turn brings the turns just before and after it in its
+       * session (the question before an answer, the reply after a statement) into the memories part,
+       * shown with it as one memory, in order. Turns the window already shows are not repeated. It
+       * costs nothing at ingest and one or two page reads per recalled turn; each memory gets longer,
+       * so fewer fit a share. 0 and 0 turn it off (the window as before). Default measured on LoCoMo
+       * (bench/context.ts --neighbours; the table is in the README's context-window section).
+       */
+      neighbours: z
+        .strictObject({
+          before: z.number().int().min(0).max(5).default(NEIGHBOURS_BEFORE),
+          after: z.number().int().min(0).max(5).default(NEIGHBOURS_AFTER),
+        })
+        .prefault({}),
       /**
        * Most tokens a stored extractive summary keeps; a window shows as much of it as its share
        * allows, dropping the least central sentences first. Larger keeps more of a long session's

@@ -196,6 +196,8 @@ export const ContextOptionsSchema = z.strictObject({
   memories: z.number().int().min(0).max(200).optional(),
   /** The least cosine similarity of a recalled chunk to the query (default `context.minScore`; null: no floor). */
   minScore: z.number().min(-1).max(1).nullable().optional(),
+  /** Turns each recalled turn brings from around it (default `context.neighbours`; 0 and 0: none). */
+  neighbours: z.strictObject({ before: z.number().int().min(0).max(5), after: z.number().int().min(0).max(5) }).partial().optional(),
 });
 export type ContextOptionsInput = z.input<typeof ContextOptionsSchema>;
 

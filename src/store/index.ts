@@ -18,3 +18,4 @@ export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest
 export { forkSession, mergeSessions, MergeOptionsSchema, MergeSessionIdsSchema, MERGED_FROM_KEY, type ForkOptions, type ForkResult, type MergeOptions, type MergeResult } from './lineage/index.js';
 export { migrateStore, toNewMessage, digestSession, type MigrateCounts, type MigrateOptions, type MigrateProgress, type MigrateResult, type SessionDigest } from './migrate/index.js';
 export { sessionReader, type SessionReader } from './session-reader.js';
+export { messageCursor } from './cursor.js';
