@@ -12,8 +12,8 @@
  *   Robertson k1 1.2, b 0.75; its own tokenisation), the baseline a document ranking should beat;
  *   and how many chunks Memex cut the passages into.
  * - Multi-Session Chat (../shared/eval/msc, session-3 test split; `--msc-episodes N`, default 100):
- *   one user per episode, three sessions (the two previous dialogs and the episode's own), one
- *   message per turn ("Speaker 1: <text>"). Each persona fact of a previous dialog is a query, as
+ *   three sessions an episode (the two previous dialogs and the episode's own), ten episodes a user
+ *   (`--msc-per-user`), one message per turn ("Speaker 1: <text>"). Each persona fact of a previous dialog is a query, as
  *   written; its evidence is its speaker's turns in that dialog sharing at least two content words
  *   with it (one for facts of fewer than three), after a small stopword list and a crude suffix
  *   strip (bench/lib/msc.ts says exactly, and where that leans lexical). Facts with no such turn
@@ -63,6 +63,8 @@ const keptDir = option('--data-dir');
 const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string, unknown>;
 /** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
 const mscEpisodes = Number(option('--msc-episodes') ?? 100);
+/** MSC episodes a user holds (`--msc-per-user`): 10 give ~370 turns a user, near LoCoMo's ~590. */
+const mscPerUser = Number(option('--msc-per-user') ?? 10);
 const progress = (message: string): void => void process.stderr.write(`${message}\n`);
 
 for (const [name, path] of [
@@ -186,7 +188,7 @@ function loadMsmarco(): { collections: Collection[]; queries: Query[] } {
 }
 
 function loadMscSet(): { collections: Collection[]; queries: Query[] } {
-  const msc = loadMsc(mscEpisodes);
+  const msc = loadMsc(mscEpisodes, mscPerUser);
   if (!msc) throw new Error(`${MSC} not found`);
   return {
     collections: msc.sessions.map((session) => ({
@@ -195,7 +197,7 @@ function loadMscSet(): { collections: Collection[]; queries: Query[] } {
       docs: session.turns.map((turn, i) => ({
         ref: turn.ref,
         // A second apart, so the turns keep their order in time; sessions a day apart.
-        message: { role: 'user' as const, content: turn.content, createdAt: new Date(Date.UTC(2024, 0, 1 + Number(session.title.slice(-1))) + i * 1000).toISOString() },
+        message: { role: 'user' as const, content: turn.content, createdAt: new Date(Date.UTC(2024, 0, 1 + session.day) + i * 1000).toISOString() },
       })),
     })),
     queries: msc.questions.map((q) => ({ dataset: 'msc' as const, user: q.user, text: q.text, gains: new Map(q.evidence.map((ref) => [ref, 1])) })),
@@ -579,7 +581,8 @@ const counts = {
   msmarcoChunks: msmarcoChunks.chunks,
   msmarcoPassagesSplit: msmarcoChunks.split,
   locomoAdversarial: locomo.adversarial,
-  mscEpisodes: new Set(msc.collections.map((c) => c.user)).size,
+  mscEpisodes,
+  mscPerUser,
   mscQuestions: queries.msc.length,
   mscTurns: msc.collections.reduce((n, c) => n + c.docs.length, 0),
 };
@@ -599,7 +602,7 @@ if (asJson) {
   console.log(
     `LoCoMo: ${counts.locomoQuestions} questions with evidence (category 5 excluded) over ${counts.locomoTurns} turns, one user per conversation; ` +
       `MS MARCO subset: ${counts.msmarcoQueries} judged queries over ${counts.msmarcoPassages} passages (${counts.msmarcoChunks} chunks; ${counts.msmarcoPassagesSplit} passages split); ` +
-      `MSC: ${counts.mscQuestions} persona facts with evidence over ${counts.mscTurns} turns of ${counts.mscEpisodes} episodes, one user per episode.`,
+      `MSC: ${counts.mscQuestions} persona facts with evidence over ${counts.mscTurns} turns of ${mscEpisodes} episodes, ${mscPerUser} episodes a user.`,
   );
   console.log(
     `search: vectorWeight ${search.vectorWeight}, lexicalWeight ${search.lexicalWeight}, rrfK ${search.rrfK}, candidates ${search.candidates}; ` +
