@@ -1,5 +1,5 @@
 /**
- * Retrieval quality of `memex.search` in its three modes, on the two shared evaluation sets, plus
+ * Retrieval quality of `memex.search` in its three modes, on three shared evaluation sets, plus
  * query latency:
  *
  * - LoCoMo (../shared/eval/locomo): one user per conversation (so each question searches its own
@@ -8,17 +8,29 @@
  *   the share of a question's evidence turns among the first k distinct messages returned.
  * - MS MARCO subset (../shared/eval/retrieval/msmarco-subset-agentset): 5,000 passages as messages
  *   of one user over 50 sessions; nDCG@10 (graded qrels as gains) and recall@10 over the queries
- *   that have judgements.
+ *   that have judgements. Beside them, a plain BM25 over whole passages (Lucene k1 0.9, b 0.4, and
+ *   Robertson k1 1.2, b 0.75; its own tokenisation), the baseline a document ranking should beat;
+ *   and how many chunks Memex cut the passages into.
+ * - Multi-Session Chat (../shared/eval/msc, session-3 test split; `--msc-episodes N`, default 100):
+ *   three sessions an episode (the two previous dialogs and the episode's own), ten episodes a user
+ *   (`--msc-per-user`), one message per turn ("Speaker 1: <text>"). Each persona fact of a previous dialog is a query, as
+ *   written; its evidence is its speaker's turns in that dialog sharing at least two content words
+ *   with it (one for facts of fewer than three), after a small stopword list and a crude suffix
+ *   strip (bench/lib/msc.ts says exactly, and where that leans lexical). Facts with no such turn
+ *   are skipped: 1,437 queries of 1,686 facts for 100 episodes. Evidence recall@5/@10 as LoCoMo's.
+ * - LoCoMo's recall by question category (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop),
+ *   per mode, and how many adversarial (category 5) questions were left out.
  *
  * `--grid` also measures the lexical settings (stopwords, stemming) and the fusion settings
  * (vectorWeight : lexicalWeight, rrfK, candidates). Fusion is replayed from each query's vector and
  * BM25 lists with search.ts's formula (weighted reciprocal rank fusion), so a grid point costs no
  * search; the replay of the configured settings is checked against `memex.search` itself.
  *
- *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
+ *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
  *
- * Ingesting both sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
- * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there);
+ * Ingesting the sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
+ * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there,
+ * adding the users it lacks, e.g. more MSC episodes);
  * `--search` overrides the config's `search` section for the whole run. Progress goes to stderr.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,6 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
 import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
 import { LOCOMO, benchModel, locomoSessions, machine, type LocomoSession } from './locomo.js';
+import { MSC, loadMsc } from './lib/msc.js';
 
 const MSMARCO = fileURLToPath(new URL('../../shared/eval/retrieval/msmarco-subset-agentset', import.meta.url));
 const MSMARCO_USER = 'msmarco';
@@ -48,11 +61,16 @@ const asJson = flag('--json');
 const runGrid = flag('--grid');
 const keptDir = option('--data-dir');
 const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string, unknown>;
+/** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
+const mscEpisodes = Number(option('--msc-episodes') ?? 100);
+/** MSC episodes a user holds (`--msc-per-user`): 10 give ~370 turns a user, near LoCoMo's ~590. */
+const mscPerUser = Number(option('--msc-per-user') ?? 10);
 const progress = (message: string): void => void process.stderr.write(`${message}\n`);
 
 for (const [name, path] of [
   ['LoCoMo', LOCOMO],
   ['the MS MARCO subset', MSMARCO],
+  ['the Multi-Session Chat set', MSC],
 ] as const) {
   if (!existsSync(path)) {
     console.error(`${name} not found at ${path}: bench/quality.ts reads the shared evaluation sets in ../shared/eval beside the clone.`);
@@ -61,7 +79,8 @@ for (const [name, path] of [
 }
 const { model, modelDir } = benchModel();
 
-type DatasetName = 'locomo' | 'msmarco';
+type DatasetName = 'locomo' | 'msmarco' | 'msc';
+const DATASETS: readonly DatasetName[] = ['locomo', 'msmarco', 'msc'];
 
 /** One question: the user whose data it searches, and the gain of each relevant document (by ref). */
 interface Query {
@@ -69,12 +88,14 @@ interface Query {
   user: string;
   text: string;
   gains: Map<string, number>;
+  /** LoCoMo's question category (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop). */
+  category?: number;
 }
 
 /** A message to ingest, with the ref its relevance judgements use. */
 interface Doc {
   ref: string;
-  message: NewMessage;
+  message: NewMessage & { content: string };
 }
 
 interface Collection {
@@ -96,7 +117,7 @@ function locomoTime(date: string): number | undefined {
   return Date.UTC(Number(year), monthIndex, Number(day), hours, Number(minute));
 }
 
-function loadLocomo(): { collections: Collection[]; queries: Query[] } {
+function loadLocomo(): { collections: Collection[]; queries: Query[]; adversarial: number } {
   const sessions: LocomoSession[] = locomoSessions();
   const collections = sessions.map((session): Collection => {
     const start = locomoTime(session.date);
@@ -117,15 +138,19 @@ function loadLocomo(): { collections: Collection[]; queries: Query[] } {
   const known = new Set(collections.flatMap((c) => c.docs.map((d) => d.ref)));
   const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[];
   const queries: Query[] = [];
+  let adversarial = 0;
   for (const sample of samples) {
     for (const qa of sample.qa) {
-      if (qa.category === 5) continue;
+      if (qa.category === 5) {
+        adversarial++;
+        continue;
+      }
       // A few evidence entries hold several ids ("D8:6; D9:17"); some name no turn at all.
       const refs = (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).map((id) => `${sample.sample_id}/${id}`).filter((ref) => known.has(ref));
-      if (refs.length > 0) queries.push({ dataset: 'locomo', user: sample.sample_id, text: qa.question, gains: new Map(refs.map((ref) => [ref, 1])) });
+      if (refs.length > 0) queries.push({ dataset: 'locomo', user: sample.sample_id, text: qa.question, gains: new Map(refs.map((ref) => [ref, 1])), category: qa.category });
     }
   }
-  return { collections, queries };
+  return { collections, queries, adversarial };
 }
 
 function readJsonl<T>(path: string): T[] {
@@ -162,6 +187,23 @@ function loadMsmarco(): { collections: Collection[]; queries: Query[] } {
   return { collections, queries };
 }
 
+function loadMscSet(): { collections: Collection[]; queries: Query[] } {
+  const msc = loadMsc(mscEpisodes, mscPerUser);
+  if (!msc) throw new Error(`${MSC} not found`);
+  return {
+    collections: msc.sessions.map((session) => ({
+      user: session.user,
+      title: session.title,
+      docs: session.turns.map((turn, i) => ({
+        ref: turn.ref,
+        // A second apart, so the turns keep their order in time; sessions a day apart.
+        message: { role: 'user' as const, content: turn.content, createdAt: new Date(Date.UTC(2024, 0, 1 + session.day) + i * 1000).toISOString() },
+      })),
+    })),
+    queries: msc.questions.map((q) => ({ dataset: 'msc' as const, user: q.user, text: q.text, gains: new Map(q.evidence.map((ref) => [ref, 1])) })),
+  };
+}
+
 // ---------------------------------------------------------------- metrics
 
 interface Metrics {
@@ -189,15 +231,14 @@ function mean(all: readonly Metrics[]): Metrics {
 }
 
 /** What the README quotes: recall@5/@10 on LoCoMo, nDCG@10/recall@10 on MS MARCO. */
-interface Quality {
-  locomo: Metrics;
-  msmarco: Metrics;
-}
+type Quality = Record<DatasetName, Metrics>;
 const HEADLINE = [
   ['locomo', 'recall5', 'LoCoMo R@5'],
   ['locomo', 'recall10', 'LoCoMo R@10'],
   ['msmarco', 'ndcg10', 'MS MARCO nDCG@10'],
   ['msmarco', 'recall10', 'MS MARCO R@10'],
+  ['msc', 'recall5', 'MSC R@5'],
+  ['msc', 'recall10', 'MSC R@10'],
 ] as const;
 const headline = (q: Quality): number[] => HEADLINE.map(([set, metric]) => q[set][metric]);
 
@@ -207,8 +248,9 @@ const ownDir = keptDir === undefined;
 const dataDir = keptDir ?? (await mkdtemp(join(tmpdir(), 'memex-quality-')));
 const locomo = loadLocomo();
 const msmarco = loadMsmarco();
-const collections = [...locomo.collections, ...msmarco.collections];
-const queries = { locomo: locomo.queries, msmarco: msmarco.queries };
+const msc = loadMscSet();
+const collections = [...locomo.collections, ...msmarco.collections, ...msc.collections];
+const queries: Record<DatasetName, Query[]> = { locomo: locomo.queries, msmarco: msmarco.queries, msc: msc.queries };
 
 const memex = await Memex.open({ dataDir, config: { embedding: { model, modelDir }, search: searchOverrides } });
 const embedder = await memex.embedder();
@@ -216,11 +258,13 @@ const search = memex.config.search;
 
 const present = new Set((await memex.users.list()).map((u) => u.id as string));
 let ingestMs: number | null = null;
-if (!collections.every((c) => present.has(c.user))) {
-  if (present.size > 0) throw new Error(`${dataDir} holds a partial ingest: delete it and run again`);
-  progress(`ingesting ${collections.reduce((n, c) => n + c.docs.length, 0)} messages into ${dataDir} ...`);
+// A user is ingested whole or not at all (a kept dir from a run with fewer sets or MSC episodes
+// gets the missing users); a run stopped mid-user leaves a partial one: delete the dir then.
+const missing = collections.filter((c) => !present.has(c.user));
+if (missing.length > 0) {
+  progress(`ingesting ${missing.reduce((n, c) => n + c.docs.length, 0)} messages into ${dataDir} ...`);
   const start = performance.now();
-  for (const collection of collections) {
+  for (const collection of missing) {
     await memex.users.ensure(collection.user);
     const session = await memex.sessions.create(collection.user, { title: collection.title });
     await memex.messages.appendMany(
@@ -274,23 +318,85 @@ async function searchRefs(query: Query, options: SearchOptions): Promise<string[
   return refsOf(hits.map((hit) => hit.chunkId));
 }
 
-async function measure(options: SearchOptions): Promise<Quality> {
-  const run = async (list: Query[]): Promise<Metrics> => {
-    const all: Metrics[] = [];
-    for (const query of list) all.push(metricsOf(query, await searchRefs(query, options)));
-    return mean(all);
-  };
-  return { locomo: await run(queries.locomo), msmarco: await run(queries.msmarco) };
+type Categories = Map<number, Metrics & { questions: number }>;
+
+/** Each set's mean metrics in one mode, and LoCoMo's by question category. */
+async function measure(options: SearchOptions): Promise<{ quality: Quality; categories: Categories }> {
+  const per = new Map<Query, Metrics>();
+  for (const set of DATASETS) for (const query of queries[set]) per.set(query, metricsOf(query, await searchRefs(query, options)));
+  const quality = Object.fromEntries(DATASETS.map((set) => [set, mean(queries[set].map((q) => per.get(q) as Metrics))])) as Quality;
+  const categories: Categories = new Map();
+  for (const category of [...new Set(queries.locomo.map((q) => q.category ?? 0))].sort((a, b) => a - b)) {
+    const all = queries.locomo.filter((q) => q.category === category).map((q) => per.get(q) as Metrics);
+    categories.set(category, { ...mean(all), questions: all.length });
+  }
+  return { quality, categories };
 }
 
 // ---------------------------------------------------------------- quality by mode
 
 progress('searching in each mode ...');
-const modes: Record<'vector' | 'lexical' | 'hybrid', Quality> = {
+const measured = {
   vector: await measure({ mode: 'vector' }),
   lexical: await measure({ mode: 'lexical' }),
   hybrid: await measure({ mode: 'hybrid' }),
 };
+const modes: Record<keyof typeof measured, Quality> = { vector: measured.vector.quality, lexical: measured.lexical.quality, hybrid: measured.hybrid.quality };
+
+// ---------------------------------------------------------------- whole-document BM25 baseline (MS MARCO)
+
+/**
+ * Plain Lucene-style BM25 (k1 0.9, b 0.4: Anserini's MS MARCO passage defaults; idf
+ * log(1 + (N - n + 0.5) / (n + 0.5))) over whole passages (title and text, as ingested), with its
+ * own tokenisation (lower-cased [a-z0-9]+ runs, no stopwords, no stemming): independent of Memex's
+ * lexical index and of its chunking, the baseline a document collection's ranking should beat.
+ */
+function wholeDocumentBm25(docs: readonly Doc[], list: readonly Query[], k1 = 0.9, b = 0.4): Metrics {
+  const tokens = (text: string): string[] => text.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+  const tfs = docs.map((doc) => {
+    const tf = new Map<string, number>();
+    const terms = tokens(doc.message.content);
+    for (const term of terms) tf.set(term, (tf.get(term) ?? 0) + 1);
+    return { ref: doc.ref, tf, length: terms.length };
+  });
+  const df = new Map<string, number>();
+  for (const { tf } of tfs) for (const term of tf.keys()) df.set(term, (df.get(term) ?? 0) + 1);
+  const avgLength = tfs.reduce((n, d) => n + d.length, 0) / tfs.length;
+  const idf = (term: string): number => Math.log(1 + (tfs.length - (df.get(term) ?? 0) + 0.5) / ((df.get(term) ?? 0) + 0.5));
+  return mean(
+    list.map((query) => {
+      const terms = tokens(query.text);
+      const scored = tfs.map((d) => ({
+        ref: d.ref,
+        score: terms.reduce((sum, term) => {
+          const tf = d.tf.get(term) ?? 0;
+          return sum + (tf === 0 ? 0 : (idf(term) * tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * d.length) / avgLength)));
+        }, 0),
+      }));
+      const ranked = scored.filter((d) => d.score > 0).sort((x, y) => y.score - x.score);
+      return metricsOf(query, ranked.slice(0, 10).map((d) => d.ref));
+    }),
+  );
+}
+const msmarcoDocs = msmarco.collections.flatMap((c) => c.docs);
+/** Memex's own BM25+ (configured settings) over whole passages: what chunking alone changes. */
+function memexBm25Whole(): Metrics {
+  const index = LexicalIndex.create({ ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords });
+  msmarcoDocs.forEach((doc, label) => index.add(label, doc.message.content));
+  return mean(queries.msmarco.map((query) => metricsOf(query, index.search(query.text, 10).map((hit) => msmarcoDocs[hit.label]?.ref ?? '?'))));
+}
+const baseline = {
+  lucene: wholeDocumentBm25(msmarcoDocs, queries.msmarco),
+  robertson: wholeDocumentBm25(msmarcoDocs, queries.msmarco, 1.2, 0.75),
+  memexWhole: memexBm25Whole(),
+};
+/** How Memex's chunking cut the MS MARCO passages: chunks, and passages in more than one. */
+const msmarcoChunks = (() => {
+  const ids = chunksOf.get(MSMARCO_USER)?.chunkIds ?? [];
+  const perRef = new Map<string, number>();
+  for (const id of ids) perRef.set(chunkRef.get(id) ?? '?', (perRef.get(chunkRef.get(id) ?? '?') ?? 0) + 1);
+  return { chunks: ids.length, split: [...perRef.values()].filter((n) => n > 1).length };
+})();
 
 // ---------------------------------------------------------------- latency
 
@@ -373,7 +479,7 @@ const variantName = (v: LexicalVariant): string => `stopwords ${v.stopwords ? 'o
 const configuredBm25: Bm25Params = { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords };
 
 /** Each query's vector list (from memex.search) and BM25 list (from a LexicalIndex with `bm25`, built like the user's). */
-function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>): { locomo: Replay[]; msmarco: Replay[] } {
+function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>): Record<DatasetName, Replay[]> {
   const indexes = new Map<string, LexicalIndex>();
   for (const [user, chunks] of chunksOf) {
     const index = LexicalIndex.create(bm25);
@@ -385,12 +491,12 @@ function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>): { locomo:
     const lexical = (indexes.get(query.user) as LexicalIndex).search(query.text, GRID_DEPTH).map((hit) => chunks.chunkIds[hit.label] as string);
     return { query, vector: vectorLists.get(query) ?? [], lexical };
   };
-  return { locomo: queries.locomo.map(replay), msmarco: queries.msmarco.map(replay) };
+  return { locomo: queries.locomo.map(replay), msmarco: queries.msmarco.map(replay), msc: queries.msc.map(replay) };
 }
 
-function replayQuality(sets: { locomo: Replay[]; msmarco: Replay[] }, rank: (r: Replay) => string[]): Quality {
+function replayQuality(sets: Record<DatasetName, Replay[]>, rank: (r: Replay) => string[]): Quality {
   const run = (list: Replay[]): Metrics => mean(list.map((r) => metricsOf(r.query, refsOf(rank(r)))));
-  return { locomo: run(sets.locomo), msmarco: run(sets.msmarco) };
+  return { locomo: run(sets.locomo), msmarco: run(sets.msmarco), msc: run(sets.msc) };
 }
 
 interface GridPoint {
@@ -412,7 +518,7 @@ interface GridResult {
 async function grid(): Promise<GridResult> {
   progress('grid: vector lists ...');
   const vectorLists = new Map<Query, string[]>();
-  for (const query of [...queries.locomo, ...queries.msmarco]) {
+  for (const query of DATASETS.flatMap((set) => queries[set])) {
     const { hits } = await memex.search(query.user, query.text, { k: GRID_DEPTH, mode: 'vector' });
     vectorLists.set(query, hits.map((hit) => hit.chunkId));
   }
@@ -457,7 +563,7 @@ async function grid(): Promise<GridResult> {
     // The replay of the configured fusion against memex.search, query by query: the same scores at
     // each of the first ten ranks (chunks with equal scores may come in another order).
     let same = 0;
-    const all = [...sets.locomo, ...sets.msmarco];
+    const all = DATASETS.flatMap((set) => sets[set]);
     for (const r of all) {
       const replayed = fuse(r.vector, r.lexical, configured).slice(0, 10);
       // The replay's vector lists came from a graph walk with efSearch = GRID_DEPTH: so does this one.
@@ -482,10 +588,18 @@ const counts = {
   locomoTurns: locomo.collections.reduce((n, c) => n + c.docs.length, 0),
   msmarcoQueries: queries.msmarco.length,
   msmarcoPassages: msmarco.collections.reduce((n, c) => n + c.docs.length, 0),
+  msmarcoChunks: msmarcoChunks.chunks,
+  msmarcoPassagesSplit: msmarcoChunks.split,
+  locomoAdversarial: locomo.adversarial,
+  mscEpisodes,
+  mscPerUser,
+  mscQuestions: queries.msc.length,
+  mscTurns: msc.collections.reduce((n, c) => n + c.docs.length, 0),
 };
+const categories = Object.fromEntries(Object.entries(measured).map(([mode, m]) => [mode, Object.fromEntries(m.categories)]));
 
 if (asJson) {
-  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, latency, grid: gridResult }, null, 2));
+  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult }, null, 2));
 } else {
   const f3 = (n: number): string => n.toFixed(3);
   const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -497,7 +611,8 @@ if (asJson) {
   console.log(`machine: ${machine()}, ${cpu}`);
   console.log(
     `LoCoMo: ${counts.locomoQuestions} questions with evidence (category 5 excluded) over ${counts.locomoTurns} turns, one user per conversation; ` +
-      `MS MARCO subset: ${counts.msmarcoQueries} judged queries over ${counts.msmarcoPassages} passages.`,
+      `MS MARCO subset: ${counts.msmarcoQueries} judged queries over ${counts.msmarcoPassages} passages (${counts.msmarcoChunks} chunks; ${counts.msmarcoPassagesSplit} passages split); ` +
+      `MSC: ${counts.mscQuestions} persona facts with evidence over ${counts.mscTurns} turns of ${mscEpisodes} episodes, ${mscPerUser} episodes a user.`,
   );
   console.log(
     `search: vectorWeight ${search.vectorWeight}, lexicalWeight ${search.lexicalWeight}, rrfK ${search.rrfK}, candidates ${search.candidates}; ` +
@@ -507,6 +622,29 @@ if (asJson) {
   console.log();
   for (const line of qualityHeader) console.log(line);
   for (const [mode, quality] of Object.entries(modes)) console.log(row([mode, ...headline(quality).map(f3)]));
+  console.log();
+  console.log('MS MARCO against a plain BM25 over whole passages (bench-local, own tokenisation):');
+  console.log();
+  console.log(row(['', 'nDCG@10', 'R@10']));
+  console.log(row(['---', '---:', '---:']));
+  console.log(row(['BM25 whole passages, Lucene k1 0.9 b 0.4', f3(baseline.lucene.ndcg10), f3(baseline.lucene.recall10)]));
+  console.log(row(['BM25 whole passages, Robertson k1 1.2 b 0.75', f3(baseline.robertson.ndcg10), f3(baseline.robertson.recall10)]));
+  console.log(row(['Memex BM25+ over whole passages (its tokenisation, no chunking)', f3(baseline.memexWhole.ndcg10), f3(baseline.memexWhole.recall10)]));
+  for (const mode of ['lexical', 'hybrid'] as const) console.log(row([`memex ${mode}`, f3(modes[mode].msmarco.ndcg10), f3(modes[mode].msmarco.recall10)]));
+  console.log();
+  console.log(`LoCoMo evidence recall by category (category 5, adversarial: ${counts.locomoAdversarial} questions, no evidence, not scored):`);
+  console.log();
+  const categoryNames: Record<number, string> = { 1: 'multi-hop', 2: 'temporal', 3: 'open-domain', 4: 'single-hop' };
+  const modeNames = Object.keys(measured) as (keyof typeof measured)[];
+  console.log(row(['category', 'questions', ...modeNames.flatMap((mode) => [`${mode} R@5`, `${mode} R@10`])]));
+  console.log(row(['---', '---:', ...modeNames.flatMap(() => ['---:', '---:'])]));
+  for (const [category, m] of measured.hybrid.categories) {
+    const cells = modeNames.flatMap((mode) => {
+      const c = measured[mode].categories.get(category);
+      return c ? [f3(c.recall5), f3(c.recall10)] : ['', ''];
+    });
+    console.log(row([`${category} ${categoryNames[category] ?? ''}`.trim(), m.questions, ...cells]));
+  }
   console.log();
   console.log('Query latency, ms per call after warm-up (k = 10; hybrid and vector include embedding the query):');
   console.log();
@@ -546,7 +684,7 @@ if (asJson) {
     const rrfKs = [...new Set(gridResult.points.map((p) => p.fusion.rrfK))];
     const ratios = [...new Set(gridResult.points.map((p) => p.fusion.vectorWeight))];
     console.log();
-    console.log('### Fusion grid (default lexical settings): worst margin of hybrid over the better single mode, across the four metrics');
+    console.log('### Fusion grid (default lexical settings): worst margin of hybrid over the better single mode, across the six metrics');
     console.log('(positive = hybrid at least as good as both on all four; rows rrfK, columns vectorWeight with lexicalWeight 1)');
     for (const candidates of depths) {
       console.log();
