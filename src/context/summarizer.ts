@@ -1,4 +1,5 @@
 import type { Message, Summary, SummaryItem } from '../core/index.js';
+import { dot } from '../index/vector-index.js';
 import { splitSentences, wordCount } from './sentences.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -241,12 +242,6 @@ export function renderSummary(items: readonly SummaryItem[]): string {
 
 function lengthWeight(text: string): number {
   return Math.min(1, wordCount(text) / 8);
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
-  return s;
 }
 
 function addInto(sum: Float32Array, vector: Float32Array): void {

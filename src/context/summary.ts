@@ -27,8 +27,8 @@ const BATCH = 500;
 
 /**
  * Makes the session's summary cover at least its first `through` messages, extending the stored
- * one by exactly the messages it does not cover yet; `commit` saves the result (a window may
- * decide to show more turns and extend the stored summary less far instead). A summary that no
+ * one by exactly the messages it does not cover yet; `commit` saves the result (a window that then
+ * finds room for more turns shows them and hides their sentences from the summary). A summary that no
  * longer fits the session (its last covered message is gone, another summarizer or embedding
  * model made it) is begun again.
  */

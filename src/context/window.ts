@@ -301,7 +301,7 @@ export class ContextManager {
     promised += allotted.memories;
 
     // Older turns take what neither memories nor the summary's share will use, before the summary
-    // is extended: so it is extended to exactly the turns this window leaves out.
+    // is extended: so it is extended to the turns this window leaves out, and no further.
     const summaryRoom = include.summary ? roomFor('summary') : 0;
     const older = async (limit: number): Promise<number> => {
       let added = 0;
@@ -322,9 +322,9 @@ export class ContextManager {
     };
     if ((await older(room - summaryRoom)) > 0) dropShownMemories();
 
-    const summarize = async (): Promise<SummaryState | null> =>
+    const summaryState: SummaryState | null =
       include.summary && total - recent.turns.length > 0
-        ? extendSummary(
+        ? await extendSummary(
             { store, summarizer: this.deps.summarizer, embedder: this.deps.embedder, maxTokens: settings.summaryTokens },
             userId,
             sessionId,
@@ -333,7 +333,6 @@ export class ContextManager {
             signal,
           )
         : null;
-    let summaryState = await summarize();
     const fitSummaryInto = (summaryLimit: number): ReturnType<typeof fitSummary> =>
       fitSummary(summaryState?.summary ?? null, summaryLimit, windowIds, new Set(memoriesKept.kept.flatMap((hit) => [...(messageIdOf(hit) ?? []), ...aroundIds(memoriesKept.around.get(hit), hit.sessionId, sessionId)])), cost, count, tokenizer);
     let summaryPart = fitSummaryInto(summaryRoom);
@@ -342,10 +341,11 @@ export class ContextManager {
     // A summary shorter than its share leaves room for more turns.
     if ((await older(room)) > 0) {
       spent -= summaryPart.tokens;
-      // Memories of turns now shown go; an extractive summary is extended only to the turns still
-      // left out (cheap to redo), and a model's keeps what it covers (the report says how far).
+      // Memories of turns now shown go. The summary keeps what it covers, a turn or two further than
+      // the window now leaves out: it shows no sentence of a shown turn (fitSummary), and extending it
+      // again to exactly the turns left out would cost a second extension per window (the report says
+      // how far it is stored).
       dropShownMemories();
-      if (summaryState && summaryState.extended > 0 && this.deps.summarizer.method === 'extractive') summaryState = await summarize();
       summaryPart = fitSummaryInto(Math.min(summaryRoom, room - spent));
       spent += summaryPart.tokens;
     }

@@ -166,8 +166,11 @@ describe('buildContext behaviour', () => {
         continue;
       }
       expect(report.summary).toMatchObject({ coveredMessages: outside, coversThroughMessageId: history[outside - 1]!.id, method: 'extractive' });
-      // Stored: extended to exactly the turns this window leaves out, unless an earlier window left out more.
-      expect(summary!.coveredMessages).toBe(Math.max(outside, covered));
+      // Stored: extended to the turns this window leaves out, or a little further when a short summary
+      // left room for more turns after it was extended (their sentences are hidden, checked below);
+      // never behind an earlier window's.
+      expect(summary!.coveredMessages).toBeGreaterThanOrEqual(Math.max(outside, covered));
+      expect(summary!.coveredMessages).toBeLessThan(history.length);
       expect(summary!.coversThroughMessageId).toBe(history[summary!.coveredMessages - 1]!.id);
       expect(summary!.tokens).toBeLessThanOrEqual(800);
       covered = summary!.coveredMessages;
