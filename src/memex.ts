@@ -104,6 +104,7 @@ export type MemexWarning =
   | IndexWarning
   | { kind: 'indexing-failed'; code: MemexErrorCode; message: string }
   | { kind: 'summary-fallback'; sessionId: string | null; code: MemexErrorCode; message: string }
+  | { kind: 'summary-not-saved'; sessionId: string; code: MemexErrorCode; message: string }
   | { kind: 'memory-extraction-failed'; sessionId: string; code: MemexErrorCode; message: string };
 
 /** One line saying what a warning means, for logs and the CLI. */
@@ -117,6 +118,8 @@ export function describeWarning(warning: MemexWarning): string {
       return `some messages were stored but not embedded (${warning.code}: ${warning.message}); they are embedded on the next append or by \`memex reindex\``;
     case 'summary-fallback':
       return `the chat model could not extend the summary of session ${warning.sessionId ?? '(unknown)'} (${warning.code}: ${warning.message}); its older turns were summarized extractively this time`;
+    case 'summary-not-saved':
+      return `the extended summary of session ${warning.sessionId} could not be saved (${warning.code}: ${warning.message}); the window was built, and the next one extends the summary again`;
     case 'memory-extraction-failed':
       return `the chat model could not extract memories from the last exchange of session ${warning.sessionId} (${warning.code}: ${warning.message}); the notes are unchanged`;
     default:
@@ -246,6 +249,10 @@ export class Memex {
       summarizer: options.summarizer ?? new ExtractiveSummarizer(),
       embedder: () => this.embedder(),
       search: (userId, query, searchOptions) => this.recall.search(userId, query, searchOptions),
+      onSaveFailed: (sessionId, cause) => {
+        const error = toMemexError(cause);
+        this.warn({ kind: 'summary-not-saved', sessionId, code: error.code, message: error.message });
+      },
     });
     this.indexer = new MessageIndexer({
       store,
@@ -297,6 +304,7 @@ export class Memex {
       const error = toMemexError(cause);
       this.warn({ kind: 'indexing-failed', code: error.code, message: error.message });
     });
+    await this.contexts.saved();
     await this.recall.close();
     if (!this.options.ocr) await this.ocrEngine?.close();
     await this.store.close();
@@ -615,9 +623,15 @@ export class Memex {
 
   /** Each session's rolling summary (`summary.json`), as context windows extend it. */
   readonly summaries = {
-    get: (userId: string, sessionId: string): Promise<Summary | null> => this.store.getSummary(userId, sessionId),
+    get: async (userId: string, sessionId: string): Promise<Summary | null> => {
+      await this.contexts.saved(userId, sessionId);
+      return this.store.getSummary(userId, sessionId);
+    },
     /** Forgets the summary; the next window summarizes the older turns again. */
-    clear: (userId: string, sessionId: string): Promise<void> => this.store.setSummary(userId, sessionId, null),
+    clear: async (userId: string, sessionId: string): Promise<void> => {
+      await this.contexts.saved(userId, sessionId);
+      await this.store.setSummary(userId, sessionId, null);
+    },
   };
 
   /**

@@ -122,6 +122,8 @@ export interface ContextManagerDeps {
   summarizer: Summarizer;
   embedder: () => Promise<Embedder>;
   search: (userId: string, query: string, options: SearchOptions) => Promise<SearchReport>;
+  /** Told when an extended summary could not be saved (the window was built; the next one extends it again). */
+  onSaveFailed?: (sessionId: string, cause: unknown) => void;
 }
 
 interface MemoriesPart {
@@ -160,8 +162,29 @@ export class ContextManager {
     const { tokenizer: custom, format: customFormat, signal, ...rest } = input;
     const options = parseInput(ContextOptionsSchema, rest, 'context options');
     const tokenizer = custom ?? tiktokenTokenizer(options.encoding ?? this.deps.config.context.encoding);
-    // One window per session at a time: they may extend the same stored summary.
-    return this.sessions.run(`${userId}\u0000${options.sessionId}`, () => this.assemble(userId, options, tokenizer, customFormat ?? OPENAI_CHAT_FORMAT, signal));
+    // One window per session at a time: they may extend the same stored summary. The window is
+    // handed back before the extended summary is saved (it is derived from the turns: a save that
+    // fails costs the next window an extension, never this one); the next window waits for it.
+    const built = this.sessions.run(this.key(userId, options.sessionId), async () => {
+      const assembled = await this.assemble(userId, options, tokenizer, customFormat ?? OPENAI_CHAT_FORMAT, signal);
+      const saving = assembled.save().catch((cause: unknown) => this.deps.onSaveFailed?.(options.sessionId, cause));
+      return { window: assembled.window, saving };
+    });
+    // The session stays this window's until its summary is saved.
+    void this.sessions.run(this.key(userId, options.sessionId), async () => {
+      await built.then(({ saving }) => saving, () => undefined);
+    });
+    return (await built).window;
+  }
+
+  /** Resolves when the windows under way for the session (every session, without one) have saved their summaries. */
+  async saved(userId?: string, sessionId?: string): Promise<void> {
+    if (userId === undefined || sessionId === undefined) await this.sessions.drain();
+    else await this.sessions.run(this.key(userId, sessionId), () => Promise.resolve());
+  }
+
+  private key(userId: string, sessionId: string): string {
+    return `${userId}\u0000${sessionId}`;
   }
 
   private async assemble(
@@ -170,7 +193,7 @@ export class ContextManager {
     tokenizer: Tokenizer,
     format: ChatFormat,
     signal: AbortSignal | undefined,
-  ): Promise<ContextWindow> {
+  ): Promise<{ window: ContextWindow; save: () => Promise<void> }> {
     const started = performance.now();
     const { store, config } = this.deps;
     const settings = config.context;
@@ -349,7 +372,6 @@ export class ContextManager {
       summaryPart = fitSummaryInto(Math.min(summaryRoom, room - spent));
       spent += summaryPart.tokens;
     }
-    await summaryState?.commit();
     // Notes were fitted first, to their share alone: what is still free goes to those left out.
     if (notesPart.dropped.length > 0 && spent < room) {
       const wider = fitLines(notes, notesPart.tokens + room - spent, { line: noteLine, render: renderNotes, cost, count });
@@ -418,7 +440,7 @@ export class ContextManager {
       left,
       ms: Math.round((performance.now() - started) * 100) / 100,
     };
-    return { messages, report };
+    return { window: { messages, report }, save: async () => summaryState?.commit() };
   }
 
   /**

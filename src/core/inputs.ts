@@ -5,6 +5,43 @@ import { IMPORT_SOURCES, MessageIdSchema, NoteIdSchema, PersonaIdSchema, Session
 import { WhereSchema } from './where.js';
 import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_VERSION, ToolCallSchema, type ContentPart, type ToolCall, MetadataSchema, NOTE_KINDS, RoleSchema, SessionOriginSchema, TagSchema, TimestampInputSchema } from './schemas.js';
 
+/** The most a caller's metadata object may take as JSON (UTF-8 bytes), and how deep it may nest. */
+export const METADATA_LIMITS = { bytes: 64 * 1024, depth: 32 } as const;
+
+/**
+ * Metadata as a caller sends it: plain JSON, at most 64 KiB and 32 levels deep. A session's is
+ * rewritten with every append and a message's is read by every filtered search, so an unbounded
+ * one would slow everything after it; these limits leave room for any real use.
+ */
+const MetadataInputSchema = MetadataSchema.superRefine((metadata, ctx) => {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(metadata);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'metadata must be plain JSON (no cycles, functions or big integers)' });
+    return;
+  }
+  const bytes = Buffer.byteLength(text);
+  if (bytes > METADATA_LIMITS.bytes) ctx.addIssue({ code: 'custom', message: `metadata takes ${bytes} bytes as JSON; the limit is ${METADATA_LIMITS.bytes}` });
+  else if (depthOf(metadata) > METADATA_LIMITS.depth) ctx.addIssue({ code: 'custom', message: `metadata nests more than ${METADATA_LIMITS.depth} levels deep` });
+});
+
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (item === null || typeof item !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > METADATA_LIMITS.depth) return deepest;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 /**
  * What callers send in. The same schemas validate library calls, HTTP bodies and CLI arguments,
  * so the three faces accept exactly the same things.
@@ -12,13 +49,13 @@ import { AttachmentRefSchema, ContentPartSchema, FORMAT_VERSION, MESSAGE_FORMAT_
 export const NewUserSchema = z.strictObject({
   id: UserIdSchema,
   name: z.string().min(1).max(200).optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type NewUser = z.input<typeof NewUserSchema>;
 
 export const ProfilePatchSchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type ProfilePatch = z.input<typeof ProfilePatchSchema>;
 
@@ -26,7 +63,7 @@ export const NewSessionSchema = z.strictObject({
   title: z.string().trim().min(1).max(500).optional(),
   personaId: PersonaIdSchema.nullable().optional(),
   origin: SessionOriginSchema.optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
   createdAt: TimestampInputSchema.optional(),
   /** A panel's personas; each must exist. */
   participants: z.array(PersonaIdSchema).max(32).optional(),
@@ -37,7 +74,7 @@ export type NewSession = z.input<typeof NewSessionSchema>;
 export const SessionPatchSchema = z.strictObject({
   title: z.string().trim().min(1).max(500).optional(),
   personaId: PersonaIdSchema.nullable().optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
   /** A panel's personas (replaces the list); each must exist. */
   participants: z.array(PersonaIdSchema).max(32).optional(),
   /** Tags to add and to remove (removal wins when a tag is in both); applied atomically to the session's current tags. */
@@ -67,7 +104,7 @@ export const NewMessageSchema = z
     content: z.union([z.string(), z.array(ContentPartSchema).max(100), z.null()]).optional(),
     name: z.string().min(1).max(256).optional(),
     createdAt: TimestampInputSchema.optional(),
-    metadata: MetadataSchema.optional(),
+    metadata: MetadataInputSchema.optional(),
     attachments: z.array(AttachmentRefSchema).max(100).optional(),
     tool_calls: z.array(ToolCallSchema).min(1).max(128).optional(),
     tool_call_id: z.string().min(1).max(256).optional(),
@@ -135,14 +172,14 @@ export const NewPersonaSchema = z.strictObject({
   id: PersonaIdSchema.optional(),
   name: z.string().min(1).max(200),
   instructions: z.string().max(100_000),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type NewPersona = z.input<typeof NewPersonaSchema>;
 
 export const PersonaPatchSchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   instructions: z.string().max(100_000).optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type PersonaPatch = z.input<typeof PersonaPatchSchema>;
 
@@ -151,7 +188,7 @@ export const NewNoteSchema = z.strictObject({
   text: z.string().trim().min(1).max(10_000),
   kind: z.enum(NOTE_KINDS).default('note'),
   pinned: z.boolean().default(true),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type NewNote = z.input<typeof NewNoteSchema>;
 
@@ -159,7 +196,7 @@ export const NotePatchSchema = z.strictObject({
   text: z.string().trim().min(1).max(10_000).optional(),
   kind: z.enum(NOTE_KINDS).optional(),
   pinned: z.boolean().optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type NotePatch = z.input<typeof NotePatchSchema>;
 
@@ -361,10 +398,10 @@ const PersonaRefSchema = z.string().trim().min(1).max(200);
 export const NewPanelSchema = z.strictObject({
   personas: z.array(PersonaRefSchema).min(1).max(32),
   title: z.string().trim().min(1).max(500).optional(),
-  metadata: MetadataSchema.optional(),
+  metadata: MetadataInputSchema.optional(),
 });
 export type NewPanel = z.input<typeof NewPanelSchema>;
 
 /** A participant's turn in a panel: an assistant message spoken by the persona. */
-export const PanelTurnSchema = z.strictObject({ persona: PersonaRefSchema, content: z.string().min(1), metadata: MetadataSchema.optional() });
+export const PanelTurnSchema = z.strictObject({ persona: PersonaRefSchema, content: z.string().min(1), metadata: MetadataInputSchema.optional() });
 export type PanelTurn = z.input<typeof PanelTurnSchema>;

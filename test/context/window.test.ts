@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +193,31 @@ describe('buildContext behaviour', () => {
       if (shownIds.has(item.messageId)) expect(summaryText).not.toContain(item.text);
     }
     expect(wide.report.summary?.coveredMessages ?? 0).toBe(history.length - wide.report.recent.messages);
+  });
+
+  it('hands the window back before saving the extended summary: a save that fails is a warning, and the summary is read back saved', async () => {
+    const dir = await tempDir();
+    const warnings: { kind: string }[] = [];
+    const memex = await open(dir, { onWarning: (w) => warnings.push(w) });
+    await memex.users.create({ id: 'alice' });
+    const session = await memex.sessions.create('alice');
+    const turns = (from: number): NewMessage[] => Array.from({ length: 20 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `Turn ${from + i}: ${sentence(from + i, 30)}` }));
+    await memex.messages.appendMany('alice', session.id, turns(0));
+    const first = await memex.buildContext('alice', { sessionId: session.id, budget: 900, reserve: 100, include: { memories: false } });
+    expect(first.report.summary!.extended).toBeGreaterThan(0);
+    // Read straight after the window: the save it started is waited for.
+    expect((await memex.summaries.get('alice', session.id))!.coveredMessages).toBe(first.report.summary!.stored);
+    // summary.json cannot be replaced now (a directory stands in its place): the next window is still built.
+    const file = join(dir, 'users', 'alice', 'sessions', session.id, 'summary.json');
+    await rm(file);
+    await mkdir(join(file, 'blocked'), { recursive: true });
+    await memex.messages.appendMany('alice', session.id, turns(20));
+    const second = await memex.buildContext('alice', { sessionId: session.id, budget: 900, reserve: 100, include: { memories: false } });
+    expect(second.report.summary!.extended).toBeGreaterThan(0);
+    expect(second.report.tokens).toBeLessThanOrEqual(800);
+    await memex.flush();
+    await memex.close();
+    expect(warnings.filter((w) => w.kind === 'summary-not-saved')).toHaveLength(1);
   });
 
   it("passes each turn to a caller's model summarizer exactly once, with the summary so far", async () => {
