@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { isMemexError, MemexError, type Config } from '../core/index.js';
 import { readServerFile } from '../server/announce.js';
-import { FlatFileStore, migrateStore, PostgresStore, type MigrateResult, type Store } from '../store/index.js';
+import { FlatFileStore, KeyStore, migrateStore, PostgresStore, type ApiKeyStore, type MigrateResult, type Store } from '../store/index.js';
+import { PostgresKeyStore } from '../store/postgres/index.js';
 import { describeUrl } from '../store/postgres/index.js';
 import type { ContextOf } from './args.js';
 import { print, progress } from './output.js';
@@ -53,7 +54,27 @@ function openPostgres(url: string, config: Config): Promise<Store> {
   });
 }
 
-function summary(result: MigrateResult, source: End, target: End): Record<string, unknown> {
+/** The API keys beside one end: the data dir's api_keys.json, or the database's table. */
+function keysOf(end: End, store: Store): ApiKeyStore {
+  return store instanceof PostgresStore ? new PostgresKeyStore(store.database.pool) : new KeyStore(end.kind === 'dir' ? end.dir : '');
+}
+
+/**
+ * Copies the API keys of the users migrated (every user with a key, without --user), so the same
+ * keys work against the target; keys already there are left as they are.
+ */
+async function copyKeys(from: ApiKeyStore, to: ApiKeyStore, userIds: readonly string[] | null): Promise<{ copied: number; total: number }> {
+  let copied = 0;
+  let total = 0;
+  for (const userId of userIds ?? (await from.keyUsers())) {
+    const records = await from.records(userId);
+    total += records.length;
+    if (records.length > 0) copied += await to.copyIn(records);
+  }
+  return { copied, total };
+}
+
+function summary(result: MigrateResult, source: End, target: End, keys: { copied: number; total: number }): Record<string, unknown> {
   const { totals, written } = result;
   return {
     from: describe(source),
@@ -70,6 +91,7 @@ function summary(result: MigrateResult, source: End, target: End): Record<string
     totals,
     written,
     unreadable: result.unreadable,
+    keys,
   };
 }
 
@@ -78,7 +100,7 @@ export function registerMigrateCommand(program: Command, contextOf: ContextOf): 
   program
     .command('migrate')
     .description(
-      'copy everything (users, sessions, messages, files, summaries, vector rows) from the data dir (or --from a database) into --to a database or --to-dir a data dir; ' +
+      'copy everything (users, sessions, messages, files, summaries, vector rows, API keys) from the data dir (or --from a database) into --to a database or --to-dir a data dir; ' +
         'resumable (run it again after an interruption) and verified at the end; vectors are copied, not re-embedded',
     )
     .option('--to <url>', 'copy into this PostgreSQL database (postgres://user:password@host:port/database)')
@@ -121,14 +143,16 @@ export function registerMigrateCommand(program: Command, contextOf: ContextOf): 
             onProgress: (p) => bar.update(p.sessionsDone, p.sessionsTotal, p.phase === 'verify' ? 'verifying' : `${p.messages} messages, ${p.vectorRows} rows, ${p.files} files`),
           });
           bar.finish();
+          const keys = await copyKeys(keysOf(source, from), keysOf(target, to), ctx.defaultUser ? null : [ctx.user]);
           const { totals, written } = result;
           const lines = [
             `Migrated ${describe(source)} to ${describe(target)}: ${totals.users} users, ${totals.sessions} sessions, ${totals.messages} messages, ${totals.files} files, ${totals.vectorRows} vector rows.`,
             `This run wrote ${written.messages} messages, ${written.vectorRows} vector rows and ${written.files} files in ${result.seconds} s (${result.rowsPerSecond} rows/s).`,
+            `API keys: ${keys.total} (${keys.copied} copied by this run; the same keys work against the target).`,
             result.verification ? `Verified: ${result.verification.sessions} sessions identical on both sides (counts and checksums).` : 'Not verified (--no-verify).',
           ];
           for (const broken of result.unreadable) lines.push(`Not copied: session ${broken.sessionId} of user ${broken.userId} cannot be read (${broken.code}); run \`memex doctor\` on the source.`);
-          print(ctx.io, lines.join('\n'), summary(result, source, target));
+          print(ctx.io, lines.join('\n'), summary(result, source, target, keys));
           if (result.unreadable.length > 0) ctx.setExitCode(1);
         } finally {
           await to.close();

@@ -31,6 +31,15 @@ const KeyRecordSchema = z.object({
   admin: z.boolean().default(false),
 });
 type KeyRecord = z.infer<typeof KeyRecordSchema>;
+/** A key as stored: its id, user, name, times, admin flag and the hash of its secret (never the secret). */
+export type ApiKeyRecord = KeyRecord;
+
+/** Checks records copied from another key store before any is written. */
+export function parseKeyRecords(records: readonly ApiKeyRecord[]): ApiKeyRecord[] {
+  const parsed = z.array(KeyRecordSchema).safeParse(records);
+  if (!parsed.success) throw new MemexError('MEMEX_INVALID_INPUT', `an API key record to copy is not valid: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+  return parsed.data;
+}
 
 const KeyFileSchema = z.object({ v: z.literal(FORMAT_VERSION), keys: z.array(KeyRecordSchema) });
 
@@ -69,6 +78,16 @@ export interface ApiKeyStore {
   verify(token: string): Promise<Caller | null>;
   /** Whether any key is live (a server without one, and without trusted headers, admits nobody). */
   hasLiveKeys(): Promise<boolean>;
+  /** The users that have keys (live or revoked), sorted. */
+  keyUsers(): Promise<string[]>;
+  /** The user's keys as stored, hashes included, oldest first: what `memex migrate` copies. */
+  records(userId: string): Promise<ApiKeyRecord[]>;
+  /**
+   * Adds keys copied from another store as they were (ids, hashes, names, times, revocations), so
+   * the same keys work here. A key this store already has (same user and id) is left as it is, so
+   * copying again adds nothing. Resolves with how many were added.
+   */
+  copyIn(records: readonly ApiKeyRecord[]): Promise<number>;
 }
 
 const PREFIX = 'mx_';
@@ -182,6 +201,31 @@ export class KeyStore implements ApiKeyStore {
   /** Whether any key is live (a server without one, and without trusted headers, admits nobody). */
   async hasLiveKeys(): Promise<boolean> {
     return [...(await this.current()).values()].some((record) => record.revokedAt === null);
+  }
+
+  async keyUsers(): Promise<string[]> {
+    return [...new Set((await this.read()).map((record) => record.userId))].sort();
+  }
+
+  async records(userId: string): Promise<ApiKeyRecord[]> {
+    const uid = parseId('user', userId);
+    return (await this.read()).filter((record) => record.userId === uid);
+  }
+
+  async copyIn(records: readonly ApiKeyRecord[]): Promise<number> {
+    const incoming = parseKeyRecords(records);
+    let added = 0;
+    await this.change((current) => {
+      const known = new Set(current.map((record) => `${record.userId}\u0000${record.id}`));
+      for (const record of incoming) {
+        const key = `${record.userId}\u0000${record.id}`;
+        if (known.has(key)) continue;
+        known.add(key);
+        current.push(record);
+        added++;
+      }
+    });
+    return added;
   }
 
   /** The keys as last read, read again when the file changed (looked at most every `recheckMs`). */

@@ -12,7 +12,7 @@ export { writeSynced, Durability, readJsonRecord, isNotFound } from './durable.j
 export { FILE_ARTIFACTS, IMPORT_JOB_KEEP_MS, USAGE_KEY, type FileArtifactName } from './store.js';
 export { KeyedMutex } from './serial.js';
 export { DataDirLock, isAlive } from './lock.js';
-export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type Caller } from './api-keys.js';
+export { KeyStore, type ApiKeyStore, type ApiKeyInfo, type ApiKeyRecord, type Caller } from './api-keys.js';
 export { JOB_STATES, JobSchema, type Job, type JobState, type JobEnd, type JobError, type JobProgress, type JobQueue, type NewJob } from './jobs.js';
 export { JournalJobQueue, type JournalJobQueueOptions } from './flat-file/ingest-jobs.js';
 export { forkSession, mergeSessions, MergeOptionsSchema, MergeSessionIdsSchema, MERGED_FROM_KEY, type ForkOptions, type ForkResult, type MergeOptions, type MergeResult } from './lineage/index.js';

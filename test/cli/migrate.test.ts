@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { HASHED_MODEL } from '../../src/core/index.js';
 import { HashedEmbedder } from '../../src/embedding/index.js';
-import { FlatFileStore } from '../../src/store/index.js';
+import { FlatFileStore, KeyStore } from '../../src/store/index.js';
 import { hasSharedModel, SHARED_MODEL_ID } from '../helpers/model.js';
 import { snapshot } from '../store/migrate-helpers.js';
 import { json, memex, spawnMemex } from '../helpers/cli.js';
@@ -34,6 +34,16 @@ interface Summary {
   rowsPerSecond: number;
   verification: { ok: boolean; sessions: number } | null;
   written: { messages: number; vectorRows: number; sessions: number; files: number };
+  keys: { copied: number; total: number };
+}
+
+/** Two keys of alice in the data dir, one of them revoked: the live one, and the revoked one. */
+async function keysOf(dataDir: string): Promise<{ live: string; revoked: string }> {
+  const keys = new KeyStore(dataDir);
+  const live = await keys.create('alice', 'laptop');
+  const revoked = await keys.create('alice', 'old phone');
+  await keys.revoke(revoked.info.id);
+  return { live: live.key, revoked: revoked.key };
 }
 
 /** The error a failed `--json` run printed on stderr, and its exit code. */
@@ -90,8 +100,13 @@ describe('memex migrate', () => {
   it('copies a data dir into another with --to-dir, says what it did with --json, and a second run writes nothing', async () => {
     const { dir, dataDir, session } = await source();
     const target = join(dir, 'copy');
+    const keys = await keysOf(dataDir);
     const first = await json<Summary>(['--data-dir', dataDir, 'migrate', '--to-dir', target]);
     expect(first).toMatchObject({ users: 1, sessions: 1, messages: 2, files: 0, verification: { ok: true, sessions: 1 }, written: { messages: 2 } });
+    // The API keys came along (they were left behind before): the same key works on the copy.
+    expect(first.keys).toEqual({ copied: 2, total: 2 });
+    expect(await new KeyStore(target).verify(keys.live)).toMatchObject({ userId: 'alice' });
+    expect(await new KeyStore(target).verify(keys.revoked)).toBeNull();
     expect(first).toMatchObject({ vectorRows: 2, written: { vectorRows: 2 } });
     expect(typeof first.rowsPerSecond).toBe('number');
     const copied = await json<{ messages: { id: string; content: string; createdAt: string }[] }>(['--data-dir', target, '--user', 'alice', 'messages', '-s', session]);
@@ -99,6 +114,7 @@ describe('memex migrate', () => {
     expect(copied.messages).toEqual(original.messages);
     const again = await json<Summary>(['--data-dir', dataDir, 'migrate', '--to-dir', target]);
     expect(again.written).toMatchObject({ messages: 0, vectorRows: 0, sessions: 0, files: 0 });
+    expect(again.keys).toEqual({ copied: 0, total: 2 });
     const human = await memex(['--data-dir', dataDir, 'migrate', '--to-dir', target]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/Migrated data dir .* 1 users, 1 sessions, 2 messages/);
@@ -206,11 +222,15 @@ describe('memex migrate with PostgreSQL', () => {
 
   it('copies a data dir into the database with --to and back with --from … --to-dir: the same messages', async () => {
     const { dir, dataDir, session } = await source();
+    const keys = await keysOf(dataDir);
     const there = await json<Summary>(['--data-dir', dataDir, 'migrate', '--to', database.url]);
-    expect(there).toMatchObject({ users: 1, sessions: 1, messages: 2, vectorRows: 2, verification: { ok: true }, written: { messages: 2, vectorRows: 2 } });
+    expect(there).toMatchObject({ users: 1, sessions: 1, messages: 2, vectorRows: 2, verification: { ok: true }, written: { messages: 2, vectorRows: 2 }, keys: { copied: 2, total: 2 } });
     const back = join(dir, 'back');
     const returned = await json<Summary>(['migrate', '--from', database.url, '--to-dir', back]);
-    expect(returned).toMatchObject({ messages: 2, vectorRows: 2, verification: { ok: true } });
+    expect(returned).toMatchObject({ messages: 2, vectorRows: 2, verification: { ok: true }, keys: { copied: 2, total: 2 } });
+    // Through the database and back, the keys are the same keys.
+    expect(await new KeyStore(back).verify(keys.live)).toMatchObject({ userId: 'alice' });
+    expect(await new KeyStore(back).verify(keys.revoked)).toBeNull();
     type Page = { messages: { id: string; role: string; content: string; createdAt: string; metadata: unknown }[] };
     const original = await json<Page>(['--data-dir', dataDir, '--user', 'alice', 'messages', '-s', session]);
     expect((await json<Page>(['--data-dir', back, '--user', 'alice', 'messages', '-s', session])).messages).toEqual(original.messages);

@@ -35,6 +35,31 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<K
       expect((await keys.revoke(one.info.id)).revokedAt).toBe(revoked.revokedAt);
     });
 
+    it('copies keys in from another store: the same keys verify, revoked ones stay revoked, copying again adds nothing', async () => {
+      const { keys: source } = await setup();
+      const laptop = await source.create('alice', 'laptop', { admin: true });
+      const old = await source.create('alice');
+      await source.revoke(old.info.id);
+      const phone = await source.create('bob', 'phone');
+      expect(await source.keyUsers()).toEqual(['alice', 'bob']);
+      const records = [...(await source.records('alice')), ...(await source.records('bob'))];
+      expect(records.map((r) => r.id).sort()).toEqual([laptop.info.id, old.info.id, phone.info.id].sort());
+      for (const record of records) expect(record.hash).toMatch(/^[0-9a-f]{64}$/);
+      const listed = await source.list();
+
+      // A fresh store (a harness may close the first one now).
+      const { keys: target } = await setup();
+      expect(await target.copyIn(records)).toBe(3);
+      expect(await target.verify(laptop.key)).toEqual({ userId: 'alice', keyId: laptop.info.id, admin: true });
+      expect(await target.verify(old.key)).toBeNull();
+      expect(await target.verify(phone.key)).toEqual({ userId: 'bob', keyId: phone.info.id, admin: false });
+      const byId = (list: { id: string }[]): { id: string }[] => [...list].sort((a, b) => (a.id < b.id ? -1 : 1));
+      expect(byId(await target.list())).toEqual(byId(listed));
+      expect(await target.copyIn(records)).toBe(0);
+      await expectCode(target.copyIn([{ ...(records[0] as (typeof records)[number]), hash: 'not a hash' }]), 'MEMEX_INVALID_INPUT');
+      expect(await target.list()).toHaveLength(3);
+    });
+
     it('refuses a wrong secret, a malformed token and an unknown key', async () => {
       const { keys } = await setup();
       const { key, info } = await keys.create('alice');

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { MemexError } from '../../core/errors.js';
 import { parseId, type UserId } from '../../core/index.js';
-import { keyIdOf, keyPrefix, newKey, parseKey, type ApiKeyInfo, type ApiKeyStore, type Caller } from '../api-keys.js';
+import { keyIdOf, keyPrefix, newKey, parseKey, parseKeyRecords, type ApiKeyInfo, type ApiKeyRecord, type ApiKeyStore, type Caller } from '../api-keys.js';
 import { translate } from './context.js';
 import { inTransaction } from './transaction.js';
 import { ADMIN_ROLE, APP_ROLE, withRole, withUser } from './with-user.js';
@@ -138,6 +138,43 @@ export class PostgresKeyStore implements ApiKeyStore {
     return found.rows[0]?.live === true;
   }
 
+  async keyUsers(): Promise<string[]> {
+    const rows = await this.asRole(ADMIN_ROLE, (client) => client.query<{ user_id: string }>('SELECT DISTINCT user_id FROM memex.api_keys ORDER BY user_id'));
+    return rows.rows.map((row) => row.user_id);
+  }
+
+  /** As the user: the operator's role never reads hashes. */
+  async records(userId: string): Promise<ApiKeyRecord[]> {
+    const rows = await this.asUser(parseId('user', userId), (client) => client.query<KeyRow & { hash: string }>(`SELECT ${COLUMNS}, hash FROM memex.api_keys ORDER BY created_at, id`));
+    return rows.rows.map((row) => ({ ...recordOf(row), hash: row.hash }));
+  }
+
+  /** One transaction per user, as that user (row-level security checks every row is theirs). */
+  async copyIn(records: readonly ApiKeyRecord[]): Promise<number> {
+    const byUser = new Map<string, ApiKeyRecord[]>();
+    for (const record of parseKeyRecords(records)) byUser.set(record.userId, [...(byUser.get(record.userId) ?? []), record]);
+    let added = 0;
+    for (const [userId, list] of byUser) {
+      added += await this.asUser(userId, async (client) => {
+        let inserted = 0;
+        for (const r of list) {
+          const result = await client.query('INSERT INTO memex.api_keys (user_id, id, name, hash, admin, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING', [
+            r.userId,
+            r.id,
+            r.name,
+            r.hash,
+            r.admin,
+            r.createdAt,
+            r.revokedAt,
+          ]);
+          inserted += result.rowCount ?? 0;
+        }
+        return inserted;
+      });
+    }
+    return added;
+  }
+
   /** Drops cached keys this instance revoked itself: refused at once here, within `cacheMs` elsewhere. */
   private forget(match: (caller: Caller) => boolean): void {
     for (const [cacheKey, entry] of this.verified) if (match(entry.caller)) this.verified.delete(cacheKey);
@@ -153,7 +190,7 @@ export class PostgresKeyStore implements ApiKeyStore {
   }
 }
 
-function infoOf(row: KeyRow): ApiKeyInfo {
+function recordOf(row: KeyRow): Omit<ApiKeyRecord, 'hash'> {
   return {
     id: row.id,
     // The database's check and the id it was written with make it a valid user id.
@@ -162,6 +199,9 @@ function infoOf(row: KeyRow): ApiKeyInfo {
     createdAt: row.created_at.toISOString(),
     revokedAt: row.revoked_at === null ? null : row.revoked_at.toISOString(),
     admin: row.admin,
-    prefix: keyPrefix(row.id),
   };
+}
+
+function infoOf(row: KeyRow): ApiKeyInfo {
+  return { ...recordOf(row), prefix: keyPrefix(row.id) };
 }
