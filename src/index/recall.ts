@@ -3,6 +3,7 @@ import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
+import { feedbackQuery, understand } from './query.js';
 
 export interface RecallOptions {
   store: Store;
@@ -36,7 +37,18 @@ export class Recall {
     const embedder = await this.options.embedder();
     const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
     const model = { model: embedder.modelId, dimension: embedder.dimension };
-    const report = await this.turn(userId, () => this.backend.search(userId, { text: query, vector, model }, options));
+    const understood = understand(query, options);
+    const report = await this.turn(userId, async () => {
+      let text = understood.lexical;
+      const { feedback, feedbackDocs, feedbackTerms } = understood.settings;
+      if (feedback && understood.options.mode !== 'vector') {
+        // The second hop: the first lexical pass's top chunks name what the question did not.
+        const { mmr: _mmr, ...plain } = understood.options;
+        const first = await this.backend.search(userId, { text, vector: null, model }, { ...plain, mode: 'lexical', k: feedbackDocs });
+        text = feedbackQuery(text, first.hits.map((hit) => hit.text), this.options.config.search, feedbackTerms);
+      }
+      return this.backend.search(userId, { text, vector, model, boost: understood.boost }, understood.options);
+    });
     return { ...report, hits: await this.withImports(userId, report.hits) };
   }
 
