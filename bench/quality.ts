@@ -27,7 +27,7 @@
  * search; the replay of the configured settings is checked against `memex.search` itself.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
- *       [--understand '{"dates": "boost"}'] [--understand-grid]
+ *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only PREFIX,...]]
  *
  * `--understand` asks every measured search for query understanding (src/index/query.ts), read
  * against each user's asking time (a day after their last message); `--understand-grid` measures
@@ -634,26 +634,33 @@ interface UnderstandPoint {
 /** Each switch of query understanding on its own, and its constants' neighbours, against all off. */
 const UNDERSTAND_GRID: { name: string; understand: Understand }[] = [
   { name: 'all off', understand: {} },
-  { name: 'dates boost (weight 0.5, slack 7 d, date words stripped)', understand: { dates: 'boost' } },
-  { name: 'dates boost, date words kept', understand: { dates: 'boost', stripDates: false } },
-  { name: 'date words stripped only (weight 0)', understand: { dates: 'boost', dateWeight: 0 } },
-  { name: 'dates boost, weight 0.25', understand: { dates: 'boost', dateWeight: 0.25 } },
-  { name: 'dates boost, weight 1', understand: { dates: 'boost', dateWeight: 1 } },
-  { name: 'dates boost, slack 0 d', understand: { dates: 'boost', dateSlackDays: 0 } },
-  { name: 'dates boost, slack 30 d', understand: { dates: 'boost', dateSlackDays: 30 } },
-  { name: 'dates filter (slack 7 d)', understand: { dates: 'filter' } },
+  { name: 'dates boost (weight 0.5, slack 7 d, date words kept)', understand: { dates: 'boost', stripDates: false } },
+  { name: 'dates boost, date words stripped', understand: { dates: 'boost', stripDates: true } },
+  { name: 'dates: date words stripped only (weight 0)', understand: { dates: 'boost', stripDates: true, dateWeight: 0 } },
+  { name: 'dates boost, weight 0.25', understand: { dates: 'boost', stripDates: false, dateWeight: 0.25 } },
+  { name: 'dates boost, weight 1', understand: { dates: 'boost', stripDates: false, dateWeight: 1 } },
+  { name: 'dates boost, slack 0 d', understand: { dates: 'boost', stripDates: false, dateSlackDays: 0 } },
+  { name: 'dates boost, slack 30 d', understand: { dates: 'boost', stripDates: false, dateSlackDays: 30 } },
+  { name: 'dates filter (slack 7 d)', understand: { dates: 'filter', stripDates: false } },
   { name: 'feedback (5 chunks, 5 terms)', understand: { feedback: true } },
   { name: 'feedback (3 chunks, 5 terms)', understand: { feedback: true, feedbackDocs: 3 } },
   { name: 'feedback (10 chunks, 5 terms)', understand: { feedback: true, feedbackDocs: 10 } },
   { name: 'feedback (5 chunks, 10 terms)', understand: { feedback: true, feedbackTerms: 10 } },
   { name: 'feedback (5 chunks, 3 terms)', understand: { feedback: true, feedbackTerms: 3 } },
   { name: 'names dropped from the lexical query', understand: { names: 'drop' } },
+  { name: 'speakers boost (weight 0.5, depth 2k)', understand: { speakers: 'boost' } },
+  { name: 'speakers boost, weight 0.25', understand: { speakers: 'boost', speakerWeight: 0.25 } },
+  { name: 'speakers boost, weight 1', understand: { speakers: 'boost', speakerWeight: 1 } },
+  { name: 'speakers boost, depth 3k', understand: { speakers: 'boost', speakerDepth: 3 } },
+  { name: 'dates boost + speakers boost', understand: { dates: 'boost', stripDates: false, speakers: 'boost' } },
 ];
 
 async function understandGrid(): Promise<UnderstandPoint[]> {
   const dated = new Set(queries.locomo.filter((q) => findDates(q.text, Date.parse(askedAt.get(q.user) ?? '')).ranges.length > 0));
   const points: UnderstandPoint[] = [];
-  for (const { name, understand } of UNDERSTAND_GRID) {
+  // `--understand-only 'dates,speakers'`: the points whose names start so (and all off).
+  const only = option('--understand-only')?.split(',');
+  for (const { name, understand } of UNDERSTAND_GRID.filter((p, i) => i === 0 || only === undefined || only.some((prefix) => p.name.startsWith(prefix)))) {
     progress(`understand grid: ${name} ...`);
     const per = new Map<Query, Metrics>();
     for (const set of DATASETS) {

@@ -314,7 +314,9 @@ export const SearchOptionsSchema = z.strictObject({
    * then (`boost`: score times `1 + dateWeight`, a range reaching `dateSlackDays` past its end) or
    * keeps only them (`filter`); `stripDates` takes the date words out of the lexical query;
    * `feedback` runs a second lexical pass with `feedbackTerms` terms the first pass's top
-   * `feedbackDocs` chunks share; `names: 'drop'` takes capitalised names out of the lexical query.
+   * `feedbackDocs` chunks share; `names: 'drop'` takes capitalised names out of the lexical query;
+   * `speakers: 'boost'` lifts chunks that open with the label of a speaker the question names
+   * ("Melanie: ..."), by `1 + speakerWeight`, among the top `speakerDepth` times `k`.
    */
   understand: z
     .strictObject({
@@ -327,6 +329,9 @@ export const SearchOptionsSchema = z.strictObject({
       feedbackDocs: z.number().int().min(1).max(50).optional(),
       feedbackTerms: z.number().int().min(1).max(50).optional(),
       names: z.enum(['keep', 'drop']).optional(),
+      speakers: z.enum(['boost', 'off']).optional(),
+      speakerWeight: z.number().min(0).max(10).optional(),
+      speakerDepth: z.number().min(1).max(10).optional(),
     })
     .optional(),
 });

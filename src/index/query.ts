@@ -1,4 +1,5 @@
 import { analyze, processTerm, tokenize, type ParsedSearchOptions, type TermAnalysis } from '../core/index.js';
+import type { SearchHit } from './backend.js';
 import type { Candidate } from './fuse.js';
 import { findDates, inRanges, type TimeRange } from './query-dates.js';
 
@@ -25,6 +26,14 @@ export interface Understanding {
   feedbackTerms: number;
   /** Names in the question (capitalised words past its first): leave them in the lexical query, or take them out. */
   names: 'keep' | 'drop';
+  /**
+   * A chunk that opens with a speaker's label ("Melanie: ...") naming someone the question names is
+   * what that person said: `boost` multiplies its score by `1 + speakerWeight`, re-ranking the top
+   * `speakerDepth` times `k` hits.
+   */
+  speakers: 'boost' | 'off';
+  speakerWeight: number;
+  speakerDepth: number;
 }
 
 export const DEFAULT_UNDERSTANDING: Understanding = {
@@ -36,6 +45,9 @@ export const DEFAULT_UNDERSTANDING: Understanding = {
   feedbackDocs: 5,
   feedbackTerms: 5,
   names: 'keep',
+  speakers: 'off',
+  speakerWeight: 0.5,
+  speakerDepth: 2,
 };
 
 const DAY = 86_400_000;
@@ -152,4 +164,30 @@ export function feedbackQuery(query: string, texts: readonly string[], analysis:
     .slice(0, terms)
     .map(([term]) => written.get(term) as string);
   return expansion.length === 0 ? query : `${query} ${query} ${expansion.join(' ')}`;
+}
+
+/** The capitalised words of a question, lowercased, possessives cut: the people it may name. */
+export function namesIn(query: string): Set<string> {
+  return new Set([...query.matchAll(/\p{Lu}[\p{L}\p{M}-]*/gu)].map((m) => m[0].toLowerCase()));
+}
+
+/** The speaker a chunk's text opens with ("Melanie: ..."), lowercased; null without a label. */
+function speakerOf(text: string): string | null {
+  const match = /^([\p{L}\p{M}-]{1,40})(?: [\p{L}\p{N}-]{1,40})?:\s/u.exec(text);
+  return match ? (match[1] as string).toLowerCase() : null;
+}
+
+/**
+ * Re-ranks hits so the ones spoken by a person the question names come first among near equals:
+ * each such hit's score is multiplied by `factor`. Best first; ties keep the order they came in.
+ */
+export function boostSpeakers(hits: SearchHit[], names: ReadonlySet<string>, factor: number): SearchHit[] {
+  if (names.size === 0) return hits;
+  return hits
+    .map((hit, i) => {
+      const speaker = speakerOf(hit.text);
+      return { hit: speaker !== null && names.has(speaker) ? { ...hit, score: hit.score * factor } : hit, i };
+    })
+    .sort((a, b) => b.hit.score - a.hit.score || a.i - b.i)
+    .map(({ hit }) => hit);
 }

@@ -3,7 +3,7 @@ import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
-import { feedbackQuery, understand } from './query.js';
+import { boostSpeakers, feedbackQuery, namesIn, understand } from './query.js';
 
 export interface RecallOptions {
   store: Store;
@@ -47,7 +47,12 @@ export class Recall {
         const first = await this.backend.search(userId, { text, vector: null, model }, { ...plain, mode: 'lexical', k: feedbackDocs });
         text = feedbackQuery(text, first.hits.map((hit) => hit.text), this.options.config.search, feedbackTerms);
       }
-      return this.backend.search(userId, { text, vector, model, boost: understood.boost }, understood.options);
+      // Speakers re-rank the hits after the backend: a deeper list gives them something to lift.
+      const names = understood.settings.speakers === 'boost' && !options.mmr ? namesIn(query) : new Set<string>();
+      const k = names.size > 0 ? Math.min(1000, Math.ceil(options.k * understood.settings.speakerDepth)) : options.k;
+      const found = await this.backend.search(userId, { text, vector, model, boost: understood.boost }, { ...understood.options, k });
+      if (names.size === 0) return found;
+      return { ...found, hits: boostSpeakers(found.hits, names, 1 + understood.settings.speakerWeight).slice(0, options.k) };
     });
     return { ...report, hits: await this.withImports(userId, report.hits) };
   }

@@ -171,6 +171,22 @@ describe.each([
     }
   });
 
+  it('speakers: a chunk spoken by the person the question names is lifted above one that only mentions them', async () => {
+    const world = await openWorld(setup);
+    try {
+      await world.user('alice');
+      const s = await world.session('alice');
+      await world.say('alice', s, ['Caroline: painting painting sunsets with Melanie at the painting club', 'Melanie: I tried painting once', 'Caroline: the weather is grey', 'Melanie: my kids love dinosaurs']);
+      const off = await world.search('alice', "What is Melanie's painting like?", { k: 2 });
+      expect(off.hits[0]?.text).toBe('Caroline: painting painting sunsets with Melanie at the painting club');
+      const on = await world.search('alice', "What is Melanie's painting like?", { k: 2, understand: { speakers: 'boost', speakerWeight: 1 } });
+      expect(on.hits.map((hit) => hit.text)).toEqual(['Melanie: I tried painting once', 'Caroline: painting painting sunsets with Melanie at the painting club']);
+      expect(on.hits[0]?.score).toBeGreaterThan(on.hits[1]?.score ?? Infinity);
+    } finally {
+      await world.close();
+    }
+  });
+
   it('bad understand options are MEMEX_INVALID_INPUT', async () => {
     const world = await openWorld(setup);
     try {
@@ -178,6 +194,7 @@ describe.each([
       await expectCode(world.search('alice', 'x', { understand: { dates: 'sometimes' } as never }), 'MEMEX_INVALID_INPUT');
       await expectCode(world.search('alice', 'x', { understand: { now: 'yesterday' } }), 'MEMEX_INVALID_INPUT');
       await expectCode(world.search('alice', 'x', { understand: { feedbackDocs: 0 } }), 'MEMEX_INVALID_INPUT');
+      await expectCode(world.search('alice', 'x', { understand: { speakerDepth: 0.5 } }), 'MEMEX_INVALID_INPUT');
     } finally {
       await world.close();
     }
