@@ -27,7 +27,7 @@
  * search; the replay of the configured settings is checked against `memex.search` itself.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
- *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only PREFIX,...]]
+ *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']]
  *
  * `--understand` asks every measured search for query understanding (src/index/query.ts), read
  * against each user's asking time (a day after their last message); `--understand-grid` measures
@@ -629,37 +629,42 @@ interface UnderstandPoint {
   /** Hybrid p50 / p99 over the LoCoMo questions, ms, query embedding included. */
   p50: number;
   p99: number;
+  /** All off, timed in turn with this point's calls. */
+  offP50: number;
 }
 
-/** Each switch of query understanding on its own, and its constants' neighbours, against all off. */
+/** Every switch of query understanding off: the ranking of fuse.ts alone. */
+const ALL_OFF: Understand = { dates: 'off', feedback: false, names: 'keep', speakers: 'off' };
+
+/** Each switch of query understanding on its own, and its constants' neighbours, against all off; then the defaults. */
 const UNDERSTAND_GRID: { name: string; understand: Understand }[] = [
-  { name: 'all off', understand: {} },
-  { name: 'dates boost (weight 0.5, slack 7 d, date words kept)', understand: { dates: 'boost', stripDates: false } },
-  { name: 'dates boost, date words stripped', understand: { dates: 'boost', stripDates: true } },
-  { name: 'dates: date words stripped only (weight 0)', understand: { dates: 'boost', stripDates: true, dateWeight: 0 } },
-  { name: 'dates boost, weight 0.25', understand: { dates: 'boost', stripDates: false, dateWeight: 0.25 } },
-  { name: 'dates boost, weight 1', understand: { dates: 'boost', stripDates: false, dateWeight: 1 } },
-  { name: 'dates boost, slack 0 d', understand: { dates: 'boost', stripDates: false, dateSlackDays: 0 } },
-  { name: 'dates boost, slack 30 d', understand: { dates: 'boost', stripDates: false, dateSlackDays: 30 } },
-  { name: 'dates filter (slack 7 d)', understand: { dates: 'filter', stripDates: false } },
-  { name: 'feedback (5 chunks, 5 terms)', understand: { feedback: true } },
-  { name: 'feedback (3 chunks, 5 terms)', understand: { feedback: true, feedbackDocs: 3 } },
-  { name: 'feedback (10 chunks, 5 terms)', understand: { feedback: true, feedbackDocs: 10 } },
-  { name: 'feedback (5 chunks, 10 terms)', understand: { feedback: true, feedbackTerms: 10 } },
-  { name: 'feedback (5 chunks, 3 terms)', understand: { feedback: true, feedbackTerms: 3 } },
-  { name: 'names dropped from the lexical query', understand: { names: 'drop' } },
-  { name: 'speakers boost (weight 0.5, depth 2k)', understand: { speakers: 'boost' } },
-  { name: 'speakers boost, weight 0.25', understand: { speakers: 'boost', speakerWeight: 0.25 } },
-  { name: 'speakers boost, weight 1', understand: { speakers: 'boost', speakerWeight: 1 } },
-  { name: 'speakers boost, depth 3k', understand: { speakers: 'boost', speakerDepth: 3 } },
-  { name: 'dates boost + speakers boost', understand: { dates: 'boost', stripDates: false, speakers: 'boost' } },
+  { name: 'all off', understand: ALL_OFF },
+  { name: 'defaults (dates boost + speakers boost)', understand: {} },
+  { name: 'dates boost (weight 0.5, slack 7 d, date words kept)', understand: { ...ALL_OFF, dates: 'boost', stripDates: false } },
+  { name: 'dates boost, date words stripped', understand: { ...ALL_OFF, dates: 'boost', stripDates: true } },
+  { name: 'dates: date words stripped only (weight 0)', understand: { ...ALL_OFF, dates: 'boost', stripDates: true, dateWeight: 0 } },
+  { name: 'dates boost, weight 0.25', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateWeight: 0.25 } },
+  { name: 'dates boost, weight 1', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateWeight: 1 } },
+  { name: 'dates boost, slack 0 d', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateSlackDays: 0 } },
+  { name: 'dates boost, slack 30 d', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateSlackDays: 30 } },
+  { name: 'dates filter (slack 7 d)', understand: { ...ALL_OFF, dates: 'filter', stripDates: false } },
+  { name: 'feedback (5 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true } },
+  { name: 'feedback (3 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 3 } },
+  { name: 'feedback (10 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 10 } },
+  { name: 'feedback (5 chunks, 10 terms)', understand: { ...ALL_OFF, feedback: true, feedbackTerms: 10 } },
+  { name: 'feedback (5 chunks, 3 terms)', understand: { ...ALL_OFF, feedback: true, feedbackTerms: 3 } },
+  { name: 'names dropped from the lexical query', understand: { ...ALL_OFF, names: 'drop' } },
+  { name: 'speakers boost (weight 0.5, depth 2k)', understand: { ...ALL_OFF, speakers: 'boost' } },
+  { name: 'speakers boost, weight 0.25', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 0.25 } },
+  { name: 'speakers boost, weight 1', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 1 } },
+  { name: 'speakers boost, depth 3k', understand: { ...ALL_OFF, speakers: 'boost', speakerDepth: 3 } },
 ];
 
 async function understandGrid(): Promise<UnderstandPoint[]> {
   const dated = new Set(queries.locomo.filter((q) => findDates(q.text, Date.parse(askedAt.get(q.user) ?? '')).ranges.length > 0));
   const points: UnderstandPoint[] = [];
-  // `--understand-only 'dates,speakers'`: the points whose names start so (and all off).
-  const only = option('--understand-only')?.split(',');
+  // `--understand-only 'dates|speakers'`: the points whose names start so (and all off).
+  const only = option('--understand-only')?.split('|');
   for (const { name, understand } of UNDERSTAND_GRID.filter((p, i) => i === 0 || only === undefined || only.some((prefix) => p.name.startsWith(prefix)))) {
     progress(`understand grid: ${name} ...`);
     const per = new Map<Query, Metrics>();
@@ -675,14 +680,21 @@ async function understandGrid(): Promise<UnderstandPoint[]> {
       const all = queries.locomo.filter((q) => q.category === category).map((q) => per.get(q) as Metrics);
       categories.set(category, { ...mean(all), questions: all.length });
     }
+    // Timed in turn with all off, query by query, so a busy moment of the machine costs both alike.
     const ms: number[] = [];
+    const offMs: number[] = [];
     for (const query of queries.locomo) {
-      const start = performance.now();
-      await memex.search(query.user, fresh(query), { k: 10, ...understandingFor(query, understand) });
-      ms.push(performance.now() - start);
+      for (const [list, options] of [
+        [ms, understandingFor(query, understand)],
+        [offMs, understandingFor(query, ALL_OFF)],
+      ] as const) {
+        const start = performance.now();
+        await memex.search(query.user, fresh(query), { k: 10, ...options });
+        list.push(performance.now() - start);
+      }
     }
     const datedMetrics = [...dated].map((q) => per.get(q) as Metrics);
-    points.push({ name, understand, quality, categories, dated: { ...mean(datedMetrics), questions: datedMetrics.length }, p50: percentile(ms, 50), p99: percentile(ms, 99) });
+    points.push({ name, understand, quality, categories, dated: { ...mean(datedMetrics), questions: datedMetrics.length }, p50: percentile(ms, 50), p99: percentile(ms, 99), offP50: percentile(offMs, 50) });
   }
   return points;
 }
@@ -778,10 +790,10 @@ if (asJson) {
     console.log();
     console.log('### Query understanding (hybrid; src/index/query.ts; LoCoMo and MSC questions asked a day after their conversation ends)');
     console.log();
-    console.log(row(['understand', ...HEADLINE.map(([, , label]) => label), ...catNames.map((c) => `LoCoMo cat ${c} R@10`), `dated Qs R@10 (${understandResult[0]?.dated.questions ?? 0})`, 'LoCoMo p50 ms', 'p99 ms']));
-    console.log(row(['---', ...HEADLINE.map(() => '---:'), ...catNames.map(() => '---:'), '---:', '---:', '---:']));
+    console.log(row(['understand', ...HEADLINE.map(([, , label]) => label), ...catNames.map((c) => `LoCoMo cat ${c} R@10`), `dated Qs R@10 (${understandResult[0]?.dated.questions ?? 0})`, 'LoCoMo p50 ms', 'p99 ms', 'all off p50 ms (in turn)']));
+    console.log(row(['---', ...HEADLINE.map(() => '---:'), ...catNames.map(() => '---:'), '---:', '---:', '---:', '---:']));
     for (const p of understandResult) {
-      console.log(row([p.name, ...headline(p.quality).map(f3), ...catNames.map((c) => f3(p.categories.get(c)?.recall10 ?? NaN)), f3(p.dated.recall10), ms(p.p50), ms(p.p99)]));
+      console.log(row([p.name, ...headline(p.quality).map(f3), ...catNames.map((c) => f3(p.categories.get(c)?.recall10 ?? NaN)), f3(p.dated.recall10), ms(p.p50), ms(p.p99), ms(p.offP50)]));
     }
   }
   if (understandFlag) console.log(`\n(every search above with understand ${JSON.stringify(understandFlag)})`);
