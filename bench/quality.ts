@@ -27,6 +27,12 @@
  * search; the replay of the configured settings is checked against `memex.search` itself.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
+ *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']]
+ *
+ * `--understand` asks every measured search for query understanding (src/index/query.ts), read
+ * against each user's asking time (a day after their last message); `--understand-grid` measures
+ * each of its switches, and its constants' neighbours, against all off: hybrid on the three sets,
+ * LoCoMo by category and on the questions that name a date, and LoCoMo's hybrid latency.
  *
  * Ingesting the sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
  * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there,
@@ -40,6 +46,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
 import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
+import { findDates } from '../src/index/query.js';
 import { LOCOMO, benchModel, locomoSessions, machine, type LocomoSession } from './locomo.js';
 import { MSC, loadMsc } from './lib/msc.js';
 
@@ -61,6 +68,10 @@ const asJson = flag('--json');
 const runGrid = flag('--grid');
 const keptDir = option('--data-dir');
 const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string, unknown>;
+/** Query understanding for every measured search (`--understand '{"dates": "boost"}'`); see src/index/query.ts. */
+const understandFlag = JSON.parse(option('--understand') ?? 'null') as Understand | null;
+/** Measure query understanding's switches one by one (hybrid, all three sets, LoCoMo by category, latency). */
+const runUnderstandGrid = flag('--understand-grid');
 /** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
 const mscEpisodes = Number(option('--msc-episodes') ?? 100);
 /** MSC episodes a user holds (`--msc-per-user`): 10 give ~370 turns a user, near LoCoMo's ~590. */
@@ -314,8 +325,30 @@ function refsOf(chunkIds: readonly string[]): string[] {
 
 async function searchRefs(query: Query, options: SearchOptions): Promise<string[]> {
   // Twenty chunks, so that ten distinct messages remain when a long one was split.
-  const { hits } = await memex.search(query.user, query.text, { k: 20, ...options });
+  const { hits } = await memex.search(query.user, query.text, { k: 20, ...understandingFor(query, understandFlag), ...options });
   return refsOf(hits.map((hit) => hit.chunkId));
+}
+
+type Understand = NonNullable<SearchOptions['understand']>;
+
+/**
+ * When each user's conversation ended, plus a day: the asking time a question about it is read
+ * against ("last May", "yesterday"), as an app passes the time a question is asked.
+ */
+const askedAt = new Map<string, string>();
+for (const collection of collections) {
+  for (const doc of collection.docs) {
+    const at = doc.message.createdAt === undefined ? NaN : Date.parse(doc.message.createdAt);
+    const known = askedAt.has(collection.user) ? Date.parse(askedAt.get(collection.user) as string) - 86_400_000 : -Infinity;
+    if (at > known) askedAt.set(collection.user, new Date(at + 86_400_000).toISOString());
+  }
+}
+
+/** The search options that ask for `understand` on a query's user (with its asking time); none for null. */
+function understandingFor(query: Pick<Query, 'user'>, understand: Understand | null): Pick<SearchOptions, 'understand'> {
+  if (!understand) return {};
+  const now = askedAt.get(query.user);
+  return { understand: { ...(now === undefined ? {} : { now }), ...understand } };
 }
 
 type Categories = Map<number, Metrics & { questions: number }>;
@@ -419,8 +452,8 @@ interface Latency {
 let calls = 0;
 const fresh = (q: Query): string => `${q.text} (${++calls})`;
 const TIMED = {
-  hybrid: (q: Query) => memex.search(q.user, fresh(q), { k: 10 }),
-  lexical: (q: Query) => memex.search(q.user, fresh(q), { k: 10, mode: 'lexical' }),
+  hybrid: (q: Query) => memex.search(q.user, fresh(q), { k: 10, ...understandingFor(q, understandFlag) }),
+  lexical: (q: Query) => memex.search(q.user, fresh(q), { k: 10, mode: 'lexical', ...understandingFor(q, understandFlag) }),
   embed: (q: Query) => embedder.embed([fresh(q)]),
 } as const;
 
@@ -584,6 +617,90 @@ async function grid(): Promise<GridResult> {
 
 const gridResult = runGrid ? await grid() : null;
 
+// ---------------------------------------------------------------- query understanding (src/index/query.ts)
+
+interface UnderstandPoint {
+  name: string;
+  understand: Understand;
+  quality: Quality;
+  categories: Categories;
+  /** LoCoMo's questions that name a date (findDates finds one). */
+  dated: Metrics & { questions: number };
+  /** Hybrid p50 / p99 over the LoCoMo questions, ms, query embedding included. */
+  p50: number;
+  p99: number;
+  /** All off, timed in turn with this point's calls. */
+  offP50: number;
+}
+
+/** Every switch of query understanding off: the ranking of fuse.ts alone. */
+const ALL_OFF: Understand = { dates: 'off', feedback: false, names: 'keep', speakers: 'off' };
+
+/** Each switch of query understanding on its own, and its constants' neighbours, against all off; then the defaults. */
+const UNDERSTAND_GRID: { name: string; understand: Understand }[] = [
+  { name: 'all off', understand: ALL_OFF },
+  { name: 'defaults (dates boost + speakers boost)', understand: {} },
+  { name: 'dates boost (weight 0.5, slack 7 d, date words kept)', understand: { ...ALL_OFF, dates: 'boost', stripDates: false } },
+  { name: 'dates boost, date words stripped', understand: { ...ALL_OFF, dates: 'boost', stripDates: true } },
+  { name: 'dates: date words stripped only (weight 0)', understand: { ...ALL_OFF, dates: 'boost', stripDates: true, dateWeight: 0 } },
+  { name: 'dates boost, weight 0.25', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateWeight: 0.25 } },
+  { name: 'dates boost, weight 1', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateWeight: 1 } },
+  { name: 'dates boost, slack 0 d', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateSlackDays: 0 } },
+  { name: 'dates boost, slack 30 d', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateSlackDays: 30 } },
+  { name: 'dates filter (slack 7 d)', understand: { ...ALL_OFF, dates: 'filter', stripDates: false } },
+  { name: 'feedback (5 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true } },
+  { name: 'feedback (3 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 3 } },
+  { name: 'feedback (10 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 10 } },
+  { name: 'feedback (5 chunks, 10 terms)', understand: { ...ALL_OFF, feedback: true, feedbackTerms: 10 } },
+  { name: 'feedback (5 chunks, 3 terms)', understand: { ...ALL_OFF, feedback: true, feedbackTerms: 3 } },
+  { name: 'names dropped from the lexical query', understand: { ...ALL_OFF, names: 'drop' } },
+  { name: 'speakers boost (weight 0.5, depth 2k)', understand: { ...ALL_OFF, speakers: 'boost' } },
+  { name: 'speakers boost, weight 0.25', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 0.25 } },
+  { name: 'speakers boost, weight 1', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 1 } },
+  { name: 'speakers boost, depth 3k', understand: { ...ALL_OFF, speakers: 'boost', speakerDepth: 3 } },
+];
+
+async function understandGrid(): Promise<UnderstandPoint[]> {
+  const dated = new Set(queries.locomo.filter((q) => findDates(q.text, Date.parse(askedAt.get(q.user) ?? '')).ranges.length > 0));
+  const points: UnderstandPoint[] = [];
+  // `--understand-only 'dates|speakers'`: the points whose names start so (and all off).
+  const only = option('--understand-only')?.split('|');
+  for (const { name, understand } of UNDERSTAND_GRID.filter((p, i) => i === 0 || only === undefined || only.some((prefix) => p.name.startsWith(prefix)))) {
+    progress(`understand grid: ${name} ...`);
+    const per = new Map<Query, Metrics>();
+    for (const set of DATASETS) {
+      for (const query of queries[set]) {
+        const { hits } = await memex.search(query.user, query.text, { k: 20, ...understandingFor(query, understand) });
+        per.set(query, metricsOf(query, refsOf(hits.map((hit) => hit.chunkId))));
+      }
+    }
+    const quality = Object.fromEntries(DATASETS.map((set) => [set, mean(queries[set].map((q) => per.get(q) as Metrics))])) as Quality;
+    const categories: Categories = new Map();
+    for (const category of [...new Set(queries.locomo.map((q) => q.category ?? 0))].sort((a, b) => a - b)) {
+      const all = queries.locomo.filter((q) => q.category === category).map((q) => per.get(q) as Metrics);
+      categories.set(category, { ...mean(all), questions: all.length });
+    }
+    // Timed in turn with all off, query by query, so a busy moment of the machine costs both alike.
+    const ms: number[] = [];
+    const offMs: number[] = [];
+    for (const query of queries.locomo) {
+      for (const [list, options] of [
+        [ms, understandingFor(query, understand)],
+        [offMs, understandingFor(query, ALL_OFF)],
+      ] as const) {
+        const start = performance.now();
+        await memex.search(query.user, fresh(query), { k: 10, ...options });
+        list.push(performance.now() - start);
+      }
+    }
+    const datedMetrics = [...dated].map((q) => per.get(q) as Metrics);
+    points.push({ name, understand, quality, categories, dated: { ...mean(datedMetrics), questions: datedMetrics.length }, p50: percentile(ms, 50), p99: percentile(ms, 99), offP50: percentile(offMs, 50) });
+  }
+  return points;
+}
+
+const understandResult = runUnderstandGrid ? await understandGrid() : null;
+
 await memex.close();
 if (ownDir) await rm(dataDir, { recursive: true, force: true });
 
@@ -606,7 +723,7 @@ const counts = {
 const categories = Object.fromEntries(Object.entries(measured).map(([mode, m]) => [mode, Object.fromEntries(m.categories)]));
 
 if (asJson) {
-  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult }, null, 2));
+  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null }, null, 2));
 } else {
   const f3 = (n: number): string => n.toFixed(3);
   const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -667,6 +784,19 @@ if (asJson) {
     console.log(row([label, ms(l.p50), ms(l.p99), ms(m.p50), ms(m.p99)]));
   }
   console.log(`(${latency.locomo.hybrid.calls} LoCoMo calls over ~${Math.round(counts.locomoTurns / 10)} chunks a user; ${latency.msmarco.hybrid.calls} MS MARCO calls over ${chunksOf.get(MSMARCO_USER)?.chunkIds.length ?? 0} chunks)`);
+
+  if (understandResult) {
+    const catNames = [1, 2, 3, 4];
+    console.log();
+    console.log('### Query understanding (hybrid; src/index/query.ts; LoCoMo and MSC questions asked a day after their conversation ends)');
+    console.log();
+    console.log(row(['understand', ...HEADLINE.map(([, , label]) => label), ...catNames.map((c) => `LoCoMo cat ${c} R@10`), `dated Qs R@10 (${understandResult[0]?.dated.questions ?? 0})`, 'LoCoMo p50 ms', 'p99 ms', 'all off p50 ms (in turn)']));
+    console.log(row(['---', ...HEADLINE.map(() => '---:'), ...catNames.map(() => '---:'), '---:', '---:', '---:', '---:']));
+    for (const p of understandResult) {
+      console.log(row([p.name, ...headline(p.quality).map(f3), ...catNames.map((c) => f3(p.categories.get(c)?.recall10 ?? NaN)), f3(p.dated.recall10), ms(p.p50), ms(p.p99), ms(p.offP50)]));
+    }
+  }
+  if (understandFlag) console.log(`\n(every search above with understand ${JSON.stringify(understandFlag)})`);
 
   if (gridResult) {
     const fusionName = (p: Fusion): string => `${p.vectorWeight}:${p.lexicalWeight}, rrfK ${p.rrfK}, candidates ${p.candidates}`;

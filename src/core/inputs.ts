@@ -344,6 +344,33 @@ export const SearchOptionsSchema = z.strictObject({
    * embedding models (and run high for one-word queries against short texts): calibrate for yours.
    */
   minScore: z.number().min(-1).max(1).optional(),
+  /**
+   * Query understanding (src/index/query.ts; left out, its defaults): `dates` reads dates and
+   * relative times in the query ("in May 2023", "last May", "two weeks before 23 August 2023",
+   * "yesterday") against `now` (default `recency.now`, else the clock) and boosts the chunks written
+   * then (`boost`: score times `1 + dateWeight`, a range reaching `dateSlackDays` past its end) or
+   * keeps only them (`filter`); `stripDates` takes the date words out of the lexical query;
+   * `feedback` runs a second lexical pass with `feedbackTerms` terms the first pass's top
+   * `feedbackDocs` chunks share; `names: 'drop'` takes capitalised names out of the lexical query;
+   * `speakers: 'boost'` lifts chunks that open with the label of a speaker the question names
+   * ("Melanie: ..."), by `1 + speakerWeight`, among the top `speakerDepth` times `k`.
+   */
+  understand: z
+    .strictObject({
+      dates: z.enum(['boost', 'filter', 'off']).optional(),
+      now: TimestampInputSchema.optional(),
+      stripDates: z.boolean().optional(),
+      dateWeight: z.number().min(0).max(10).optional(),
+      dateSlackDays: z.number().min(0).max(366).optional(),
+      feedback: z.boolean().optional(),
+      feedbackDocs: z.number().int().min(1).max(50).optional(),
+      feedbackTerms: z.number().int().min(1).max(50).optional(),
+      names: z.enum(['keep', 'drop']).optional(),
+      speakers: z.enum(['boost', 'off']).optional(),
+      speakerWeight: z.number().min(0).max(10).optional(),
+      speakerDepth: z.number().min(1).max(10).optional(),
+    })
+    .optional(),
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;

@@ -1,3 +1,4 @@
+import type { TimeBoost } from './query.js';
 import type { Chunk, ChunkSource, Config, EmbeddingModel, ImportSource, ParsedSearchOptions, SearchMode, Span } from '../core/index.js';
 
 /**
@@ -34,6 +35,8 @@ export interface SearchQuery {
   vector: Float32Array | null;
   /** The model the query was embedded with: the rows searched must be of it. */
   model: EmbeddingModel;
+  /** Time ranges the query names (query.ts): chunks written in them rank higher (`boostInRange`). */
+  boost?: TimeBoost | null;
 }
 
 export interface BackendOptions {

@@ -3,6 +3,7 @@ import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
+import { boostSpeakers, feedbackQuery, namesIn, understand } from './query.js';
 
 export interface RecallOptions {
   store: Store;
@@ -36,7 +37,23 @@ export class Recall {
     const embedder = await this.options.embedder();
     const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
     const model = { model: embedder.modelId, dimension: embedder.dimension };
-    const report = await this.turn(userId, () => this.backend.search(userId, { text: query, vector, model }, options));
+    const understood = understand(query, options);
+    const report = await this.turn(userId, async () => {
+      let text = understood.lexical;
+      const { feedback, feedbackDocs, feedbackTerms } = understood.settings;
+      if (feedback && understood.options.mode !== 'vector') {
+        // The second hop: the first lexical pass's top chunks name what the question did not.
+        const { mmr: _mmr, ...plain } = understood.options;
+        const first = await this.backend.search(userId, { text, vector: null, model }, { ...plain, mode: 'lexical', k: feedbackDocs });
+        text = feedbackQuery(text, first.hits.map((hit) => hit.text), this.options.config.search, feedbackTerms);
+      }
+      // Speakers re-rank the hits after the backend: a deeper list gives them something to lift.
+      const names = understood.settings.speakers === 'boost' && !options.mmr ? namesIn(query) : new Set<string>();
+      const k = names.size > 0 ? Math.min(1000, Math.ceil(options.k * understood.settings.speakerDepth)) : options.k;
+      const found = await this.backend.search(userId, { text, vector, model, boost: understood.boost }, { ...understood.options, k });
+      if (names.size === 0) return found;
+      return { ...found, hits: boostSpeakers(found.hits, names, 1 + understood.settings.speakerWeight).slice(0, options.k) };
+    });
     return { ...report, hits: await this.withImports(userId, report.hits) };
   }
 

@@ -4,6 +4,7 @@ import { KIND_CODES, ORIGIN_CODES, ROLE_CODES, type UserIndex } from './user-ind
 import type { Neighbor } from '../vector-index.js';
 import type { SearchHit, SearchQuery, SearchReport, SearchSettings } from '../backend.js';
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
+import { boostInRange } from '../query.js';
 
 /**
  * Ranks one user's chunks for a query. The index holds only this user's rows, so nothing of another
@@ -15,7 +16,7 @@ export async function searchIndex(
   index: UserIndex,
   store: Store,
   userId: string,
-  input: Pick<SearchQuery, 'text' | 'vector'>,
+  input: Pick<SearchQuery, 'text' | 'vector' | 'boost'>,
   options: ParsedSearchOptions,
   settings: SearchSettings,
 ): Promise<SearchReport> {
@@ -49,7 +50,7 @@ export async function searchIndex(
     candidates.addLexical(index.lexical.search(input.text, depth, accept ?? undefined).map((hit) => ({ key: hit.label, score: hit.score })));
   }
 
-  const ranked = pick(rank(candidates.values(), options, settings), options, (candidate) => index.vectorOf(candidate.ref));
+  const ranked = pick(boostInRange(rank(candidates.values(), options, settings), input.boost ?? null), options, (candidate) => index.vectorOf(candidate.ref));
   return { hits: await hydrate(index, store, userId, ranked), mode, vectorPath, matching: matching.count };
 }
 

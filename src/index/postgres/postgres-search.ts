@@ -4,6 +4,7 @@ import { MAX_LEXEME_BYTES, readAnalysis, readLexicalStats, withUser, type Lexica
 import { searchSettings, type BackendOptions, type IndexStatus, type SearchBackend, type SearchHit, type SearchQuery, type SearchReport, type SearchSettings } from '../backend.js';
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
 import { DEFAULT_BM25 } from '../lexical.js';
+import { boostInRange } from '../query.js';
 import { SqlParams, chunksFrom, filterSql, unfiltered } from './filters.js';
 
 /**
@@ -108,7 +109,7 @@ export class PostgresSearch implements SearchBackend {
       });
       candidates.addVector(vectorList);
       candidates.addLexical(lexicalList);
-      const picked = pick(rank(candidates.values(), options, this.settings), options, (candidate) => vectorOf(candidate.ref));
+      const picked = pick(boostInRange(rank(candidates.values(), options, this.settings), query.boost ?? null), options, (candidate) => vectorOf(candidate.ref));
       return { hits: picked.map(hit), mode, vectorPath, matching };
     });
   }
