@@ -172,6 +172,12 @@ export const ConfigSchema = z.strictObject({
       lexicalWeight: z.number().min(0).max(10).default(1),
       /** How deep each list is read before fusion (at least the number of results asked for). */
       candidates: z.number().int().min(1).max(10_000).default(100),
+      /**
+       * How many of the best hits a caller's reranker (the `reranker` option of Memex, a search or a
+       * window) is handed to reorder before the first `k` are kept (at least `k`). Without a reranker
+       * it has no effect: Memex ships none.
+       */
+      rerankCandidates: z.number().int().min(1).max(1000).default(50),
       /** BM25 term-frequency saturation (`k1`). */
       bm25K: z.number().min(0).max(10).default(1.2),
       /** BM25 length normalisation (`b`): 0 ignores chunk length, 1 normalises fully. */
