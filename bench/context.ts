@@ -333,14 +333,17 @@ async function latency(): Promise<string[]> {
     '| window | budget | first call (summarizes ~10k turns) | summary cached (no new turn) | a new turn before each call (summary extended) |',
     '|---|---:|---:|---:|---:|',
   ];
+  // With `--neighbours`, the recall rows are measured for each count (the same session and query).
+  const rows = [{ memories: false, around: undefined as Neighbours }, ...NEIGHBOURS.map((around) => ({ memories: true, around }))];
   for (const budget of [4096, 16384]) {
-    for (const memories of [false, true]) {
+    for (const { memories, around } of rows) {
+      const aroundOption = around ? { neighbours: around } : {};
       // A fresh summary for each row, so the first call shows the cost of summarizing the whole session.
       await memex.summaries.clear('u', session.id);
       const query = 'What did Caroline say about the adoption agency?';
       if (memories) await memex.search('u', query, { k: 1 });
       const first = performance.now();
-      await memex.buildContext('u', { sessionId: session.id, budget, ...(memories ? { query } : {}), include: { memories } });
+      await memex.buildContext('u', { sessionId: session.id, budget, ...(memories ? { query } : {}), include: { memories }, ...aroundOption });
       const firstMs = performance.now() - first;
       const timed = async (appendFirst: boolean): Promise<number[]> => {
         const times: number[] = [];
@@ -350,7 +353,7 @@ async function latency(): Promise<string[]> {
             await memex.flush();
           }
           const t = performance.now();
-          const { report } = await memex.buildContext('u', { sessionId: session.id, budget, ...(memories ? { query } : {}), include: { memories } });
+          const { report } = await memex.buildContext('u', { sessionId: session.id, budget, ...(memories ? { query } : {}), include: { memories }, ...aroundOption });
           times.push(performance.now() - t);
           if (report.tokens > budget - report.reserve) throw new Error('over budget');
         }
@@ -360,7 +363,7 @@ async function latency(): Promise<string[]> {
       const growing = await timed(true);
       const p95 = (times: number[]): string => (times[Math.floor(times.length * 0.95)] as number).toFixed(2);
       lines.push(
-        `| ${memories ? 'recent + summary + recall' : 'recent + summary'} | ${budget} | ${firstMs.toFixed(0)} ms | ${median(cached).toFixed(2)} / ${p95(cached)} ms | ${median(growing).toFixed(2)} / ${p95(growing)} ms |`,
+        `| ${memories ? `recent + summary + recall${around ? `, neighbours ${around.before}:${around.after}` : ''}` : 'recent + summary'} | ${budget} | ${firstMs.toFixed(0)} ms | ${median(cached).toFixed(2)} / ${p95(cached)} ms | ${median(growing).toFixed(2)} / ${p95(growing)} ms |`,
       );
     }
   }

@@ -361,7 +361,8 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       it('gives what a before page and a cursor page per message give, for any messages and counts, in one call', async () => {
         const { store } = await withUser();
         const session = await store.createSession('alice');
-        const written = await store.appendMessages('alice', session.id, Array.from({ length: 40 }, (_, i) => ({ role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: `turn ${i}` })));
+        const written = await store.appendMessages('alice', session.id, Array.from({ length: 40 }, (_, i) => ({ role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: `turn ${i} ${'long '.repeat(i % 3 === 0 ? 1500 : 0)}` })));
+        // Some turns are long, so some neighbours lie far apart in the file.
         await store.deleteMessage('alice', session.id, written[7]?.id as string);
         const live = written.filter((_, i) => i !== 7);
         await fc.assert(

@@ -114,9 +114,9 @@ export class MessageLog {
 
   /**
    * The messages at `positions` (any order; those past the end are left out), keyed by position:
-   * one read of the bytes that span them while that is small, parsing only their lines. Neighbours
-   * of a window's recalled turns are scattered over a session: a read per turn cost more than the
-   * bytes between them.
+   * one read of the bytes that span the ones less than `PICK_GAP` bytes apart, parsing only their
+   * lines. Neighbours of a window's recalled turns are scattered over a session: a read per turn
+   * cost more than the bytes between them, but a long session's whole file would cost more still.
    */
   async pick(positions: readonly number[]): Promise<Map<number, Message>> {
     const { starts } = await this.positions();
@@ -126,7 +126,13 @@ export class MessageLog {
     for (let first = 0; first < wanted.length; ) {
       const begin = starts[wanted[first] as number] ?? 0;
       let last = first;
-      while (last + 1 < wanted.length && endOf(wanted[last + 1] as number) - begin <= SMALL_READ) last++;
+      while (
+        last + 1 < wanted.length &&
+        (starts[wanted[last + 1] as number] ?? 0) - endOf(wanted[last] as number) <= PICK_GAP &&
+        endOf(wanted[last + 1] as number) - begin <= SMALL_READ
+      ) {
+        last++;
+      }
       const buffer = await readBytes(this.path, begin, endOf(wanted[last] as number));
       for (let i = first; i <= last; i++) {
         const at = wanted[i] as number;
@@ -358,6 +364,8 @@ function corruptLine(path: string, sessionId: SessionId, index: number, what: st
 
 /** Reads up to this many bytes in place (synchronously): a page of turns, not a whole history. */
 const SMALL_READ = 256 * 1024;
+/** Bytes between two wanted lines that are read through rather than read apart (about a page cache page or four). */
+const PICK_GAP = 16 * 1024;
 
 async function readBytes(path: string, begin: number, end: number): Promise<Buffer> {
   const buffer = Buffer.alloc(end - begin);
