@@ -54,13 +54,10 @@ export function messagePage(messages: Message[], total: number, start: number, l
   };
 }
 
-/** Ranges this close (in turns) are read as one: a read costs more than a few extra lines in it. */
-const MERGE_GAP = 8;
-
 /**
  * `messagesAround` from the messages' positions (`found`, in a session of `total` messages): the
- * ranges around them merged, and read at once (`read` gives the message at each position of the
- * [start, end) ranges, in log order).
+ * positions around them (not theirs), as ranges of consecutive positions, read at once (`read`
+ * gives the message at each position of the [start, end) ranges, in log order).
  */
 export async function aroundFromRanges(
   found: readonly { id: string; at: number }[],
@@ -70,22 +67,22 @@ export async function aroundFromRanges(
 ): Promise<Map<string, MessagesAround>> {
   const out = new Map<string, MessagesAround>();
   if (found.length === 0) return out;
-  const wanted = found.map(({ at }) => ({ start: Math.max(0, at - counts.before), end: Math.min(total, at + counts.after + 1) })).sort((a, b) => a.start - b.start);
-  const merged: { start: number; end: number }[] = [];
-  for (const range of wanted) {
-    const last = merged[merged.length - 1];
-    if (last && range.start <= last.end + MERGE_GAP) last.end = Math.max(last.end, range.end);
-    else merged.push({ ...range });
+  const side = (at: number): { before: number[]; after: number[] } => ({
+    before: Array.from({ length: Math.min(at, counts.before) }, (_, i) => at - Math.min(at, counts.before) + i),
+    after: Array.from({ length: Math.max(0, Math.min(total - at - 1, counts.after)) }, (_, i) => at + 1 + i),
+  });
+  const positions = [...new Set(found.flatMap(({ at }) => [...side(at).before, ...side(at).after]))].sort((a, b) => a - b);
+  const ranges: { start: number; end: number }[] = [];
+  for (const at of positions) {
+    const last = ranges[ranges.length - 1];
+    if (last && last.end === at) last.end = at + 1;
+    else ranges.push({ start: at, end: at + 1 });
   }
-  const byPosition = await read(merged);
-  const slice = (from: number, to: number): Message[] => {
-    const messages: Message[] = [];
-    for (let at = Math.max(0, from); at < to; at++) {
-      const message = byPosition.get(at);
-      if (message) messages.push(message);
-    }
-    return messages;
-  };
-  for (const { id, at } of found) out.set(id, { before: slice(at - counts.before, at), after: slice(at + 1, Math.min(total, at + 1 + counts.after)) });
+  const byPosition = ranges.length > 0 ? await read(ranges) : new Map<number, Message>();
+  const messagesAt = (list: number[]): Message[] => list.flatMap((at) => byPosition.get(at) ?? []);
+  for (const { id, at } of found) {
+    const { before, after } = side(at);
+    out.set(id, { before: messagesAt(before), after: messagesAt(after) });
+  }
   return out;
 }
