@@ -208,6 +208,8 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
   const scores = new Map<string, number[]>();
   const parts = new Map<string, { recent: number; summary: number; memories: number; tokens: number }>();
   const times = new Map<string, number[]>();
+  // Process CPU time per window too: on a machine shared with other work, wall time mostly measures the queue.
+  const cpuTimes = new Map<string, number[]>();
   const noise = new Map<string, { tokens: number; items: number }>();
   let questions = 0;
   let adversarial = 0;
@@ -247,6 +249,7 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
       await memex.search(conversation, qa.text, { k: 1 });
       for (const budget of BUDGETS) {
         for (const mode of MODES) {
+          const cpu = process.cpuUsage();
           const window = await memex.buildContext(conversation, {
             sessionId,
             budget,
@@ -255,6 +258,7 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
             ...(floorOf.get(mode) !== undefined ? { minScore: floorOf.get(mode) } : {}),
             ...neighbourOption(mode),
           });
+          const used = process.cpuUsage(cpu);
           const shown = inWindow(window, history);
           const key = `${mode}@${budget}`;
           const list = scores.get(key) ?? [];
@@ -269,6 +273,9 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
           const t = times.get(key) ?? [];
           t.push(window.report.ms);
           times.set(key, t);
+          const c = cpuTimes.get(key) ?? [];
+          c.push((used.user + used.system) / 1000);
+          cpuTimes.set(key, c);
         }
       }
     }
@@ -280,10 +287,10 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const lines = [
     '',
-    `${set.describe(questions)}; reply reserve 512 tokens, o200k_base. Window ms: p50 of the report's assembly time over the same calls.`,
+    `${set.describe(questions)}; reply reserve 512 tokens, o200k_base. Window ms: p50 of the report's assembly time over the same calls, and of the process CPU time each call took.`,
     '',
-    '| window | budget | evidence in window | vs recent only | recent / summary / memories tokens (mean) | window ms p50 |',
-    '|---|---:|---:|---:|---|---:|',
+    '| window | budget | evidence in window | vs recent only | recent / summary / memories tokens (mean) | window ms p50 | CPU ms p50 |',
+    '|---|---:|---:|---:|---|---:|---:|',
   ];
   for (const budget of BUDGETS) {
     const base = (scores.get(`recent@${budget}`) ?? []).length > 0 ? mean(scores.get(`recent@${budget}`) ?? []) : 0;
@@ -294,7 +301,7 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
       const n = (scores.get(key) ?? []).length;
       const name = mode.startsWith('memex') ? `Memex (recent + summary + recall)${mode === 'memex' ? '' : `, ${mode.slice('memex, '.length)}`}` : mode === 'recent' ? 'recent turns only (baseline)' : 'recent + summary, no recall (baseline)';
       lines.push(
-        `| ${name} | ${budget} | ${(share * 100).toFixed(1)}% | ${base > 0 ? `${(share / base).toFixed(2)}x` : '-'} | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} | ${median(times.get(key) ?? [0]).toFixed(2)} |`,
+        `| ${name} | ${budget} | ${(share * 100).toFixed(1)}% | ${base > 0 ? `${(share / base).toFixed(2)}x` : '-'} | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} | ${median(times.get(key) ?? [0]).toFixed(2)} | ${median(cpuTimes.get(key) ?? [0]).toFixed(2)} |`,
       );
     }
   }
