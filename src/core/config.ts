@@ -31,9 +31,10 @@ function windowLimit(max: number) {
 }
 
 /**
- * Turns a recalled turn brings from before and after it (see `context.neighbours`). Off until it is
- * measured on a second conversational set (MSC): on LoCoMo `after: 1` gained 0.5 and 1.8 points of
- * evidence at 2k and 4k, for about 2 ms more a 4k window.
+ * Turns a recalled turn brings from before and after it (see `context.neighbours`). Off: on LoCoMo
+ * `after: 1` gained 0.5 and 1.8 points of evidence at 2k and 4k, but on Multi-Session Chat it lost
+ * 0.5 points at 2k (99.7% to 99.2%) and gained nothing at 4k, and a default must not hurt either
+ * set (bench/context.ts; the table is in the README's context-window section).
  */
 const NEIGHBOURS_BEFORE = 0;
 const NEIGHBOURS_AFTER = 0;
@@ -293,8 +294,8 @@ export const ConfigSchema = z.strictObject({
        * Context at read time: a recalled chat turn brings the turns just before and after it in its
        * session (the question before an answer, the reply after a statement) into the memories part,
        * shown with it as one memory, in order. Turns the window already shows are not repeated. It
-       * costs nothing at ingest and one or two page reads per recalled turn; each memory gets longer,
-       * so fewer fit a share. 0 and 0 (the default) turn it off. Measured on LoCoMo
+       * costs nothing at ingest and one read per session holding recalled turns; each memory gets
+       * longer, so fewer fit a share. 0 and 0 (the default) turn it off. Measured on LoCoMo and MSC
        * (bench/context.ts --neighbours; the table is in the README's context-window section).
        */
       neighbours: z
