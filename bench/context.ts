@@ -10,6 +10,10 @@
  *      - recent turns only (baseline),
  *      - recent turns plus the rolling summary, no recall (baseline),
  *      - Memex's full window: recent turns, summary, recalled memories.
+ *    And the same on Multi-Session Chat (`--sets locomo,msc`, both by default; `--msc-episodes N`,
+ *    100): bench/lib/msc.ts's episodes, persona-fact questions and evidence rule, ten episodes a
+ *    user, each MSC session a Memex session of its own (see `mscSet`), each question asked at the
+ *    end of the user's latest session. Each variant's window time is reported as wall and CPU time.
  * 2. Assembly latency for a 10,000-message session: p50/p95 of `buildContext` at 4k and 16k budgets,
  *    with the summary cached (calls with no new turn) and with a new turn appended before each call
  *    (the summary is extended by the turn that leaves the window and saved). With memories the
@@ -17,7 +21,7 @@
  *    time excludes embedding it, as the target says.
  *
  *   npx tsx bench/context.ts
- *   npx tsx bench/context.ts --evidence-only --memex-only --neighbours 0:0,1:0,1:1,0:1 --data-dir /tmp/locomo-data
+ *   npx tsx bench/context.ts --evidence-only --memex-only --neighbours 0:0,1:0,1:1,0:1 --data-dir /tmp/context-data [--sets msc]
  *
  * With neighbours, a memory's turns brought from around it count as in the window too.
  */
