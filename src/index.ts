@@ -4,7 +4,7 @@ export { chunkText, chunkMessage, type ChunkingOptions, type TextPiece } from '.
 export type { ReindexOptions, ReindexProgress, ReindexResult, IngestFileOptions, IngestProgress, IngestPhase, IngestResult, OcrEngine, OcrResult, JobRunner, JobRunnerOptions, JobEvent, JobWork } from './ingest/index.js';
 export type { DoctorFinding, DoctorOptions, DoctorProgress, DoctorReport } from './doctor.js';
 export type { MaintainOptions, MaintenanceAction, MaintenanceReport, RetentionPolicy } from './maintain.js';
-export type { SearchHit, SearchReport, IndexStatus, IndexProgress, IndexWarning, RebuildReason } from './index/index.js';
+export type { SearchHit, SearchReport, IndexStatus, IndexProgress, IndexWarning, RebuildReason, Reranker, RerankedHit, RerankOptions } from './index/index.js';
 export {
   MemexError,
   isMemexError,

@@ -33,7 +33,6 @@ import {
   type ProfilePatch,
   type SessionPatch,
   type SessionSummary,
-  type SearchOptions,
   type SessionSearchOptions,
   SessionSearchOptionsSchema,
   type ChatInput,
@@ -89,7 +88,7 @@ import { IMPORT_STALE_MS, ImportJobs, runImport, type ImportOptions, type Import
 import { restoreBackup, writeBackup, type BackupOptions, type BackupWriter, type RestoreOptions, type RestoreResult } from './backup/index.js';
 import { doctor, type DoctorFinding, type DoctorOptions, type DoctorReport } from './doctor.js';
 import { maintain, type MaintainOptions, type MaintenanceReport } from './maintain.js';
-import { PostgresSearch, Recall, type IndexProgress, type IndexStatus, type IndexWarning, type SearchHit, type SearchReport } from './index/index.js';
+import { PostgresSearch, Recall, type RecallSearchOptions, type Reranker, type IndexProgress, type IndexStatus, type IndexWarning, type SearchHit, type SearchReport } from './index/index.js';
 import { describeWarning as describeStoreWarning } from './store/index.js';
 import { ContextManager, ExtractiveSummarizer, modelSummarizer, withFallback, type ContextOptions, type ContextWindow, type Summarizer } from './context/index.js';
 import { chatModelFromConfig, summarizeWith, type ChatModel } from './llm/index.js';
@@ -194,6 +193,12 @@ export interface MemexOptions {
    * ingest_jobs.jsonl, or the database's queue (shared by every service instance) on PostgreSQL.
    */
   jobQueue?: JobQueue;
+  /**
+   * Reorders the best candidates of every search and context window (`search.rerankCandidates` of
+   * them) before the first `k` are kept: say, a cross-encoder the caller runs. None by default; a
+   * search or window can pass its own, or `reranker: null` for none. See `Reranker`.
+   */
+  reranker?: Reranker;
 }
 
 /**
@@ -242,7 +247,7 @@ export class Memex {
     // On PostgreSQL the database searches its own rows (pgvector HNSW + full-text); on flat files an
     // in-memory index per user, kept in the data dir.
     const backend = store instanceof PostgresStore ? new PostgresSearch({ pool: store.database.pool, config }) : undefined;
-    this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn, ...(backend ? { backend } : {}) });
+    this.recall = new Recall({ store, embedder: () => this.embedder(), config, onWarning: warn, ...(backend ? { backend } : {}), ...(options.reranker ? { reranker: options.reranker } : {}) });
     this.contexts = new ContextManager({
       store,
       config,
@@ -441,7 +446,7 @@ export class Memex {
    * for (const hit of hits) console.log(hit.score.toFixed(3), hit.sessionId, hit.text);
    * ```
    */
-  async search(userId: string, query: string, options: SearchOptions = {}): Promise<SearchReport> {
+  async search(userId: string, query: string, options: RecallSearchOptions = {}): Promise<SearchReport> {
     await this.settle(userId);
     return this.recall.search(userId, query, options);
   }

@@ -8,12 +8,11 @@ import {
   type ContextOptionsInput,
   type Message,
   type Note,
-  type SearchOptions,
   type SessionSummary,
   type Summary,
 } from '../core/index.js';
 import type { Embedder } from '../embedding/index.js';
-import type { SearchHit, SearchReport } from '../index/index.js';
+import type { RecallSearchOptions, RerankOptions, SearchHit, SearchReport } from '../index/index.js';
 import { KeyedMutex, type Store } from '../store/index.js';
 import { allocate, PARTS, type Part, type PerPart } from './allocate.js';
 import { aroundKey, readAround, type Around, type NeighbourCounts } from './neighbours.js';
@@ -27,7 +26,7 @@ export type ContextOptions = ContextOptionsInput & {
   /** The chat format's overhead per message (default: OpenAI's, see `OPENAI_CHAT_FORMAT`). */
   format?: ChatFormat;
   signal?: AbortSignal;
-};
+} & RerankOptions;
 
 /** Why something the window could have held is not in it. */
 export type LeftReason =
@@ -121,7 +120,7 @@ export interface ContextManagerDeps {
   config: Pick<Config, 'context'>;
   summarizer: Summarizer;
   embedder: () => Promise<Embedder>;
-  search: (userId: string, query: string, options: SearchOptions) => Promise<SearchReport>;
+  search: (userId: string, query: string, options: RecallSearchOptions) => Promise<SearchReport>;
   /** Told when an extended summary could not be saved (the window was built; the next one extends it again). */
   onSaveFailed?: (sessionId: string, cause: unknown) => void;
 }
@@ -159,14 +158,16 @@ export class ContextManager {
   constructor(private readonly deps: ContextManagerDeps) {}
 
   async build(userId: string, input: ContextOptions): Promise<ContextWindow> {
-    const { tokenizer: custom, format: customFormat, signal, ...rest } = input;
+    const { tokenizer: custom, format: customFormat, signal, reranker, rerankCandidates, ...rest } = input;
+    // The reranker (and its pool) go to the window's search as they are; no reranker given is the Memex's.
+    const rerankOptions: RerankOptions = { ...(reranker !== undefined ? { reranker } : {}), ...(rerankCandidates !== undefined ? { rerankCandidates } : {}) };
     const options = parseInput(ContextOptionsSchema, rest, 'context options');
     const tokenizer = custom ?? tiktokenTokenizer(options.encoding ?? this.deps.config.context.encoding);
     // One window per session at a time: they may extend the same stored summary. The window is
     // handed back before the extended summary is saved (it is derived from the turns: a save that
     // fails costs the next window an extension, never this one); the next window waits for it.
     const built = this.sessions.run(this.key(userId, options.sessionId), async () => {
-      const assembled = await this.assemble(userId, options, tokenizer, customFormat ?? OPENAI_CHAT_FORMAT, signal);
+      const assembled = await this.assemble(userId, options, tokenizer, customFormat ?? OPENAI_CHAT_FORMAT, signal, rerankOptions);
       const saving = assembled.save().catch((cause: unknown) => this.deps.onSaveFailed?.(options.sessionId, cause));
       return { window: assembled.window, saving };
     });
@@ -193,6 +194,7 @@ export class ContextManager {
     tokenizer: Tokenizer,
     format: ChatFormat,
     signal: AbortSignal | undefined,
+    rerankOptions: RerankOptions,
   ): Promise<{ window: ContextWindow; save: () => Promise<void> }> {
     const started = performance.now();
     const { store, config } = this.deps;
@@ -280,7 +282,7 @@ export class ContextManager {
         abort();
         // Chunks of turns the window shows come back too: ask for more (at most twice `k`) to keep `k` after them.
         const minScore = options.minScore !== undefined ? options.minScore : settings.minScore;
-        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length), ...(minScore !== null ? { minScore } : {}) })).hits;
+        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length), ...(minScore !== null ? { minScore } : {}), ...rerankOptions })).hits;
       } else left.push({ part: 'memories', reason: 'no-query', count: 1 });
     } else left.push({ part: 'memories', reason: 'excluded', count: 1 });
     if (!include.summary) left.push({ part: 'summary', reason: 'excluded', count: 1 });

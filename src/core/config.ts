@@ -31,9 +31,10 @@ function windowLimit(max: number) {
 }
 
 /**
- * Turns a recalled turn brings from before and after it (see `context.neighbours`). Off until it is
- * measured on a second conversational set (MSC): on LoCoMo `after: 1` gained 0.5 and 1.8 points of
- * evidence at 2k and 4k, for about 2 ms more a 4k window.
+ * Turns a recalled turn brings from before and after it (see `context.neighbours`). Off: on LoCoMo
+ * `after: 1` gained 0.5 and 1.8 points of evidence at 2k and 4k, but on Multi-Session Chat it lost
+ * 0.5 points at 2k (99.7% to 99.2%) and gained nothing at 4k, and a default must not hurt either
+ * set (bench/context.ts; the table is in the README's context-window section).
  */
 const NEIGHBOURS_BEFORE = 0;
 const NEIGHBOURS_AFTER = 0;
@@ -172,6 +173,12 @@ export const ConfigSchema = z.strictObject({
       lexicalWeight: z.number().min(0).max(10).default(1),
       /** How deep each list is read before fusion (at least the number of results asked for). */
       candidates: z.number().int().min(1).max(10_000).default(100),
+      /**
+       * How many of the best hits a caller's reranker (the `reranker` option of Memex, a search or a
+       * window) is handed to reorder before the first `k` are kept (at least `k`). Without a reranker
+       * it has no effect: Memex ships none.
+       */
+      rerankCandidates: z.number().int().min(1).max(1000).default(50),
       /** BM25 term-frequency saturation (`k1`). */
       bm25K: z.number().min(0).max(10).default(1.2),
       /** BM25 length normalisation (`b`): 0 ignores chunk length, 1 normalises fully. */
@@ -287,8 +294,8 @@ export const ConfigSchema = z.strictObject({
        * Context at read time: a recalled chat turn brings the turns just before and after it in its
        * session (the question before an answer, the reply after a statement) into the memories part,
        * shown with it as one memory, in order. Turns the window already shows are not repeated. It
-       * costs nothing at ingest and one or two page reads per recalled turn; each memory gets longer,
-       * so fewer fit a share. 0 and 0 (the default) turn it off. Measured on LoCoMo
+       * costs nothing at ingest and one read per session holding recalled turns; each memory gets
+       * longer, so fewer fit a share. 0 and 0 (the default) turn it off. Measured on LoCoMo and MSC
        * (bench/context.ts --neighbours; the table is in the README's context-window section).
        */
       neighbours: z

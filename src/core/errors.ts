@@ -89,6 +89,8 @@ const catalogue = {
   MEMEX_BACKUP_CONFLICT: { status: 409, hint: 'The user the backup restores into already holds data; restore with --replace (`?replace=true`) to replace it, or restore under another id with --as-user.' },
   MEMEX_SESSION_TRASHED: { status: 409, hint: 'The session is in the trash; restore it (`memex trash restore <id>`, POST /v1/sessions/<id>/restore) before using it.' },
   MEMEX_NOT_IN_TRASH: { status: 404, hint: 'List the trash with `memex trash list` (GET /v1/trash); items are purged after trash.retentionDays.' },
+  MEMEX_RERANK_FAILED: { status: 502, hint: 'The reranker passed to Memex (the `reranker` option) threw or rejected; its error is the cause. Fix the reranker, or search without it (`reranker: null`).' },
+  MEMEX_RERANK_INVALID: { status: 502, hint: 'The reranker must return some of the hits it was handed (each at most once, by sessionId and chunkId), best first, with finite scores if any; it returned something else (the details say where).' },
   MEMEX_INTERNAL: { status: 500, hint: 'This is a bug in Memex; please report it with the message and cause.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 

@@ -1,4 +1,5 @@
-export { Recall, type RecallOptions } from './recall.js';
+export { Recall, type RecallOptions, type RecallSearchOptions } from './recall.js';
+export { rerank, type Reranker, type RerankedHit, type RerankOptions } from './rerank.js';
 export type { SearchBackend, SearchQuery, BackendOptions, SearchHit, SearchReport, SearchSettings, IndexStatus, IndexProgress } from './backend.js';
 export { searchSettings } from './backend.js';
 export { FlatSearch, type FlatSearchOptions, type IndexWarning } from './flat/flat-search.js';

@@ -4,6 +4,7 @@ import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
 import { boostSpeakers, feedbackQuery, namesIn, understand } from './query.js';
+import { rerank, type Reranker, type RerankOptions } from './rerank.js';
 
 export interface RecallOptions {
   store: Store;
@@ -13,7 +14,12 @@ export interface RecallOptions {
   onWarning: (warning: IndexWarning) => void;
   /** Where the search runs; by default the flat files' in-memory index (`FlatSearch`) over `store`. */
   backend?: SearchBackend;
+  /** Reorders every search's best candidates unless a search says otherwise (see rerank.ts); none by default. */
+  reranker?: Reranker;
 }
+
+/** A search's options: the validated ones, and the reranker (a function: library callers only). */
+export type RecallSearchOptions = SearchOptions & RerankOptions;
 
 /**
  * Cross-session recall: validates the query and its options, embeds the query (remembering recent
@@ -30,14 +36,23 @@ export class Recall {
     this.backend = options.backend ?? new FlatSearch({ store: options.store, config: options.config, onWarning: options.onWarning });
   }
 
-  async search(userId: string, query: string, input: SearchOptions = {}): Promise<SearchReport> {
-    const options = parseInput(SearchOptionsSchema, input, 'search options');
+  async search(userId: string, query: string, input: RecallSearchOptions = {}): Promise<SearchReport> {
+    const { reranker: asked, rerankCandidates, ...rest } = input;
+    const options = parseInput(SearchOptionsSchema, rest, 'search options');
+    const reranker = asked === undefined ? this.options.reranker : asked;
+    if (reranker !== undefined && reranker !== null && typeof reranker !== 'function') throw new MemexError('MEMEX_INVALID_INPUT', 'invalid search options: reranker must be a function or null');
+    if (rerankCandidates !== undefined && !(Number.isInteger(rerankCandidates) && rerankCandidates >= 1 && rerankCandidates <= 1000)) {
+      throw new MemexError('MEMEX_INVALID_INPUT', 'invalid search options: rerankCandidates must be an integer from 1 to 1000', { details: { issues: [{ path: 'rerankCandidates', message: 'an integer from 1 to 1000' }] } });
+    }
     if (typeof query !== 'string' || query.trim().length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'the query is empty');
     if (query.length > 10_000) throw new MemexError('MEMEX_INVALID_INPUT', `the query has ${query.length} characters; the limit is 10000`);
     const embedder = await this.options.embedder();
     const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
     const model = { model: embedder.modelId, dimension: embedder.dimension };
     const understood = understand(query, options);
+    // With a reranker the backend ranks a larger pool; the reranker runs outside the user's turn, so
+    // a slow one does not hold up indexing or other searches of the user.
+    const pool = reranker ? Math.max(options.k, rerankCandidates ?? this.options.config.search.rerankCandidates) : options.k;
     const report = await this.turn(userId, async () => {
       let text = understood.lexical;
       const { feedback, feedbackDocs, feedbackTerms } = understood.settings;
@@ -49,12 +64,13 @@ export class Recall {
       }
       // Speakers re-rank the hits after the backend: a deeper list gives them something to lift.
       const names = understood.settings.speakers === 'boost' && !options.mmr ? namesIn(query) : new Set<string>();
-      const k = names.size > 0 ? Math.min(1000, Math.ceil(options.k * understood.settings.speakerDepth)) : options.k;
+      const k = names.size > 0 ? Math.min(1000, Math.ceil(pool * understood.settings.speakerDepth)) : pool;
       const found = await this.backend.search(userId, { text, vector, model, boost: understood.boost }, { ...understood.options, k });
       if (names.size === 0) return found;
-      return { ...found, hits: boostSpeakers(found.hits, names, 1 + understood.settings.speakerWeight).slice(0, options.k) };
+      return { ...found, hits: boostSpeakers(found.hits, names, 1 + understood.settings.speakerWeight).slice(0, pool) };
     });
-    return { ...report, hits: await this.withImports(userId, report.hits) };
+    const hits = await this.withImports(userId, report.hits);
+    return { ...report, hits: reranker ? await rerank(reranker, query, hits, options.k) : hits };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { MemexError, PageOptionsSchema, parseInput, type Message, type PageOptions } from '../core/index.js';
 import { messageCursor, readMessageCursor } from './cursor.js';
-import type { MessagePage } from './store.js';
+import type { MessagePage, MessagesAround } from './store.js';
 
 export const DEFAULT_PAGE = 50;
 
@@ -52,4 +52,37 @@ export function messagePage(messages: Message[], total: number, start: number, l
     nextCursor: last && start + messages.length < total ? messageCursor(last.id) : null,
     prevCursor: first && start > 0 ? messageCursor(first.id) : null,
   };
+}
+
+/**
+ * `messagesAround` from the messages' positions (`found`, in a session of `total` messages): the
+ * positions around them (not theirs), as ranges of consecutive positions, read at once (`read`
+ * gives the message at each position of the [start, end) ranges, in log order).
+ */
+export async function aroundFromRanges(
+  found: readonly { id: string; at: number }[],
+  total: number,
+  counts: { before: number; after: number },
+  read: (ranges: readonly { start: number; end: number }[]) => Promise<Map<number, Message>>,
+): Promise<Map<string, MessagesAround>> {
+  const out = new Map<string, MessagesAround>();
+  if (found.length === 0) return out;
+  const side = (at: number): { before: number[]; after: number[] } => ({
+    before: Array.from({ length: Math.min(at, counts.before) }, (_, i) => at - Math.min(at, counts.before) + i),
+    after: Array.from({ length: Math.max(0, Math.min(total - at - 1, counts.after)) }, (_, i) => at + 1 + i),
+  });
+  const positions = [...new Set(found.flatMap(({ at }) => [...side(at).before, ...side(at).after]))].sort((a, b) => a - b);
+  const ranges: { start: number; end: number }[] = [];
+  for (const at of positions) {
+    const last = ranges[ranges.length - 1];
+    if (last && last.end === at) last.end = at + 1;
+    else ranges.push({ start: at, end: at + 1 });
+  }
+  const byPosition = ranges.length > 0 ? await read(ranges) : new Map<number, Message>();
+  const messagesAt = (list: number[]): Message[] => list.flatMap((at) => byPosition.get(at) ?? []);
+  for (const { id, at } of found) {
+    const { before, after } = side(at);
+    out.set(id, { before: messagesAt(before), after: messagesAt(after) });
+  }
+  return out;
 }

@@ -192,6 +192,12 @@ export interface StoreRepair {
 
 export type ListOptions = SessionListOptions;
 
+/** The turns around one message (`messagesAround`), oldest first on each side. */
+export interface MessagesAround {
+  before: Message[];
+  after: Message[];
+}
+
 /** What archiving or unarchiving a session did (README "Archive and retention"). */
 export interface ArchiveResult {
   session: SessionSummary;
@@ -279,6 +285,13 @@ export interface Store {
   /** The whole history, oldest first, read in chunks: for histories too long to hold in memory. */
   streamMessages(userId: string, sessionId: string, options?: { signal?: AbortSignal }): AsyncIterable<Message>;
   getMessage(userId: string, sessionId: string, messageId: string): Promise<Message>;
+  /**
+   * The turns just before and after each of `messageIds` in the session (up to `counts.before` and
+   * `counts.after`, oldest first on each side), read at once: what `listMessages` with a `before`
+   * and a `cursor` page per id gives, in one read of the session. Ids the session does not hold
+   * (any more) are not in the map.
+   */
+  messagesAround(userId: string, sessionId: string, messageIds: readonly string[], counts: { before: number; after: number }): Promise<Map<string, MessagesAround>>;
 
   createPersona(userId: string, input: NewPersona): Promise<Persona>;
   getPersona(userId: string, personaId: string): Promise<Persona>;

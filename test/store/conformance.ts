@@ -357,6 +357,38 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       });
     });
 
+    describe('messages around messages (messagesAround)', () => {
+      it('gives what a before page and a cursor page per message give, for any messages and counts, in one call', async () => {
+        const { store } = await withUser();
+        const session = await store.createSession('alice');
+        const written = await store.appendMessages('alice', session.id, Array.from({ length: 40 }, (_, i) => ({ role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content: `turn ${i} ${'long '.repeat(i % 3 === 0 ? 1500 : 0)}` })));
+        // Some turns are long, so some neighbours lie far apart in the file.
+        await store.deleteMessage('alice', session.id, written[7]?.id as string);
+        const live = written.filter((_, i) => i !== 7);
+        await fc.assert(
+          fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 0, max: 39 }), { maxLength: 12 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), async (picks, before, after) => {
+            const ids = picks.map((i) => (written[i] as Message).id);
+            const around = await store.messagesAround('alice', session.id, ids, { before, after });
+            for (const id of ids) {
+              const at = live.findIndex((m) => m.id === id);
+              if (at < 0) {
+                // The deleted one has no neighbours to give.
+                expect(around.has(id)).toBe(false);
+                continue;
+              }
+              const cursor = (await store.listMessages('alice', session.id, { limit: 1, offset: at })).prevCursor;
+              const pageBefore = before === 0 || at === 0 ? [] : (await store.listMessages('alice', session.id, { limit: before, offset: Math.max(0, at - before) })).messages.slice(0, at - Math.max(0, at - before));
+              const pageAfter = after === 0 ? [] : (await store.listMessages('alice', session.id, { limit: after, offset: at + 1 })).messages;
+              expect(cursor === null).toBe(at === 0);
+              expect(around.get(id)).toEqual({ before: pageBefore, after: pageAfter });
+            }
+          }),
+          { numRuns: 25 },
+        );
+        await expectCode(store.messagesAround('alice', 'nope', [written[0]?.id as string], { before: 1, after: 1 }), 'MEMEX_SESSION_NOT_FOUND');
+      });
+    });
+
     describe('personas', () => {
       it('creates, lists, updates, attaches and deletes', async () => {
         const { store } = await withUser();

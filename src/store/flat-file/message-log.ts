@@ -112,6 +112,39 @@ export class MessageLog {
     return out;
   }
 
+  /**
+   * The messages at `positions` (any order; those past the end are left out), keyed by position:
+   * one read of the bytes that span the ones less than `PICK_GAP` bytes apart, parsing only their
+   * lines. Neighbours of a window's recalled turns are scattered over a session: a read per turn
+   * cost more than the bytes between them, but a long session's whole file would cost more still.
+   */
+  async pick(positions: readonly number[]): Promise<Map<number, Message>> {
+    const { starts } = await this.positions();
+    const wanted = [...new Set(positions)].filter((at) => at >= 0 && at < starts.length).sort((a, b) => a - b);
+    const out = new Map<number, Message>();
+    const endOf = (at: number): number => (at + 1 < starts.length ? (starts[at + 1] ?? this.size) : this.size);
+    for (let first = 0; first < wanted.length; ) {
+      const begin = starts[wanted[first] as number] ?? 0;
+      let last = first;
+      while (
+        last + 1 < wanted.length &&
+        (starts[wanted[last + 1] as number] ?? 0) - endOf(wanted[last] as number) <= PICK_GAP &&
+        endOf(wanted[last + 1] as number) - begin <= SMALL_READ
+      ) {
+        last++;
+      }
+      const buffer = await readBytes(this.path, begin, endOf(wanted[last] as number));
+      for (let i = first; i <= last; i++) {
+        const at = wanted[i] as number;
+        const relative = (starts[at] ?? 0) - begin;
+        const nl = buffer.indexOf(NEWLINE, relative);
+        out.set(at, this.parse(buffer.subarray(relative, nl < 0 ? buffer.length : nl), at));
+      }
+      first = last + 1;
+    }
+    return out;
+  }
+
   /** Every message, oldest first, reading the file in chunks; a snapshot of the log as of the call. */
   async *stream(signal?: AbortSignal): AsyncGenerator<Message> {
     let index = 0;
@@ -331,6 +364,8 @@ function corruptLine(path: string, sessionId: SessionId, index: number, what: st
 
 /** Reads up to this many bytes in place (synchronously): a page of turns, not a whole history. */
 const SMALL_READ = 256 * 1024;
+/** Bytes between two wanted lines that are read through rather than read apart (about a page cache page or four). */
+const PICK_GAP = 16 * 1024;
 
 async function readBytes(path: string, begin: number, end: number): Promise<Buffer> {
   const buffer = Buffer.alloc(end - begin);

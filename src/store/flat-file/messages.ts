@@ -2,8 +2,8 @@ import { rm } from 'node:fs/promises';
 import { MemexError, type Message, type NewMessage, type PageOptions, parseId, type SessionId, type UserId } from '../../core/index.js';
 import { wrapIo } from '../durable.js';
 import { buildMessages, parseBatch } from '../new-messages.js';
-import { messagePage, messageWindow } from '../paging.js';
-import type { AppendOptions, MessagePage } from '../store.js';
+import { aroundFromRanges, messagePage, messageWindow } from '../paging.js';
+import type { AppendOptions, MessagePage, MessagesAround } from '../store.js';
 import { sessionTrashed } from '../trash.js';
 import { appendTotals } from '../usage.js';
 import { type FlatFileContext, type SessionState, nowIso, oneLine, PREVIEW_CHARS, sessionKey, TITLE_CHARS } from './context.js';
@@ -67,6 +67,30 @@ export async function listMessages(ctx: FlatFileContext, userId: string, session
     const total = await log.count();
     const { start, end, limit } = await messageWindow(page, total, (id) => log.indexOf(id));
     return messagePage(await log.range(start, end), total, start, limit);
+  });
+}
+
+/**
+ * Neighbours of several messages: their positions from the log's index, then the messages around
+ * them in one read of the log (`MessageLog.pick`).
+ */
+export async function messagesAround(
+  ctx: FlatFileContext,
+  userId: string,
+  sessionId: string,
+  messageIds: readonly string[],
+  counts: { before: number; after: number },
+): Promise<Map<string, MessagesAround>> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => {
+    const { log } = await loadSession(ctx, uid, sid);
+    const total = await log.count();
+    const found: { id: string; at: number }[] = [];
+    for (const id of new Set(messageIds)) {
+      const at = await log.indexOf(id);
+      if (at !== undefined) found.push({ id, at });
+    }
+    return aroundFromRanges(found, total, counts, (ranges) => log.pick(ranges.flatMap(({ start, end }) => Array.from({ length: end - start }, (_, i) => start + i))));
   });
 }
 

@@ -36,6 +36,7 @@ import type {
   FileArtifactName,
   ListOptions,
   MessagePage,
+  MessagesAround,
   PutFileInput,
   PutFileResult,
   RestoredSession,
@@ -221,6 +222,10 @@ export class FlatFileStore implements Store {
 
   streamMessages(userId: string, sessionId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Message> {
     return messages.streamMessages(this.ctx, userId, sessionId, options);
+  }
+
+  messagesAround(userId: string, sessionId: string, messageIds: readonly string[], counts: { before: number; after: number }): Promise<Map<string, MessagesAround>> {
+    return messages.messagesAround(this.ctx, userId, sessionId, messageIds, counts);
   }
 
   getMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {

@@ -1,8 +1,8 @@
 import type { PoolClient } from 'pg';
 import { MemexError, parseId, type AttachmentRef, type ContentPart, type Message, type MessageId, type NewMessage, type PersonaId, type PageOptions, type SessionId, type ToolCall, type UserId } from '../../core/index.js';
 import { buildMessages, parseBatch, type BatchChecks, type ParsedBatch } from '../new-messages.js';
-import { messagePage, messageWindow } from '../paging.js';
-import type { AppendOptions, MessagePage } from '../store.js';
+import { aroundFromRanges, messagePage, messageWindow } from '../paging.js';
+import type { AppendOptions, MessagePage, MessagesAround } from '../store.js';
 import { sessionTrashed } from '../trash.js';
 import { appendTotals } from '../usage.js';
 import { foldCase, oneLine } from '../text.js';
@@ -139,6 +139,38 @@ export async function listMessages(ctx: PgContext, userId: string, sessionId: st
       [uid, sid, start, Math.max(0, end - start)],
     );
     return messagePage(rows.map(messageOf), total, start, limit);
+  });
+}
+
+/**
+ * Neighbours of several messages in two queries: the messages' positions (their rank by sequence
+ * number), then the merged ranges around them read by position.
+ */
+export async function messagesAround(
+  ctx: PgContext,
+  userId: string,
+  sessionId: string,
+  messageIds: readonly string[],
+  counts: { before: number; after: number },
+): Promise<Map<string, MessagesAround>> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.as(uid, async (client) => {
+    const session = await requireSession(client, uid, sid);
+    const ids = [...new Set(messageIds)];
+    if (ids.length === 0) return new Map<string, MessagesAround>();
+    const { rows } = await client.query<{ id: string; n: string }>(
+      `SELECT id, n FROM (SELECT id, row_number() OVER (ORDER BY seq) - 1 AS n FROM memex.messages WHERE user_id = $1 AND session_id = $2) ranked WHERE id = ANY($3)`,
+      [uid, sid, ids],
+    );
+    const found = rows.map((row) => ({ id: row.id, at: Number(row.n) }));
+    return aroundFromRanges(found, session.message_count, counts, async (ranges) => {
+      const { rows: around } = await client.query<MessageRow & { n: string }>(
+        `SELECT * FROM (SELECT ${MESSAGE_COLUMNS}, row_number() OVER (ORDER BY seq) - 1 AS n FROM memex.messages WHERE user_id = $1 AND session_id = $2) ranked
+          WHERE EXISTS (SELECT 1 FROM unnest($3::bigint[], $4::bigint[]) AS r(s, e) WHERE ranked.n >= r.s AND ranked.n < r.e) ORDER BY n`,
+        [uid, sid, ranges.map((r) => r.start), ranges.map((r) => r.end)],
+      );
+      return new Map(around.map((row) => [Number(row.n), messageOf(row)]));
+    });
   });
 }
 

@@ -30,6 +30,7 @@ import type {
   FileArtifactName,
   ListOptions,
   MessagePage,
+  MessagesAround,
   PutFileInput,
   PutFileResult,
   RestoredSession,
@@ -172,6 +173,9 @@ export class PostgresStore implements Store {
   }
   streamMessages(userId: string, sessionId: string, options?: { signal?: AbortSignal }): AsyncIterable<Message> {
     return messages.streamMessages(this.ctx, userId, sessionId, options);
+  }
+  messagesAround(userId: string, sessionId: string, messageIds: readonly string[], counts: { before: number; after: number }): Promise<Map<string, MessagesAround>> {
+    return messages.messagesAround(this.ctx, userId, sessionId, messageIds, counts);
   }
   getMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
     return messages.getMessage(this.ctx, userId, sessionId, messageId);
