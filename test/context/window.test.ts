@@ -290,6 +290,21 @@ describe('buildContext behaviour', () => {
     const { report } = await memex.buildContext('alice', { sessionId: session.id, budget: 4096 });
     expect(report.memories.map((m) => m.text)).toContain('We adopted a beagle puppy and named him Biscuit.');
   });
+  it('minRelevance leaves out a memory that shares only a weak word with the query, and keeps the only match', async () => {
+    const memex = await open(await tempDir());
+    await memex.users.ensure('alice');
+    const old = await memex.sessions.create('alice');
+    await memex.messages.appendMany('alice', old.id, ['The grey heron nests by the river.', 'The river floods every spring.', 'We bought a new kettle for the office.'].map((content) => ({ role: 'user' as const, content })));
+    const now = await memex.sessions.create('alice');
+    await memex.messages.append('alice', now.id, { role: 'user', content: 'hello' });
+    await memex.flush();
+    const texts = async (query: string, minRelevance: number | null): Promise<string[]> =>
+      (await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query, minScore: null, minRelevance })).report.memories.map((m) => m.text).sort();
+    expect(await texts('grey heron nests river', null)).toContain('The river floods every spring.');
+    expect(await texts('grey heron nests river', 0.5)).toEqual(['The grey heron nests by the river.']);
+    // The only chunk that shares a word with the query stays, however weak the match.
+    expect(await texts('kettle descaling vinegar citric', 0.9)).toEqual(['We bought a new kettle for the office.']);
+  });
   if (!hasSharedModel) it.skip(SHARED_MODEL_MISSING, () => undefined);
 });
 
