@@ -33,7 +33,7 @@
  * adding the users it lacks, e.g. more MSC episodes);
  * `--search` overrides the config's `search` section for the whole run. Progress goes to stderr.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +59,11 @@ const option = (name: string): string | undefined => {
   return at >= 0 ? args[at + 1] : undefined;
 };
 const asJson = flag('--json');
-const runGrid = flag('--grid');
+/** `--fusion-grid`: only the grid's score-aware fusion section (no BM25 sweep, no other lexical variants, RRF at the configured depth). */
+const fusionOnly = flag('--fusion-grid');
+const runGrid = flag('--grid') || fusionOnly;
+/** `--dump-replays FILE`: with the grid, writes each query's configured-variant lists (refs, scores, ideal) as JSON, for exploring fusions offline. */
+const dumpReplays = option('--dump-replays');
 const keptDir = option('--data-dir');
 const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string, unknown>;
 /** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
@@ -549,6 +553,7 @@ function fuseScores(r: Replay, depth: number, score: (lex: number | null, vec: n
   const label = (id: string): number => chunkLabel.get(id) ?? 0;
   return [...seen]
     .map(([id, e]) => ({ id, score: score(e.lex, e.vec, e.lexRank, e.vecRank) }))
+    .filter((h) => h.score > -Infinity)
     .sort((a, b) => b.score - a.score || label(a.id) - label(b.id))
     .map((h) => h.id);
 }
@@ -568,7 +573,7 @@ const SCORE_FUSIONS: { name: string; fuse: ScoreFusion }[] = [
     name: `calibrated CombSUM: lexRel + ${w} vecRel`,
     fuse: (r: Replay, d: number) => fuseScores(r, d, (l, v) => lexicalRelevance(l ?? 0, r.ideal) + w * vecRelOf(v)),
   })),
-  ...[0.25, 0.5, 1].flatMap((w) => [
+  ...[0.1, 0.15, 0.25, 0.5, 1].flatMap((w) => [
     {
       name: `min-max CombSUM: lex + ${w} vec`,
       fuse: (r: Replay, d: number) => {
@@ -597,6 +602,16 @@ const SCORE_FUSIONS: { name: string; fuse: ScoreFusion }[] = [
   ...[0.05, 0.1, 0.2].map((lambda) => ({
     name: `RRF + ${lambda} lexRel (rank and score)`,
     fuse: (r: Replay, d: number) => fuseScores(r, d, (l, _v, lr, vr) => rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, configured.vectorWeight) + lambda * lexicalRelevance(l ?? 0, r.ideal)),
+  })),
+  // The relevance floor (fuse.ts `dropIrrelevant`) over the configured RRF: what it costs a search.
+  ...[0.1, 0.2, 0.3].map((floor) => ({
+    name: `RRF (configured), minRelevance ${floor}`,
+    fuse: (r: Replay, d: number) => {
+      const onlyMatch = Math.min(d, r.lexical.length) === 1;
+      return fuseScores(r, d, (l, v, lr, vr) =>
+        Math.max(lexicalRelevance(l ?? 0, r.ideal), vecRelOf(v)) >= floor || (onlyMatch && l !== null) ? rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, configured.vectorWeight) : -Infinity,
+      );
+    },
   })),
   {
     name: 'RRF, vectorWeight x 2 (1 - top lexRel) per query',
@@ -636,7 +651,7 @@ async function grid(): Promise<GridResult> {
     ...[0.9, 1.2, 1.5, 2].flatMap((k) => [0.3, 0.5, 0.7, 0.9].map((b) => ({ k, b, d: configuredBm25.d }))),
     ...[0, 0.25, 1].map((d) => ({ k: configuredBm25.k, b: configuredBm25.b, d })),
   ];
-  for (const params of sweep) {
+  for (const params of fusionOnly ? [] : sweep) {
     progress(`grid: BM25 k1 ${params.k}, b ${params.b}, d ${params.d} ...`);
     bm25.push({ ...params, lexical: replayQuality(replays({ ...configuredBm25, ...params }, vectorLists), (r) => r.lexical.slice(0, 20)) });
   }
@@ -646,7 +661,7 @@ async function grid(): Promise<GridResult> {
   let points: GridPoint[] = [];
   let replayAgreement = 0;
   let scoreFusions: GridResult['scoreFusions'] = [];
-  for (const variant of VARIANTS) {
+  for (const variant of fusionOnly ? [current] : VARIANTS) {
     progress(`grid: ${variantName(variant)} ...`);
     const sets = replays({ ...configuredBm25, ...variant }, vectorLists, vectorScores);
     vector ??= replayQuality(sets, (r) => r.vector.slice(0, 20));
@@ -658,13 +673,21 @@ async function grid(): Promise<GridResult> {
     };
     // Every variant over weights and rrfK at the configured depth; the configured variant over every depth.
     const isCurrent = variant.stopwords === current.stopwords && variant.stemming === current.stemming;
-    const scored = (isCurrent ? depths.flatMap(at) : at(configured.candidates)).map(score);
+    const scored = (isCurrent && !fusionOnly ? depths.flatMap(at) : at(configured.candidates)).map(score);
     const best = scored.reduce((a, b) => (b.margin > a.margin ? b : a));
     variants.push({ variant, lexical, hybrid: replayQuality(sets, (r) => fusedIds(r, configured)), best });
     if (!isCurrent) continue;
     points = scored;
     progress('grid: score-aware fusions ...');
     scoreFusions = SCORE_FUSIONS.map(({ name, fuse: fusion }) => ({ name, quality: replayQuality(sets, (r) => fusion(r, configured.candidates)) }));
+    if (dumpReplays) {
+      const cut = (ids: string[], scores: number[]): [string, number, number][] => ids.slice(0, configured.candidates).map((id, i) => [chunkRef.get(id) ?? '?', scores[i] ?? 0, chunkLabel.get(id) ?? 0]);
+      const dump = DATASETS.flatMap((set) =>
+        sets[set].map((r) => ({ set, category: r.query.category ?? null, gains: [...r.query.gains], ideal: r.ideal, vector: cut(r.vector, r.vectorScores), lexical: cut(r.lexical, r.lexicalScores) })),
+      );
+      writeFileSync(dumpReplays, JSON.stringify(dump));
+    }
+    if (fusionOnly) break;
     // The replay of the configured fusion against memex.search, query by query: the same scores at
     // each of the first ten ranks (chunks with equal scores may come in another order).
     let same = 0;
