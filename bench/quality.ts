@@ -599,6 +599,15 @@ const SCORE_FUSIONS: { name: string; fuse: ScoreFusion }[] = [
       },
     },
   ]),
+  // CombMNZ on scores shifted to the list's least and divided by its spread: the best near miss.
+  ...[0.1, 0.15, 0.25].map((w) => ({
+    name: `z-score CombMNZ: ((lex - min) / sd + ${w} (vec - min) / sd) x lists`,
+    fuse: (r: Replay, d: number) => {
+      const ls = stats(r.lexicalScores.slice(0, d));
+      const vs = stats(r.vectorScores.slice(0, d));
+      return fuseScores(r, d, (l, v) => ((l === null ? 0 : (l - ls.min) / ls.sd) + w * (v === null ? 0 : (v - vs.min) / vs.sd)) * (Number(l !== null) + Number(v !== null)));
+    },
+  })),
   ...[0.05, 0.1, 0.2].map((lambda) => ({
     name: `RRF + ${lambda} lexRel (rank and score)`,
     fuse: (r: Replay, d: number) => fuseScores(r, d, (l, _v, lr, vr) => rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, configured.vectorWeight) + lambda * lexicalRelevance(l ?? 0, r.ideal)),

@@ -351,7 +351,7 @@ describe('relevance floor', () => {
     const window = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine' });
     expect(window.report.memories.map((m) => m.text)).toEqual([]);
     // The floor is the default, not the absence of matches: without it, the window is padded.
-    const unfloored = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine', minScore: null });
+    const unfloored = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine', minScore: null, minRelevance: null });
     expect(unfloored.report.memories.length).toBeGreaterThan(5);
     // And it keeps what is relevant.
     await memex.messages.append('alice', old.id, { role: 'user', content: 'We opened a bottle of red wine from Bordeaux at dinner.' });
