@@ -25,6 +25,10 @@
  * (vectorWeight : lexicalWeight, rrfK, candidates). Fusion is replayed from each query's vector and
  * BM25 lists with search.ts's formula (weighted reciprocal rank fusion), so a grid point costs no
  * search; the replay of the configured settings is checked against `memex.search` itself.
+ * The grid also replays fusions that read the lists' scores (CombSUM/CombMNZ over min-max or z-score
+ * normalised scores, the calibrated relevance of fuse.ts, per-query weights) and the relevance floor;
+ * `--fusion-grid` runs only that section (and RRF at the configured depth), `--dump-replays FILE`
+ * writes each query's lists with their scores as JSON.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
  *
