@@ -61,3 +61,16 @@ describe('the relevance floor (minRelevance)', () => {
     expect(ranked[0]?.relevance).toBeCloseTo(0.1, 10);
   });
 });
+
+describe('hybrid fusion', () => {
+  it('orders a confident lexical hit first, above what the vector list put first', () => {
+    const set = candidates(
+      [['near in meaning', 0.62], ['heron nests', 0.55]],
+      [['heron nests', 9.5]],
+      10,
+    );
+    const ranked = rank(set.values(), SearchOptionsSchema.parse({ k: 5 }), settings);
+    expect(ranked.map((c) => c.ref)).toEqual(['heron nests', 'near in meaning']);
+    expect(ranked[0]?.relevance).toBeGreaterThan(0.9);
+  });
+});
