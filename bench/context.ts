@@ -46,6 +46,10 @@ const BUDGETS = [2048, 4096];
 const floorArg = process.argv.indexOf('--min-scores');
 const FLOORS: (number | null | undefined)[] =
   floorArg >= 0 ? (process.argv[floorArg + 1] ?? '').split(',').map((f) => (f === 'none' ? null : Number(f))) : [undefined];
+/** `--min-relevances none,0.1,0.2` does the same for the relevance floor (`minRelevance`, on every chunk). */
+const relevanceArg = process.argv.indexOf('--min-relevances');
+const RELEVANCES: (number | null | undefined)[] =
+  relevanceArg >= 0 ? (process.argv[relevanceArg + 1] ?? '').split(',').map((f) => (f === 'none' ? null : Number(f))) : [undefined];
 /**
  * `--neighbours 0:0,1:0,1:1,0:1` measures the full window with each recalled turn bringing that many
  * turns from before:after it (`context.neighbours`) instead of the configured number.
@@ -67,19 +71,24 @@ const SETS = (setsArg >= 0 ? (process.argv[setsArg + 1] ?? '') : 'locomo,msc').s
 const episodesArg = process.argv.indexOf('--msc-episodes');
 const mscEpisodes = episodesArg >= 0 ? Number(process.argv[episodesArg + 1]) : 100;
 const keptDataDir = dataDirArg >= 0 ? process.argv[dataDirArg + 1] : undefined;
-const floorName = (floor: number | null | undefined, around: Neighbours): `memex${string}` => {
-  const parts = [...(floor === undefined ? [] : [`minScore ${floor ?? 'none'}`]), ...(around === undefined ? [] : [`neighbours ${around.before}:${around.after}`])];
+const floorName = (floor: number | null | undefined, around: Neighbours, relevance?: number | null): `memex${string}` => {
+  const parts = [
+    ...(floor === undefined ? [] : [`minScore ${floor ?? 'none'}`]),
+    ...(relevance === undefined ? [] : [`minRelevance ${relevance ?? 'none'}`]),
+    ...(around === undefined ? [] : [`neighbours ${around.before}:${around.after}`])];
   return parts.length === 0 ? 'memex' : `memex, ${parts.join(', ')}`;
 };
 
 type Mode = 'recent' | 'recent+summary' | `memex${string}`;
-const VARIANTS = FLOORS.flatMap((floor) => NEIGHBOURS.map((around) => ({ floor, around, name: floorName(floor, around) })));
+const VARIANTS = FLOORS.flatMap((floor) => RELEVANCES.flatMap((relevance) => NEIGHBOURS.map((around) => ({ floor, relevance, around, name: floorName(floor, around, relevance) }))));
 const MODES: Mode[] = [...(process.argv.includes('--memex-only') ? [] : (['recent', 'recent+summary'] as const)), ...VARIANTS.map((v) => v.name)];
 const floorOf = new Map<string, number | null | undefined>(VARIANTS.map((v) => [v.name, v.floor]));
 const neighboursOf = new Map<string, Neighbours>(VARIANTS.map((v) => [v.name, v.around]));
-const neighbourOption = (mode: string): { neighbours?: { before: number; after: number } } => {
+const relevanceOf = new Map<string, number | null | undefined>(VARIANTS.map((v) => [v.name, v.relevance]));
+const neighbourOption = (mode: string): { neighbours?: { before: number; after: number }; minRelevance?: number | null } => {
   const around = neighboursOf.get(mode);
-  return around ? { neighbours: around } : {};
+  const relevance = relevanceOf.get(mode);
+  return { ...(around ? { neighbours: around } : {}), ...(relevance !== undefined ? { minRelevance: relevance } : {}) };
 };
 
 /** "1:56 pm on 8 May, 2023" → an ISO time. */

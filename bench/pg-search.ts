@@ -201,7 +201,7 @@ rows.forEach((row, i) => {
   list.push({ id: row.id, v: Float32Array.from(embedded.rows[i] as number[]) });
   vectorsBySession.set(row.session, list);
 });
-const settings = { rrfK: config.search.rrfK, vectorWeight: config.search.vectorWeight, lexicalWeight: config.search.lexicalWeight };
+const settings = { rrfK: config.search.rrfK, vectorWeight: config.search.vectorWeight, lexicalWeight: config.search.lexicalWeight, unrelatedCosine: config.search.unrelatedCosine };
 const sums = { flatLexical: 0, flatUserLexical: 0, pgLexical: 0, flatHybrid: 0, pgHybrid: 0 };
 const evidence = (ids: string[], refs: string[]): number => refs.filter((ref) => ids.includes(ref)).length / refs.length;
 for (const [i, question] of evidenceQuestions.entries()) {
@@ -216,7 +216,7 @@ for (const [i, question] of evidenceQuestions.entries()) {
   const order = new Map([...new Set([...exact, ...lexical].map((c) => c.key))].sort().map((key, n) => [key, n]));
   const set = new CandidateSet<string, string>((key) => ({ ref: key, order: order.get(key) as number, createdAt: Number.NaN }));
   set.addVector(exact);
-  set.addLexical(lexical);
+  set.addLexical(lexical, index.ideal(question.text));
   sums.flatHybrid += evidence(pick(rank(set.values(), options, settings), options, () => null).map((c) => c.ref), question.refs);
   sums.flatLexical += evidence(lexical.slice(0, K).map((c) => c.key), question.refs);
   const inConversation = (label: number): boolean => rows[label]?.session === question.conversation;

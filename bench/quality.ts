@@ -25,6 +25,10 @@
  * (vectorWeight : lexicalWeight, rrfK, candidates). Fusion is replayed from each query's vector and
  * BM25 lists with search.ts's formula (weighted reciprocal rank fusion), so a grid point costs no
  * search; the replay of the configured settings is checked against `memex.search` itself.
+ * The grid also replays fusions that read the lists' scores (CombSUM/CombMNZ over min-max or z-score
+ * normalised scores, the calibrated relevance of fuse.ts, per-query weights) and the relevance floor;
+ * `--fusion-grid` runs only that section (and RRF at the configured depth), `--dump-replays FILE`
+ * writes each query's lists with their scores as JSON.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
  *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']]
@@ -39,7 +43,7 @@
  * adding the users it lacks, e.g. more MSC episodes);
  * `--search` overrides the config's `search` section for the whole run. Progress goes to stderr.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +51,7 @@ import { fileURLToPath } from 'node:url';
 import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
 import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
 import { findDates } from '../src/index/query.js';
+import { lexicalRelevance, vectorRelevance } from '../src/index/fuse.js';
 import { LOCOMO, benchModel, locomoSessions, machine, type LocomoSession } from './locomo.js';
 import { MSC, loadMsc } from './lib/msc.js';
 
@@ -65,7 +70,11 @@ const option = (name: string): string | undefined => {
   return at >= 0 ? args[at + 1] : undefined;
 };
 const asJson = flag('--json');
-const runGrid = flag('--grid');
+/** `--fusion-grid`: only the grid's score-aware fusion section (no BM25 sweep, no other lexical variants, RRF at the configured depth). */
+const fusionOnly = flag('--fusion-grid');
+const runGrid = flag('--grid') || fusionOnly;
+/** `--dump-replays FILE`: with the grid, writes each query's configured-variant lists (refs, scores, ideal) as JSON, for exploring fusions offline. */
+const dumpReplays = option('--dump-replays');
 const keptDir = option('--data-dir');
 const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string, unknown>;
 /** Query understanding for every measured search (`--understand '{"dates": "boost"}'`); see src/index/query.ts. */
@@ -504,6 +513,10 @@ interface Replay {
   query: Query;
   vector: string[];
   lexical: string[];
+  /** The lists' scores, position by position (cosine; BM25+), and the query's ideal BM25+ score (lexical.ts `idealScore`). */
+  vectorScores: number[];
+  lexicalScores: number[];
+  ideal: number;
 }
 
 type LexicalVariant = Pick<Bm25Params, 'stopwords' | 'stemming'>;
@@ -519,7 +532,7 @@ const variantName = (v: LexicalVariant): string => `stopwords ${v.stopwords ? 'o
 const configuredBm25: Bm25Params = { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords };
 
 /** Each query's vector list (from memex.search) and BM25 list (from a LexicalIndex with `bm25`, built like the user's). */
-function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>): Record<DatasetName, Replay[]> {
+function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>, vectorScores = new Map<Query, number[]>()): Record<DatasetName, Replay[]> {
   const indexes = new Map<string, LexicalIndex>();
   for (const [user, chunks] of chunksOf) {
     const index = LexicalIndex.create(bm25);
@@ -528,8 +541,10 @@ function replays(bm25: Bm25Params, vectorLists: Map<Query, string[]>): Record<Da
   }
   const replay = (query: Query): Replay => {
     const chunks = chunksOf.get(query.user) as UserChunks;
-    const lexical = (indexes.get(query.user) as LexicalIndex).search(query.text, GRID_DEPTH).map((hit) => chunks.chunkIds[hit.label] as string);
-    return { query, vector: vectorLists.get(query) ?? [], lexical };
+    const index = indexes.get(query.user) as LexicalIndex;
+    const hits = index.search(query.text, GRID_DEPTH);
+    const lexical = hits.map((hit) => chunks.chunkIds[hit.label] as string);
+    return { query, vector: vectorLists.get(query) ?? [], lexical, vectorScores: vectorScores.get(query) ?? [], lexicalScores: hits.map((hit) => hit.score), ideal: index.ideal(query.text) };
   };
   return { locomo: queries.locomo.map(replay), msmarco: queries.msmarco.map(replay), msc: queries.msc.map(replay) };
 }
@@ -553,14 +568,122 @@ interface GridResult {
   points: GridPoint[];
   /** How often the replay of the configured fusion scored the top 10 as memex.search did. */
   replayAgreement: number;
+  /** Fusions that read the lists' scores, not only their ranks (configured lexical settings and depth). */
+  scoreFusions: { name: string; quality: Quality }[];
 }
+
+/**
+ * Score-aware fusions, replayed like the grid's RRF (each list cut to `depth`; best first, ties by
+ * label). `lexRel` is fuse.ts's calibrated lexical relevance (the root of BM25+ over the query's ideal
+ * score), `vecRel` the cosine's place above what unrelated text scores (search.unrelatedCosine).
+ */
+type ScoreFusion = (r: Replay, depth: number) => string[];
+function fuseScores(r: Replay, depth: number, score: (lex: number | null, vec: number | null, lexRank: number | null, vecRank: number | null) => number): string[] {
+  const seen = new Map<string, { lex: number | null; vec: number | null; lexRank: number | null; vecRank: number | null }>();
+  const entry = (id: string): { lex: number | null; vec: number | null; lexRank: number | null; vecRank: number | null } => {
+    let e = seen.get(id);
+    if (!e) seen.set(id, (e = { lex: null, vec: null, lexRank: null, vecRank: null }));
+    return e;
+  };
+  r.vector.slice(0, depth).forEach((id, i) => Object.assign(entry(id), { vec: r.vectorScores[i] ?? 0, vecRank: i + 1 }));
+  r.lexical.slice(0, depth).forEach((id, i) => Object.assign(entry(id), { lex: r.lexicalScores[i] ?? 0, lexRank: i + 1 }));
+  const label = (id: string): number => chunkLabel.get(id) ?? 0;
+  return [...seen]
+    .map(([id, e]) => ({ id, score: score(e.lex, e.vec, e.lexRank, e.vecRank) }))
+    .filter((h) => h.score > -Infinity)
+    .sort((a, b) => b.score - a.score || label(a.id) - label(b.id))
+    .map((h) => h.id);
+}
+const stats = (values: readonly number[]): { min: number; max: number; mean: number; sd: number } => {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length)) || 1;
+  return { min, max, mean, sd };
+};
+const minMax = (v: number, s: { min: number; max: number }): number => (s.max > s.min ? (v - s.min) / (s.max - s.min) : 1);
+const rrfOf = (rank: number | null, weight: number): number => (rank ? weight / (configured.rrfK + rank) : 0);
+const vecRelOf = (cos: number | null): number => (cos === null ? 0 : vectorRelevance(cos, search.unrelatedCosine));
+const SCORE_FUSIONS: { name: string; fuse: ScoreFusion }[] = [
+  { name: `RRF (configured: ${configured.vectorWeight}:${configured.lexicalWeight}, rrfK ${configured.rrfK})`, fuse: (r, d) => fuseScores(r, d, (_l, _v, lr, vr) => rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, configured.vectorWeight)) },
+  ...[0.25, 0.5, 1].map((w) => ({
+    name: `calibrated CombSUM: lexRel + ${w} vecRel`,
+    fuse: (r: Replay, d: number) => fuseScores(r, d, (l, v) => lexicalRelevance(l ?? 0, r.ideal) + w * vecRelOf(v)),
+  })),
+  ...[0.1, 0.15, 0.25, 0.5, 1].flatMap((w) => [
+    {
+      name: `min-max CombSUM: lex + ${w} vec`,
+      fuse: (r: Replay, d: number) => {
+        const ls = stats(r.lexicalScores.slice(0, d));
+        const vs = stats(r.vectorScores.slice(0, d));
+        return fuseScores(r, d, (l, v) => (l === null ? 0 : minMax(l, ls)) + w * (v === null ? 0 : minMax(v, vs)));
+      },
+    },
+    {
+      name: `min-max CombMNZ: (lex + ${w} vec) x lists`,
+      fuse: (r: Replay, d: number) => {
+        const ls = stats(r.lexicalScores.slice(0, d));
+        const vs = stats(r.vectorScores.slice(0, d));
+        return fuseScores(r, d, (l, v) => ((l === null ? 0 : minMax(l, ls)) + w * (v === null ? 0 : minMax(v, vs))) * (Number(l !== null) + Number(v !== null)));
+      },
+    },
+    {
+      name: `z-score CombSUM: lex + ${w} vec`,
+      fuse: (r: Replay, d: number) => {
+        const ls = stats(r.lexicalScores.slice(0, d));
+        const vs = stats(r.vectorScores.slice(0, d));
+        return fuseScores(r, d, (l, v) => (l === null ? (ls.min - ls.mean) / ls.sd : (l - ls.mean) / ls.sd) + w * (v === null ? (vs.min - vs.mean) / vs.sd : (v - vs.mean) / vs.sd));
+      },
+    },
+  ]),
+  // CombMNZ on scores shifted to the list's least and divided by its spread: the best near miss.
+  ...[0.1, 0.15, 0.25].map((w) => ({
+    name: `z-score CombMNZ: ((lex - min) / sd + ${w} (vec - min) / sd) x lists`,
+    fuse: (r: Replay, d: number) => {
+      const ls = stats(r.lexicalScores.slice(0, d));
+      const vs = stats(r.vectorScores.slice(0, d));
+      return fuseScores(r, d, (l, v) => ((l === null ? 0 : (l - ls.min) / ls.sd) + w * (v === null ? 0 : (v - vs.min) / vs.sd)) * (Number(l !== null) + Number(v !== null)));
+    },
+  })),
+  ...[0.05, 0.1, 0.2].map((lambda) => ({
+    name: `RRF + ${lambda} lexRel (rank and score)`,
+    fuse: (r: Replay, d: number) => fuseScores(r, d, (l, _v, lr, vr) => rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, configured.vectorWeight) + lambda * lexicalRelevance(l ?? 0, r.ideal)),
+  })),
+  // The relevance floor (fuse.ts `dropIrrelevant`) over the configured RRF: what it costs a search.
+  ...[0.1, 0.2, 0.3].map((floor) => ({
+    name: `RRF (configured), minRelevance ${floor}`,
+    fuse: (r: Replay, d: number) => {
+      const onlyMatch = Math.min(d, r.lexical.length) === 1;
+      return fuseScores(r, d, (l, v, lr, vr) =>
+        Math.max(lexicalRelevance(l ?? 0, r.ideal), vecRelOf(v)) >= floor || (onlyMatch && l !== null) ? rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, configured.vectorWeight) : -Infinity,
+      );
+    },
+  })),
+  {
+    name: 'RRF, vectorWeight x 2 (1 - top lexRel) per query',
+    fuse: (r: Replay, d: number) => {
+      const w = configured.vectorWeight * 2 * (1 - lexicalRelevance(r.lexicalScores[0] ?? 0, r.ideal));
+      return fuseScores(r, d, (_l, _v, lr, vr) => rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, w));
+    },
+  },
+  {
+    name: 'RRF, vectorWeight x 2 (1 - lexical gap) per query',
+    fuse: (r: Replay, d: number) => {
+      const [s1 = 0, s2 = 0] = r.lexicalScores;
+      const w = configured.vectorWeight * 2 * (1 - (s1 > 0 ? (s1 - s2) / s1 : 0));
+      return fuseScores(r, d, (_l, _v, lr, vr) => rrfOf(lr, configured.lexicalWeight) + rrfOf(vr, w));
+    },
+  },
+];
 
 async function grid(): Promise<GridResult> {
   progress('grid: vector lists ...');
   const vectorLists = new Map<Query, string[]>();
+  const vectorScores = new Map<Query, number[]>();
   for (const query of DATASETS.flatMap((set) => queries[set])) {
     const { hits } = await memex.search(query.user, query.text, { k: GRID_DEPTH, mode: 'vector' });
     vectorLists.set(query, hits.map((hit) => hit.chunkId));
+    vectorScores.set(query, hits.map((hit) => hit.scores.vector ?? 0));
   }
   const ratios = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1, 1.5];
   const rrfKs = [1, 2, 3, 5, 7, 10, 15, 20, 30, 60];
@@ -574,7 +697,7 @@ async function grid(): Promise<GridResult> {
     ...[0.9, 1.2, 1.5, 2].flatMap((k) => [0.3, 0.5, 0.7, 0.9].map((b) => ({ k, b, d: configuredBm25.d }))),
     ...[0, 0.25, 1].map((d) => ({ k: configuredBm25.k, b: configuredBm25.b, d })),
   ];
-  for (const params of sweep) {
+  for (const params of fusionOnly ? [] : sweep) {
     progress(`grid: BM25 k1 ${params.k}, b ${params.b}, d ${params.d} ...`);
     bm25.push({ ...params, lexical: replayQuality(replays({ ...configuredBm25, ...params }, vectorLists), (r) => r.lexical.slice(0, 20)) });
   }
@@ -583,9 +706,10 @@ async function grid(): Promise<GridResult> {
   const variants: GridResult['variants'] = [];
   let points: GridPoint[] = [];
   let replayAgreement = 0;
-  for (const variant of VARIANTS) {
+  let scoreFusions: GridResult['scoreFusions'] = [];
+  for (const variant of fusionOnly ? [current] : VARIANTS) {
     progress(`grid: ${variantName(variant)} ...`);
-    const sets = replays({ ...configuredBm25, ...variant }, vectorLists);
+    const sets = replays({ ...configuredBm25, ...variant }, vectorLists, vectorScores);
     vector ??= replayQuality(sets, (r) => r.vector.slice(0, 20));
     const lexical = replayQuality(sets, (r) => r.lexical.slice(0, 20));
     const better = headline(vector).map((v, i) => Math.max(v, headline(lexical)[i] as number));
@@ -595,11 +719,21 @@ async function grid(): Promise<GridResult> {
     };
     // Every variant over weights and rrfK at the configured depth; the configured variant over every depth.
     const isCurrent = variant.stopwords === current.stopwords && variant.stemming === current.stemming;
-    const scored = (isCurrent ? depths.flatMap(at) : at(configured.candidates)).map(score);
+    const scored = (isCurrent && !fusionOnly ? depths.flatMap(at) : at(configured.candidates)).map(score);
     const best = scored.reduce((a, b) => (b.margin > a.margin ? b : a));
     variants.push({ variant, lexical, hybrid: replayQuality(sets, (r) => fusedIds(r, configured)), best });
     if (!isCurrent) continue;
     points = scored;
+    progress('grid: score-aware fusions ...');
+    scoreFusions = SCORE_FUSIONS.map(({ name, fuse: fusion }) => ({ name, quality: replayQuality(sets, (r) => fusion(r, configured.candidates)) }));
+    if (dumpReplays) {
+      const cut = (ids: string[], scores: number[]): [string, number, number][] => ids.slice(0, configured.candidates).map((id, i) => [chunkRef.get(id) ?? '?', scores[i] ?? 0, chunkLabel.get(id) ?? 0]);
+      const dump = DATASETS.flatMap((set) =>
+        sets[set].map((r) => ({ set, category: r.query.category ?? null, gains: [...r.query.gains], ideal: r.ideal, vector: cut(r.vector, r.vectorScores), lexical: cut(r.lexical, r.lexicalScores) })),
+      );
+      writeFileSync(dumpReplays, JSON.stringify(dump));
+    }
+    if (fusionOnly) break;
     // The replay of the configured fusion against memex.search, query by query: the same scores at
     // each of the first ten ranks (chunks with equal scores may come in another order).
     let same = 0;
@@ -612,7 +746,7 @@ async function grid(): Promise<GridResult> {
     }
     replayAgreement = same / all.length;
   }
-  return { variants, vector: vector as Quality, points, replayAgreement, bm25 };
+  return { variants, vector: vector as Quality, points, replayAgreement, bm25, scoreFusions };
 }
 
 const gridResult = runGrid ? await grid() : null;
@@ -838,6 +972,12 @@ if (asJson) {
       }
     }
     console.log();
+    console.log('### Score-aware fusions (replayed; configured lexical settings and depth)');
+    console.log('');
+    console.log(row(['fusion', ...HEADLINE.map(([, , label]) => label)]));
+    console.log(row(['---', ...HEADLINE.map(() => '---:')]));
+    for (const f of gridResult.scoreFusions) console.log(row([f.name, ...headline(f.quality).map(f3)]));
+    console.log('');
     console.log('Best ten grid points by worst margin:');
     console.log();
     console.log(row(['fusion', ...HEADLINE.map(([, , label]) => label), 'margin']));

@@ -282,7 +282,9 @@ export class ContextManager {
         abort();
         // Chunks of turns the window shows come back too: ask for more (at most twice `k`) to keep `k` after them.
         const minScore = options.minScore !== undefined ? options.minScore : settings.minScore;
-        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length), ...(minScore !== null ? { minScore } : {}), ...rerankOptions })).hits;
+        const minRelevance = options.minRelevance !== undefined ? options.minRelevance : settings.minRelevance;
+        const floors = { ...(minScore !== null ? { minScore } : {}), ...(minRelevance !== null ? { minRelevance } : {}) };
+        hits = (await this.deps.search(userId, query.text, { k: k + Math.min(k, fitting.length), ...floors, ...rerankOptions })).hits;
       } else left.push({ part: 'memories', reason: 'no-query', count: 1 });
     } else left.push({ part: 'memories', reason: 'excluded', count: 1 });
     if (!include.summary) left.push({ part: 'summary', reason: 'excluded', count: 1 });

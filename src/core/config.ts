@@ -179,6 +179,14 @@ export const ConfigSchema = z.strictObject({
        * it has no effect: Memex ships none.
        */
       rerankCandidates: z.number().int().min(1).max(1000).default(50),
+      /**
+       * What unrelated text scores with the embedding model: a hit's `relevance` counts a cosine
+       * from here (0) to 1 (1). With the shared USE-lite model, LoCoMo questions against turns of
+       * other conversations scored cosines of 0.19 at the median, 0.38 at the 95th percentile and
+       * 0.47 at the 99th; 0.45 is also where one-word queries stop matching OCR junk (context.minScore).
+       * Another model has another scale: measure it (random question-passage pairs, the 99th percentile).
+       */
+      unrelatedCosine: z.number().min(-1).max(0.99).default(0.45),
       /** BM25 term-frequency saturation (`k1`). */
       bm25K: z.number().min(0).max(10).default(1.2),
       /** BM25 length normalisation (`b`): 0 ignores chunk length, 1 normalises fully. */
@@ -290,6 +298,17 @@ export const ConfigSchema = z.strictObject({
        * 0.35. Stronger models score related text higher: measure before raising it. null: no floor.
        */
       minScore: z.number().min(-1).max(1).nullable().default(0.45),
+      /**
+       * The relevance floor on every recalled chunk, word matches included: the least `relevance`
+       * (0 to 1, search's `minRelevance`; the query's only word match is always kept). 0.1 drops the
+       * chunks that hold less than about 1% of the query's ideal BM25 score and whose cosine is
+       * within a tenth of the model's unrelated level: on LoCoMo (bench/context.ts --min-relevances)
+       * the evidence in the window moved +0.2 / -0.1 points (2k / 4k) and the memory tokens spent on
+       * adversarial questions fell 3% / 7%; searches replayed with it (bench/quality.ts --grid) lost
+       * nothing on LoCoMo, MSC or MS MARCO. 0.2 cost 0.6 / 1.7 points of evidence, 0.3 cost 4.8 / 6.6.
+       * null: no floor.
+       */
+      minRelevance: z.number().min(0).max(1).nullable().default(0.1),
       /**
        * Context at read time: a recalled chat turn brings the turns just before and after it in its
        * session (the question before an answer, the reply after a statement) into the memories part,

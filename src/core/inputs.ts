@@ -233,6 +233,8 @@ export const ContextOptionsSchema = z.strictObject({
   memories: z.number().int().min(0).max(200).optional(),
   /** The least cosine similarity of a recalled chunk to the query (default `context.minScore`; null: no floor). */
   minScore: z.number().min(-1).max(1).nullable().optional(),
+  /** The least `relevance` (0 to 1) of a recalled chunk (default `context.minRelevance`; null: no floor). */
+  minRelevance: z.number().min(0).max(1).nullable().optional(),
   /** Turns each recalled turn brings from around it (default `context.neighbours`; 0 and 0: none). */
   neighbours: z.strictObject({ before: z.number().int().min(0).max(5), after: z.number().int().min(0).max(5) }).partial().optional(),
 });
@@ -371,6 +373,12 @@ export const SearchOptionsSchema = z.strictObject({
       speakerDepth: z.number().min(1).max(10).optional(),
     })
     .optional(),
+  /**
+   * A relevance floor on every chunk: drops those whose `relevance` (0 to 1, comparable across
+   * queries: see the hit's `relevance`) is below it. A chunk that is the only one sharing a word
+   * with the query is kept whatever its relevance.
+   */
+  minRelevance: z.number().min(0).max(1).optional(),
 });
 export type SearchOptions = z.input<typeof SearchOptionsSchema>;
 export type ParsedSearchOptions = z.output<typeof SearchOptionsSchema>;

@@ -72,6 +72,13 @@ export interface SearchHit {
   part: Chunk['part'];
   /** The score results are ordered by (fused, recency-weighted; before MMR re-ordering). */
   score: number;
+  /**
+   * How well the chunk matches the query, in [0, 1] and comparable across queries (unlike `score`,
+   * which in hybrid mode comes from ranks): the larger of the lexical match's share of the query's
+   * ideal BM25 score and the cosine's place above what unrelated text scores (fuse.ts `relevance`).
+   * What `minRelevance` floors.
+   */
+  relevance: number;
   scores: {
     /** Cosine similarity to the query; null when the vector search did not return this chunk. */
     vector: number | null;
@@ -106,6 +113,7 @@ export interface SearchSettings {
   vectorWeight: number;
   lexicalWeight: number;
   candidates: number;
+  unrelatedCosine: number;
 }
 
 /** The ranking knobs of the config, as both backends read them. */
@@ -118,5 +126,6 @@ export function searchSettings(config: Pick<Config, 'index' | 'search'>): Search
     vectorWeight: search.vectorWeight,
     lexicalWeight: search.lexicalWeight,
     candidates: search.candidates,
+    unrelatedCosine: search.unrelatedCosine,
   };
 }

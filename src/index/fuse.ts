@@ -16,11 +16,15 @@ export interface Candidate<R> {
   /** Lexical score and 1-based rank in the lexical list; null when not in it. */
   lexical: number | null;
   lexicalRank: number | null;
+  /** The lexical score as a share of the query's ideal one (`lexicalRelevance`); 0 when not in the list. */
+  lexicalRelevance: number;
   /** When the chunk's message was written (ms since the epoch); NaN for a file chunk. */
   createdAt: number;
   /** Filled in by `rank`. */
   score: number;
   recency: number;
+  /** How well the chunk answers the query, comparable across queries (see `relevance`); filled in by `rank`. */
+  relevance: number;
 }
 
 /** Ranked lists in, one candidate per chunk out: what both backends feed to `rank`. */
@@ -39,12 +43,13 @@ export class CandidateSet<K extends string | number, R> {
     }
   }
 
-  /** The lexical list, best first. */
-  addLexical(hits: Iterable<{ key: K; score: number }>): void {
+  /** The lexical list, best first, and the query's ideal lexical score (lexical.ts `idealScore`). */
+  addLexical(hits: Iterable<{ key: K; score: number }>, ideal: number): void {
     let rank = 0;
     for (const hit of hits) {
       const candidate = this.entry(hit.key);
       candidate.lexical = hit.score;
+      candidate.lexicalRelevance = lexicalRelevance(hit.score, ideal);
       candidate.lexicalRank = ++rank;
     }
   }
@@ -57,11 +62,23 @@ export class CandidateSet<K extends string | number, R> {
     let candidate = this.byKey.get(key);
     if (!candidate) {
       const { ref, order, createdAt } = this.describe(key);
-      candidate = { ref, order, vector: null, vectorRank: null, lexical: null, lexicalRank: null, createdAt, score: 0, recency: 1 };
+      candidate = { ref, order, vector: null, vectorRank: null, lexical: null, lexicalRank: null, lexicalRelevance: 0, createdAt, score: 0, recency: 1, relevance: 0 };
       this.byKey.set(key, candidate);
     }
     return candidate;
   }
+}
+
+/**
+ * A lexical score in [0, 1], comparable across queries: the square root of the score over the
+ * query's ideal one (a chunk holding every query term once at average length, lexical.ts
+ * `idealScore`), capped at 1. BM25+ sums the matched terms' idf and multiplies by how many distinct
+ * terms matched, so a chunk holding half of the query's idf mass (equal idfs) scores a quarter of
+ * the ideal: the root reads as that share, 0.5. A chunk that matches only a common name of a long
+ * question scores near 0 however it ranks; one holding the rare words of the question, near 1.
+ */
+export function lexicalRelevance(score: number, ideal: number): number {
+  return ideal > 0 && score > 0 ? Math.min(1, Math.sqrt(score / ideal)) : 0;
 }
 
 /**
@@ -83,13 +100,43 @@ function dropBelow<R>(candidates: Candidate<R>[], minScore: number): Candidate<R
 }
 
 /**
- * Scores and orders the candidates: the floor, then the score of the mode (cosine for `vector`, the
+ * The relevance floor on every candidate (`minRelevance`): a candidate below it goes, unless it is
+ * the query's only lexical match, which is kept on that evidence: a floor must not turn a query that
+ * names one thing said once into a query that finds nothing.
+ */
+function dropIrrelevant<R>(candidates: Candidate<R>[], minRelevance: number): Candidate<R>[] {
+  let matches = 0;
+  for (const candidate of candidates) if (candidate.lexical !== null) matches++;
+  return candidates.filter((candidate) => candidate.relevance >= minRelevance || (matches === 1 && candidate.lexical !== null));
+}
+
+/**
+ * A cosine in [0, 1], comparable across queries: its place between what unrelated text scores with
+ * the model (`unrelated`, search.unrelatedCosine) and 1. Below `unrelated` it is 0.
+ */
+export function vectorRelevance(cosine: number, unrelated: number): number {
+  return Math.min(1, Math.max(0, (cosine - unrelated) / (1 - unrelated)));
+}
+
+/** A candidate's relevance (SearchHit `relevance`): the better of the two sides' evidence. */
+export function relevance(candidate: Pick<Candidate<unknown>, 'lexicalRelevance' | 'vector'>, unrelated: number): number {
+  return Math.max(candidate.lexicalRelevance, candidate.vector === null ? 0 : vectorRelevance(candidate.vector, unrelated));
+}
+
+/**
+ * Scores and orders the candidates: the floors, then the score of the mode (cosine for `vector`, the
  * lexical score for `lexical`, weighted reciprocal rank fusion for `hybrid`), then recency, best
  * first, ties by `order`.
  */
-export function rank<R>(candidates: Candidate<R>[], options: ParsedSearchOptions, settings: Pick<SearchSettings, 'rrfK' | 'vectorWeight' | 'lexicalWeight'>): Candidate<R>[] {
+export function rank<R>(
+  candidates: Candidate<R>[],
+  options: ParsedSearchOptions,
+  settings: Pick<SearchSettings, 'rrfK' | 'vectorWeight' | 'lexicalWeight' | 'unrelatedCosine'>,
+): Candidate<R>[] {
   const { mode } = options;
-  const kept = options.minScore !== undefined ? dropBelow(candidates, options.minScore) : candidates;
+  for (const candidate of candidates) candidate.relevance = relevance(candidate, settings.unrelatedCosine);
+  let kept = options.minScore !== undefined ? dropBelow(candidates, options.minScore) : candidates;
+  if (options.minRelevance !== undefined) kept = dropIrrelevant(kept, options.minRelevance);
   const rrfK = options.rrfK ?? settings.rrfK;
   const vectorWeight = options.vectorWeight ?? settings.vectorWeight;
   const lexicalWeight = options.lexicalWeight ?? settings.lexicalWeight;

@@ -1,5 +1,5 @@
 import MiniSearch, { type AsPlainObject, type Options } from 'minisearch';
-import { MemexError, processTerm, tokenize } from '../core/index.js';
+import { MemexError, analyze, processTerm, tokenize } from '../core/index.js';
 
 export interface LexicalHit {
   label: number;
@@ -57,15 +57,18 @@ function options(bm25: Bm25Params): Options<Doc> {
  * right, the space comes back when the whole index is rebuilt by a compaction.
  */
 export class LexicalIndex {
-  private constructor(private readonly search_: MiniSearch<Doc>) {}
+  private constructor(
+    private readonly search_: MiniSearch<Doc>,
+    private readonly bm25: Bm25Params,
+  ) {}
 
   static create(bm25: Bm25Params = DEFAULT_BM25): LexicalIndex {
-    return new LexicalIndex(new MiniSearch<Doc>(options(bm25)));
+    return new LexicalIndex(new MiniSearch<Doc>(options(bm25)), bm25);
   }
 
   static load(saved: unknown, bm25: Bm25Params = DEFAULT_BM25): LexicalIndex {
     try {
-      return new LexicalIndex(MiniSearch.loadJS<Doc>(saved as AsPlainObject, options(bm25)));
+      return new LexicalIndex(MiniSearch.loadJS<Doc>(saved as AsPlainObject, options(bm25)), bm25);
     } catch (cause) {
       throw new MemexError('MEMEX_INDEX_CORRUPT', `the lexical index cannot be loaded: ${(cause as Error).message}`, { cause });
     }
@@ -97,4 +100,46 @@ export class LexicalIndex {
     }
     return result;
   }
+
+  /**
+   * The score a chunk would get for holding every query term once at average length (see
+   * `idealScore`): what `relevance` divides a lexical score by. 0 when the query has no terms.
+   */
+  ideal(query: string): number {
+    const terms = analyze(query, this.bm25);
+    const n = this.search_.documentCount;
+    return idealScore(
+      terms.map((term) => ({ term, df: this.documentFrequency(term) })),
+      n,
+      this.bm25,
+    );
+  }
+
+  /**
+   * How many live chunks hold `term`. MiniSearch keeps the postings in its protected term index (field
+   * id to chunk id to count) and no public count; discarded chunks stay in the postings until they
+   * are vacuumed, so they are skipped as MiniSearch's own scoring skips them.
+   */
+  private documentFrequency(term: string): number {
+    const internals = this.search_ as unknown as { _index: { get(term: string): Map<number, Map<number, number>> | undefined }; _documentIds: Map<number, unknown> };
+    let df = 0;
+    for (const postings of internals._index.get(term)?.values() ?? []) {
+      for (const id of postings.keys()) if (internals._documentIds.has(id)) df++;
+    }
+    return df;
+  }
 }
+
+/**
+ * BM25+'s score (as MiniSearch computes it, the Postgres side too) of a chunk that holds each query
+ * term once and is of average length: each term adds `idf * (d + 1)`, and the sum is multiplied by
+ * the number of distinct terms. A query's terms, repeats kept; `df` of each; `n` chunks. Terms no
+ * chunk holds count in it with the largest idf: what the query asks that nothing here says.
+ */
+export function idealScore(terms: readonly { term: string; df: number }[], n: number, bm25: Pick<Bm25Params, 'd'>): number {
+  if (terms.length === 0 || n === 0) return 0;
+  let sum = 0;
+  for (const { df } of terms) sum += Math.log(1 + (n - df + 0.5) / (df + 0.5)) * (bm25.d + 1);
+  return sum * new Set(terms.map((t) => t.term)).size;
+}
+

@@ -318,6 +318,21 @@ describe('buildContext behaviour', () => {
     const { report } = await memex.buildContext('alice', { sessionId: session.id, budget: 4096 });
     expect(report.memories.map((m) => m.text)).toContain('We adopted a beagle puppy and named him Biscuit.');
   });
+  it('minRelevance leaves out a memory that shares only a weak word with the query, and keeps the only match', async () => {
+    const memex = await open(await tempDir());
+    await memex.users.ensure('alice');
+    const old = await memex.sessions.create('alice');
+    await memex.messages.appendMany('alice', old.id, ['The grey heron nests by the river.', 'The river floods every spring.', 'We bought a new kettle for the office.'].map((content) => ({ role: 'user' as const, content })));
+    const now = await memex.sessions.create('alice');
+    await memex.messages.append('alice', now.id, { role: 'user', content: 'hello' });
+    await memex.flush();
+    const texts = async (query: string, minRelevance: number | null): Promise<string[]> =>
+      (await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query, minScore: null, minRelevance })).report.memories.map((m) => m.text).sort();
+    expect(await texts('grey heron nests river', null)).toContain('The river floods every spring.');
+    expect(await texts('grey heron nests river', 0.5)).toEqual(['The grey heron nests by the river.']);
+    // The only chunk that shares a word with the query stays, however weak the match.
+    expect(await texts('kettle descaling vinegar citric', 0.9)).toEqual(['We bought a new kettle for the office.']);
+  });
   if (!hasSharedModel) it.skip(SHARED_MODEL_MISSING, () => undefined);
 });
 
@@ -364,7 +379,7 @@ describe('relevance floor', () => {
     const window = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine' });
     expect(window.report.memories.map((m) => m.text)).toEqual([]);
     // The floor is the default, not the absence of matches: without it, the window is padded.
-    const unfloored = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine', minScore: null });
+    const unfloored = await memex.buildContext('alice', { sessionId: now.id, budget: 4096, query: 'wine', minScore: null, minRelevance: null });
     expect(unfloored.report.memories.length).toBeGreaterThan(5);
     // And it keeps what is relevant.
     await memex.messages.append('alice', old.id, { role: 'user', content: 'We opened a bottle of red wine from Bordeaux at dinner.' });

@@ -49,12 +49,14 @@ describe('flat files and PostgreSQL rank alike', () => {
         { mode: 'vector', k: 4, mmr: { lambda: 0.5 } },
         { mode: 'vector', k: 5, roles: ['assistant'] },
         { mode: 'hybrid', k: 5, lexicalWeight: 0 },
+        { mode: 'hybrid', k: 5, minRelevance: 0.3 },
       ];
       for (const options of cases) {
         const [flat, pg] = await Promise.all(worlds.map((world, i) => world.search('alice', 'hiking boots in the rain', { ...options, sessionIds: [sessions[i] as string] })));
         const label = JSON.stringify(options);
         expect(pg?.hits.map((hit) => hit.text), label).toEqual(flat?.hits.map((hit) => hit.text));
         pg?.hits.forEach((hit, i) => expect(hit.score, label).toBeCloseTo(flat?.hits[i]?.score as number, 5));
+        pg?.hits.forEach((hit, i) => expect(hit.relevance, label).toBeCloseTo(flat?.hits[i]?.relevance as number, 5));
         expect(pg?.hits.map((hit) => [hit.span, hit.part, hit.source.kind, hit.scores.vectorRank]), label).toEqual(flat?.hits.map((hit) => [hit.span, hit.part, hit.source.kind, hit.scores.vectorRank]));
         expect(pg?.matching, label).toBe(flat?.matching);
       }
@@ -72,6 +74,7 @@ describe('flat files and PostgreSQL rank alike', () => {
 function expectSameLexical(flatHits: SearchHit[], pgHits: SearchHit[], label: string): number {
   expect(pgHits.length, label).toBe(flatHits.length);
   pgHits.forEach((hit, i) => expect(hit.scores.lexical, label).toBeCloseTo(flatHits[i]?.scores.lexical as number, 5));
+  pgHits.forEach((hit, i) => expect(hit.relevance, label).toBeCloseTo(flatHits[i]?.relevance as number, 5));
   const last = flatHits.at(-1)?.scores.lexical ?? 0;
   const above = (hits: SearchHit[]): string[] => hits.filter((hit) => (hit.scores.lexical ?? 0) > last + 1e-6).map((hit) => `${(hit.scores.lexical ?? 0).toFixed(5)} ${hit.text}`).sort();
   expect(above(pgHits), label).toEqual(above(flatHits));

@@ -196,6 +196,34 @@ export function describeSearchConformance(name: string, setup: SearchSetup): voi
       }
     });
 
+    it('relevance is in [0, 1] across queries; minRelevance drops a weak word match and an unrelated chunk but never the only match', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        await world.say('alice', s, ['the grey heron nests by the river', 'the river floods every spring', 'we bought a new kettle for the office', 'quarterly taxes are due in april']);
+        const all = await world.search('alice', 'grey heron nests river', { k: 4 });
+        for (const hit of all.hits) {
+          expect(hit.relevance).toBeGreaterThanOrEqual(0);
+          expect(hit.relevance).toBeLessThanOrEqual(1);
+        }
+        const relevanceOf = (text: string): number => all.hits.find((hit) => hit.text === text)?.relevance ?? -1;
+        // Every query term, once, in a chunk of about average length: the ideal score, relevance 1.
+        expect(relevanceOf('the grey heron nests by the river')).toBeGreaterThan(0.9);
+        expect(relevanceOf('the river floods every spring')).toBeLessThan(0.5);
+        const floored = await world.search('alice', 'grey heron nests river', { k: 4, minRelevance: 0.5 });
+        expect(floored.hits.map((hit) => hit.text)).toEqual(['the grey heron nests by the river']);
+        // One chunk shares a word with the query, and only one of the query's rare words: weak, but the only match.
+        const only = await world.search('alice', 'kettle descaling vinegar citric', { k: 4 });
+        const kettle = only.hits.find((hit) => hit.text === 'we bought a new kettle for the office');
+        expect(kettle?.relevance).toBeLessThan(0.9);
+        const kept = await world.search('alice', 'kettle descaling vinegar citric', { k: 4, minRelevance: 0.9 });
+        expect(kept.hits.map((hit) => hit.text)).toEqual(['we bought a new kettle for the office']);
+      } finally {
+        await world.close();
+      }
+    });
+
     it('recency weighting multiplies the score by the decay of the message age; file chunks get the floor', async () => {
       const world = await open();
       try {

@@ -47,7 +47,10 @@ export async function searchIndex(
     candidates.addVector(neighbors.map((neighbor) => ({ key: neighbor.label, score: neighbor.score })));
   }
   if (mode !== 'vector' && matching.count > 0) {
-    candidates.addLexical(index.lexical.search(input.text, depth, accept ?? undefined).map((hit) => ({ key: hit.label, score: hit.score })));
+    candidates.addLexical(
+      index.lexical.search(input.text, depth, accept ?? undefined).map((hit) => ({ key: hit.label, score: hit.score })),
+      index.lexical.ideal(input.text),
+    );
   }
 
   const ranked = pick(boostInRange(rank(candidates.values(), options, settings), input.boost ?? null), options, (candidate) => index.vectorOf(candidate.ref));
@@ -153,6 +156,7 @@ async function hydrate(index: UserIndex, store: Store, userId: string, ranked: C
         span: line.span,
         part: line.part,
         score: candidate.score,
+        relevance: candidate.relevance,
         scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
       });
     });

@@ -3,7 +3,7 @@ import { MemexError, analyze, type ChunkSource, type Config, type EmbeddingModel
 import { MAX_LEXEME_BYTES, readAnalysis, readLexicalStats, withUser, type LexicalStats } from '../../store/postgres/index.js';
 import { searchSettings, type BackendOptions, type IndexStatus, type SearchBackend, type SearchHit, type SearchQuery, type SearchReport, type SearchSettings } from '../backend.js';
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
-import { DEFAULT_BM25 } from '../lexical.js';
+import { DEFAULT_BM25, idealScore } from '../lexical.js';
 import { boostInRange } from '../query.js';
 import { SqlParams, chunksFrom, filterSql, unfiltered } from './filters.js';
 
@@ -108,7 +108,12 @@ export class PostgresSearch implements SearchBackend {
         return { ref: row, order: order.get(key) as number, createdAt: row.source.kind === 'message' ? Date.parse(row.source.createdAt) : Number.NaN };
       });
       candidates.addVector(vectorList);
-      candidates.addLexical(lexicalList);
+      const ideal = idealScore(
+        [...terms].flatMap(([term, weight]) => Array.from({ length: weight }, () => ({ term, df: stats.df.get(term) ?? 0 }))),
+        stats.chunks,
+        DEFAULT_BM25,
+      );
+      candidates.addLexical(lexicalList, ideal);
       const picked = pick(boostInRange(rank(candidates.values(), options, this.settings), query.boost ?? null), options, (candidate) => vectorOf(candidate.ref));
       return { hits: picked.map(hit), mode, vectorPath, matching };
     });
@@ -411,6 +416,7 @@ function hit(candidate: Candidate<ChunkRow>): SearchHit {
     span: { start: row.span_start, end: row.span_end },
     part: { index: row.part_index, count: row.part_count },
     score: candidate.score,
+    relevance: candidate.relevance,
     scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
   };
 }
