@@ -1119,7 +1119,7 @@ export class Memex {
     restore: async (userId: string, sessionId: string, messageId: string): Promise<Message> => {
       const message = await this.store.untrashMessage(userId, sessionId, messageId);
       // Rows the message had come back with it; one trashed before it was embedded is embedded now.
-      this.indexer.schedule(userId, sessionId);
+      this.indexer.restore(userId, sessionId, message.id);
       return message;
     },
     list: (userId: string, sessionId: string, page?: PageOptions): Promise<MessagePage> => this.store.listMessages(userId, sessionId, page),

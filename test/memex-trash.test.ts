@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Memex, type SessionSummary } from '../src/index.js';
+import { HashedEmbedder, Memex, type SessionSummary } from '../src/index.js';
 import { BACKENDS, backendConfig, type Backend } from './helpers/backends.js';
 import { expectCode } from './helpers/errors.js';
 import { tempDir } from './helpers/tmp.js';
@@ -145,6 +145,50 @@ describe.each(BACKENDS)('trash on %s', (backend) => {
     expect({ ...now, updatedAt: null }).toEqual({ ...then, updatedAt: null });
     expect((await memex.search('alice', 'zebra crossing')).hits.map((h) => h.source)).toContainEqual(expect.objectContaining({ messageId: zebra }));
     await expectCode(memex.messages.restore('alice', session.id, zebra), 'MEMEX_NOT_IN_TRASH');
+  });
+
+  it('a message trashed before it was embedded, then restored, is embedded and found (it stayed unsearchable)', async () => {
+    const dataDir = await tempDir();
+    // The real hashed embedder behind a gate the test opens: the embedding of the next messages
+    // waits until the middle one is in the trash.
+    let open: () => void = () => undefined;
+    let gate: Promise<void> = Promise.resolve();
+    const hashed = new HashedEmbedder();
+    const gated = new Proxy(hashed, {
+      get(target, key) {
+        if (key === 'embed') return async (...args: Parameters<HashedEmbedder['embed']>) => gate.then(() => target.embed(...args));
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const memex = await Memex.open({ dataDir, env, embedder: gated, config: await backendConfig(backend, dataDir), onWarning: () => undefined });
+    opened.push(memex);
+    await memex.users.create({ id: 'alice' });
+    const session = await memex.sessions.create('alice');
+    await memex.messages.append('alice', session.id, { role: 'user', content: 'We talked about lisbon tram tickets.' });
+    await memex.flush();
+    gate = new Promise((resolve) => (open = resolve));
+    const [zebra, after] = await memex.messages.appendMany('alice', session.id, [
+      { role: 'user', content: 'The zebra crossing near the bakery is being repainted.' },
+      { role: 'assistant', content: 'Then the sourdough starter feeding can wait an hour.' },
+    ]);
+    await memex.messages.delete('alice', session.id, zebra!.id);
+    open();
+    await memex.flush();
+    await memex.messages.restore('alice', session.id, zebra!.id);
+    await memex.flush();
+    const rows = await memex.vectors.read('alice', session.id);
+    const order = rows.lines.map((line) => (line.source.kind === 'message' ? line.source.messageId : line.source.fileId));
+    // Its rows sit in the session's order (the message's place), and nothing was embedded twice.
+    expect([...new Set(order)]).toEqual((await memex.messages.list('alice', session.id)).messages.map((m) => m.id));
+    expect(order.filter((id) => id === after!.id)).toHaveLength(1);
+    expect((await memex.search('alice', 'zebra crossing repainted')).hits.map((h) => h.source)).toContainEqual(expect.objectContaining({ messageId: zebra!.id }));
+    // A later append is embedded once too.
+    const [later] = await memex.messages.appendMany('alice', session.id, [{ role: 'user', content: 'A marathon training plan for spring.' }]);
+    await memex.flush();
+    const again = (await memex.vectors.read('alice', session.id)).lines.map((line) => (line.source.kind === 'message' ? line.source.messageId : ''));
+    expect(again.filter((id) => id === later!.id)).toHaveLength(1);
+    expect(again.filter((id) => id === zebra!.id)).toHaveLength(1);
   });
 
   it('purges what passed trash.retentionDays (fake clock), and at once with purge', async () => {

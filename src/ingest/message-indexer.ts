@@ -1,4 +1,4 @@
-import { isMemexError, toMemexError, type Config, type MemexError } from '../core/index.js';
+import { isMemexError, toMemexError, type Chunk, type Config, type MemexError, type Message } from '../core/index.js';
 import { chunkMessages, chunkingFor } from '../chunking/index.js';
 import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
@@ -48,8 +48,21 @@ export class MessageIndexer {
   /** Called each time a session is done (a user's flush waits for its own). */
   private wakers: (() => void)[] = [];
   private failures: { userId: string; error: MemexError }[] = [];
+  /** Messages put back from the trash, by session: embedded at their place when the session's turn comes. */
+  private readonly restored = new Map<string, Set<string>>();
 
   constructor(private readonly options: MessageIndexerOptions) {}
+
+  /**
+   * A message came back from the trash. One trashed before it was embedded has no rows, and sits
+   * before the session's last embedded message, where the catch-up (which looks after that one)
+   * never goes: it is embedded in the session's turn here, its rows put in at its place.
+   */
+  restore(userId: string, sessionId: string, messageId: string): void {
+    const key = `${userId}/${sessionId}`;
+    this.restored.set(key, (this.restored.get(key) ?? new Set()).add(messageId));
+    this.schedule(userId, sessionId);
+  }
 
   schedule(userId: string, sessionId: string): void {
     const key = `${userId}/${sessionId}`;
@@ -126,6 +139,10 @@ export class MessageIndexer {
     const embedder = await this.options.embedder();
     const chunking = chunkingFor(this.options.chunking, embedder);
     const count: IndexedCount = { messages: 0, chunks: 0 };
+    const key = `${ref.userId}/${ref.sessionId}`;
+    const restored = this.restored.get(key);
+    this.restored.delete(key);
+    if (restored) count.chunks += await this.embedRestored(ref, [...restored], embedder, chunking);
     let after: string | undefined;
     for (;;) {
       const messages = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: ROUND, ...(after ? { after } : {}) });
@@ -143,6 +160,44 @@ export class MessageIndexer {
       count.chunks += chunks.length;
       after = last.id;
     }
+  }
+
+  /**
+   * Embeds restored messages that have no rows and rewrites the session's rows with theirs at their
+   * place, so rows stay in the session's order. The session's other work is this indexer's, one
+   * session at a time, so nothing appends rows meanwhile. Rare (a restore of a message trashed
+   * within a moment of being written), and it costs one pass over the session's rows.
+   */
+  private async embedRestored(ref: SessionRef, messageIds: string[], embedder: Embedder, chunking: ReturnType<typeof chunkingFor>): Promise<number> {
+    const { store } = this.options;
+    const { userId, sessionId } = ref;
+    const have = new Set((await store.readMessageVectors(userId, sessionId, messageIds)).lines.map((line) => (line.source.kind === 'message' ? line.source.messageId : '')));
+    const position = new Map<string, number>();
+    const missing: Message[] = [];
+    for await (const message of store.streamMessages(userId, sessionId)) {
+      position.set(message.id, position.size);
+      if (messageIds.includes(message.id) && !have.has(message.id)) missing.push(message);
+    }
+    const chunks = await chunkMessages(missing, chunking);
+    if (chunks.length === 0) return 0;
+    const vectors = await embedder.embed(chunks.map((chunk) => chunk.text));
+    const stored = await store.readVectors(userId, sessionId);
+    const dimension = stored.dimension ?? embedder.dimension;
+    const rows: { chunk: Chunk; vector: Float32Array; at: number }[] = stored.lines.map((line, i) => {
+      const { v: _v, row: _row, model: _model, ...chunk } = line;
+      // A file's rows keep their place among the messages' rows: the position of the message before them.
+      return { chunk, vector: stored.vectors.subarray(i * dimension, (i + 1) * dimension), at: -1 };
+    });
+    let last = -1;
+    for (const row of rows) {
+      if (row.chunk.source.kind === 'message') last = position.get(row.chunk.source.messageId) ?? last;
+      row.at = last;
+    }
+    const added = chunks.map((chunk, i) => ({ chunk, vector: vectors[i] as Float32Array, at: chunk.source.kind === 'message' ? (position.get(chunk.source.messageId) ?? last) : last }));
+    // Stable: each new row goes after every row at or before its message's place.
+    const merged = [...rows, ...added].map((row, i) => ({ row, i })).sort((a, b) => a.row.at - b.row.at || a.i - b.i).map(({ row }) => row);
+    await store.replaceVectors(userId, sessionId, { model: embedder.modelId, chunks: merged.map((row) => row.chunk), vectors: merged.map((row) => row.vector) });
+    return chunks.length;
   }
 
   private async drain(): Promise<void> {
