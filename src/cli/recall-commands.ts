@@ -43,6 +43,8 @@ interface SearchFlags {
   mmr?: number | true;
   recency?: number;
   where?: Where;
+  minRelevance?: number;
+  feedback?: true;
 }
 
 /** Parsed here, validated by the search options schema (a bad filter is MEMEX_INVALID_INPUT). */
@@ -73,6 +75,8 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--mmr [lambda]', 'diversify results (maximal marginal relevance; lambda 0-1, default 0.7)').argParser(fraction))
     .addOption(new Option('--recency <days>', 'favour recent messages: the half-life of the boost, in days').argParser(positive))
     .addOption(new Option('--where <json>', 'only messages whose metadata match this filter (equality, $in, $gt/$gte/$lt/$lte, $ne, $exists, $and/$or)').argParser(whereJson))
+    .addOption(new Option('--min-relevance <x>', "leave out chunks whose relevance (0-1, comparable across queries) is below x; the query's only word match stays").argParser(fraction))
+    .option('--feedback', 'a second lexical pass with the words the first hits share (pseudo-relevance feedback): helps document collections, not chats')
     .addHelpText('after', '\nExamples:\n  memex search "when is the Lisbon trip"\n  memex search -k 5 --mode lexical -s <session-id> invoice number\n  memex --json search --recency 30 "what did I decide about the database"')
     .action(async (words: string[], flags: SearchFlags, command: Command) => {
       const ctx = contextOf(command);
@@ -95,6 +99,8 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
         ...(flags.mmr !== undefined ? { mmr: flags.mmr === true ? {} : { lambda: flags.mmr } } : {}),
         ...(flags.recency !== undefined ? { recency: { halfLifeDays: flags.recency } } : {}),
         ...(flags.where ? { where: flags.where } : {}),
+        ...(flags.minRelevance !== undefined ? { minRelevance: flags.minRelevance } : {}),
+        ...(flags.feedback ? { understand: { feedback: true } } : {}),
       });
       const ms = (performance.now() - started).toFixed(1);
       const names = await fileNames(memex, user, report.hits);

@@ -145,6 +145,16 @@ describe('memex CLI', () => {
     const excluded = await json<{ hits: { sessionId: string }[] }>(['search', '--exclude-session', first.sessionId, 'cat'], { env });
     expect(excluded.hits.every((h) => h.sessionId !== first.sessionId)).toBe(true);
     expect((await memex(['search', '--mode', 'fuzzy', 'x'], { env })).code).toBe(2);
+    // A relevance floor leaves out what barely matches, keeping the strong match; feedback runs a second pass.
+    const all = await json<{ hits: { text: string; relevance: number }[] }>(['search', '-k', '10', 'invoice', 'number', 'roof', 'cat'], { env });
+    expect(all.hits.length).toBeGreaterThan(1);
+    for (const hit of all.hits) expect(hit.relevance).toBeGreaterThanOrEqual(0);
+    const strong = Math.max(...all.hits.map((h) => h.relevance));
+    const floored = await json<{ hits: { text: string; relevance: number }[] }>(['search', '--min-relevance', String(strong), 'invoice', 'number', 'roof', 'cat'], { env });
+    expect(floored.hits.map((h) => h.text)).toEqual(['The invoice number for the roof repair is 4471.']);
+    expect((await memex(['search', '--min-relevance', '2', 'x'], { env })).code).toBe(2);
+    const fed = await json<{ hits: { text: string }[] }>(['search', '--feedback', '--mode', 'lexical', 'roof', 'repair'], { env });
+    expect(fed.hits.map((h) => h.text)).toContain('The invoice number for the roof repair is 4471.');
 
     // Lose the index and the last vector row of a session: doctor puts both back.
     await rm(join(dataDir, 'users', 'default', 'index'), { recursive: true });
