@@ -1,5 +1,5 @@
-import { isMemexError, type Message } from '../core/index.js';
-import type { Store } from '../store/index.js';
+import { isMemexError } from '../core/index.js';
+import type { MessagesAround, Store } from '../store/index.js';
 
 /** How many turns a recalled turn brings from before and after it. */
 export interface NeighbourCounts {
@@ -7,11 +7,8 @@ export interface NeighbourCounts {
   after: number;
 }
 
-/** The turns around one recalled turn, oldest first on each side. */
-export interface Around {
-  before: Message[];
-  after: Message[];
-}
+/** The turns around one recalled turn, oldest first on each side: what the store reads. */
+export type Around = MessagesAround;
 
 /**
  * The turns around each of `turns` (a session and a message id): one read per session that holds

@@ -511,17 +511,16 @@ export class ContextManager {
     if (counts.before + counts.after === 0 || fresh.length === 0) return out;
     const turns = fresh.flatMap((hit) => (hit.source.kind === 'message' ? [{ sessionId: hit.sessionId, messageId: hit.source.messageId }] : []));
     const read = await readAround(this.deps.store, userId, turns, counts);
-    const key = (sid: string, id: string): string => aroundKey(sid, id);
-    const claimed = new Set<string>([...inWindow].map((id) => key(sessionId, id)));
+    const claimed = new Set<string>([...inWindow].map((id) => aroundKey(sessionId, id)));
     // A hit's own turn is claimed first, so a neighbour never repeats a memory of its own.
-    for (const hit of fresh) if (hit.source.kind === 'message') claimed.add(key(hit.sessionId, hit.source.messageId));
+    for (const hit of fresh) if (hit.source.kind === 'message') claimed.add(aroundKey(hit.sessionId, hit.source.messageId));
     for (const hit of fresh) {
       if (hit.source.kind !== 'message') continue;
-      const found = read.get(key(hit.sessionId, hit.source.messageId));
+      const found = read.get(aroundKey(hit.sessionId, hit.source.messageId));
       if (!found) continue;
       const take = (messages: readonly Message[]): Message[] =>
         messages.filter((message) => {
-          const id = key(hit.sessionId, message.id);
+          const id = aroundKey(hit.sessionId, message.id);
           if (claimed.has(id) || message.content.trim().length === 0) return false;
           // The same words as a turn the window shows (a copy in another session) are not repeated either.
           if (shown.some((content) => content.includes(this.normalized(message.content)))) return false;
@@ -543,8 +542,10 @@ export class ContextManager {
       if (!entry) continue;
       const visible = (m: Message): boolean => hit.sessionId !== sessionId || !windowIds.has(m.id);
       const next = { before: entry.before.filter(visible), after: entry.after.filter(visible) };
-      trimmed ||= next.before.length !== entry.before.length || next.after.length !== entry.after.length;
-      around.set(hit, trimmed ? next : entry);
+      // An entry left whole stays the same object, so its rendered line is reused (memoryLines).
+      const changed = next.before.length !== entry.before.length || next.after.length !== entry.after.length;
+      trimmed ||= changed;
+      around.set(hit, changed ? next : entry);
     }
     if (kept.length === part.kept.length && !trimmed) return part;
     const message = kept.length > 0 ? { role: 'system' as const, content: renderMemories(kept, part.names, around) } : null;

@@ -1,4 +1,4 @@
-export type { AppendOptions, Store, SessionPage, MessagePage, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions, ArchiveResult, ArchivedFile, ArchivedSessionContent, TagCount, TrashedMessage, TrashedMessageCopy } from './store.js';
+export type { AppendOptions, Store, SessionPage, MessagePage, MessagesAround, PutFileInput, PutFileResult, RestoredSession, StoreRepair, StoreWarning, UnreadableSession, ListOptions, ArchiveResult, ArchivedFile, ArchivedSessionContent, TagCount, TrashedMessage, TrashedMessageCopy } from './store.js';
 export { FlatFileStore, type FlatFileStoreOptions } from './flat-file/store.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/store.js';
 export { openDatabase } from './postgres/connect.js';
