@@ -349,17 +349,9 @@ export class ContextManager {
     };
     if ((await older(room - summaryRoom)) > 0) dropShownMemories();
 
-    const summaryState: SummaryState | null =
-      include.summary && total - recent.turns.length > 0
-        ? await extendSummary(
-            { store, summarizer: this.deps.summarizer, embedder: this.deps.embedder, maxTokens: settings.summaryTokens },
-            userId,
-            sessionId,
-            total - recent.turns.length,
-            counting,
-            signal,
-          )
-        : null;
+    const summaryDeps = { store, summarizer: this.deps.summarizer, embedder: this.deps.embedder, maxTokens: settings.summaryTokens };
+    const extendedTo = total - recent.turns.length;
+    const summaryState: SummaryState | null = include.summary && extendedTo > 0 ? await extendSummary(summaryDeps, userId, sessionId, extendedTo, counting, signal) : null;
     const fitSummaryInto = (summaryLimit: number): ReturnType<typeof fitSummary> =>
       fitSummary(summaryState?.summary ?? null, summaryLimit, windowIds, new Set(memoriesKept.kept.flatMap((hit) => [...(messageIdOf(hit) ?? []), ...aroundIds(memoriesKept.around.get(hit), hit.sessionId, sessionId)])), cost, count, tokenizer);
     let summaryPart = fitSummaryInto(summaryRoom);
@@ -444,7 +436,19 @@ export class ContextManager {
       left,
       ms: Math.round((performance.now() - started) * 100) / 100,
     };
-    return { window: { messages, report }, save: async () => summaryState?.commit() };
+    // The next window of a growing session leaves out the turns this one shows oldest (a chat's next
+    // exchange pushes out about as many tokens as its latest one holds): the summary is extended to
+    // them now, after this window is handed back, so that the next one finds it already covering them
+    // instead of extending it on its way; the turns it covers that a window shows, it hides
+    // (fitSummary). Counted from where this window extended it, so asking again extends nothing.
+    const ahead = summaryState ? turnsAhead(recent.turns, extendedTo - firstShown) : 0;
+    return {
+      window: { messages, report },
+      save: async () => {
+        await summaryState?.commit();
+        if (ahead > 0) await (await extendSummary(summaryDeps, userId, sessionId, extendedTo + ahead, counting)).commit();
+      },
+    };
   }
 
   /**
@@ -848,3 +852,18 @@ function normalize(text: string): string {
   return text.replace(/\s+/g, ' ').trim().toLowerCase();
 }
 
+/**
+ * How many more of the shown turns (`shown` newest first, past the oldest `skip` of them) the next
+ * exchange will likely push out of the window: as many as hold the tokens of the latest two turns,
+ * never the latest two themselves.
+ */
+function turnsAhead(shown: readonly Turn[], skip: number): number {
+  const incoming = (shown[0]?.tokens ?? 0) + (shown[1]?.tokens ?? 0);
+  let ahead = 0;
+  let tokens = 0;
+  for (let i = shown.length - 1 - Math.max(0, skip); i >= 2 && tokens < incoming; i--) {
+    tokens += (shown[i] as Turn).tokens;
+    ahead++;
+  }
+  return ahead;
+}

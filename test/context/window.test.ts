@@ -195,6 +195,28 @@ describe('buildContext behaviour', () => {
     expect(wide.report.summary?.coveredMessages ?? 0).toBe(history.length - wide.report.recent.messages);
   });
 
+  it("extends the summary ahead, after the window: a chat's next window finds it covering the turns the exchange pushed out", async () => {
+    const memex = await open(await tempDir());
+    await memex.users.create({ id: 'alice' });
+    const session = await memex.sessions.create('alice');
+    const extended: number[] = [];
+    for (let turn = 0; turn < 30; turn++) {
+      await memex.messages.append('alice', session.id, { role: 'user', content: `Question ${turn}: ${sentence(turn, 20)}` });
+      const window = await memex.buildContext('alice', { sessionId: session.id, budget: 700, reserve: 100, include: { memories: false } });
+      expect(window.report.tokens).toBeLessThanOrEqual(600);
+      if (window.report.summary) {
+        extended.push(window.report.summary.extended);
+        // What the window shows of the summary is never behind what it leaves out.
+        expect(window.report.summary.stored).toBeGreaterThanOrEqual(window.report.summary.coveredMessages);
+      }
+      await memex.messages.append('alice', session.id, { role: 'assistant', content: `Answer ${turn}: ${sentence(turn + 100, 20)}` });
+    }
+    // The first window that leaves turns out extends it on its way; the next ones find it extended.
+    expect(extended.length).toBeGreaterThan(10);
+    expect(extended[0]).toBeGreaterThan(0);
+    expect(extended.slice(1).filter((n) => n > 0)).toEqual([]);
+  });
+
   it('hands the window back before saving the extended summary: a save that fails is a warning, and the summary is read back saved', async () => {
     const dir = await tempDir();
     const warnings: { kind: string }[] = [];
@@ -205,8 +227,9 @@ describe('buildContext behaviour', () => {
     await memex.messages.appendMany('alice', session.id, turns(0));
     const first = await memex.buildContext('alice', { sessionId: session.id, budget: 900, reserve: 100, include: { memories: false } });
     expect(first.report.summary!.extended).toBeGreaterThan(0);
-    // Read straight after the window: the save it started is waited for.
-    expect((await memex.summaries.get('alice', session.id))!.coveredMessages).toBe(first.report.summary!.stored);
+    // Read straight after the window: the save it started is waited for (with the turns the next
+    // exchange will push out, extended after the window was handed back).
+    expect((await memex.summaries.get('alice', session.id))!.coveredMessages).toBeGreaterThanOrEqual(first.report.summary!.stored);
     // summary.json cannot be replaced now (a directory stands in its place): the next window is still built.
     const file = join(dir, 'users', 'alice', 'sessions', session.id, 'summary.json');
     await rm(file);
@@ -235,11 +258,12 @@ describe('buildContext behaviour', () => {
       await memex.messages.appendMany('alice', session.id, Array.from({ length: 10 }, (_, i) => ({ role: 'user' as const, content: `T${step * 10 + i}: ${sentence(i, 40)}` })));
       await memex.buildContext('alice', { sessionId: session.id, budget: 700, reserve: 0, include: { memories: false } });
     }
+    // Read first: it waits for the extension the last window began after it was handed back.
+    const summary = await memex.summaries.get('alice', session.id);
     const folded = calls.flatMap((c) => c.ids);
     expect(new Set(folded).size).toBe(folded.length);
     expect(calls.length).toBeGreaterThan(1);
     expect(calls[1]!.previous).toBe(calls[0]!.ids.join(', '));
-    const summary = await memex.summaries.get('alice', session.id);
     expect(summary).toMatchObject({ method: 'model', model: 'test-llm', coveredMessages: folded.length });
   });
 
