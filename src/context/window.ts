@@ -16,6 +16,7 @@ import type { RecallSearchOptions, RerankOptions, SearchHit, SearchReport } from
 import { KeyedMutex, type Store } from '../store/index.js';
 import { allocate, PARTS, type Part, type PerPart } from './allocate.js';
 import { aroundKey, readAround, type Around, type NeighbourCounts } from './neighbours.js';
+import { RecentMessages, type MessageRun } from './recent.js';
 import { extendSummary, type SummaryState } from './summary.js';
 import { lineOf, renderSummary, SUMMARY_HEADER, type Summarizer } from './summarizer.js';
 import { CountCache, OPENAI_CHAT_FORMAT, messageTokens, tiktokenTokenizer, type ChatFormat, type ChatMessage, type Tokenizer } from './tokenizer.js';
@@ -140,8 +141,6 @@ interface Turn {
   tokens: number;
 }
 
-/** Messages read per step when walking back from the newest turn. */
-const PAGE = 64;
 export const NOTES_HEADER = 'Notes about the user, kept across conversations:';
 export const MEMORIES_HEADER = 'Memories recalled from earlier conversations that may be relevant (oldest first):';
 
@@ -152,6 +151,7 @@ export const MEMORIES_HEADER = 'Memories recalled from earlier conversations tha
  */
 export class ContextManager {
   private readonly counts = new CountCache();
+  private readonly recentMessages = new RecentMessages();
   private readonly sessions = new KeyedMutex();
   private readonly normalizedTexts = new Map<string, string>();
 
@@ -240,7 +240,7 @@ export class ContextManager {
     const room = limit - systemTokens;
 
     // ---- what each part could use
-    const tail = new TurnReader(store, userId, sessionId, (message) => {
+    const tail = new TurnReader(store, this.recentMessages, userId, sessionId, (message) => {
       const chat = panel ? panel.toChat(message) : toChat(message);
       return { message, chat, tokens: cost(chat) };
     });
@@ -582,18 +582,19 @@ export class ContextManager {
 /** Reads a session's turns newest first, a page at a time, costing each once. */
 class TurnReader {
   private readonly newestFirst: Turn[] = [];
-  private count: number | null = null;
+  private read: { total: number; run: MessageRun } | null = null;
 
   constructor(
     private readonly store: Store,
+    private readonly recentMessages: RecentMessages,
     private readonly userId: string,
     private readonly sessionId: string,
     private readonly turn: (message: Message) => Turn,
   ) {}
 
   async total(): Promise<number> {
-    if (this.count === null) this.count = (await this.store.listMessages(this.userId, this.sessionId, { limit: 1 })).total;
-    return this.count;
+    this.read ??= await this.recentMessages.newest(this.store, this.userId, this.sessionId);
+    return this.read.total;
   }
 
   /** The newest turns while they fit in `room` together (the latest one even when it alone does not). */
@@ -610,12 +611,14 @@ class TurnReader {
   /** The `i`-th newest turn (0 is the latest), or null past the oldest. */
   async at(i: number): Promise<Turn | null> {
     const total = await this.total();
+    const { run } = this.read as { run: MessageRun };
     while (this.newestFirst.length <= i && this.newestFirst.length < total) {
-      const end = total - this.newestFirst.length;
-      const start = Math.max(0, end - PAGE);
-      const { messages } = await this.store.listMessages(this.userId, this.sessionId, { offset: start, limit: end - start });
-      for (let j = messages.length - 1; j >= 0; j--) this.newestFirst.push(this.turn(messages[j] as Message));
-      if (messages.length === 0) break;
+      const position = total - 1 - this.newestFirst.length;
+      if (position < run.from) {
+        if (!(await this.recentMessages.older(this.store, this.userId, this.sessionId, run))) break;
+        continue;
+      }
+      this.newestFirst.push(this.turn(run.messages[position - run.from] as Message));
     }
     return this.newestFirst[i] ?? null;
   }

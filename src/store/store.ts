@@ -292,6 +292,12 @@ export interface Store {
    * (any more) are not in the map.
    */
   messagesAround(userId: string, sessionId: string, messageIds: readonly string[], counts: { before: number; after: number }): Promise<Map<string, MessagesAround>>;
+  /**
+   * A token that stays the same while the session's messages only grow at the end, and changes
+   * when one is taken out or put back (so a reader may keep the messages it read and read on from
+   * the end); null when the store cannot tell, and every reader reads afresh.
+   */
+  messageLogStamp(userId: string, sessionId: string): Promise<string | null>;
 
   createPersona(userId: string, input: NewPersona): Promise<Persona>;
   getPersona(userId: string, personaId: string): Promise<Persona>;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -40,6 +41,10 @@ export class MessageLog {
   size: number;
   private starts: number[] | null = null;
   private ids: Map<string, number> | null = null;
+  /** This log object's own, so a log opened again never repeats an earlier one's stamp. */
+  private readonly opened = randomBytes(6).toString('hex');
+  /** Counts the changes other than appends (a message taken out or put back, a failed append cut off). */
+  private changes = 0;
   /** Set when a failed append's fragment could not be cut off: cut it before the next append. */
   private tornTail = false;
 
@@ -69,6 +74,11 @@ export class MessageLog {
       if (!isNotFound(cause)) throw wrapIo(cause, `cannot read ${path}`);
     }
     return { log: new MessageLog(path, sessionId, size, onCorrupt), repair };
+  }
+
+  /** The same while the log only grows at its end; another after any other change. */
+  get stamp(): string {
+    return `${this.opened}.${this.changes}`;
   }
 
   /** Number of messages; scans the log if it has not been scanned yet. */
@@ -188,6 +198,7 @@ export class MessageLog {
       // describe lines that did not reach the file: forget them and rescan.
       this.starts = null;
       this.ids = null;
+      this.changes++;
       this.tornTail = !(await truncateTo(this.path, this.size, durability));
       throw cause;
     }
@@ -248,6 +259,7 @@ export class MessageLog {
     this.size = kept.length;
     this.starts = null;
     this.ids = null;
+    this.changes++;
   }
 
   /**

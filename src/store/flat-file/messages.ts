@@ -94,6 +94,12 @@ export async function messagesAround(
   });
 }
 
+/** The log's stamp (MessageLog.stamp): the same while the session's messages only grow. */
+export async function messageLogStamp(ctx: FlatFileContext, userId: string, sessionId: string): Promise<string> {
+  const [uid, sid] = ctx.sessionIds(userId, sessionId);
+  return ctx.mutex.run(sessionKey(uid, sid), async () => (await loadSession(ctx, uid, sid)).log.stamp);
+}
+
 export async function* streamMessages(ctx: FlatFileContext, userId: string, sessionId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Message> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
   const { log } = await ctx.mutex.run(sessionKey(uid, sid), () => loadSession(ctx, uid, sid));

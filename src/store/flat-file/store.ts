@@ -228,6 +228,10 @@ export class FlatFileStore implements Store {
     return messages.messagesAround(this.ctx, userId, sessionId, messageIds, counts);
   }
 
+  messageLogStamp(userId: string, sessionId: string): Promise<string | null> {
+    return messages.messageLogStamp(this.ctx, userId, sessionId);
+  }
+
   getMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
     return messages.getMessage(this.ctx, userId, sessionId, messageId);
   }

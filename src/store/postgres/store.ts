@@ -177,6 +177,11 @@ export class PostgresStore implements Store {
   messagesAround(userId: string, sessionId: string, messageIds: readonly string[], counts: { before: number; after: number }): Promise<Map<string, MessagesAround>> {
     return messages.messagesAround(this.ctx, userId, sessionId, messageIds, counts);
   }
+
+  /** Null: other service instances change the messages too, and no cheap stamp tells this one. */
+  messageLogStamp(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
   getMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
     return messages.getMessage(this.ctx, userId, sessionId, messageId);
   }
