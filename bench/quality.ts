@@ -31,12 +31,20 @@
  * writes each query's lists with their scores as JSON.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
- *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']]
+ *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']] [--context-grid [--context-msmarco previous]] [--question-grid]
  *
  * `--understand` asks every measured search for query understanding (src/index/query.ts), read
  * against each user's asking time (a day after their last message); `--understand-grid` measures
  * each of its switches, and its constants' neighbours, against all off: hybrid on the three sets,
  * LoCoMo by category and on the questions that name a date, and LoCoMo's hybrid latency.
+ *
+ * `--context-grid` and `--question-grid` replay the default hybrid search (fusion, date and speaker
+ * boosts) over an exact scan of the stored vectors, with other vector rankings: contextual vectors
+ * (each chunk embedded with the chunk before it in its session, in this process only; a third RRF
+ * list, or in place of the turn's vector, or the better of the two cosines; `--context-msmarco
+ * previous` gives MS MARCO passages the previous passage too, default their own vector), and the
+ * question embedded without its scaffolding (`understand.questionWords`), alone, averaged or the
+ * better cosine. Each prints LoCoMo by category, MSC and MS MARCO, and the embedding cost.
  *
  * Ingesting the sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
  * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there,
