@@ -972,7 +972,7 @@ function pointOf(name: string, rank: (query: Query) => string[]): VectorPoint {
 }
 
 interface VectorReplays {
-  /** Top-10 refs of the baseline replay equal to memex.search's (defaults, asked a day after), share of queries. */
+  /** Top-10 refs of the baseline replay equal to memex.search's (defaults with `questionWords: 'keep'`, asked a day after), share of queries. */
   agreement: number;
   /** `embedded` contextual texts (`chars` long in all) beside the `turns` chunks (`turnChars`) of the users that got them, and the time embedding them took. */
   context: { points: VectorPoint[]; embedded: number; embedMs: number; chars: number; turns: number; turnChars: number } | null;
@@ -998,16 +998,17 @@ async function vectorReplays(): Promise<VectorReplays> {
   const byScores = (query: Query, scores: Float64Array, weight = configured.vectorWeight): RankedList => ({ ids: rankBy(query.user, scores), weight });
   const baseline = (query: Query): string[] => replayDefaults(query, [byScores(query, turnCos.get(query) as Float64Array), lexical(query)]);
 
-  // The replay against memex.search itself (its defaults, asked when the replay asks).
+  // The replay against memex.search itself (its defaults but the question embedded as asked, which
+  // every ranking here compares with; asked when the replay asks).
   let same = 0;
   for (const query of all) {
-    const { hits } = await memex.search(query.user, query.text, { k: 20, ...understandingFor(query, {}) });
+    const { hits } = await memex.search(query.user, query.text, { k: 20, ...understandingFor(query, { questionWords: 'keep' }) });
     const real = refsOf(hits.map((hit) => hit.chunkId)).slice(0, 10);
     const replayed = refsOf(baseline(query)).slice(0, 10);
     if (real.length === replayed.length && real.every((ref, i) => ref === replayed[i])) same++;
   }
   const agreement = same / all.length;
-  const base = pointOf(`turn vectors ${configured.vectorWeight} + BM25 ${configured.lexicalWeight} (today's hybrid, replayed)`, baseline);
+  const base = pointOf(`turn vectors ${configured.vectorWeight} + BM25 ${configured.lexicalWeight} (the hybrid search replayed, question as asked)`, baseline);
 
   let context: VectorReplays['context'] = null;
   if (runContextGrid) {
@@ -1214,7 +1215,7 @@ if (asJson) {
       console.log(row(['---', ...Array.from({ length: 10 }, () => '---:')]));
     };
     console.log();
-    console.log(`### Vector-side replays (default hybrid and boosts replayed over an exact scan of the stored vectors; top 10 = memex.search on ${pct(vectorResult.agreement)} of queries)`);
+    console.log(`### Vector-side replays (default hybrid and boosts replayed over an exact scan of the stored vectors, the question embedded as asked; top 10 = memex.search with questionWords keep on ${pct(vectorResult.agreement)} of queries)`);
     const { context, question } = vectorResult;
     if (context) {
       console.log();
