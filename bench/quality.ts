@@ -31,12 +31,20 @@
  * writes each query's lists with their scores as JSON.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
- *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']]
+ *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']] [--context-grid [--context-msmarco previous]] [--question-grid]
  *
  * `--understand` asks every measured search for query understanding (src/index/query.ts), read
  * against each user's asking time (a day after their last message); `--understand-grid` measures
  * each of its switches, and its constants' neighbours, against all off: hybrid on the three sets,
  * LoCoMo by category and on the questions that name a date, and LoCoMo's hybrid latency.
+ *
+ * `--context-grid` and `--question-grid` replay the default hybrid search (fusion, date and speaker
+ * boosts) over an exact scan of the stored vectors, with other vector rankings: contextual vectors
+ * (each chunk embedded with the chunk before it in its session, in this process only; a third RRF
+ * list, or in place of the turn's vector, or the better of the two cosines; `--context-msmarco
+ * previous` gives MS MARCO passages the previous passage too, default their own vector), and the
+ * question embedded without its scaffolding (`understand.questionWords`), alone, averaged or the
+ * better cosine. Each prints LoCoMo by category, MSC and MS MARCO, and the embedding cost.
  *
  * Ingesting the sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
  * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there,
@@ -50,7 +58,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
 import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
-import { findDates } from '../src/index/query.js';
+import { DEFAULT_UNDERSTANDING, findDates, inRanges, namesIn, questionCore, speakerOf } from '../src/index/query.js';
+import { processTerm, tokenize } from '../src/core/index.js';
 import { lexicalRelevance, vectorRelevance } from '../src/index/fuse.js';
 import { LOCOMO, benchModel, locomoSessions, machine, type LocomoSession } from './locomo.js';
 import { MSC, loadMsc } from './lib/msc.js';
@@ -81,6 +90,14 @@ const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string,
 const understandFlag = JSON.parse(option('--understand') ?? 'null') as Understand | null;
 /** Measure query understanding's switches one by one (hybrid, all three sets, LoCoMo by category, latency). */
 const runUnderstandGrid = flag('--understand-grid');
+/** Replay contextual vectors (each turn embedded with the turn before it) as a third ranking, or in place of the turn's (issue 20). */
+const runContextGrid = flag('--context-grid');
+/** Replay the vector side with the question's scaffolding taken out, alone, averaged or the better cosine (issue 20). */
+const runQuestionGrid = flag('--question-grid');
+/** `--context-msmarco previous`: MS MARCO passages get the previous passage of their session as context too (default `self`: their own vector). */
+const contextMsmarco = option('--context-msmarco') === 'previous' ? 'previous' : 'self';
+/** The vector replays need every chunk's stored vector, its session and time. */
+const wantVectors = runContextGrid || runQuestionGrid;
 /** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
 const mscEpisodes = Number(option('--msc-episodes') ?? 100);
 /** MSC episodes a user holds (`--msc-per-user`): 10 give ~370 turns a user, near LoCoMo's ~590. */
@@ -301,24 +318,40 @@ if (missing.length > 0) {
 interface UserChunks {
   chunkIds: string[];
   texts: string[];
+  /** With `wantVectors`: each chunk's session (its place in the list), and its stored vector. */
+  sessions: number[];
+  vectors: Float32Array[];
 }
 const chunkRef = new Map<string, string>();
 /** A chunk's position among its user's chunks: the label the user index gives it. */
 const chunkLabel = new Map<string, number>();
 const chunksOf = new Map<string, UserChunks>();
+/** With `wantVectors`: when each chunk's message was written (ms), and its text. */
+const chunkTime = new Map<string, number>();
+const chunkText = new Map<string, string>();
 for (const user of new Set(collections.map((c) => c.user))) {
-  const chunks: UserChunks = { chunkIds: [], texts: [] };
+  const chunks: UserChunks = { chunkIds: [], texts: [], sessions: [], vectors: [] };
   const { sessions } = await memex.sessions.list(user, { limit: 1000 });
   // In the order the user index numbers them (the session list's), so that BM25 ties fall the same way.
-  for (const session of sessions) {
+  for (const [sessionIndex, session] of sessions.entries()) {
     const messageRef = new Map<string, string>();
-    for await (const message of memex.messages.stream(user, session.id)) messageRef.set(message.id, String(message.metadata?.ref));
-    for (const line of (await memex.vectors.read(user, session.id)).lines) {
+    const messageTime = new Map<string, number>();
+    for await (const message of memex.messages.stream(user, session.id)) {
+      messageRef.set(message.id, String(message.metadata?.ref));
+      messageTime.set(message.id, Date.parse(message.createdAt));
+    }
+    const stored = await memex.vectors.read(user, session.id);
+    for (const [row, line] of stored.lines.entries()) {
       if (line.source.kind !== 'message') continue;
       chunkRef.set(line.chunkId, messageRef.get(line.source.messageId) ?? '?');
       chunkLabel.set(line.chunkId, chunks.chunkIds.length);
       chunks.chunkIds.push(line.chunkId);
       chunks.texts.push(line.text);
+      if (!wantVectors) continue;
+      chunks.sessions.push(sessionIndex);
+      chunks.vectors.push(stored.vectors.subarray(row * embedder.dimension, (row + 1) * embedder.dimension));
+      chunkTime.set(line.chunkId, messageTime.get(line.source.messageId) ?? NaN);
+      chunkText.set(line.chunkId, line.text);
     }
   }
   chunksOf.set(user, chunks);
@@ -792,6 +825,10 @@ const UNDERSTAND_GRID: { name: string; understand: Understand }[] = [
   { name: 'speakers boost, weight 0.25', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 0.25 } },
   { name: 'speakers boost, weight 1', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 1 } },
   { name: 'speakers boost, depth 3k', understand: { ...ALL_OFF, speakers: 'boost', speakerDepth: 3 } },
+  { name: 'question words stripped on the vector side', understand: { ...ALL_OFF, questionWords: 'strip' } },
+  { name: 'question words: mean of asked and stripped vectors', understand: { ...ALL_OFF, questionWords: 'both' } },
+  { name: 'defaults + question words stripped', understand: { questionWords: 'strip' } },
+  { name: 'defaults + question words: mean of both', understand: { questionWords: 'both' } },
 ];
 
 async function understandGrid(): Promise<UnderstandPoint[]> {
@@ -835,6 +872,236 @@ async function understandGrid(): Promise<UnderstandPoint[]> {
 
 const understandResult = runUnderstandGrid ? await understandGrid() : null;
 
+// ---------------------------------------------------------------- vector-side replays (issue 20)
+
+/**
+ * The default hybrid search replayed from vector rankings given here: each list cut to the
+ * configured depth and fused by weighted RRF (fuse.ts), the default date boost (asked a day after
+ * the conversation, as the understand grid asks), the default speaker boost over the top
+ * `speakerDepth` times k, k = 20 as `searchRefs`. Vector rankings come from an exact scan of the
+ * stored vectors (memex.search walks the graph: recall@10 0.99 against exact), so every variant and
+ * its baseline are scored the same way.
+ */
+interface RankedList {
+  ids: readonly string[];
+  weight: number;
+}
+const DAY_MS = 86_400_000;
+function replayDefaults(query: Query, lists: readonly RankedList[]): string[] {
+  const settings = DEFAULT_UNDERSTANDING;
+  const scores = new Map<string, number>();
+  for (const { ids, weight } of lists) ids.slice(0, configured.candidates).forEach((id, i) => scores.set(id, (scores.get(id) ?? 0) + weight / (configured.rrfK + i + 1)));
+  const asked = Date.parse(askedAt.get(query.user) ?? '');
+  const { ranges } = findDates(query.text, Number.isNaN(asked) ? Date.now() : asked);
+  const slack = settings.dateSlackDays * DAY_MS;
+  const label = (id: string): number => chunkLabel.get(id) ?? 0;
+  const ranked = [...scores]
+    .map(([id, score]) => ({ id, score: ranges.length > 0 && inRanges(chunkTime.get(id) ?? NaN, ranges, slack) ? score * (1 + settings.dateWeight) : score }))
+    .sort((a, b) => b.score - a.score || label(a.id) - label(b.id));
+  const k = 20;
+  const names = namesIn(query.text);
+  if (names.size === 0) return ranked.slice(0, k).map((hit) => hit.id);
+  const factor = 1 + settings.speakerWeight;
+  return ranked
+    .slice(0, Math.ceil(k * settings.speakerDepth))
+    .map((hit, i) => {
+      const speaker = speakerOf(chunkText.get(hit.id) ?? '');
+      return { id: hit.id, i, score: speaker !== null && names.has(speaker) ? hit.score * factor : hit.score };
+    })
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, k)
+    .map((hit) => hit.id);
+}
+
+/** Cosine of `vector` (unit length) to each row. */
+function cosines(vector: Float32Array, rows: readonly Float32Array[]): Float64Array {
+  const out = new Float64Array(rows.length);
+  rows.forEach((row, r) => {
+    let sum = 0;
+    for (let i = 0; i < row.length; i++) sum += (row[i] as number) * (vector[i] as number);
+    out[r] = sum;
+  });
+  return out;
+}
+
+/** A user's chunk ids ranked by `scores` (one per chunk, label order), best first, ties by label. */
+function rankBy(user: string, scores: Float64Array, depth = configured.candidates): string[] {
+  const ids = (chunksOf.get(user) as UserChunks).chunkIds;
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+  return order.slice(0, depth).map((i) => ids[i] as string);
+}
+
+const elementMax = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => Math.max(x, b[i] as number));
+
+/** Unit-length mean of rows. */
+function meanOf(rows: readonly Float32Array[]): Float32Array {
+  const mean = new Float32Array(embedder.dimension);
+  for (const row of rows) for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) + (row[i] as number);
+  const norm = Math.sqrt(mean.reduce((s, x) => s + x * x, 0)) || 1;
+  return mean.map((x) => x / norm);
+}
+
+/** Embeds distinct texts in batches; the map answers each text. */
+async function embedTexts(texts: Iterable<string>, batch = 32): Promise<Map<string, Float32Array>> {
+  const distinct = [...new Set(texts)];
+  const out = new Map<string, Float32Array>();
+  for (let i = 0; i < distinct.length; i += batch) {
+    const slice = distinct.slice(i, i + batch);
+    const rows = await embedder.embed(slice);
+    slice.forEach((text, j) => out.set(text, rows[j] as Float32Array));
+  }
+  return out;
+}
+
+interface VectorPoint {
+  name: string;
+  quality: Quality;
+  categories: Categories;
+}
+
+function pointOf(name: string, rank: (query: Query) => string[]): VectorPoint {
+  const per = new Map<Query, Metrics>();
+  for (const set of DATASETS) for (const query of queries[set]) per.set(query, metricsOf(query, refsOf(rank(query))));
+  const quality = Object.fromEntries(DATASETS.map((set) => [set, mean(queries[set].map((q) => per.get(q) as Metrics))])) as Quality;
+  const categories: Categories = new Map();
+  for (const category of [1, 2, 3, 4]) {
+    const all = queries.locomo.filter((q) => q.category === category).map((q) => per.get(q) as Metrics);
+    categories.set(category, { ...mean(all), questions: all.length });
+  }
+  return { name, quality, categories };
+}
+
+interface VectorReplays {
+  /** Top-10 refs of the baseline replay equal to memex.search's (defaults with `questionWords: 'keep'`, asked a day after), share of queries. */
+  agreement: number;
+  /** `embedded` contextual texts (`chars` long in all) beside the `turns` chunks (`turnChars`) of the users that got them, and the time embedding them took. */
+  context: { points: VectorPoint[]; embedded: number; embedMs: number; chars: number; turns: number; turnChars: number } | null;
+  question: { points: VectorPoint[]; changed: Record<DatasetName, number>; examples: { asked: string; core: string }[] } | null;
+}
+
+/** The question's content words: its tokens less the lexical side's stopwords, as written (a wider strip than `questionCore`). */
+const contentWords = (text: string): string => {
+  const kept = tokenize(text).filter((token) => processTerm(token, { stopwords: true, stemming: false }) !== null);
+  return kept.length > 0 ? kept.join(' ') : text;
+};
+
+async function vectorReplays(): Promise<VectorReplays> {
+  progress('vector replays: lexical lists and query vectors ...');
+  const lexicalOf = new Map<Query, string[]>();
+  const sets = replays(configuredBm25, new Map());
+  for (const set of DATASETS) for (const r of sets[set]) lexicalOf.set(r.query, r.lexical);
+  const all = DATASETS.flatMap((set) => queries[set]);
+  const asked = await embedTexts(all.map((q) => q.text));
+  const turnCos = new Map<Query, Float64Array>();
+  for (const query of all) turnCos.set(query, cosines(asked.get(query.text) as Float32Array, (chunksOf.get(query.user) as UserChunks).vectors));
+  const lexical = (query: Query): RankedList => ({ ids: lexicalOf.get(query) ?? [], weight: configured.lexicalWeight });
+  const byScores = (query: Query, scores: Float64Array, weight = configured.vectorWeight): RankedList => ({ ids: rankBy(query.user, scores), weight });
+  const baseline = (query: Query): string[] => replayDefaults(query, [byScores(query, turnCos.get(query) as Float64Array), lexical(query)]);
+
+  // The replay against memex.search itself (its defaults but the question embedded as asked, which
+  // every ranking here compares with; asked when the replay asks).
+  let same = 0;
+  for (const query of all) {
+    const { hits } = await memex.search(query.user, query.text, { k: 20, ...understandingFor(query, { questionWords: 'keep' }) });
+    const real = refsOf(hits.map((hit) => hit.chunkId)).slice(0, 10);
+    const replayed = refsOf(baseline(query)).slice(0, 10);
+    if (real.length === replayed.length && real.every((ref, i) => ref === replayed[i])) same++;
+  }
+  const agreement = same / all.length;
+  const base = pointOf(`turn vectors ${configured.vectorWeight} + BM25 ${configured.lexicalWeight} (the hybrid search replayed, question as asked)`, baseline);
+
+  let context: VectorReplays['context'] = null;
+  if (runContextGrid) {
+    // The previous chunk of the same session, then this one: an answer turn with the question it answers.
+    const contextText = new Map<string, string>();
+    let turnChars = 0;
+    let turns = 0;
+    for (const [user, chunks] of chunksOf) {
+      if (user === MSMARCO_USER && contextMsmarco === 'self') continue;
+      chunks.chunkIds.forEach((id, i) => {
+        turns++;
+        turnChars += (chunks.texts[i] as string).length;
+        if (i === 0 || chunks.sessions[i - 1] !== chunks.sessions[i]) return;
+        contextText.set(id, `${chunks.texts[i - 1] as string}\n${chunks.texts[i] as string}`);
+      });
+    }
+    progress(`vector replays: embedding ${contextText.size} contextual texts ...`);
+    const start = performance.now();
+    const embedded = await embedTexts(contextText.values());
+    const embedMs = performance.now() - start;
+    const chars = [...contextText.values()].reduce((n, text) => n + text.length, 0);
+    const contextRows = new Map<string, Float32Array[]>();
+    for (const [user, chunks] of chunksOf) contextRows.set(user, chunks.chunkIds.map((id, i) => embedded.get(contextText.get(id) ?? '\u0000') ?? (chunks.vectors[i] as Float32Array)));
+    const ctxCos = new Map<Query, Float64Array>();
+    for (const query of all) ctxCos.set(query, cosines(asked.get(query.text) as Float32Array, contextRows.get(query.user) as Float32Array[]));
+    const turn = (q: Query): Float64Array => turnCos.get(q) as Float64Array;
+    const ctx = (q: Query): Float64Array => ctxCos.get(q) as Float64Array;
+    const points = [base];
+    for (const weight of [0.1, 0.25, 0.5, 1]) {
+      progress(`vector replays: contextual vectors as a third list, weight ${weight} ...`);
+      points.push(pointOf(`+ contextual vectors as a third list, weight ${weight}`, (q) => replayDefaults(q, [byScores(q, turn(q)), lexical(q), byScores(q, ctx(q), weight)])));
+    }
+    points.push(pointOf(`contextual vectors instead of turn vectors (${configured.vectorWeight})`, (q) => replayDefaults(q, [byScores(q, ctx(q)), lexical(q)])));
+    for (const weight of [0.15, configured.vectorWeight, 0.5]) {
+      progress(`vector replays: max(cos turn, cos context), weight ${weight} ...`);
+      points.push(pointOf(`max(cos turn, cos context) instead of turn vectors, weight ${weight}`, (q) => replayDefaults(q, [byScores(q, elementMax(turn(q), ctx(q)), weight), lexical(q)])));
+    }
+    points.push(pointOf('vector alone: turn vectors (no fusion, no boosts)', (q) => rankBy(q.user, turn(q), 20)));
+    points.push(pointOf('vector alone: contextual vectors', (q) => rankBy(q.user, ctx(q), 20)));
+    points.push(pointOf('vector alone: max(cos turn, cos context)', (q) => rankBy(q.user, elementMax(turn(q), ctx(q)), 20)));
+    context = { points, embedded: contextText.size, embedMs, chars, turns, turnChars };
+  }
+
+  let question: VectorReplays['question'] = null;
+  if (runQuestionGrid) {
+    progress('vector replays: question words ...');
+    const cores = await embedTexts(all.flatMap((q) => [questionCore(q.text), contentWords(q.text)]));
+    const turn = (q: Query): Float64Array => turnCos.get(q) as Float64Array;
+    const rows = (q: Query): Float32Array[] => (chunksOf.get(q.user) as UserChunks).vectors;
+    const coreVector = (q: Query): Float32Array => cores.get(questionCore(q.text)) as Float32Array;
+    const contentVector = (q: Query): Float32Array => cores.get(contentWords(q.text)) as Float32Array;
+    const askedVector = (q: Query): Float32Array => asked.get(q.text) as Float32Array;
+    const memo = <T>(f: (q: Query) => T): ((q: Query) => T) => {
+      const known = new Map<Query, T>();
+      return (q) => {
+        if (!known.has(q)) known.set(q, f(q));
+        return known.get(q) as T;
+      };
+    };
+    const stripped = memo((q) => cosines(coreVector(q), rows(q)));
+    const both = memo((q) => cosines(meanOf([askedVector(q), coreVector(q)]), rows(q)));
+    const content = memo((q) => cosines(contentVector(q), rows(q)));
+    const contentMean = memo((q) => cosines(meanOf([askedVector(q), contentVector(q)]), rows(q)));
+    const fused = (scores: (q: Query) => Float64Array, weight = configured.vectorWeight) => (q: Query) => replayDefaults(q, [byScores(q, scores(q), weight), lexical(q)]);
+    const points = [
+      base,
+      pointOf('stripped question (questionWords strip)', fused(stripped)),
+      pointOf('stripped question, vector weight 0.15', fused(stripped, 0.15)),
+      pointOf('stripped question, vector weight 0.5', fused(stripped, 0.5)),
+      pointOf('mean of asked and stripped vectors (questionWords both)', fused(both)),
+      pointOf('better cosine of asked and stripped (max)', fused((q) => elementMax(turn(q), stripped(q)))),
+      pointOf('content words only (stopwords out)', fused(content)),
+      pointOf('mean of asked and content-words vectors', fused(contentMean)),
+      pointOf('vector alone: asked (no fusion, no boosts)', (q) => rankBy(q.user, turn(q), 20)),
+      pointOf('vector alone: stripped', (q) => rankBy(q.user, stripped(q), 20)),
+      pointOf('vector alone: mean of both', (q) => rankBy(q.user, both(q), 20)),
+      pointOf('vector alone: content words', (q) => rankBy(q.user, content(q), 20)),
+    ];
+    const changed = Object.fromEntries(DATASETS.map((set) => [set, queries[set].filter((q) => questionCore(q.text) !== q.text).length])) as Record<DatasetName, number>;
+    const examples = [...queries.locomo.slice(0, 3), ...queries.msmarco.slice(0, 2), ...queries.msc.slice(0, 1)].map((q) => ({ asked: q.text, core: questionCore(q.text) }));
+    question = { points, changed, examples };
+  }
+  return { agreement, context, question };
+}
+
+const vectorResult = wantVectors ? await vectorReplays() : null;
+const vectorJson = (): unknown => {
+  if (!vectorResult) return null;
+  const plain = (points: VectorPoint[]): unknown => points.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) }));
+  const { context, question } = vectorResult;
+  return { ...vectorResult, context: context && { ...context, points: plain(context.points) }, question: question && { ...question, points: plain(question.points) } };
+};
+
 await memex.close();
 if (ownDir) await rm(dataDir, { recursive: true, force: true });
 
@@ -857,7 +1124,7 @@ const counts = {
 const categories = Object.fromEntries(Object.entries(measured).map(([mode, m]) => [mode, Object.fromEntries(m.categories)]));
 
 if (asJson) {
-  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null }, null, 2));
+  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, vectorReplays: vectorJson() }, null, 2));
 } else {
   const f3 = (n: number): string => n.toFixed(3);
   const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -931,6 +1198,44 @@ if (asJson) {
     }
   }
   if (understandFlag) console.log(`\n(every search above with understand ${JSON.stringify(understandFlag)})`);
+
+  if (vectorResult) {
+    const pct = (n: number): string => `${(n * 100).toFixed(1)}%`;
+    const cells = (p: VectorPoint): string[] => [
+      f3(p.quality.locomo.recall5),
+      f3(p.quality.locomo.recall10),
+      ...[1, 2, 3, 4].map((c) => `${f3(p.categories.get(c)?.recall5 ?? NaN)} / ${f3(p.categories.get(c)?.recall10 ?? NaN)}`),
+      f3(p.quality.msc.recall5),
+      f3(p.quality.msc.recall10),
+      f3(p.quality.msmarco.ndcg10),
+      f3(p.quality.msmarco.recall10),
+    ];
+    const header = (first: string): void => {
+      console.log(row([first, 'LoCoMo R@5', 'LoCoMo R@10', 'multi-hop R@5 / R@10', 'temporal', 'open-domain', 'single-hop', 'MSC R@5', 'MSC R@10', 'MS MARCO nDCG@10', 'MS MARCO R@10']));
+      console.log(row(['---', ...Array.from({ length: 10 }, () => '---:')]));
+    };
+    console.log();
+    console.log(`### Vector-side replays (default hybrid and boosts replayed over an exact scan of the stored vectors, the question embedded as asked; top 10 = memex.search with questionWords keep on ${pct(vectorResult.agreement)} of queries)`);
+    const { context, question } = vectorResult;
+    if (context) {
+      console.log();
+      console.log(
+        `Contextual vectors: "previous chunk of the session\\n this chunk", ${context.embedded} texts embedded (${(context.chars / 1e6).toFixed(2)} M characters) beside ${context.turns} chunks (${(context.turnChars / 1e6).toFixed(2)} M) ` +
+          `in ${(context.embedMs / 1000).toFixed(1)} s; MS MARCO passages: ${contextMsmarco === 'self' ? 'their own vector (no context)' : 'the previous passage of their session'}.`,
+      );
+      console.log();
+      header('ranking');
+      for (const p of context.points) console.log(row([p.name, ...cells(p)]));
+    }
+    if (question) {
+      console.log();
+      console.log(`Question words on the vector side: questionCore changes ${question.changed.locomo} LoCoMo, ${question.changed.msc} MSC and ${question.changed.msmarco} MS MARCO queries, e.g.:`);
+      for (const e of question.examples) console.log(`  ${JSON.stringify(e.asked)} -> ${JSON.stringify(e.core)}`);
+      console.log();
+      header('vector side');
+      for (const p of question.points) console.log(row([p.name, ...cells(p)]));
+    }
+  }
 
   if (gridResult) {
     const fusionName = (p: Fusion): string => `${p.vectorWeight}:${p.lexicalWeight}, rrfK ${p.rrfK}, candidates ${p.candidates}`;

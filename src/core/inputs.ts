@@ -355,7 +355,9 @@ export const SearchOptionsSchema = z.strictObject({
    * `feedback` runs a second lexical pass with `feedbackTerms` terms the first pass's top
    * `feedbackDocs` chunks share; `names: 'drop'` takes capitalised names out of the lexical query;
    * `speakers: 'boost'` lifts chunks that open with the label of a speaker the question names
-   * ("Melanie: ..."), by `1 + speakerWeight`, among the top `speakerDepth` times `k`.
+   * ("Melanie: ..."), by `1 + speakerWeight`, among the top `speakerDepth` times `k`;
+   * `questionWords` is what the vector side embeds of a question: as asked (`keep`), without its
+   * scaffolding (`strip`: "What did Melanie paint?" as "Melanie paint") or the mean of both (`both`).
    */
   understand: z
     .strictObject({
@@ -371,6 +373,7 @@ export const SearchOptionsSchema = z.strictObject({
       speakers: z.enum(['boost', 'off']).optional(),
       speakerWeight: z.number().min(0).max(10).optional(),
       speakerDepth: z.number().min(1).max(10).optional(),
+      questionWords: z.enum(['keep', 'strip', 'both']).optional(),
     })
     .optional(),
   /**

@@ -34,6 +34,13 @@ export interface Understanding {
   speakers: 'boost' | 'off';
   speakerWeight: number;
   speakerDepth: number;
+  /**
+   * What the vector side embeds of a question: `keep` the question as asked; `strip` its scaffolding
+   * (the question word, the auxiliaries, do-support: "What did Melanie paint recently?" embeds as
+   * "Melanie paint recently", see `questionCore`); `both` the mean of the two embeddings. The
+   * lexical side is untouched (its stopwords already drop those words).
+   */
+  questionWords: 'keep' | 'strip' | 'both';
 }
 
 /**
@@ -41,6 +48,9 @@ export interface Understanding {
  * date boost and the speaker boost each raise LoCoMo and leave MSC and MS MARCO as they were, at
  * every weight and slack of their grid; stripping the date words, the date filter, feedback and
  * dropping names each cost LoCoMo or MSC, so they stay off (feedback does raise MS MARCO's nDCG@10).
+ * Embedding the question with and without its scaffolding and taking the mean (`questionWords:
+ * 'both'`) raises every LoCoMo category and leaves MSC (no question among its queries) and MS MARCO
+ * as they were (`--question-grid`, README); it costs a second text in the query's model call.
  */
 export const DEFAULT_UNDERSTANDING: Understanding = {
   dates: 'boost',
@@ -54,6 +64,7 @@ export const DEFAULT_UNDERSTANDING: Understanding = {
   speakers: 'boost',
   speakerWeight: 0.5,
   speakerDepth: 2,
+  questionWords: 'both',
 };
 
 const DAY = 86_400_000;
@@ -74,6 +85,8 @@ export interface UnderstoodQuery {
   options: ParsedSearchOptions;
   boost: TimeBoost | null;
   settings: Understanding;
+  /** The texts the vector side embeds (one or two); the query vector is the mean of their rows. */
+  vectorTexts: string[];
 }
 
 /** The understanding the options ask for: their `understand` over the defaults. */
@@ -105,7 +118,36 @@ export function understand(query: string, options: ParsedSearchOptions): Underst
     }
   }
   if (settings.names === 'drop') lexical = withoutNames(lexical);
-  return { lexical, options: filtered, boost, settings };
+  return { lexical, options: filtered, boost, settings, vectorTexts: vectorTexts(query, settings) };
+}
+
+/** The texts the vector side embeds for `query` under `settings` (`questionWords`), distinct. */
+export function vectorTexts(query: string, settings: Pick<Understanding, 'questionWords'>): string[] {
+  if (settings.questionWords === 'keep') return [query];
+  const core = questionCore(query);
+  if (settings.questionWords === 'strip' || core === query) return [core];
+  return [query, core];
+}
+
+const WH = String.raw`(?:what|which|who|whom|whose|when|where|why|how)(?:\s+(?:many|much|long|often|old|far|soon))?`;
+const AUX = String.raw`(?:do|does|did|is|are|was|were|am|has|have|had|can|could|will|would|should)(?:n['’]t|\s+not)?`;
+const LEADING = new RegExp(String.raw`^\s*(?:${WH}(?:['’]s)?\s+(?:${AUX}\s+)*|${AUX}\s+)`, 'iu');
+const DO_SUPPORT = /\b(?:do|does|did)\b\s*/giu;
+// A statement may open with a name that is also an auxiliary ("Will"): only a question mark or a question word makes a question.
+const IS_QUESTION = new RegExp(String.raw`\?\s*$|^\s*${WH}\b`, 'iu');
+
+/**
+ * A question without its scaffolding, for the vector side: the leading question word ("how many"
+ * and the like included) and the auxiliaries after it, or a yes/no question's leading auxiliary, a
+ * later "do/does/did" (do-support: "How many children does Melanie have?"), and the question mark.
+ * What a question asks is in the words that are left; the scaffolding pulls a weak model's vector
+ * towards other questions. A text that is no question (a statement, a keyword list) is returned as
+ * it is, and so is a question that would be left empty.
+ */
+export function questionCore(text: string): string {
+  if (!IS_QUESTION.test(text)) return text;
+  const core = text.replace(LEADING, '').replace(DO_SUPPORT, '').replace(/\s*\?+\s*$/u, '').replace(/\s{2,}/g, ' ').trim();
+  return core.length > 0 ? core : text;
 }
 
 /** The options narrowed to the span the ranges cover (their hull), inside any after/before the caller gave. */
@@ -178,7 +220,7 @@ export function namesIn(query: string): Set<string> {
 }
 
 /** The speaker a chunk's text opens with ("Melanie: ..."), lowercased; null without a label. */
-function speakerOf(text: string): string | null {
+export function speakerOf(text: string): string | null {
   const match = /^([\p{L}\p{M}-]{1,40})(?: [\p{L}\p{N}-]{1,40})?:\s/u.exec(text);
   return match ? (match[1] as string).toLowerCase() : null;
 }

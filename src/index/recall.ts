@@ -1,9 +1,9 @@
 import { MemexError, SearchOptionsSchema, importedSessionParts, parseInput, type Config, type SearchOptions } from '../core/index.js';
-import type { Embedder } from '../embedding/index.js';
+import { normalizeInPlace, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
-import { boostSpeakers, feedbackQuery, namesIn, understand } from './query.js';
+import { DEFAULT_UNDERSTANDING, boostSpeakers, feedbackQuery, namesIn, understand, vectorTexts } from './query.js';
 import { rerank, type Reranker, type RerankOptions } from './rerank.js';
 
 export interface RecallOptions {
@@ -47,9 +47,9 @@ export class Recall {
     if (typeof query !== 'string' || query.trim().length === 0) throw new MemexError('MEMEX_INVALID_INPUT', 'the query is empty');
     if (query.length > 10_000) throw new MemexError('MEMEX_INVALID_INPUT', `the query has ${query.length} characters; the limit is 10000`);
     const embedder = await this.options.embedder();
-    const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, query);
-    const model = { model: embedder.modelId, dimension: embedder.dimension };
     const understood = understand(query, options);
+    const vector = options.mode === 'lexical' ? null : await this.queryVector(embedder, understood.vectorTexts);
+    const model = { model: embedder.modelId, dimension: embedder.dimension };
     // With a reranker the backend ranks a larger pool; the reranker runs outside the user's turn, so
     // a slow one does not hold up indexing or other searches of the user.
     const pool = reranker ? Math.max(options.k, rerankCandidates ?? this.options.config.search.rerankCandidates) : options.k;
@@ -95,15 +95,17 @@ export class Recall {
   /**
    * The query's embedding, remembered for the last few hundred queries: a chat app searches and
    * then builds a context window for the same text, and embedding it is most of a search's time.
+   * Several texts (`understand.questionWords: 'both'`) go to the model in one call and give the
+   * unit-length mean of their rows.
    */
-  private async queryVector(embedder: Embedder, query: string): Promise<Float32Array | null> {
-    const key = `${embedder.modelId}\u0000${query}`;
+  private async queryVector(embedder: Embedder, texts: readonly string[]): Promise<Float32Array | null> {
+    const key = `${embedder.modelId}\u0000${texts.join('\u0000')}`;
     const known = this.queryVectors.get(key);
     if (known) return known;
     // A query being embedded (by `warm`) is waited for, not embedded twice.
     let pending = this.embedding.get(key);
     if (!pending) {
-      pending = embedder.embed([query], { urgent: true }).then((rows) => rows[0] ?? null);
+      pending = embedder.embed(texts, { urgent: true }).then((rows) => (rows.length > 1 ? meanOf(rows, embedder.dimension) : (rows[0] ?? null)));
       this.embedding.set(key, pending);
       void pending.catch(() => undefined).finally(() => this.embedding.delete(key));
     }
@@ -123,7 +125,7 @@ export class Recall {
     if (query.trim().length === 0 || query.length > 10_000) return;
     void this.options
       .embedder()
-      .then((embedder) => this.queryVector(embedder, query))
+      .then((embedder) => this.queryVector(embedder, vectorTexts(query, DEFAULT_UNDERSTANDING)))
       .catch(() => undefined);
   }
 
@@ -172,4 +174,11 @@ export class Recall {
     });
     return result;
   }
+}
+
+/** The unit-length mean of unit rows. */
+function meanOf(rows: readonly Float32Array[], dimension: number): Float32Array {
+  const mean = new Float32Array(dimension);
+  for (const row of rows) for (let i = 0; i < dimension; i++) mean[i] = (mean[i] as number) + (row[i] as number);
+  return normalizeInPlace(mean);
 }

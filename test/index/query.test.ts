@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/index.js';
 import { PostgresSearch } from '../../src/index/index.js';
-import { feedbackQuery, findDates } from '../../src/index/query.js';
+import { feedbackQuery, findDates, questionCore, vectorTexts } from '../../src/index/query.js';
 import { FlatFileStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/index.js';
 import { expectCode } from '../helpers/errors.js';
@@ -59,6 +59,32 @@ describe('feedbackQuery: the second pass adds the terms the first hits share', (
 
   it('leaves the query alone when nothing is shared', () => {
     expect(feedbackQuery('dog', ['my dog sleeps', 'a dog barks'], analysis, 5)).toBe('dog');
+  });
+});
+
+describe('questionCore: a question without its scaffolding, for the vector side', () => {
+  it('takes out the question word, the auxiliaries after it, do-support and the question mark', () => {
+    expect(questionCore('What did Melanie paint recently?')).toBe('Melanie paint recently');
+    expect(questionCore("What is Caroline's identity?")).toBe("Caroline's identity");
+    expect(questionCore('How many children does Melanie have?')).toBe('children Melanie have');
+    expect(questionCore('When did Caroline go to the LGBTQ support group?')).toBe('Caroline go to the LGBTQ support group');
+    expect(questionCore('Would Caroline likely pursue writing as a career option?')).toBe('Caroline likely pursue writing as a career option');
+    // Search-engine style, lower case and no question mark: the question word makes it a question.
+    expect(questionCore('what is the most common blood type in sweden')).toBe('the most common blood type in sweden');
+  });
+
+  it('leaves a statement alone, even one that opens with a name that is also an auxiliary', () => {
+    expect(questionCore('I own a Jeep.')).toBe('I own a Jeep.');
+    expect(questionCore('Will did the dishes')).toBe('Will did the dishes');
+    expect(questionCore('melanie paint recently')).toBe('melanie paint recently');
+  });
+
+  it('vectorTexts: keep embeds the question, strip its core, both the two (one when they are the same)', () => {
+    const question = 'What did Melanie paint recently?';
+    expect(vectorTexts(question, { questionWords: 'keep' })).toEqual([question]);
+    expect(vectorTexts(question, { questionWords: 'strip' })).toEqual(['Melanie paint recently']);
+    expect(vectorTexts(question, { questionWords: 'both' })).toEqual([question, 'Melanie paint recently']);
+    expect(vectorTexts('I own a Jeep.', { questionWords: 'both' })).toEqual(['I own a Jeep.']);
   });
 });
 
@@ -188,6 +214,36 @@ describe.each([
     }
   });
 
+  it('questionWords: strip ranks by the question’s core on the vector side, both by the mean of the two vectors, the lexical side as asked', async () => {
+    const world = await openWorld(setup);
+    try {
+      await world.user('alice');
+      const s = await world.session('alice');
+      await world.say('alice', s, ['Melanie: I painted a sunset over the lake last week', 'Caroline: what did you think of the parade?', 'Melanie: the kids loved the museum', 'Caroline: I am reading a book about adoption']);
+      const question = 'What did Melanie paint recently?';
+      const scores = async (query: string, questionWords: 'keep' | 'strip' | 'both'): Promise<Map<string, number>> => {
+        const report = await world.search('alice', query, { mode: 'vector', k: 4, understand: { questionWords } });
+        return new Map(report.hits.map((hit) => [hit.text, hit.scores.vector ?? NaN]));
+      };
+      const asked = await scores(question, 'keep');
+      const stripped = await scores(question, 'strip');
+      expect(stripped).toEqual(await scores('Melanie paint recently', 'keep'));
+      expect(stripped).not.toEqual(asked);
+      // cos(x, (a + b) / |a + b|) = (cos(x, a) + cos(x, b)) / |a + b|: one ratio for every chunk.
+      const both = await scores(question, 'both');
+      const ratios = [...both].map(([text, score]) => ((asked.get(text) as number) + (stripped.get(text) as number)) / score);
+      expect(ratios).toHaveLength(4);
+      for (const ratio of ratios) expect(ratio).toBeCloseTo(ratios[0] as number, 4);
+      expect(ratios[0]).toBeGreaterThan(1);
+      expect(ratios[0]).toBeLessThanOrEqual(2 + 1e-6);
+      // The lexical side reads the question as asked (its stopwords already drop the scaffolding).
+      const lexical = async (questionWords: 'keep' | 'strip'): Promise<string[]> => (await world.search('alice', question, { mode: 'lexical', understand: { questionWords } })).hits.map((hit) => hit.chunkId);
+      expect(await lexical('strip')).toEqual(await lexical('keep'));
+    } finally {
+      await world.close();
+    }
+  });
+
   it('bad understand options are MEMEX_INVALID_INPUT', async () => {
     const world = await openWorld(setup);
     try {
@@ -196,6 +252,7 @@ describe.each([
       await expectCode(world.search('alice', 'x', { understand: { now: 'yesterday' } }), 'MEMEX_INVALID_INPUT');
       await expectCode(world.search('alice', 'x', { understand: { feedbackDocs: 0 } }), 'MEMEX_INVALID_INPUT');
       await expectCode(world.search('alice', 'x', { understand: { speakerDepth: 0.5 } }), 'MEMEX_INVALID_INPUT');
+      await expectCode(world.search('alice', 'x', { understand: { questionWords: 'drop' } as never }), 'MEMEX_INVALID_INPUT');
     } finally {
       await world.close();
     }
