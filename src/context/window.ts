@@ -593,8 +593,12 @@ class TurnReader {
   ) {}
 
   async total(): Promise<number> {
+    return (await this.opened()).total;
+  }
+
+  private async opened(): Promise<{ total: number; run: MessageRun }> {
     this.read ??= await this.recentMessages.newest(this.store, this.userId, this.sessionId);
-    return this.read.total;
+    return this.read;
   }
 
   /** The newest turns while they fit in `room` together (the latest one even when it alone does not). */
@@ -610,8 +614,7 @@ class TurnReader {
 
   /** The `i`-th newest turn (0 is the latest), or null past the oldest. */
   async at(i: number): Promise<Turn | null> {
-    const total = await this.total();
-    const { run } = this.read as { run: MessageRun };
+    const { total, run } = await this.opened();
     while (this.newestFirst.length <= i && this.newestFirst.length < total) {
       const position = total - 1 - this.newestFirst.length;
       if (position < run.from) {

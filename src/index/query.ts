@@ -7,41 +7,12 @@ export { findDates, inRanges, type TimeRange, type QueryDates } from './query-da
 
 /**
  * Query understanding: what `Recall` does to a query before the backends rank it. Each part is a
- * switch of the search options' `understand` (SearchOptionsSchema); the defaults below are the
- * ones bench/quality.ts measured as helping (or not hurting) LoCoMo, MSC and MS MARCO together.
+ * switch of the search options' `understand` (SearchOptionsSchema, where each is described); the
+ * defaults below are the ones bench/quality.ts measured as helping (or not hurting) LoCoMo, MSC and
+ * MS MARCO together. Derived from the schema, so a switch the schema takes is one the defaults set.
  */
-export interface Understanding {
-  /** Dates in the query: boost the chunks written in their range, filter to it, or leave them. */
-  dates: 'boost' | 'filter' | 'off';
-  /** Take the date words out of the lexical query (they match any message that names a month). */
-  stripDates: boolean;
-  /** The boost: a chunk written in range has its score multiplied by `1 + dateWeight`. */
-  dateWeight: number;
-  /** A range also covers this many days after its end: people tell of a thing after it happened. */
-  dateSlackDays: number;
-  /** A second lexical pass with the best terms of the first one's top chunks (pseudo-relevance feedback). */
-  feedback: boolean;
-  /** How many of the first pass's chunks feed the second, and how many terms they add. */
-  feedbackDocs: number;
-  feedbackTerms: number;
-  /** Names in the question (capitalised words past its first): leave them in the lexical query, or take them out. */
-  names: 'keep' | 'drop';
-  /**
-   * A chunk that opens with a speaker's label ("Melanie: ...") naming someone the question names is
-   * what that person said: `boost` multiplies its score by `1 + speakerWeight`, re-ranking the top
-   * `speakerDepth` times `k` hits.
-   */
-  speakers: 'boost' | 'off';
-  speakerWeight: number;
-  speakerDepth: number;
-  /**
-   * What the vector side embeds of a question: `keep` the question as asked; `strip` its scaffolding
-   * (the question word, the auxiliaries, do-support: "What did Melanie paint recently?" embeds as
-   * "Melanie paint recently", see `questionCore`); `both` the mean of the two embeddings. The
-   * lexical side is untouched (its stopwords already drop those words).
-   */
-  questionWords: 'keep' | 'strip' | 'both';
-}
+type UnderstandInput = Omit<NonNullable<ParsedSearchOptions['understand']>, 'now'>;
+export type Understanding = { [K in keyof UnderstandInput]-?: Exclude<UnderstandInput[K], undefined> };
 
 /**
  * Measured with bench/quality.ts --understand-grid (README "Search / Query understanding"): the
@@ -55,8 +26,10 @@ export interface Understanding {
  */
 export const DEFAULT_UNDERSTANDING: Understanding = {
   dates: 'boost',
+  // Date words match any message that names a month.
   stripDates: false,
   dateWeight: 0.5,
+  // People tell of a thing after it happened.
   dateSlackDays: 7,
   feedback: false,
   feedbackDocs: 5,

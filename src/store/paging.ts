@@ -71,7 +71,8 @@ export async function aroundFromRanges(
     before: Array.from({ length: Math.min(at, counts.before) }, (_, i) => at - Math.min(at, counts.before) + i),
     after: Array.from({ length: Math.max(0, Math.min(total - at - 1, counts.after)) }, (_, i) => at + 1 + i),
   });
-  const positions = [...new Set(found.flatMap(({ at }) => [...side(at).before, ...side(at).after]))].sort((a, b) => a - b);
+  const sides = new Map(found.map(({ at }) => [at, side(at)]));
+  const positions = [...new Set([...sides.values()].flatMap(({ before, after }) => [...before, ...after]))].sort((a, b) => a - b);
   const ranges: { start: number; end: number }[] = [];
   for (const at of positions) {
     const last = ranges[ranges.length - 1];
@@ -81,7 +82,7 @@ export async function aroundFromRanges(
   const byPosition = ranges.length > 0 ? await read(ranges) : new Map<number, Message>();
   const messagesAt = (list: number[]): Message[] => list.flatMap((at) => byPosition.get(at) ?? []);
   for (const { id, at } of found) {
-    const { before, after } = side(at);
+    const { before, after } = sides.get(at) as { before: number[]; after: number[] };
     out.set(id, { before: messagesAt(before), after: messagesAt(after) });
   }
   return out;

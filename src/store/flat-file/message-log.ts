@@ -114,11 +114,7 @@ export class MessageLog {
     const end = to < starts.length ? (starts[to] ?? this.size) : this.size;
     const buffer = await readBytes(this.path, begin, end);
     const out: Message[] = [];
-    for (let index = from; index < to; index++) {
-      const relative = (starts[index] ?? 0) - begin;
-      const nl = buffer.indexOf(NEWLINE, relative);
-      out.push(this.parse(buffer.subarray(relative, nl < 0 ? buffer.length : nl), index));
-    }
+    for (let index = from; index < to; index++) out.push(this.parseIn(buffer, begin, starts, index));
     return out;
   }
 
@@ -146,9 +142,7 @@ export class MessageLog {
       const buffer = await readBytes(this.path, begin, endOf(wanted[last] as number));
       for (let i = first; i <= last; i++) {
         const at = wanted[i] as number;
-        const relative = (starts[at] ?? 0) - begin;
-        const nl = buffer.indexOf(NEWLINE, relative);
-        out.set(at, this.parse(buffer.subarray(relative, nl < 0 ? buffer.length : nl), at));
+        out.set(at, this.parseIn(buffer, begin, starts, at));
       }
       first = last + 1;
     }
@@ -323,6 +317,13 @@ export class MessageLog {
     } catch {
       return null;
     }
+  }
+
+  /** The message at position `index`, from `buffer` (the log's bytes from offset `begin`). */
+  private parseIn(buffer: Buffer, begin: number, starts: readonly number[], index: number): Message {
+    const relative = (starts[index] ?? 0) - begin;
+    const nl = buffer.indexOf(NEWLINE, relative);
+    return this.parse(buffer.subarray(relative, nl < 0 ? buffer.length : nl), index);
   }
 
   private parse(bytes: Uint8Array, index: number): Message {
