@@ -63,6 +63,9 @@ const NEIGHBOURS: Neighbours[] =
         return { before: before ?? 0, after: after ?? 0 };
       })
     : [undefined];
+/** `--search '{"contextWeight": 0}'` overrides the config's `search` section for the whole run. */
+const searchArg = process.argv.indexOf('--search');
+const searchOverrides = JSON.parse(searchArg >= 0 ? (process.argv[searchArg + 1] ?? '{}') : '{}') as Record<string, unknown>;
 /** `--data-dir <dir>` keeps the ingested conversations there and reuses them on the next run. */
 const dataDirArg = process.argv.indexOf('--data-dir');
 /** `--sets locomo,msc` (both by default); `--msc-episodes N` (100 by default, as bench/quality.ts). */
@@ -217,7 +220,7 @@ async function ingest(memex: Memex, user: EvidenceSet['users'][number]): Promise
 
 async function evidence(set: EvidenceSet): Promise<string[]> {
   const dataDir = keptDataDir ?? (await mkdtemp(join(tmpdir(), 'memex-bench-context-')));
-  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, onWarning: () => undefined });
+  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, config: { search: searchOverrides }, onWarning: () => undefined });
   const scores = new Map<string, number[]>();
   const parts = new Map<string, { recent: number; summary: number; memories: number; tokens: number }>();
   const times = new Map<string, number[]>();
@@ -332,7 +335,7 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
 
 async function latency(): Promise<string[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-context-'));
-  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, onWarning: () => undefined });
+  const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, config: { search: searchOverrides }, onWarning: () => undefined });
   await memex.users.create({ id: 'u' });
   const session = await memex.sessions.create('u');
   const turns = [...new Set(sessions.map((s) => s.conversation))].flatMap((c) => conversationMessages(c)).map(({ role, content }) => ({ role, content }));

@@ -201,7 +201,7 @@ rows.forEach((row, i) => {
   list.push({ id: row.id, v: Float32Array.from(embedded.rows[i] as number[]) });
   vectorsBySession.set(row.session, list);
 });
-const settings = { rrfK: config.search.rrfK, vectorWeight: config.search.vectorWeight, lexicalWeight: config.search.lexicalWeight, unrelatedCosine: config.search.unrelatedCosine };
+const settings = { rrfK: config.search.rrfK, vectorWeight: config.search.vectorWeight, lexicalWeight: config.search.lexicalWeight, contextWeight: config.search.contextWeight, unrelatedCosine: config.search.unrelatedCosine };
 const sums = { flatLexical: 0, flatUserLexical: 0, pgLexical: 0, flatHybrid: 0, pgHybrid: 0 };
 const evidence = (ids: string[], refs: string[]): number => refs.filter((ref) => ids.includes(ref)).length / refs.length;
 for (const [i, question] of evidenceQuestions.entries()) {

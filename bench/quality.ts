@@ -31,20 +31,21 @@
  * writes each query's lists with their scores as JSON.
  *
  *   npx tsx bench/quality.ts [--grid] [--json] [--data-dir DIR] [--msc-episodes N] [--search '{"vectorWeight": 0.25, "rrfK": 5}']
- *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']] [--context-grid [--context-msmarco previous]] [--question-grid]
+ *       [--understand '{"dates": "boost"}'] [--understand-grid [--understand-only 'PREFIX|...']] [--context-grid] [--question-grid]
  *
  * `--understand` asks every measured search for query understanding (src/index/query.ts), read
  * against each user's asking time (a day after their last message); `--understand-grid` measures
  * each of its switches, and its constants' neighbours, against all off: hybrid on the three sets,
  * LoCoMo by category and on the questions that name a date, and LoCoMo's hybrid latency.
  *
- * `--context-grid` and `--question-grid` replay the default hybrid search (fusion, date and speaker
- * boosts) over an exact scan of the stored vectors, with other vector rankings: contextual vectors
- * (each chunk embedded with the chunk before it in its session, in this process only; a third RRF
- * list, or in place of the turn's vector, or the better of the two cosines; `--context-msmarco
- * previous` gives MS MARCO passages the previous passage too, default their own vector), and the
- * question embedded without its scaffolding (`understand.questionWords`), alone, averaged or the
- * better cosine. Each prints LoCoMo by category, MSC and MS MARCO, and the embedding cost.
+ * `--context-grid` measures the contextual list (src/index/turn-context.ts) through memex.search at
+ * other weights (`contextWeight`) and coherence thresholds (`contextCoherence`), each around the
+ * default with the other at its default, with LoCoMo's hybrid latency timed in turn with the list off.
+ *
+ * `--question-grid` replays the default hybrid search (fusion with the contextual list, date and
+ * speaker boosts) over an exact scan of the stored vectors, with the question embedded without its
+ * scaffolding (`understand.questionWords`), alone, averaged or the better cosine; it prints LoCoMo
+ * by category, MSC and MS MARCO.
  *
  * Ingesting the sets takes a few minutes on two cores (the MS MARCO passages are long); the grid
  * about five more. `--data-dir` keeps the ingested data (and reuses it when it is already there,
@@ -58,6 +59,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
 import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
+import { COHERENCE_ROWS, contextList, isConversation, messageOfChunk, type ContextRow } from '../src/index/turn-context.js';
 import { DEFAULT_UNDERSTANDING, findDates, inRanges, namesIn, questionCore, speakerOf } from '../src/index/query.js';
 import { processTerm, tokenize } from '../src/core/index.js';
 import { lexicalRelevance, vectorRelevance } from '../src/index/fuse.js';
@@ -90,14 +92,12 @@ const searchOverrides = JSON.parse(option('--search') ?? '{}') as Record<string,
 const understandFlag = JSON.parse(option('--understand') ?? 'null') as Understand | null;
 /** Measure query understanding's switches one by one (hybrid, all three sets, LoCoMo by category, latency). */
 const runUnderstandGrid = flag('--understand-grid');
-/** Replay contextual vectors (each turn embedded with the turn before it) as a third ranking, or in place of the turn's (issue 20). */
+/** Measure the contextual list (src/index/turn-context.ts) at other weights and coherence thresholds, through memex.search (issue 20). */
 const runContextGrid = flag('--context-grid');
 /** Replay the vector side with the question's scaffolding taken out, alone, averaged or the better cosine (issue 20). */
 const runQuestionGrid = flag('--question-grid');
-/** `--context-msmarco previous`: MS MARCO passages get the previous passage of their session as context too (default `self`: their own vector). */
-const contextMsmarco = option('--context-msmarco') === 'previous' ? 'previous' : 'self';
 /** The vector replays need every chunk's stored vector, its session and time. */
-const wantVectors = runContextGrid || runQuestionGrid;
+const wantVectors = runQuestionGrid;
 /** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
 const mscEpisodes = Number(option('--msc-episodes') ?? 100);
 /** MSC episodes a user holds (`--msc-per-user`): 10 give ~370 turns a user, near LoCoMo's ~590. */
@@ -815,11 +815,12 @@ const UNDERSTAND_GRID: { name: string; understand: Understand }[] = [
   { name: 'dates boost, slack 0 d', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateSlackDays: 0 } },
   { name: 'dates boost, slack 30 d', understand: { ...ALL_OFF, dates: 'boost', stripDates: false, dateSlackDays: 30 } },
   { name: 'dates filter (slack 7 d)', understand: { ...ALL_OFF, dates: 'filter', stripDates: false } },
-  { name: 'feedback (5 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true } },
+  { name: 'feedback (5 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 5 } },
   { name: 'feedback (3 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 3 } },
   { name: 'feedback (10 chunks, 5 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 10 } },
-  { name: 'feedback (5 chunks, 10 terms)', understand: { ...ALL_OFF, feedback: true, feedbackTerms: 10 } },
-  { name: 'feedback (5 chunks, 3 terms)', understand: { ...ALL_OFF, feedback: true, feedbackTerms: 3 } },
+  { name: 'feedback (5 chunks, 10 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 5, feedbackTerms: 10 } },
+  { name: 'feedback (5 chunks, 3 terms)', understand: { ...ALL_OFF, feedback: true, feedbackDocs: 5, feedbackTerms: 3 } },
+  { name: "feedback 'documents' (10 chunks, 5 terms: the default), alone", understand: { ...ALL_OFF, feedback: 'documents' } },
   { name: 'names dropped from the lexical query', understand: { ...ALL_OFF, names: 'drop' } },
   { name: 'speakers boost (weight 0.5, depth 2k)', understand: { ...ALL_OFF, speakers: 'boost' } },
   { name: 'speakers boost, weight 0.25', understand: { ...ALL_OFF, speakers: 'boost', speakerWeight: 0.25 } },
@@ -872,6 +873,49 @@ async function understandGrid(): Promise<UnderstandPoint[]> {
 
 const understandResult = runUnderstandGrid ? await understandGrid() : null;
 
+// ---------------------------------------------------------------- context from the turn before (src/index/turn-context.ts)
+
+interface ContextPoint {
+  name: string;
+  options: Pick<SearchOptions, 'contextWeight' | 'contextCoherence'>;
+  quality: Quality;
+  categories: Categories;
+  /** Hybrid p50 over the LoCoMo questions, ms, query embedding included; and without the list (contextWeight 0), timed in turn. */
+  p50: number;
+  offP50: number;
+}
+
+/** The contextual list's weight and coherence threshold, each around the default with the other at its default, through memex.search. */
+async function contextGrid(): Promise<ContextPoint[]> {
+  const { contextWeight, contextCoherence } = search;
+  const settings: { name: string; options: ContextPoint['options'] }[] = [
+    { name: 'no contextual list (weight 0)', options: { contextWeight: 0 } },
+    ...[0.25, 0.5, 0.75, 1].map((w) => ({ name: `weight ${w}, coherence ${contextCoherence}`, options: { contextWeight: w } })),
+    ...[-1, 0.3, 0.5, 0.6].map((c) => ({ name: `weight ${contextWeight}, coherence ${c === -1 ? '-1 (every session)' : c}`, options: { contextCoherence: c } })),
+  ];
+  const points: ContextPoint[] = [];
+  for (const { name, options } of settings) {
+    progress(`context grid: ${name} ...`);
+    const { quality, categories } = await measure(options);
+    const ms: number[] = [];
+    const offMs: number[] = [];
+    for (const query of queries.locomo) {
+      for (const [list, extra] of [
+        [ms, options],
+        [offMs, { contextWeight: 0 }],
+      ] as const) {
+        const start = performance.now();
+        await memex.search(query.user, fresh(query), { k: 10, ...understandingFor(query, understandFlag), ...extra });
+        list.push(performance.now() - start);
+      }
+    }
+    points.push({ name, options, quality, categories, p50: percentile(ms, 50), offP50: percentile(offMs, 50) });
+  }
+  return points;
+}
+
+const contextResult = runContextGrid ? await contextGrid() : null;
+
 // ---------------------------------------------------------------- vector-side replays (issue 20)
 
 /**
@@ -911,6 +955,63 @@ function replayDefaults(query: Query, lists: readonly RankedList[]): string[] {
     .sort((a, b) => b.score - a.score || a.i - b.i)
     .slice(0, k)
     .map((hit) => hit.id);
+}
+
+/**
+ * The contextual list (src/index/turn-context.ts) replayed from exact cosines, as the backends build
+ * it from the vector list: the best `candidates` rows by `scores` and the row after each, those in a
+ * conversation (the session's last COHERENCE_ROWS rows judged by `isConversation`) with a row before
+ * them, ranked by `contextList`. Every stored row here is a message chunk.
+ */
+interface ContextShape {
+  /** Index of the row before in its session, or -1. */
+  previous: Int32Array;
+  /** Cosine of each row to the row before it (NaN without one). */
+  pair: Float64Array;
+  /** Whether each row's session is a conversation at `search.contextCoherence`. */
+  conversation: Uint8Array;
+}
+const contextShapes = new Map<string, ContextShape>();
+function contextShapeOf(user: string): ContextShape {
+  const known = contextShapes.get(user);
+  if (known) return known;
+  const { chunkIds, sessions, vectors } = chunksOf.get(user) as UserChunks;
+  const n = chunkIds.length;
+  const previous = new Int32Array(n).fill(-1);
+  const pair = new Float64Array(n).fill(NaN);
+  for (let i = 1; i < n; i++) {
+    if (sessions[i - 1] !== sessions[i]) continue;
+    previous[i] = i - 1;
+    pair[i] = cosines(vectors[i] as Float32Array, [vectors[i - 1] as Float32Array])[0] as number;
+  }
+  const conversation = new Uint8Array(n);
+  for (let start = 0; start < n; ) {
+    let end = start;
+    while (end < n && sessions[end] === sessions[start]) end++;
+    const pairs: number[] = [];
+    for (let i = Math.max(start + 1, end - COHERENCE_ROWS); i < end; i++) {
+      if (messageOfChunk(chunkIds[i] as string) !== messageOfChunk(chunkIds[i - 1] as string)) pairs.push(pair[i] as number);
+    }
+    conversation.fill(isConversation(pairs, search.contextCoherence) ? 1 : 0, start, end);
+    start = end;
+  }
+  const shape = { previous, pair, conversation };
+  contextShapes.set(user, shape);
+  return shape;
+}
+function contextIds(user: string, scores: Float64Array): string[] {
+  const { previous, pair, conversation } = contextShapeOf(user);
+  const { chunkIds, sessions } = chunksOf.get(user) as UserChunks;
+  const top = [...scores.keys()].sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, configured.candidates);
+  const pool = new Set(top);
+  for (const i of top) if (i + 1 < scores.length && sessions[i + 1] === sessions[i]) pool.add(i + 1);
+  const rows: ContextRow<string>[] = [];
+  for (const i of pool) {
+    const before = previous[i] as number;
+    if (before < 0 || !conversation[i]) continue;
+    rows.push({ key: chunkIds[i] as string, own: scores[i] as number, previous: scores[before] as number, pair: pair[i] as number });
+  }
+  return contextList(rows, configured.candidates).map((row) => row.key);
 }
 
 /** Cosine of `vector` (unit length) to each row. */
@@ -974,8 +1075,6 @@ function pointOf(name: string, rank: (query: Query) => string[]): VectorPoint {
 interface VectorReplays {
   /** Top-10 refs of the baseline replay equal to memex.search's (defaults with `questionWords: 'keep'`, asked a day after), share of queries. */
   agreement: number;
-  /** `embedded` contextual texts (`chars` long in all) beside the `turns` chunks (`turnChars`) of the users that got them, and the time embedding them took. */
-  context: { points: VectorPoint[]; embedded: number; embedMs: number; chars: number; turns: number; turnChars: number } | null;
   question: { points: VectorPoint[]; changed: Record<DatasetName, number>; examples: { asked: string; core: string }[] } | null;
 }
 
@@ -996,7 +1095,8 @@ async function vectorReplays(): Promise<VectorReplays> {
   for (const query of all) turnCos.set(query, cosines(asked.get(query.text) as Float32Array, (chunksOf.get(query.user) as UserChunks).vectors));
   const lexical = (query: Query): RankedList => ({ ids: lexicalOf.get(query) ?? [], weight: configured.lexicalWeight });
   const byScores = (query: Query, scores: Float64Array, weight = configured.vectorWeight): RankedList => ({ ids: rankBy(query.user, scores), weight });
-  const baseline = (query: Query): string[] => replayDefaults(query, [byScores(query, turnCos.get(query) as Float64Array), lexical(query)]);
+  const context = (query: Query, scores: Float64Array): RankedList => ({ ids: contextIds(query.user, scores), weight: search.contextWeight });
+  const baseline = (query: Query): string[] => replayDefaults(query, [byScores(query, turnCos.get(query) as Float64Array), context(query, turnCos.get(query) as Float64Array), lexical(query)]);
 
   // The replay against memex.search itself (its defaults but the question embedded as asked, which
   // every ranking here compares with; asked when the replay asks).
@@ -1009,48 +1109,6 @@ async function vectorReplays(): Promise<VectorReplays> {
   }
   const agreement = same / all.length;
   const base = pointOf(`turn vectors ${configured.vectorWeight} + BM25 ${configured.lexicalWeight} (the hybrid search replayed, question as asked)`, baseline);
-
-  let context: VectorReplays['context'] = null;
-  if (runContextGrid) {
-    // The previous chunk of the same session, then this one: an answer turn with the question it answers.
-    const contextText = new Map<string, string>();
-    let turnChars = 0;
-    let turns = 0;
-    for (const [user, chunks] of chunksOf) {
-      if (user === MSMARCO_USER && contextMsmarco === 'self') continue;
-      chunks.chunkIds.forEach((id, i) => {
-        turns++;
-        turnChars += (chunks.texts[i] as string).length;
-        if (i === 0 || chunks.sessions[i - 1] !== chunks.sessions[i]) return;
-        contextText.set(id, `${chunks.texts[i - 1] as string}\n${chunks.texts[i] as string}`);
-      });
-    }
-    progress(`vector replays: embedding ${contextText.size} contextual texts ...`);
-    const start = performance.now();
-    const embedded = await embedTexts(contextText.values());
-    const embedMs = performance.now() - start;
-    const chars = [...contextText.values()].reduce((n, text) => n + text.length, 0);
-    const contextRows = new Map<string, Float32Array[]>();
-    for (const [user, chunks] of chunksOf) contextRows.set(user, chunks.chunkIds.map((id, i) => embedded.get(contextText.get(id) ?? '\u0000') ?? (chunks.vectors[i] as Float32Array)));
-    const ctxCos = new Map<Query, Float64Array>();
-    for (const query of all) ctxCos.set(query, cosines(asked.get(query.text) as Float32Array, contextRows.get(query.user) as Float32Array[]));
-    const turn = (q: Query): Float64Array => turnCos.get(q) as Float64Array;
-    const ctx = (q: Query): Float64Array => ctxCos.get(q) as Float64Array;
-    const points = [base];
-    for (const weight of [0.1, 0.25, 0.5, 1]) {
-      progress(`vector replays: contextual vectors as a third list, weight ${weight} ...`);
-      points.push(pointOf(`+ contextual vectors as a third list, weight ${weight}`, (q) => replayDefaults(q, [byScores(q, turn(q)), lexical(q), byScores(q, ctx(q), weight)])));
-    }
-    points.push(pointOf(`contextual vectors instead of turn vectors (${configured.vectorWeight})`, (q) => replayDefaults(q, [byScores(q, ctx(q)), lexical(q)])));
-    for (const weight of [0.15, configured.vectorWeight, 0.5]) {
-      progress(`vector replays: max(cos turn, cos context), weight ${weight} ...`);
-      points.push(pointOf(`max(cos turn, cos context) instead of turn vectors, weight ${weight}`, (q) => replayDefaults(q, [byScores(q, elementMax(turn(q), ctx(q)), weight), lexical(q)])));
-    }
-    points.push(pointOf('vector alone: turn vectors (no fusion, no boosts)', (q) => rankBy(q.user, turn(q), 20)));
-    points.push(pointOf('vector alone: contextual vectors', (q) => rankBy(q.user, ctx(q), 20)));
-    points.push(pointOf('vector alone: max(cos turn, cos context)', (q) => rankBy(q.user, elementMax(turn(q), ctx(q)), 20)));
-    context = { points, embedded: contextText.size, embedMs, chars, turns, turnChars };
-  }
 
   let question: VectorReplays['question'] = null;
   if (runQuestionGrid) {
@@ -1072,7 +1130,7 @@ async function vectorReplays(): Promise<VectorReplays> {
     const both = memo((q) => cosines(meanOf([askedVector(q), coreVector(q)]), rows(q)));
     const content = memo((q) => cosines(contentVector(q), rows(q)));
     const contentMean = memo((q) => cosines(meanOf([askedVector(q), contentVector(q)]), rows(q)));
-    const fused = (scores: (q: Query) => Float64Array, weight = configured.vectorWeight) => (q: Query) => replayDefaults(q, [byScores(q, scores(q), weight), lexical(q)]);
+    const fused = (scores: (q: Query) => Float64Array, weight = configured.vectorWeight) => (q: Query) => replayDefaults(q, [byScores(q, scores(q), weight), context(q, scores(q)), lexical(q)]);
     const points = [
       base,
       pointOf('stripped question (questionWords strip)', fused(stripped)),
@@ -1091,15 +1149,15 @@ async function vectorReplays(): Promise<VectorReplays> {
     const examples = [...queries.locomo.slice(0, 3), ...queries.msmarco.slice(0, 2), ...queries.msc.slice(0, 1)].map((q) => ({ asked: q.text, core: questionCore(q.text) }));
     question = { points, changed, examples };
   }
-  return { agreement, context, question };
+  return { agreement, question };
 }
 
 const vectorResult = wantVectors ? await vectorReplays() : null;
 const vectorJson = (): unknown => {
   if (!vectorResult) return null;
   const plain = (points: VectorPoint[]): unknown => points.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) }));
-  const { context, question } = vectorResult;
-  return { ...vectorResult, context: context && { ...context, points: plain(context.points) }, question: question && { ...question, points: plain(question.points) } };
+  const { question } = vectorResult;
+  return { ...vectorResult, question: question && { ...question, points: plain(question.points) } };
 };
 
 await memex.close();
@@ -1124,7 +1182,7 @@ const counts = {
 const categories = Object.fromEntries(Object.entries(measured).map(([mode, m]) => [mode, Object.fromEntries(m.categories)]));
 
 if (asJson) {
-  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, vectorReplays: vectorJson() }, null, 2));
+  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, contextGrid: contextResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, vectorReplays: vectorJson() }, null, 2));
 } else {
   const f3 = (n: number): string => n.toFixed(3);
   const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -1199,6 +1257,15 @@ if (asJson) {
   }
   if (understandFlag) console.log(`\n(every search above with understand ${JSON.stringify(understandFlag)})`);
 
+  if (contextResult) {
+    console.log();
+    console.log('### Context from the turn before (hybrid through memex.search; src/index/turn-context.ts)');
+    console.log();
+    console.log(row(['contextual list', ...HEADLINE.map(([, , label]) => label), ...[1, 2, 3, 4].map((c) => `LoCoMo cat ${c} R@10`), 'LoCoMo p50 ms', 'weight 0 p50 ms (in turn)']));
+    console.log(row(['---', ...HEADLINE.map(() => '---:'), ...[1, 2, 3, 4].map(() => '---:'), '---:', '---:']));
+    for (const p of contextResult) console.log(row([p.name, ...headline(p.quality).map(f3), ...[1, 2, 3, 4].map((c) => f3(p.categories.get(c)?.recall10 ?? NaN)), ms(p.p50), ms(p.offP50)]));
+  }
+
   if (vectorResult) {
     const pct = (n: number): string => `${(n * 100).toFixed(1)}%`;
     const cells = (p: VectorPoint): string[] => [
@@ -1216,17 +1283,7 @@ if (asJson) {
     };
     console.log();
     console.log(`### Vector-side replays (default hybrid and boosts replayed over an exact scan of the stored vectors, the question embedded as asked; top 10 = memex.search with questionWords keep on ${pct(vectorResult.agreement)} of queries)`);
-    const { context, question } = vectorResult;
-    if (context) {
-      console.log();
-      console.log(
-        `Contextual vectors: "previous chunk of the session\\n this chunk", ${context.embedded} texts embedded (${(context.chars / 1e6).toFixed(2)} M characters) beside ${context.turns} chunks (${(context.turnChars / 1e6).toFixed(2)} M) ` +
-          `in ${(context.embedMs / 1000).toFixed(1)} s; MS MARCO passages: ${contextMsmarco === 'self' ? 'their own vector (no context)' : 'the previous passage of their session'}.`,
-      );
-      console.log();
-      header('ranking');
-      for (const p of context.points) console.log(row([p.name, ...cells(p)]));
-    }
+    const { question } = vectorResult;
     if (question) {
       console.log();
       console.log(`Question words on the vector side: questionCore changes ${question.changed.locomo} LoCoMo, ${question.changed.msc} MSC and ${question.changed.msmarco} MS MARCO queries, e.g.:`);

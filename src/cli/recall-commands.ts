@@ -76,7 +76,7 @@ export function registerRecallCommands(program: Command, contextOf: ContextOf): 
     .addOption(new Option('--recency <days>', 'favour recent messages: the half-life of the boost, in days').argParser(positive))
     .addOption(new Option('--where <json>', 'only messages whose metadata match this filter (equality, $in, $gt/$gte/$lt/$lte, $ne, $exists, $and/$or)').argParser(whereJson))
     .addOption(new Option('--min-relevance <x>', "leave out chunks whose relevance (0-1, comparable across queries) is below x; the query's only word match stays").argParser(fraction))
-    .option('--feedback', 'a second lexical pass with the words the first hits share (pseudo-relevance feedback): helps document collections, not chats')
+    .option('--feedback', "a second lexical pass with the words the first hits share (pseudo-relevance feedback) on every query; by default it runs only where the hits are documents, not chats")
     .addHelpText('after', '\nExamples:\n  memex search "when is the Lisbon trip"\n  memex search -k 5 --mode lexical -s <session-id> invoice number\n  memex --json search --recency 30 "what did I decide about the database"')
     .action(async (words: string[], flags: SearchFlags, command: Command) => {
       const ctx = contextOf(command);

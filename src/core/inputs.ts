@@ -334,11 +334,16 @@ export const SearchOptionsSchema = z.strictObject({
   rrfK: z.number().int().min(1).max(1000).optional(),
   vectorWeight: z.number().min(0).max(10).optional(),
   lexicalWeight: z.number().min(0).max(10).optional(),
+  /** The contextual list's weight in hybrid fusion (config `search.contextWeight`); 0 leaves it out. */
+  contextWeight: z.number().min(0).max(10).optional(),
+  /** Which sessions count as conversations for that list (config `search.contextCoherence`). */
+  contextCoherence: z.number().min(-1).max(1).optional(),
   /**
    * A relevance floor on the cosine similarity (-1 to 1) of a chunk's embedding to the query's, for
    * the chunks only the vector search found: a chunk that shares a word with the query (a BM25
    * match, in `hybrid` or `lexical` mode) is kept on that evidence, and one found by meaning alone
-   * goes when its cosine is below the floor. So `lexical` mode ignores it, and in `vector` mode it
+   * goes when its cosine (the better of its own and its contextual one, in `hybrid`) is below the
+   * floor. So `lexical` mode ignores it, and in `vector` mode it
    * applies to every chunk. The floor is on the cosine, not on `score`, because the cosine is the
    * only absolute scale here: a hybrid score is a reciprocal rank fusion, which depends only on
    * ranks (the best chunk scores the same whether it answers the query or is noise), and a BM25
@@ -353,7 +358,10 @@ export const SearchOptionsSchema = z.strictObject({
    * then (`boost`: score times `1 + dateWeight`, a range reaching `dateSlackDays` past its end) or
    * keeps only them (`filter`); `stripDates` takes the date words out of the lexical query;
    * `feedback` runs a second lexical pass with `feedbackTerms` terms the first pass's top
-   * `feedbackDocs` chunks share; `names: 'drop'` takes capitalised names out of the lexical query;
+   * `feedbackDocs` chunks share (`true`: every query, from a first lexical pass; `documents`, the
+   * default: only when most of the search's top `feedbackDocs` hits are in sessions that are not
+   * conversations, `search.contextCoherence`, searching again with the terms they share);
+   * `names: 'drop'` takes capitalised names out of the lexical query;
    * `speakers: 'boost'` lifts chunks that open with the label of a speaker the question names
    * ("Melanie: ..."), by `1 + speakerWeight`, among the top `speakerDepth` times `k`;
    * `questionWords` is what the vector side embeds of a question: as asked (`keep`), without its
@@ -366,7 +374,7 @@ export const SearchOptionsSchema = z.strictObject({
       stripDates: z.boolean().optional(),
       dateWeight: z.number().min(0).max(10).optional(),
       dateSlackDays: z.number().min(0).max(366).optional(),
-      feedback: z.boolean().optional(),
+      feedback: z.union([z.boolean(), z.literal('documents')]).optional(),
       feedbackDocs: z.number().int().min(1).max(50).optional(),
       feedbackTerms: z.number().int().min(1).max(50).optional(),
       names: z.enum(['keep', 'drop']).optional(),

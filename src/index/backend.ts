@@ -17,6 +17,11 @@ import type { Chunk, ChunkSource, Config, EmbeddingModel, ImportSource, ParsedSe
 export interface SearchBackend {
   /** One user's best chunks for a query; the options are already validated (SearchOptionsSchema). */
   search(userId: string, query: SearchQuery, options: ParsedSearchOptions): Promise<SearchReport>;
+  /**
+   * Which of the user's sessions are conversations, whose consecutive messages follow on from each
+   * other at `coherence` (turn-context.ts `isConversation`); a session not found is none.
+   */
+  conversations(userId: string, sessionIds: readonly string[], options: BackendOptions & { coherence: number }): Promise<Set<string>>;
   /** Brings what the backend keeps for the user up to date now, and says what it holds. */
   prepare(userId: string, options: BackendOptions): Promise<IndexStatus>;
   /** Builds what the backend keeps for the user again from the stored rows. */
@@ -75,7 +80,8 @@ export interface SearchHit {
   /**
    * How well the chunk matches the query, in [0, 1] and comparable across queries (unlike `score`,
    * which in hybrid mode comes from ranks): the larger of the lexical match's share of the query's
-   * ideal BM25 score and the cosine's place above what unrelated text scores (fuse.ts `relevance`).
+   * ideal BM25 score and the cosine's place above what unrelated text scores (the better of the
+   * chunk's own cosine and its contextual one; fuse.ts `relevance`).
    * What `minRelevance` floors.
    */
   relevance: number;
@@ -83,6 +89,13 @@ export interface SearchHit {
     /** Cosine similarity to the query; null when the vector search did not return this chunk. */
     vector: number | null;
     vectorRank: number | null;
+    /**
+     * Cosine to the query of the chunk read with the turn before it (its unit-length sum with that
+     * turn's vector), and its rank in that list; null when not in it, or when the chunk's session is
+     * not a conversation whose turns follow on from each other (turn-context.ts).
+     */
+    context: number | null;
+    contextRank: number | null;
     /**
      * The lexical score (BM25+, the same on both backends); null when the chunk shares no word with
      * the query (or was ranked too deep).
@@ -112,6 +125,8 @@ export interface SearchSettings {
   rrfK: number;
   vectorWeight: number;
   lexicalWeight: number;
+  contextWeight: number;
+  contextCoherence: number;
   candidates: number;
   unrelatedCosine: number;
 }
@@ -125,6 +140,8 @@ export function searchSettings(config: Pick<Config, 'index' | 'search'>): Search
     rrfK: search.rrfK,
     vectorWeight: search.vectorWeight,
     lexicalWeight: search.lexicalWeight,
+    contextWeight: search.contextWeight,
+    contextCoherence: search.contextCoherence,
     candidates: search.candidates,
     unrelatedCosine: search.unrelatedCosine,
   };

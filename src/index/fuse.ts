@@ -13,6 +13,12 @@ export interface Candidate<R> {
   /** Cosine to the query, and 1-based rank in the vector list; null when not in it. */
   vector: number | null;
   vectorRank: number | null;
+  /**
+   * Cosine of the query to the chunk read with the turn before it (turn-context.ts), and 1-based
+   * rank in that list; null when not in it (or when the chunk's session gives no context).
+   */
+  context: number | null;
+  contextRank: number | null;
   /** Lexical score and 1-based rank in the lexical list; null when not in it. */
   lexical: number | null;
   lexicalRank: number | null;
@@ -43,6 +49,16 @@ export class CandidateSet<K extends string | number, R> {
     }
   }
 
+  /** The contextual list (turn-context.ts), best first. */
+  addContext(hits: Iterable<{ key: K; score: number }>): void {
+    let rank = 0;
+    for (const hit of hits) {
+      const candidate = this.entry(hit.key);
+      candidate.context = hit.score;
+      candidate.contextRank = ++rank;
+    }
+  }
+
   /** The lexical list, best first, and the query's ideal lexical score (lexical.ts `idealScore`). */
   addLexical(hits: Iterable<{ key: K; score: number }>, ideal: number): void {
     let rank = 0;
@@ -62,7 +78,7 @@ export class CandidateSet<K extends string | number, R> {
     let candidate = this.byKey.get(key);
     if (!candidate) {
       const { ref, order, createdAt } = this.describe(key);
-      candidate = { ref, order, vector: null, vectorRank: null, lexical: null, lexicalRank: null, lexicalRelevance: 0, createdAt, score: 0, recency: 1, relevance: 0 };
+      candidate = { ref, order, vector: null, vectorRank: null, context: null, contextRank: null, lexical: null, lexicalRank: null, lexicalRelevance: 0, createdAt, score: 0, recency: 1, relevance: 0 };
       this.byKey.set(key, candidate);
     }
     return candidate;
@@ -92,11 +108,12 @@ export function candidateDepth(options: ParsedSearchOptions, settings: Pick<Sear
 /**
  * The relevance floor, for what only the vector search found: a candidate that shares a word with
  * the query (a lexical match) is kept on that evidence; one found by meaning alone goes when its
- * cosine to the query is below `minScore`. The vector list is ordered by cosine, so when fewer than
- * `k` of it pass, no row beyond its depth would have.
+ * cosine to the query is below `minScore` (the better of its own cosine and its contextual one: a
+ * chunk found through the turn before it is judged by that). The vector list is ordered by cosine,
+ * so when fewer than `k` of it pass, no row beyond its depth would have.
  */
 function dropBelow<R>(candidates: Candidate<R>[], minScore: number): Candidate<R>[] {
-  return candidates.filter((candidate) => candidate.lexical !== null || (candidate.vector ?? -Infinity) >= minScore);
+  return candidates.filter((candidate) => candidate.lexical !== null || Math.max(candidate.vector ?? -Infinity, candidate.context ?? -Infinity) >= minScore);
 }
 
 /**
@@ -118,20 +135,22 @@ export function vectorRelevance(cosine: number, unrelated: number): number {
   return Math.min(1, Math.max(0, (cosine - unrelated) / (1 - unrelated)));
 }
 
-/** A candidate's relevance (SearchHit `relevance`): the better of the two sides' evidence. */
-export function relevance(candidate: Pick<Candidate<unknown>, 'lexicalRelevance' | 'vector'>, unrelated: number): number {
-  return Math.max(candidate.lexicalRelevance, candidate.vector === null ? 0 : vectorRelevance(candidate.vector, unrelated));
+/** A candidate's relevance (SearchHit `relevance`): the best of the lists' evidence (the contextual cosine read as a cosine). */
+export function relevance(candidate: Pick<Candidate<unknown>, 'lexicalRelevance' | 'vector' | 'context'>, unrelated: number): number {
+  const cosine = Math.max(candidate.vector ?? -Infinity, candidate.context ?? -Infinity);
+  return Math.max(candidate.lexicalRelevance, cosine === -Infinity ? 0 : vectorRelevance(cosine, unrelated));
 }
 
 /**
  * Scores and orders the candidates: the floors, then the score of the mode (cosine for `vector`, the
- * lexical score for `lexical`, weighted reciprocal rank fusion for `hybrid`), then recency, best
+ * lexical score for `lexical`, weighted reciprocal rank fusion of the vector, contextual and lexical
+ * lists for `hybrid`), then recency, best
  * first, ties by `order`.
  */
 export function rank<R>(
   candidates: Candidate<R>[],
   options: ParsedSearchOptions,
-  settings: Pick<SearchSettings, 'rrfK' | 'vectorWeight' | 'lexicalWeight' | 'unrelatedCosine'>,
+  settings: Pick<SearchSettings, 'rrfK' | 'vectorWeight' | 'lexicalWeight' | 'contextWeight' | 'unrelatedCosine'>,
 ): Candidate<R>[] {
   const { mode } = options;
   for (const candidate of candidates) candidate.relevance = relevance(candidate, settings.unrelatedCosine);
@@ -140,13 +159,16 @@ export function rank<R>(
   const rrfK = options.rrfK ?? settings.rrfK;
   const vectorWeight = options.vectorWeight ?? settings.vectorWeight;
   const lexicalWeight = options.lexicalWeight ?? settings.lexicalWeight;
+  const contextWeight = options.contextWeight ?? settings.contextWeight;
   const now = options.recency?.now ? Date.parse(options.recency.now) : Date.now();
   for (const candidate of kept) {
     if (mode === 'vector') candidate.score = candidate.vector ?? 0;
     else if (mode === 'lexical') candidate.score = candidate.lexical ?? 0;
     else {
       candidate.score =
-        (candidate.vectorRank ? vectorWeight / (rrfK + candidate.vectorRank) : 0) + (candidate.lexicalRank ? lexicalWeight / (rrfK + candidate.lexicalRank) : 0);
+        (candidate.vectorRank ? vectorWeight / (rrfK + candidate.vectorRank) : 0) +
+        (candidate.contextRank ? contextWeight / (rrfK + candidate.contextRank) : 0) +
+        (candidate.lexicalRank ? lexicalWeight / (rrfK + candidate.lexicalRank) : 0);
     }
     if (options.recency) {
       const { halfLifeDays, weight } = options.recency;

@@ -17,8 +17,10 @@ export type Understanding = { [K in keyof UnderstandInput]-?: Exclude<Understand
 /**
  * Measured with bench/quality.ts --understand-grid (README "Search / Query understanding"): the
  * date boost and the speaker boost each raise LoCoMo and leave MSC and MS MARCO as they were, at
- * every weight and slack of their grid; stripping the date words, the date filter, feedback and
- * dropping names each cost LoCoMo or MSC, so they stay off (feedback does raise MS MARCO's nDCG@10).
+ * every weight and slack of their grid; stripping the date words, the date filter and dropping
+ * names each cost LoCoMo or MSC, so they stay off. Pseudo-relevance feedback raises MS MARCO's
+ * nDCG@10 and costs LoCoMo and MSC: it runs where the search's top hits are documents (file chunks,
+ * or sessions that are not conversations: turn-context.ts), which leaves both chat sets as they were.
  * Embedding the question with and without its scaffolding and taking the mean (`questionWords:
  * 'both'`) raises every LoCoMo category a little and leaves MSC (no question among its queries) and
  * MS MARCO as they were (`--question-grid`, README), but the second text in the query's model call
@@ -31,8 +33,10 @@ export const DEFAULT_UNDERSTANDING: Understanding = {
   dateWeight: 0.5,
   // People tell of a thing after it happened.
   dateSlackDays: 7,
-  feedback: false,
-  feedbackDocs: 5,
+  // Where the hits are documents, not conversations: it raises MS MARCO and would cost LoCoMo and MSC.
+  feedback: 'documents',
+  // RM3's usual ten feedback documents.
+  feedbackDocs: 10,
   feedbackTerms: 5,
   names: 'keep',
   speakers: 'boost',

@@ -1,9 +1,9 @@
-import { MemexError, SearchOptionsSchema, importedSessionParts, parseInput, type Config, type SearchOptions } from '../core/index.js';
+import { MemexError, SearchOptionsSchema, importedSessionParts, parseInput, type Config, type EmbeddingModel, type ParsedSearchOptions, type SearchOptions } from '../core/index.js';
 import { normalizeInPlace, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
-import { DEFAULT_UNDERSTANDING, boostSpeakers, feedbackQuery, namesIn, understand, vectorTexts } from './query.js';
+import { DEFAULT_UNDERSTANDING, boostSpeakers, feedbackQuery, namesIn, understand, understandingOf, vectorTexts } from './query.js';
 import { rerank, type Reranker, type RerankOptions } from './rerank.js';
 
 export interface RecallOptions {
@@ -55,22 +55,57 @@ export class Recall {
     const pool = reranker ? Math.max(options.k, rerankCandidates ?? this.options.config.search.rerankCandidates) : options.k;
     const report = await this.turn(userId, async () => {
       let text = understood.lexical;
-      const { feedback, feedbackDocs, feedbackTerms } = understood.settings;
-      if (feedback && understood.options.mode !== 'vector') {
-        // The second hop: the first lexical pass's top chunks name what the question did not.
-        const { mmr: _mmr, ...plain } = understood.options;
-        const first = await this.backend.search(userId, { text, vector: null, model }, { ...plain, mode: 'lexical', k: feedbackDocs });
-        text = feedbackQuery(text, first.hits.map((hit) => hit.text), this.options.config.search, feedbackTerms);
-      }
+      const { feedback, feedbackDocs } = understood.settings;
+      // The second hop: the first lexical pass's top chunks name what the question did not.
+      if (feedback === true && understood.options.mode !== 'vector') text = await this.feedbackText(userId, text, model, understood.options);
       // Speakers re-rank the hits after the backend: a deeper list gives them something to lift.
       const names = understood.settings.speakers === 'boost' && !options.mmr ? namesIn(query) : new Set<string>();
       const k = names.size > 0 ? Math.min(1000, Math.ceil(pool * understood.settings.speakerDepth)) : pool;
-      const found = await this.backend.search(userId, { text, vector, model, boost: understood.boost }, { ...understood.options, k });
+      let found = await this.backend.search(userId, { text, vector, model, boost: understood.boost }, { ...understood.options, k });
+      if (feedback === 'documents' && understood.options.mode !== 'vector') {
+        const coherence = options.contextCoherence ?? this.options.config.search.contextCoherence;
+        const expanded = (await this.mostlyDocuments(userId, found.hits.slice(0, feedbackDocs), model, coherence)) ? await this.feedbackText(userId, text, model, understood.options) : text;
+        if (expanded !== text) found = await this.backend.search(userId, { text: expanded, vector, model, boost: understood.boost }, { ...understood.options, k });
+      }
       if (names.size === 0) return found;
       return { ...found, hits: boostSpeakers(found.hits, names, 1 + understood.settings.speakerWeight).slice(0, pool) };
     });
     const hits = await this.withImports(userId, report.hits);
     return { ...report, hits: reranker ? await rerank(reranker, query, hits, options.k) : hits };
+  }
+
+  /**
+   * Which of the user's sessions are conversations (turn-context.ts): those that get the contextual
+   * list and no document feedback. `coherence` defaults to `search.contextCoherence`.
+   */
+  async conversations(userId: string, sessionIds: readonly string[], coherence = this.options.config.search.contextCoherence): Promise<Set<string>> {
+    const embedder = await this.options.embedder();
+    const model = { model: embedder.modelId, dimension: embedder.dimension };
+    return this.turn(userId, () => this.backend.conversations(userId, sessionIds, { model, coherence }));
+  }
+
+  /**
+   * Whether most of these hits are documents: file chunks, or in sessions that are not
+   * conversations (`understand.feedback: 'documents'`). Measured (README "Query understanding"):
+   * feedback raises MS MARCO's nDCG@10 and costs LoCoMo and MSC, whose sessions are conversations,
+   * so it runs where the hits are documents, and costs a conversation's search one lookup.
+   */
+  private async mostlyDocuments(userId: string, top: readonly SearchHit[], model: EmbeddingModel, coherence: number): Promise<boolean> {
+    if (top.length === 0) return false;
+    const conversations = await this.backend.conversations(
+      userId,
+      top.map((hit) => hit.sessionId),
+      { model, coherence },
+    );
+    return top.filter((hit) => hit.source.kind === 'file' || !conversations.has(hit.sessionId)).length * 2 > top.length;
+  }
+
+  /** The lexical query with pseudo-relevance feedback: the terms a lexical pass's top `feedbackDocs` chunks share (query.ts `feedbackQuery`). */
+  private async feedbackText(userId: string, text: string, model: EmbeddingModel, options: ParsedSearchOptions): Promise<string> {
+    const { feedbackDocs, feedbackTerms } = understandingOf(options);
+    const { mmr: _mmr, ...plain } = options;
+    const first = await this.backend.search(userId, { text, vector: null, model }, { ...plain, mode: 'lexical', k: feedbackDocs });
+    return feedbackQuery(text, first.hits.map((hit) => hit.text), this.options.config.search, feedbackTerms);
   }
 
   /**

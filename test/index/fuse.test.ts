@@ -3,7 +3,7 @@ import { SearchOptionsSchema } from '../../src/core/index.js';
 import { CandidateSet, lexicalRelevance, rank, vectorRelevance } from '../../src/index/fuse.js';
 import { idealScore } from '../../src/index/lexical.js';
 
-const settings = { rrfK: 5, vectorWeight: 0.25, lexicalWeight: 1, unrelatedCosine: 0.45 };
+const settings = { rrfK: 5, vectorWeight: 0.25, lexicalWeight: 1, contextWeight: 0.5, unrelatedCosine: 0.45 };
 
 describe('calibrated relevance', () => {
   it('a lexical score reads as the share of the query it matches: 1 at the ideal, a quarter of it is 0.5, none is 0', () => {

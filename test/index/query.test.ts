@@ -183,6 +183,33 @@ describe.each([
     }
   });
 
+  it("feedback 'documents': the second pass runs only when most top hits are file chunks or in sessions that are not conversations", async () => {
+    const world = await openWorld(setup);
+    try {
+      await world.user('alice');
+      const s = await world.session('alice');
+      await world.say('alice', s, ['my dog rex loves the beach', 'dog rex chased the ball on the beach', 'rex swam at the beach all afternoon', 'the tax form is due friday']);
+      const texts = async (understand: object, contextCoherence: number): Promise<string[]> =>
+        (await world.search('alice', 'dog', { k: 5, mode: 'lexical', contextCoherence, understand: { feedback: 'documents', feedbackDocs: 3, ...understand } })).hits.map((hit) => hit.text);
+      // No session passes a coherence of 1: the hits are documents, and the query is expanded.
+      expect(await texts({}, 1)).toContain('rex swam at the beach all afternoon');
+      // Every session with two messages passes -1: a conversation, searched as asked.
+      expect(await texts({}, -1)).not.toContain('rex swam at the beach all afternoon');
+
+      // File chunks are documents wherever they are.
+      const t = await world.session('alice');
+      await world.say('alice', t, ['rex swam in the lake', 'the weather turned cold']);
+      await world.fileChunk('alice', t, 'dog rex notes from the vet');
+      await world.fileChunk('alice', t, 'dog rex vaccination card');
+      await world.fileChunk('alice', t, 'dog food brands compared');
+      const files = await world.search('alice', 'dog', { k: 8, mode: 'lexical', contextCoherence: -1, understand: { feedback: 'documents', feedbackDocs: 3 } });
+      expect(files.hits.slice(0, 3).every((hit) => hit.source.kind === 'file' || hit.text.includes('dog'))).toBe(true);
+      expect(files.hits.map((hit) => hit.text)).toContain('rex swam in the lake');
+    } finally {
+      await world.close();
+    }
+  });
+
   it('names: drop takes a capitalised name out of the lexical query', async () => {
     const world = await openWorld(setup);
     try {

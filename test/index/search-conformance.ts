@@ -77,12 +77,105 @@ export function describeSearchConformance(name: string, setup: SearchSetup): voi
         await world.user('alice');
         const s = await world.session('alice');
         await world.say('alice', s, ['apple pie recipe', 'apple orchard tour', 'pear tart', 'banana bread']);
-        const report = await world.search('alice', 'apple', { k: 4, rrfK: 10, vectorWeight: 0.5, lexicalWeight: 2 });
+        const report = await world.search('alice', 'apple', { k: 4, rrfK: 10, vectorWeight: 0.5, lexicalWeight: 2, contextWeight: 0.7 });
         for (const hit of report.hits) {
-          const expected = (hit.scores.vectorRank ? 0.5 / (10 + hit.scores.vectorRank) : 0) + (hit.scores.lexicalRank ? 2 / (10 + hit.scores.lexicalRank) : 0);
+          const expected =
+            (hit.scores.vectorRank ? 0.5 / (10 + hit.scores.vectorRank) : 0) +
+            (hit.scores.contextRank ? 0.7 / (10 + hit.scores.contextRank) : 0) +
+            (hit.scores.lexicalRank ? 2 / (10 + hit.scores.lexicalRank) : 0);
           expect(hit.score).toBeCloseTo(expected, 10);
         }
         expect(report.hits.map((hit) => hit.score)).toEqual([...report.hits.map((hit) => hit.score)].sort((a, b) => b - a));
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('a turn is found through the question before it: the contextual list, which holds the filters', async () => {
+      // Every message session counts as a conversation here: the gate has its own test below.
+      const world = await open({ search: { contextCoherence: -1 } });
+      try {
+        await world.user('alice');
+        const s = await world.session('alice');
+        const turns = [
+          'did you go to the farmers market on saturday',
+          'yes and came home with a basket of peaches',
+          'on saturday I cleaned out the garage',
+          'saturday was rainy and grey',
+          'my sister visits on saturday mornings',
+          'the train tickets are booked for june',
+          'we painted the kitchen a pale yellow',
+          'the new phone has a better camera',
+          'grandma sent a postcard from lisbon',
+          'the dentist moved my appointment',
+        ];
+        await world.say('alice', s, turns);
+        const peaches = turns[1] as string;
+        const found = await world.search('alice', 'farmers market saturday', { k: 5 });
+        const answer = found.hits.find((hit) => hit.text === peaches);
+        expect(answer?.scores).toMatchObject({ lexical: null, contextRank: 1 });
+        expect(answer?.scores.context).toBeGreaterThan(answer?.scores.vector ?? 0);
+        // The first turn has no turn before it: it is not in the contextual list.
+        const question = found.hits.find((hit) => hit.text === turns[0]);
+        expect(question?.scores).toMatchObject({ context: null, contextRank: null, vectorRank: 1, lexicalRank: 1 });
+        // Without the list the answer is not among the first five.
+        const without = await world.search('alice', 'farmers market saturday', { k: 5, contextWeight: 0 });
+        expect(without.hits.map((hit) => hit.text)).not.toContain(peaches);
+        expect(without.hits.every((hit) => hit.scores.context === null)).toBe(true);
+        // The row after a hit comes only when the filters let it through (the answer is an assistant turn).
+        const users = await world.search('alice', 'farmers market saturday', { k: 10, roles: ['user'] });
+        expect(users.hits.map((hit) => hit.text)).not.toContain(peaches);
+        expect(users.hits.every((hit) => hit.source.kind === 'message' && hit.source.role === 'user')).toBe(true);
+        // Only hybrid fuses it.
+        for (const mode of ['vector', 'lexical'] as const) expect((await world.search('alice', 'farmers market saturday', { mode })).hits.every((hit) => hit.scores.context === null)).toBe(true);
+      } finally {
+        await world.close();
+      }
+    });
+
+    it('only conversations get the contextual list: a session of unrelated passages, and file chunks, do not', async () => {
+      const passages = ['the heron nests by the river', 'quarterly taxes are due in april', 'a kettle boils water quickly', 'lisbon has yellow trams', 'the river floods every spring'];
+      const gated = async (coherence: number | undefined): Promise<SearchReport> => {
+        const world = await open(coherence === undefined ? {} : { search: { contextCoherence: coherence } });
+        try {
+          await world.user('alice');
+          const s = await world.session('alice');
+          await world.say('alice', s, passages);
+          await world.fileChunk('alice', s, 'the river bank notes');
+          await world.fileChunk('alice', s, 'more notes about the river');
+          return await world.search('alice', 'river heron', { k: 7 });
+        } finally {
+          await world.close();
+        }
+      };
+      // The default threshold: consecutive passages share no words, so the session is no conversation.
+      expect((await gated(undefined)).hits.every((hit) => hit.scores.context === null)).toBe(true);
+      // With every session let through, the passages get it; file chunks never do.
+      const open_ = await gated(-1);
+      expect(open_.hits.some((hit) => hit.scores.context !== null)).toBe(true);
+      expect(open_.hits.filter((hit) => hit.source.kind === 'file').every((hit) => hit.scores.context === null)).toBe(true);
+    });
+
+    it('conversations(): sessions whose consecutive messages follow on from each other, judged as the contextual list judges them', async () => {
+      const world = await open();
+      try {
+        await world.user('alice');
+        const talk = await world.session('alice');
+        await world.say('alice', talk, ['we walked the dog in the park', 'the dog in the park chased a red ball', 'the red ball in the park rolled away', 'the dog found the red ball in the park']);
+        const passages = await world.session('alice');
+        await world.say('alice', passages, ['the heron nests by the river', 'quarterly taxes are due in april', 'a kettle boils water quickly', 'lisbon has yellow trams']);
+        const single = await world.session('alice');
+        await world.say('alice', single, ['one message alone']);
+        const files = await world.session('alice');
+        await world.fileChunk('alice', files, 'the park map');
+        await world.fileChunk('alice', files, 'the park map again');
+        const at = (coherence: number): Promise<Set<string>> => world.recall.conversations('alice', [talk, passages, single, files, 'ses_missing'], coherence);
+        expect(await at(0.4)).toEqual(new Set([talk]));
+        expect(await at(-1)).toEqual(new Set([talk, passages]));
+        expect(await at(1.01)).toEqual(new Set());
+        // Another user's id of the same session finds nothing.
+        await world.user('bob');
+        expect(await world.recall.conversations('bob', [talk], -1)).toEqual(new Set());
       } finally {
         await world.close();
       }

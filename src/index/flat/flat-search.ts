@@ -38,6 +38,11 @@ export class FlatSearch implements SearchBackend {
     return searchIndex(index, this.options.store, userId, query, options, searchSettings(this.options.config));
   }
 
+  async conversations(userId: string, sessionIds: readonly string[], options: BackendOptions & { coherence: number }): Promise<Set<string>> {
+    const index = await this.synced(userId, options);
+    return new Set(sessionIds.filter((id) => index.sessionIsConversation(id, options.coherence)));
+  }
+
   async prepare(userId: string, options: BackendOptions): Promise<IndexStatus> {
     return this.status(userId, await this.synced(userId, options));
   }

@@ -5,6 +5,7 @@ import type { Neighbor } from '../vector-index.js';
 import type { SearchHit, SearchQuery, SearchReport, SearchSettings } from '../backend.js';
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
 import { boostInRange } from '../query.js';
+import { contextList, type ContextRow } from '../turn-context.js';
 
 /**
  * Ranks one user's chunks for a query. The index holds only this user's rows, so nothing of another
@@ -45,6 +46,8 @@ export async function searchIndex(
       }
     }
     candidates.addVector(neighbors.map((neighbor) => ({ key: neighbor.label, score: neighbor.score })));
+    const contextWeight = options.contextWeight ?? settings.contextWeight;
+    if (mode === 'hybrid' && contextWeight > 0) candidates.addContext(contextList(contextRows(index, input.vector, neighbors, accept, options.contextCoherence ?? settings.contextCoherence), depth));
   }
   if (mode !== 'vector' && matching.count > 0) {
     candidates.addLexical(
@@ -55,6 +58,27 @@ export async function searchIndex(
 
   const ranked = pick(boostInRange(rank(candidates.values(), options, settings), input.boost ?? null), options, (candidate) => index.vectorOf(candidate.ref));
   return { hits: await hydrate(index, store, userId, ranked), mode, vectorPath, matching: matching.count };
+}
+
+/**
+ * The contextual list's rows (turn-context.ts): the vector list's chunks and the row after each
+ * (when the filters let it through), those of them in a conversation with a message row before them.
+ */
+function contextRows(index: UserIndex, vector: Float32Array, neighbors: readonly Neighbor[], accept: ((label: number) => boolean) | null, coherence: number): ContextRow<number>[] {
+  const own = new Map<number, number>();
+  for (const neighbor of neighbors) own.set(neighbor.label, neighbor.score);
+  for (const neighbor of neighbors) {
+    const next = index.nextRow(neighbor.label);
+    if (next !== null && !own.has(next) && (!accept || accept(next))) own.set(next, index.dotQuery(vector, next));
+  }
+  const rows: ContextRow<number>[] = [];
+  for (const [label, score] of own) {
+    const previous = index.previousMessageRow(label);
+    if (previous === null || !index.inConversation(label, coherence)) continue;
+    // The row before is often in the vector list itself (consecutive turns on one topic).
+    rows.push({ key: label, own: score, previous: own.get(previous) ?? index.dotQuery(vector, previous), pair: index.pairCosine(label, previous) });
+  }
+  return rows;
 }
 
 const NO_METADATA: Metadata = Object.freeze({});
@@ -157,7 +181,7 @@ async function hydrate(index: UserIndex, store: Store, userId: string, ranked: C
         part: line.part,
         score: candidate.score,
         relevance: candidate.relevance,
-        scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
+        scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, context: candidate.context, contextRank: candidate.contextRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
       });
     });
   }

@@ -9,6 +9,7 @@ import type { IndexProgress } from '../backend.js';
 import { HnswVectorIndex, type HnswParams } from '../hnsw.js';
 import { LexicalIndex, type Bm25Params } from '../lexical.js';
 import { TopK, dot, type Neighbor } from '../vector-index.js';
+import { COHERENCE_ROWS, isConversation, messageOfChunk } from '../turn-context.js';
 
 /** What each label stands for, kept in columns so a filter over 100k rows is a tight loop. */
 export const ROLE_CODES = { none: 0, user: 1, assistant: 2, system: 3, tool: 4 } as const;
@@ -109,6 +110,10 @@ const MetaSchema = z.object({
  */
 export class UserIndex {
   private sessions = new Map<string, IndexedSession>();
+  /** Each row's cosine to the row before it, by label, once computed (`pairCosine`); NaN before. */
+  private pairs = new Float64Array(0);
+  /** Which sessions are conversations (`inConversation`), as last judged. */
+  private readonly conversations = new WeakMap<IndexedSession, { rows: number; threshold: number; value: boolean }>();
   /** Session ids by slot (the `session` column holds slots); a dropped session's slot is not reused. */
   private sessionSlots: string[] = [];
   private readonly slotOf = new Map<string, number>();
@@ -333,6 +338,87 @@ export class UserIndex {
     const { dimension } = this.options.model;
     for (const label of labels) top.push(label, dot(query, this.matrix, label * dimension));
     return top.result();
+  }
+
+  /** The query's inner product with a live label's row. */
+  dotQuery(query: Float32Array, label: number): number {
+    return dot(query, this.matrix, label * this.options.model.dimension);
+  }
+
+  /**
+   * The row before a message row in its session, when that is a message row too (turn-context.ts);
+   * null for a session's first row, a file chunk, or a row after one.
+   */
+  previousMessageRow(label: number): number | null {
+    const labels = this.sessionOfLabel(label)?.labels;
+    const row = this.row[label] as number;
+    if (!labels || labels[row] !== label || row === 0) return null;
+    const previous = labels[row - 1] as number;
+    return this.kind[label] === KIND_CODES.message && this.kind[previous] === KIND_CODES.message ? previous : null;
+  }
+
+  /** The row after this one in its session; null for the last. */
+  nextRow(label: number): number | null {
+    const labels = this.sessionOfLabel(label)?.labels;
+    const row = this.row[label] as number;
+    if (!labels || labels[row] !== label) return null;
+    return labels[row + 1] ?? null;
+  }
+
+  /**
+   * Whether the label's session is a conversation (turn-context.ts `isConversation`), judged on its
+   * last `COHERENCE_ROWS` rows: kept until the session's rows change or another threshold is asked.
+   */
+  inConversation(label: number, threshold: number): boolean {
+    const session = this.sessionOfLabel(label);
+    return session ? this.isConversation(session, threshold) : false;
+  }
+
+  /** Whether a session is a conversation (`inConversation`); false for a session the index does not hold. */
+  sessionIsConversation(sessionId: string, threshold: number): boolean {
+    const session = this.sessions.get(sessionId);
+    return session ? this.isConversation(session, threshold) : false;
+  }
+
+  private isConversation(session: IndexedSession, threshold: number): boolean {
+    const known = this.conversations.get(session);
+    if (known && known.rows === session.labels.length && known.threshold === threshold) return known.value;
+    const { labels } = session;
+    const pairs: number[] = [];
+    for (let row = Math.max(1, labels.length - COHERENCE_ROWS); row < labels.length; row++) {
+      const a = labels[row - 1] as number;
+      const b = labels[row] as number;
+      if (this.kind[a] !== KIND_CODES.message || this.kind[b] !== KIND_CODES.message) continue;
+      if (messageOfChunk(this.chunkIds[a] as string) === messageOfChunk(this.chunkIds[b] as string)) continue;
+      pairs.push(this.pairCosine(b, a));
+    }
+    const value = isConversation(pairs, threshold);
+    this.conversations.set(session, { rows: labels.length, threshold, value });
+    return value;
+  }
+
+  /**
+   * A row's inner product with the row before it (`previousMessageRow`), computed once: the row
+   * before a label never changes (a session rewritten in the middle comes back under new labels).
+   */
+  pairCosine(label: number, previous: number): number {
+    if (label >= this.pairs.length) {
+      const grown = new Float64Array(Math.max(1024, this.session.length, label + 1)).fill(Number.NaN);
+      grown.set(this.pairs);
+      this.pairs = grown;
+    }
+    let cosine = this.pairs[label] as number;
+    if (Number.isNaN(cosine)) {
+      const { dimension } = this.options.model;
+      cosine = dot(this.matrix.subarray(label * dimension, (label + 1) * dimension), this.matrix, previous * dimension);
+      this.pairs[label] = cosine;
+    }
+    return cosine;
+  }
+
+  private sessionOfLabel(label: number): IndexedSession | undefined {
+    const slot = this.session[label] as number;
+    return slot < 0 ? undefined : this.sessions.get(this.sessionSlots[slot] as string);
   }
 
   /** A live label's row (a view: do not modify), or null. */

@@ -5,6 +5,7 @@ import { searchSettings, type BackendOptions, type IndexStatus, type SearchBacke
 import { CandidateSet, candidateDepth, pick, rank, type Candidate } from '../fuse.js';
 import { DEFAULT_BM25, idealScore } from '../lexical.js';
 import { boostInRange } from '../query.js';
+import { COHERENCE_ROWS, contextList, type ContextRow } from '../turn-context.js';
 import { SqlParams, chunksFrom, filterSql, unfiltered } from './filters.js';
 
 /**
@@ -85,6 +86,7 @@ export class PostgresSearch implements SearchBackend {
       const rows = new Map<string, ChunkRow>();
       let vectorList: { key: string; score: number }[] = [];
       let lexicalList: { key: string; score: number }[] = [];
+      let contextHits: { key: string; score: number }[] = [];
       let vectorPath: SearchReport['vectorPath'] = 'none';
       // The lexical side first: the vector side's planner settings then hold to the end of the transaction.
       if (mode !== 'vector' && terms.size > 0) {
@@ -99,6 +101,13 @@ export class PostgresSearch implements SearchBackend {
         const found = await this.vectorCandidates(client, userId, query.vector, recorded.dimension, Math.min(depth, matching), matching, options);
         vectorPath = found.path;
         vectorList = found.rows.map((row) => ({ key: keep(rows, row), score: row.score }));
+        if (mode === 'hybrid' && (options.contextWeight ?? this.settings.contextWeight) > 0 && found.rows.length > 0) {
+          const context = await this.contextCandidates(client, userId, query.vector, found.rows, options);
+          contextHits = contextList(
+            context.map((row) => ({ ...row, key: keep(rows, row.key) })),
+            depth,
+          );
+        }
       }
 
       // Ties break by chunk key (session, then chunk id), whatever order the plan returned rows in.
@@ -108,6 +117,7 @@ export class PostgresSearch implements SearchBackend {
         return { ref: row, order: order.get(key) as number, createdAt: row.source.kind === 'message' ? Date.parse(row.source.createdAt) : Number.NaN };
       });
       candidates.addVector(vectorList);
+      candidates.addContext(contextHits);
       const ideal = idealScore(
         [...terms].flatMap(([term, weight]) => Array.from({ length: weight }, () => ({ term, df: stats.df.get(term) ?? 0 }))),
         stats.chunks,
@@ -120,6 +130,19 @@ export class PostgresSearch implements SearchBackend {
   }
 
   /** Counts the user's rows and sessions; nothing is kept outside the tables, so there is nothing to bring up to date. */
+  async conversations(userId: string, sessionIds: readonly string[], options: { coherence: number }): Promise<Set<string>> {
+    if (sessionIds.length === 0) return new Set();
+    return withUser(this.options.pool, userId, async (client) => {
+      const { rows } = await client.query<{ session_id: string }>(`WITH ${conversationsSql('unnest($2::text[]) AS s(session_id)', '$1', '$3', '$4')} SELECT session_id FROM conversations`, [
+        userId,
+        [...new Set(sessionIds)],
+        options.coherence,
+        COHERENCE_ROWS + 1,
+      ]);
+      return new Set(rows.map((row) => row.session_id));
+    });
+  }
+
   async prepare(userId: string, options: BackendOptions): Promise<IndexStatus> {
     return withUser(this.options.pool, userId, async (client) => {
       await this.model(client, options.model);
@@ -194,6 +217,53 @@ export class PostgresSearch implements SearchBackend {
     }
     // The untyped column matches no index: a scan of the user's matching rows, exact by construction.
     return { path: 'exact', rows: await nearest(client, userId, vector, 'c.embedding', '::vector', want, options) };
+  }
+
+  /**
+   * The contextual list's rows (turn-context.ts), as on flat files: the vector list's chunks and the
+   * row after each in its session (when the filters let it through), those of them in a conversation
+   * with a message row before them, with the cosines the list is ranked by. Two statements: the rows
+   * after, then every pool row's previous row and its session's recent pairs of consecutive messages.
+   */
+  private async contextCandidates(client: PoolClient, userId: string, vector: Float32Array, hits: readonly ChunkRow[], options: ParsedSearchOptions): Promise<ContextRow<ChunkRow>[]> {
+    const q = vectorText(vector);
+    const sessionIds = hits.map((row) => row.session_id);
+    const ids = hits.map((row) => row.id);
+    const params = new SqlParams();
+    const [user, query, sids, cids] = [params.add(userId), params.add(q), params.add(sessionIds), params.add(ids)];
+    // The row right after each hit (live), then the filters on it, as flat/search.ts does.
+    const after = await client.query<ChunkRow>(
+      `WITH hit AS (SELECT h.session_id, c.seq FROM unnest(${sids}::text[], ${cids}::text[]) AS h(session_id, id)
+                      JOIN memex.chunks c ON c.user_id = ${user} AND c.session_id = h.session_id AND c.id = h.id),
+            after AS (SELECT h.session_id, n.id FROM hit h
+                        CROSS JOIN LATERAL (SELECT n.id FROM memex.chunks n WHERE n.user_id = ${user} AND n.session_id = h.session_id AND n.seq > h.seq AND NOT n.trashed ORDER BY n.seq LIMIT 1) n)
+       SELECT ${COLUMNS}${options.mmr ? ', c.embedding::text AS embedding' : ''}, 1 - (c.embedding <=> ${query}::vector) AS score
+         FROM ${chunksFrom(options)}
+        WHERE (c.session_id, c.id) IN (SELECT session_id, id FROM after)
+          AND ${filterSql(userId, options, params)}`,
+      params.values,
+    );
+    const pool = new Map<string, ChunkRow>();
+    for (const row of [...hits, ...after.rows]) if (!pool.has(`${row.session_id}\u0000${row.id}`)) pool.set(`${row.session_id}\u0000${row.id}`, row);
+    const rows = [...pool.values()];
+    const found = await client.query<{ session_id: string; id: string; previous: number; pair: number }>(
+      `WITH pool AS (SELECT p.session_id, c.seq, c.id, c.embedding FROM unnest($2::text[], $3::text[]) AS p(session_id, id)
+                       JOIN memex.chunks c ON c.user_id = $1 AND c.session_id = p.session_id AND c.id = p.id
+                      WHERE c.source_kind = 'message'),
+            paired AS (SELECT pool.session_id, pool.id, 1 - (prev.embedding <=> $4::vector) AS previous, 1 - (pool.embedding <=> prev.embedding) AS pair
+                         FROM pool CROSS JOIN LATERAL (SELECT v.embedding, v.source_kind FROM memex.chunks v
+                                                        WHERE v.user_id = $1 AND v.session_id = pool.session_id AND v.seq < pool.seq AND NOT v.trashed
+                                                        ORDER BY v.seq DESC LIMIT 1) prev
+                        WHERE prev.source_kind = 'message'),
+            ${conversationsSql('(SELECT DISTINCT session_id FROM paired) s', '$1', '$5', '$6')}
+       SELECT paired.* FROM paired JOIN conversations USING (session_id)`,
+      [userId, rows.map((row) => row.session_id), rows.map((row) => row.id), q, options.contextCoherence ?? this.settings.contextCoherence, COHERENCE_ROWS + 1],
+    );
+    const context = new Map(found.rows.map((row) => [`${row.session_id}\u0000${row.id}`, row]));
+    return rows.flatMap((row) => {
+      const known = context.get(`${row.session_id}\u0000${row.id}`);
+      return known ? [{ key: row, own: row.score, previous: Number(known.previous), pair: Number(known.pair) }] : [];
+    });
   }
 
   /**
@@ -362,6 +432,27 @@ function queryTerms(text: string, analysis: TermAnalysis): Map<string, number> {
 
 const COLUMNS = 'c.session_id, c.id, c.source, c.text, c.span_start, c.span_end, c.part_index, c.part_count';
 
+/**
+ * Two CTEs, `recent` and `conversations`: of the sessions `sessions` names (a FROM item with a
+ * `session_id` column), those that are conversations (turn-context.ts `isConversation`), judged on
+ * their last `rows` (COHERENCE_ROWS + 1) rows as the flat files judge them. The other arguments are
+ * the statement's parameters: the user and the coherence threshold.
+ */
+function conversationsSql(sessions: string, user: string, coherence: string, rows: string): string {
+  return `recent AS (SELECT s.session_id, r.source_kind, r.message_id, r.embedding,
+                            lag(r.source_kind) OVER (PARTITION BY s.session_id ORDER BY r.seq) AS before_kind,
+                            lag(r.message_id) OVER (PARTITION BY s.session_id ORDER BY r.seq) AS before_message,
+                            lag(r.embedding) OVER (PARTITION BY s.session_id ORDER BY r.seq) AS before_embedding
+                       FROM ${sessions}
+                       CROSS JOIN LATERAL (SELECT v.source_kind, v.message_id, v.embedding, v.seq FROM memex.chunks v
+                                            WHERE v.user_id = ${user} AND v.session_id = s.session_id AND NOT v.trashed
+                                            ORDER BY v.seq DESC LIMIT ${rows}) r),
+          conversations AS (SELECT session_id FROM recent
+                             WHERE source_kind = 'message' AND before_kind = 'message' AND message_id <> before_message
+                             GROUP BY session_id
+                            HAVING 2 * count(*) FILTER (WHERE 1 - (embedding <=> before_embedding) >= ${coherence}::float8) >= count(*))`;
+}
+
 async function countMatching(client: PoolClient, userId: string, options: ParsedSearchOptions): Promise<number> {
   const params = new SqlParams();
   const result = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${chunksFrom(options)} WHERE ${filterSql(userId, options, params)}`, params.values);
@@ -417,6 +508,6 @@ function hit(candidate: Candidate<ChunkRow>): SearchHit {
     part: { index: row.part_index, count: row.part_count },
     score: candidate.score,
     relevance: candidate.relevance,
-    scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
+    scores: { vector: candidate.vector, vectorRank: candidate.vectorRank, context: candidate.context, contextRank: candidate.contextRank, lexical: candidate.lexical, lexicalRank: candidate.lexicalRank, recency: candidate.recency },
   };
 }
