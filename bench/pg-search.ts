@@ -202,11 +202,12 @@ rows.forEach((row, i) => {
   vectorsBySession.set(row.session, list);
 });
 const settings = { rrfK: config.search.rrfK, vectorWeight: config.search.vectorWeight, lexicalWeight: config.search.lexicalWeight, contextWeight: config.search.contextWeight, unrelatedCosine: config.search.unrelatedCosine };
-const sums = { flatLexical: 0, flatUserLexical: 0, pgLexical: 0, flatHybrid: 0, pgHybrid: 0 };
+const sums = { flatLexical: 0, flatUserLexical: 0, pgLexical: 0, flatHybrid: 0, pgHybrid: 0, pgContext: 0 };
 const evidence = (ids: string[], refs: string[]): number => refs.filter((ref) => ids.includes(ref)).length / refs.length;
 for (const [i, question] of evidenceQuestions.entries()) {
   const q = Float32Array.from(allQueries[i] as number[]);
-  const options = SearchOptionsSchema.parse({ k: K, sessionIds: [question.conversation] });
+  // Two lists, as the replay above fuses them; the contextual list (turn-context.ts) is measured on its own row.
+  const options = SearchOptionsSchema.parse({ k: K, sessionIds: [question.conversation], contextWeight: 0 });
   const { index, ids } = bm25.get(question.conversation) as { index: LexicalIndex; ids: string[] };
   const lexical = index.search(question.text, config.search.candidates).map((hit) => ({ key: ids[hit.label] as string, score: hit.score }));
   const exact = (vectorsBySession.get(question.conversation) ?? [])
@@ -224,6 +225,8 @@ for (const [i, question] of evidenceQuestions.entries()) {
   const model = { model: embedder.modelId, dimension: dim };
   const pgHybrid = await search.search(USER, { text: question.text, vector: q, model }, options);
   sums.pgHybrid += evidence(pgHybrid.hits.map((hit) => hit.chunkId), question.refs);
+  const pgContext = await search.search(USER, { text: question.text, vector: q, model }, SearchOptionsSchema.parse({ k: K, sessionIds: [question.conversation] }));
+  sums.pgContext += evidence(pgContext.hits.map((hit) => hit.chunkId), question.refs);
   const pgLexical = await search.search(USER, { text: question.text, vector: null, model }, SearchOptionsSchema.parse({ k: K, mode: 'lexical', sessionIds: [question.conversation] }));
   sums.pgLexical += evidence(pgLexical.hits.map((hit) => hit.chunkId), question.refs);
 }
@@ -231,7 +234,8 @@ const n = evidenceQuestions.length;
 console.log(`\n## Quality: LoCoMo evidence recall@10, ${n} questions, each within its conversation\n\n| ranking | flat files | Postgres |\n|---|---|---|`);
 console.log(`| lexical, BM25+ (flat: one index per conversation) | ${(sums.flatLexical / n).toFixed(3)} | ${(sums.pgLexical / n).toFixed(3)} |`);
 console.log(`| lexical, BM25+ (flat: one index per user, as FlatSearch) | ${(sums.flatUserLexical / n).toFixed(3)} | ${(sums.pgLexical / n).toFixed(3)} |`);
-console.log(`| hybrid (same fusion) | ${(sums.flatHybrid / n).toFixed(3)} | ${(sums.pgHybrid / n).toFixed(3)} |`);
+console.log(`| hybrid (same fusion, vector and lexical lists) | ${(sums.flatHybrid / n).toFixed(3)} | ${(sums.pgHybrid / n).toFixed(3)} |`);
+console.log(`| hybrid with the contextual list (the default) | | ${(sums.pgContext / n).toFixed(3)} |`);
 
 await database.close();
 await server.stop();

@@ -41,37 +41,36 @@ export class CandidateSet<K extends string | number, R> {
 
   /** The vector list, best first (rank 1 is the first). */
   addVector(hits: Iterable<{ key: K; score: number }>): void {
-    let rank = 0;
-    for (const hit of hits) {
-      const candidate = this.entry(hit.key);
-      candidate.vector = hit.score;
-      candidate.vectorRank = ++rank;
-    }
+    this.addList(hits, (candidate, score, rank) => {
+      candidate.vector = score;
+      candidate.vectorRank = rank;
+    });
   }
 
   /** The contextual list (turn-context.ts), best first. */
   addContext(hits: Iterable<{ key: K; score: number }>): void {
-    let rank = 0;
-    for (const hit of hits) {
-      const candidate = this.entry(hit.key);
-      candidate.context = hit.score;
-      candidate.contextRank = ++rank;
-    }
+    this.addList(hits, (candidate, score, rank) => {
+      candidate.context = score;
+      candidate.contextRank = rank;
+    });
   }
 
   /** The lexical list, best first, and the query's ideal lexical score (lexical.ts `idealScore`). */
   addLexical(hits: Iterable<{ key: K; score: number }>, ideal: number): void {
-    let rank = 0;
-    for (const hit of hits) {
-      const candidate = this.entry(hit.key);
-      candidate.lexical = hit.score;
-      candidate.lexicalRelevance = lexicalRelevance(hit.score, ideal);
-      candidate.lexicalRank = ++rank;
-    }
+    this.addList(hits, (candidate, score, rank) => {
+      candidate.lexical = score;
+      candidate.lexicalRelevance = lexicalRelevance(score, ideal);
+      candidate.lexicalRank = rank;
+    });
   }
 
   values(): Candidate<R>[] {
     return [...this.byKey.values()];
+  }
+
+  private addList(hits: Iterable<{ key: K; score: number }>, record: (candidate: Candidate<R>, score: number, rank: number) => void): void {
+    let rank = 0;
+    for (const hit of hits) record(this.entry(hit.key), hit.score, ++rank);
   }
 
   private entry(key: K): Candidate<R> {

@@ -92,12 +92,15 @@ export class Recall {
    */
   private async mostlyDocuments(userId: string, top: readonly SearchHit[], model: EmbeddingModel, coherence: number): Promise<boolean> {
     if (top.length === 0) return false;
+    // A hit in the contextual list is in a conversation: when those are half, there is nothing to look up.
+    const unknown = top.filter((hit) => hit.scores.context === null);
+    if ((top.length - unknown.length) * 2 >= top.length) return false;
     const conversations = await this.backend.conversations(
       userId,
-      top.map((hit) => hit.sessionId),
+      unknown.map((hit) => hit.sessionId),
       { model, coherence },
     );
-    return top.filter((hit) => hit.source.kind === 'file' || !conversations.has(hit.sessionId)).length * 2 > top.length;
+    return unknown.filter((hit) => hit.source.kind === 'file' || !conversations.has(hit.sessionId)).length * 2 > top.length;
   }
 
   /** The lexical query with pseudo-relevance feedback: the terms a lexical pass's top `feedbackDocs` chunks share (query.ts `feedbackQuery`). */

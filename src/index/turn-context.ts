@@ -21,7 +21,7 @@
  */
 
 /** How many of a session's last rows its coherence is judged on: bounded work per session, however long. */
-export const COHERENCE_ROWS = 200;
+export const COHERENCE_ROWS = 64;
 
 /** One candidate for the contextual list: its cosine to the query, the previous row's, and the two rows' cosine. */
 export interface ContextRow<K> {

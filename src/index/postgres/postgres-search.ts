@@ -436,7 +436,9 @@ const COLUMNS = 'c.session_id, c.id, c.source, c.text, c.span_start, c.span_end,
  * Two CTEs, `recent` and `conversations`: of the sessions `sessions` names (a FROM item with a
  * `session_id` column), those that are conversations (turn-context.ts `isConversation`), judged on
  * their last `rows` (COHERENCE_ROWS + 1) rows as the flat files judge them. The other arguments are
- * the statement's parameters: the user and the coherence threshold.
+ * the statement's parameters: the user and the coherence threshold. `conversations` is
+ * materialised: inlined, the planner judged every session again for each row joined with it (300 ms
+ * a search at LoCoMo's size on PGlite, against a few).
  */
 function conversationsSql(sessions: string, user: string, coherence: string, rows: string): string {
   return `recent AS (SELECT s.session_id, r.source_kind, r.message_id, r.embedding,
@@ -447,7 +449,7 @@ function conversationsSql(sessions: string, user: string, coherence: string, row
                        CROSS JOIN LATERAL (SELECT v.source_kind, v.message_id, v.embedding, v.seq FROM memex.chunks v
                                             WHERE v.user_id = ${user} AND v.session_id = s.session_id AND NOT v.trashed
                                             ORDER BY v.seq DESC LIMIT ${rows}) r),
-          conversations AS (SELECT session_id FROM recent
+          conversations AS MATERIALIZED (SELECT session_id FROM recent
                              WHERE source_kind = 'message' AND before_kind = 'message' AND message_id <> before_message
                              GROUP BY session_id
                             HAVING 2 * count(*) FILTER (WHERE 1 - (embedding <=> before_embedding) >= ${coherence}::float8) >= count(*))`;
