@@ -244,7 +244,7 @@ export class PostgresSearch implements SearchBackend {
       params.values,
     );
     const pool = new Map<string, ChunkRow>();
-    for (const row of [...hits, ...after.rows]) if (!pool.has(`${row.session_id}\u0000${row.id}`)) pool.set(`${row.session_id}\u0000${row.id}`, row);
+    for (const row of [...hits, ...after.rows]) if (!pool.has(rowKey(row))) pool.set(rowKey(row), row);
     const rows = [...pool.values()];
     const found = await client.query<{ session_id: string; id: string; previous: number; pair: number }>(
       `WITH pool AS (SELECT p.session_id, c.seq, c.id, c.embedding FROM unnest($2::text[], $3::text[]) AS p(session_id, id)
@@ -259,9 +259,9 @@ export class PostgresSearch implements SearchBackend {
        SELECT paired.* FROM paired JOIN conversations USING (session_id)`,
       [userId, rows.map((row) => row.session_id), rows.map((row) => row.id), q, options.contextCoherence ?? this.settings.contextCoherence, COHERENCE_ROWS + 1],
     );
-    const context = new Map(found.rows.map((row) => [`${row.session_id}\u0000${row.id}`, row]));
+    const context = new Map(found.rows.map((row) => [rowKey(row), row]));
     return rows.flatMap((row) => {
-      const known = context.get(`${row.session_id}\u0000${row.id}`);
+      const known = context.get(rowKey(row));
       return known ? [{ key: row, own: row.score, previous: Number(known.previous), pair: Number(known.pair) }] : [];
     });
   }
@@ -324,7 +324,7 @@ export class PostgresSearch implements SearchBackend {
     // the skipped terms could add, still reaches the threshold.
     const rest = await query(essential, { bound: sum, count: skipped, threshold });
     const merged = new Map<string, ChunkRow>();
-    for (const row of [...first, ...rest]) merged.set(`${row.session_id}\u0000${row.id}`, row);
+    for (const row of [...first, ...rest]) merged.set(rowKey(row), row);
     return [...merged.values()].sort((a, b) => b.score - a.score || compareKeys(a, b)).slice(0, depth);
   }
 
@@ -493,8 +493,13 @@ function vectorOf(row: ChunkRow): Float32Array | null {
   return row.embedding ? Float32Array.from(JSON.parse(row.embedding) as number[]) : null;
 }
 
+/** A chunk's key in the maps of one search: its session and id. */
+function rowKey(row: Pick<ChunkRow, 'session_id' | 'id'>): string {
+  return `${row.session_id}\u0000${row.id}`;
+}
+
 function keep(rows: Map<string, ChunkRow>, row: ChunkRow): string {
-  const key = `${row.session_id}\u0000${row.id}`;
+  const key = rowKey(row);
   if (!rows.has(key)) rows.set(key, row);
   return key;
 }
