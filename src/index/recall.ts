@@ -3,7 +3,7 @@ import { normalizeInPlace, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
 import type { IndexProgress, IndexStatus, SearchBackend, SearchHit, SearchReport } from './backend.js';
 import { FlatSearch, type IndexWarning } from './flat/flat-search.js';
-import { DEFAULT_UNDERSTANDING, boostSpeakers, feedbackQuery, namesIn, understand, understandingOf, vectorTexts } from './query.js';
+import { DEFAULT_UNDERSTANDING, boostSpeakers, feedbackQuery, namesIn, understand, vectorTexts, type Understanding } from './query.js';
 import { rerank, type Reranker, type RerankOptions } from './rerank.js';
 
 export interface RecallOptions {
@@ -57,14 +57,14 @@ export class Recall {
       let text = understood.lexical;
       const { feedback, feedbackDocs } = understood.settings;
       // The second hop: the first lexical pass's top chunks name what the question did not.
-      if (feedback === true && understood.options.mode !== 'vector') text = await this.feedbackText(userId, text, model, understood.options);
+      if (feedback === true && understood.options.mode !== 'vector') text = await this.feedbackText(userId, text, model, understood.options, understood.settings);
       // Speakers re-rank the hits after the backend: a deeper list gives them something to lift.
       const names = understood.settings.speakers === 'boost' && !options.mmr ? namesIn(query) : new Set<string>();
       const k = names.size > 0 ? Math.min(1000, Math.ceil(pool * understood.settings.speakerDepth)) : pool;
       let found = await this.backend.search(userId, { text, vector, model, boost: understood.boost }, { ...understood.options, k });
       if (feedback === 'documents' && understood.options.mode !== 'vector') {
         const coherence = options.contextCoherence ?? this.options.config.search.contextCoherence;
-        const expanded = (await this.mostlyDocuments(userId, found.hits.slice(0, feedbackDocs), model, coherence)) ? await this.feedbackText(userId, text, model, understood.options) : text;
+        const expanded = (await this.mostlyDocuments(userId, found.hits.slice(0, feedbackDocs), model, coherence)) ? await this.feedbackText(userId, text, model, understood.options, understood.settings) : text;
         if (expanded !== text) found = await this.backend.search(userId, { text: expanded, vector, model, boost: understood.boost }, { ...understood.options, k });
       }
       if (names.size === 0) return found;
@@ -104,8 +104,13 @@ export class Recall {
   }
 
   /** The lexical query with pseudo-relevance feedback: the terms a lexical pass's top `feedbackDocs` chunks share (query.ts `feedbackQuery`). */
-  private async feedbackText(userId: string, text: string, model: EmbeddingModel, options: ParsedSearchOptions): Promise<string> {
-    const { feedbackDocs, feedbackTerms } = understandingOf(options);
+  private async feedbackText(
+    userId: string,
+    text: string,
+    model: EmbeddingModel,
+    options: ParsedSearchOptions,
+    { feedbackDocs, feedbackTerms }: Pick<Understanding, 'feedbackDocs' | 'feedbackTerms'>,
+  ): Promise<string> {
     const { mmr: _mmr, ...plain } = options;
     const first = await this.backend.search(userId, { text, vector: null, model }, { ...plain, mode: 'lexical', k: feedbackDocs });
     return feedbackQuery(text, first.hits.map((hit) => hit.text), this.options.config.search, feedbackTerms);

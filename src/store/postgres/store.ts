@@ -182,6 +182,7 @@ export class PostgresStore implements Store {
   messageLogStamp(): Promise<string | null> {
     return Promise.resolve(null);
   }
+
   getMessage(userId: string, sessionId: string, messageId: string): Promise<Message> {
     return messages.getMessage(this.ctx, userId, sessionId, messageId);
   }
