@@ -31,7 +31,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Memex, type ContextWindow, type NewMessage } from '../src/index.js';
 import { benchModel, LOCOMO, locomoSessions, machine, median } from './locomo.js';
-import { loadMsc, MSC } from './lib/msc.js';
+import { contentWords, loadMsc, MSC } from './lib/msc.js';
 
 const { model, modelDir } = benchModel();
 const sessions = locomoSessions();
@@ -137,11 +137,11 @@ interface EvidenceSet {
   describe: (questions: number) => string;
   users: { user: string; sessions: { title: string; messages: NewMessage[] }[] }[];
   /** An adversarial question has nothing to find: measured for what recall spends on it. */
-  questions: { user: string; text: string; evidence: string[]; adversarial?: boolean }[];
+  questions: { user: string; text: string; evidence: string[]; adversarial?: boolean; answer?: string }[];
 }
 
 function locomoSet(): EvidenceSet {
-  const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; evidence?: string[]; category: number }[] }[];
+  const samples = JSON.parse(readFileSync(LOCOMO, 'utf8')) as { sample_id: string; qa: { question: string; answer?: string | number; evidence?: string[]; category: number }[] }[];
   return {
     name: 'LoCoMo',
     describe: (n) => `LoCoMo: ${n} questions with evidence (category 5 excluded), each conversation one session of its ~600 turns, the question asked at its end`,
@@ -152,6 +152,7 @@ function locomoSet(): EvidenceSet {
         text: qa.question,
         evidence: (qa.evidence ?? []).flatMap((e) => e.split(/[;\s]+/)).map((id) => id.replace(':', '-')),
         adversarial: qa.category === 5,
+        ...(qa.answer !== undefined ? { answer: String(qa.answer) } : {}),
       })),
     ),
   };
@@ -222,6 +223,8 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
   const dataDir = keptDataDir ?? (await mkdtemp(join(tmpdir(), 'memex-bench-context-')));
   const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL_DIR: modelDir, MEMEX_MODEL: model }, config: { search: searchOverrides }, onWarning: () => undefined });
   const scores = new Map<string, number[]>();
+  /** The share of the answer's content words the window's text holds: a check that what counts as evidence in the window still says the answer. */
+  const answers = new Map<string, number[]>();
   const parts = new Map<string, { recent: number; summary: number; memories: number; tokens: number }>();
   const times = new Map<string, number[]>();
   // Process CPU time per window too: on a machine shared with other work, wall time mostly measures the queue.
@@ -280,6 +283,13 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
           const list = scores.get(key) ?? [];
           list.push(refs.filter((id) => shown.has(id)).length / refs.length);
           scores.set(key, list);
+          const wanted = contentWords(qa.answer ?? '');
+          if (wanted.size > 0) {
+            const said = contentWords(window.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n'));
+            const a = answers.get(key) ?? [];
+            a.push([...wanted].filter((w) => said.has(w)).length / wanted.size);
+            answers.set(key, a);
+          }
           const p = parts.get(key) ?? { recent: 0, summary: 0, memories: 0, tokens: 0 };
           p.recent += window.report.parts.recent.tokens;
           p.summary += window.report.parts.summary.tokens;
@@ -305,8 +315,8 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
     '',
     `${set.describe(questions)}; reply reserve 512 tokens, o200k_base. Window ms: p50 of the report's assembly time over the same calls, and of the process CPU time each call took.`,
     '',
-    '| window | budget | evidence in window | vs recent only | recent / summary / memories tokens (mean) | window ms p50 | CPU ms p50 |',
-    '|---|---:|---:|---:|---|---:|---:|',
+    '| window | budget | evidence in window | answer words in window | vs recent only | recent / summary / memories tokens (mean) | window ms p50 | CPU ms p50 |',
+    '|---|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const budget of BUDGETS) {
     const base = (scores.get(`recent@${budget}`) ?? []).length > 0 ? mean(scores.get(`recent@${budget}`) ?? []) : 0;
@@ -317,7 +327,7 @@ async function evidence(set: EvidenceSet): Promise<string[]> {
       const n = (scores.get(key) ?? []).length;
       const name = mode.startsWith('memex') ? `Memex (recent + summary + recall)${mode === 'memex' ? '' : `, ${mode.slice('memex, '.length)}`}` : mode === 'recent' ? 'recent turns only (baseline)' : 'recent + summary, no recall (baseline)';
       lines.push(
-        `| ${name} | ${budget} | ${(share * 100).toFixed(1)}% | ${base > 0 ? `${(share / base).toFixed(2)}x` : '-'} | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} | ${median(times.get(key) ?? [0]).toFixed(2)} | ${median(cpuTimes.get(key) ?? [0]).toFixed(2)} |`,
+        `| ${name} | ${budget} | ${(share * 100).toFixed(1)}% | ${answers.has(key) ? `${(mean(answers.get(key) ?? []) * 100).toFixed(1)}%` : '-'} | ${base > 0 ? `${(share / base).toFixed(2)}x` : '-'} | ${Math.round(p.recent / n)} / ${Math.round(p.summary / n)} / ${Math.round(p.memories / n)} | ${median(times.get(key) ?? [0]).toFixed(2)} | ${median(cpuTimes.get(key) ?? [0]).toFixed(2)} |`,
       );
     }
   }

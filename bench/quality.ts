@@ -59,7 +59,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Memex, type NewMessage, type SearchOptions } from '../src/index.js';
 import { DEFAULT_BM25, LexicalIndex, type Bm25Params } from '../src/index/lexical.js';
-import { COHERENCE_ROWS, contextList, isConversation, messageOfChunk, type ContextRow } from '../src/index/turn-context.js';
+import { COHERENCE_ROWS, contextCosine, contextList, isConversation, messageOfChunk, type ContextRow } from '../src/index/turn-context.js';
 import { DEFAULT_UNDERSTANDING, findDates, inRanges, namesIn, questionCore, speakerOf } from '../src/index/query.js';
 import { processTerm, tokenize } from '../src/core/index.js';
 import { lexicalRelevance, vectorRelevance } from '../src/index/fuse.js';
@@ -97,7 +97,9 @@ const runContextGrid = flag('--context-grid');
 /** Replay the vector side with the question's scaffolding taken out, alone, averaged or the better cosine (issue 20). */
 const runQuestionGrid = flag('--question-grid');
 /** The vector replays need every chunk's stored vector, its session and time. */
-const wantVectors = runQuestionGrid;
+/** `--next-grid`: replays of a contextual list read forwards (each row with the row after it), beside the default's. */
+const runNextGrid = flag('--next-grid');
+const wantVectors = runQuestionGrid || runNextGrid;
 /** MSC episodes to ingest (one user each, ~36 turns): 100 keep the whole bench to a few minutes. */
 const mscEpisodes = Number(option('--msc-episodes') ?? 100);
 /** MSC episodes a user holds (`--msc-per-user`): 10 give ~370 turns a user, near LoCoMo's ~590. */
@@ -417,6 +419,38 @@ const measured = {
   hybrid: await measure({ mode: 'hybrid' }),
 };
 const modes: Record<keyof typeof measured, Quality> = { vector: measured.vector.quality, lexical: measured.lexical.quality, hybrid: measured.hybrid.quality };
+
+/**
+ * Where LoCoMo's evidence ranks in the default hybrid search, 100 deep (each evidence turn once per
+ * question, by the rank of its message among the distinct messages hit): what a re-ranking of the
+ * top 100 could still reach, and what no re-ranking can (not in the top 100).
+ */
+const DEPTH_BUCKETS = [
+  [0, 5, 'top 5'],
+  [5, 10, '6-10'],
+  [10, 20, '11-20'],
+  [20, 50, '21-50'],
+  [50, 100, '51-100'],
+] as const;
+async function evidenceDepth(): Promise<Map<number, { turns: number; buckets: number[]; missing: number }>> {
+  const out = new Map<number, { turns: number; buckets: number[]; missing: number }>();
+  for (const query of queries.locomo) {
+    const { hits } = await memex.search(query.user, query.text, { k: 100, ...understandingFor(query, understandFlag) });
+    const ranked = refsOf(hits.map((hit) => hit.chunkId));
+    const entry = out.get(query.category ?? 0) ?? { turns: 0, buckets: DEPTH_BUCKETS.map(() => 0), missing: 0 };
+    for (const ref of query.gains.keys()) {
+      entry.turns++;
+      const rank = ranked.indexOf(ref);
+      const bucket = DEPTH_BUCKETS.findIndex(([from, to]) => rank >= from && rank < to);
+      if (rank < 0 || bucket < 0) entry.missing++;
+      else entry.buckets[bucket] = (entry.buckets[bucket] as number) + 1;
+    }
+    out.set(query.category ?? 0, entry);
+  }
+  return out;
+}
+progress('evidence depth ...');
+const depth = await evidenceDepth();
 
 // ---------------------------------------------------------------- whole-document BM25 baseline (MS MARCO)
 
@@ -1014,6 +1048,33 @@ function contextIds(user: string, scores: Float64Array): string[] {
   return contextList(rows, configured.candidates).map((row) => row.key);
 }
 
+/**
+ * The contextual list read forwards: each row with the row after it (a statement with the reply that
+ * confirms or extends it), pool the best rows and the row before each. `combine` 'max' returns one
+ * list of the better of the two readings per row (backwards as `contextIds`, forwards), instead.
+ */
+function nextIds(user: string, scores: Float64Array, combine: 'forwards' | 'max'): string[] {
+  const { previous, pair, conversation } = contextShapeOf(user);
+  const { chunkIds, sessions } = chunksOf.get(user) as UserChunks;
+  const top = [...scores.keys()].sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, configured.candidates);
+  const pool = new Set(top);
+  for (const i of top) {
+    if (i > 0 && sessions[i - 1] === sessions[i]) pool.add(i - 1);
+    if (combine === 'max' && i + 1 < scores.length && sessions[i + 1] === sessions[i]) pool.add(i + 1);
+  }
+  const scored: { key: string; score: number; i: number }[] = [];
+  for (const i of pool) {
+    if (!conversation[i]) continue;
+    const next = i + 1 < scores.length && previous[i + 1] === i ? i + 1 : -1;
+    const forwards = next < 0 ? -Infinity : contextCosine({ own: scores[i] as number, previous: scores[next] as number, pair: pair[next] as number });
+    const before = previous[i] as number;
+    const backwards = combine === 'max' && before >= 0 ? contextCosine({ own: scores[i] as number, previous: scores[before] as number, pair: pair[i] as number }) : -Infinity;
+    const score = Math.max(forwards, backwards);
+    if (score > -Infinity) scored.push({ key: chunkIds[i] as string, score, i });
+  }
+  return scored.sort((a, b) => b.score - a.score || a.i - b.i).slice(0, configured.candidates).map((row) => row.key);
+}
+
 /** Cosine of `vector` (unit length) to each row. */
 function cosines(vector: Float32Array, rows: readonly Float32Array[]): Float64Array {
   const out = new Float64Array(rows.length);
@@ -1076,6 +1137,7 @@ interface VectorReplays {
   /** Top-10 refs of the baseline replay equal to memex.search's (defaults with `questionWords: 'keep'`, asked a day after), share of queries. */
   agreement: number;
   question: { points: VectorPoint[]; changed: Record<DatasetName, number>; examples: { asked: string; core: string }[] } | null;
+  next: VectorPoint[] | null;
 }
 
 /** The question's content words: its tokens less the lexical side's stopwords, as written (a wider strip than `questionCore`). */
@@ -1149,15 +1211,28 @@ async function vectorReplays(): Promise<VectorReplays> {
     const examples = [...queries.locomo.slice(0, 3), ...queries.msmarco.slice(0, 2), ...queries.msc.slice(0, 1)].map((q) => ({ asked: q.text, core: questionCore(q.text) }));
     question = { points, changed, examples };
   }
-  return { agreement, question };
+  let next: VectorPoint[] | null = null;
+  if (runNextGrid) {
+    progress('vector replays: the contextual list read forwards ...');
+    const turn = (q: Query): Float64Array => turnCos.get(q) as Float64Array;
+    const forwards = (q: Query, weight: number): RankedList => ({ ids: nextIds(q.user, turn(q), 'forwards'), weight });
+    const either = (q: Query, weight: number): RankedList => ({ ids: nextIds(q.user, turn(q), 'max'), weight });
+    next = [
+      base,
+      ...[0.1, 0.25, 0.5].map((w) => pointOf(`+ forwards list, weight ${w}`, (q) => replayDefaults(q, [byScores(q, turn(q)), context(q, turn(q)), forwards(q, w), lexical(q)]))),
+      ...[0.5, 0.75].map((w) => pointOf(`one list, the better of backwards and forwards, weight ${w}`, (q) => replayDefaults(q, [byScores(q, turn(q)), either(q, w), lexical(q)]))),
+      pointOf('forwards list in place of backwards, weight 0.5', (q) => replayDefaults(q, [byScores(q, turn(q)), forwards(q, 0.5), lexical(q)])),
+    ];
+  }
+  return { agreement, question, next };
 }
 
 const vectorResult = wantVectors ? await vectorReplays() : null;
 const vectorJson = (): unknown => {
   if (!vectorResult) return null;
   const plain = (points: VectorPoint[]): unknown => points.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) }));
-  const { question } = vectorResult;
-  return { ...vectorResult, question: question && { ...question, points: plain(question.points) } };
+  const { question, next } = vectorResult;
+  return { ...vectorResult, question: question && { ...question, points: plain(question.points) }, next: next && plain(next) };
 };
 
 await memex.close();
@@ -1182,7 +1257,7 @@ const counts = {
 const categories = Object.fromEntries(Object.entries(measured).map(([mode, m]) => [mode, Object.fromEntries(m.categories)]));
 
 if (asJson) {
-  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, contextGrid: contextResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, vectorReplays: vectorJson() }, null, 2));
+  console.log(JSON.stringify({ machine: machine(), cpu, model, counts, search, bm25: { ...DEFAULT_BM25, k: search.bm25K, b: search.bm25B, stopwords: search.stopwords }, ingestMs, modes, categories, evidenceDepth: Object.fromEntries(depth), baseline, latency, grid: gridResult, understand: understandFlag, understandGrid: understandResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, contextGrid: contextResult?.map((p) => ({ ...p, categories: Object.fromEntries(p.categories) })) ?? null, vectorReplays: vectorJson() }, null, 2));
 } else {
   const f3 = (n: number): string => n.toFixed(3);
   const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -1227,6 +1302,14 @@ if (asJson) {
       return c ? [f3(c.recall5), f3(c.recall10)] : ['', ''];
     });
     console.log(row([`${category} ${categoryNames[category] ?? ''}`.trim(), m.questions, ...cells]));
+  }
+  console.log();
+  console.log('Where the evidence ranks (default hybrid search, 100 deep; evidence turns, each once per question):');
+  console.log();
+  console.log(row(['category', 'evidence turns', ...DEPTH_BUCKETS.map(([, , name]) => name), 'not in the top 100']));
+  console.log(row(['---', ...Array.from({ length: DEPTH_BUCKETS.length + 2 }, () => '---:')]));
+  for (const [category, entry] of [...depth].sort((a, b) => a[0] - b[0])) {
+    console.log(row([`${category} ${categoryNames[category] ?? ''}`.trim(), entry.turns, ...entry.buckets, entry.missing]));
   }
   console.log();
   console.log('Query latency, ms per call after warm-up (k = 10; hybrid and vector include embedding the query):');
@@ -1291,6 +1374,11 @@ if (asJson) {
       console.log();
       header('vector side');
       for (const p of question.points) console.log(row([p.name, ...cells(p)]));
+    }
+    if (vectorResult.next) {
+      console.log();
+      header('contextual list');
+      for (const p of vectorResult.next) console.log(row([p.name, ...cells(p)]));
     }
   }
 
