@@ -50,6 +50,14 @@ const gyp = {
       'cflags_cc!': ['-fno-exceptions', '-O2'],
       cflags_cc: ['-O3', '-march=native'],
     },
+    {
+      // Memex's own exact scan (native/scan.cc, src/index/vector-index.ts exactScan).
+      target_name: 'memex_scan',
+      sources: [relative(out, join(root, 'native', 'scan.cc'))],
+      'cflags!': ['-O2'],
+      'cflags_cc!': ['-O2'],
+      cflags_cc: ['-O3', '-march=native'],
+    },
   ],
 };
 writeFileSync(join(out, 'binding.gyp'), JSON.stringify(gyp, null, 2));
@@ -79,7 +87,11 @@ const probe = `const { HierarchicalNSW } = require(${JSON.stringify(addon)});
 const index = new HierarchicalNSW('ip', 8); index.initIndex(64);
 for (let i = 0; i < 64; i++) index.addPoint(Array.from({ length: 8 }, (_, j) => Math.sin(i * 8 + j)), i);
 const { neighbors } = index.searchKnn(Array.from({ length: 8 }, (_, j) => Math.sin(24 + j)), 1);
-if (neighbors[0] !== 3) process.exit(3);`;
+if (neighbors[0] !== 3) process.exit(3);
+const { topk } = require(${JSON.stringify(join(out, 'build', 'Release', 'memex_scan.node'))});
+const rows = new Float32Array(64 * 8).map((_, i) => Math.sin(i));
+const best = topk(rows, 8, rows.subarray(24, 32), null, 64, 1);
+if (best.labels[0] !== 3) process.exit(4);`;
 const check = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
 if (check.status !== 0) {
   say(`the CPU-tuned hnswlib addon does not run here (${check.signal ?? `exit ${check.status}`}); the portable addon is used`);
@@ -89,9 +101,9 @@ if (check.status !== 0) {
 
 writeFileSync(
   join(out, 'memex-native.json'),
-  JSON.stringify({ version: 1, addon: 'build/Release/addon.node', hnswlib: hnswVersion, ...fingerprint() }, null, 2) + '\n',
+  JSON.stringify({ version: 1, addon: 'build/Release/addon.node', scan: 'build/Release/memex_scan.node', hnswlib: hnswVersion, ...fingerprint() }, null, 2) + '\n',
 );
-say(`built a CPU-tuned hnswlib addon in ${((Date.now() - started) / 1000).toFixed(1)} s (build/native)`);
+say(`built a CPU-tuned hnswlib addon and the exact scan in ${((Date.now() - started) / 1000).toFixed(1)} s (build/native)`);
 
 function findNpmNodeGyp() {
   const npmDir = process.env.npm_execpath ? join(dirname(process.env.npm_execpath), '..') : null;

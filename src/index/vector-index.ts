@@ -1,4 +1,5 @@
 import { MemexError } from '../core/index.js';
+import { scanAddon } from './native.js';
 
 /** A nearest row: `score` is the inner product, which is the cosine for the unit rows Memex stores. */
 export interface Neighbor {
@@ -155,18 +156,59 @@ export class ExactVectorIndex implements VectorIndex {
 
   search(query: Float32Array, k: number, accept?: (label: number) => boolean): Neighbor[] {
     checkDimension(this, query);
-    const top = new TopK(k);
     const { labels, data, dimension } = this;
-    for (let slot = 0; slot < labels.length; slot++) {
-      const label = labels[slot] as number;
-      if (label < 0 || (accept && !accept(label))) continue;
-      top.push(label, dot(query, data, slot * dimension));
+    // Every slot when none was removed or filtered out; else the slots that pass.
+    let slots: Uint32Array | null = null;
+    if (accept || this.slots.size < labels.length) {
+      slots = new Uint32Array(labels.length);
+      let count = 0;
+      for (let slot = 0; slot < labels.length; slot++) {
+        const label = labels[slot] as number;
+        if (label >= 0 && (!accept || accept(label))) slots[count++] = slot;
+      }
+      slots = slots.subarray(0, count);
     }
-    return top.result();
+    return exactScan(data, dimension, query, slots, labels.length, k)
+      .map((neighbor) => ({ label: labels[neighbor.label] as number, score: neighbor.score }))
+      .sort((a, b) => b.score - a.score || a.label - b.label);
   }
 
   vector(label: number): Float32Array | null {
     const slot = this.slots.get(label);
     return slot === undefined ? null : this.data.slice(slot * this.dimension, (slot + 1) * this.dimension);
   }
+}
+
+/**
+ * Exact inner-product search over rows kept in one Float32Array (`dimension` floats a row, row i
+ * at i * dimension): the best `k` of the rows `labels` names (all `rows` rows when null), best
+ * first, equal scores by label. Runs in native/scan.cc (SIMD, at memory speed) where the CPU-tuned
+ * build is loaded, else in JavaScript; both return the same neighbours.
+ */
+export function exactScan(matrix: Float32Array, dimension: number, query: Float32Array, labels: Uint32Array | null, rows: number, k: number): Neighbor[] {
+  const { addon } = scanAddon();
+  if (addon) {
+    const best = addon.topk(matrix, dimension, query, labels, rows, k);
+    const out: Neighbor[] = new Array<Neighbor>(best.labels.length);
+    for (let i = 0; i < best.labels.length; i++) out[i] = { label: best.labels[i] as number, score: best.scores[i] as number };
+    return out;
+  }
+  return scanInJs(matrix, dimension, query, labels, rows, k);
+}
+
+/** The same scan in JavaScript (and the reference the native one is tested against). */
+export function scanInJs(matrix: Float32Array, dimension: number, query: Float32Array, labels: Uint32Array | null, rows: number, k: number): Neighbor[] {
+  const top = new TopK(k);
+  const count = labels ? labels.length : rows;
+  for (let i = 0; i < count; i++) {
+    const label = labels ? (labels[i] as number) : i;
+    top.push(label, dot(query, matrix, label * dimension));
+  }
+  return top.result();
+}
+
+/** Whether exact scans run natively here, and why not when they do not. */
+export function exactScanKind(): { kind: 'native' | 'javascript'; reason: string } {
+  const { addon, reason } = scanAddon();
+  return addon ? { kind: 'native', reason: '' } : { kind: 'javascript', reason };
 }

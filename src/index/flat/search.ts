@@ -136,17 +136,19 @@ function filterOf(index: UserIndex, options: ParsedSearchOptions): ((label: numb
 }
 
 /** How many live rows pass the filter, and (when few enough to scan) which. */
-function countMatching(index: UserIndex, accept: (label: number) => boolean, options: ParsedSearchOptions): { count: number; labels: number[] | null } {
+function countMatching(index: UserIndex, accept: (label: number) => boolean, options: ParsedSearchOptions): { count: number; labels: Uint32Array | null } {
   // With a session filter, only those sessions' labels can pass: no need to look at the rest.
   const pool = options.sessionIds ? options.sessionIds.flatMap((id) => index.labelsOf(id)) : null;
-  const labels = pool ? pool.filter(accept) : liveLabels(index, accept);
+  const labels = pool ? Uint32Array.from(pool.filter(accept)) : liveLabels(index, accept);
   return { count: labels.length, labels };
 }
 
-function liveLabels(index: UserIndex, accept: (label: number) => boolean): number[] {
-  const labels: number[] = [];
-  for (let label = 0; label < index.labelCount; label++) if (accept(label)) labels.push(label);
-  return labels;
+/** The labels that pass `accept`, in order, as the exact scan takes them. */
+function liveLabels(index: UserIndex, accept: (label: number) => boolean): Uint32Array {
+  const labels = new Uint32Array(index.labelCount);
+  let count = 0;
+  for (let label = 0; label < index.labelCount; label++) if (accept(label)) labels[count++] = label;
+  return labels.subarray(0, count);
 }
 
 /** Reads the picked chunks back from their sessions' `vector_index.jsonl`. */

@@ -8,7 +8,7 @@ import { writeSynced, type Store } from '../../store/index.js';
 import type { IndexProgress } from '../backend.js';
 import { HnswVectorIndex, type HnswParams } from '../hnsw.js';
 import { LexicalIndex, type Bm25Params } from '../lexical.js';
-import { TopK, dot, type Neighbor } from '../vector-index.js';
+import { dot, exactScan, type Neighbor } from '../vector-index.js';
 import { COHERENCE_ROWS, isConversation, messageOfChunk } from '../turn-context.js';
 
 /** What each label stands for, kept in columns so a filter over 100k rows is a tight loop. */
@@ -332,12 +332,9 @@ export class UserIndex {
     return this.vectors.has(label);
   }
 
-  /** Exact inner products of the query with the given (live) labels' rows, best `k`. */
-  exact(query: Float32Array, k: number, labels: Iterable<number>): Neighbor[] {
-    const top = new TopK(k);
-    const { dimension } = this.options.model;
-    for (const label of labels) top.push(label, dot(query, this.matrix, label * dimension));
-    return top.result();
+  /** Exact inner products of the query with the given (live) labels' rows, best `k` (`exactScan`: native where built). */
+  exact(query: Float32Array, k: number, labels: Uint32Array): Neighbor[] {
+    return exactScan(this.matrix, this.options.model.dimension, query, labels, 0, k);
   }
 
   /** The query's inner product with a live label's row. */
