@@ -61,13 +61,35 @@ async function library(op: (i: number) => Promise<unknown>, concurrency: number)
   return { rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: 0 };
 }
 
+/** `memex serve` on the data dir in its own process: its URL, and a stop that waits for it to exit. */
+async function serve(dataDir: string, config: string, env: NodeJS.ProcessEnv): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', config, '--log-level', 'silent'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const found = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
+      if (found) resolve(found);
+    });
+    child.on('exit', (code) => reject(new Error(`memex serve exited with ${code}: ${stderr}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'memex-bench-server-'));
   const env = { ...process.env, MEMEX_MODEL: model, MEMEX_MODEL_DIR: modelDir, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '' };
   const rows: Row[] = [];
+  const config = join(dataDir, '..', `memex-bench-${process.pid}.json`);
   try {
     // Seed: every LoCoMo session as a Memex session of user `bench`.
-    const memex = await Memex.open({ dataDir, env });
+    let memex = await Memex.open({ dataDir, env });
     await memex.users.ensure('bench');
     const sessionIds: string[] = [];
     for (const session of locomoSessions()) {
@@ -77,58 +99,72 @@ async function main(): Promise<void> {
     }
     await memex.flush();
     await memex.index.prepare('bench');
-    console.error(`seeded ${sessionIds.length} sessions; measuring the library baseline (${seconds} s a run)`);
+    const { key } = await new KeyStore(dataDir).create('bench');
+    await writeFile(config, JSON.stringify({ server: { rateLimit: { max: 1_000_000 } } }));
 
     const ops = {
-      search: (i: number) => memex.search('bench', questions[i % questions.length]!, { k: 10 }),
-      context: (i: number) => memex.buildContext('bench', { sessionId: sessionIds[i % sessionIds.length]!, budget: 4096 }),
-      append: (i: number) => memex.messages.append('bench', sessionIds[i % sessionIds.length]!, { role: 'user', content: `bench turn ${i}: ${questions[i % questions.length]}` }),
+      search: (m: Memex, i: number) => m.search('bench', questions[i % questions.length]!, { k: 10 }),
+      context: (m: Memex, i: number) => m.buildContext('bench', { sessionId: sessionIds[i % sessionIds.length]!, budget: 4096 }),
+      append: (m: Memex, i: number) => m.messages.append('bench', sessionIds[i % sessionIds.length]!, { role: 'user', content: `bench turn ${i}: ${questions[i % questions.length]}` }),
     };
-    for (const [op, call] of Object.entries(ops)) {
-      for (const concurrency of CONCURRENCY) rows.push({ op, concurrency, how: 'library', ...(await library(call, concurrency)) });
-      await memex.flush();
-    }
-    await memex.close();
-
-    // The service, in its own process, as users run it (rate limit raised out of the way).
-    const { key } = await new KeyStore(dataDir).create('bench');
-    const config = join(dataDir, '..', `memex-bench-${process.pid}.json`);
-    await writeFile(config, JSON.stringify({ server: { rateLimit: { max: 1_000_000 } } }));
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', config, '--log-level', 'silent'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    const url = await new Promise<string>((resolve, reject) => {
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const found = /listening on (http:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
-        if (found) resolve(found);
-      });
-      child.on('exit', (code) => reject(new Error(`memex serve exited with ${code}: ${stderr}`)));
-    });
-    console.error(`server at ${url}; measuring over HTTP with autocannon`);
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-    const requests: Record<string, (i: number) => { method: 'POST'; path: string; body: string }> = {
+    const requests: Record<keyof typeof ops, (i: number) => { method: 'POST'; path: string; body: string }> = {
       search: (i) => ({ method: 'POST', path: '/v1/search', body: JSON.stringify({ query: questions[i % questions.length], k: 10 }) }),
       context: (i) => ({ method: 'POST', path: `/v1/sessions/${sessionIds[i % sessionIds.length]}/context`, body: JSON.stringify({ budget: 4096 }) }),
       append: (i) => ({ method: 'POST', path: `/v1/sessions/${sessionIds[i % sessionIds.length]}/messages`, body: JSON.stringify({ role: 'user', content: `bench turn ${i}: ${questions[i % questions.length]}` }) }),
     };
-    for (const [op, make] of Object.entries(requests)) {
-      for (const concurrency of CONCURRENCY) {
-        let i = 0;
-        const result = await autocannon({
-          url,
-          connections: concurrency,
-          duration: seconds,
-          headers,
-          requests: [{ setupRequest: (request) => ({ ...request, ...make(i++) }) }],
-        });
-        const failed = result.errors + result.timeouts + result.non2xx;
-        rows.push({ op, concurrency, how: 'http', rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: failed });
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+
+    // Both sides measure the same data in the same state, warmed the same way: every session's
+    // summary made (one window each) and a round of searches, before the reads; the appends
+    // (which grow the sessions and the index) come last, library then service.
+    const warm = async (call: (op: 'search' | 'context', i: number) => Promise<unknown>): Promise<void> => {
+      for (let i = 0; i < sessionIds.length; i++) await call('context', i);
+      for (let i = 0; i < 100; i++) await call('search', i);
+    };
+    const onLibrary = async (names: (keyof typeof ops)[]): Promise<void> => {
+      for (const op of names) {
+        for (const concurrency of CONCURRENCY) rows.push({ op, concurrency, how: 'library', ...(await library((i) => ops[op](memex, i), concurrency)) });
+        await memex.flush();
       }
-    }
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
-    await rm(config, { force: true });
+    };
+    const onService = async (names: (keyof typeof ops)[], warmFirst: boolean): Promise<void> => {
+      // The service, in its own process, as users run it (rate limit raised out of the way).
+      const { url, stop } = await serve(dataDir, config, env);
+      try {
+        console.error(`server at ${url}; measuring ${names.join(', ')} over HTTP with autocannon`);
+        if (warmFirst) {
+          await warm(async (op, i) => {
+            const { path, body } = requests[op](i);
+            const response = await fetch(`${url}${path}`, { method: 'POST', headers, body });
+            if (!response.ok) throw new Error(`warm-up ${op}: HTTP ${response.status}`);
+            await response.arrayBuffer();
+          });
+        }
+        for (const op of names) {
+          for (const concurrency of CONCURRENCY) {
+            let i = 0;
+            const result = await autocannon({ url, connections: concurrency, duration: seconds, headers, requests: [{ setupRequest: (request) => ({ ...request, ...requests[op](i++) }) }] });
+            const failed = result.errors + result.timeouts + result.non2xx;
+            rows.push({ op, concurrency, how: 'http', rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: failed });
+          }
+        }
+      } finally {
+        await stop();
+      }
+    };
+
+    await warm((op, i) => ops[op](memex, i));
+    console.error(`seeded ${sessionIds.length} sessions; measuring the library's reads (${seconds} s a run)`);
+    await onLibrary(['search', 'context']);
+    await memex.close();
+    await onService(['search', 'context'], true);
+    memex = await Memex.open({ dataDir, env });
+    console.error('measuring the library\'s appends');
+    await onLibrary(['append']);
+    await memex.close();
+    await onService(['append'], false);
   } finally {
+    await rm(config, { force: true });
     await rm(dataDir, { recursive: true, force: true });
   }
 
