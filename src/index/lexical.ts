@@ -90,8 +90,17 @@ export class LexicalIndex {
     if (this.search_.has(label)) this.search_.discard(label);
   }
 
-  /** Every chunk that shares a term with the query and that `accept` lets through, best first, at most `limit`. */
+  /**
+   * Every chunk that shares a term with the query and that `accept` lets through, best first, at
+   * most `limit`: MiniSearch's BM25+ ranking, computed here over its postings (`scoreQuery`) rather
+   * than by its `search`, which builds a result object for every matching chunk and sorts them all.
+   */
   search(query: string, limit: number, accept?: (label: number) => boolean): LexicalHit[] {
+    return scoreQuery(this.search_ as unknown as MiniSearchInternals, analyze(query, this.bm25), this.bm25, limit, accept);
+  }
+
+  /** The same ranking through MiniSearch's own `search`: the reference `search` is tested against. */
+  searchWithMiniSearch(query: string, limit: number, accept?: (label: number) => boolean): LexicalHit[] {
     const hits = this.search_.search(query, accept ? { filter: (result) => accept(result.id as number) } : {});
     const result: LexicalHit[] = [];
     for (const hit of hits) {
@@ -143,3 +152,89 @@ export function idealScore(terms: readonly { term: string; df: number }[], n: nu
   return sum * new Set(terms.map((t) => t.term)).size;
 }
 
+/** The parts of MiniSearch's state its scoring reads (version 7; one field, `text`). */
+interface MiniSearchInternals {
+  _index: { get(term: string): Map<number, Map<number, number>> | undefined };
+  _documentIds: Map<number, unknown>;
+  _fieldIds: Record<string, number>;
+  _fieldLength: Map<number, number[]>;
+  _avgFieldLength: number[];
+  _documentCount: number;
+  /** One past the largest short id given out. */
+  _nextId: number;
+}
+
+/**
+ * MiniSearch's OR query, scored as it scores it: for each query term in order (a repeated term
+ * counts again), each live chunk holding it adds BM25+ of its count, the term's live document
+ * frequency, the chunk's field length and the average; the sum is multiplied by how many distinct
+ * query terms the chunk holds; ties keep the order chunks were first met in (term by term, in
+ * posting order), as MiniSearch's stable sort does. The same additions in the same order, so the
+ * same floating-point scores. One difference: a term's postings still holding chunks that were
+ * removed (discarded, not yet vacuumed) count only live chunks in its document frequency, where
+ * MiniSearch's first search after the removal counts some of the removed ones too.
+ */
+function scoreQuery(index: MiniSearchInternals, terms: readonly string[], bm25: Pick<Bm25Params, 'k' | 'b' | 'd'>, limit: number, accept?: (label: number) => boolean): LexicalHit[] {
+  if (limit <= 0 || terms.length === 0) return [];
+  const fieldId = index._fieldIds.text as number;
+  const average = index._avgFieldLength[fieldId] as number;
+  const total = index._documentCount;
+  const { k, b, d } = bm25;
+  const scratch = scratchFor(index._nextId);
+  // Chunks in the order first met; their sums and distinct-term counts live in the scratch arrays.
+  const met: number[] = [];
+  const seenTerms = new Set<string>();
+  try {
+    for (const term of terms) {
+      const postings = index._index.get(term)?.get(fieldId);
+      if (!postings) continue;
+      const repeat = seenTerms.has(term);
+      seenTerms.add(term);
+      let live = 0;
+      for (const id of postings.keys()) if (index._documentIds.has(id)) live++;
+      const idf = Math.log(1 + (total - live + 0.5) / (live + 0.5));
+      for (const [id, count] of postings) {
+        const state = scratch.state[id];
+        if (state === REFUSED) continue;
+        if (state === UNSEEN) {
+          const label = index._documentIds.get(id);
+          if (label === undefined || (accept && !accept(label as number))) {
+            scratch.state[id] = REFUSED;
+            met.push(id);
+            continue;
+          }
+          scratch.state[id] = SCORED;
+          met.push(id);
+        }
+        const length = (index._fieldLength.get(id) as number[])[fieldId] as number;
+        scratch.score[id] = (scratch.score[id] as number) + idf * (d + (count * (k + 1)) / (count + k * (1 - b + (b * length) / average)));
+        if (!repeat) scratch.matched[id] = (scratch.matched[id] as number) + 1;
+      }
+    }
+    const hits: { id: number; score: number; order: number }[] = [];
+    met.forEach((id, order) => {
+      if (scratch.state[id] === SCORED) hits.push({ id, score: (scratch.score[id] as number) * ((scratch.matched[id] as number) || 1), order });
+    });
+    hits.sort((x, y) => y.score - x.score || x.order - y.order);
+    return hits.slice(0, limit).map((hit) => ({ label: index._documentIds.get(hit.id) as number, score: hit.score }));
+  } finally {
+    for (const id of met) {
+      scratch.state[id] = UNSEEN;
+      scratch.score[id] = 0;
+      scratch.matched[id] = 0;
+    }
+  }
+}
+
+const UNSEEN = 0;
+const SCORED = 1;
+const REFUSED = 2;
+/** Per-chunk sums for one query at a time (scoring is synchronous), by MiniSearch's short id; left zeroed. */
+let scratch = { state: new Uint8Array(0), score: new Float64Array(0), matched: new Uint32Array(0) };
+function scratchFor(ids: number): typeof scratch {
+  if (scratch.state.length < ids) {
+    const size = Math.max(ids, scratch.state.length * 2, 1024);
+    scratch = { state: new Uint8Array(size), score: new Float64Array(size), matched: new Uint32Array(size) };
+  }
+  return scratch;
+}
