@@ -130,11 +130,9 @@ export class LexicalIndex {
    * are vacuumed, so they are skipped as MiniSearch's own scoring skips them.
    */
   private documentFrequency(term: string): number {
-    const internals = this.search_ as unknown as { _index: { get(term: string): Map<number, Map<number, number>> | undefined }; _documentIds: Map<number, unknown> };
+    const internals = this.search_ as unknown as MiniSearchInternals;
     let df = 0;
-    for (const postings of internals._index.get(term)?.values() ?? []) {
-      for (const id of postings.keys()) if (internals._documentIds.has(id)) df++;
-    }
+    for (const postings of internals._index.get(term)?.values() ?? []) df += liveCount(internals, postings);
     return df;
   }
 }
@@ -160,6 +158,8 @@ interface MiniSearchInternals {
   _fieldLength: Map<number, number[]>;
   _avgFieldLength: number[];
   _documentCount: number;
+  /** Chunks discarded since the last vacuum: until it is 0, postings may still name them. */
+  _dirtCount: number;
   /** One past the largest short id given out. */
   _nextId: number;
 }
@@ -190,8 +190,7 @@ function scoreQuery(index: MiniSearchInternals, terms: readonly string[], bm25: 
       if (!postings) continue;
       const repeat = seenTerms.has(term);
       seenTerms.add(term);
-      let live = 0;
-      for (const id of postings.keys()) if (index._documentIds.has(id)) live++;
+      const live = liveCount(index, postings);
       const idf = Math.log(1 + (total - live + 0.5) / (live + 0.5));
       for (const [id, count] of postings) {
         const state = scratch.state[id];
@@ -224,6 +223,14 @@ function scoreQuery(index: MiniSearchInternals, terms: readonly string[], bm25: 
       scratch.matched[id] = 0;
     }
   }
+}
+
+/** How many live chunks a term's postings name: all of them, unless chunks were discarded since the last vacuum. */
+function liveCount(index: MiniSearchInternals, postings: Map<number, number>): number {
+  if (index._dirtCount === 0) return postings.size;
+  let live = 0;
+  for (const id of postings.keys()) if (index._documentIds.has(id)) live++;
+  return live;
 }
 
 const UNSEEN = 0;
