@@ -19,6 +19,7 @@ import { registerMcpCommand } from './mcp-command.js';
 import { registerChatCommand } from './chat-command.js';
 import { registerForkCommands, registerPanelCommands } from './panel-commands.js';
 import { registerArchiveCommands } from './archive-commands.js';
+import { registerBenchCommand } from './bench-command.js';
 import { isoTime, personaOf, positiveInt, sessionOf, userOf, type ContextOf } from './args.js';
 import { registerOrganiseCommands } from './session-commands.js';
 
@@ -76,6 +77,7 @@ export function registerCommands(program: Command, contextOf: ContextOf): void {
   registerMcpCommand(program, contextOf);
   registerChatCommand(program, contextOf);
   registerPanelCommands(program, contextOf);
+  registerBenchCommand(program, contextOf);
   program
     .command('init')
     .description('create the data dir and the default user')

@@ -57,6 +57,7 @@ const catalogue = {
   MEMEX_DATA_DIR_LOCKED: { status: 503, hint: 'Another process is using this data dir. Wait for it, stop it, or talk to it over its HTTP API.' },
   MEMEX_DATA_DIR_INVALID: { status: 500, hint: 'Point --data-dir / MEMEX_DATA_DIR at a Memex data dir, or at an empty or missing folder to create one.' },
   MEMEX_FORMAT_UNSUPPORTED: { status: 500, hint: 'This data was written by a newer Memex; upgrade Memex to read it.' },
+  MEMEX_DATASET_NOT_FOUND: { status: 404, hint: '`memex bench --dataset locomo` and `msmarco` read the eval sets in place from MEMEX_EVAL_DIR (default ../shared/eval beside the Memex folder): point MEMEX_EVAL_DIR at them, name the file (`--dataset locomo:/path/locomo10.json`), or bench `--dataset synthetic:10000`.' },
   MEMEX_MODEL_MISMATCH: { status: 409, hint: 'The data dir was embedded with another model. Run `memex reindex` to re-embed everything with the configured model, or set MEMEX_MODEL / MEMEX_MODEL_DIR back to the recorded one.' },
   MEMEX_MODEL_UNAVAILABLE: { status: 503, hint: 'Set MEMEX_MODEL_DIR to a local transformers.js model folder (and MEMEX_MODEL to its id), or run once with internet access so the model downloads to the cache.' },
   MEMEX_INDEX_UNAVAILABLE: { status: 503, hint: "hnswlib-node's native addon is missing: run `npm rebuild hnswlib-node` (npm 11 skips install scripts unless the package is approved: `npm install-scripts approve hnswlib-node`)." },

@@ -6,6 +6,11 @@ export interface EmbedOptions {
   signal?: AbortSignal;
   /** Someone waits for these rows (a query): they go before queued bulk work where the embedder queues. */
   urgent?: boolean;
+  /**
+   * False: neither answer from nor keep the embedder's memory of recent texts (where it has one),
+   * so every text goes through the model: what a benchmark of the model itself needs.
+   */
+  remember?: boolean;
 }
 
 /**

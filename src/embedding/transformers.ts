@@ -123,10 +123,11 @@ export class TransformersEmbedder implements Embedder {
     assertTexts(texts);
     throwIfAborted(options.signal);
     const rows = allocateRows(texts.length, this.dimension);
+    const remember = options.remember !== false;
     // Longest first, so each batch pads its texts to a similar length instead of to one outlier.
     const order = texts
       .map((text, index) => ({ text, index }))
-      .filter(({ text, index }) => !isBlank(text) && !this.recall(text, rows[index] as Float32Array))
+      .filter(({ text, index }) => !isBlank(text) && !(remember && this.recall(text, rows[index] as Float32Array)))
       .sort((a, b) => b.text.length - a.text.length);
     const urgent = options.urgent === true;
     for (let begin = 0; begin < order.length; begin += this.batchSize) {
@@ -140,7 +141,7 @@ export class TransformersEmbedder implements Embedder {
         const row = rows[item.index] as Float32Array;
         row.set(data.subarray(j * this.dimension, (j + 1) * this.dimension));
         normalizeInPlace(row);
-        this.keep(item.text, row);
+        if (remember) this.keep(item.text, row);
       }
     }
     return rows;

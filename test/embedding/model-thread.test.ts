@@ -52,6 +52,29 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
     expect((await query)[0]).toHaveLength(embedder.dimension);
   });
 
+  it('answers a text it embedded lately from memory, and through the model again with remember: false (what a benchmark of the model needs)', async () => {
+    const embedder = await TransformersEmbedder.load({ model: SHARED_MODEL_ID, modelDir: SHARED_MODELS, cacheDir: await tempDir(), batchSize: 31 });
+    const thread = (embedder as unknown as { thread: { run: (texts: string[], urgent?: boolean) => Promise<Float32Array> } }).thread;
+    const run = thread.run.bind(thread);
+    let calls = 0;
+    thread.run = (texts, urgent) => {
+      calls++;
+      return run(texts, urgent);
+    };
+    const [first] = await embedder.embed(['the roof repair invoice is 4471']);
+    expect(calls).toBe(1);
+    const [again] = await embedder.embed(['the roof repair invoice is 4471']);
+    expect(calls).toBe(1);
+    const [fresh] = await embedder.embed(['the roof repair invoice is 4471'], { remember: false });
+    expect(calls).toBe(2);
+    expect(Array.from(again as Float32Array)).toEqual(Array.from(first as Float32Array));
+    expect(Array.from(fresh as Float32Array).every((x, i) => Math.abs(x - (first as Float32Array)[i]!) < 1e-5)).toBe(true);
+    // Nor does it keep what it embedded so.
+    await embedder.embed(['a text only seen without memory'], { remember: false });
+    await embedder.embed(['a text only seen without memory']);
+    expect(calls).toBe(4);
+  });
+
   it('runs queries waiting together as one batch, each getting its own rows', async () => {
     const thread = await sharedThread();
     try {

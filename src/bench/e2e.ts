@@ -1,0 +1,149 @@
+/**
+ * The end-to-end part of `memex bench`: the dataset's sessions written through the library into a
+ * fresh, temporary data dir (ingest: chunking, embedding, writing), the user's index built and read
+ * back, hybrid searches with their query embedding, and context windows with recall; each beside
+ * its baseline in the same run (the model alone on the same texts and batches, the query embedding
+ * alone).
+ */
+import type { Memex } from '../memex.js';
+import type { BenchSession } from './datasets.js';
+import { concurrentRate, histogram, latency, timeEach, type Histogram, type Latency } from './measure.js';
+
+export interface E2eResult {
+  sessions: number;
+  messages: number;
+  ingest: {
+    seconds: number;
+    messagesPerSecond: number;
+    /** The model alone embedding the same texts in the same batch size. */
+    modelAlone: { seconds: number; textsPerSecond: number; batchSize: number };
+    /** Ingest's rate over the model's: 1 would mean writing and indexing cost nothing. */
+    ratio: number;
+  };
+  index: { buildSeconds: number; loadSeconds: number };
+  search: Latency & { queries: number; concurrency: number; concurrentQps: number; embedP50Ms: number; histogram: Histogram };
+  context: Latency & { windows: number; budget: number; meanTokens: number; maxTokens: number };
+}
+
+export interface E2eOptions {
+  /** Opens a Memex on a data dir (the configured model and settings). */
+  open: (dataDir: string) => Promise<Memex>;
+  dataDir: string;
+  sessions: BenchSession[];
+  questions: string[];
+  budget: number;
+  concurrency: number;
+  onProgress?: (step: string, done: number, total: number) => void;
+}
+
+const USER = 'bench';
+const CONTEXT_WINDOWS = 50;
+
+export async function benchE2e(options: E2eOptions): Promise<E2eResult> {
+  const progress = options.onProgress ?? (() => undefined);
+  const messages = options.sessions.reduce((sum, s) => sum + s.messages.length, 0);
+  let memex = await options.open(options.dataDir);
+  try {
+    await memex.users.create({ id: USER, name: 'Benchmark' });
+    const embedder = await memex.embedder();
+    const batchSize = memex.config.embedding.batchSize;
+    const texts = options.sessions.flatMap((s) => s.messages.map((m) => m.content));
+    await embedder.embed(texts.slice(0, batchSize), { remember: false });
+
+    // The model alone: the same texts, the same batches, none answered from the embedder's memory
+    // (nor left in it for ingest to find).
+    progress('model alone', 0, texts.length);
+    const modelStart = performance.now();
+    for (let i = 0; i < texts.length; i += batchSize) {
+      await embedder.embed(texts.slice(i, i + batchSize), { remember: false });
+      progress('model alone', Math.min(texts.length, i + batchSize), texts.length);
+    }
+    const modelSeconds = (performance.now() - modelStart) / 1000;
+
+    // Ingest: every session's messages appended, then every row embedded and written.
+    progress('ingest', 0, messages);
+    const sessionIds: string[] = [];
+    let written = 0;
+    const ingestStart = performance.now();
+    for (const session of options.sessions) {
+      const created = await memex.sessions.create(USER, { title: session.title });
+      sessionIds.push(created.id);
+      await memex.messages.appendMany(USER, created.id, session.messages);
+      written += session.messages.length;
+      progress('ingest', written, messages);
+    }
+    await memex.flush();
+    const ingestSeconds = (performance.now() - ingestStart) / 1000;
+
+    // The index: built from the session files, then read back by a fresh instance.
+    progress('index', 0, 2);
+    let start = performance.now();
+    await memex.index.rebuild(USER);
+    const buildSeconds = (performance.now() - start) / 1000;
+    await memex.close();
+    memex = await options.open(options.dataDir);
+    start = performance.now();
+    await memex.index.prepare(USER);
+    const loadSeconds = (performance.now() - start) / 1000;
+    progress('index', 2, 2);
+
+    // Search: the query embedding alone, then searches one at a time, then `concurrency` at once.
+    // Each pass has its own questions, so no pass finds its query vectors cached by another.
+    const questions = options.questions.length > 0 ? options.questions : texts.slice(0, 100);
+    const half = Math.max(1, Math.floor(questions.length / 2));
+    const sequential = questions.slice(0, half);
+    const concurrent = questions.length > 1 ? questions.slice(half) : questions;
+    const embedder2 = await memex.embedder();
+    const embedOnly = await timeEach(sequential, (q) => embedder2.embed([q], { urgent: true, remember: false }));
+    for (const q of concurrent.slice(0, 10)) await memex.search(USER, q);
+    progress('search', 0, sequential.length);
+    const searched = await timeEach(sequential, (q) => memex.search(USER, q), (done) => progress('search', done, sequential.length));
+    const concurrentQps = await concurrentRate(concurrent, options.concurrency, (q) => memex.search(USER, q));
+
+    // Context: windows for sessions spread over the data, each recalling for a question; the first
+    // pass also folds older turns into each session's summary, so only the second is timed.
+    const windows = Array.from({ length: Math.min(CONTEXT_WINDOWS, sessionIds.length) }, (_, i) => ({
+      sessionId: sessionIds[Math.floor((i * sessionIds.length) / Math.min(CONTEXT_WINDOWS, sessionIds.length))] as string,
+      query: questions[i % questions.length] as string,
+    }));
+    const build = (w: (typeof windows)[number]): ReturnType<Memex['buildContext']> => memex.buildContext(USER, { sessionId: w.sessionId, query: w.query, budget: options.budget });
+    progress('context', 0, windows.length);
+    for (const w of windows) await build(w);
+    const tokens: number[] = [];
+    const built = await timeEach(
+      windows,
+      async (w) => tokens.push((await build(w)).report.tokens),
+      (done) => progress('context', done, windows.length),
+    );
+    progress('context', windows.length, windows.length);
+
+    return {
+      sessions: options.sessions.length,
+      messages,
+      ingest: {
+        seconds: ingestSeconds,
+        messagesPerSecond: messages / ingestSeconds,
+        modelAlone: { seconds: modelSeconds, textsPerSecond: texts.length / modelSeconds, batchSize },
+        ratio: modelSeconds / ingestSeconds,
+      },
+      index: { buildSeconds, loadSeconds },
+      search: {
+        ...latency(searched.latencies, searched.totalMs),
+        queries: sequential.length,
+        concurrency: options.concurrency,
+        concurrentQps,
+        embedP50Ms: latency(embedOnly.latencies, embedOnly.totalMs).p50Ms,
+        histogram: histogram(searched.latencies),
+      },
+      context: {
+        ...latency(built.latencies, built.totalMs),
+        windows: windows.length,
+        budget: options.budget,
+        meanTokens: tokens.length ? tokens.reduce((a, b) => a + b, 0) / tokens.length : 0,
+        maxTokens: tokens.length ? Math.max(...tokens) : 0,
+      },
+    };
+  } finally {
+    await memex.close();
+  }
+}
