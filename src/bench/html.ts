@@ -37,8 +37,9 @@ export function recallChart(report: BenchReport): string {
   const all = series.flatMap((s) => s.points).filter((p) => p.y > 0);
   const minX = Math.min(0.9, ...all.map((p) => p.x));
   const xLow = Math.floor(minX * 20) / 20;
-  const yLow = 10 ** Math.floor(Math.log10(Math.min(...all.map((p) => p.y), 1)));
-  const yHigh = 10 ** Math.ceil(Math.log10(Math.max(...all.map((p) => p.y), 10)));
+  // Decades around the data, at least one.
+  const yLow = 10 ** Math.floor(Math.log10(Math.max(1e-3, Math.min(...all.map((p) => p.y)))));
+  const yHigh = Math.max(yLow * 10, 10 ** Math.ceil(Math.log10(Math.max(...all.map((p) => p.y)))));
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const sx = (x: number): number => pad.left + ((x - xLow) / (1 - xLow || 1)) * plotW;
@@ -121,7 +122,7 @@ export function renderHtml(report: BenchReport): string {
       table(
         ['measure', 'Memex', 'baseline in the same run', 'ratio'],
         [
-          ['ingest (messages/s)', rate(e2e.ingest.messagesPerSecond), `${rate(e2e.ingest.modelAlone.textsPerSecond)} texts/s: the model alone, batches of ${e2e.ingest.modelAlone.batchSize}`, `${fixed(e2e.ingest.ratio, 2)}x`],
+          ['ingest (messages/s)', rate(e2e.ingest.messagesPerSecond), `${rate(e2e.ingest.modelAlone.textsPerSecond)} texts/s: the model alone on the same texts (sorted by length, batches of ${e2e.ingest.modelAlone.batchSize})`, `${fixed(e2e.ingest.ratio, 2)}x`],
           ['index build from the session files (s)', fixed(e2e.index.buildSeconds, 2), '', ''],
           ['index load by a fresh instance (s)', fixed(e2e.index.loadSeconds, 2), '', ''],
           ['hybrid search p50 / p99 (ms)', `${fixed(e2e.search.p50Ms, 2)} / ${fixed(e2e.search.p99Ms, 2)}`, `${fixed(e2e.search.embedP50Ms, 2)} ms p50: the query embedding alone`, ''],

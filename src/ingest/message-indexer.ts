@@ -26,7 +26,26 @@ export interface MessageIndexerOptions {
 const DEFER_MS = 1000;
 
 /** Messages read per round: bounds memory and lets appends to the same session interleave. */
-const ROUND = 256;
+const ROUND = 512;
+
+/** Chunks a round gathers from queued sessions before its model call: small sessions share one. */
+const ROUND_CHUNKS = 512;
+
+/** A session's messages read and chunked for one round. */
+interface Part {
+  ref: SessionRef;
+  key: string;
+  messages: number;
+  chunks: Chunk[];
+  /** Whether the session may have more messages without rows after these. */
+  more: boolean;
+}
+
+/** One model call's worth of work, its embedding under way. */
+interface Round {
+  parts: Part[];
+  vectors: Promise<Float32Array[]>;
+}
 
 /**
  * Embeds appended messages in the background. `append` returns once the message is durable;
@@ -43,8 +62,14 @@ export class MessageIndexer {
   private readonly queue = new Map<string, SessionRef>();
   private readonly deferred = new Map<string, { ref: SessionRef; timer: NodeJS.Timeout }>();
   private running: Promise<void> | null = null;
-  /** The session being embedded now. */
-  private current: SessionRef | null = null;
+  /** Sessions taken from the queue whose rows are not all written yet (at most two rounds' worth). */
+  private readonly active = new Map<string, SessionRef>();
+  /** Sessions with more to read, after the message id each round read up to. */
+  private readonly cursors = new Map<string, string>();
+  /** Parts of each active session read but not yet written. */
+  private readonly unwritten = new Map<string, number>();
+  /** Active sessions whose rows failed: their later parts are dropped, not written out of order. */
+  private readonly failed = new Set<string>();
   /** Called each time a session is done (a user's flush waits for its own). */
   private wakers: (() => void)[] = [];
   private failures: { userId: string; error: MemexError }[] = [];
@@ -129,7 +154,7 @@ export class MessageIndexer {
     const queued = [...this.queue];
     this.queue.clear();
     for (const [key, ref] of [...queued.filter(([, r]) => r.userId === userId), ...queued.filter(([, r]) => r.userId !== userId)]) this.queue.set(key, ref);
-    const pending = (): boolean => (this.current !== null && mine(this.current)) || [...this.queue.values()].some(mine);
+    const pending = (): boolean => [...this.active.values()].some(mine) || [...this.queue.values()].some(mine);
     while (this.running && pending()) await new Promise<void>((resolve) => this.wakers.push(resolve));
   }
 
@@ -200,28 +225,151 @@ export class MessageIndexer {
     return chunks.length;
   }
 
+  /**
+   * Rounds in a pipeline: while one round's rows are written and indexed, the next is read, chunked
+   * and queued at the model, so the model is not idle between rounds.
+   */
   private async drain(): Promise<void> {
     try {
-      for (let next = this.take(); next; next = this.take()) {
-        this.current = next;
-        try {
-          const count = await this.indexSession(next);
-          // An index that cannot take the rows now syncs them (and reports why) on the next search.
-          if (count.chunks > 0) await this.options.onIndexed?.(next.userId, next.sessionId).catch(() => undefined);
-        } catch (cause) {
-          // A session or user deleted while queued has nothing left to embed; an archived one is
-          // embedded after it is unarchived (its messages without rows are caught up then).
-          if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_ARCHIVED')) continue;
-          this.failures.push({ userId: next.userId, error: toMemexError(cause, `cannot embed session ${next.sessionId}`) });
-        } finally {
-          this.current = null;
-          this.wake();
-        }
+      let round = await this.startRound();
+      while (round) {
+        const finishing = this.finishRound(round);
+        round = await this.startRound();
+        await finishing;
+        // Sessions held back while their rows were being written may be taken now.
+        round ??= await this.startRound();
       }
     } finally {
       this.running = null;
       this.wake();
     }
+  }
+
+  /**
+   * Reads the next messages without rows (sessions under way first, then queued ones not already
+   * in a round) up to ROUND_CHUNKS chunks, and starts their embedding; undefined when none is left.
+   */
+  private async startRound(): Promise<Round | undefined> {
+    const parts: Part[] = [];
+    let chunks = 0;
+    let embedder: Embedder | null = null;
+    while (chunks < ROUND_CHUNKS) {
+      const ref = this.nextSession(parts);
+      if (!ref) break;
+      const key = `${ref.userId}/${ref.sessionId}`;
+      try {
+        embedder ??= await this.options.embedder();
+        const part = await this.readPart(ref, key, embedder);
+        if (part) {
+          parts.push(part);
+          this.unwritten.set(key, (this.unwritten.get(key) ?? 0) + 1);
+          chunks += part.chunks.length;
+        } else {
+          this.settle(key);
+        }
+      } catch (cause) {
+        this.fail(ref, key, cause);
+        this.settle(key);
+      }
+    }
+    if (parts.length === 0) return undefined;
+    const texts = parts.flatMap((part) => part.chunks.map((chunk) => chunk.text));
+    const vectors = texts.length > 0 && embedder ? embedder.embed(texts) : Promise.resolve([]);
+    // Awaited in finishRound; a failure is handled there.
+    vectors.catch(() => undefined);
+    return { parts, vectors };
+  }
+
+  /** A session under way with more to read, else the first queued one not in a round. */
+  private nextSession(taken: readonly Part[]): SessionRef | undefined {
+    for (const [key] of this.cursors) {
+      const ref = this.active.get(key);
+      if (ref && !taken.some((part) => part.key === key)) return ref;
+    }
+    for (const [key, ref] of this.queue) {
+      if (this.active.has(key)) continue;
+      this.queue.delete(key);
+      this.active.set(key, ref);
+      return ref;
+    }
+    return undefined;
+  }
+
+  private async readPart(ref: SessionRef, key: string, embedder: Embedder): Promise<Part | null> {
+    const { store } = this.options;
+    const chunking = chunkingFor(this.options.chunking, embedder);
+    const after = this.cursors.get(key);
+    this.cursors.delete(key);
+    const restored = after === undefined ? this.restored.get(key) : undefined;
+    if (restored) {
+      this.restored.delete(key);
+      await this.embedRestored(ref, [...restored], embedder, chunking);
+    }
+    const messages = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: ROUND, ...(after ? { after } : {}) });
+    const last = messages[messages.length - 1];
+    if (!last) return null;
+    const more = messages.length >= ROUND;
+    if (more) this.cursors.set(key, last.id);
+    return { ref, key, messages: messages.length, chunks: await chunkMessages(messages, chunking), more };
+  }
+
+  /** Writes a round's rows, session by session; a session whose last rows these are is indexed and done. */
+  private async finishRound(round: Round): Promise<void> {
+    let vectors: Float32Array[];
+    try {
+      vectors = await round.vectors;
+    } catch (cause) {
+      for (const part of round.parts) {
+        this.fail(part.ref, part.key, cause);
+        this.written(part.key);
+      }
+      return;
+    }
+    const embedder = await this.options.embedder();
+    let at = 0;
+    for (const part of round.parts) {
+      const rows = vectors.slice(at, at + part.chunks.length);
+      at += part.chunks.length;
+      try {
+        if (part.chunks.length > 0 && !this.failed.has(part.key)) {
+          await this.options.store.appendVectors(part.ref.userId, part.ref.sessionId, { model: embedder.modelId, chunks: part.chunks, vectors: rows });
+          await this.options.onIndexed?.(part.ref.userId, part.ref.sessionId).catch(() => undefined);
+        }
+      } catch (cause) {
+        this.fail(part.ref, part.key, cause);
+      }
+      this.written(part.key);
+    }
+  }
+
+  private written(key: string): void {
+    const left = (this.unwritten.get(key) ?? 1) - 1;
+    if (left > 0) this.unwritten.set(key, left);
+    else this.unwritten.delete(key);
+    this.settle(key);
+  }
+
+  /**
+   * A session with nothing left to read or write leaves the active set, and whoever waits for it
+   * wakes. Its messages without rows after a failure are caught up by its next append or search.
+   */
+  private settle(key: string): void {
+    if (this.unwritten.has(key) || this.cursors.has(key)) return;
+    this.active.delete(key);
+    this.failed.delete(key);
+    this.wake();
+  }
+
+  /**
+   * A session or user deleted while queued has nothing left to embed; an archived one is embedded
+   * after it is unarchived (its messages without rows are caught up then). Anything else is kept
+   * for the user's next flush. Either way the session's later parts are dropped.
+   */
+  private fail(ref: SessionRef, key: string, cause: unknown): void {
+    this.failed.add(key);
+    this.cursors.delete(key);
+    if (isMemexError(cause, 'MEMEX_SESSION_NOT_FOUND') || isMemexError(cause, 'MEMEX_USER_NOT_FOUND') || isMemexError(cause, 'MEMEX_SESSION_ARCHIVED')) return;
+    this.failures.push({ userId: ref.userId, error: toMemexError(cause, `cannot embed session ${ref.sessionId}`) });
   }
 
   private wake(): void {
@@ -230,11 +378,4 @@ export class MessageIndexer {
     for (const wake of wakers) wake();
   }
 
-  private take(): SessionRef | undefined {
-    const [entry] = this.queue;
-    if (!entry) return undefined;
-    this.queue.delete(entry[0]);
-    return entry[1];
-  }
 }
-
