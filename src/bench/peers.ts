@@ -9,9 +9,10 @@
  * usearch, LanceDB and apache-arrow are development dependencies: a peer that is not installed is
  * skipped with the command that installs it, never required to run Memex.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type * as Hnswlib from 'hnswlib-node';
-import { join } from 'node:path';
 import type { HnswParams } from '../index/hnsw.js';
 import { fileBytes, type AnnSystem } from './ann.js';
 import type { BenchVectors } from './datasets.js';
@@ -21,9 +22,20 @@ export type PeerName = (typeof PEERS)[number];
 
 const require = createRequire(import.meta.url);
 
+/** A package's version, from the package.json above its entry point (some packages do not export it). */
 function versionOf(pkg: string): string {
   try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
+    let dir = dirname(require.resolve(pkg));
+    for (;;) {
+      const file = join(dir, 'package.json');
+      if (existsSync(file)) {
+        const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (json.name === pkg && json.version) return json.version;
+      }
+      const parent = dirname(dir);
+      if (parent === dir) return 'unknown';
+      dir = parent;
+    }
   } catch {
     return 'unknown';
   }

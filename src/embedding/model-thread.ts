@@ -1,14 +1,12 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { MemexError } from '../core/index.js';
+import { startWorker as startThread } from '../core/worker.js';
 import type { TextPiece } from '../chunking/index.js';
 import type { ModelReply, ModelThreadOptions, OffloadedChunking } from './model-protocol.js';
 
 const require = createRequire(import.meta.url);
-/** Built, the thread runs model-worker.js beside this file; from the TypeScript sources (tests, tsx) model-worker.ts. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './model-worker.ts' : './model-worker.js', import.meta.url);
 
 export interface ModelInfo {
   dimension: number;
@@ -35,11 +33,7 @@ export function transformersUrl(): string {
 }
 
 function startWorker(options: ModelThreadOptions): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData: options });
-  // From the sources, tsx (a dev dependency) compiles the worker in its thread.
-  const tsx = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(code, { eval: true, workerData: options });
+  return startThread(import.meta.url, 'model-worker', options);
 }
 
 /**

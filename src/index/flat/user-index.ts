@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 import { MemexError, isMemexError, type EmbeddingModel, type Metadata, type VectorLine } from '../../core/index.js';
-import { writeSynced, type Store } from '../../store/index.js';
+import { writeSynced, type Store, type VectorStatus } from '../../store/index.js';
 import type { IndexProgress } from '../backend.js';
 import { HnswVectorIndex, type HnswParams } from '../hnsw.js';
+import { HnswBuilder } from '../hnsw-builder.js';
 import { LexicalIndex, type Bm25Params } from '../lexical.js';
 import { dot, exactScan, type Neighbor } from '../vector-index.js';
 import { COHERENCE_ROWS, isConversation, messageOfChunk } from '../turn-context.js';
@@ -44,8 +46,16 @@ export interface UserIndexOptions {
   compactAt: number;
   /** fsync the index files before the manifest points at them. */
   sync: boolean;
+  /** A build from nothing of at least this many rows puts the graph in a worker thread (default BUILD_IN_THREAD_ROWS). */
+  buildInThreadRows?: number;
   onProgress?: (progress: IndexProgress) => void;
 }
+
+/**
+ * From this many rows, a build from nothing adds them to the graph in a worker thread: below it,
+ * starting the thread (and loading the addon there) costs more than the build would stall.
+ */
+export const BUILD_IN_THREAD_ROWS = 20_000;
 
 /** Why an index was built from the session files instead of loaded. */
 export type RebuildReason = 'missing' | 'corrupt' | 'stale-model' | 'stale-params' | 'compaction' | 'requested';
@@ -148,9 +158,14 @@ export class UserIndex {
 
   private constructor(
     private readonly options: UserIndexOptions,
-    readonly vectors: HnswVectorIndex,
+    private graph: HnswVectorIndex,
     readonly lexical: LexicalIndex,
   ) {}
+
+  /** The HNSW graph over the live rows. */
+  get vectors(): HnswVectorIndex {
+    return this.graph;
+  }
 
   static empty(options: UserIndexOptions): UserIndex {
     return new UserIndex(options, HnswVectorIndex.create(options.model.dimension, options.hnsw), LexicalIndex.create(options.bm25));
@@ -224,7 +239,6 @@ export class UserIndex {
       }
     }
     const todo = [...present].filter(([id]) => !wanted || wanted.has(id));
-    let done = 0;
     let total = 0;
     const statuses = [];
     for (const [sessionId, origin] of todo) {
@@ -241,6 +255,38 @@ export class UserIndex {
       const known = this.sessions.get(sessionId);
       if (!known || known.rows !== status.rows || known.tail !== status.tail) total += status.rows - (known && known.rows < status.rows ? known.rows : 0);
     }
+    // A build from nothing (a first open, a rebuild, a compaction) puts the graph in a thread of its own.
+    const builder = this.graph.stored === 0 && total >= (this.options.buildInThreadRows ?? BUILD_IN_THREAD_ROWS) ? new HnswBuilder({ dimension: this.options.model.dimension, params: this.options.hnsw, capacity: total }) : null;
+    try {
+      await this.syncSessions(statuses, report, builder, total);
+      if (builder) this.graph = await this.finishBuild(builder);
+    } finally {
+      await builder?.close();
+    }
+    if (total > 0) this.options.onProgress?.({ phase: 'index', done: total, total });
+    this.dirty += report.added + report.removed;
+    if (!options.sessionIds) this.syncedEpoch = epoch;
+    return report;
+  }
+
+  /**
+   * The graph the thread built; if the thread failed (it could not start, say), the same graph
+   * built here from the rows this index keeps.
+   */
+  private async finishBuild(builder: HnswBuilder): Promise<HnswVectorIndex> {
+    try {
+      return await builder.finish(join(tmpdir(), `memex-graph-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.hnsw`));
+    } catch {
+      const { dimension } = this.options.model;
+      const graph = HnswVectorIndex.create(dimension, this.options.hnsw, this.next);
+      for (let label = 0; label < this.next; label++) graph.add(label, this.matrix.subarray(label * dimension, (label + 1) * dimension));
+      return graph;
+    }
+  }
+
+  private async syncSessions(statuses: { sessionId: string; origin: IndexedSession['origin']; status: VectorStatus }[], report: SyncReport, builder: HnswBuilder | null, total: number): Promise<void> {
+    const { store, userId } = this.options;
+    let done = 0;
     for (const { sessionId, origin, status } of statuses) {
       const known = this.sessions.get(sessionId);
       if (known && known.rows === status.rows && known.tail === status.tail) continue;
@@ -265,16 +311,13 @@ export class UserIndex {
       const refs = new Map<string, number>();
       for (let i = from; i < data.lines.length; i++) {
         const line = data.lines[i] as VectorLine;
-        this.addRow(session, line, data.vectors.subarray(i * this.options.model.dimension, (i + 1) * this.options.model.dimension), this.metadataRef(line, metadata, refs));
+        this.addRow(session, line, data.vectors.subarray(i * this.options.model.dimension, (i + 1) * this.options.model.dimension), this.metadataRef(line, metadata, refs), builder);
         report.added++;
         if (++done % 256 === 0) this.options.onProgress?.({ phase: 'index', done, total });
       }
       session.tail = status.tail;
+      await builder?.room();
     }
-    if (total > 0) this.options.onProgress?.({ phase: 'index', done: total, total });
-    this.dirty += report.added + report.removed;
-    if (!options.sessionIds) this.syncedEpoch = epoch;
-    return report;
   }
 
   /** True when removed rows have passed the compaction threshold. */
@@ -636,7 +679,7 @@ export class UserIndex {
     return ref;
   }
 
-  private addRow(session: IndexedSession, line: VectorLine, vector: Float32Array, metaRef: number): void {
+  private addRow(session: IndexedSession, line: VectorLine, vector: Float32Array, metaRef: number, builder: HnswBuilder | null = null): void {
     const label = this.next;
     if (label >= this.session.length) {
       const size = this.session.length * 2;
@@ -656,7 +699,8 @@ export class UserIndex {
     this.chunkIds[label] = line.chunkId;
     this.metaRef[label] = metaRef;
     this.storeRow(label, vector);
-    this.vectors.add(label, vector);
+    if (builder) builder.add(label, vector);
+    else this.graph.add(label, vector);
     this.lexical.add(label, line.text);
     this.next++;
     session.labels.push(label);
