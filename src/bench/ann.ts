@@ -75,14 +75,20 @@ const WARMUP_QUERIES = 200;
 /** Queries per turn when systems take turns within a pass, so a burst of other load lands on all alike. */
 const BLOCK = 50;
 
+/** A system's index, or an error naming the system when it is used before `build`. */
+export function builtIndex<T>(name: string, get: () => T | null): () => T {
+  return () => {
+    const value = get();
+    if (value === null) throw new Error(`${name}: used before build`);
+    return value;
+  };
+}
+
 export function memexSystem(): AnnSystem {
   let index: HnswVectorIndex | null = null;
   let data: BenchVectors | null = null;
   let params = DEFAULT_HNSW;
-  const built = (): HnswVectorIndex => {
-    if (!index) throw new Error('memex: search before build');
-    return index;
-  };
+  const built = builtIndex('memex', () => index);
   return {
     name: 'memex',
     version: 'HnswVectorIndex',

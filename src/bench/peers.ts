@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as Hnswlib from 'hnswlib-node';
 import type { HnswParams } from '../index/hnsw.js';
-import { fileBytes, type AnnSystem } from './ann.js';
+import { builtIndex, fileBytes, type AnnSystem } from './ann.js';
 import type { BenchVectors } from './datasets.js';
 
 export const PEERS = ['hnswlib', 'usearch', 'lancedb'] as const;
@@ -62,10 +62,7 @@ function hnswlibPeer(): AnnSystem {
   const hnswlib = require('hnswlib-node') as typeof Hnswlib;
   let index: Hnswlib.HierarchicalNSW | null = null;
   let dimension = 0;
-  const built = (): Hnswlib.HierarchicalNSW => {
-    if (!index) throw new Error('hnswlib: search before build');
-    return index;
-  };
+  const built = builtIndex('hnswlib', () => index);
   return {
     name: 'hnswlib',
     version: versionOf('hnswlib-node'),
@@ -111,10 +108,7 @@ async function usearchPeer(): Promise<AnnSystem> {
   let index: UsearchIndex | null = null;
   let config: Record<string, unknown> = {};
   let path: string | null = null;
-  const built = (): UsearchIndex => {
-    if (!index) throw new Error('usearch: search before build');
-    return index;
-  };
+  const built = builtIndex('usearch', () => index);
   return {
     name: 'usearch',
     version: versionOf('usearch'),
@@ -159,10 +153,7 @@ async function lancedbPeer(): Promise<AnnSystem> {
   let dir = '';
   let ef = 64;
   let connection: Awaited<ReturnType<typeof lancedb.connect>> | null = null;
-  const built = (): Table => {
-    if (!table) throw new Error('lancedb: search before build');
-    return table;
-  };
+  const built = builtIndex('lancedb', () => table);
   return {
     name: 'lancedb',
     version: versionOf('@lancedb/lancedb'),
