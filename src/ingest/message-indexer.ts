@@ -41,7 +41,7 @@ interface Part {
   more: boolean;
 }
 
-/** One model call's worth of work, its embedding under way. */
+/** One model call's worth of one user's work, its embedding under way. */
 interface Round {
   parts: Part[];
   vectors: Promise<Float32Array[]>;
@@ -226,18 +226,19 @@ export class MessageIndexer {
   }
 
   /**
-   * Rounds in a pipeline: while one round's rows are written and indexed, the next is read, chunked
-   * and queued at the model, so the model is not idle between rounds.
+   * Rounds in a pipeline: once a round's vectors are back, the next part of a long session is read,
+   * chunked and queued at the model while the round's rows are written and indexed. Other sessions
+   * are taken from the queue only after the writes, so a user whose search waits (and moved their
+   * sessions to the front) goes next, behind at most the round already at the model.
    */
   private async drain(): Promise<void> {
     try {
-      let round = await this.startRound();
+      let round = await this.startRound(false);
       while (round) {
-        const finishing = this.finishRound(round);
-        round = await this.startRound();
-        await finishing;
-        // Sessions held back while their rows were being written may be taken now.
-        round ??= await this.startRound();
+        await round.vectors.catch(() => undefined);
+        const next = await this.startRound(true);
+        await this.finishRound(round);
+        round = next ?? (await this.startRound(false));
       }
     } finally {
       this.running = null;
@@ -246,15 +247,16 @@ export class MessageIndexer {
   }
 
   /**
-   * Reads the next messages without rows (sessions under way first, then queued ones not already
-   * in a round) up to ROUND_CHUNKS chunks, and starts their embedding; undefined when none is left.
+   * Reads the next messages without rows (sessions under way first, then, unless only `continuing`
+   * ones are wanted, queued ones not already in a round) up to ROUND_CHUNKS chunks, and starts their
+   * embedding; undefined when none is left.
    */
-  private async startRound(): Promise<Round | undefined> {
+  private async startRound(continuing: boolean): Promise<Round | undefined> {
     const parts: Part[] = [];
     let chunks = 0;
     let embedder: Embedder | null = null;
     while (chunks < ROUND_CHUNKS) {
-      const ref = this.nextSession(parts);
+      const ref = this.nextSession(parts, continuing);
       if (!ref) break;
       const key = `${ref.userId}/${ref.sessionId}`;
       try {
@@ -280,14 +282,19 @@ export class MessageIndexer {
     return { parts, vectors };
   }
 
-  /** A session under way with more to read, else the first queued one not in a round. */
-  private nextSession(taken: readonly Part[]): SessionRef | undefined {
+  /**
+   * A session under way with more to read, else the first queued one not in a round; one user's
+   * sessions to a round, so a round of another user's backlog never holds a user's own rows back.
+   */
+  private nextSession(taken: readonly Part[], continuing: boolean): SessionRef | undefined {
+    const user = taken[0]?.ref.userId;
     for (const [key] of this.cursors) {
       const ref = this.active.get(key);
-      if (ref && !taken.some((part) => part.key === key)) return ref;
+      if (ref && (user === undefined || ref.userId === user) && !taken.some((part) => part.key === key)) return ref;
     }
+    if (continuing) return undefined;
     for (const [key, ref] of this.queue) {
-      if (this.active.has(key)) continue;
+      if (this.active.has(key) || (user !== undefined && ref.userId !== user)) continue;
       this.queue.delete(key);
       this.active.set(key, ref);
       return ref;
