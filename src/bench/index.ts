@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { MemexError } from '../core/index.js';
 import { memexVersion } from '../core/version.js';
 import type { Embedder } from '../embedding/index.js';
 import { DEFAULT_HNSW, type HnswParams } from '../index/hnsw.js';
@@ -80,7 +81,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const peers = options.peers ?? [];
   const embedder = await options.embedder();
   const { vectors, embedding } = await vectorsOf(options.dataset, embedder, progress);
-  if (vectors.count <= k) throw new Error(`the dataset has ${vectors.count} rows: fewer than k + 1 (${k + 1})`);
+  if (vectors.count <= k) throw new MemexError('MEMEX_INVALID_INPUT', `the dataset has ${vectors.count} rows: fewer than k + 1 (${k + 1}); lower -k or bench more data`);
 
   const systems: AnnSystem[] = [memexSystem()];
   const skipped: BenchReport['ann']['skipped'] = [];

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { MemexError, type Config } from '../core/index.js';
+import type { Config } from '../core/index.js';
 import type { BenchReport, PeerName } from '../bench/index.js';
 import { describeEmbeddingWarning, loadEmbedder, type EmbeddingWarning } from '../embedding/index.js';
 import { Memex, type MemexOptions } from '../memex.js';
@@ -129,9 +129,6 @@ export function registerBenchCommand(program: Command, contextOf: ContextOf): vo
           streamMessages: (userId: string, sessionId: string) => library.messages.stream(userId, sessionId),
         };
         dataset = await bench.userDataset(source, ctx.user, options, (done, total) => onProgress('reading vectors', done, total));
-      }
-      if (dataset.vectors && dataset.vectors.count <= flags.k) {
-        throw new MemexError('MEMEX_INVALID_INPUT', `the dataset has ${dataset.vectors.count} rows: fewer than k + 1`);
       }
       const model = embedder;
       const report = await bench.runBench({

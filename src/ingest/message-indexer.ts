@@ -35,10 +35,7 @@ const ROUND_CHUNKS = 512;
 interface Part {
   ref: SessionRef;
   key: string;
-  messages: number;
   chunks: Chunk[];
-  /** Whether the session may have more messages without rows after these. */
-  more: boolean;
 }
 
 /** One model call's worth of one user's work, its embedding under way. */
@@ -315,12 +312,12 @@ export class MessageIndexer {
     const messages = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: ROUND, ...(after ? { after } : {}) });
     const last = messages[messages.length - 1];
     if (!last) return null;
-    const more = messages.length >= ROUND;
-    if (more) this.cursors.set(key, last.id);
-    return { ref, key, messages: messages.length, chunks: await chunkMessages(messages, chunking), more };
+    // A full read may leave more: the next round reads on from here.
+    if (messages.length >= ROUND) this.cursors.set(key, last.id);
+    return { ref, key, chunks: await chunkMessages(messages, chunking) };
   }
 
-  /** Writes a round's rows, session by session; a session whose last rows these are is indexed and done. */
+  /** Writes a round's rows and indexes them, session by session; a session with nothing left to read is then done. */
   private async finishRound(round: Round): Promise<void> {
     let vectors: Float32Array[];
     try {
