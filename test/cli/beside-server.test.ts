@@ -58,7 +58,7 @@ describe('the CLI beside a running memex serve', () => {
     expect((await stat(join(dataDir, 'server.json'))).mode & 0o777).toBe(0o600);
 
     const { id } = await json<{ id: string }>(['session', 'new', '--title', 'Beside the server'], { env });
-    const runs = await Promise.all(Array.from({ length: 32 }, (_, i) => memex(['add', '-s', id, `from process ${i}`], { env })));
+    const runs = await Promise.all(Array.from({ length: 32 }, (_, i) => memex(['add', '-s', id, `from process ${i}`], { env, child: true })));
     expect(runs.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
     const page = await json<{ messages: { content: string }[]; total: number }>(['messages', '-s', id, '--limit', '100'], { env });
     expect(page.total).toBe(32);
