@@ -32,6 +32,7 @@ import { chatRoutes } from './routes/chat.js';
 import { forkRoutes } from './routes/fork.js';
 import { archiveRoutes } from './routes/archive.js';
 import { scheduleRetention } from './retention.js';
+import { webRoutes } from './web.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -153,7 +154,8 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
     if (request.routeOptions.config.public) return;
     // The local CLI's secret is checked before the failed-auth limit: guesses on loopback cannot lock it out.
     const caller = await authenticate(request, keys, settings.trustUserHeader, options.localSecret, () => failedAuth.check(request.ip)).catch((cause: unknown) => {
-      if (isMemexError(cause, 'MEMEX_UNAUTHORIZED')) failedAuth.fail(request.ip);
+      // Only a key that fails counts: a request with none guesses nothing (the web page asks `/v1/me` keyless on every load).
+      if (isMemexError(cause, 'MEMEX_UNAUTHORIZED') && request.headers.authorization !== undefined) failedAuth.fail(request.ip);
       throw cause;
     });
     // The local admin acts as users exactly as the library would: a missing one is an error, not created.
@@ -234,6 +236,7 @@ export async function buildApp(memex: Memex, options: AppOptions = {}): Promise<
   // MCP clients are given the endpoint's URL; `/mcp` is where they conventionally look.
   await app.register((root, _options, done) => {
     mcpRoutes(root, context);
+    webRoutes(root);
     done();
   });
   return app;

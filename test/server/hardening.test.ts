@@ -86,11 +86,13 @@ describe('failed authentication', () => {
     const s = await served({ server: { failedAuthLimit: { max: 5, windowMs: 60_000 } } });
     try {
       const wrong = { authorization: `Bearer mx_aaaaaaaaaaaa_${'A'.repeat(43)}` };
+      // No key guesses nothing: it is refused, and does not count (the web page asks keyless on every load).
+      for (let i = 0; i < 10; i++) expectProblem(await s.app.inject({ url: '/v1/me', remoteAddress: '10.0.0.1' }), 401, 'MEMEX_UNAUTHORIZED');
       for (let i = 0; i < 5; i++) expectProblem(await s.app.inject({ url: '/v1/me', headers: wrong, remoteAddress: '10.0.0.1' }), 401, 'MEMEX_UNAUTHORIZED');
       const limited = await s.app.inject({ url: '/v1/me', headers: wrong, remoteAddress: '10.0.0.1' });
       expectProblem(limited, 429, 'MEMEX_RATE_LIMITED');
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-      // No header at all counts too, and a blocked address cannot go on guessing with a right key either.
+      // A blocked address is refused with no header too, and a blocked address cannot go on guessing with a right key either.
       expectProblem(await s.app.inject({ url: '/v1/me', remoteAddress: '10.0.0.1' }), 429, 'MEMEX_RATE_LIMITED');
       expectProblem(await s.app.inject({ url: '/v1/me', headers: s.alice, remoteAddress: '10.0.0.1' }), 429, 'MEMEX_RATE_LIMITED');
       // Other addresses: valid keys work, wrong ones still get their own 401s.

@@ -1,0 +1,84 @@
+import './style.css';
+import { ApiError, api, storedKey, storeKey } from './api.js';
+import { h, replace } from './dom.js';
+import { path, type View } from './router.js';
+import { searchView } from './search.js';
+import { sessionView } from './session.js';
+import { sessionsView } from './sessions.js';
+import { signIn } from './signin.js';
+
+const root = document.getElementById('main') as HTMLElement;
+const nav = document.getElementById('nav') as HTMLElement;
+
+const routes: [RegExp, View][] = [
+  [/^\/$/, sessionsView],
+  [/^\/s\/([^/]+)$/, sessionView],
+  [/^\/search$/, searchView],
+];
+
+let me: { id: string; name: string | null } | null = null;
+
+function showNav(): void {
+  replace(
+    nav,
+    h('a', { href: '#/' }, 'Sessions'),
+    h('a', { href: '#/search' }, 'Search'),
+    h('span', { class: 'who' }, me?.name ?? me?.id ?? ''),
+    storedKey()
+      ? h('button', {
+          type: 'button',
+          class: 'link',
+          onclick: () => {
+            storeKey(null);
+            location.hash = '#/';
+            location.reload();
+          },
+        }, 'Sign out')
+      : null,
+  );
+}
+
+async function render(): Promise<void> {
+  if (!me) return;
+  const current = path();
+  for (const [pattern, view] of routes) {
+    const match = pattern.exec(current);
+    if (!match) continue;
+    root.setAttribute('aria-busy', 'true');
+    try {
+      await view(root, ...match.slice(1));
+    } catch (cause) {
+      if (cause instanceof ApiError && cause.status === 401) return start('Your key is no longer valid; sign in again.');
+      replace(root, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause)));
+    } finally {
+      root.removeAttribute('aria-busy');
+    }
+    document.title = `${root.querySelector('h1')?.textContent ?? 'Memex'} · Memex`;
+    return;
+  }
+  replace(root, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to your sessions')));
+}
+
+/** Signed in by the stored key, or by a gateway's X-User-ID (trusted-header mode); else the sign-in form. */
+async function start(reason?: string): Promise<void> {
+  me = null;
+  try {
+    me = await api('GET', '/me');
+  } catch (cause) {
+    if (!(cause instanceof ApiError) || cause.status !== 401) {
+      // Rate-limited, unreachable or broken: say so, and offer to try again (the key stays).
+      const retry = h('button', { type: 'button', onclick: () => void start() }, 'Try again');
+      replace(root, h('h1', {}, 'Memex cannot answer'), h('p', { class: 'error', role: 'alert' }, cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause)), retry);
+      return;
+    }
+    storeKey(null);
+    replace(nav);
+    signIn(root, () => void start(), reason);
+    return;
+  }
+  showNav();
+  await render();
+}
+
+window.addEventListener('hashchange', () => void render());
+void start();

@@ -1,0 +1,240 @@
+import { ApiError, api, blob, download, events, upload } from './api.js';
+import { contextPanel } from './context.js';
+import { h, replace, when } from './dom.js';
+import { renderMarkdown } from './markdown.js';
+import { go, params, type View } from './router.js';
+import { toast } from './toast.js';
+import type { Attachment, FileRecord, Job, Message, MessagePage, Session } from './types.js';
+
+const PAGE = 500;
+
+/** Opens a stored file's original bytes in a new tab (the key goes in a header, so the bytes come as a blob). */
+async function openOriginal(sessionId: string, file: { fileId: string; name?: string }): Promise<void> {
+  const data = await blob(`/sessions/${sessionId}/files/${file.fileId}/content`);
+  const url = URL.createObjectURL(data);
+  window.open(url, '_blank', 'noopener');
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function attachmentView(sessionId: string, attachment: Attachment, files: Map<string, FileRecord>): HTMLElement {
+  const record = files.get(attachment.fileId);
+  const name = attachment.name ?? record?.name ?? attachment.fileId;
+  const mime = attachment.mimeType ?? record?.mimeType ?? '';
+  const open = h('button', { type: 'button', class: 'link', onclick: () => void openOriginal(sessionId, attachment) }, `Open ${name}`);
+  const item = h('figure', { class: 'attachment' });
+  if (mime.startsWith('image/')) {
+    const image = h('img', { alt: name, width: 160, loading: 'lazy' });
+    item.append(image);
+    blob(`/sessions/${sessionId}/files/${attachment.fileId}/thumbnail`).then(
+      (data) => (image.src = URL.createObjectURL(data)),
+      () => image.remove(),
+    );
+  }
+  const pages = record?.content?.kind === 'pdf' ? ` · ${record.content.pages} page${record.content.pages === 1 ? '' : 's'}` : '';
+  item.append(h('figcaption', {}, open, h('span', { class: 'muted' }, ` ${mime}${pages}`)));
+  return item;
+}
+
+function messageView(message: Message, sessionId: string, files: Map<string, FileRecord>, personas: Map<string, string>): HTMLElement {
+  const speaker = message.personaId ? (personas.get(message.personaId) ?? message.role) : (message.name ?? message.role);
+  return h(
+    'article',
+    { class: `message ${message.role}`, id: `m-${message.id}`, tabindex: -1, 'aria-label': `${speaker}, ${when(message.createdAt)}` },
+    h('header', {}, h('strong', { class: 'role' }, speaker), message.name && message.personaId ? ` (${message.name})` : null, ' ', h('time', { datetime: message.createdAt }, when(message.createdAt))),
+    h('div', { class: 'content' }, renderMarkdown(message.content)),
+    message.attachments.length > 0 ? h('div', { class: 'attachments' }, message.attachments.map((a) => attachmentView(sessionId, a, files))) : null,
+  );
+}
+
+/** A confirmation as a modal dialog; answers whether the person confirmed. */
+function confirmDialog(text: string, confirm: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const dialog = h(
+      'dialog',
+      { class: 'confirm', 'aria-label': confirm },
+      h('p', {}, text),
+      h('form', { method: 'dialog' }, h('button', { value: 'cancel' }, 'Cancel'), h('button', { value: 'ok', class: 'danger' }, confirm)),
+    );
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'ok');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+function tagEditor(session: Session, onChange: (next: Session) => void): HTMLElement {
+  const input = h('input', { id: 'new-tag', placeholder: 'Add a tag', maxlength: 64 });
+  const form = h('form', { class: 'tags', 'aria-label': 'Tags' });
+  form.append(
+    ...session.tags.map((tag) =>
+      h('span', { class: 'tag' }, tag, h('button', { type: 'button', class: 'icon', 'aria-label': `Remove tag ${tag}`, onclick: () => void api<Session>('DELETE', `/sessions/${session.id}/tags/${encodeURIComponent(tag)}`).then(onChange) }, '×')),
+    ),
+    h('label', { for: 'new-tag', class: 'visually-hidden' }, 'New tag'),
+    input,
+    h('button', { type: 'submit' }, 'Tag'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const tag = input.value.trim();
+    if (tag) void api<Session>('PUT', `/sessions/${session.id}/tags/${encodeURIComponent(tag)}`).then(onChange, (e: unknown) => toast(String(e instanceof Error ? e.message : e)));
+  });
+  return form;
+}
+
+/** Uploads a PDF or image into the session, then follows its ingest job's events to done. */
+function uploader(session: Session, onDone: () => void): HTMLElement {
+  const input = h('input', { id: 'upload', type: 'file', accept: 'application/pdf,image/*' });
+  const bar = h('progress', { max: 1, value: 0, 'aria-label': 'Upload progress', hidden: true });
+  const state = h('span', { class: 'upload-state', role: 'status' });
+  input.addEventListener('change', () => {
+    const file = input.files?.[0];
+    if (!file) return;
+    bar.hidden = false;
+    state.textContent = `Uploading ${file.name}…`;
+    upload<{ job: Job }>(`/sessions/${session.id}/files`, file, (sent, total) => {
+      bar.max = total || 1;
+      bar.value = sent;
+    })
+      .then(async ({ job }) => {
+        state.textContent = 'Reading the file…';
+        let last: Job = job;
+        await events(`/jobs/${job.id}/events`, (_name, data) => {
+          last = data as Job;
+          if (last.progress) {
+            bar.max = last.progress.total || 1;
+            bar.value = last.progress.done;
+            state.textContent = `${last.progress.phase} ${last.progress.done} of ${last.progress.total}`;
+          }
+        });
+        state.textContent = last.state === 'done' ? `${file.name}: done` : `${file.name}: ${last.state}${last.error ? ` (${last.error.code}: ${last.error.message})` : ''}`;
+        state.dataset.state = last.state;
+        if (last.state === 'done') onDone();
+      })
+      .catch((cause: unknown) => {
+        state.textContent = cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause);
+        state.dataset.state = 'failed';
+      });
+  });
+  return h('div', { class: 'upload' }, h('label', { for: 'upload' }, 'Add a PDF or image'), input, bar, state);
+}
+
+/** One session: its messages, files and tags, rename, delete with undo, export, upload, and its next context window. */
+export const sessionView: View = async (root, id = '') => {
+  const sessionId = decodeURIComponent(id);
+  let session: Session;
+  try {
+    session = await api<Session>('GET', `/sessions/${encodeURIComponent(sessionId)}`);
+  } catch (cause) {
+    if (cause instanceof ApiError && (cause.status === 404 || cause.code === 'MEMEX_INVALID_ID')) {
+      replace(root, h('h1', {}, 'Session not found'), h('p', {}, 'No session of yours has this id. ', h('a', { href: '#/' }, 'Back to your sessions')));
+      return;
+    }
+    throw cause;
+  }
+  const target = params().get('m');
+  const [fileList, personaList] = await Promise.all([
+    api<{ files: FileRecord[] }>('GET', `/sessions/${session.id}/files?limit=1000`),
+    api<{ personas: { id: string; name: string }[] }>('GET', '/personas?limit=1000'),
+  ]);
+  const files = new Map(fileList.files.map((f) => [f.id, f]));
+  const personas = new Map(personaList.personas.map((p) => [p.id, p.name]));
+
+  const title = h('h1', { id: 'session-title' }, session.title ?? 'Untitled');
+  const tags = h('div', {});
+  const showTags = (next: Session): void => {
+    session = next;
+    replace(tags, tagEditor(session, showTags));
+  };
+  showTags(session);
+
+  const rename = (): void => {
+    const input = h('input', { id: 'rename', value: session.title ?? '', maxlength: 500, required: true });
+    const form = h('form', { class: 'rename' }, h('label', { for: 'rename', class: 'visually-hidden' }, 'New title'), input, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', onclick: () => form.replaceWith(title) }, 'Cancel'));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void api<Session>('PATCH', `/sessions/${session.id}`, { title: input.value.trim() }).then((next) => {
+        session = next;
+        title.textContent = next.title ?? 'Untitled';
+        form.replaceWith(title);
+        toast('Renamed.');
+      }, (e: unknown) => toast(String(e instanceof Error ? e.message : e)));
+    });
+    title.replaceWith(form);
+    input.focus();
+  };
+
+  const remove = async (): Promise<void> => {
+    if (!(await confirmDialog(`Move “${session.title ?? 'Untitled'}” to the trash? You can undo this.`, 'Delete'))) return;
+    await api('DELETE', `/sessions/${session.id}`);
+    go('#/');
+    const id = session.id;
+    toast('Session moved to the trash.', {
+      label: 'Undo',
+      run: () => void api('POST', `/sessions/${id}/restore`).then(() => go(`#/s/${encodeURIComponent(id)}`)),
+    });
+  };
+
+  const exportAs = (format: 'json' | 'md' | 'html'): void => {
+    void blob(`/sessions/${session.id}/export?format=${format}`).then((data) => download(data, `${session.id}.${format}`));
+  };
+
+  const messages = h('section', { class: 'messages', 'aria-label': 'Messages' });
+  const panel = h('section', { class: 'context', 'aria-label': 'Context window', hidden: true });
+  const fileSection = h(
+    'section',
+    { class: 'files', 'aria-label': 'Files' },
+    h('h2', {}, 'Files'),
+    fileList.files.length === 0 ? h('p', { class: 'muted' }, 'No files yet.') : h('ul', {}, fileList.files.map((f) => h('li', {}, attachmentView(session.id, { fileId: f.id, name: f.name, mimeType: f.mimeType }, files)))),
+    uploader(session, () => toast('The file is ingested: search finds its text now.')),
+  );
+
+  replace(
+    root,
+    h('p', {}, h('a', { href: '#/' }, '← Sessions')),
+    title,
+    h('p', { class: 'meta' }, `${session.messageCount} messages · started ${when(session.createdAt)}`, session.origin === 'imported' ? ' · imported' : ''),
+    h(
+      'div',
+      { class: 'actions', role: 'toolbar', 'aria-label': 'Session actions' },
+      h('button', { type: 'button', onclick: rename }, 'Rename'),
+      h('button', { type: 'button', onclick: () => void remove() }, 'Delete'),
+      h('button', { type: 'button', onclick: () => exportAs('json') }, 'Export JSON'),
+      h('button', { type: 'button', onclick: () => exportAs('md') }, 'Export Markdown'),
+      h('button', { type: 'button', onclick: () => exportAs('html') }, 'Export HTML'),
+      h('button', {
+        type: 'button',
+        'aria-expanded': 'false',
+        onclick: (event) => {
+          const button = event.currentTarget as HTMLButtonElement;
+          panel.hidden = !panel.hidden;
+          button.setAttribute('aria-expanded', String(!panel.hidden));
+          if (!panel.hidden) void contextPanel(panel, session.id);
+        },
+      }, 'Context window'),
+    ),
+    tags,
+    panel,
+    messages,
+    fileSection,
+  );
+
+  let cursor: string | null = null;
+  let first = true;
+  do {
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if (cursor) query.set('cursor', cursor);
+    const page: MessagePage = await api<MessagePage>('GET', `/sessions/${session.id}/messages?${query.toString()}`);
+    messages.append(...page.messages.map((m) => messageView(m, session.id, files, personas)));
+    if (first && page.total === 0) messages.append(h('p', { class: 'muted' }, 'No messages yet.'));
+    first = false;
+    cursor = page.nextCursor;
+    const found = target ? document.getElementById(`m-${target}`) : null;
+    if (found && !found.classList.contains('target')) {
+      found.classList.add('target');
+      found.scrollIntoView({ block: 'center' });
+      found.focus({ preventScroll: true });
+    }
+  } while (cursor !== null && location.hash.includes(encodeURIComponent(session.id)));
+};
