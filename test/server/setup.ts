@@ -109,10 +109,10 @@ export async function waitForJob(app: App, headers: Record<string, string>, jobI
 const BIN = fileURLToPath(new URL('../../bin/memex.js', import.meta.url));
 
 /** `memex serve` as users run it, in a child process (needs `npm run build`); resolves once it listens. */
-export function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+export function startServer(dataDir: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
-      env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '', ...modelEnv },
+      env: { ...process.env, MEMEX_DATA_DIR: '', MEMEX_CONFIG: '', ...modelEnv, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

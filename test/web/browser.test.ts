@@ -7,9 +7,10 @@ import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Memex } from '../../src/index.js';
-import { hasEvalFiles, hasLocomo, IMAGES, locomoSessions, PDFS } from '../helpers/eval.js';
+import { hasEvalFiles, hasLocomo, IMAGES, locomoSessions, PDFS, SHARED_EVAL } from '../helpers/eval.js';
 import { modelEnv } from '../helpers/model.js';
 import { exited, startServer } from '../server/setup.js';
+import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
 
 // The session browser as a person uses it: Debian's Chromium, driven by playwright-core, against a
 // real `memex serve`. `.ci/run` installs the chromium package where it is missing.
@@ -28,6 +29,7 @@ const HOSTILE = 'Look: <img src=x onerror="window.pwned=1"> and <script>window.p
 describe.skipIf(!ready)('the web session browser in Chromium', () => {
   let server: { child: ChildProcess; url: string };
   let home = '';
+  let llm: FakeLlm;
   let browser: Browser;
   let key: string;
   const ids: { first: string; hostile: string; bobs: string; papers: string; titles: string[] } = { first: '', hostile: '', bobs: '', papers: '', titles: [] };
@@ -66,7 +68,9 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     } finally {
       await memex.close();
     }
-    server = await startServer(dataDir);
+    // A FAKE OpenAI-compatible model (there is no LLM here): the chat box streams what it says.
+    llm = await startFakeLlm();
+    server = await startServer(dataDir, { MEMEX_LLM_BASE_URL: llm.baseUrl, MEMEX_LLM_MODEL: 'fake-model' });
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     await mkdir(SHOTS, { recursive: true });
@@ -78,6 +82,7 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
       server.child.kill('SIGTERM');
       await exited(server.child);
     }
+    await llm?.close();
     if (home) await rm(home, { recursive: true, force: true });
   });
 
@@ -244,10 +249,102 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('forks a session from a message, and chats in it with the configured model, streamed', async () => {
+    const { page, problems } = await signedIn();
+    await page.goto(`${server.url}/#/s/${ids.first}`);
+    const third = page.locator('article.message').nth(2);
+    const thirdText = await third.locator('.content').textContent();
+    await third.getByRole('button', { name: 'Fork from here' }).click();
+    await expect.poll(() => page.url()).not.toContain(ids.first);
+    await expect.poll(() => page.locator('article.message').count()).toBe(3);
+    expect(await page.locator('article.message').last().locator('.content').textContent()).toBe(thirdText);
+    await page.getByText('3 messages').first().waitFor();
+
+    llm.script({ kind: 'text', text: 'Caroline went to a support group.', chunks: 4, delayMs: 30 });
+    await page.getByLabel('Message', { exact: true }).fill('Where did Caroline go?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.locator('article.message').count()).toBe(5);
+    await expect.poll(() => page.locator('article.message').last().locator('.content').textContent()).toBe('Caroline went to a support group.');
+    // What the model was sent: the question, in a window built from this session's memory.
+    const sent = JSON.stringify(llm.requests.at(-1)?.body.messages);
+    expect(sent).toContain('Where did Caroline go?');
+    await page.reload();
+    await expect.poll(() => page.locator('article.message').count()).toBe(5);
+    await page.screenshot({ path: join(SHOTS, 'chat.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('adds, edits and deletes notes and personas', async () => {
+    const { page, problems } = await signedIn();
+    await page.getByRole('link', { name: 'Notes and personas' }).click();
+    await page.getByRole('heading', { name: 'Notes and personas' }).waitFor();
+    await page.getByLabel('New note').fill('Caroline is studying to be a counselor.');
+    await page.getByLabel('Kind').last().selectOption('fact');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    const notes = page.getByRole('list', { name: 'Notes' });
+    await notes.getByText('Caroline is studying to be a counselor.').waitFor();
+    await notes.getByRole('button', { name: /^Edit note/ }).click();
+    await notes.getByLabel('Note', { exact: true }).fill('Caroline is studying counseling.');
+    await notes.getByRole('button', { name: 'Save' }).click();
+    await notes.getByText('Caroline is studying counseling.').waitFor();
+
+    await page.getByLabel('Persona name').last().fill('Coach');
+    await page.getByLabel(/^Instructions/).last().fill('You are a patient coach.');
+    await page.getByRole('button', { name: 'Add persona' }).click();
+    const personas = page.getByRole('list', { name: 'Personas' });
+    await personas.getByRole('heading', { name: 'Coach' }).waitFor();
+    await personas.getByRole('button', { name: 'Edit persona Coach' }).click();
+    await personas.getByLabel('Persona name').fill('Kind coach');
+    await personas.getByRole('button', { name: 'Save' }).click();
+    await personas.getByRole('heading', { name: 'Kind coach' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'notes.png'), fullPage: true });
+
+    // What the page shows is what the API has.
+    const me = { authorization: `Bearer ${key}` };
+    const stored = (await (await fetch(new URL('/v1/notes', server.url), { headers: me })).json()) as { notes: { text: string; kind: string }[] };
+    expect(stored.notes.map((n) => [n.text, n.kind])).toEqual([['Caroline is studying counseling.', 'fact']]);
+
+    await personas.getByRole('button', { name: 'Delete persona Kind coach' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => personas.getByRole('heading').count()).toBe(0);
+    await notes.getByRole('button', { name: /^Delete note/ }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => notes.locator('li').count()).toBe(0);
+    const after = (await (await fetch(new URL('/v1/personas', server.url), { headers: me })).json()) as { personas: unknown[] };
+    expect(after.personas).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('imports a ChatGPT export with progress to done, and opens an imported conversation', async () => {
+    const exportFile = join(SHARED_EVAL, 'chat-exports', 'chatgpt', 'librechat_chatgpt-export.json');
+    const { page, problems } = await signedIn();
+    await page.getByRole('link', { name: 'Import' }).click();
+    await page.getByLabel(/^Export files/).setInputFiles(exportFile);
+    await page.getByLabel('From').selectOption('chatgpt');
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.locator('.import-state[data-state]').waitFor({ timeout: 120_000 });
+    expect(await page.locator('.import-state').getAttribute('data-state')).toBe('done');
+    expect(await page.locator('.import-state').textContent()).toMatch(/^Done: [1-9]\d* added/);
+    await page.screenshot({ path: join(SHOTS, 'import.png'), fullPage: true });
+    const first = page.getByRole('list', { name: 'Imported conversations' }).getByRole('link').first();
+    const title = await first.textContent();
+    await first.click();
+    await page.getByRole('heading', { name: title ?? '' }).waitFor();
+    expect(await page.locator('.meta').first().textContent()).toContain('imported');
+    expect(await page.locator('article.message').count()).toBeGreaterThan(0);
+    // The list's origin filter: imported ones only, each marked with where it came from.
+    await page.getByRole('link', { name: 'Sessions', exact: true }).click();
+    await page.getByLabel('Origin').selectOption('imported');
+    const rows = page.locator('.session-row');
+    await expect.poll(async () => (await rows.allTextContents()).every((row) => row.includes('imported from chatgpt')) && (await rows.count()) > 0).toBe(true);
+    expect(await rows.allTextContents()).not.toContainEqual(expect.stringContaining('Hostile content'));
+    expect(problems).toEqual([]);
+  }, 180_000);
+
   it('is readable at phone width: nothing wider than the screen', async () => {
     const { page } = await signedIn();
     await page.setViewportSize({ width: 375, height: 740 });
-    for (const hash of ['#/', `#/s/${ids.first}`, '#/search?q=painting']) {
+    for (const hash of ['#/', `#/s/${ids.first}`, '#/search?q=painting', '#/notes', '#/import']) {
       await page.goto(`${server.url}/${hash}`);
       await page.locator('h1').first().waitFor();
       await page.waitForLoadState('networkidle');

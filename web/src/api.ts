@@ -26,8 +26,9 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 async function failure(response: Response): Promise<ApiError> {
-  const problem = (await response.json().catch(() => null)) as { code?: string; detail?: string; title?: string } | null;
-  return new ApiError(response.status, problem?.code ?? `HTTP_${response.status}`, problem?.detail ?? problem?.title ?? response.statusText);
+  const problem = (await response.json().catch(() => null)) as { code?: string; detail?: string; title?: string; hint?: string } | null;
+  const message = problem?.detail ?? problem?.title ?? response.statusText;
+  return new ApiError(response.status, problem?.code ?? `HTTP_${response.status}`, problem?.hint ? `${message}. ${problem.hint}` : message);
 }
 
 /** Calls `/v1<path>`; answers the JSON body (or null for 204), or throws an ApiError with the problem's code. */
@@ -48,8 +49,8 @@ export async function blob(path: string): Promise<Blob> {
   return response.blob();
 }
 
-/** Uploads a file into a session with progress of the bytes sent; answers the upload's JSON. */
-export function upload<T>(path: string, file: File, onProgress: (sent: number, total: number) => void): Promise<T> {
+/** Uploads files (as parts named `file`, after `fields`) with progress of the bytes sent; answers the upload's JSON. */
+export function upload<T>(path: string, files: File[], onProgress: (sent: number, total: number) => void, fields: Record<string, string> = {}): Promise<T> {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open('POST', `/v1${path}`);
@@ -62,17 +63,25 @@ export function upload<T>(path: string, file: File, onProgress: (sent: number, t
       else reject(new ApiError(request.status, body?.code ?? `HTTP_${request.status}`, body?.detail ?? request.statusText));
     };
     const form = new FormData();
-    form.append('file', file, file.name);
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    for (const file of files) form.append('file', file, file.name);
     request.send(form);
   });
 }
 
 /**
  * Follows a server-sent event stream (EventSource cannot send the Authorization header), calling
- * `onEvent` with each event's name and JSON data until the stream ends or `signal` aborts.
+ * `onEvent` with each event's name and JSON data until the stream ends or `signal` aborts. A POST
+ * with `body` streams too (the chat endpoint).
  */
-export async function events(path: string, onEvent: (name: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
-  const response = await fetch(`/v1${path}`, { headers: headers({ accept: 'text/event-stream' }), ...(signal ? { signal } : {}) });
+export async function events(path: string, onEvent: (name: string, data: unknown) => void, options: { body?: unknown; signal?: AbortSignal } = {}): Promise<void> {
+  const post = options.body !== undefined;
+  const response = await fetch(`/v1${path}`, {
+    method: post ? 'POST' : 'GET',
+    headers: headers({ accept: 'text/event-stream', ...(post ? { 'content-type': 'application/json' } : {}) }),
+    ...(post ? { body: JSON.stringify(options.body) } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   if (!response.ok || !response.body) throw await failure(response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';

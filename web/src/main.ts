@@ -2,6 +2,8 @@ import './style.css';
 import { ApiError, api, storedKey, storeKey } from './api.js';
 import { h, replace } from './dom.js';
 import { path, type View } from './router.js';
+import { importView } from './import.js';
+import { memoryView } from './memory.js';
 import { searchView } from './search.js';
 import { sessionView } from './session.js';
 import { sessionsView } from './sessions.js';
@@ -14,6 +16,8 @@ const routes: [RegExp, View][] = [
   [/^\/$/, sessionsView],
   [/^\/s\/([^/]+)$/, sessionView],
   [/^\/search$/, searchView],
+  [/^\/notes$/, memoryView],
+  [/^\/import$/, importView],
 ];
 
 let me: { id: string; name: string | null } | null = null;
@@ -23,6 +27,8 @@ function showNav(): void {
     nav,
     h('a', { href: '#/' }, 'Sessions'),
     h('a', { href: '#/search' }, 'Search'),
+    h('a', { href: '#/notes' }, 'Notes and personas'),
+    h('a', { href: '#/import' }, 'Import'),
     h('span', { class: 'who' }, me?.name ?? me?.id ?? ''),
     storedKey()
       ? h('button', {

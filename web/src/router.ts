@@ -1,4 +1,4 @@
-/** Hash routes: `#/` sessions, `#/s/<id>?m=<message>` a session, `#/search?q=` search across sessions. */
+/** Hash routes: `#/` sessions, `#/s/<id>?m=<message>` a session, `#/search?q=` search across sessions, `#/notes` notes and personas, `#/import` an import. */
 export type View = (root: HTMLElement, ...args: string[]) => Promise<void>;
 
 export function path(): string {

@@ -1,5 +1,6 @@
 import { ApiError, api, blob, download, events, upload } from './api.js';
 import { contextPanel } from './context.js';
+import { confirmDialog } from './dialog.js';
 import { h, replace, when } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 import { go, params, type View } from './router.js';
@@ -35,33 +36,23 @@ function attachmentView(sessionId: string, attachment: Attachment, files: Map<st
   return item;
 }
 
+/** A new session with the turns up to and including the message; opens it. */
+async function forkAt(sessionId: string, message: Message): Promise<void> {
+  const { session } = await api<{ session: Session }>('POST', `/sessions/${sessionId}/fork`, { messageId: message.id });
+  go(`#/s/${encodeURIComponent(session.id)}`);
+  toast(`Forked: “${session.title ?? 'Untitled'}” has the ${session.messageCount} turns up to that message.`);
+}
+
 function messageView(message: Message, sessionId: string, files: Map<string, FileRecord>, personas: Map<string, string>): HTMLElement {
   const speaker = message.personaId ? (personas.get(message.personaId) ?? message.role) : (message.name ?? message.role);
+  const fork = h('button', { type: 'button', class: 'link fork', title: 'A new session with the turns up to here', onclick: () => void forkAt(sessionId, message).catch((e: unknown) => toast(String(e instanceof Error ? e.message : e))) }, 'Fork from here');
   return h(
     'article',
     { class: `message ${message.role}`, id: `m-${message.id}`, tabindex: -1, 'aria-label': `${speaker}, ${when(message.createdAt)}` },
-    h('header', {}, h('strong', { class: 'role' }, speaker), message.name && message.personaId ? ` (${message.name})` : null, ' ', h('time', { datetime: message.createdAt }, when(message.createdAt))),
+    h('header', {}, h('strong', { class: 'role' }, speaker), message.name && message.personaId ? ` (${message.name})` : null, ' ', h('time', { datetime: message.createdAt }, when(message.createdAt)), ' ', fork),
     h('div', { class: 'content' }, renderMarkdown(message.content)),
     message.attachments.length > 0 ? h('div', { class: 'attachments' }, message.attachments.map((a) => attachmentView(sessionId, a, files))) : null,
   );
-}
-
-/** A confirmation as a modal dialog; answers whether the person confirmed. */
-function confirmDialog(text: string, confirm: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const dialog = h(
-      'dialog',
-      { class: 'confirm', 'aria-label': confirm },
-      h('p', {}, text),
-      h('form', { method: 'dialog' }, h('button', { value: 'cancel' }, 'Cancel'), h('button', { value: 'ok', class: 'danger' }, confirm)),
-    );
-    dialog.addEventListener('close', () => {
-      dialog.remove();
-      resolve(dialog.returnValue === 'ok');
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-  });
 }
 
 function tagEditor(session: Session, onChange: (next: Session) => void): HTMLElement {
@@ -93,7 +84,7 @@ function uploader(session: Session, onDone: () => void): HTMLElement {
     if (!file) return;
     bar.hidden = false;
     state.textContent = `Uploading ${file.name}…`;
-    upload<{ job: Job }>(`/sessions/${session.id}/files`, file, (sent, total) => {
+    upload<{ job: Job }>(`/sessions/${session.id}/files`, [file], (sent, total) => {
       bar.max = total || 1;
       bar.value = sent;
     })
@@ -118,6 +109,52 @@ function uploader(session: Session, onDone: () => void): HTMLElement {
       });
   });
   return h('div', { class: 'upload' }, h('label', { for: 'upload' }, 'Add a PDF or image'), input, bar, state);
+}
+
+/**
+ * Asks the configured model (POST /v1/chat, streamed): the person's turn and the reply appear as
+ * they come; without a model the server's answer says how to configure one.
+ */
+function chatBox(session: Session, messages: HTMLElement, files: Map<string, FileRecord>, personas: Map<string, string>): HTMLElement {
+  const input = h('textarea', { id: 'chat-input', rows: 3, required: true, placeholder: 'Ask with this session’s memory…' });
+  const send = h('button', { type: 'submit' }, 'Send');
+  const state = h('p', { class: 'chat-state muted', role: 'status' });
+  const form = h('form', { class: 'chat', 'aria-label': 'Chat' }, h('label', { for: 'chat-input' }, 'Message'), input, h('div', { class: 'row' }, send, state));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    send.disabled = true;
+    state.className = 'chat-state muted';
+    state.textContent = 'Thinking…';
+    let reply: HTMLElement | null = null;
+    let replyText = '';
+    events('/chat', (name, data) => {
+      const e = data as { userMessage?: Message; message?: Message; text?: string; error?: { code: string; message: string } };
+      if (name === 'session' && e.userMessage) {
+        messages.querySelector(':scope > p.muted')?.remove();
+        messages.append(messageView(e.userMessage, session.id, files, personas));
+        input.value = '';
+        reply = h('article', { class: 'message assistant pending', 'aria-live': 'polite' }, h('header', {}, h('strong', { class: 'role' }, 'assistant')), h('div', { class: 'content' }));
+        messages.append(reply);
+      } else if (name === 'delta' && reply && e.text) {
+        replyText += e.text;
+        reply.querySelector('.content')?.replaceChildren(document.createTextNode(replyText));
+      } else if (name === 'done' && e.message) {
+        reply?.replaceWith(messageView(e.message, session.id, files, personas));
+        state.textContent = '';
+      } else if (name === 'error' && e.error) {
+        state.className = 'chat-state error';
+        state.textContent = `${e.error.code}: ${e.error.message}`;
+      }
+    }, { body: { text, sessionId: session.id } })
+      .catch((cause: unknown) => {
+        state.className = 'chat-state error';
+        state.textContent = cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause);
+      })
+      .finally(() => (send.disabled = false));
+  });
+  return form;
 }
 
 /** One session: its messages, files and tags, rename, delete with undo, export, upload, and its next context window. */
@@ -194,7 +231,7 @@ export const sessionView: View = async (root, id = '') => {
     root,
     h('p', {}, h('a', { href: '#/' }, '← Sessions')),
     title,
-    h('p', { class: 'meta' }, `${session.messageCount} messages · started ${when(session.createdAt)}`, session.origin === 'imported' ? ' · imported' : ''),
+    h('p', { class: 'meta' }, `${session.messageCount} messages · started ${when(session.createdAt)}`, session.origin.kind === 'imported' ? ` · imported from ${session.origin.source}` : ''),
     h(
       'div',
       { class: 'actions', role: 'toolbar', 'aria-label': 'Session actions' },
@@ -217,6 +254,7 @@ export const sessionView: View = async (root, id = '') => {
     tags,
     panel,
     messages,
+    chatBox(session, messages, files, personas),
     fileSection,
   );
 

@@ -29,7 +29,7 @@ function row(session: Session, match?: SessionMatch, query = ''): HTMLElement {
       { class: 'meta' },
       h('span', {}, `${session.messageCount} message${session.messageCount === 1 ? '' : 's'}`),
       h('time', { datetime: session.lastMessageAt ?? session.createdAt }, when(session.lastMessageAt ?? session.createdAt)),
-      session.origin === 'imported' ? h('span', { class: 'badge' }, 'imported') : null,
+      session.origin.kind === 'imported' ? h('span', { class: 'badge' }, `imported from ${session.origin.source}`) : null,
       session.tags.map((tag) => h('span', { class: 'tag' }, tag)),
     ),
   );

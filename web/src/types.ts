@@ -2,7 +2,7 @@
 export interface Session {
   id: string;
   title: string | null;
-  origin: 'native' | 'imported';
+  origin: { kind: 'native' } | { kind: 'imported'; source: string; conversationId: string };
   createdAt: string;
   lastMessageAt: string | null;
   messageCount: number;
