@@ -186,6 +186,13 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     expect(markdown).toMatch(/^# Caroline, renamed\n/);
     expect(download.suggestedFilename()).toBe(`${ids.first}.md`);
 
+    // By keyboard: Escape cancels the confirmation and deletes nothing.
+    await page.getByRole('button', { name: 'Delete' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    await page.getByRole('heading', { name: 'Caroline, renamed' }).waitFor();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('heading', { name: 'Sessions' }).waitFor();
@@ -203,7 +210,13 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     await page.locator('.attachment img').first().waitFor();
     await page.getByLabel('Add a PDF or image').setInputFiles(join(PDFS, 'tracemonkey.pdf'));
     await expect.poll(() => page.locator('.upload-state').getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+    // The session's files now list it, with its page count, and *Open* gives back the original bytes.
+    const listed = page.getByRole('list', { name: 'Files of this session' }).locator('li', { hasText: 'tracemonkey.pdf' });
+    await expect.poll(() => listed.textContent()).toContain('application/pdf · 14 pages');
     await page.screenshot({ path: join(SHOTS, 'upload.png') });
+    const [opened] = await Promise.all([page.context().waitForEvent('page'), listed.getByRole('button', { name: 'Open tracemonkey.pdf' }).click()]);
+    expect(opened.url()).toMatch(/^blob:/);
+    await opened.close();
     await page.goto(`${server.url}/#/search?q=${encodeURIComponent('trace-based just-in-time compilation')}`);
     await page.locator('.match h2').first().waitFor();
     expect(await page.locator('.match h2').first().textContent()).toBe('Papers');

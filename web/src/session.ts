@@ -219,12 +219,21 @@ export const sessionView: View = async (root, id = '') => {
 
   const messages = h('section', { class: 'messages', 'aria-label': 'Messages' });
   const panel = h('section', { class: 'context', 'aria-label': 'Context window', hidden: true });
+  const shownFiles = h('div', {});
+  const showFiles = (list: FileRecord[]): void => {
+    for (const f of list) files.set(f.id, f);
+    replace(shownFiles, list.length === 0 ? h('p', { class: 'muted' }, 'No files yet.') : h('ul', { 'aria-label': 'Files of this session' }, list.map((f) => h('li', {}, attachmentView(session.id, { fileId: f.id, name: f.name, mimeType: f.mimeType }, files)))));
+  };
+  showFiles(fileList.files);
   const fileSection = h(
     'section',
     { class: 'files', 'aria-label': 'Files' },
     h('h2', {}, 'Files'),
-    fileList.files.length === 0 ? h('p', { class: 'muted' }, 'No files yet.') : h('ul', {}, fileList.files.map((f) => h('li', {}, attachmentView(session.id, { fileId: f.id, name: f.name, mimeType: f.mimeType }, files)))),
-    uploader(session, () => toast('The file is ingested: search finds its text now.')),
+    shownFiles,
+    uploader(session, () => {
+      toast('The file is ingested: search finds its text now.');
+      void api<{ files: FileRecord[] }>('GET', `/sessions/${session.id}/files?limit=1000`).then((next) => showFiles(next.files));
+    }),
   );
 
   replace(
