@@ -14,11 +14,29 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   }
 });
 
+const PURIFY = { RETURN_DOM_FRAGMENT: true as const, FORBID_TAGS: ['img', 'style', 'form', 'input', 'button'], FORBID_ATTR: ['style'] };
+
 /**
  * A message's Markdown as safe DOM: marked renders it (raw HTML escaped), DOMPurify then removes
  * whatever could still run (a `javascript:` link, an event attribute) and images from elsewhere.
  */
 export function renderMarkdown(text: string): DocumentFragment {
-  const html = marked.parse(text) as string;
-  return DOMPurify.sanitize(html, { RETURN_DOM_FRAGMENT: true, FORBID_TAGS: ['img', 'style', 'form', 'input', 'button'], FORBID_ATTR: ['style'] });
+  return DOMPurify.sanitize(marked.parse(text) as string, PURIFY);
+}
+
+/**
+ * Many messages at once, one sanitising pass for all (DOMPurify's cost is mostly per call: a
+ * 1,000-message session drew in 1.2 s one by one). Each message's HTML goes in its own <section>:
+ * marked's output is balanced and raw HTML in it is escaped, so no message can close another's.
+ * Should the pass ever answer other than one section per message, each is done on its own.
+ */
+export function renderMarkdownMany(texts: readonly string[]): DocumentFragment[] {
+  const html = texts.map((text) => `<section>${marked.parse(text) as string}</section>`).join('');
+  const sections = [...DOMPurify.sanitize(html, PURIFY).children];
+  if (sections.length !== texts.length || sections.some((section) => section.tagName !== 'SECTION')) return texts.map(renderMarkdown);
+  return sections.map((section) => {
+    const fragment = document.createDocumentFragment();
+    fragment.append(...section.childNodes);
+    return fragment;
+  });
 }

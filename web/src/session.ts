@@ -2,12 +2,15 @@ import { ApiError, api, blob, download, events, upload } from './api.js';
 import { contextPanel } from './context.js';
 import { confirmDialog } from './dialog.js';
 import { h, replace, when } from './dom.js';
-import { renderMarkdown } from './markdown.js';
+import { renderMarkdown, renderMarkdownMany } from './markdown.js';
 import { go, params, type View } from './router.js';
 import { toast } from './toast.js';
 import type { Attachment, FileRecord, Job, Message, MessagePage, Session } from './types.js';
 
+/** Messages asked for at a time, drawn at a time, and asked for first (more than a screenful). */
 const PAGE = 500;
+const SLICE = 100;
+const FIRST = 25;
 
 /** Opens a stored file's original bytes in a new tab (the key goes in a header, so the bytes come as a blob). */
 async function openOriginal(sessionId: string, file: { fileId: string; name?: string }): Promise<void> {
@@ -43,14 +46,14 @@ async function forkAt(sessionId: string, message: Message): Promise<void> {
   toast(`Forked: “${session.title ?? 'Untitled'}” has the ${session.messageCount} turns up to that message.`);
 }
 
-function messageView(message: Message, sessionId: string, files: Map<string, FileRecord>, personas: Map<string, string>): HTMLElement {
+function messageView(message: Message, sessionId: string, files: Map<string, FileRecord>, personas: Map<string, string>, content = renderMarkdown(message.content)): HTMLElement {
   const speaker = message.personaId ? (personas.get(message.personaId) ?? message.role) : (message.name ?? message.role);
   const fork = h('button', { type: 'button', class: 'link fork', title: 'A new session with the turns up to here', onclick: () => void forkAt(sessionId, message).catch((e: unknown) => toast(String(e instanceof Error ? e.message : e))) }, 'Fork from here');
   return h(
     'article',
     { class: `message ${message.role}`, id: `m-${message.id}`, tabindex: -1, 'aria-label': `${speaker}, ${when(message.createdAt)}` },
     h('header', {}, h('strong', { class: 'role' }, speaker), message.name && message.personaId ? ` (${message.name})` : null, ' ', h('time', { datetime: message.createdAt }, when(message.createdAt)), ' ', fork),
-    h('div', { class: 'content' }, renderMarkdown(message.content)),
+    h('div', { class: 'content' }, content),
     message.attachments.length > 0 ? h('div', { class: 'attachments' }, message.attachments.map((a) => attachmentView(sessionId, a, files))) : null,
   );
 }
@@ -160,9 +163,19 @@ function chatBox(session: Session, messages: HTMLElement, files: Map<string, Fil
 /** One session: its messages, files and tags, rename, delete with undo, export, upload, and its next context window. */
 export const sessionView: View = async (root, id = '') => {
   const sessionId = decodeURIComponent(id);
+  const encoded = encodeURIComponent(sessionId);
+  // Everything the first draw needs, asked at once (another user's or a missing id: 404 for all).
   let session: Session;
+  let fileList: { files: FileRecord[] };
+  let personaList: { personas: { id: string; name: string }[] };
+  let firstPage: MessagePage;
   try {
-    session = await api<Session>('GET', `/sessions/${encodeURIComponent(sessionId)}`);
+    [session, fileList, personaList, firstPage] = await Promise.all([
+      api<Session>('GET', `/sessions/${encoded}`),
+      api<{ files: FileRecord[] }>('GET', `/sessions/${encoded}/files?limit=1000`),
+      api<{ personas: { id: string; name: string }[] }>('GET', '/personas?limit=1000'),
+      api<MessagePage>('GET', `/sessions/${encoded}/messages?limit=${FIRST}`),
+    ]);
   } catch (cause) {
     if (cause instanceof ApiError && (cause.status === 404 || cause.code === 'MEMEX_INVALID_ID')) {
       replace(root, h('h1', {}, 'Session not found'), h('p', {}, 'No session of yours has this id. ', h('a', { href: '#/' }, 'Back to your sessions')));
@@ -171,10 +184,6 @@ export const sessionView: View = async (root, id = '') => {
     throw cause;
   }
   const target = params().get('m');
-  const [fileList, personaList] = await Promise.all([
-    api<{ files: FileRecord[] }>('GET', `/sessions/${session.id}/files?limit=1000`),
-    api<{ personas: { id: string; name: string }[] }>('GET', '/personas?limit=1000'),
-  ]);
   const files = new Map(fileList.files.map((f) => [f.id, f]));
   const personas = new Map(personaList.personas.map((p) => [p.id, p.name]));
 
@@ -267,21 +276,27 @@ export const sessionView: View = async (root, id = '') => {
     fileSection,
   );
 
-  let cursor: string | null = null;
-  let first = true;
-  do {
-    const query = new URLSearchParams({ limit: String(PAGE) });
-    if (cursor) query.set('cursor', cursor);
-    const page: MessagePage = await api<MessagePage>('GET', `/sessions/${session.id}/messages?${query.toString()}`);
-    messages.append(...page.messages.map((m) => messageView(m, session.id, files, personas)));
-    if (first && page.total === 0) messages.append(h('p', { class: 'muted' }, 'No messages yet.'));
-    first = false;
-    cursor = page.nextCursor;
+  // Drawn a slice at a time, yielding between slices: the first messages show at once, and the
+  // rest follow without holding the page (a 1,000-message session is 10 slices).
+  const showTarget = (): void => {
     const found = target ? document.getElementById(`m-${target}`) : null;
     if (found && !found.classList.contains('target')) {
       found.classList.add('target');
       found.scrollIntoView({ block: 'center' });
       found.focus({ preventScroll: true });
     }
-  } while (cursor !== null && location.hash.includes(encodeURIComponent(session.id)));
+  };
+  const stillHere = (): boolean => location.hash.includes(encoded);
+  if (firstPage.total === 0) messages.append(h('p', { class: 'muted' }, 'No messages yet.'));
+  for (let page = firstPage; ; ) {
+    for (let at = 0; at < page.messages.length && stillHere(); at += SLICE) {
+      if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      const slice = page.messages.slice(at, at + SLICE);
+      const contents = renderMarkdownMany(slice.map((m) => m.content));
+      messages.append(...slice.map((m, k) => messageView(m, session.id, files, personas, contents[k])));
+      showTarget();
+    }
+    if (page.nextCursor === null || !stillHere()) break;
+    page = await api<MessagePage>('GET', `/sessions/${encoded}/messages?${new URLSearchParams({ limit: String(PAGE), cursor: page.nextCursor }).toString()}`);
+  }
 };

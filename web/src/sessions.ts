@@ -101,5 +101,3 @@ export const sessionsView: View = async (root) => {
   await load();
 };
 
-// Kept for the search page's links.
-export { row as sessionRow };
