@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -353,6 +353,35 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     expect(await rows.allTextContents()).not.toContainEqual(expect.stringContaining('Hostile content'));
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it('needs no sign-in behind a gateway that names the user (trusted-header mode)', async () => {
+    const dir = join(home, 'gateway');
+    const dataDir = join(dir, 'data');
+    const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: 'hashed' }, config: { fsync: 'none' }, onWarning: () => undefined });
+    try {
+      await memex.users.create({ id: 'carol', name: 'Carol' });
+      await memex.sessions.create('carol', { title: 'Behind the gateway' });
+    } finally {
+      await memex.close();
+    }
+    const configFile = join(dir, 'memex.config.json');
+    await writeFile(configFile, JSON.stringify({ server: { trustUserHeader: true } }));
+    const gateway = await startServer(dataDir, { MEMEX_CONFIG: configFile, MEMEX_MODEL: 'hashed' });
+    try {
+      // What a gateway does: it adds the header to every request the page makes.
+      const context = await browser.newContext({ extraHTTPHeaders: { 'x-user-id': 'carol' } });
+      const page = await context.newPage();
+      await page.goto(gateway.url);
+      await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+      expect(await page.locator('.session-row .title').allTextContents()).toEqual(['Behind the gateway']);
+      expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+      expect(await page.getByLabel('API key').count()).toBe(0);
+      await context.close();
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await exited(gateway.child);
+    }
+  });
 
   it('is readable at phone width: nothing wider than the screen', async () => {
     const { page } = await signedIn();
