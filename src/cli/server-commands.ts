@@ -38,7 +38,7 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
           onStopped: resolve,
         }).then(async (server) => {
           const trusted = options.trustUserHeader ?? memex.config.server.trustUserHeader;
-          ctx.io.err.write(`memex: listening on ${server.url} (data dir ${memex.config.dataDir}, model ${embedder.modelId}); API at ${server.url}/v1, OpenAPI at ${server.url}/v1/openapi.json\n`);
+          ctx.io.err.write(`memex: listening on ${server.url} (data dir ${memex.config.dataDir}, model ${embedder.modelId}); API at ${server.url}/v1, OpenAPI at ${server.url}/v1/openapi.json, the web page at ${server.url}/\n`);
           if (trusted) ctx.io.err.write('memex: trusting X-User-ID headers: every client that reaches this port can act as any user\n');
           else {
             // A bad key file must not take the server down: say so, and key requests answer 503 until it is fixed.
@@ -53,7 +53,8 @@ export function registerServerCommands(program: Command, contextOf: ContextOf): 
                 const { key } = await keys.create(FIRST_USER, 'made on the first start');
                 ctx.io.err.write(
                   `memex: no API keys yet, so here is one for user \`${FIRST_USER}\` (shown only now; more with \`memex keys create --user <id>\`):\n\n  ${key}\n\n` +
-                    `  curl -H 'Authorization: Bearer ${key}' ${server.url}/v1/me\n\n`,
+                    `  curl -H 'Authorization: Bearer ${key}' ${server.url}/v1/me\n\n` +
+                    `  or open ${server.url}/ in a browser and sign in with it.\n\n`,
                 );
               } catch (error) {
                 ctx.io.err.write(`memex: warning: cannot make a first API key (${(error as Error).message}); create one with \`memex keys create\`\n`);
