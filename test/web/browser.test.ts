@@ -11,6 +11,7 @@ import { hasEvalFiles, hasLocomo, IMAGES, locomoSessions, PDFS, SHARED_EVAL } fr
 import { modelEnv } from '../helpers/model.js';
 import { exited, startServer } from '../server/setup.js';
 import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
+import { BACKENDS, backendConfig } from '../helpers/backends.js';
 
 // The session browser as a person uses it: Debian's Chromium, driven by playwright-core, against a
 // real `memex serve`. `.ci/run` installs the chromium package where it is missing.
@@ -21,12 +22,14 @@ if (!ready) {
   const missing = [!hasChromium && `Chromium at ${CHROMIUM} (apt-get install chromium, or set MEMEX_CHROMIUM)`, !hasLocomo && 'LoCoMo', !hasEvalFiles && 'the eval PDFs'].filter(Boolean).join(', ');
   process.stderr.write(`memex tests: web browser tests skipped: no ${missing}\n`);
 }
-const SHOTS = join(tmpdir(), 'memex-web-screenshots');
+const SCREENSHOTS = join(tmpdir(), 'memex-web-screenshots');
 
 const HOSTILE = 'Look: <img src=x onerror="window.pwned=1"> and <script>window.pwned=2</script> **bold** [link](javascript:window.pwned=3)';
 
 
-describe.skipIf(!ready)('the web session browser in Chromium', () => {
+// On both backends: the page is the same, the server under it is not.
+describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on %s', (backend) => {
+  const SHOTS = join(SCREENSHOTS, backend);
   let server: { child: ChildProcess; url: string };
   let home = '';
   let llm: FakeLlm;
@@ -38,7 +41,8 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     // Not tempDir(): that one is removed after each test, and the server lives for the whole file.
     home = await mkdtemp(join(tmpdir(), 'memex-web-'));
     const dataDir = join(home, 'data');
-    const memex = await Memex.open({ dataDir, env: modelEnv, config: { fsync: 'none' }, onWarning: () => undefined });
+    const store = await backendConfig(backend, dataDir);
+    const memex = await Memex.open({ dataDir, env: modelEnv, config: { fsync: 'none', ...store }, onWarning: () => undefined });
     try {
       await memex.users.create({ id: 'alice', name: 'Alice' });
       const sessions = locomoSessions().filter((s) => s.conversation === 'conv-26' && s.index <= 6);
@@ -70,7 +74,8 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     }
     // A FAKE OpenAI-compatible model (there is no LLM here): the chat box streams what it says.
     llm = await startFakeLlm();
-    server = await startServer(dataDir, { MEMEX_LLM_BASE_URL: llm.baseUrl, MEMEX_LLM_MODEL: 'fake-model' });
+    const database = store.store?.kind === 'postgres' && store.store.url ? { MEMEX_DATABASE_URL: store.store.url } : {};
+    server = await startServer(dataDir, { MEMEX_LLM_BASE_URL: llm.baseUrl, MEMEX_LLM_MODEL: 'fake-model', ...database });
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     await mkdir(SHOTS, { recursive: true });
@@ -354,7 +359,8 @@ describe.skipIf(!ready)('the web session browser in Chromium', () => {
     expect(problems).toEqual([]);
   }, 180_000);
 
-  it('needs no sign-in behind a gateway that names the user (trusted-header mode)', async () => {
+  // The page's sign-in, not the store: once is enough (flat files, its own data dir).
+  it.skipIf(backend === 'postgres')('needs no sign-in behind a gateway that names the user (trusted-header mode)', async () => {
     const dir = join(home, 'gateway');
     const dataDir = join(dir, 'data');
     const memex = await Memex.open({ dataDir, env: { MEMEX_MODEL: 'hashed' }, config: { fsync: 'none' }, onWarning: () => undefined });

@@ -14,6 +14,9 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   }
 });
 
+/** marked's HTML, without the newline it ends blocks with (a stray text node after the last one). */
+const html = (text: string): string => (marked.parse(text) as string).trim();
+
 const PURIFY = { RETURN_DOM_FRAGMENT: true as const, FORBID_TAGS: ['img', 'style', 'form', 'input', 'button'], FORBID_ATTR: ['style'] };
 
 /**
@@ -21,7 +24,7 @@ const PURIFY = { RETURN_DOM_FRAGMENT: true as const, FORBID_TAGS: ['img', 'style
  * whatever could still run (a `javascript:` link, an event attribute) and images from elsewhere.
  */
 export function renderMarkdown(text: string): DocumentFragment {
-  return DOMPurify.sanitize(marked.parse(text) as string, PURIFY);
+  return DOMPurify.sanitize(html(text), PURIFY);
 }
 
 /**
@@ -31,8 +34,7 @@ export function renderMarkdown(text: string): DocumentFragment {
  * Should the pass ever answer other than one section per message, each is done on its own.
  */
 export function renderMarkdownMany(texts: readonly string[]): DocumentFragment[] {
-  const html = texts.map((text) => `<section>${marked.parse(text) as string}</section>`).join('');
-  const sections = [...DOMPurify.sanitize(html, PURIFY).children];
+  const sections = [...DOMPurify.sanitize(texts.map((text) => `<section>${html(text)}</section>`).join(''), PURIFY).children];
   if (sections.length !== texts.length || sections.some((section) => section.tagName !== 'SECTION')) return texts.map(renderMarkdown);
   return sections.map((section) => {
     const fragment = document.createDocumentFragment();
