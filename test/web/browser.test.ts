@@ -24,6 +24,11 @@ if (!ready) {
 }
 const SCREENSHOTS = join(tmpdir(), 'memex-web-screenshots');
 
+/** expect.poll with room for the server's work (its default second failed on a slower CI host). */
+function eventually<T>(read: () => T | Promise<T>, timeout = 30_000): ReturnType<typeof expect.poll<T>> {
+  return expect.poll(read, { timeout });
+}
+
 const HOSTILE = 'Look: <img src=x onerror="window.pwned=1"> and <script>window.pwned=2</script> **bold** [link](javascript:window.pwned=3)';
 
 
@@ -139,19 +144,19 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     await page.goto(server.url);
     await page.getByLabel('API key').fill('mx_notakey');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not valid');
+    await eventually(() => page.getByRole('alert').textContent()).toContain('not valid');
     expect(await page.evaluate<string>('location.href')).not.toContain('mx_');
     await context.close();
 
     const { page: signed, problems } = await signedIn();
     const rows = signed.locator('.session-row .title');
-    await expect.poll(() => rows.count()).toBe(ids.titles.length + 2);
+    await eventually(() => rows.count()).toBe(ids.titles.length + 2);
     await signed.screenshot({ path: join(SHOTS, 'sessions.png'), fullPage: true });
     await signed.getByLabel('Sort by').selectOption('title');
-    await expect.poll(() => rows.first().textContent()).toBe([...ids.titles, 'Hostile content', 'Papers'].sort((a, b) => a.localeCompare(b))[0]);
+    await eventually(() => rows.first().textContent()).toBe([...ids.titles, 'Hostile content', 'Papers'].sort((a, b) => a.localeCompare(b))[0]);
     await signed.getByLabel('Search sessions').fill('part 3');
     await signed.getByRole('button', { name: 'Search' }).click();
-    await expect.poll(() => rows.allTextContents()).toEqual([ids.titles[2]]);
+    await eventually(() => rows.allTextContents()).toEqual([ids.titles[2]]);
     expect(problems).toEqual([]);
   });
 
@@ -167,7 +172,7 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     const messageId = new URL((await hit.getAttribute('href'))!.replace('#', ''), 'http://x').searchParams.get('m');
     await hit.click();
     const target = page.locator(`#m-${messageId}`);
-    await expect.poll(() => target.getAttribute('class')).toContain('target');
+    await eventually(() => target.getAttribute('class')).toContain('target');
     expect(await target.isVisible()).toBe(true);
     const box = await target.boundingBox();
     const viewport = page.viewportSize();
@@ -196,16 +201,16 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     await page.keyboard.press('Enter');
     await page.getByRole('dialog').waitFor();
     await page.keyboard.press('Escape');
-    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    await eventually(() => page.getByRole('dialog').count()).toBe(0);
     await page.getByRole('heading', { name: 'Caroline, renamed' }).waitFor();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('heading', { name: 'Sessions' }).waitFor();
-    await expect.poll(() => page.locator(`[data-session-id="${ids.first}"]`).count()).toBe(0);
+    await eventually(() => page.locator(`[data-session-id="${ids.first}"]`).count()).toBe(0);
     await page.getByRole('button', { name: 'Undo' }).click();
     await page.getByRole('heading', { name: 'Caroline, renamed' }).waitFor();
     await page.getByRole('link', { name: '← Sessions' }).click();
-    await expect.poll(() => page.locator(`[data-session-id="${ids.first}"]`).count()).toBe(1);
+    await eventually(() => page.locator(`[data-session-id="${ids.first}"]`).count()).toBe(1);
     expect(problems).toEqual([]);
   });
 
@@ -214,10 +219,10 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     await page.goto(`${server.url}/#/s/${ids.papers}`);
     await page.locator('.attachment img').first().waitFor();
     await page.getByLabel('Add a PDF or image').setInputFiles(join(PDFS, 'tracemonkey.pdf'));
-    await expect.poll(() => page.locator('.upload-state').getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+    await eventually(() => page.locator('.upload-state').getAttribute('data-state'), 120_000).toBe('done');
     // The session's files now list it, with its page count, and *Open* gives back the original bytes.
     const listed = page.getByRole('list', { name: 'Files of this session' }).locator('li', { hasText: 'tracemonkey.pdf' });
-    await expect.poll(() => listed.textContent()).toContain('application/pdf · 14 pages');
+    await eventually(() => listed.textContent()).toContain('application/pdf · 14 pages');
     await page.screenshot({ path: join(SHOTS, 'upload.png') });
     const [opened] = await Promise.all([page.context().waitForEvent('page'), listed.getByRole('button', { name: 'Open tracemonkey.pdf' }).click()]);
     expect(opened.url()).toMatch(/^blob:/);
@@ -256,7 +261,7 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
       await page.getByLabel('Token budget').fill(String(budget));
       await page.getByRole('button', { name: 'Build' }).click();
       const shown = page.locator('[data-budget]');
-      await expect.poll(() => shown.textContent()).toBe(String(budget));
+      await eventually(() => shown.textContent()).toBe(String(budget));
       const tokens = Number(await page.locator('[data-tokens]').getAttribute('data-tokens'));
       const usable = Number(await page.locator('[data-usable]').getAttribute('data-usable'));
       expect(tokens).toBeGreaterThan(0);
@@ -273,21 +278,21 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     const third = page.locator('article.message').nth(2);
     const thirdText = await third.locator('.content').textContent();
     await third.getByRole('button', { name: 'Fork from here' }).click();
-    await expect.poll(() => page.url()).not.toContain(ids.first);
-    await expect.poll(() => page.locator('article.message').count()).toBe(3);
+    await eventually(() => page.url()).not.toContain(ids.first);
+    await eventually(() => page.locator('article.message').count()).toBe(3);
     expect(await page.locator('article.message').last().locator('.content').textContent()).toBe(thirdText);
     await page.getByText('3 messages').first().waitFor();
 
     llm.script({ kind: 'text', text: 'Caroline went to a support group.', chunks: 4, delayMs: 30 });
     await page.getByLabel('Message', { exact: true }).fill('Where did Caroline go?');
     await page.getByRole('button', { name: 'Send' }).click();
-    await expect.poll(() => page.locator('article.message').count()).toBe(5);
-    await expect.poll(() => page.locator('article.message').last().locator('.content').textContent()).toBe('Caroline went to a support group.');
+    await eventually(() => page.locator('article.message').count()).toBe(5);
+    await eventually(() => page.locator('article.message').last().locator('.content').textContent()).toBe('Caroline went to a support group.');
     // What the model was sent: the question, in a window built from this session's memory.
     const sent = JSON.stringify(llm.requests.at(-1)?.body.messages);
     expect(sent).toContain('Where did Caroline go?');
     await page.reload();
-    await expect.poll(() => page.locator('article.message').count()).toBe(5);
+    await eventually(() => page.locator('article.message').count()).toBe(5);
     await page.screenshot({ path: join(SHOTS, 'chat.png'), fullPage: true });
     expect(problems).toEqual([]);
   });
@@ -324,10 +329,10 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
 
     await personas.getByRole('button', { name: 'Delete persona Kind coach' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-    await expect.poll(() => personas.getByRole('heading').count()).toBe(0);
+    await eventually(() => personas.getByRole('heading').count()).toBe(0);
     await notes.getByRole('button', { name: /^Delete note/ }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-    await expect.poll(() => notes.locator('li').count()).toBe(0);
+    await eventually(() => notes.locator('li').count()).toBe(0);
     const after = (await (await fetch(new URL('/v1/personas', server.url), { headers: me })).json()) as { personas: unknown[] };
     expect(after.personas).toEqual([]);
     expect(problems).toEqual([]);
@@ -354,7 +359,7 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     await page.getByRole('link', { name: 'Sessions', exact: true }).click();
     await page.getByLabel('Origin').selectOption('imported');
     const rows = page.locator('.session-row');
-    await expect.poll(async () => (await rows.allTextContents()).every((row) => row.includes('imported from chatgpt')) && (await rows.count()) > 0).toBe(true);
+    await eventually(async () => (await rows.allTextContents()).every((row) => row.includes('imported from chatgpt')) && (await rows.count()) > 0).toBe(true);
     expect(await rows.allTextContents()).not.toContainEqual(expect.stringContaining('Hostile content'));
     expect(problems).toEqual([]);
   }, 180_000);
