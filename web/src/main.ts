@@ -44,25 +44,49 @@ function showNav(): void {
   );
 }
 
+let renders = 0;
+
+/**
+ * A view's drawing area for one render. It joins the page beside what is shown, and takes its place
+ * when the view first draws into it — unless a newer render has begun, in which case it is dropped:
+ * a slow answer for the page left behind never draws over the page asked for since (clicking one
+ * session, then another). Until then the old page stays, so a quick view does not flash blank.
+ */
+function drawingArea(generation: number): HTMLElement {
+  for (const pending of root.querySelectorAll(':scope > .view.pending')) pending.remove();
+  const area = h('div', { class: 'view pending' });
+  const observer = new MutationObserver(() => {
+    observer.disconnect();
+    area.classList.remove('pending');
+    if (generation !== renders) area.remove();
+    else for (const other of [...root.children]) if (other !== area) other.remove();
+  });
+  observer.observe(area, { childList: true });
+  root.append(area);
+  return area;
+}
+
 async function render(): Promise<void> {
   if (!me) return;
+  const generation = ++renders;
   const current = path();
-  for (const [pattern, view] of routes) {
-    const match = pattern.exec(current);
-    if (!match) continue;
-    root.setAttribute('aria-busy', 'true');
-    try {
-      await view(root, ...match.slice(1));
-    } catch (cause) {
-      if (cause instanceof ApiError && cause.status === 401) return start('Your key is no longer valid; sign in again.');
-      replace(root, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause)));
-    } finally {
-      root.removeAttribute('aria-busy');
-    }
-    document.title = `${root.querySelector('h1')?.textContent ?? 'Memex'} · Memex`;
+  const area = drawingArea(generation);
+  const route = routes.map(([pattern, view]) => [pattern.exec(current), view] as const).find(([match]) => match !== null);
+  if (!route) {
+    replace(area, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to your sessions')));
     return;
   }
-  replace(root, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Back to your sessions')));
+  const [match, view] = route;
+  root.setAttribute('aria-busy', 'true');
+  try {
+    await view(area, ...(match?.slice(1) ?? []));
+  } catch (cause) {
+    if (cause instanceof ApiError && cause.status === 401) return start('Your key is no longer valid; sign in again.');
+    replace(area, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause)));
+  } finally {
+    if (generation === renders) root.removeAttribute('aria-busy');
+  }
+  if (generation === renders) document.title = `${area.querySelector('h1')?.textContent ?? 'Memex'} · Memex`;
 }
 
 /** Signed in by the stored key, or by a gateway's X-User-ID (trusted-header mode); else the sign-in form. */

@@ -35,6 +35,20 @@ function row(session: Session, match?: SessionMatch, query = ''): HTMLElement {
   );
 }
 
+/** The ids of the sessions with the tag, at most 10,000 (what a search's sessionIds filter takes). */
+async function taggedSessionIds(tag: string, origin: string): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const search = new URLSearchParams({ limit: '1000', tag, origin });
+    if (cursor) search.set('cursor', cursor);
+    const page: SessionPage = await api<SessionPage>('GET', `/sessions?${search.toString()}`);
+    ids.push(...page.sessions.map((s) => s.id));
+    cursor = page.nextCursor;
+  } while (cursor && ids.length < 10_000);
+  return ids.slice(0, 10_000);
+}
+
 /** The session list: search by title or content, sort, filter by tag and origin, a page at a time. */
 export const sessionsView: View = async (root) => {
   const query = params();
@@ -45,7 +59,8 @@ export const sessionsView: View = async (root) => {
   const tag = query.get('tag') ?? '';
   const origin = query.get('origin') ?? 'all';
   const set = (name: string, value: string): void => {
-    const next = new URLSearchParams(query);
+    // The address as it is now, not as this view was drawn: a filter changed a moment ago counts.
+    const next = params();
     if (value) next.set(name, value);
     else next.delete(name);
     if (name === 'sort') next.delete('order');
@@ -76,10 +91,14 @@ export const sessionsView: View = async (root) => {
   replace(root, h('h1', {}, 'Sessions'), form, status, list, more);
 
   if (q && mode === 'content') {
-    const found = await api<{ sessions: SessionMatch[] }>('POST', '/sessions/search', { query: q, limit: PAGE, ...(origin !== 'all' ? { origin } : {}) });
-    const shown = found.sessions.filter((m) => !tag || m.session.tags.includes(tag));
-    list.append(...shown.map((m) => row(m.session, m, q)));
-    status.textContent = shown.length === 0 ? `No session matches “${q}”.` : `${shown.length} sessions match “${q}”, best first.`;
+    // A tag narrows the search to its sessions (the search's sessionIds filter takes up to 10,000).
+    const within = tag ? await taggedSessionIds(tag, origin) : null;
+    const found =
+      within?.length === 0
+        ? { sessions: [] }
+        : await api<{ sessions: SessionMatch[] }>('POST', '/sessions/search', { query: q, limit: PAGE, ...(origin !== 'all' ? { origin } : {}), ...(within ? { sessionIds: within } : {}) });
+    list.append(...found.sessions.map((m) => row(m.session, m, q)));
+    status.textContent = found.sessions.length === 0 ? `No session matches “${q}”.` : `${found.sessions.length} sessions match “${q}”, best first.`;
     return;
   }
 
