@@ -249,7 +249,7 @@ export const sessionView: View = async (root, id = '') => {
     root,
     h('p', {}, h('a', { href: '#/' }, '← Sessions')),
     title,
-    h('p', { class: 'meta' }, `${session.messageCount} messages · started ${when(session.createdAt)}`, session.origin.kind === 'imported' ? ` · imported from ${session.origin.source}` : ''),
+    h('p', { class: 'meta' }, `${session.messageCount} message${session.messageCount === 1 ? '' : 's'} · started ${when(session.createdAt)}`, session.origin.kind === 'imported' ? ` · imported from ${session.origin.source}` : ''),
     h(
       'div',
       { class: 'actions', role: 'toolbar', 'aria-label': 'Session actions' },
