@@ -412,7 +412,11 @@ describe.skipIf(!ready).each(BACKENDS)('the web session browser in Chromium, on 
     await page.getByRole('link', { name: 'Sessions', exact: true }).click();
     await page.getByLabel('Origin').selectOption('imported');
     const rows = page.locator('.session-row');
-    await eventually(async () => (await rows.allTextContents()).every((row) => row.includes('imported from chatgpt')) && (await rows.count()) > 0).toBe(true);
+    // One snapshot of the rows (an empty list read first, then a full one counted, passed before).
+    await eventually(async () => {
+      const texts = await rows.allTextContents();
+      return texts.length > 0 && texts.every((row) => row.includes('imported from chatgpt'));
+    }).toBe(true);
     expect(await rows.allTextContents()).not.toContainEqual(expect.stringContaining('Hostile content'));
     expect(problems).toEqual([]);
   }, 180_000);
