@@ -427,8 +427,9 @@ export const ConfigSchema = z.strictObject({
       /**
        * Failed authentications (a malformed, wrong or revoked key) allowed per client address in each
        * window; past it the address gets 429 with Retry-After, even with a right key, so keys cannot
-       * be guessed at speed. A request with no key guesses nothing and does not count (it gets 401). Clients behind one address (a NAT, loopback) share the budget: raise
-       * `max` if many legitimate clients there misconfigure keys at once.
+       * be guessed at speed. A request with no key guesses nothing and does not count (it gets 401).
+       * Clients behind one address (a NAT, loopback) share the budget: raise `max` if many
+       * legitimate clients there misconfigure keys at once.
        */
       failedAuthLimit: windowLimit(30),
       /**

@@ -11,6 +11,12 @@ export class ApiError extends Error {
   }
 }
 
+/** What went wrong, for a person: an API problem's code and message, else the error's message. */
+export function problemText(cause: unknown): string {
+  if (cause instanceof ApiError) return `${cause.code}: ${cause.message}`;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
 export function storedKey(): string | null {
   return sessionStorage.getItem(KEY);
 }

@@ -1,4 +1,4 @@
-import { api } from './api.js';
+import { api, problemText } from './api.js';
 import { h, replace } from './dom.js';
 import type { ContextWindow } from './types.js';
 
@@ -24,7 +24,7 @@ export async function contextPanel(panel: HTMLElement, sessionId: string, budget
     window = await api<ContextWindow>('POST', `/sessions/${sessionId}/context`, { budget });
   } catch (cause) {
     if (stale()) return;
-    replace(panel, h('h2', {}, 'Context window'), form, h('p', { class: 'error', role: 'alert' }, cause instanceof Error ? cause.message : String(cause)));
+    replace(panel, h('h2', {}, 'Context window'), form, h('p', { class: 'error', role: 'alert' }, problemText(cause)));
     return;
   }
   if (stale()) return;

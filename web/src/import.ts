@@ -1,4 +1,4 @@
-import { ApiError, events, upload } from './api.js';
+import { events, problemText, upload } from './api.js';
 import { h, replace } from './dom.js';
 import type { View } from './router.js';
 
@@ -66,7 +66,7 @@ export const importView: View = async (root) => {
       })
       .catch((cause: unknown) => {
         state.dataset.state = 'failed';
-        state.textContent = cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause);
+        state.textContent = problemText(cause);
       })
       .finally(() => (button.disabled = false));
   });

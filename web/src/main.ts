@@ -1,5 +1,5 @@
 import './style.css';
-import { ApiError, api, storedKey, storeKey } from './api.js';
+import { ApiError, api, problemText, storedKey, storeKey } from './api.js';
 import { h, replace } from './dom.js';
 import { path, type View } from './router.js';
 import { importView } from './import.js';
@@ -82,7 +82,7 @@ async function render(): Promise<void> {
     await view(area, ...(match?.slice(1) ?? []));
   } catch (cause) {
     if (cause instanceof ApiError && cause.status === 401) return start('Your key is no longer valid; sign in again.');
-    replace(area, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause)));
+    replace(area, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, problemText(cause)));
   } finally {
     if (generation === renders) root.removeAttribute('aria-busy');
   }
@@ -98,7 +98,7 @@ async function start(reason?: string): Promise<void> {
     if (!(cause instanceof ApiError) || cause.status !== 401) {
       // Rate-limited, unreachable or broken: say so, and offer to try again (the key stays).
       const retry = h('button', { type: 'button', onclick: () => void start() }, 'Try again');
-      replace(root, h('h1', {}, 'Memex cannot answer'), h('p', { class: 'error', role: 'alert' }, cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause)), retry);
+      replace(root, h('h1', {}, 'Memex cannot answer'), h('p', { class: 'error', role: 'alert' }, problemText(cause)), retry);
       return;
     }
     storeKey(null);

@@ -1,4 +1,4 @@
-import { ApiError, api } from './api.js';
+import { api, problemText } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { h, replace, when } from './dom.js';
 import type { View } from './router.js';
@@ -22,7 +22,7 @@ interface Persona {
 const KINDS = ['note', 'fact', 'preference', 'instruction'] as const;
 
 function failed(cause: unknown): void {
-  toast(cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause));
+  toast(problemText(cause));
 }
 
 /** Every page of a list (notes and personas are few: a person writes them by hand). */

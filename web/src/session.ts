@@ -1,4 +1,4 @@
-import { ApiError, api, blob, download, events, upload } from './api.js';
+import { ApiError, api, blob, download, events, problemText, upload } from './api.js';
 import { contextPanel } from './context.js';
 import { confirmDialog } from './dialog.js';
 import { h, replace, when } from './dom.js';
@@ -48,7 +48,7 @@ async function forkAt(sessionId: string, message: Message): Promise<void> {
 
 function messageView(message: Message, sessionId: string, files: Map<string, FileRecord>, personas: Map<string, string>, content = renderMarkdown(message.content)): HTMLElement {
   const speaker = message.personaId ? (personas.get(message.personaId) ?? message.role) : (message.name ?? message.role);
-  const fork = h('button', { type: 'button', class: 'link fork', title: 'A new session with the turns up to here', onclick: () => void forkAt(sessionId, message).catch((e: unknown) => toast(String(e instanceof Error ? e.message : e))) }, 'Fork from here');
+  const fork = h('button', { type: 'button', class: 'link fork', title: 'A new session with the turns up to here', onclick: () => void forkAt(sessionId, message).catch((e: unknown) => toast(problemText(e))) }, 'Fork from here');
   return h(
     'article',
     { class: `message ${message.role}`, id: `m-${message.id}`, tabindex: -1, 'aria-label': `${speaker}, ${when(message.createdAt)}` },
@@ -72,7 +72,7 @@ function tagEditor(session: Session, onChange: (next: Session) => void): HTMLEle
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const tag = input.value.trim();
-    if (tag) void api<Session>('PUT', `/sessions/${session.id}/tags/${encodeURIComponent(tag)}`).then(onChange, (e: unknown) => toast(String(e instanceof Error ? e.message : e)));
+    if (tag) void api<Session>('PUT', `/sessions/${session.id}/tags/${encodeURIComponent(tag)}`).then(onChange, (e: unknown) => toast(problemText(e)));
   });
   return form;
 }
@@ -107,7 +107,7 @@ function uploader(session: Session, onDone: () => void): HTMLElement {
         if (last.state === 'done') onDone();
       })
       .catch((cause: unknown) => {
-        state.textContent = cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause);
+        state.textContent = problemText(cause);
         state.dataset.state = 'failed';
       });
   });
@@ -153,7 +153,7 @@ function chatBox(session: Session, messages: HTMLElement, files: Map<string, Fil
     }, { body: { text, sessionId: session.id } })
       .catch((cause: unknown) => {
         state.className = 'chat-state error';
-        state.textContent = cause instanceof ApiError ? `${cause.code}: ${cause.message}` : String(cause);
+        state.textContent = problemText(cause);
       })
       .finally(() => (send.disabled = false));
   });
@@ -205,7 +205,7 @@ export const sessionView: View = async (root, id = '') => {
         title.textContent = next.title ?? 'Untitled';
         form.replaceWith(title);
         toast('Renamed.');
-      }, (e: unknown) => toast(String(e instanceof Error ? e.message : e)));
+      }, (e: unknown) => toast(problemText(e)));
     });
     title.replaceWith(form);
     input.focus();

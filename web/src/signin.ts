@@ -1,4 +1,4 @@
-import { ApiError, api, storeKey } from './api.js';
+import { ApiError, api, problemText, storeKey } from './api.js';
 import { h, replace } from './dom.js';
 
 /** The sign-in form: an API key, kept in this tab's session storage only (never in a URL). */
@@ -20,7 +20,7 @@ export function signIn(root: HTMLElement, done: () => void, reason?: string): vo
     storeKey(input.value.trim());
     api('GET', '/me').then(done, (cause: unknown) => {
       storeKey(null);
-      error.textContent = cause instanceof ApiError && cause.status === 401 ? 'That key is not valid (unknown or revoked).' : String(cause instanceof Error ? cause.message : cause);
+      error.textContent = cause instanceof ApiError && cause.status === 401 ? 'That key is not valid (unknown or revoked).' : problemText(cause);
     });
   });
   replace(root, form);
