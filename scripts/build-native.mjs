@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Builds a second copy of hnswlib-node's addon tuned for this machine's CPU (-O3 -march=native),
-// next to the portable one npm built. Memex loads it only on a CPU with the same fingerprint (see
-// src/index/native.ts), so a node_modules copied to another machine falls back to the portable
-// addon instead of dying with SIGILL. On the machines here it answered 1.4-1.6x and indexed 1.4-1.7x faster
-// (bench/ann.ts). Optional by design: no compiler, or MEMEX_NATIVE_BUILD=0, means the portable
+// next to the portable one npm built, and Memex's own addons with the same flags: the exact scan
+// (native/scan.cc) and the HNSW graph over hnswlib-node's hnswlib headers (native/hnsw.cc). Memex
+// loads them only on a CPU with the same fingerprint (see src/index/native.ts), so a node_modules
+// copied to another machine falls back to the portable addon instead of dying with SIGILL. On the
+// machines here the tuned hnswlib answered 1.4-1.6x and indexed 1.4-1.7x faster (bench/ann.ts). Optional by design: no compiler, or MEMEX_NATIVE_BUILD=0, means the portable
 // addon is used and nothing else changes.
 //
 // Runs from `postinstall`; `npm run build:native` runs it again by hand.
@@ -58,6 +59,16 @@ const gyp = {
       'cflags_cc!': ['-O2'],
       cflags_cc: ['-O3', '-march=native'],
     },
+    {
+      // Memex's HNSW graph over hnswlib-node's own hnswlib (native/hnsw.cc): threaded builds, typed-array searches.
+      target_name: 'memex_hnsw',
+      sources: [relative(out, join(root, 'native', 'hnsw.cc'))],
+      include_dirs: [relative(out, join(hnswDir, 'src'))],
+      'cflags!': ['-fno-exceptions', '-O2'],
+      'cflags_cc!': ['-fno-exceptions', '-O2'],
+      cflags_cc: ['-O3', '-march=native', '-pthread'],
+      ldflags: ['-pthread'],
+    },
   ],
 };
 writeFileSync(join(out, 'binding.gyp'), JSON.stringify(gyp, null, 2));
@@ -91,7 +102,11 @@ if (neighbors[0] !== 3) process.exit(3);
 const { topk } = require(${JSON.stringify(join(out, 'build', 'Release', 'memex_scan.node'))});
 const rows = new Float32Array(64 * 8).map((_, i) => Math.sin(i));
 const best = topk(rows, 8, rows.subarray(24, 32), null, 64, 1);
-if (best.labels[0] !== 3) process.exit(4);`;
+if (best.labels[0] !== 3) process.exit(4);
+const hnsw = require(${JSON.stringify(join(out, 'build', 'Release', 'memex_hnsw.node'))});
+const graph = hnsw.create(8, 64, 16, 200, 100);
+hnsw.add(graph, Uint32Array.from({ length: 64 }, (_, i) => i), rows, 2);
+if (hnsw.search(graph, rows.subarray(24, 32), 1, null).labels[0] !== 3) process.exit(5);`;
 const check = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
 if (check.status !== 0) {
   say(`the CPU-tuned hnswlib addon does not run here (${check.signal ?? `exit ${check.status}`}); the portable addon is used`);
@@ -101,9 +116,9 @@ if (check.status !== 0) {
 
 writeFileSync(
   join(out, 'memex-native.json'),
-  JSON.stringify({ version: 1, addon: 'build/Release/addon.node', scan: 'build/Release/memex_scan.node', hnswlib: hnswVersion, ...fingerprint() }, null, 2) + '\n',
+  JSON.stringify({ version: 1, addon: 'build/Release/addon.node', scan: 'build/Release/memex_scan.node', graph: 'build/Release/memex_hnsw.node', hnswlib: hnswVersion, ...fingerprint() }, null, 2) + '\n',
 );
-say(`built a CPU-tuned hnswlib addon and the exact scan in ${((Date.now() - started) / 1000).toFixed(1)} s (build/native)`);
+say(`built a CPU-tuned hnswlib addon, the exact scan and Memex's graph in ${((Date.now() - started) / 1000).toFixed(1)} s (build/native)`);
 
 function findNpmNodeGyp() {
   const npmDir = process.env.npm_execpath ? join(dirname(process.env.npm_execpath), '..') : null;

@@ -4,11 +4,13 @@
  * thread; recall@k is against exact search (Memex's own scan, the ground truth) in the same run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DEFAULT_HNSW, HnswVectorIndex, type HnswParams } from '../index/hnsw.js';
+import { HnswBuilder } from '../index/hnsw-builder.js';
+import { graphAddon } from '../index/native.js';
 import { exactScan, exactScanKind } from '../index/vector-index.js';
 import type { BenchVectors } from './datasets.js';
 import { histogram, latency, type Histogram, type Latency } from './measure.js';
@@ -84,20 +86,29 @@ export function builtIndex<T>(name: string, get: () => T | null): () => T {
   };
 }
 
-export function memexSystem(): AnnSystem {
+/**
+ * Memex's index, built as Memex builds a user's graph from nothing: in a worker thread, on `threads`
+ * threads with its native build (the machine's cores by default, as `index.buildThreads`).
+ */
+export function memexSystem(threads = availableParallelism()): AnnSystem {
   let index: HnswVectorIndex | null = null;
   let data: BenchVectors | null = null;
   let params = DEFAULT_HNSW;
   const built = builtIndex('memex', () => index);
+  const native = graphAddon().addon !== null;
   return {
     name: 'memex',
     version: 'HnswVectorIndex',
-    description: "Memex's HnswVectorIndex (its hnswlib build, float32 queries)",
-    build(vectors, hnsw) {
+    description: `Memex's HnswVectorIndex (its hnswlib build, float32 queries), built in a worker ${native ? `on ${threads} thread${threads === 1 ? '' : 's'}` : 'one row at a time (no native build here)'}`,
+    async build(vectors, hnsw) {
       data = vectors;
       params = hnsw;
-      index = HnswVectorIndex.create(vectors.dimension, hnsw, vectors.count);
-      for (let i = 0; i < vectors.count; i++) index.add(i, vectors.rows.subarray(i * vectors.dimension, (i + 1) * vectors.dimension));
+      const builder = new HnswBuilder({ dimension: vectors.dimension, params: hnsw, capacity: vectors.count, threads });
+      for (let i = 0; i < vectors.count; i++) {
+        builder.add(i, vectors.rows.subarray(i * vectors.dimension, (i + 1) * vectors.dimension));
+        await builder.room();
+      }
+      index = await builder.finish(join(tmpdir(), `memex-bench-graph-${process.pid}-${Date.now()}.hnsw`));
     },
     async persist(dir) {
       const path = `${dir}.hnsw`;

@@ -143,6 +143,12 @@ export const ConfigSchema = z.strictObject({
        * (bench/ann.ts); raise it for recall, lower it for speed. Takes effect at once.
        */
       efSearch: z.number().int().min(1).max(5000).default(64),
+      /**
+       * Threads adding rows to a user's graph when it is built from nothing (a first open, a rebuild,
+       * a compaction) with Memex's native build; null means the machine's cores. The graph then
+       * depends on how the threads interleave (the same recall); 1 builds the same graph every time.
+       */
+      buildThreads: z.number().int().min(1).max(256).nullable().default(null),
       /** Rebuild the index when removed rows pass this share of all rows (they still cost memory and time). */
       compactAt: z.number().min(0.01).max(1).default(0.2),
       /**

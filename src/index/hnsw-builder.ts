@@ -8,22 +8,26 @@ export interface BuildSetup {
   dimension: number;
   params: HnswParams;
   capacity: number;
+  /** Threads adding rows at once (Memex's native build only; hnswlib-node adds one row at a time). One gives the graph a build in the caller's thread gives. */
+  threads: number;
 }
 
 export type BuildRequest = { kind: 'add'; labels: Uint32Array; vectors: Float32Array } | { kind: 'finish'; path: string };
 export type BuildReply = { kind: 'added'; rows: number } | { kind: 'written' } | { kind: 'failed'; message: string };
 
-/** Rows sent to the thread at a time. */
-const BATCH = 1024;
+/** Rows sent to the thread at a time: enough to keep several threads adding. */
+const BATCH = 4096;
 /** Batches sent and not yet added, at most: the rows wait in the caller's memory, not the thread's queue. */
 const IN_FLIGHT = 4;
 
 /**
  * An HNSW graph built in a worker thread. Adding a row to the graph is most of the cost of building
  * a user's index (about a millisecond a row at 512-d): here it runs beside the caller, whose event
- * loop stays free (a service keeps answering, the same process reads the next session's rows),
- * and the two cores of a small machine both work. The graph is the one a build in the caller's
- * thread gives: the same rows in the same order, the same seed.
+ * loop stays free (a service keeps answering, the same process reads the next session's rows).
+ * With Memex's native build (native/hnsw.cc) `threads` threads add each batch's rows at once,
+ * as hnswlib allows; the graph then depends on how they interleave, and reaches the same recall.
+ * With one thread, or without the native build, it is the one a build in the caller's thread
+ * gives: the same rows in the same order, the same seed.
  */
 export class HnswBuilder {
   private readonly worker: Worker;

@@ -1,6 +1,6 @@
 import type { HierarchicalNSW } from 'hnswlib-node';
 import { MemexError } from '../core/index.js';
-import { hnswlib } from './native.js';
+import { graphAddon, hnswlib, type GraphAddon, type GraphHandle } from './native.js';
 import { checkDimension, type Neighbor, type VectorIndex } from './vector-index.js';
 
 /**
@@ -34,63 +34,171 @@ export const DEFAULT_HNSW: HnswParams = { m: 16, efConstruction: 200, efSearch: 
  * returns null: hnswlib throws, then frees it again on destruction (heap corruption). Every size
  * Memex asks for is at least this.
  */
-const MIN_CAPACITY = 16;
+export const MIN_CAPACITY = 16;
+
+/** The seed of a graph's levels: the same rows in the same order give the same graph. */
+export const SEED = 100;
 
 /**
- * hnswlib-node in inner-product space over unit rows. Memex keeps its own bitmap of live labels
- * (hnswlib only marks deletions, and throws on a second mark), grows capacity by doubling, and
- * hands the addon one reused `number[]` per query: its API takes arrays, and a fresh `Array.from`
- * per call costs more than the copy loop.
+ * The graph calls HnswVectorIndex makes: Memex's addon (native/hnsw.cc) where it is built for this
+ * machine, else hnswlib-node. Both are the same hnswlib and read each other's files.
+ */
+interface Graph {
+  readonly kind: GraphKind;
+  capacity(): number;
+  count(): number;
+  dim(): number;
+  resize(capacity: number): void;
+  setEf(ef: number): void;
+  add(label: number, vector: Float32Array): void;
+  markDelete(label: number): void;
+  search(query: Float32Array, k: number, accept?: (label: number) => boolean): { labels: ArrayLike<number>; distances: ArrayLike<number> };
+  point(label: number): Float32Array;
+  write(path: string): void;
+}
+
+function memexGraph(addon: GraphAddon, graph: GraphHandle): Graph {
+  const one = new Uint32Array(1);
+  return {
+    kind: 'memex',
+    capacity: () => addon.capacity(graph),
+    count: () => addon.count(graph),
+    dim: () => addon.dim(graph),
+    resize: (capacity) => addon.resize(graph, capacity),
+    setEf: (ef) => addon.setEf(graph, ef),
+    add(label, vector) {
+      one[0] = label;
+      addon.add(graph, one, vector, 1);
+    },
+    markDelete: (label) => addon.markDelete(graph, label),
+    search: (query, k, accept) => addon.search(graph, query, k, accept ?? null),
+    point: (label) => addon.point(graph, label),
+    write: (path) => addon.write(graph, path),
+  };
+}
+
+/**
+ * hnswlib-node's graph. Its API takes arrays of numbers: one reused `number[]` per call, since a
+ * fresh `Array.from` per call costs more than the copy loop.
+ */
+function hnswlibNodeGraph(index: HierarchicalNSW): Graph {
+  const scratch = new Array<number>(index.getNumDimensions()).fill(0);
+  const copy = (vector: Float32Array): number[] => {
+    for (let i = 0; i < vector.length; i++) scratch[i] = vector[i] as number;
+    return scratch;
+  };
+  return {
+    kind: 'hnswlib-node',
+    capacity: () => index.getMaxElements(),
+    count: () => index.getCurrentCount(),
+    dim: () => index.getNumDimensions(),
+    resize: (capacity) => index.resizeIndex(capacity),
+    setEf: (ef) => index.setEf(ef),
+    add: (label, vector) => index.addPoint(copy(vector), label),
+    markDelete: (label) => index.markDelete(label),
+    search(query, k, accept) {
+      if (!accept) {
+        const { distances, neighbors } = index.searchKnn(copy(query), k);
+        return { labels: neighbors, distances };
+      }
+      // hnswlib-node ends the process when the filter throws: the error is kept and thrown here.
+      let failure: { error: unknown } | null = null;
+      const guarded = (label: number): boolean => {
+        if (failure) return false;
+        try {
+          return accept(label);
+        } catch (error) {
+          failure = { error };
+          return false;
+        }
+      };
+      const { distances, neighbors } = index.searchKnn(copy(query), k, guarded);
+      if (failure) throw (failure as { error: unknown }).error;
+      return { labels: neighbors, distances };
+    },
+    point: (label) => Float32Array.from(index.getPoint(label)),
+    write: (path) => index.writeIndexSync(path),
+  };
+}
+
+export type GraphKind = 'memex' | 'hnswlib-node';
+
+/** Which graph HnswVectorIndex uses here, and why not Memex's own when it is not. */
+export function graphKind(): { kind: GraphKind; reason: string } {
+  const { addon, reason } = graphAddon();
+  return addon ? { kind: 'memex', reason: '' } : { kind: 'hnswlib-node', reason };
+}
+
+function requireGraphAddon(): GraphAddon {
+  const { addon, reason } = graphAddon();
+  if (!addon) throw new MemexError('MEMEX_INDEX_UNAVAILABLE', `Memex's graph addon is not loaded here: ${reason}`);
+  return addon;
+}
+
+/**
+ * An HNSW graph in inner-product space over unit rows. Memex keeps its own bitmap of live labels
+ * (hnswlib only marks deletions, and throws on a second mark) and grows capacity by doubling.
  */
 export class HnswVectorIndex implements VectorIndex {
-  private readonly scratch: number[];
   private live: Uint8Array;
   private liveCount = 0;
   private ef: number;
 
   private constructor(
-    private readonly index: HierarchicalNSW,
+    private readonly graph: Graph,
     readonly dimension: number,
     readonly params: HnswParams,
   ) {
-    this.scratch = new Array<number>(dimension).fill(0);
-    this.live = new Uint8Array(Math.max(64, index.getMaxElements()));
+    this.live = new Uint8Array(Math.max(64, graph.capacity()));
     this.ef = params.efSearch;
-    index.setEf(params.efSearch);
+    graph.setEf(params.efSearch);
   }
 
-  static create(dimension: number, params: HnswParams = DEFAULT_HNSW, capacity = 1024): HnswVectorIndex {
+  /** `graph` picks the implementation (tests compare them); by default Memex's addon where it is built. */
+  static create(dimension: number, params: HnswParams = DEFAULT_HNSW, capacity = 1024, graph: GraphKind = graphKind().kind): HnswVectorIndex {
+    const size = Math.max(MIN_CAPACITY, capacity);
+    if (graph === 'memex') {
+      const addon = requireGraphAddon();
+      return new HnswVectorIndex(memexGraph(addon, addon.create(dimension, size, params.m, params.efConstruction, SEED)), dimension, params);
+    }
     const { HierarchicalNSW } = hnswlib().module;
     const index = new HierarchicalNSW('ip', dimension);
-    index.initIndex({ maxElements: Math.max(MIN_CAPACITY, capacity), m: params.m, efConstruction: params.efConstruction, randomSeed: 100 });
-    return new HnswVectorIndex(index, dimension, params);
+    index.initIndex({ maxElements: size, m: params.m, efConstruction: params.efConstruction, randomSeed: SEED });
+    return new HnswVectorIndex(hnswlibNodeGraph(index), dimension, params);
   }
 
   /** Reads a file `write` made; `live` names the labels not removed since (hnswlib keeps no such list). */
-  static read(path: string, dimension: number, params: HnswParams, live: Iterable<number>): HnswVectorIndex {
-    const { HierarchicalNSW } = hnswlib().module;
-    const index = new HierarchicalNSW('ip', dimension);
+  static read(path: string, dimension: number, params: HnswParams, live: Iterable<number>, kind: GraphKind = graphKind().kind): HnswVectorIndex {
+    let graph: Graph;
     try {
-      index.readIndexSync(path);
+      if (kind === 'memex') {
+        const addon = requireGraphAddon();
+        graph = memexGraph(addon, addon.read(path, dimension));
+      } else {
+        const { HierarchicalNSW } = hnswlib().module;
+        const index = new HierarchicalNSW('ip', dimension);
+        index.readIndexSync(path);
+        graph = hnswlibNodeGraph(index);
+      }
     } catch (cause) {
       throw new MemexError('MEMEX_INDEX_CORRUPT', `cannot read the HNSW file ${path}: ${(cause as Error).message}`, { cause });
     }
-    if (index.getNumDimensions() !== dimension) {
-      throw new MemexError('MEMEX_INDEX_CORRUPT', `${path} holds ${index.getNumDimensions()}-d rows, expected ${dimension}`);
+    if (graph.dim() !== dimension) {
+      throw new MemexError('MEMEX_INDEX_CORRUPT', `${path} holds ${graph.dim()}-d rows, expected ${dimension}`);
     }
     try {
-      if (index.getMaxElements() < MIN_CAPACITY) index.resizeIndex(MIN_CAPACITY);
+      if (graph.capacity() < MIN_CAPACITY) graph.resize(MIN_CAPACITY);
     } catch (cause) {
       throw new MemexError('MEMEX_INDEX_CORRUPT', `cannot grow the HNSW graph read from ${path}: ${(cause as Error).message}`, { cause });
     }
-    const result = new HnswVectorIndex(index, dimension, params);
+    const result = new HnswVectorIndex(graph, dimension, params);
     for (const label of live) result.markLive(label);
-    if (result.liveCount > index.getCurrentCount()) throw new MemexError('MEMEX_INDEX_CORRUPT', `${path} has fewer rows than its label map`);
+    if (result.liveCount > graph.count()) throw new MemexError('MEMEX_INDEX_CORRUPT', `${path} has fewer rows than its label map`);
     return result;
   }
 
   write(path: string): void {
-    this.index.writeIndexSync(path);
+    this.graph.write(path);
   }
 
   get size(): number {
@@ -99,12 +207,12 @@ export class HnswVectorIndex implements VectorIndex {
 
   /** Rows in the graph, removed ones included: what a compaction would reclaim is `stored - size`. */
   get stored(): number {
-    return this.index.getCurrentCount();
+    return this.graph.count();
   }
 
   setEf(ef: number): void {
     if (ef !== this.ef) {
-      this.index.setEf(ef);
+      this.graph.setEf(ef);
       this.ef = ef;
     }
   }
@@ -112,15 +220,15 @@ export class HnswVectorIndex implements VectorIndex {
   add(label: number, vector: Float32Array): void {
     checkDimension(this, vector);
     if (this.has(label)) throw new MemexError('MEMEX_INTERNAL', `label ${label} is already in the index`);
-    const capacity = this.index.getMaxElements();
-    if (this.index.getCurrentCount() >= capacity) this.index.resizeIndex(Math.max(MIN_CAPACITY, capacity * 2));
-    this.index.addPoint(this.copy(vector), label);
+    const capacity = this.graph.capacity();
+    if (this.graph.count() >= capacity) this.graph.resize(Math.max(MIN_CAPACITY, capacity * 2));
+    this.graph.add(label, vector);
     this.markLive(label);
   }
 
   remove(label: number): void {
     if (!this.has(label)) return;
-    this.index.markDelete(label);
+    this.graph.markDelete(label);
     this.live[label] = 0;
     this.liveCount--;
   }
@@ -131,22 +239,16 @@ export class HnswVectorIndex implements VectorIndex {
 
   search(query: Float32Array, k: number, accept?: (label: number) => boolean): Neighbor[] {
     checkDimension(this, query);
-    const n = Math.min(k, this.index.getCurrentCount());
+    const n = Math.min(k, this.graph.count());
     if (n <= 0 || this.liveCount === 0) return [];
-    const { distances, neighbors } = accept ? this.index.searchKnn(this.copy(query), n, accept) : this.index.searchKnn(this.copy(query), n);
-    const result: Neighbor[] = new Array<Neighbor>(neighbors.length);
-    for (let i = 0; i < neighbors.length; i++) result[i] = { label: neighbors[i] as number, score: 1 - (distances[i] as number) };
+    const { distances, labels } = this.graph.search(query, n, accept);
+    const result: Neighbor[] = new Array<Neighbor>(labels.length);
+    for (let i = 0; i < labels.length; i++) result[i] = { label: labels[i] as number, score: 1 - (distances[i] as number) };
     return result;
   }
 
   vector(label: number): Float32Array | null {
-    return this.has(label) ? Float32Array.from(this.index.getPoint(label)) : null;
-  }
-
-  private copy(vector: Float32Array): number[] {
-    const scratch = this.scratch;
-    for (let i = 0; i < vector.length; i++) scratch[i] = vector[i] as number;
-    return scratch;
+    return this.has(label) ? this.graph.point(label) : null;
   }
 
   private markLive(label: number): void {

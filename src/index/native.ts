@@ -76,28 +76,70 @@ export interface ScanAddon {
   topk(matrix: Float32Array, dim: number, query: Float32Array, labels: Uint32Array | null, rows: number, k: number): { labels: Uint32Array; scores: Float32Array };
 }
 
-let scan: { addon: ScanAddon | null; reason: string } | null = null;
+/** A graph made by native/hnsw.cc's `create` or `read`. */
+export type GraphHandle = { readonly brand: 'memex-hnsw-graph' };
 
-/**
- * Memex's native exact scan (native/scan.cc), built with the CPU-tuned hnswlib by
- * scripts/build-native.mjs and loaded under the same rule; null where it is not (src/index/vector-index.ts
- * then scans in JavaScript). `MEMEX_SCAN_NATIVE=0` turns it off.
- */
-export function scanAddon(): { addon: ScanAddon | null; reason: string } {
-  scan ??= loadScan();
-  return scan;
+/** native/hnsw.cc's exports. */
+export interface GraphAddon {
+  create(dim: number, capacity: number, m: number, efConstruction: number, seed: number): GraphHandle;
+  read(path: string, dim: number): GraphHandle;
+  add(graph: GraphHandle, labels: Uint32Array, vectors: Float32Array, threads: number): void;
+  write(graph: GraphHandle, path: string): void;
+  search(graph: GraphHandle, query: Float32Array, k: number, accept: ((label: number) => boolean) | null): { labels: Uint32Array; distances: Float32Array };
+  setEf(graph: GraphHandle, ef: number): void;
+  markDelete(graph: GraphHandle, label: number): void;
+  resize(graph: GraphHandle, capacity: number): void;
+  point(graph: GraphHandle, label: number): Float32Array;
+  count(graph: GraphHandle): number;
+  capacity(graph: GraphHandle): number;
+  dim(graph: GraphHandle): number;
 }
 
-function loadScan(): { addon: ScanAddon | null; reason: string } {
-  if (process.env.MEMEX_SCAN_NATIVE === '0') return { addon: null, reason: 'MEMEX_SCAN_NATIVE=0' };
-  const { record, reason } = nativeRecord();
-  if (!record) return { addon: null, reason };
-  if (typeof record.scan !== 'string') return { addon: null, reason: 'the CPU-tuned build has no exact scan (run `npm run build:native`)' };
-  try {
-    return { addon: require(join(nativeDir, record.scan)) as ScanAddon, reason: '' };
-  } catch (cause) {
-    return { addon: null, reason: `the native exact scan cannot be loaded: ${(cause as Error).message}` };
-  }
+export interface OptionalAddon<T> {
+  addon: T | null;
+  /** Why it is not loaded, when it is not. */
+  reason: string;
+}
+
+const optional = new Map<string, OptionalAddon<unknown>>();
+
+/**
+ * One of Memex's own addons that scripts/build-native.mjs built beside the CPU-tuned hnswlib, loaded
+ * under the same rule (made for this machine); null, with the reason, where it is not.
+ */
+function optionalAddon<T>(key: 'scan' | 'graph', off: string, what: string): OptionalAddon<T> {
+  const known = optional.get(key);
+  if (known) return known as OptionalAddon<T>;
+  const found = ((): OptionalAddon<T> => {
+    if (process.env[off] === '0') return { addon: null, reason: `${off}=0` };
+    const { record, reason } = nativeRecord();
+    if (!record) return { addon: null, reason };
+    if (typeof record[key] !== 'string') return { addon: null, reason: `the CPU-tuned build has no ${what} (run \`npm run build:native\`)` };
+    try {
+      return { addon: require(join(nativeDir, record[key])) as T, reason: '' };
+    } catch (cause) {
+      return { addon: null, reason: `the native ${what} cannot be loaded: ${(cause as Error).message}` };
+    }
+  })();
+  optional.set(key, found);
+  return found;
+}
+
+/**
+ * Memex's native exact scan (native/scan.cc); null where it is not built for this machine
+ * (src/index/vector-index.ts then scans in JavaScript). `MEMEX_SCAN_NATIVE=0` turns it off.
+ */
+export function scanAddon(): OptionalAddon<ScanAddon> {
+  return optionalAddon<ScanAddon>('scan', 'MEMEX_SCAN_NATIVE', 'exact scan');
+}
+
+/**
+ * Memex's HNSW graph (native/hnsw.cc: threaded builds, typed-array searches); null where it is not
+ * built for this machine (src/index/hnsw.ts then uses hnswlib-node). Off with the tuned hnswlib
+ * under `MEMEX_HNSW_NATIVE=0`.
+ */
+export function graphAddon(): OptionalAddon<GraphAddon> {
+  return optionalAddon<GraphAddon>('graph', 'MEMEX_HNSW_NATIVE', 'HNSW graph');
 }
 
 /** Keep in step with fingerprint() in scripts/build-native.mjs. */

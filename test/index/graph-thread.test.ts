@@ -28,7 +28,7 @@ async function seeded(): Promise<string> {
 }
 
 describe('building the HNSW graph in a worker thread', () => {
-  it('gives the graph a build in the calling thread gives: the same neighbours for every query', async () => {
+  it('gives the graph a build in the calling thread gives, on one thread: the same neighbours for every query', async () => {
     const store = await FlatFileStore.open({ dataDir: await seeded(), fsync: 'none' });
     try {
       const embedder = new HashedEmbedder();
@@ -42,6 +42,7 @@ describe('building the HNSW graph in a worker thread', () => {
         compactAt: 0.2,
         sync: false,
         buildInThreadRows,
+        buildThreads: 1,
       });
       const here = UserIndex.empty(options(Number.POSITIVE_INFINITY));
       await here.sync();
@@ -61,7 +62,7 @@ describe('building the HNSW graph in a worker thread', () => {
   });
 
   it('reports a thread that is gone with a coded error (the index then builds the graph itself)', async () => {
-    const builder = new HnswBuilder({ dimension: 4, params: DEFAULT_HNSW, capacity: 16 });
+    const builder = new HnswBuilder({ dimension: 4, params: DEFAULT_HNSW, capacity: 16, threads: 1 });
     builder.add(0, new Float32Array([1, 0, 0, 0]));
     await builder.close();
     await expectCode(builder.finish(join(await tempDir(), 'graph.hnsw')), 'MEMEX_INTERNAL');

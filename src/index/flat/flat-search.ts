@@ -117,6 +117,7 @@ export class FlatSearch implements SearchBackend {
       hnsw: { m: config.index.m, efConstruction: config.index.efConstruction, efSearch: config.index.efSearch },
       bm25: { ...DEFAULT_BM25, k: config.search.bm25K, b: config.search.bm25B, stopwords: config.search.stopwords, stemming: config.search.stemming },
       compactAt: config.index.compactAt,
+      ...(config.index.buildThreads !== null ? { buildThreads: config.index.buildThreads } : {}),
       sync: config.fsync !== 'none',
       ...(onProgress ? { onProgress } : {}),
     };

@@ -1,0 +1,408 @@
+// Memex's HNSW graph: hnswlib-node's own hnswlib (the same headers, compiled with -O3 -march=native
+// by scripts/build-native.mjs), called the way Memex needs, in inner-product space. The files it
+// writes and reads are hnswlib's, so hnswlib-node reads what it writes and the other way round.
+//
+// What it adds over hnswlib-node:
+// - `add` adds a batch of rows on several threads at once. hnswlib-node adds one row at a time on
+//   the calling thread; hnswlib itself lets many threads call addPoint on one graph (its locks guard
+//   each node's links and the entry point; its Python binding builds this way). With one thread the
+//   graph is the one hnswlib-node builds from the same rows in the same order and seed.
+// - `search` takes the query as a Float32Array and answers typed arrays. hnswlib-node reads a
+//   query element by element from a JavaScript array and answers arrays of numbers: at 384-d that
+//   took longer than searching a small graph.
+//
+//   create(dim, capacity, m, efConstruction, seed) -> graph      read(path, dim) -> graph
+//   add(graph, labels: Uint32Array, vectors: Float32Array, threads)    write(graph, path)
+//   search(graph, query: Float32Array, k, accept: ((label) => boolean) | null)
+//     -> { labels: Uint32Array, distances: Float32Array }  nearest first; distance = 1 - dot
+//   setEf(graph, ef)   markDelete(graph, label)   resize(graph, capacity)
+//   point(graph, label) -> Float32Array   count(graph)   capacity(graph)   dim(graph)
+//
+// Labels given to `add` must be new (Memex checks; hnswlib would overwrite). A bad argument is a
+// thrown TypeError or RangeError; a failure inside hnswlib (out of memory, a corrupt file) a thrown
+// Error with code MEMEX_HNSW.
+#include <node_api.h>
+
+#include "hnswlib/hnswlib.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct Graph {
+  Graph(size_t dim, size_t capacity, size_t m, size_t ef, size_t seed)
+      : space(dim), index(&space, capacity, m, ef, seed), dim(dim) {}
+  Graph(size_t dim, const std::string& path) : space(dim), index(&space, path, false, 0, false), dim(dim) {}
+  hnswlib::InnerProductSpace space;
+  hnswlib::HierarchicalNSW<float> index;
+  size_t dim;
+};
+
+napi_value Fail(napi_env env, const char* message, bool range = false) {
+  if (range) napi_throw_range_error(env, nullptr, message);
+  else napi_throw_type_error(env, nullptr, message);
+  return nullptr;
+}
+
+napi_value Error(napi_env env, const std::string& message) {
+  napi_throw_error(env, "MEMEX_HNSW", message.c_str());
+  return nullptr;
+}
+
+bool Uint(napi_env env, napi_value value, uint32_t* out) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) return false;
+  double number;
+  if (napi_get_value_double(env, value, &number) != napi_ok) return false;
+  if (!(number >= 0 && number <= 4294967295.0) || number != static_cast<double>(static_cast<uint32_t>(number))) return false;
+  *out = static_cast<uint32_t>(number);
+  return true;
+}
+
+bool TypedArray(napi_env env, napi_value value, napi_typedarray_type want, void** data, size_t* length) {
+  bool is = false;
+  if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return false;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok) return false;
+  return type == want;
+}
+
+Graph* Handle(napi_env env, napi_value value) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return nullptr;
+  void* data = nullptr;
+  if (napi_get_value_external(env, value, &data) != napi_ok) return nullptr;
+  return static_cast<Graph*>(data);
+}
+
+bool String(napi_env env, napi_value value, std::string* out) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, nullptr, 0, &length) != napi_ok) return false;
+  out->assign(length, '\0');
+  return napi_get_value_string_utf8(env, value, &(*out)[0], length + 1, &length) == napi_ok;
+}
+
+napi_value Wrap(napi_env env, Graph* graph) {
+  napi_value handle;
+  auto finalize = [](napi_env, void* data, void*) { delete static_cast<Graph*>(data); };
+  if (napi_create_external(env, graph, finalize, nullptr, &handle) != napi_ok) {
+    delete graph;
+    return nullptr;
+  }
+  return handle;
+}
+
+template <size_t N>
+bool Args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
+  size_t argc = N;
+  return napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == N;
+}
+
+napi_value Create(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!Args(env, info, argv)) return Fail(env, "create takes 5 arguments");
+  uint32_t dim, capacity, m, ef, seed;
+  if (!Uint(env, argv[0], &dim) || dim == 0) return Fail(env, "dim must be a positive integer");
+  if (!Uint(env, argv[1], &capacity) || capacity == 0) return Fail(env, "capacity must be a positive integer");
+  if (!Uint(env, argv[2], &m) || m < 2 || m > 10000) return Fail(env, "m must be an integer from 2 to 10000", true);
+  if (!Uint(env, argv[3], &ef) || ef == 0) return Fail(env, "efConstruction must be a positive integer");
+  if (!Uint(env, argv[4], &seed)) return Fail(env, "seed must be an integer");
+  Graph* graph = nullptr;
+  try {
+    graph = new Graph(dim, capacity, m, ef, seed);
+  } catch (const std::exception& error) {
+    return Error(env, std::string("cannot make the graph: ") + error.what());
+  }
+  return Wrap(env, graph);
+}
+
+napi_value Read(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, argv)) return Fail(env, "read takes 2 arguments");
+  std::string path;
+  if (!String(env, argv[0], &path)) return Fail(env, "path must be a string");
+  uint32_t dim;
+  if (!Uint(env, argv[1], &dim) || dim == 0) return Fail(env, "dim must be a positive integer");
+  Graph* graph = nullptr;
+  try {
+    graph = new Graph(dim, path);
+  } catch (const std::exception& error) {
+    return Error(env, std::string("cannot read the graph: ") + error.what());
+  }
+  return Wrap(env, graph);
+}
+
+napi_value Add(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!Args(env, info, argv)) return Fail(env, "add takes 4 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  void* labelsData;
+  size_t rows;
+  if (!TypedArray(env, argv[1], napi_uint32_array, &labelsData, &rows)) return Fail(env, "labels must be a Uint32Array");
+  void* vectorsData;
+  size_t values;
+  if (!TypedArray(env, argv[2], napi_float32_array, &vectorsData, &values)) return Fail(env, "vectors must be a Float32Array");
+  if (values != rows * graph->dim) return Fail(env, "vectors must hold dim values for each label", true);
+  uint32_t threads;
+  if (!Uint(env, argv[3], &threads) || threads == 0) return Fail(env, "threads must be a positive integer");
+  const uint32_t* labels = static_cast<const uint32_t*>(labelsData);
+  const float* vectors = static_cast<const float*>(vectorsData);
+  hnswlib::HierarchicalNSW<float>& index = graph->index;
+
+  try {
+    const size_t needed = index.getCurrentElementCount() + rows;
+    if (needed > index.getMaxElements()) index.resizeIndex(std::max(needed, index.getMaxElements() * 2));
+    size_t start = 0;
+    // The first row sets the entry point before any other thread looks for it.
+    if (rows > 0 && index.getCurrentElementCount() == 0) {
+      index.addPoint(vectors, labels[0]);
+      start = 1;
+    }
+    // A few rows are not worth a thread.
+    const size_t workers = std::min<size_t>(threads, std::max<size_t>(1, (rows - start) / 16));
+    if (workers <= 1) {
+      for (size_t i = start; i < rows; i++) index.addPoint(vectors + i * graph->dim, labels[i]);
+    } else {
+      std::atomic<size_t> next(start);
+      std::atomic<bool> failed(false);
+      std::string failure;
+      std::mutex failureLock;
+      auto work = [&]() {
+        for (;;) {
+          const size_t i = next.fetch_add(1);
+          if (i >= rows || failed.load()) return;
+          try {
+            index.addPoint(vectors + i * graph->dim, labels[i]);
+          } catch (const std::exception& error) {
+            std::lock_guard<std::mutex> hold(failureLock);
+            if (!failed.exchange(true)) failure = error.what();
+            return;
+          }
+        }
+      };
+      std::vector<std::thread> pool;
+      pool.reserve(workers - 1);
+      for (size_t t = 1; t < workers; t++) pool.emplace_back(work);
+      work();
+      for (std::thread& thread : pool) thread.join();
+      if (failed.load()) return Error(env, "adding rows failed: " + failure);
+    }
+  } catch (const std::exception& error) {
+    return Error(env, std::string("adding rows failed: ") + error.what());
+  }
+  return nullptr;
+}
+
+napi_value Write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, argv)) return Fail(env, "write takes 2 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  std::string path;
+  if (!String(env, argv[1], &path)) return Fail(env, "path must be a string");
+  try {
+    graph->index.saveIndex(path);
+  } catch (const std::exception& error) {
+    return Error(env, std::string("cannot write the graph: ") + error.what());
+  }
+  return nullptr;
+}
+
+napi_value Number(napi_env env, double value) {
+  napi_value result;
+  napi_create_double(env, value, &result);
+  return result;
+}
+
+napi_value Count(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!Args(env, info, argv)) return Fail(env, "count takes 1 argument");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  return Number(env, static_cast<double>(graph->index.getCurrentElementCount()));
+}
+
+napi_value Capacity(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!Args(env, info, argv)) return Fail(env, "capacity takes 1 argument");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  return Number(env, static_cast<double>(graph->index.getMaxElements()));
+}
+
+napi_value Dim(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!Args(env, info, argv)) return Fail(env, "dim takes 1 argument");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  return Number(env, static_cast<double>(graph->dim));
+}
+
+napi_value Resize(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, argv)) return Fail(env, "resize takes 2 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  uint32_t capacity;
+  if (!Uint(env, argv[1], &capacity) || capacity == 0) return Fail(env, "capacity must be a positive integer");
+  if (capacity < graph->index.getCurrentElementCount()) return Fail(env, "capacity is below the rows the graph holds", true);
+  try {
+    graph->index.resizeIndex(capacity);
+  } catch (const std::exception& error) {
+    return Error(env, std::string("cannot grow the graph: ") + error.what());
+  }
+  return nullptr;
+}
+
+napi_value SetEf(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, argv)) return Fail(env, "setEf takes 2 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  uint32_t ef;
+  if (!Uint(env, argv[1], &ef) || ef == 0) return Fail(env, "ef must be a positive integer");
+  graph->index.setEf(ef);
+  return nullptr;
+}
+
+napi_value MarkDelete(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, argv)) return Fail(env, "markDelete takes 2 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  uint32_t label;
+  if (!Uint(env, argv[1], &label)) return Fail(env, "label must be an integer");
+  try {
+    graph->index.markDelete(label);
+  } catch (const std::exception& error) {
+    return Error(env, std::string("cannot remove label ") + std::to_string(label) + ": " + error.what());
+  }
+  return nullptr;
+}
+
+napi_value Point(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, argv)) return Fail(env, "point takes 2 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  uint32_t label;
+  if (!Uint(env, argv[1], &label)) return Fail(env, "label must be an integer");
+  std::vector<float> values;
+  try {
+    values = graph->index.getDataByLabel<float>(label);
+  } catch (const std::exception& error) {
+    return Error(env, std::string("no row for label ") + std::to_string(label) + ": " + error.what());
+  }
+  napi_value buffer, result;
+  void* data;
+  if (napi_create_arraybuffer(env, values.size() * sizeof(float), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float32_array, values.size(), buffer, 0, &result) != napi_ok) {
+    return nullptr;
+  }
+  std::copy(values.begin(), values.end(), static_cast<float*>(data));
+  return result;
+}
+
+// A filter that asks a JavaScript function about each label; once it throws, every label is refused
+// and the search's caller rethrows.
+class Accept : public hnswlib::BaseFilterFunctor {
+ public:
+  Accept(napi_env env, napi_value fn) : env_(env), fn_(fn) {}
+  bool operator()(hnswlib::labeltype label) override {
+    if (failed_) return false;
+    napi_value argument, result, global;
+    bool answer = false;
+    if (napi_get_global(env_, &global) != napi_ok || napi_create_uint32(env_, static_cast<uint32_t>(label), &argument) != napi_ok ||
+        napi_call_function(env_, global, fn_, 1, &argument, &result) != napi_ok || napi_get_value_bool(env_, result, &answer) != napi_ok) {
+      failed_ = true;
+      return false;
+    }
+    return answer;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  napi_env env_;
+  napi_value fn_;
+  bool failed_ = false;
+};
+
+napi_value Search(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!Args(env, info, argv)) return Fail(env, "search takes 4 arguments");
+  Graph* graph = Handle(env, argv[0]);
+  if (!graph) return Fail(env, "not a graph");
+  void* queryData;
+  size_t queryLength;
+  if (!TypedArray(env, argv[1], napi_float32_array, &queryData, &queryLength) || queryLength != graph->dim) {
+    return Fail(env, "query must be a Float32Array of dim values");
+  }
+  uint32_t k;
+  if (!Uint(env, argv[2], &k) || k == 0) return Fail(env, "k must be a positive integer");
+  napi_valuetype acceptType;
+  napi_typeof(env, argv[3], &acceptType);
+  if (acceptType != napi_function && acceptType != napi_null && acceptType != napi_undefined) return Fail(env, "accept must be a function or null");
+  std::unique_ptr<Accept> accept;
+  if (acceptType == napi_function) accept.reset(new Accept(env, argv[3]));
+
+  std::priority_queue<std::pair<float, hnswlib::labeltype>> found;
+  try {
+    found = graph->index.searchKnn(queryData, k, accept.get());
+  } catch (const std::exception& error) {
+    return Error(env, std::string("search failed: ") + error.what());
+  }
+  if (accept && accept->failed()) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) return Fail(env, "accept must answer true or false");
+    return nullptr;
+  }
+  const size_t n = found.size();
+  napi_value labelsBuffer, distancesBuffer, labels, distances, result;
+  void* labelsOut;
+  void* distancesOut;
+  if (napi_create_arraybuffer(env, n * 4, &labelsOut, &labelsBuffer) != napi_ok ||
+      napi_create_arraybuffer(env, n * 4, &distancesOut, &distancesBuffer) != napi_ok ||
+      napi_create_typedarray(env, napi_uint32_array, n, labelsBuffer, 0, &labels) != napi_ok ||
+      napi_create_typedarray(env, napi_float32_array, n, distancesBuffer, 0, &distances) != napi_ok ||
+      napi_create_object(env, &result) != napi_ok) {
+    return nullptr;
+  }
+  // The queue gives the farthest first.
+  for (size_t i = n; i-- > 0;) {
+    static_cast<uint32_t*>(labelsOut)[i] = static_cast<uint32_t>(found.top().second);
+    static_cast<float*>(distancesOut)[i] = found.top().first;
+    found.pop();
+  }
+  napi_set_named_property(env, result, "labels", labels);
+  napi_set_named_property(env, result, "distances", distances);
+  return result;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const std::pair<const char*, napi_callback> functions[] = {
+      {"create", Create}, {"read", Read}, {"add", Add}, {"write", Write}, {"search", Search}, {"setEf", SetEf}, {"markDelete", MarkDelete},
+      {"resize", Resize}, {"point", Point}, {"count", Count}, {"capacity", Capacity}, {"dim", Dim}};
+  for (const auto& [name, callback] : functions) {
+    napi_value fn;
+    napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn);
+    napi_set_named_property(env, exports, name, fn);
+  }
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
