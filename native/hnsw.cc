@@ -23,6 +23,7 @@
 // Error with code MEMEX_HNSW.
 #include <node_api.h>
 
+#include "args.h"
 #include "hnswlib/hnswlib.h"
 
 #include <algorithm>
@@ -47,43 +48,14 @@ struct Graph {
   size_t dim;
 };
 
-napi_value Fail(napi_env env, const char* message, bool range = false) {
-  if (range) napi_throw_range_error(env, nullptr, message);
-  else napi_throw_type_error(env, nullptr, message);
-  return nullptr;
-}
+using memex::Args;
+using memex::Fail;
+using memex::TypedArray;
+using memex::Uint;
 
 napi_value Error(napi_env env, const std::string& message) {
   napi_throw_error(env, "MEMEX_HNSW", message.c_str());
   return nullptr;
-}
-
-bool Uint(napi_env env, napi_value value, uint32_t* out) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) return false;
-  double number;
-  if (napi_get_value_double(env, value, &number) != napi_ok) return false;
-  if (!(number >= 0 && number <= 4294967295.0) || number != static_cast<double>(static_cast<uint32_t>(number))) return false;
-  *out = static_cast<uint32_t>(number);
-  return true;
-}
-
-bool TypedArray(napi_env env, napi_value value, napi_typedarray_type want, void** data, size_t* length) {
-  bool is = false;
-  if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return false;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok) return false;
-  return type == want;
-}
-
-Graph* Handle(napi_env env, napi_value value) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return nullptr;
-  void* data = nullptr;
-  if (napi_get_value_external(env, value, &data) != napi_ok) return nullptr;
-  return static_cast<Graph*>(data);
 }
 
 bool String(napi_env env, napi_value value, std::string* out) {
@@ -93,6 +65,10 @@ bool String(napi_env env, napi_value value, std::string* out) {
   return napi_get_value_string_utf8(env, value, &(*out)[0], length + 1, &length) == napi_ok;
 }
 
+// Every graph handed out carries this tag, so an external made by another addon is refused
+// instead of being read as a graph.
+const napi_type_tag kGraphTag = {0x6d656d6578686e73ULL, 0x77677261706801ULL};
+
 napi_value Wrap(napi_env env, Graph* graph) {
   napi_value handle;
   auto finalize = [](napi_env, void* data, void*) { delete static_cast<Graph*>(data); };
@@ -100,13 +76,28 @@ napi_value Wrap(napi_env env, Graph* graph) {
     delete graph;
     return nullptr;
   }
+  if (napi_type_tag_object(env, handle, &kGraphTag) != napi_ok) return nullptr;
   return handle;
 }
 
+// A call on a graph: its N arguments, the first a graph this addon made. Null, with a TypeError
+// thrown, when they are not.
 template <size_t N>
-bool Args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
-  size_t argc = N;
-  return napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == N;
+Graph* GraphCall(napi_env env, napi_callback_info info, napi_value (&argv)[N], const char* name) {
+  if (!Args(env, info, argv)) {
+    const std::string message = std::string(name) + " takes " + std::to_string(N) + " argument" + (N == 1 ? "" : "s");
+    Fail(env, message.c_str());
+    return nullptr;
+  }
+  napi_valuetype type;
+  bool tagged = false;
+  void* data = nullptr;
+  if (napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external || napi_check_object_type_tag(env, argv[0], &kGraphTag, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    Fail(env, "not a graph");
+    return nullptr;
+  }
+  return static_cast<Graph*>(data);
 }
 
 napi_value Create(napi_env env, napi_callback_info info) {
@@ -145,9 +136,8 @@ napi_value Read(napi_env env, napi_callback_info info) {
 
 napi_value Add(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (!Args(env, info, argv)) return Fail(env, "add takes 4 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "add");
+  if (!graph) return nullptr;
   void* labelsData;
   size_t rows;
   if (!TypedArray(env, argv[1], napi_uint32_array, &labelsData, &rows)) return Fail(env, "labels must be a Uint32Array");
@@ -207,9 +197,8 @@ napi_value Add(napi_env env, napi_callback_info info) {
 
 napi_value Write(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!Args(env, info, argv)) return Fail(env, "write takes 2 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "write");
+  if (!graph) return nullptr;
   std::string path;
   if (!String(env, argv[1], &path)) return Fail(env, "path must be a string");
   try {
@@ -226,35 +215,23 @@ napi_value Number(napi_env env, double value) {
   return result;
 }
 
-napi_value Count(napi_env env, napi_callback_info info) {
+// count, capacity, dim: one number about a graph.
+template <size_t (*Get)(Graph&)>
+napi_value Getter(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!Args(env, info, argv)) return Fail(env, "count takes 1 argument");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
-  return Number(env, static_cast<double>(graph->index.getCurrentElementCount()));
+  Graph* graph = GraphCall(env, info, argv, "count, capacity and dim each");
+  if (!graph) return nullptr;
+  return Number(env, static_cast<double>(Get(*graph)));
 }
 
-napi_value Capacity(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!Args(env, info, argv)) return Fail(env, "capacity takes 1 argument");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
-  return Number(env, static_cast<double>(graph->index.getMaxElements()));
-}
-
-napi_value Dim(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!Args(env, info, argv)) return Fail(env, "dim takes 1 argument");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
-  return Number(env, static_cast<double>(graph->dim));
-}
+size_t CountOf(Graph& graph) { return graph.index.getCurrentElementCount(); }
+size_t CapacityOf(Graph& graph) { return graph.index.getMaxElements(); }
+size_t DimOf(Graph& graph) { return graph.dim; }
 
 napi_value Resize(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!Args(env, info, argv)) return Fail(env, "resize takes 2 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "resize");
+  if (!graph) return nullptr;
   uint32_t capacity;
   if (!Uint(env, argv[1], &capacity) || capacity == 0) return Fail(env, "capacity must be a positive integer");
   if (capacity < graph->index.getCurrentElementCount()) return Fail(env, "capacity is below the rows the graph holds", true);
@@ -268,9 +245,8 @@ napi_value Resize(napi_env env, napi_callback_info info) {
 
 napi_value SetEf(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!Args(env, info, argv)) return Fail(env, "setEf takes 2 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "setEf");
+  if (!graph) return nullptr;
   uint32_t ef;
   if (!Uint(env, argv[1], &ef) || ef == 0) return Fail(env, "ef must be a positive integer");
   graph->index.setEf(ef);
@@ -279,9 +255,8 @@ napi_value SetEf(napi_env env, napi_callback_info info) {
 
 napi_value MarkDelete(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!Args(env, info, argv)) return Fail(env, "markDelete takes 2 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "markDelete");
+  if (!graph) return nullptr;
   uint32_t label;
   if (!Uint(env, argv[1], &label)) return Fail(env, "label must be an integer");
   try {
@@ -294,9 +269,8 @@ napi_value MarkDelete(napi_env env, napi_callback_info info) {
 
 napi_value Point(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!Args(env, info, argv)) return Fail(env, "point takes 2 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "point");
+  if (!graph) return nullptr;
   uint32_t label;
   if (!Uint(env, argv[1], &label)) return Fail(env, "label must be an integer");
   std::vector<float> values;
@@ -341,9 +315,8 @@ class Accept : public hnswlib::BaseFilterFunctor {
 
 napi_value Search(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (!Args(env, info, argv)) return Fail(env, "search takes 4 arguments");
-  Graph* graph = Handle(env, argv[0]);
-  if (!graph) return Fail(env, "not a graph");
+  Graph* graph = GraphCall(env, info, argv, "search");
+  if (!graph) return nullptr;
   void* queryData;
   size_t queryLength;
   if (!TypedArray(env, argv[1], napi_float32_array, &queryData, &queryLength) || queryLength != graph->dim) {
@@ -394,7 +367,7 @@ napi_value Search(napi_env env, napi_callback_info info) {
 napi_value Init(napi_env env, napi_value exports) {
   const std::pair<const char*, napi_callback> functions[] = {
       {"create", Create}, {"read", Read}, {"add", Add}, {"write", Write}, {"search", Search}, {"setEf", SetEf}, {"markDelete", MarkDelete},
-      {"resize", Resize}, {"point", Point}, {"count", Count}, {"capacity", Capacity}, {"dim", Dim}};
+      {"resize", Resize}, {"point", Point}, {"count", Getter<CountOf>}, {"capacity", Getter<CapacityOf>}, {"dim", Getter<DimOf>}};
   for (const auto& [name, callback] : functions) {
     napi_value fn;
     napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn);

@@ -11,6 +11,7 @@
 // RangeError, never a read outside the buffer.
 #include <node_api.h>
 
+#include "args.h"
 #include "dot.h"
 
 #include <algorithm>
@@ -51,31 +52,9 @@ class TopK {
   std::vector<std::pair<float, uint32_t>> heap_;
 };
 
-napi_value Fail(napi_env env, const char* message, bool range = false) {
-  if (range) napi_throw_range_error(env, nullptr, message);
-  else napi_throw_type_error(env, nullptr, message);
-  return nullptr;
-}
-
-bool TypedArray(napi_env env, napi_value value, napi_typedarray_type want, void** data, size_t* length) {
-  bool is = false;
-  if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return false;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok) return false;
-  return type == want;
-}
-
-bool Uint(napi_env env, napi_value value, uint32_t* out) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) return false;
-  double number;
-  if (napi_get_value_double(env, value, &number) != napi_ok) return false;
-  if (!(number >= 0 && number <= 4294967295.0) || number != static_cast<double>(static_cast<uint32_t>(number))) return false;
-  *out = static_cast<uint32_t>(number);
-  return true;
-}
+using memex::Fail;
+using memex::TypedArray;
+using memex::Uint;
 
 napi_value TopKScan(napi_env env, napi_callback_info info) {
   size_t argc = 6;

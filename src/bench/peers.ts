@@ -3,7 +3,8 @@
  * its documentation shows, with the same rows, queries, m / efConstruction and efSearch sweep:
  *
  *  - `hnswlib`: hnswlib-node as npm installs it (Memex's own dependency), arrays in and out;
- *  - `usearch`: usearch's HNSW (inner product, float32), one thread;
+ *  - `usearch`: usearch's HNSW (inner product, float32), built on the machine's cores (as Memex's
+ *    is), searched on one thread;
  *  - `lancedb`: LanceDB's embedded table with an HNSW-SQ index (one partition, cosine distance: on
  *    unit rows the ranking of the inner product; its `dot` ranks wrongly in 0.31, recall near 0).
  *
@@ -12,6 +13,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as Hnswlib from 'hnswlib-node';
 import type { HnswParams } from '../index/hnsw.js';
@@ -112,13 +114,13 @@ async function usearchPeer(): Promise<AnnSystem> {
   return {
     name: 'usearch',
     version: versionOf('usearch'),
-    description: "usearch's HNSW (inner product, float32), built and searched on one thread",
+    description: `usearch's HNSW (inner product, float32), built on ${availableParallelism()} threads as Memex's is, searched on one`,
     build(data: BenchVectors, params: HnswParams) {
       config = { metric: 'ip', dimensions: data.dimension, connectivity: params.m, expansion_add: params.efConstruction, expansion_search: params.efSearch };
       index = new Index(config);
       const keys = new BigUint64Array(data.count);
       for (let i = 0; i < data.count; i++) keys[i] = BigInt(i);
-      index.add(keys, data.rows.subarray(0, data.count * data.dimension), 1);
+      index.add(keys, data.rows.subarray(0, data.count * data.dimension), availableParallelism());
     },
     async persist(dir) {
       path = `${dir}.usearch`;
