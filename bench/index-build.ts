@@ -2,7 +2,7 @@
  * Building a user's search index from the session files, three ways in one run over the same data
  * dir: the HNSW graph built in the calling thread through hnswlib-node, one row at a time (the
  * baseline: how Memex built before), in a worker thread on one thread, and in a worker on the
- * machine's cores with Memex's native build (what Memex does from BUILD_IN_THREAD_ROWS rows). What
+ * machine's cores with Memex's graph addon (what Memex does from BUILD_IN_THREAD_ROWS rows). What
  * differs is the wall time and how long the event loop is stalled meanwhile (a service's other
  * requests wait that long), and the recall of the graph against exact search.
  *
@@ -85,7 +85,7 @@ const ways = [
   { name: 'in a worker, on one thread', inThreadRows: 1, threads: 1 },
   { name: `in a worker, on ${threads} threads (Memex)`, inThreadRows: 1, threads },
 ];
-console.error(`building (${graphAddon().addon ? 'native build' : `no native build here: ${graphAddon().reason}`}) ...`);
+console.error(`building (${graphAddon().addon ? 'graph addon' : `no graph addon here: ${graphAddon().reason}`}) ...`);
 const results = ways.map(() => [] as Build[]);
 for (let round = 0; round < 2; round++) {
   for (const [i, way] of ways.entries()) results[i]!.push(await build(way.inThreadRows, way.threads));

@@ -88,7 +88,7 @@ export function builtIndex<T>(name: string, get: () => T | null): () => T {
 
 /**
  * Memex's index, built as Memex builds a user's graph from nothing: in a worker thread, on `threads`
- * threads with its native build (the machine's cores by default, as `index.buildThreads`).
+ * threads with its graph addon (the machine's cores by default, as `index.buildThreads`).
  */
 export function memexSystem(threads = availableParallelism()): AnnSystem {
   let index: HnswVectorIndex | null = null;
@@ -99,7 +99,7 @@ export function memexSystem(threads = availableParallelism()): AnnSystem {
   return {
     name: 'memex',
     version: 'HnswVectorIndex',
-    description: `Memex's HnswVectorIndex (its hnswlib build, float32 queries), built in a worker ${native ? `on ${threads} thread${threads === 1 ? '' : 's'}` : 'one row at a time (no native build here)'}`,
+    description: `Memex's HnswVectorIndex (its hnswlib build, float32 queries), built in a worker ${native ? `on ${threads} thread${threads === 1 ? '' : 's'}` : 'one row at a time (no graph addon here)'}`,
     async build(vectors, hnsw) {
       data = vectors;
       params = hnsw;

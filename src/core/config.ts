@@ -145,7 +145,7 @@ export const ConfigSchema = z.strictObject({
       efSearch: z.number().int().min(1).max(5000).default(64),
       /**
        * Threads adding rows to a user's graph when it is built from nothing (a first open, a rebuild,
-       * a compaction) with Memex's native build; null means the machine's cores. The graph then
+       * a compaction) with Memex's graph addon; null means the machine's cores. The graph then
        * depends on how the threads interleave (the same recall); 1 builds the same graph every time.
        */
       buildThreads: z.number().int().min(1).max(256).nullable().default(null),

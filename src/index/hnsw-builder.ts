@@ -8,7 +8,10 @@ export interface BuildSetup {
   dimension: number;
   params: HnswParams;
   capacity: number;
-  /** Threads adding rows at once (Memex's native build only; hnswlib-node adds one row at a time). One gives the graph a build in the caller's thread gives. */
+  /**
+   * Threads adding rows at once (Memex's graph addon only; hnswlib-node adds one row at a time). One
+   * gives the graph a build in the caller's thread gives.
+   */
   threads: number;
 }
 
@@ -24,9 +27,9 @@ const IN_FLIGHT = 4;
  * An HNSW graph built in a worker thread. Adding a row to the graph is most of the cost of building
  * a user's index (about a millisecond a row at 512-d): here it runs beside the caller, whose event
  * loop stays free (a service keeps answering, the same process reads the next session's rows).
- * With Memex's native build (native/hnsw.cc) `threads` threads add each batch's rows at once,
+ * With Memex's graph addon (native/hnsw.cc) `threads` threads add each batch's rows at once,
  * as hnswlib allows; the graph then depends on how they interleave, and reaches the same recall.
- * With one thread, or without the native build, it is the one a build in the caller's thread
+ * With one thread, or without the addon, it is the one a build in the caller's thread
  * gives: the same rows in the same order, the same seed.
  */
 export class HnswBuilder {

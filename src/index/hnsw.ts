@@ -34,10 +34,10 @@ export const DEFAULT_HNSW: HnswParams = { m: 16, efConstruction: 200, efSearch: 
  * returns null: hnswlib throws, then frees it again on destruction (heap corruption). Every size
  * Memex asks for is at least this.
  */
-export const MIN_CAPACITY = 16;
+const MIN_CAPACITY = 16;
 
 /** The seed of a graph's levels: the same rows in the same order give the same graph. */
-export const SEED = 100;
+const SEED = 100;
 
 /**
  * The graph calls HnswVectorIndex makes: Memex's addon (native/hnsw.cc) where it is built for this
@@ -50,7 +50,8 @@ interface Graph {
   dim(): number;
   resize(capacity: number): void;
   setEf(ef: number): void;
-  add(label: number, vector: Float32Array): void;
+  /** Rows `labels`, `vectors` from i·dim for the i-th; on `threads` threads where the graph can. */
+  add(labels: Uint32Array, vectors: Float32Array, threads: number): void;
   markDelete(label: number): void;
   search(query: Float32Array, k: number, accept?: (label: number) => boolean): { labels: ArrayLike<number>; distances: ArrayLike<number> };
   point(label: number): Float32Array;
@@ -58,7 +59,6 @@ interface Graph {
 }
 
 function memexGraph(addon: GraphAddon, graph: GraphHandle): Graph {
-  const one = new Uint32Array(1);
   return {
     kind: 'memex',
     capacity: () => addon.capacity(graph),
@@ -66,10 +66,7 @@ function memexGraph(addon: GraphAddon, graph: GraphHandle): Graph {
     dim: () => addon.dim(graph),
     resize: (capacity) => addon.resize(graph, capacity),
     setEf: (ef) => addon.setEf(graph, ef),
-    add(label, vector) {
-      one[0] = label;
-      addon.add(graph, one, vector, 1);
-    },
+    add: (labels, vectors, threads) => addon.add(graph, labels, vectors, threads),
     markDelete: (label) => addon.markDelete(graph, label),
     search: (query, k, accept) => addon.search(graph, query, k, accept ?? null),
     point: (label) => addon.point(graph, label),
@@ -94,7 +91,10 @@ function hnswlibNodeGraph(index: HierarchicalNSW): Graph {
     dim: () => index.getNumDimensions(),
     resize: (capacity) => index.resizeIndex(capacity),
     setEf: (ef) => index.setEf(ef),
-    add: (label, vector) => index.addPoint(copy(vector), label),
+    add(labels, vectors) {
+      const dim = index.getNumDimensions();
+      for (let i = 0; i < labels.length; i++) index.addPoint(copy(vectors.subarray(i * dim, (i + 1) * dim)), labels[i] as number);
+    },
     markDelete: (label) => index.markDelete(label),
     search(query, k, accept) {
       if (!accept) {
@@ -123,6 +123,10 @@ function hnswlibNodeGraph(index: HierarchicalNSW): Graph {
 
 export type GraphKind = 'memex' | 'hnswlib-node';
 
+function alreadyIn(label: number): MemexError {
+  return new MemexError('MEMEX_INTERNAL', `label ${label} is already in the graph`);
+}
+
 /** Which graph HnswVectorIndex uses here, and why not Memex's own when it is not. */
 export function graphKind(): { kind: GraphKind; reason: string } {
   const { addon, reason } = graphAddon();
@@ -142,6 +146,7 @@ function requireGraphAddon(): GraphAddon {
 export class HnswVectorIndex implements VectorIndex {
   private live: Uint8Array;
   private liveCount = 0;
+  private readonly one = new Uint32Array(1);
   private ef: number;
 
   private constructor(
@@ -219,11 +224,37 @@ export class HnswVectorIndex implements VectorIndex {
 
   add(label: number, vector: Float32Array): void {
     checkDimension(this, vector);
-    if (this.has(label)) throw new MemexError('MEMEX_INTERNAL', `label ${label} is already in the index`);
-    const capacity = this.graph.capacity();
-    if (this.graph.count() >= capacity) this.graph.resize(Math.max(MIN_CAPACITY, capacity * 2));
-    this.graph.add(label, vector);
+    if (this.has(label)) throw alreadyIn(label);
+    this.one[0] = label;
+    this.reserve(1);
+    this.graph.add(this.one, vector, 1);
     this.markLive(label);
+  }
+
+  /**
+   * Adds rows in one call: the i-th label's vector is `vectors` from i·dimension. With Memex's addon
+   * `threads` threads add them at once (the graph then depends on how they interleave); hnswlib-node
+   * adds them one at a time.
+   */
+  addMany(labels: Uint32Array, vectors: Float32Array, threads = 1): void {
+    if (vectors.length !== labels.length * this.dimension) {
+      throw new MemexError('MEMEX_INTERNAL', `${labels.length} labels need ${labels.length * this.dimension} values, got ${vectors.length}`);
+    }
+    const fresh = new Set<number>();
+    for (const label of labels) {
+      if (this.has(label) || fresh.has(label)) throw alreadyIn(label);
+      fresh.add(label);
+    }
+    this.reserve(labels.length);
+    this.graph.add(labels, vectors, threads);
+    for (const label of labels) this.markLive(label);
+  }
+
+  /** Grows the graph, by doubling, to hold `rows` more. */
+  private reserve(rows: number): void {
+    const capacity = this.graph.capacity();
+    const needed = this.graph.count() + rows;
+    if (needed > capacity) this.graph.resize(Math.max(MIN_CAPACITY, capacity * 2, needed));
   }
 
   remove(label: number): void {
