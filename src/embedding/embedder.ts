@@ -11,6 +11,13 @@ export interface EmbedOptions {
    * so every text goes through the model: what a benchmark of the model itself needs.
    */
   remember?: boolean;
+  /**
+   * Filled, where given (as long as `texts`), with each text's length in the model's tokens as the
+   * model read it, special tokens included: what `countTokens` gives for a text that fits, counted
+   * by the embedding's own tokenizing at no extra cost. An embedder that cannot tell leaves an
+   * entry as it was (callers fill it in with -1 and count the rest themselves).
+   */
+  tokens?: Int32Array;
 }
 
 /**

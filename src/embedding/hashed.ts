@@ -43,9 +43,12 @@ export class HashedEmbedder implements Embedder {
     assertTexts(texts);
     throwIfAborted(options.signal);
     const rows = allocateRows(texts.length, DIMENSION);
+    const counts = options.tokens;
     for (const [i, text] of texts.entries()) {
       const row = rows[i] as Float32Array;
-      for (const word of words(text)) {
+      const textWords = words(text);
+      if (counts && i < counts.length) counts[i] = textWords.length;
+      for (const word of textWords) {
         add(row, word, 1);
         if (word.length > 3) {
           const padded = `<${word}>`;

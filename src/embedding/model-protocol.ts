@@ -27,8 +27,8 @@ export interface OffloadedChunking {
 export type ModelReply =
   | { type: 'ready'; dimension: number; dims: number[]; maxPositionEmbeddings: number | null }
   | { type: 'failed'; message: string }
-  /** `texts.length` rows of `dimension` floats, row-major. */
-  | { type: 'rows'; id: number; data: Float32Array }
+  /** `texts.length` rows of `dimension` floats, row-major, and each text's length in tokens. */
+  | { type: 'rows'; id: number; data: Float32Array; tokens: Int32Array }
   /** One list of pieces per text, in order. */
   | { type: 'pieces'; id: number; pieces: TextPiece[][] }
   | { type: 'error'; id: number; message: string };

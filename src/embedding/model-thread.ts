@@ -22,9 +22,15 @@ interface Batch {
   id: number;
 }
 
+/** Rows of texts, row-major, and each text's length in the model's tokens. */
+export interface Embedded {
+  data: Float32Array;
+  tokens: Int32Array;
+}
+
 /** Texts to embed (rows back), or to chunk with the model's tokenizer (pieces back). */
 type Job =
-  | { kind: 'embed'; texts: readonly string[]; resolve: (rows: Float32Array) => void; reject: (error: Error) => void }
+  | { kind: 'embed'; texts: readonly string[]; resolve: (rows: Embedded) => void; reject: (error: Error) => void }
   | { kind: 'chunk'; texts: readonly string[]; chunking: OffloadedChunking; resolve: (pieces: TextPiece[][]) => void; reject: (error: Error) => void };
 
 /** transformers.js's ES module, for the thread to import (`require.resolve` finds its CommonJS twin). */
@@ -95,9 +101,9 @@ export class ModelThread {
     return ready;
   }
 
-  /** The rows of `texts`, row-major. */
-  run(texts: readonly string[], urgent = false): Promise<Float32Array> {
-    return new Promise<Float32Array>((resolve, reject) => {
+  /** The rows of `texts`, row-major, with their lengths in tokens. */
+  run(texts: readonly string[], urgent = false): Promise<Embedded> {
+    return new Promise<Embedded>((resolve, reject) => {
       const job: Job = { kind: 'embed', texts, resolve, reject };
       if (urgent) this.queue.splice(this.urgentCount++, 0, job);
       else this.queue.push(job);
@@ -145,12 +151,12 @@ export class ModelThread {
   private settle(message: Extract<ModelReply, { type: 'rows' | 'pieces' | 'error' }>): void {
     const batch = this.running;
     if (!batch || message.id !== batch.id) return;
-    if (message.type === 'rows') this.finish(batch, message.data, null);
+    if (message.type === 'rows') this.finish(batch, { data: message.data, tokens: message.tokens }, null);
     else if (message.type === 'pieces') this.finish(batch, message.pieces, null);
     else this.finish(batch, null, new Error(message.message));
   }
 
-  private finish(batch: Batch, result: Float32Array | TextPiece[][] | null, cause: unknown): void {
+  private finish(batch: Batch, result: Embedded | TextPiece[][] | null, cause: unknown): void {
     if (this.running === batch) this.running = null;
     const only = batch.jobs[0] as Job;
     if (Array.isArray(result)) {
@@ -158,14 +164,15 @@ export class ModelThread {
     } else if (result && batch.jobs.length === 1) {
       if (only.kind === 'embed') only.resolve(result);
     } else if (result) {
-      const rows = result;
+      const { data, tokens } = result;
       const total = batch.jobs.reduce((sum, job) => sum + job.texts.length, 0);
-      const dimension = total === 0 ? 0 : rows.length / total;
+      const dimension = total === 0 ? 0 : data.length / total;
       let at = 0;
       // Only queries are batched together, so every job here is an embedding.
       for (const job of batch.jobs) {
-        if (job.kind === 'embed') job.resolve(rows.slice(at * dimension, (at + job.texts.length) * dimension));
-        at += job.texts.length;
+        const end = at + job.texts.length;
+        if (job.kind === 'embed') job.resolve({ data: data.slice(at * dimension, end * dimension), tokens: tokens.slice(at, end) });
+        at = end;
       }
     } else for (const job of batch.jobs) job.reject(unavailable(this.options.id, cause));
     if (this.queue.length > 0) this.pump();

@@ -8,6 +8,8 @@ import type * as Transformers from '@huggingface/transformers';
 import type { FeatureExtractionPipeline } from '@huggingface/transformers';
 import { chunkText } from '../chunking/chunk-text.js';
 import type { ModelReply, ModelRequest, ModelThreadOptions } from './model-protocol.js';
+import { normalizeInPlace } from './embedder.js';
+import { maskLengths, meanPool } from './pooling.js';
 
 const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread');
@@ -31,13 +33,41 @@ async function load(): Promise<FeatureExtractionPipeline> {
 }
 
 let pipe: FeatureExtractionPipeline;
+/**
+ * The most tokens the model reads (TransformersEmbedder.maxTokens, worked out the same way): longer
+ * input is cut there, so a text taken whole on trust can never overrun the model's positions, and a
+ * count below it is the text's whole length.
+ */
+let maxTokens = 8192;
+
+/**
+ * What the pipeline does for `{ pooling: 'mean', normalize: true }` (transformers.js's
+ * FeatureExtractionPipeline), step by step: so the attention mask it tokenizes anyway also gives
+ * each text's length in tokens (the count chunking would otherwise spend a tokenizer call on), and
+ * the pooling and scaling to unit length are Memex's: the same result without transformers.js's
+ * per-element overheads, which took 15% of a bulk embedding's time (pooling.ts).
+ */
+async function embed(texts: readonly string[]): Promise<{ data: Float32Array<ArrayBuffer>; tokens: Int32Array<ArrayBuffer> }> {
+  const inputs = pipe.tokenizer([...texts], { padding: true, truncation: true, max_length: maxTokens }) as { attention_mask: Transformers.Tensor };
+  const outputs = (await pipe.model(inputs)) as Record<string, Transformers.Tensor | undefined>;
+  const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
+  if (!hidden || hidden.dims.length !== 3) throw new Error(`the model gave no [batch, tokens, width] output (last_hidden_state, logits or token_embeddings) to pool: it gave ${Object.keys(outputs).join(', ')}`);
+  const mask = inputs.attention_mask;
+  const width = hidden.dims[2] as number;
+  const data = meanPool(hidden.data as Float32Array, hidden.dims, mask.data as BigInt64Array);
+  for (let at = 0; at < data.length; at += width) normalizeInPlace(data.subarray(at, at + width));
+  for (const tensor of Object.values(outputs)) tensor?.dispose();
+  return { data, tokens: maskLengths(mask.data as BigInt64Array, mask.dims) };
+}
+
 try {
   pipe = await load();
+  const positions = (pipe.model.config as { max_position_embeddings?: number }).max_position_embeddings;
+  maxTokens = Math.min(...[pipe.tokenizer.model_max_length, positions].filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0), 8192);
   // The dimension comes from the model's output, not its config: pooling heads can change it.
-  const probe = await pipe(['probe'], { pooling: 'mean', normalize: true });
+  const probe = await embed(['probe']);
   const config = pipe.model.config as { max_position_embeddings?: number };
-  reply({ type: 'ready', dimension: probe.dims[1] ?? -1, dims: probe.dims, maxPositionEmbeddings: config.max_position_embeddings ?? null });
-  probe.dispose();
+  reply({ type: 'ready', dimension: probe.data.length, dims: [1, probe.data.length], maxPositionEmbeddings: config.max_position_embeddings ?? null });
 } catch (cause) {
   reply({ type: 'failed', message: cause instanceof Error ? cause.message : String(cause) });
   process.exit(0);
@@ -59,10 +89,8 @@ port.on('message', (request: ModelRequest) => {
   }
   void (async () => {
     try {
-      const output = await pipe([...request.texts], { pooling: 'mean', normalize: true });
-      const data = Float32Array.from(output.data as Float32Array);
-      output.dispose();
-      reply({ type: 'rows', id: request.id, data }, [data.buffer]);
+      const { data, tokens } = await embed(request.texts);
+      reply({ type: 'rows', id: request.id, data, tokens }, [data.buffer, tokens.buffer]);
     } catch (cause) {
       reply({ type: 'error', id: request.id, message: cause instanceof Error ? cause.message : String(cause) });
     }

@@ -57,7 +57,7 @@ const MEMO_ENTRIES = 512;
 export class TransformersEmbedder implements Embedder {
   readonly maxTokens: number;
   private readonly specialTokens: number;
-  private readonly memo = new Map<string, Float32Array>();
+  private readonly memo = new Map<string, { row: Float32Array; tokens: number }>();
 
   private constructor(
     readonly modelId: string,
@@ -124,16 +124,17 @@ export class TransformersEmbedder implements Embedder {
     throwIfAborted(options.signal);
     const rows = allocateRows(texts.length, this.dimension);
     const remember = options.remember !== false;
+    const counts = options.tokens;
     // Longest first, so each batch pads its texts to a similar length instead of to one outlier.
     const order = texts
       .map((text, index) => ({ text, index }))
-      .filter(({ text, index }) => !isBlank(text) && !(remember && this.recall(text, rows[index] as Float32Array)))
+      .filter(({ text, index }) => !isBlank(text) && !(remember && this.recall(text, rows[index] as Float32Array, counts, index)))
       .sort((a, b) => b.text.length - a.text.length);
     const urgent = options.urgent === true;
     for (let begin = 0; begin < order.length; begin += this.batchSize) {
       throwIfAborted(options.signal);
       const batch = order.slice(begin, begin + this.batchSize);
-      const data = await this.thread.run(
+      const { data, tokens } = await this.thread.run(
         batch.map((item) => item.text),
         urgent,
       );
@@ -141,23 +142,26 @@ export class TransformersEmbedder implements Embedder {
         const row = rows[item.index] as Float32Array;
         row.set(data.subarray(j * this.dimension, (j + 1) * this.dimension));
         normalizeInPlace(row);
-        if (remember) this.keep(item.text, row);
+        const count = tokens[j] as number;
+        if (counts && item.index < counts.length) counts[item.index] = count;
+        if (remember) this.keep(item.text, row, count);
       }
     }
     return rows;
   }
 
-  /** Copies the remembered row of `text` into `row`; false when there is none. */
-  private recall(text: string, row: Float32Array): boolean {
+  /** Copies the remembered row of `text` into `row` (and its count into `counts[index]`); false when there is none. */
+  private recall(text: string, row: Float32Array, counts: Int32Array | undefined, index: number): boolean {
     const known = this.memo.get(text);
     if (!known) return false;
-    row.set(known);
+    row.set(known.row);
+    if (counts && index < counts.length) counts[index] = known.tokens;
     return true;
   }
 
-  private keep(text: string, row: Float32Array): void {
+  private keep(text: string, row: Float32Array, tokens: number): void {
     if (text.length > MEMO_MAX_CHARS) return;
     if (this.memo.size >= MEMO_ENTRIES) this.memo.delete(this.memo.keys().next().value as string);
-    this.memo.set(text, Float32Array.from(row));
+    this.memo.set(text, { row: Float32Array.from(row), tokens });
   }
 }

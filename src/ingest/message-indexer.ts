@@ -2,6 +2,7 @@ import { isMemexError, toMemexError, type Chunk, type Config, type MemexError, t
 import { chunkMessages, chunkingFor } from '../chunking/index.js';
 import type { Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
+import { embedChunks } from './embed-chunks.js';
 
 export interface SessionRef {
   userId: string;
@@ -170,12 +171,9 @@ export class MessageIndexer {
       const messages = await store.unembeddedMessages(ref.userId, ref.sessionId, { limit: ROUND, ...(after ? { after } : {}) });
       const last = messages[messages.length - 1];
       if (!last) return count;
-      const chunks = await chunkMessages(messages, chunking);
+      const chunks = await chunkMessages(messages, chunking, { countLater: true });
       if (chunks.length > 0) {
-        const vectors = await embedder.embed(
-          chunks.map((chunk) => chunk.text),
-          signal ? { signal } : {},
-        );
+        const vectors = await embedChunks(embedder, [chunks], chunking, signal ? { signal } : {});
         await store.appendVectors(ref.userId, ref.sessionId, { model: embedder.modelId, chunks, vectors });
       }
       count.messages += messages.length;
@@ -200,9 +198,9 @@ export class MessageIndexer {
       position.set(message.id, position.size);
       if (messageIds.includes(message.id) && !have.has(message.id)) missing.push(message);
     }
-    const chunks = await chunkMessages(missing, chunking);
+    const chunks = await chunkMessages(missing, chunking, { countLater: true });
     if (chunks.length === 0) return 0;
-    const vectors = await embedder.embed(chunks.map((chunk) => chunk.text));
+    const vectors = await embedChunks(embedder, [chunks], chunking);
     const stored = await store.readVectors(userId, sessionId);
     const dimension = stored.dimension ?? embedder.dimension;
     const rows: { chunk: Chunk; vector: Float32Array; at: number }[] = stored.lines.map((line, i) => {
@@ -223,17 +221,20 @@ export class MessageIndexer {
   }
 
   /**
-   * Rounds in a pipeline: once a round's vectors are back, the next part of a long session is read,
-   * chunked and queued at the model while the round's rows are written and indexed. Other sessions
-   * are taken from the queue only after the writes, so a user whose search waits (and moved their
-   * sessions to the front) goes next, behind at most the round already at the model.
+   * Rounds in a pipeline, so the model never waits for reads and writes. While nobody waits for a
+   * user's rows (a bulk import, an ingest), the next round is read, chunked and queued at the model
+   * while this one embeds. While someone does, the next round is read only once this one's vectors
+   * are back, and from the sessions under way only; other sessions are taken from the queue after
+   * the writes, so a user whose search waits (and moved their sessions to the front) goes next,
+   * behind at most the round already at the model.
    */
   private async drain(): Promise<void> {
     try {
       let round = await this.startRound(false);
       while (round) {
+        let next = this.wakers.length === 0 ? await this.startRound(false) : undefined;
         await round.vectors.catch(() => undefined);
-        const next = await this.startRound(true);
+        next ??= await this.startRound(true);
         await this.finishRound(round);
         round = next ?? (await this.startRound(false));
       }
@@ -272,8 +273,7 @@ export class MessageIndexer {
       }
     }
     if (parts.length === 0) return undefined;
-    const texts = parts.flatMap((part) => part.chunks.map((chunk) => chunk.text));
-    const vectors = texts.length > 0 && embedder ? embedder.embed(texts) : Promise.resolve([]);
+    const vectors = chunks > 0 && embedder ? embedChunks(embedder, parts.map((part) => part.chunks), chunkingFor(this.options.chunking, embedder)) : Promise.resolve([]);
     // Awaited in finishRound; a failure is handled there.
     vectors.catch(() => undefined);
     return { parts, vectors };
@@ -314,7 +314,7 @@ export class MessageIndexer {
     if (!last) return null;
     // A full read may leave more: the next round reads on from here.
     if (messages.length >= ROUND) this.cursors.set(key, last.id);
-    return { ref, key, chunks: await chunkMessages(messages, chunking) };
+    return { ref, key, chunks: await chunkMessages(messages, chunking, { countLater: true }) };
   }
 
   /** Writes a round's rows and indexes them, session by session; a session with nothing left to read is then done. */

@@ -3,6 +3,7 @@ import { FORMAT_VERSION, MemexError, toMemexError, type Config, type FileRecord 
 import { chunkMessages, chunkingFor } from '../chunking/index.js';
 import { throwIfAborted, type Embedder } from '../embedding/index.js';
 import type { Store } from '../store/index.js';
+import { embedChunks } from './embed-chunks.js';
 import type { SessionRef } from './message-indexer.js';
 import { sessionFileChunks } from './ingest-file.js';
 
@@ -89,11 +90,8 @@ export async function reindex(
     const messages = [];
     for await (const message of store.streamMessages(ref.userId, ref.sessionId, signal ? { signal } : {})) messages.push(message);
     const files = await sessionFileChunks(store, ref.userId, ref.sessionId, chunking);
-    const chunks = [...(await chunkMessages(messages, chunking)), ...files.flatMap((f) => f.chunks)];
-    const vectors = await embedder.embed(
-      chunks.map((chunk) => chunk.text),
-      signal ? { signal } : {},
-    );
+    const chunks = [...(await chunkMessages(messages, chunking, { countLater: true })), ...files.flatMap((f) => f.chunks)];
+    const vectors = await embedChunks(embedder, [chunks], chunking, signal ? { signal } : {});
     throwIfAborted(signal);
     await store.replaceVectors(ref.userId, ref.sessionId, { model: target.model, chunks, vectors });
     // Another model may cut a file's text into another number of chunks.

@@ -47,6 +47,17 @@ export function describeEmbedderConformance(name: string, make: () => Promise<Em
       expect(embedder.maxTokens).toBeGreaterThan(8);
     });
 
+    it("fills options.tokens, where it fills it, with each text's countTokens, and leaves it as long as it was", async () => {
+      const embedder = await make();
+      const texts = ['The cat sat on the mat.', 'Quarterly revenue grew by four percent, the report said.', 'x'];
+      const tokens = new Int32Array(texts.length).fill(-1);
+      await embedder.embed(texts, { tokens, remember: false });
+      for (const [i, text] of texts.entries()) if (tokens[i] !== -1) expect(tokens[i]).toBe(embedder.countTokens(text));
+      const short = new Int32Array(1).fill(-1);
+      await embedder.embed(texts, { tokens: short });
+      expect(short).toHaveLength(1);
+    });
+
     it('stops with MEMEX_ABORTED when its signal is aborted', async () => {
       const embedder = await make();
       const controller = new AbortController();

@@ -18,7 +18,8 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
       const order: string[] = [];
       const bulk = (name: string): Promise<void> =>
         thread.run(Array.from({ length: 16 }, (_, i) => `bulk ${name} text number ${i}`)).then((rows) => {
-          expect(rows.length).toBe(16 * info.dimension);
+          expect(rows.data.length).toBe(16 * info.dimension);
+          expect(rows.tokens.length).toBe(16);
           order.push(name);
         });
       const work = [bulk('b1'), bulk('b2'), bulk('b3')];
@@ -52,6 +53,30 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
     expect((await query)[0]).toHaveLength(embedder.dimension);
   });
 
+  it("gives the rows transformers.js's pipeline gives, and each text's length in tokens as countTokens counts it (from memory too; a text over the limit as read)", async () => {
+    const embedder = await TransformersEmbedder.load({ model: SHARED_MODEL_ID, modelDir: SHARED_MODELS, cacheDir: await tempDir() });
+    const { env, pipeline } = await import('@huggingface/transformers');
+    env.allowLocalModels = true;
+    env.allowRemoteModels = false;
+    env.localModelPath = `${SHARED_MODELS}/`;
+    const pipe = await pipeline('feature-extraction', SHARED_MODEL_ID, { dtype: 'fp32' });
+    const texts = ['Where did Caroline move, and when?', 'ok', 'Ζωή και ήλιος στη Λισαβόνα. 東京で桜を見ました。', 'We walked along the river to the old market. '.repeat(8), 'word '.repeat(embedder.maxTokens * 2), '   '];
+    const tokens = new Int32Array(texts.length).fill(-1);
+    const rows = await embedder.embed(texts, { tokens, remember: false });
+    const expected = await pipe(texts.slice(0, 5), { pooling: 'mean', normalize: true });
+    for (let i = 0; i < 5; i++) {
+      const want = (expected.data as Float32Array).subarray(i * embedder.dimension, (i + 1) * embedder.dimension);
+      expect(Math.max(...Array.from(rows[i] as Float32Array, (x, d) => Math.abs(x - (want[d] as number))))).toBeLessThan(1e-5);
+    }
+    expect(Array.from(tokens)).toEqual([...texts.slice(0, 4).map((text) => embedder.countTokens(text)), embedder.maxTokens, -1]);
+    expect(embedder.countTokens(texts[4] as string)).toBeGreaterThan(embedder.maxTokens);
+    // A remembered text's count comes from memory with its row.
+    await embedder.embed(['the roof repair invoice is 4471']);
+    const again = new Int32Array(1).fill(-1);
+    await embedder.embed(['the roof repair invoice is 4471'], { tokens: again });
+    expect(again[0]).toBe(embedder.countTokens('the roof repair invoice is 4471'));
+  });
+
   it('answers a text it embedded lately from memory, and through the model again with remember: false (what a benchmark of the model needs)', async () => {
     const embedder = await TransformersEmbedder.load({ model: SHARED_MODEL_ID, modelDir: SHARED_MODELS, cacheDir: await tempDir(), batchSize: 31 });
     const thread = (embedder as unknown as { thread: { run: (texts: string[], urgent?: boolean) => Promise<Float32Array> } }).thread;
@@ -76,19 +101,22 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
   });
 
   it('runs queries waiting together as one batch, each getting its own rows', async () => {
+    const embedder = await TransformersEmbedder.load({ model: SHARED_MODEL_ID, modelDir: SHARED_MODELS, cacheDir: await tempDir() });
     const thread = await sharedThread();
     try {
       const info = await thread.start();
       const queries = ['where did I move?', 'what is my sister called', 'when is the tax return due', 'bees'];
-      const alone = await Promise.all(queries.map((q) => thread.run([q], true)));
+      const alone = (await Promise.all(queries.map((q) => thread.run([q], true)))).map((rows) => rows.data);
       const before = thread.requests;
       const bulk = thread.run(Array.from({ length: 16 }, (_, i) => `bulk text number ${i}`));
       const together = await Promise.all(queries.map((q) => thread.run([q], true)));
       await bulk;
       // The bulk batch, then one run for the four queries.
       expect(thread.requests - before).toBe(2);
-      for (const [i, rows] of together.entries()) {
+      for (const [i, { data: rows, tokens }] of together.entries()) {
         expect(rows.length).toBe(info.dimension);
+        // Each query's own count, not the batch's padded length.
+        expect(Array.from(tokens)).toEqual([embedder.countTokens(queries[i] as string)]);
         const single = alone[i] as Float32Array;
         let dot = 0;
         let norms = 0;
@@ -113,7 +141,7 @@ describe.skipIf(!hasSharedModel)(`the embedding model's thread ${hasSharedModel 
       await expectCode(() => inHand, 'MEMEX_MODEL_UNAVAILABLE');
       await expectCode(() => queued, 'MEMEX_MODEL_UNAVAILABLE');
       const rows = await thread.run(['after a restart']);
-      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.data.length).toBeGreaterThan(0);
     } finally {
       await thread.close();
     }
