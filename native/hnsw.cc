@@ -22,6 +22,7 @@
 // thrown TypeError or RangeError; a failure inside hnswlib (out of memory, a corrupt file) a thrown
 // Error with code MEMEX_HNSW.
 #include <node_api.h>
+#include <sys/mman.h>
 
 #include "args.h"
 #include "hnswlib/hnswlib.h"
@@ -35,17 +36,64 @@
 #include <queue>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
 
+// The 2 MB-aligned middle of the graph's bottom layer (its rows and their links, one block), or an
+// empty range when it has none.
+std::pair<char*, size_t> HugeRange(const hnswlib::HierarchicalNSW<float>& index) {
+  const uintptr_t huge = uintptr_t(2) << 20;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(index.data_level0_memory_);
+  const uintptr_t begin = (start + huge - 1) & ~(huge - 1);
+  const uintptr_t end = (start + index.max_elements_ * index.size_data_per_element_) & ~(huge - 1);
+  return end > begin ? std::make_pair(reinterpret_cast<char*>(begin), size_t(end - begin)) : std::make_pair(nullptr, size_t(0));
+}
+
+// Asks the kernel to back the bottom layer with 2 MB pages (transparent huge pages, where the
+// system allows them: Linux's default `madvise` mode). A search reads a few rows from all over the
+// layer, and with 4 KB pages nearly every one of them also misses the TLB: at 1M x 384 (1.6 GB)
+// huge pages answered 1.2x the queries. Memory not yet touched gets them as it is written; memory
+// already written (a graph read from its file) is rebuilt into them by `collapse`, which takes
+// about 2 ms a MB and so runs in a thread of its own while the graph answers. Where the system
+// says no, nothing changes.
+void AdviseHuge(const hnswlib::HierarchicalNSW<float>& index) {
+#ifdef MADV_HUGEPAGE
+  const auto [begin, bytes] = HugeRange(index);
+  if (bytes > 0) madvise(begin, bytes, MADV_HUGEPAGE);
+#else
+  (void)index;
+#endif
+}
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
 struct Graph {
   Graph(size_t dim, size_t capacity, size_t m, size_t ef, size_t seed)
-      : space(dim), index(&space, capacity, m, ef, seed), dim(dim) {}
-  Graph(size_t dim, const std::string& path) : space(dim), index(&space, path, false, 0, false), dim(dim) {}
+      : space(dim), index(&space, capacity, m, ef, seed), dim(dim) {
+    AdviseHuge(index);
+  }
+  Graph(size_t dim, const std::string& path) : space(dim), index(&space, path, false, 0, false), dim(dim) {
+#ifdef __linux__
+    AdviseHuge(index);
+    const auto [begin, bytes] = HugeRange(index);
+    if (bytes > 0) collapse = std::thread([begin = begin, bytes = bytes]() { madvise(begin, bytes, MADV_COLLAPSE); });
+#endif
+  }
+  ~Graph() {
+    if (collapse.joinable()) collapse.join();
+  }
+  // Before the bottom layer moves (a resize), the collapse of its old place must be over.
+  void settle() {
+    if (collapse.joinable()) collapse.join();
+  }
   hnswlib::InnerProductSpace space;
   hnswlib::HierarchicalNSW<float> index;
   size_t dim;
+  std::thread collapse;
 };
 
 using memex::Args;
@@ -153,7 +201,11 @@ napi_value Add(napi_env env, napi_callback_info info) {
 
   try {
     const size_t needed = index.getCurrentElementCount() + rows;
-    if (needed > index.getMaxElements()) index.resizeIndex(std::max(needed, index.getMaxElements() * 2));
+    if (needed > index.getMaxElements()) {
+      graph->settle();
+      index.resizeIndex(std::max(needed, index.getMaxElements() * 2));
+      AdviseHuge(index);
+    }
     size_t start = 0;
     // The first row sets the entry point before any other thread looks for it.
     if (rows > 0 && index.getCurrentElementCount() == 0) {
@@ -236,7 +288,9 @@ napi_value Resize(napi_env env, napi_callback_info info) {
   if (!Uint(env, argv[1], &capacity) || capacity == 0) return Fail(env, "capacity must be a positive integer");
   if (capacity < graph->index.getCurrentElementCount()) return Fail(env, "capacity is below the rows the graph holds", true);
   try {
+    graph->settle();
     graph->index.resizeIndex(capacity);
+    AdviseHuge(graph->index);
   } catch (const std::exception& error) {
     return Error(env, std::string("cannot grow the graph: ") + error.what());
   }

@@ -90,6 +90,31 @@ describe.skipIf(!addon)('the threaded HNSW build (native/hnsw.cc)', () => {
     }
   });
 
+  it('reads a graph large enough for 2 MB pages and answers, grows, writes and is dropped while its memory is moved into them', async () => {
+    // 6,000 x 384 is 9.7 MB: the bottom layer is put into huge pages by a thread of its own after the
+    // read, and growing the graph waits for that thread before its memory moves.
+    const dimension = 384;
+    const matrix = rows(6000, dimension, 21);
+    const dir = await tempDir();
+    const graph = addon!.create(dimension, 6000, 16, 100, 100);
+    addon!.add(graph, Uint32Array.from({ length: 6000 }, (_, i) => i), matrix, 2);
+    addon!.write(graph, join(dir, 'graph.hnsw'));
+    const query = matrix.subarray(123 * dimension, 124 * dimension);
+    const expected = addon!.search(graph, query, 10, null);
+    for (let round = 0; round < 3; round++) {
+      const read = addon!.read(join(dir, 'graph.hnsw'), dimension);
+      expect(addon!.search(read, query, 10, null)).toEqual(expected);
+      if (round === 0) continue;
+      const extra = rows(3000, dimension, 22 + round);
+      addon!.add(read, Uint32Array.from({ length: 3000 }, (_, i) => 6000 + i), extra, 2);
+      expect(addon!.capacity(read)).toBeGreaterThanOrEqual(9000);
+      expect(addon!.search(read, extra.subarray(0, dimension), 1, null).labels[0]).toBe(6000);
+      if (round === 2) addon!.resize(read, 20_000);
+      addon!.write(read, join(dir, `grown-${round}.hnsw`));
+      expect(addon!.count(addon!.read(join(dir, `grown-${round}.hnsw`), dimension))).toBe(9000);
+    }
+  });
+
   it('refuses a label given twice and bad arguments with thrown errors, never a crash', async () => {
     const builder = new HnswBuilder({ dimension: 4, params: DEFAULT_HNSW, capacity: 16, threads: 2 });
     builder.add(1, new Float32Array([1, 0, 0, 0]));
