@@ -5,6 +5,9 @@
  * its baseline in the same run (the model alone on the same texts, the query embedding
  * alone).
  */
+import type { Config } from '../core/index.js';
+import type { Embedder } from '../embedding/index.js';
+import { locate, TransformersEmbedder } from '../embedding/transformers.js';
 import type { Memex } from '../memex.js';
 import type { BenchSession } from './datasets.js';
 import { concurrentRate, histogram, latency, timeEach, type Histogram, type Latency } from './measure.js';
@@ -19,6 +22,12 @@ export interface E2eResult {
     modelAlone: { seconds: number; textsPerSecond: number; batchSize: number };
     /** Ingest's rate over the model's: 1 would mean writing and indexing cost nothing. */
     ratio: number;
+    /**
+     * transformers.js's pipeline called directly on the same texts and batches, as a program without
+     * Memex embeds (null for a model that is not one: the hashed fallback), and ingest's rate over it.
+     */
+    library: { seconds: number; textsPerSecond: number } | null;
+    libraryRatio: number | null;
   };
   index: { buildSeconds: number; loadSeconds: number };
   search: Latency & { queries: number; concurrency: number; concurrentQps: number; embedP50Ms: number; histogram: Histogram };
@@ -78,6 +87,9 @@ export async function benchE2e(options: E2eOptions): Promise<E2eResult> {
     await memex.flush();
     const ingestSeconds = (performance.now() - ingestStart) / 1000;
     const modelSeconds = (modelBefore + (await modelAlone())) / 2;
+    progress('library alone', 0, texts.length);
+    const librarySeconds = await libraryAlone(embedder, memex.config.embedding, texts);
+    progress('library alone', texts.length, texts.length);
 
     // The index: built from the session files, then read back by a fresh instance.
     progress('index', 0, 2);
@@ -129,6 +141,8 @@ export async function benchE2e(options: E2eOptions): Promise<E2eResult> {
         messagesPerSecond: messages / ingestSeconds,
         modelAlone: { seconds: modelSeconds, textsPerSecond: texts.length / modelSeconds, batchSize },
         ratio: modelSeconds / ingestSeconds,
+        library: librarySeconds === null ? null : { seconds: librarySeconds, textsPerSecond: texts.length / librarySeconds },
+        libraryRatio: librarySeconds === null ? null : librarySeconds / ingestSeconds,
       },
       index: { buildSeconds, loadSeconds },
       search: {
@@ -149,5 +163,35 @@ export async function benchE2e(options: E2eOptions): Promise<E2eResult> {
     };
   } finally {
     await memex.close();
+  }
+}
+
+/**
+ * transformers.js's feature-extraction pipeline called as its documentation shows (with the session
+ * options Memex uses), in this thread, on the texts sorted by length in batches of `batchSize`: how
+ * a program without Memex embeds. The seconds it took; null for an embedder that is not a
+ * transformers.js model (the hashed fallback).
+ */
+async function libraryAlone(embedder: Embedder, config: Config['embedding'], texts: readonly string[]): Promise<number | null> {
+  if (!(embedder instanceof TransformersEmbedder) || embedder.modelId !== config.model) return null;
+  const location = locate({ model: config.model, modelDir: config.modelDir });
+  const { env, pipeline } = await import('@huggingface/transformers');
+  env.allowLocalModels = location.root !== null;
+  env.allowRemoteModels = location.root === null && config.allowRemote;
+  if (location.root !== null) env.localModelPath = `${location.root}/`;
+  if (config.cacheDir) env.cacheDir = config.cacheDir;
+  // The session options Memex's model thread uses (ONNX Runtime's threads not spinning between runs:
+  // on a small machine spinning took the CPU from the rest), so the two differ only in what Memex adds.
+  const spinning = { allow_spinning: '0' };
+  const pipe = await pipeline('feature-extraction', location.id, { dtype: 'fp32', session_options: { extra: { session: { intra_op: spinning, inter_op: spinning } } } });
+  try {
+    const sorted = texts.filter((text) => text.trim() !== '').sort((a, b) => b.length - a.length);
+    const embed = async (batch: string[]): Promise<void> => (await pipe(batch, { pooling: 'mean', normalize: true })).dispose();
+    await embed(sorted.slice(0, config.batchSize));
+    const start = performance.now();
+    for (let at = 0; at < sorted.length; at += config.batchSize) await embed(sorted.slice(at, at + config.batchSize));
+    return (performance.now() - start) / 1000;
+  } finally {
+    await pipe.dispose();
   }
 }

@@ -122,7 +122,10 @@ export function renderHtml(report: BenchReport): string {
       table(
         ['measure', 'Memex', 'baseline in the same run', 'ratio'],
         [
-          ['ingest (messages/s)', rate(e2e.ingest.messagesPerSecond), `${rate(e2e.ingest.modelAlone.textsPerSecond)} texts/s: the model alone on the same texts (sorted by length, batches of ${e2e.ingest.modelAlone.batchSize})`, `${fixed(e2e.ingest.ratio, 2)}x`],
+          ['ingest (messages/s)', rate(e2e.ingest.messagesPerSecond), `${rate(e2e.ingest.modelAlone.textsPerSecond)} texts/s: Memex's embedder alone on the same texts (sorted by length, batches of ${e2e.ingest.modelAlone.batchSize})`, `${fixed(e2e.ingest.ratio, 2)}x`],
+          ...(e2e.ingest.library && e2e.ingest.libraryRatio !== null
+            ? [['', '', `${rate(e2e.ingest.library.textsPerSecond)} texts/s: transformers.js's pipeline alone on the same texts and batches`, `${fixed(e2e.ingest.libraryRatio, 2)}x`]]
+            : []),
           ['index build from the session files (s)', fixed(e2e.index.buildSeconds, 2), '', ''],
           ['index load by a fresh instance (s)', fixed(e2e.index.loadSeconds, 2), '', ''],
           ['hybrid search p50 / p99 (ms)', `${fixed(e2e.search.p50Ms, 2)} / ${fixed(e2e.search.p99Ms, 2)}`, `${fixed(e2e.search.embedP50Ms, 2)} ms p50: the query embedding alone`, ''],

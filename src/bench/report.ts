@@ -57,6 +57,8 @@ export const BenchReportSchema = z.strictObject({
         messagesPerSecond: z.number().nonnegative(),
         modelAlone: z.strictObject({ seconds: z.number().nonnegative(), textsPerSecond: z.number().nonnegative(), batchSize: z.number().int().positive() }),
         ratio: z.number().nonnegative(),
+        library: z.strictObject({ seconds: z.number().nonnegative(), textsPerSecond: z.number().nonnegative() }).nullable(),
+        libraryRatio: z.number().nonnegative().nullable(),
       }),
       index: z.strictObject({ buildSeconds: z.number().nonnegative(), loadSeconds: z.number().nonnegative() }),
       search: z.strictObject({ ...latency, queries: z.number().int().nonnegative(), concurrency: z.number().int().positive(), concurrentQps: z.number().nonnegative(), embedP50Ms: z.number().nonnegative(), histogram }),

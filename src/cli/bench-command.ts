@@ -58,7 +58,7 @@ function summary(report: BenchReport, htmlPath: string | null): string {
     lines.push(
       '',
       `End to end (${e2e.messages.toLocaleString('en-US')} messages in a temporary data dir):`,
-      `  ingest ${rate(e2e.ingest.messagesPerSecond)} messages/s, ${fixed(e2e.ingest.ratio, 2)}x the model alone (${rate(e2e.ingest.modelAlone.textsPerSecond)} texts/s)`,
+      `  ingest ${rate(e2e.ingest.messagesPerSecond)} messages/s, ${fixed(e2e.ingest.ratio, 2)}x Memex's embedder alone (${rate(e2e.ingest.modelAlone.textsPerSecond)} texts/s)${e2e.ingest.library && e2e.ingest.libraryRatio !== null ? `, ${fixed(e2e.ingest.libraryRatio, 2)}x transformers.js's pipeline alone (${rate(e2e.ingest.library.textsPerSecond)} texts/s)` : ''}`,
       `  index build ${fixed(e2e.index.buildSeconds, 2)} s, load ${fixed(e2e.index.loadSeconds, 2)} s`,
       `  hybrid search p50 ${fixed(e2e.search.p50Ms, 2)} ms, p99 ${fixed(e2e.search.p99Ms, 2)} ms (query embedding alone ${fixed(e2e.search.embedP50Ms, 2)} ms); ${rate(e2e.search.qps)}/s one caller, ${rate(e2e.search.concurrentQps)}/s with ${e2e.search.concurrency}`,
       `  context with recall (budget ${e2e.context.budget}) p50 ${fixed(e2e.context.p50Ms, 2)} ms, p99 ${fixed(e2e.context.p99Ms, 2)} ms`,

@@ -18,12 +18,12 @@ export interface TransformersEmbedderOptions {
 }
 
 /** Where a model is read from, resolved once: transformers.js looks for `<root>/<id>/config.json`. */
-interface ModelLocation {
+export interface ModelLocation {
   root: string | null;
   id: string;
 }
 
-function locate(options: TransformersEmbedderOptions): ModelLocation {
+export function locate(options: TransformersEmbedderOptions): ModelLocation {
   const { modelDir, model } = options;
   if (!modelDir) return { root: null, id: model };
   if (existsSync(join(modelDir, model, 'config.json'))) return { root: modelDir, id: model };

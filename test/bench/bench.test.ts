@@ -9,7 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { benchReportJsonSchema, BenchReportSchema, DEFAULT_EF_SEARCH, loadDataset, renderHtml, runBench, userDataset, type BenchReport } from '../../src/bench/index.js';
 import { HashedEmbedder, Memex } from '../../src/index.js';
 import { json, memex } from '../helpers/cli.js';
+import { benchE2e } from '../../src/bench/e2e.js';
 import { hasLocomo, LOCOMO_MISSING } from '../helpers/eval.js';
+import { hasSharedModel, modelEnv, SHARED_MODEL_MISSING } from '../helpers/model.js';
 import { tempDir } from '../helpers/tmp.js';
 
 type Node = DefaultTreeAdapterMap['node'];
@@ -102,6 +104,27 @@ describe('memex bench on a tiny synthetic set', () => {
     expect(e2e.context.maxTokens).toBeGreaterThan(0);
     expect(e2e.context.maxTokens).toBeLessThanOrEqual(e2e.context.budget);
   });
+
+  it('leaves the library baseline out for an embedder that is not a transformers.js model', () => {
+    expect(report.e2e!.ingest.library).toBeNull();
+    expect(report.e2e!.ingest.libraryRatio).toBeNull();
+  });
+
+  it.skipIf(!hasSharedModel)(`with a transformers.js model, also times its pipeline alone on the same texts and batches ${hasSharedModel ? '' : SHARED_MODEL_MISSING}`, async () => {
+    const dataset = loadDataset('synthetic:100', { queries: 4, maxMessages: 60 });
+    const e2e = await benchE2e({
+      open: (dataDir) => Memex.open({ dataDir, env: modelEnv, config: { fsync: 'none' }, onWarning: () => undefined }),
+      dataDir: await tempDir(),
+      sessions: dataset.sessions,
+      questions: dataset.questions.slice(0, 4),
+      budget: 2048,
+      concurrency: 2,
+    });
+    const { library, libraryRatio } = e2e.ingest;
+    expect(library!.seconds).toBeGreaterThan(0);
+    expect(library!.textsPerSecond).toBeCloseTo(e2e.messages / library!.seconds, 6);
+    expect(libraryRatio).toBeCloseTo(library!.seconds / e2e.ingest.seconds, 6);
+  }, 120_000);
 
   it('validates against its JSON Schema, which refuses a report missing a figure', () => {
     const check = validator();
