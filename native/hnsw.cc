@@ -22,7 +22,9 @@
 // thrown TypeError or RangeError; a failure inside hnswlib (out of memory, a corrupt file) a thrown
 // Error with code MEMEX_HNSW.
 #include <node_api.h>
+#ifdef __linux__
 #include <sys/mman.h>
+#endif
 
 #include "args.h"
 #include "hnswlib/hnswlib.h"
@@ -59,7 +61,7 @@ std::pair<char*, size_t> HugeRange(const hnswlib::HierarchicalNSW<float>& index)
 // about 2 ms a MB and so runs in a thread of its own while the graph answers. Where the system
 // says no, nothing changes.
 void AdviseHuge(const hnswlib::HierarchicalNSW<float>& index) {
-#ifdef MADV_HUGEPAGE
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
   const auto [begin, bytes] = HugeRange(index);
   if (bytes > 0) madvise(begin, bytes, MADV_HUGEPAGE);
 #else
@@ -67,7 +69,7 @@ void AdviseHuge(const hnswlib::HierarchicalNSW<float>& index) {
 #endif
 }
 
-#ifndef MADV_COLLAPSE
+#if defined(__linux__) && !defined(MADV_COLLAPSE)
 #define MADV_COLLAPSE 25
 #endif
 
