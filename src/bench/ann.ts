@@ -62,6 +62,51 @@ export interface AnnResult {
   exact: Latency & { kind: 'native' | 'javascript'; histogram: Histogram };
   systems: SystemResult[];
   skipped: { name: string; reason: string }[];
+  /** Memex against each other system at Memex's recall at each efSearch (see `atEqualRecall`). */
+  equalRecall: { peer: string; points: EqualRecallPoint[] }[];
+}
+
+/** One of Memex's curve points beside another system's queries/s at the same recall. */
+export interface EqualRecallPoint {
+  efSearch: number;
+  recall: number;
+  qps: number;
+  /** The other system's queries/s at `recall`; null where its curve does not reach that recall. */
+  peerQps: number | null;
+  /** `qps / peerQps`: how many times the queries Memex answers at this recall. */
+  ratio: number | null;
+}
+
+/**
+ * Each of `curve`'s points beside `peer`'s queries/s at the same recall, read off the peer's curve
+ * as ann-benchmarks plots it: between the two points around that recall, log(queries/s) taken as
+ * linear in recall. Where several of the peer's points share a recall, the fastest stands for it;
+ * a point the peer's recall never reaches (or that is below all of it) has no peer figure. Two
+ * graphs built from the same rows differ a little in recall at the same efSearch, so this, not
+ * the same efSearch, is the fair comparison.
+ */
+export function atEqualRecall(curve: readonly CurvePoint[], peer: readonly CurvePoint[]): EqualRecallPoint[] {
+  const best = new Map<number, number>();
+  for (const p of peer) best.set(p.recall, Math.max(best.get(p.recall) ?? 0, p.qps));
+  // Faster at a higher recall wins over slower at a lower one: the curve's upper envelope.
+  const points = [...best].sort((a, b) => a[0] - b[0]).filter(([recall, qps], i, all) => all.slice(i + 1).every(([higher, faster]) => higher <= recall || faster < qps));
+  return curve.map(({ efSearch, recall, qps }) => {
+    let peerQps: number | null = null;
+    for (let i = 0; i < points.length; i++) {
+      const [r1, q1] = points[i] as [number, number];
+      if (r1 === recall) {
+        peerQps = q1;
+        break;
+      }
+      const next = points[i + 1];
+      if (next && r1 < recall && recall < next[0]) {
+        const t = (recall - r1) / (next[0] - r1);
+        peerQps = Math.exp(Math.log(q1) + t * (Math.log(next[1]) - Math.log(q1)));
+        break;
+      }
+    }
+    return { efSearch, recall, qps, peerQps, ratio: peerQps === null || peerQps <= 0 ? null : qps / peerQps };
+  });
 }
 
 export interface AnnOptions {
@@ -284,9 +329,17 @@ export async function benchAnn(data: BenchVectors, systems: AnnSystem[], options
       exact,
       systems: ready.map(({ system, build }, s) => ({ name: system.name, version: system.version, description: system.description, build, curve: curves[s] as CurvePoint[], histogram: histograms[s] as SystemResult['histogram'] })),
       skipped,
+      equalRecall: equalRecalls(ready.map(({ system }, s) => ({ name: system.name, curve: curves[s] as CurvePoint[] }))),
     };
   } finally {
     for (const { system } of ready) await closeQuietly(system);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Memex's curve against each other system's, at equal recall; none without Memex among them. */
+function equalRecalls(systems: { name: string; curve: CurvePoint[] }[]): AnnResult['equalRecall'] {
+  const memex = systems.find((s) => s.name === 'memex');
+  if (!memex) return [];
+  return systems.filter((s) => s !== memex).map((s) => ({ peer: s.name, points: atEqualRecall(memex.curve, s.curve) }));
 }

@@ -102,6 +102,27 @@ export function renderHtml(report: BenchReport): string {
   const curveRows = ann.systems.flatMap((s) => s.curve.map((p) => [s.name, String(p.efSearch), fixed(p.recall, 4), rate(p.qps), fixed(p.p50Ms, 3), fixed(p.p99Ms, 3)]));
   curveRows.push(['exact', '', '1', rate(ann.exact.qps), fixed(ann.exact.p50Ms, 3), fixed(ann.exact.p99Ms, 3)]);
   sections.push(table(['system', 'efSearch', `recall@${ann.k}`, 'qps', 'p50 ms', 'p99 ms'], curveRows));
+  if (ann.equalRecall.length > 0) {
+    sections.push(`<h3>At equal recall</h3><p>Memex's queries/s over each other system's at the same recall@${ann.k}, the other's read off its curve (log queries/s linear in recall between its points); "–" where its curve does not reach that recall.</p>`);
+    sections.push(
+      table(
+        ['Memex efSearch', `recall@${ann.k}`, 'Memex qps', ...ann.equalRecall.map((e) => `${e.peer} qps`), ...ann.equalRecall.map((e) => `Memex / ${e.peer}`)],
+        (ann.equalRecall[0]?.points ?? []).map((point, i) => [
+          String(point.efSearch),
+          fixed(point.recall, 4),
+          rate(point.qps),
+          ...ann.equalRecall.map((e) => {
+            const qps = e.points[i]?.peerQps;
+            return qps == null ? '–' : rate(qps);
+          }),
+          ...ann.equalRecall.map((e) => {
+            const ratio = e.points[i]?.ratio;
+            return ratio == null ? '–' : `${fixed(ratio, 2)}x`;
+          }),
+        ]),
+      ),
+    );
+  }
   sections.push('<h2>Build, files and memory</h2>');
   sections.push(
     table(

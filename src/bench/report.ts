@@ -46,6 +46,13 @@ export const BenchReportSchema = z.strictObject({
     exact: z.strictObject({ ...latency, kind: z.enum(['native', 'javascript']), histogram }),
     systems: z.array(system),
     skipped: z.array(z.strictObject({ name: z.string(), reason: z.string() })),
+    /** Memex against each other system at Memex's recall at each efSearch, the other's queries/s read off its curve. */
+    equalRecall: z.array(
+      z.strictObject({
+        peer: z.string(),
+        points: z.array(z.strictObject({ efSearch: z.number().int().positive(), recall: z.number().min(0).max(1), qps: z.number().nonnegative(), peerQps: z.number().nonnegative().nullable(), ratio: z.number().nonnegative().nullable() })),
+      }),
+    ),
   }),
   /** Ingest, index, search and context through the library (absent with --skip-e2e). */
   e2e: z

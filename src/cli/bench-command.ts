@@ -54,6 +54,10 @@ function summary(report: BenchReport, htmlPath: string | null): string {
   lines.push(table(['system', 'efSearch', `recall@${ann.k}`, 'qps', 'p50 ms', 'p99 ms'], rows), '');
   lines.push(table(['system', 'build s', 'rows/s', 'memory MiB', 'file MiB', 'load s'], ann.systems.map((s) => [s.name, fixed(s.build.seconds, 2), rate(s.build.rowsPerSecond), fixed(s.build.memoryBytes / 2 ** 20, 1), fixed(s.build.fileBytes / 2 ** 20, 1), fixed(s.build.loadSeconds, 3)])));
   for (const s of ann.skipped) lines.push(`skipped ${s.name}: ${s.reason}`);
+  for (const { peer, points } of ann.equalRecall) {
+    const at = points.map((p) => `${fixed(p.recall, 3)}: ${p.ratio === null ? '-' : `${fixed(p.ratio, 2)}x`}`).join(', ');
+    lines.push(`memex / ${peer} at equal recall (recall: ratio of queries/s): ${at}`);
+  }
   if (e2e) {
     lines.push(
       '',

@@ -6,6 +6,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { parse, type DefaultTreeAdapterMap } from 'parse5';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { atEqualRecall } from '../../src/bench/ann.js';
 import { benchReportJsonSchema, BenchReportSchema, DEFAULT_EF_SEARCH, loadDataset, renderHtml, runBench, userDataset, type BenchReport } from '../../src/bench/index.js';
 import { HashedEmbedder, Memex } from '../../src/index.js';
 import { json, memex } from '../helpers/cli.js';
@@ -173,7 +174,28 @@ describe('memex bench against its peers', () => {
       expect(report.ann.skipped.find((s) => s.name === missing)?.reason).toMatch(/npm install/);
     }
     expect(report.e2e).toBeNull();
+    // Memex against each peer at Memex's recall, the peer's rate read off its own curve.
+    expect(report.ann.equalRecall.map((e) => e.peer)).toEqual(expected.slice(1));
+    for (const { points } of report.ann.equalRecall) {
+      expect(points.map((p) => p.efSearch)).toEqual([10, 32, 256]);
+      for (const p of points) if (p.ratio !== null) expect(p.ratio).toBeCloseTo(p.qps / (p.peerQps as number), 9);
+    }
+    expect(BenchReportSchema.safeParse(JSON.parse(JSON.stringify(report))).success).toBe(true);
+    const html = renderHtml(report);
+    expect(html).toContain('At equal recall');
+    expect(html).toContain('Memex / hnswlib');
   }, 120_000);
+
+  it('reads a peer\'s rate at a recall off its curve: at its points, between them in log queries/s, and nothing past its ends', () => {
+    const point = (efSearch: number, recall: number, qps: number) => ({ efSearch, recall, qps, p50Ms: 1, p99Ms: 1 });
+    const peer = [point(10, 0.8, 1000), point(20, 0.9, 100), point(40, 0.95, 50), point(80, 0.95, 40), point(160, 0.94, 10)];
+    const memex = [point(10, 0.8, 3000), point(20, 0.85, 2000), point(40, 0.95, 150), point(80, 0.99, 90), point(5, 0.7, 5000)];
+    const at = atEqualRecall(memex, peer);
+    expect(at.map((p) => p.peerQps)).toEqual([1000, expect.closeTo(Math.sqrt(1000 * 100), 6), 50, null, null]);
+    expect(at[0]!.ratio).toBe(3);
+    expect(at[2]!.ratio).toBe(3);
+    expect(at[3]!.ratio).toBeNull();
+  });
 });
 
 describe('memex bench datasets', () => {
