@@ -57,8 +57,8 @@ const truth = new Uint32Array(truthBytes.buffer, truthBytes.byteOffset, truthByt
 const memexGraph = graphs.read(`${base}.hnsw`, dimension);
 const rawGraph = new raw.HierarchicalNSW('ip', dimension);
 rawGraph.readIndexSync(`${base}.hnsw`);
-// Memex moves the bottom layer into huge pages in the background after a read (about 2 ms a MB).
-await new Promise((resolve) => setTimeout(resolve, Math.max(1000, rows / 200)));
+// Memex moves the bottom layer into huge pages in the background after a read (2-4 ms a MB).
+await new Promise((resolve) => setTimeout(resolve, Math.max(1000, rows / 100)));
 
 interface System {
   search: (query: Float32Array) => ArrayLike<number>;

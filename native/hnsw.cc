@@ -58,7 +58,7 @@ std::pair<char*, size_t> HugeRange(const hnswlib::HierarchicalNSW<float>& index)
 // layer, and with 4 KB pages nearly every one of them also misses the TLB: at 1M x 384 (1.6 GB)
 // huge pages answered 1.2x the queries. Memory not yet touched gets them as it is written; memory
 // already written (a graph read from its file) is rebuilt into them by `collapse`, which takes
-// about 2 ms a MB and so runs in a thread of its own while the graph answers. Where the system
+// 2-4 ms a MB and so runs in a thread of its own while the graph answers. Where the system
 // says no, nothing changes.
 void AdviseHuge(const hnswlib::HierarchicalNSW<float>& index) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -82,19 +82,26 @@ struct Graph {
 #ifdef __linux__
     AdviseHuge(index);
     const auto [begin, bytes] = HugeRange(index);
-    if (bytes > 0) collapse = std::thread([begin = begin, bytes = bytes]() { madvise(begin, bytes, MADV_COLLAPSE); });
+    // A step at a time (64 MB, about 0.1 s), so a graph dropped or grown meanwhile waits for one step
+    // only: a one-shot command that read a large graph does not wait for all of it at exit.
+    if (bytes > 0) {
+      collapse = std::thread([this, begin = begin, bytes = bytes]() {
+        const size_t step = size_t(64) << 20;
+        for (size_t at = 0; at < bytes && !stop.load(); at += step) madvise(begin + at, std::min(step, bytes - at), MADV_COLLAPSE);
+      });
+    }
 #endif
   }
-  ~Graph() {
-    if (collapse.joinable()) collapse.join();
-  }
-  // Before the bottom layer moves (a resize), the collapse of its old place must be over.
+  ~Graph() { settle(); }
+  // Before the bottom layer moves (a resize) or goes, the collapse of its old place stops.
   void settle() {
+    stop.store(true);
     if (collapse.joinable()) collapse.join();
   }
   hnswlib::InnerProductSpace space;
   hnswlib::HierarchicalNSW<float> index;
   size_t dim;
+  std::atomic<bool> stop{false};
   std::thread collapse;
 };
 
