@@ -98,6 +98,12 @@ struct Graph {
     stop.store(true);
     if (collapse.joinable()) collapse.join();
   }
+  // Room for `capacity` rows; the grown layer is advised into huge pages too.
+  void grow(size_t capacity) {
+    settle();
+    index.resizeIndex(capacity);
+    AdviseHuge(index);
+  }
   hnswlib::InnerProductSpace space;
   hnswlib::HierarchicalNSW<float> index;
   size_t dim;
@@ -210,11 +216,7 @@ napi_value Add(napi_env env, napi_callback_info info) {
 
   try {
     const size_t needed = index.getCurrentElementCount() + rows;
-    if (needed > index.getMaxElements()) {
-      graph->settle();
-      index.resizeIndex(std::max(needed, index.getMaxElements() * 2));
-      AdviseHuge(index);
-    }
+    if (needed > index.getMaxElements()) graph->grow(std::max(needed, index.getMaxElements() * 2));
     size_t start = 0;
     // The first row sets the entry point before any other thread looks for it.
     if (rows > 0 && index.getCurrentElementCount() == 0) {
@@ -297,9 +299,7 @@ napi_value Resize(napi_env env, napi_callback_info info) {
   if (!Uint(env, argv[1], &capacity) || capacity == 0) return Fail(env, "capacity must be a positive integer");
   if (capacity < graph->index.getCurrentElementCount()) return Fail(env, "capacity is below the rows the graph holds", true);
   try {
-    graph->settle();
-    graph->index.resizeIndex(capacity);
-    AdviseHuge(graph->index);
+    graph->grow(capacity);
   } catch (const std::exception& error) {
     return Error(env, std::string("cannot grow the graph: ") + error.what());
   }

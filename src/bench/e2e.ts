@@ -7,6 +7,7 @@
  */
 import type { Config } from '../core/index.js';
 import type { Embedder } from '../embedding/index.js';
+import { SESSION_OPTIONS } from '../embedding/model-protocol.js';
 import { locate, TransformersEmbedder } from '../embedding/transformers.js';
 import type { Memex } from '../memex.js';
 import type { BenchSession } from './datasets.js';
@@ -180,10 +181,8 @@ async function libraryAlone(embedder: Embedder, config: Config['embedding'], tex
   env.allowRemoteModels = location.root === null && config.allowRemote;
   if (location.root !== null) env.localModelPath = `${location.root}/`;
   if (config.cacheDir) env.cacheDir = config.cacheDir;
-  // The session options Memex's model thread uses (ONNX Runtime's threads not spinning between runs:
-  // on a small machine spinning took the CPU from the rest), so the two differ only in what Memex adds.
-  const spinning = { allow_spinning: '0' };
-  const pipe = await pipeline('feature-extraction', location.id, { dtype: 'fp32', session_options: { extra: { session: { intra_op: spinning, inter_op: spinning } } } });
+  // The session options Memex's model thread uses, so the two differ only in what Memex adds.
+  const pipe = await pipeline('feature-extraction', location.id, { dtype: 'fp32', session_options: SESSION_OPTIONS });
   try {
     const sorted = texts.filter((text) => text.trim() !== '').sort((a, b) => b.length - a.length);
     const embed = async (batch: string[]): Promise<void> => (await pipe(batch, { pooling: 'mean', normalize: true })).dispose();

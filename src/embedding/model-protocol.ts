@@ -25,10 +25,18 @@ export interface OffloadedChunking {
 }
 
 export type ModelReply =
-  | { type: 'ready'; dimension: number; dims: number[]; maxPositionEmbeddings: number | null }
+  /** `maxTokens`: the least of the tokenizer's `model_max_length`, the model's positions and 8,192; input is cut there. */
+  | { type: 'ready'; dimension: number; dims: number[]; maxTokens: number }
   | { type: 'failed'; message: string }
   /** `texts.length` rows of `dimension` floats, row-major, and each text's length in tokens. */
   | { type: 'rows'; id: number; data: Float32Array; tokens: Int32Array }
   /** One list of pieces per text, in order. */
   | { type: 'pieces'; id: number; pieces: TextPiece[][] }
   | { type: 'error'; id: number; message: string };
+
+/**
+ * ONNX Runtime's session options for the model: its threads do not spin between runs (its default
+ * keeps a core busy waiting for the next one; on a small machine that took the CPU the rest of the
+ * process needed).
+ */
+export const SESSION_OPTIONS = { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } };

@@ -10,7 +10,8 @@ const require = createRequire(import.meta.url);
 
 export interface ModelInfo {
   dimension: number;
-  maxPositionEmbeddings: number | null;
+  /** The most tokens the model reads: its thread cuts longer input there. */
+  maxTokens: number;
 }
 
 /** Queries batched into one model run, at most this many texts. */
@@ -79,7 +80,7 @@ export class ModelThread {
             void worker.terminate();
             return;
           }
-          resolve({ dimension: message.dimension, maxPositionEmbeddings: message.maxPositionEmbeddings });
+          resolve({ dimension: message.dimension, maxTokens: message.maxTokens });
         } else if (message.type === 'failed') reject(new Error(message.message));
         else this.settle(message);
       };

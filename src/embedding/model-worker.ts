@@ -7,9 +7,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type * as Transformers from '@huggingface/transformers';
 import type { FeatureExtractionPipeline } from '@huggingface/transformers';
 import { chunkText } from '../chunking/chunk-text.js';
-import type { ModelReply, ModelRequest, ModelThreadOptions } from './model-protocol.js';
+import { SESSION_OPTIONS, type ModelReply, type ModelRequest, type ModelThreadOptions } from './model-protocol.js';
 import { normalizeInPlace } from './embedder.js';
-import { maskLengths, meanPool } from './pooling.js';
+import { meanPool } from './pooling.js';
 
 const port = parentPort;
 if (!port) throw new Error('model-worker.ts runs as a worker thread');
@@ -28,15 +28,14 @@ async function load(): Promise<FeatureExtractionPipeline> {
   // ONNX Runtime's thread pool spins between runs by default, holding a core busy: on a small machine
   // the event loop (and the rest of a chat turn) then waits for the CPU. Without spinning, measured
   // here on 2 cores: a chat turn's own cost 18 -> 14 ms p50, and bulk embedding 327 -> 404 texts/s.
-  const spinning = { allow_spinning: '0' };
-  return pipeline('feature-extraction', options.id, { dtype: 'fp32', session_options: { extra: { session: { intra_op: spinning, inter_op: spinning } } } });
+  return pipeline('feature-extraction', options.id, { dtype: 'fp32', session_options: SESSION_OPTIONS });
 }
 
 let pipe: FeatureExtractionPipeline;
 /**
- * The most tokens the model reads (TransformersEmbedder.maxTokens, worked out the same way): longer
- * input is cut there, so a text taken whole on trust can never overrun the model's positions, and a
- * count below it is the text's whole length.
+ * The most tokens the model reads (TransformersEmbedder.maxTokens, sent with 'ready'): longer input
+ * is cut there, so a text taken whole on trust can never overrun the model's positions, and a count
+ * below it is the text's whole length.
  */
 let maxTokens = 8192;
 
@@ -52,12 +51,11 @@ async function embed(texts: readonly string[]): Promise<{ data: Float32Array<Arr
   const outputs = (await pipe.model(inputs)) as Record<string, Transformers.Tensor | undefined>;
   const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
   if (!hidden || hidden.dims.length !== 3) throw new Error(`the model gave no [batch, tokens, width] output (last_hidden_state, logits or token_embeddings) to pool: it gave ${Object.keys(outputs).join(', ')}`);
-  const mask = inputs.attention_mask;
   const width = hidden.dims[2] as number;
-  const data = meanPool(hidden.data as Float32Array, hidden.dims, mask.data as BigInt64Array);
+  const { data, lengths } = meanPool(hidden.data as Float32Array, hidden.dims, inputs.attention_mask.data as BigInt64Array);
   for (let at = 0; at < data.length; at += width) normalizeInPlace(data.subarray(at, at + width));
   for (const tensor of Object.values(outputs)) tensor?.dispose();
-  return { data, tokens: maskLengths(mask.data as BigInt64Array, mask.dims) };
+  return { data, tokens: lengths };
 }
 
 try {
@@ -66,8 +64,7 @@ try {
   maxTokens = Math.min(...[pipe.tokenizer.model_max_length, positions].filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0), 8192);
   // The dimension comes from the model's output, not its config: pooling heads can change it.
   const probe = await embed(['probe']);
-  const config = pipe.model.config as { max_position_embeddings?: number };
-  reply({ type: 'ready', dimension: probe.data.length, dims: [1, probe.data.length], maxPositionEmbeddings: config.max_position_embeddings ?? null });
+  reply({ type: 'ready', dimension: probe.data.length, dims: [1, probe.data.length], maxTokens });
 } catch (cause) {
   reply({ type: 'failed', message: cause instanceof Error ? cause.message : String(cause) });
   process.exit(0);

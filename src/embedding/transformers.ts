@@ -55,7 +55,6 @@ const MEMO_ENTRIES = 512;
  * the window's query, then again as the stored message's chunk, and the second costs nothing.
  */
 export class TransformersEmbedder implements Embedder {
-  readonly maxTokens: number;
   private readonly specialTokens: number;
   private readonly memo = new Map<string, { row: Float32Array; tokens: number }>();
 
@@ -64,11 +63,10 @@ export class TransformersEmbedder implements Embedder {
     readonly dimension: number,
     private readonly tokenizer: PreTrainedTokenizer,
     private readonly thread: ModelThread,
-    maxPositionEmbeddings: number | null,
+    /** The most tokens the model reads, as its thread cuts input (model-worker.ts). */
+    readonly maxTokens: number,
     private readonly batchSize: number,
   ) {
-    const limits = [tokenizer.model_max_length, maxPositionEmbeddings].filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0);
-    this.maxTokens = Math.min(...limits, 8192);
     this.specialTokens = tokenizer.encode('').length;
   }
 
@@ -97,7 +95,7 @@ export class TransformersEmbedder implements Embedder {
     try {
       // The model loads in its thread while the tokenizer loads here.
       const [info, tokenizer] = await Promise.all([thread.start(), AutoTokenizer.from_pretrained(location.id)]);
-      return new TransformersEmbedder(options.model, info.dimension, tokenizer, thread, info.maxPositionEmbeddings, options.batchSize ?? 32);
+      return new TransformersEmbedder(options.model, info.dimension, tokenizer, thread, info.maxTokens, options.batchSize ?? 32);
     } catch (cause) {
       await thread.close();
       if (cause instanceof MemexError) throw cause;
