@@ -132,3 +132,54 @@ describe.skipIf(!addon)('the threaded HNSW build (native/hnsw.cc)', () => {
     expect(addon!.count(graph)).toBe(100);
   });
 });
+
+describe.skipIf(!addon)('the walk on 8-bit codes (native/codes.h)', () => {
+  const dot = (a: Float32Array, b: Float32Array): number => a.reduce((sum, value, i) => sum + value * b[i]!, 0);
+
+  it('answers the float rows\' distances, nearest first, and the recall hnswlib-node gets searching the same graph', async () => {
+    const dimension = 384;
+    const matrix = rows(6000, dimension, 31);
+    const queries = rows(100, dimension, 32);
+    const file = join(await tempDir(), 'graph.hnsw');
+    const graph = addon!.create(dimension, 6000, 16, 100, 100);
+    addon!.add(graph, Uint32Array.from({ length: 6000 }, (_, i) => i), matrix, 2);
+    addon!.write(graph, file);
+    const raw = HnswVectorIndex.read(file, dimension, DEFAULT_HNSW, Array.from({ length: 6000 }, (_, i) => i), 'hnswlib-node');
+    let memexFound = 0;
+    let rawFound = 0;
+    for (const efSearch of [10, 64]) {
+      addon!.setEf(graph, efSearch);
+      raw.setEf(efSearch);
+      for (let q = 0; q < 100; q++) {
+        const query = queries.subarray(q * dimension, (q + 1) * dimension);
+        const { labels, distances } = addon!.search(graph, query, 10, null);
+        expect(labels).toHaveLength(10);
+        for (let i = 0; i < 10; i++) {
+          // Scored again on the float row: 1 - dot, not the 8-bit estimate.
+          expect(distances[i]).toBeCloseTo(1 - dot(query, matrix.subarray(labels[i]! * dimension, (labels[i]! + 1) * dimension)), 5);
+          if (i > 0) expect(distances[i]).toBeGreaterThanOrEqual(distances[i - 1]!);
+        }
+        const truth = new Set(exactScan(matrix, dimension, query, null, 6000, 10).map((hit) => hit.label));
+        memexFound += [...labels].filter((label) => truth.has(label)).length;
+        rawFound += raw.search(query, 10).filter((hit) => truth.has(hit.label)).length;
+      }
+    }
+    expect(memexFound / 2000).toBeGreaterThanOrEqual(rawFound / 2000 - 0.005);
+  });
+
+  it('walks rows of any width, rows of zeros, deleted rows and filters', () => {
+    const dimension = 20; // codes are padded to 32 values
+    const matrix = rows(500, dimension, 41);
+    matrix.fill(0, 7 * dimension, 8 * dimension);
+    const graph = addon!.create(dimension, 500, 16, 100, 100);
+    addon!.add(graph, Uint32Array.from({ length: 500 }, (_, i) => i), matrix, 1);
+    const query = matrix.subarray(99 * dimension, 100 * dimension);
+    expect(addon!.search(graph, query, 1, null).labels[0]).toBe(99);
+    expect(addon!.search(graph, query, 1, (label: number) => label !== 99).labels[0]).not.toBe(99);
+    addon!.markDelete(graph, 99);
+    const after = addon!.search(graph, query, 500, null);
+    expect([...after.labels]).not.toContain(99);
+    expect(after.distances[[...after.labels].indexOf(7)]).toBeCloseTo(1, 6);
+    expect(addon!.search(graph, new Float32Array(dimension), 3, null).labels).toHaveLength(3);
+  });
+});
