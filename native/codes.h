@@ -38,7 +38,12 @@ inline void Encode(const float* row, size_t dim, int8_t* out) {
   for (size_t i = 0; i < dim; i++) largest = std::max(largest, std::fabs(row[i]));
   const float scale = largest > 0 ? largest / 127.0f : 0.0f;
   const float inverse = largest > 0 ? 127.0f / largest : 0.0f;
-  for (size_t i = 0; i < dim; i++) out[i] = static_cast<int8_t>(std::lrint(std::clamp(row[i] * inverse, -127.0f, 127.0f)));
+  // Rounded half away from zero; the largest value lands on 127 (a loop the compiler vectorises:
+  // lrint's call per value made reading a 1M-row graph take 4 s longer).
+  for (size_t i = 0; i < dim; i++) {
+    const float value = row[i] * inverse;
+    out[i] = static_cast<int8_t>(value + (value < 0 ? -0.5f : 0.5f));
+  }
   std::memset(out + dim, 0, CodeWidth(dim) - dim);
   std::memcpy(out + CodeWidth(dim), &scale, sizeof(float));
 }
