@@ -109,6 +109,24 @@ export function describeVectorConformance(name: string, harness: VectorHarness):
     await expectCode(store.appendVectors('alice', sessionId, { model: 'test/fake', chunks: chunksOf(b!), vectors: [] }), 'MEMEX_INVALID_INPUT');
   });
 
+  it('refuses a row with a value that is not a finite number and a chunk whose token count is not a count, writing nothing', async () => {
+    const { store, sessionId } = await setup();
+    const [a] = await store.appendMessages('alice', sessionId, [{ role: 'user', content: 'a message' }]);
+    const nan = Float32Array.from([0.5, Number.NaN, 0, 0]);
+    await expectCode(store.appendVectors('alice', sessionId, { model: 'test/fake', chunks: chunksOf(a!), vectors: [nan] }), 'MEMEX_INVALID_INPUT');
+    // Ingest counts a whole message's tokens after embedding it (UNCOUNTED, -1, until then): a count
+    // that slipped through unfilled is refused here, not stored for a reader to drop the row.
+    for (const tokens of [-1, 1.5]) {
+      const chunks = chunksOf(a!).map((chunk) => ({ ...chunk, tokens }));
+      await expectCode(store.appendVectors('alice', sessionId, batch(chunks)), 'MEMEX_INVALID_INPUT');
+    }
+    expect((await store.vectorStatus('alice', sessionId)).rows).toBe(0);
+    expect(await store.unembeddedMessages('alice', sessionId)).toHaveLength(1);
+    await expectCode(store.replaceVectors('alice', sessionId, { model: 'test/fake', chunks: chunksOf(a!), vectors: [nan] }), 'MEMEX_INVALID_INPUT');
+    await store.appendVectors('alice', sessionId, batch(chunksOf(a!)));
+    expect((await store.vectorStatus('alice', sessionId)).rows).toBe(1);
+  });
+
   it('records the data dir model once; changing it needs replace', async () => {
     const { store, reopen } = await setup();
     expect(await store.getEmbeddingModel()).toBeNull();

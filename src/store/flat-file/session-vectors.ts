@@ -6,6 +6,7 @@ import { FORMAT_VERSION, MemexError, VectorLineSchema, type Chunk, type VectorLi
 import { exists, isNotFound, wrapIo, writeSynced, type Durability } from '../durable.js';
 import type { SessionVectorData, VectorBatch, VectorRepair, VectorStatus } from '../store.js';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
+import { checkVectorBatch } from '../vector-batch.js';
 
 if (endianness() !== 'LE') throw new Error('Memex writes little-endian .npy files and needs a little-endian CPU');
 
@@ -82,7 +83,7 @@ export class SessionVectors {
   }
 
   async append(batch: VectorBatch): Promise<void> {
-    const dimension = checkBatch(batch);
+    const dimension = checkVectorBatch(batch);
     if (dimension === null) return;
     const { rows, model } = this.state;
     if (model !== null && (model !== batch.model || this.state.dimension !== dimension)) {
@@ -213,7 +214,7 @@ export class SessionVectors {
 
   /** Replaces every row at once (a reindex, or dropping some rows); atomic across both files. */
   async replace(batch: VectorBatch): Promise<void> {
-    const dimension = checkBatch(batch);
+    const dimension = checkVectorBatch(batch);
     const sync = this.durability.policy !== 'none';
     const text = linesOf(batch, 0);
     try {
@@ -309,23 +310,6 @@ function packRows(vectors: readonly Float32Array[], dimension: number, offset: n
   for (const [i, vector] of vectors.entries()) Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, offset + i * dimension * 4);
   return data;
 }
-
-/** The batch's dimension (null when empty), after checking it is one model's rectangular rows. */
-function checkBatch(batch: VectorBatch): number | null {
-  if (batch.chunks.length !== batch.vectors.length) {
-    throw new MemexError('MEMEX_INVALID_INPUT', `${batch.chunks.length} chunks but ${batch.vectors.length} vectors`);
-  }
-  const first = batch.vectors[0];
-  if (!first) return null;
-  const dimension = first.length;
-  for (const vector of batch.vectors) {
-    if (!(vector instanceof Float32Array) || vector.length !== dimension || dimension === 0) {
-      throw new MemexError('MEMEX_INVALID_INPUT', `vectors must be Float32Arrays of one length (the first has ${dimension})`);
-    }
-  }
-  return dimension;
-}
-
 
 /** Byte offsets just past each line of `text`, counting from `base`. */
 function lineEnds(text: string, base: number): number[] {

@@ -4,6 +4,7 @@ import { type FlatFileContext, sessionKey, type SessionState } from './context.j
 import { requireUser } from './users.js';
 import { loadSession, sessionVectors } from './session-state.js';
 import { readFileRecord } from './files.js';
+import { checkVectorBatch } from '../vector-batch.js';
 
 export function getEmbeddingModel(ctx: FlatFileContext): Promise<EmbeddingModel | null> {
   ctx.assertOpen();
@@ -13,9 +14,11 @@ export function getEmbeddingModel(ctx: FlatFileContext): Promise<EmbeddingModel 
 /**
  * The data dir's model is recorded with its first vectors, not when a model first loads: a
  * process that only started (say, a server on a machine without the model, on the fallback)
- * leaves a data dir without vectors free to take the model configured before the first add.
+ * leaves a data dir without vectors free to take the model configured before the first add. The
+ * batch is checked first, so a refused one records nothing.
  */
 async function recordFirstModel(ctx: FlatFileContext, batch: VectorBatch): Promise<void> {
+  checkVectorBatch(batch);
   const first = batch.vectors[0];
   if (ctx.manifest.embedding !== null || !first) return;
   await setEmbeddingModel(ctx, { model: batch.model, dimension: first.length });

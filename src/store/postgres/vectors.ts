@@ -7,6 +7,7 @@ import { countChunks, deleteChunks, hideChunks } from './chunk-stats.js';
 import { chunkTerms, recordAnalysis } from './lexical.js';
 import { readModel, recordModel, releaseDimension } from './model.js';
 import { requireSession } from './sessions.js';
+import { checkVectorBatch } from '../vector-batch.js';
 
 export interface ChunkRow {
   id: string;
@@ -91,7 +92,7 @@ export async function unembeddedMessages(ctx: PgContext, userId: string, session
 
 export async function appendVectors(ctx: PgContext, userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  const dimension = checkBatch(batch);
+  const dimension = checkVectorBatch(batch);
   await recordFirstModel(ctx, batch, dimension);
   const analysis = await lexicalAnalysis(ctx);
   return ctx.as(uid, async (client) => {
@@ -108,7 +109,7 @@ export async function appendVectors(ctx: PgContext, userId: string, sessionId: s
 
 export async function replaceVectors(ctx: PgContext, userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  const dimension = checkBatch(batch);
+  const dimension = checkVectorBatch(batch);
   const recorded = await readModel(ctx.pool);
   if (!recorded) await recordFirstModel(ctx, batch, dimension);
   // A reindex to a model of another dimension writes rows the recorded dimension's check and index
@@ -199,21 +200,6 @@ export function vectorText(vector: Float32Array): string {
   return `[${Array.prototype.join.call(vector, ',')}]`;
 }
 
-/** The batch's dimension (null when empty); MEMEX_INVALID_INPUT when chunks and vectors disagree. */
-function checkBatch(batch: VectorBatch): number | null {
-  if (batch.chunks.length !== batch.vectors.length) {
-    throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks.length} chunks, ${batch.vectors.length} vectors)`);
-  }
-  const first = batch.vectors[0];
-  if (!first) return null;
-  for (const vector of batch.vectors) {
-    if (!(vector instanceof Float32Array) || vector.length !== first.length) {
-      throw new MemexError('MEMEX_INVALID_INPUT', `vectors must be Float32Arrays of one length (the first has ${first.length})`);
-    }
-    for (const value of vector) if (!Number.isFinite(value)) throw new MemexError('MEMEX_INVALID_INPUT', 'a vector holds a value that is not a finite number');
-  }
-  return first.length;
-}
 
 /**
  * The database's model is recorded with its first vectors (as a data dir's is). Later rows must be
