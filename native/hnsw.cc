@@ -119,6 +119,11 @@ class CodeRows {
 
 using Found = std::vector<std::pair<float, hnswlib::labeltype>>;
 
+// Asks memory for every cache line of `bytes` bytes at `data`, ahead of reading them.
+inline void Prefetch(const void* data, size_t bytes) {
+  for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(static_cast<const char*>(data) + at);
+}
+
 struct Graph {
   Graph(size_t dim, size_t capacity, size_t m, size_t ef, size_t seed)
       : space(dim), index(&space, capacity, m, ef, seed), dim(dim), codes(dim) {
@@ -209,10 +214,6 @@ Found Graph::search(const float* query, size_t k, hnswlib::BaseFilterFunctor* ac
   };
   const bool everyRow = ix.num_deleted_ == 0 && accept == nullptr;
   auto allowed = [&](tableint id) { return everyRow || (!ix.isMarkedDeleted(id) && (!accept || (*accept)(ix.getExternalLabel(id)))); };
-  auto prefetch = [&](tableint id) {
-    const char* row = reinterpret_cast<const char*>(codes.row(id));
-    for (size_t at = 0; at < codes.stride(); at += 64) __builtin_prefetch(row + at);
-  };
   const size_t ef = std::max(ix.ef_, k);
 
   std::vector<tableint> fresh(ix.maxM0_);
@@ -249,7 +250,7 @@ Found Graph::search(const float* query, size_t k, hnswlib::BaseFilterFunctor* ac
       __builtin_prefetch(codes.row(id));
     }
     for (size_t i = 0; i < count; i++) {
-      if (i + 1 < count) prefetch(fresh[i + 1]);
+      if (i + 1 < count) Prefetch(codes.row(fresh[i + 1]), codes.stride());
       const tableint id = fresh[i];
       const float d = approximate(id);
       if (best.size() < ef || d < bound) {
@@ -267,11 +268,9 @@ Found Graph::search(const float* query, size_t k, hnswlib::BaseFilterFunctor* ac
   found.reserve(best.size());
   for (; !best.empty(); best.pop()) found.emplace_back(0.0f, best.top().second);
   // Each row is asked for from memory a few rows ahead of its turn.
-  const size_t ahead = 4, rowBytes = dim * sizeof(float);
+  const size_t ahead = 4;
   auto fetch = [&](size_t i) {
-    if (i >= found.size()) return;
-    const char* row = ix.getDataByInternalId(static_cast<tableint>(found[i].second));
-    for (size_t at = 0; at < rowBytes; at += 64) __builtin_prefetch(row + at);
+    if (i < found.size()) Prefetch(ix.getDataByInternalId(static_cast<tableint>(found[i].second)), dim * sizeof(float));
   };
   for (size_t i = 0; i < ahead; i++) fetch(i);
   for (size_t i = 0; i < found.size(); i++) {

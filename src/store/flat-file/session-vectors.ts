@@ -82,8 +82,9 @@ export class SessionVectors {
     return this.state.messageIds.includes(messageId);
   }
 
-  async append(batch: VectorBatch): Promise<void> {
-    const dimension = checkVectorBatch(batch);
+  /** `checked`: the caller ran `checkVectorBatch` on these rows, or on a batch they were taken from. */
+  async append(batch: VectorBatch, checked = false): Promise<void> {
+    const dimension = dimensionOf(batch, checked);
     if (dimension === null) return;
     const { rows, model } = this.state;
     if (model !== null && (model !== batch.model || this.state.dimension !== dimension)) {
@@ -213,8 +214,8 @@ export class SessionVectors {
   }
 
   /** Replaces every row at once (a reindex, or dropping some rows); atomic across both files. */
-  async replace(batch: VectorBatch): Promise<void> {
-    const dimension = checkVectorBatch(batch);
+  async replace(batch: VectorBatch, checked = false): Promise<void> {
+    const dimension = dimensionOf(batch, checked);
     const sync = this.durability.policy !== 'none';
     const text = linesOf(batch, 0);
     try {
@@ -309,6 +310,11 @@ function packRows(vectors: readonly Float32Array[], dimension: number, offset: n
   const data = Buffer.alloc(offset + vectors.length * dimension * 4);
   for (const [i, vector] of vectors.entries()) Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(data, offset + i * dimension * 4);
   return data;
+}
+
+/** The batch's dimension (null when empty), checking it unless its caller already did. */
+function dimensionOf(batch: VectorBatch, checked: boolean): number | null {
+  return checked ? (batch.vectors[0]?.length ?? null) : checkVectorBatch(batch);
 }
 
 /** Byte offsets just past each line of `text`, counting from `base`. */

@@ -14,14 +14,13 @@ export function getEmbeddingModel(ctx: FlatFileContext): Promise<EmbeddingModel 
 /**
  * The data dir's model is recorded with its first vectors, not when a model first loads: a
  * process that only started (say, a server on a machine without the model, on the fallback)
- * leaves a data dir without vectors free to take the model configured before the first add. The
- * batch is checked first, so a refused one records nothing.
+ * leaves a data dir without vectors free to take the model configured before the first add.
+ * Callers check the batch first (`checkVectorBatch`, which gives `dimension`), so a refused one
+ * records nothing.
  */
-async function recordFirstModel(ctx: FlatFileContext, batch: VectorBatch): Promise<void> {
-  checkVectorBatch(batch);
-  const first = batch.vectors[0];
-  if (ctx.manifest.embedding !== null || !first) return;
-  await setEmbeddingModel(ctx, { model: batch.model, dimension: first.length });
+async function recordFirstModel(ctx: FlatFileContext, batch: VectorBatch, dimension: number | null): Promise<void> {
+  if (ctx.manifest.embedding !== null || dimension === null) return;
+  await setEmbeddingModel(ctx, { model: batch.model, dimension });
 }
 
 export async function setEmbeddingModel(ctx: FlatFileContext, model: EmbeddingModel, options: { replace?: boolean } = {}): Promise<void> {
@@ -59,14 +58,14 @@ export async function unembeddedMessages(ctx: FlatFileContext, userId: string, s
 
 export async function appendVectors(ctx: FlatFileContext, userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  await recordFirstModel(ctx, batch);
+  await recordFirstModel(ctx, batch, checkVectorBatch(batch));
   return ctx.mutex.run(sessionKey(uid, sid), async () => {
     const state = await loadSession(ctx, uid, sid);
     const vectors = await sessionVectors(ctx, state, uid, sid);
     const through = await embeddedThrough(ctx, state, uid, sid);
     const present = batch.chunks.some((chunk) => chunk.source.kind === 'file') ? vectors.chunkIdSet() : new Set<string>();
     const fresh = await batchInLog(ctx, uid, state, batch, (position) => position > through);
-    await vectors.append(filterBatch(fresh, (chunk) => !present.has(chunk.chunkId)));
+    await vectors.append(filterBatch(fresh, (chunk) => !present.has(chunk.chunkId)), true);
     ctx.bumpVectors(uid);
     return vectors.status;
   });
@@ -74,11 +73,11 @@ export async function appendVectors(ctx: FlatFileContext, userId: string, sessio
 
 export async function replaceVectors(ctx: FlatFileContext, userId: string, sessionId: string, batch: VectorBatch): Promise<VectorStatus> {
   const [uid, sid] = ctx.sessionIds(userId, sessionId);
-  await recordFirstModel(ctx, batch);
+  await recordFirstModel(ctx, batch, checkVectorBatch(batch));
   return ctx.mutex.run(sessionKey(uid, sid), async () => {
     const state = await loadSession(ctx, uid, sid);
     const vectors = await sessionVectors(ctx, state, uid, sid);
-    await vectors.replace(await batchInLog(ctx, uid, state, batch, () => true));
+    await vectors.replace(await batchInLog(ctx, uid, state, batch, () => true), true);
     ctx.bumpVectors(uid);
     return vectors.status;
   });
@@ -129,12 +128,10 @@ async function embeddedThrough(ctx: FlatFileContext, state: SessionState, userId
 
 /**
  * The batch's chunks (with their vectors) whose message is in the log at a position `accept`
- * takes, in log order, then those of files the session holds, in batch order.
+ * takes, in log order, then those of files the session holds, in batch order. The batch has one
+ * vector per chunk (`checkVectorBatch`, or rows the store wrote).
  */
 export async function batchInLog(ctx: FlatFileContext, userId: UserId, state: SessionState, batch: VectorBatch, accept: (position: number) => boolean): Promise<VectorBatch> {
-  if (batch.chunks.length !== batch.vectors.length) {
-    throw new MemexError('MEMEX_INVALID_INPUT', `a vector batch needs one vector per chunk (got ${batch.chunks.length} chunks, ${batch.vectors.length} vectors)`);
-  }
   const keep: { index: number; position: number }[] = [];
   const files = new Map<string, boolean>();
   for (const [index, chunk] of batch.chunks.entries()) {
