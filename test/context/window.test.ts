@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { HashedEmbedder, Memex, isMemexError, requestTokens, tiktokenTokenizer, type ContextWindow, type MemexOptions, type Message, type NewMessage } from '../../src/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { hasSharedModel, modelEnv, SHARED_MODEL_MISSING } from '../helpers/model.js';
@@ -38,19 +38,11 @@ function expectRecentSuffix(window: ContextWindow, history: readonly Message[]):
 }
 
 describe('buildContext', () => {
-  let dataDir: string;
-  let memex: Memex;
   let runs = 0;
 
-  beforeAll(async () => {
-    dataDir = await tempDir('memex-context-');
-  });
-  afterAll(async () => {
-    await memex?.close();
-  });
-
   it('never exceeds the budget and keeps the order of turns, for random sessions, personas, notes and budgets', async () => {
-    memex = await Memex.open({ dataDir, env: modelEnv, embedder: hashed, onWarning: () => undefined });
+    // Closed after the test, before its folder is removed (a store still open may be writing in it).
+    const memex = await open(await tempDir('memex-context-'));
     const turn = fc.record({ role: fc.constantFrom('user' as const, 'assistant' as const), words: fc.integer({ min: 1, max: 120 }), seed: fc.nat(1000) });
     await fc.assert(
       fc.asyncProperty(

@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFile, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FsyncPolicy } from '../../src/core/index.js';
 import { FlatFileStore, type StoreWarning } from '../../src/store/index.js';
+import { LISTING_WRITE_DELAY_MS } from '../../src/store/flat-file/listing.js';
 import { expectCode } from '../helpers/errors.js';
 import { tsxEval } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -72,6 +73,7 @@ describe('flat-file layout', () => {
     expect(lines).toHaveLength(4);
     expect(lines[3]).toBe('');
     expect(JSON.parse(lines[0]!)).toMatchObject({ v: 1, role: 'user', content: 'message 0' });
+    await store.close(); // the listing is written soon after a change, and at the latest on close
     const index = JSON.parse(await readFile(join(user, 'session_index.json'), 'utf8'));
     expect(index.sessions.map((s: { id: string; messageCount: number }) => [s.id, s.messageCount])).toEqual([[session.id, 3]]);
   });
@@ -294,12 +296,45 @@ describe('session_index.json', () => {
     expect(listed.sessions.find((s) => s.id === session.id)).toEqual(before.sessions.find((s) => s.id === session.id));
   });
 
-  it('ignores a session folder left half-made by a crash', async () => {
+  it('is written once for a burst of changes, soon after them, and on close (regression: every append rewrote the whole listing)', async () => {
     const dataDir = join(await tempDir(), 'data');
-    const { store } = await seeded(dataDir);
+    const indexPath = join(dataDir, 'users', 'alice', 'session_index.json');
+    const listed = async (): Promise<number[] | null> => {
+      const text = await readFile(indexPath, 'utf8').catch(() => null);
+      return text === null ? null : (JSON.parse(text) as { sessions: { messageCount: number }[] }).sessions.map((s) => s.messageCount);
+    };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const store = await openStore(dataDir);
+      await store.createUser({ id: 'alice' });
+      const session = await store.createSession('alice');
+      for (let i = 0; i < 20; i++) await store.appendMessages('alice', session.id, [{ role: 'user', content: `message ${i}` }]);
+      expect(await listed()).toBeNull(); // 21 changes, no write yet
+      vi.advanceTimersByTime(LISTING_WRITE_DELAY_MS);
+      await vi.waitFor(async () => expect(await listed()).toEqual([20]));
+      await store.appendMessages('alice', session.id, [{ role: 'user', content: 'last' }]);
+      await store.createSession('alice');
+      await store.close();
+      expect(await listed()).toEqual([21, 0]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('ignores a session folder left half-made by a crash, and a restore of that session writes over it', async () => {
+    const dataDir = join(await tempDir(), 'data');
+    const { store, session } = await seeded(dataDir);
+    const saved = await store.getSession('alice', session.id);
+    await store.deleteSession('alice', session.id);
     await store.close();
-    await mkdir(join(dataDir, 'users', 'alice', 'sessions', '.new-20240101-000000-aaaaaa'));
-    expect((await (await openStore(dataDir)).listSessions('alice')).total).toBe(1);
+    const leftover = join(dataDir, 'users', 'alice', 'sessions', `.new-${session.id}`);
+    await mkdir(leftover);
+    await writeFile(join(leftover, 'session_meta.json'), '{"torn');
+    const reopened = await openStore(dataDir);
+    expect((await reopened.listSessions('alice')).total).toBe(0);
+    await reopened.restoreSession('alice', saved);
+    expect(await reopened.getSession('alice', session.id)).toMatchObject({ id: session.id, messageCount: 0 });
+    expect(await readdir(join(dataDir, 'users', 'alice', 'sessions'))).toEqual([session.id]);
   });
 });
 

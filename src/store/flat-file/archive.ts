@@ -6,7 +6,7 @@ import { exists, isNotFound, readJsonRecord, wrapIo } from '../durable.js';
 import type { ArchiveResult } from '../store.js';
 import { type FlatFileContext, listDir, sessionKey, summaryOf, type UserIndex } from './context.js';
 import { loadSession } from './session-state.js';
-import { userIndex } from './listing.js';
+import { listingChanged, userIndex } from './listing.js';
 
 /**
  * Archiving on flat files: the session's folder becomes one `archived/<id>.tar.gz` (a plain tar,
@@ -65,7 +65,7 @@ export async function archiveSession(ctx: FlatFileContext, userId: string, sessi
     await ctx.durability.syncDir(dir);
     forgetLive(ctx, uid, sid);
     index.entries.set(sid, { ...meta, metaMtimeMs: 0 });
-    await index.writer.run();
+    listingChanged(ctx, uid, index);
     return { session: summaryOf(meta), rawBytes, archiveBytes: (await stat(target)).size, archivedNow: true };
   });
 }
@@ -103,7 +103,7 @@ export async function unarchiveSession(ctx: FlatFileContext, userId: string, ses
     ctx.bumpVectors(uid);
     const state = await loadSession(ctx, uid, sid);
     index.entries.set(sid, { ...state.meta, metaMtimeMs: state.metaMtimeMs });
-    await index.writer.run();
+    listingChanged(ctx, uid, index);
     return { session: summaryOf(state.meta), rawBytes: await treeBytes(folder), archiveBytes, archivedNow: true };
   });
 }
@@ -158,7 +158,7 @@ export async function setArchivedTrash(ctx: FlatFileContext, userId: UserId, ses
   const next: SessionMeta = { ...meta, trashedAt: at };
   await ctx.durability.writeJsonAtomic(ctx.layout.archivedMeta(userId, sessionId), next);
   index.entries.set(sessionId, { ...next, metaMtimeMs: 0 });
-  await index.writer.run();
+  listingChanged(ctx, userId, index);
   return next;
 }
 

@@ -46,6 +46,8 @@ export interface UserIndex {
   entries: Map<SessionId, IndexEntry>;
   unreadable: Map<string, UnreadableSession>;
   writer: Coalescer;
+  /** Set while a write of changes is waiting (see listing.ts `listingChanged`). */
+  due: NodeJS.Timeout | null;
 }
 
 /**
@@ -65,7 +67,7 @@ export class FlatFileContext {
   /** Listings that finished loading. Code inside a session's turn only uses these: it never waits for a load. */
   readonly loaded = new Map<UserId, UserIndex>();
   closed = false;
-  /** Appends past their session's turn, still syncing: close() waits for them. */
+  /** Appends past their session's turn, still syncing, and listing writes under way: close() waits for them. */
   readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(

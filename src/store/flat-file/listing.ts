@@ -110,6 +110,7 @@ async function loadUserIndex(ctx: FlatFileContext, userId: UserId): Promise<User
     entries: new Map(),
     unreadable: new Map(),
     writer: new Coalescer(() => writeIndex(ctx, userId, index)),
+    due: null,
   };
   let stale = 0;
   for (const name of await sessionFolderIds(ctx, userId)) {
@@ -150,7 +151,7 @@ async function loadUserIndex(ctx: FlatFileContext, userId: UserId): Promise<User
     if (stale > 0 || (reason !== null && (reason !== 'missing' || index.entries.size > 0))) {
       ctx.warn({ kind: 'session-index-rebuilt', userId, reason: reason ?? `${stale} stale entries` });
     }
-    await index.writer.run();
+    listingChanged(ctx, userId, index);
   }
   return index;
 }
@@ -180,19 +181,53 @@ async function refreshEntry(ctx: FlatFileContext, userId: UserId, sessionId: Ses
 async function retryUnreadable(ctx: FlatFileContext, userId: UserId, index: UserIndex): Promise<void> {
   if (index.unreadable.size === 0) return;
   for (const sessionId of [...index.unreadable.keys()]) await refreshEntry(ctx, userId, sessionId as SessionId, index);
-  await index.writer.run();
+  listingChanged(ctx, userId, index);
 }
 
 /**
- * Puts a session's current meta into the listing and writes the listing (coalesced). Callers load
- * the listing before taking the session's turn; a listing still loading picks the session up
- * from the cache when it finishes.
+ * Puts a session's current meta into the listing, which is written soon after (`listingChanged`).
+ * Callers load the listing before taking the session's turn; a listing still loading picks the
+ * session up from the cache when it finishes.
  */
-export async function publish(ctx: FlatFileContext, userId: UserId, state: SessionState): Promise<void> {
+export function publish(ctx: FlatFileContext, userId: UserId, state: SessionState): void {
   const index = ctx.loaded.get(userId);
   if (!index) return;
   index.entries.set(state.meta.id, entryOf(state));
-  await index.writer.run();
+  listingChanged(ctx, userId, index);
+}
+
+/**
+ * How long a changed listing waits to be written; the changes within it share one write. The
+ * listing is a cache that loading checks against every session folder, so a write lost to a crash
+ * costs a re-read of the sessions changed since. Written on every change, it cost a rewrite of the
+ * whole file (every session's entry) per append.
+ */
+export const LISTING_WRITE_DELAY_MS = 500;
+
+/** Writes the user's listing within LISTING_WRITE_DELAY_MS (or at close, whichever comes first). */
+export function listingChanged(ctx: FlatFileContext, userId: UserId, index: UserIndex): void {
+  if (index.due !== null) return;
+  index.due = setTimeout(() => {
+    index.due = null;
+    if (ctx.loaded.get(userId) !== index) return; // the user was deleted, or its listing reloaded
+    // A failed write is retried by the next change, and the listing rebuilt on open if none comes.
+    const written = index.writer.run().catch(() => undefined);
+    ctx.inFlight.add(written);
+    void written.finally(() => ctx.inFlight.delete(written));
+  }, LISTING_WRITE_DELAY_MS);
+  index.due.unref();
+}
+
+/** Writes every listing with changes still waiting (see `listingChanged`): the store is closing. */
+export async function writeChangedListings(ctx: FlatFileContext): Promise<void> {
+  const writes: Promise<void>[] = [];
+  for (const index of ctx.loaded.values()) {
+    if (index.due === null) continue;
+    clearTimeout(index.due);
+    index.due = null;
+    writes.push(index.writer.run());
+  }
+  await Promise.allSettled(writes);
 }
 
 async function writeIndex(ctx: FlatFileContext, userId: UserId, index: UserIndex): Promise<void> {

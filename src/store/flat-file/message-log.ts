@@ -76,6 +76,14 @@ export class MessageLog {
     return { log: new MessageLog(path, sessionId, size, onCorrupt), repair };
   }
 
+  /** The log of a session just created: no file yet, so nothing to repair or scan. */
+  static empty(path: string, sessionId: SessionId, onCorrupt: (found: CorruptLines) => void = () => undefined): MessageLog {
+    const log = new MessageLog(path, sessionId, 0, onCorrupt);
+    log.starts = [];
+    log.ids = new Map();
+    return log;
+  }
+
   /** The same while the log only grows at its end; another after any other change. */
   get stamp(): string {
     return `${this.opened}.${this.changes}`;

@@ -52,11 +52,7 @@ export async function appendMessages(ctx: FlatFileContext, userId: string, sessi
   } finally {
     ctx.inFlight.delete(settle);
   }
-  // The listing is a cache of the metas (rebuilt from them on open if a crash loses this write), so
-  // the append does not wait for it; close does. A failed write is retried by the next one.
-  const listed = publish(ctx, uid, state).catch(() => undefined);
-  ctx.inFlight.add(listed);
-  void listed.finally(() => ctx.inFlight.delete(listed));
+  publish(ctx, uid, state);
   return written;
 }
 
@@ -145,5 +141,5 @@ export async function removeMessage(ctx: FlatFileContext, uid: UserId, sid: Sess
     throw wrapIo(cause, 'cannot remove summary.json');
   });
   await writeMeta(ctx, state, { ...state.meta, ...(await countsFromLog(state.log)), updatedAt: nowIso() });
-  await publish(ctx, uid, state);
+  publish(ctx, uid, state);
 }

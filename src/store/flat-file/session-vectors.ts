@@ -66,6 +66,11 @@ export class SessionVectors {
     return { vectors: new SessionVectors(paths, durability, loaded), repair };
   }
 
+  /** The vectors of a session just created: no files yet, so nothing to check. */
+  static empty(paths: VectorPaths, durability: Durability): SessionVectors {
+    return new SessionVectors(paths, durability, EMPTY);
+  }
+
   get status(): VectorStatus {
     const { rows, model, dimension, chunkIds } = this.state;
     return { rows, model, dimension, tail: chunkIds[rows - 1] ?? null };
@@ -92,16 +97,17 @@ export class SessionVectors {
         details: { recorded: model, given: batch.model },
       });
     }
-    const rowBytes = dimension * 4;
-    const data = packRows(batch.vectors, dimension, 0);
+    // A new file gets its header (of no rows yet) in the same write as its first rows.
+    const fresh = rows === 0;
+    const data = packRows(batch.vectors, dimension, fresh ? NPY_HEADER_BYTES : 0);
+    if (fresh) npyHeader(0, dimension).copy(data, 0);
     const text = linesOf(batch, rows);
     try {
-      const handle = await open(this.paths.npy, rows === 0 ? 'w' : 'r+');
+      const handle = await open(this.paths.npy, fresh ? 'w' : 'r+');
       try {
-        if (rows === 0) await handle.write(npyHeader(0, dimension), 0, NPY_HEADER_BYTES, 0);
-        await handle.write(data, 0, data.length, NPY_HEADER_BYTES + rows * rowBytes);
+        await handle.write(data, 0, data.length, fresh ? 0 : NPY_HEADER_BYTES + rows * dimension * 4);
         failpoint('vectors:after-rows');
-        if (rows === 0) await writeFile(this.paths.index, text);
+        if (fresh) await writeFile(this.paths.index, text);
         else await this.durability.append(this.paths.index, text);
         failpoint('vectors:after-lines');
         await handle.write(npyHeader(rows + batch.chunks.length, dimension), 0, NPY_HEADER_BYTES, 0);

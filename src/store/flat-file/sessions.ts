@@ -1,14 +1,14 @@
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FORMAT_VERSION, isMemexError, TimestampInputSchema, type NewSession, newSessionId, NewSessionSchema, parseId, parseInput, type SessionId, type SessionMeta, SessionMetaSchema, SessionLineageInputSchema, noLineage, type SessionLineage, type SessionUpdate, SessionUpdateSchema, type SessionSummary, type UserId } from '../../core/index.js';
 import type { RestoredSession } from '../store.js';
 import { normalTags, patchTags } from '../tags.js';
 import { notInTrash } from '../trash.js';
-import { wrapIo } from '../durable.js';
+import { wrapIo, writeSynced } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
 import { requireUser } from './users.js';
-import { loadSession, writeMeta } from './session-state.js';
-import { publish, userIndex } from './listing.js';
+import { loadSession, newSessionState, writeMeta } from './session-state.js';
+import { listingChanged, publish, userIndex } from './listing.js';
 import { getPersona } from './personas.js';
 import { readArchivedMeta, removeArchive, setArchivedTrash } from './archive.js';
 
@@ -48,8 +48,8 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
     };
     if (!(await writeNewSession(ctx, uid, meta, attempt < 5))) continue;
     return ctx.mutex.run(sessionKey(uid, id), async () => {
-      const state = await loadSession(ctx, uid, id);
-      await publish(ctx, uid, state);
+      const state = await newSessionState(ctx, meta);
+      publish(ctx, uid, state);
       return summaryOf(state.meta);
     });
   }
@@ -62,9 +62,17 @@ export async function createSession(ctx: FlatFileContext, userId: string, input:
 async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: SessionMeta, mayRetry: boolean): Promise<boolean> {
   const parent = ctx.layout.sessionParent(userId, meta.id);
   const staging = join(parent, `.new-${meta.id}`);
-  await ctx.durability.mkdirp(staging);
+  // Only the rename below needs to be durable: until then the folder is hidden, and a crash's
+  // leftover is ignored by the listing.
+  await ctx.durability.mkdirp(parent);
   try {
-    await ctx.durability.writeJsonAtomic(join(staging, 'session_meta.json'), meta);
+    await mkdir(staging).catch(async (cause: unknown) => {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
+      // A leftover of a crash under this name: it never became a session.
+      await rm(staging, { recursive: true, force: true });
+      await mkdir(staging);
+    });
+    await writeSynced(join(staging, 'session_meta.json'), `${JSON.stringify(meta, null, 2)}\n`, ctx.durability.policy !== 'none');
     await rename(staging, ctx.layout.session(userId, meta.id));
   } catch (cause) {
     await rm(staging, { recursive: true, force: true });
@@ -108,7 +116,7 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
       await writeNewSession(ctx, uid, meta, false);
       state = await loadSession(ctx, uid, sid);
     }
-    await publish(ctx, uid, state);
+    publish(ctx, uid, state);
     return summaryOf(state.meta);
   });
 }
@@ -146,7 +154,7 @@ export async function updateSession(ctx: FlatFileContext, userId: string, sessio
       updatedAt: nowIso(),
     };
     await writeMeta(ctx, state, meta);
-    await publish(ctx, uid, state);
+    publish(ctx, uid, state);
     return summaryOf(meta);
   });
 }
@@ -185,7 +193,7 @@ async function setTrashed(ctx: FlatFileContext, userId: string, sessionId: strin
     if (at !== null && state.meta.trashedAt !== null) return summaryOf(state.meta);
     await writeMeta(ctx, state, { ...state.meta, trashedAt: at });
     ctx.bumpVectors(uid);
-    await publish(ctx, uid, state);
+    publish(ctx, uid, state);
     return summaryOf(state.meta);
   });
 }
@@ -208,7 +216,7 @@ export async function deleteSession(ctx: FlatFileContext, userId: string, sessio
     if (index) {
       index.entries.delete(sid);
       index.unreadable.delete(sid);
-      await index.writer.run();
+      listingChanged(ctx, uid, index);
     }
   });
 }

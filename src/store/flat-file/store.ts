@@ -124,8 +124,9 @@ export class FlatFileStore implements Store {
     if (ctx.closed) return;
     ctx.closed = true;
     await ctx.mutex.drain();
-    // Every listing write is awaited by the call that asked for it, so these two cover all work in flight.
+    // Appends still syncing and listing writes under way, then the listings' changes still waiting.
     await Promise.allSettled([...ctx.inFlight]);
+    await listing.writeChangedListings(ctx);
     await ctx.lock.release();
   }
 

@@ -102,7 +102,7 @@ export async function untrashMessage(ctx: FlatFileContext, userId: string, sessi
         state.summary = item.summary;
       }
       await writeMeta(ctx, state, { ...state.meta, ...(await countsFromLog(state.log)), updatedAt: nowIso() });
-      await publish(ctx, uid, state);
+      publish(ctx, uid, state);
     }
     await writeItems(ctx, uid, sid, items.filter((other) => other !== item));
     return message;
