@@ -12,9 +12,13 @@ export interface ModelThreadOptions {
   transformersUrl: string;
 }
 
-/** Embed `texts`; or chunk them with the model's tokenizer (chunking/chunk-text.ts), here instead of the caller's thread. */
+/**
+ * Embed `texts` (`urgent`: a query someone waits for, run before bulk requests the thread holds, and
+ * with the other queries waiting beside it); or chunk them with the model's tokenizer
+ * (chunking/chunk-text.ts), here instead of the caller's thread.
+ */
 export type ModelRequest =
-  | { kind: 'embed'; id: number; texts: readonly string[] }
+  | { kind: 'embed'; id: number; texts: readonly string[]; urgent: boolean }
   | { kind: 'chunk'; id: number; texts: readonly string[]; chunking: OffloadedChunking };
 
 /** What chunking needs beside the token counter, which the model's thread has. */
@@ -28,8 +32,8 @@ export type ModelReply =
   /** `maxTokens`: the least of the tokenizer's `model_max_length`, the model's positions and 8,192; input is cut there. */
   | { type: 'ready'; dimension: number; dims: number[]; maxTokens: number }
   | { type: 'failed'; message: string }
-  /** `texts.length` rows of `dimension` floats, row-major, and each text's length in tokens. */
-  | { type: 'rows'; id: number; data: Float32Array; tokens: Int32Array }
+  /** `texts.length` rows of `dimension` floats, row-major, and each text's length in tokens; `run` counts the thread's model runs. */
+  | { type: 'rows'; id: number; data: Float32Array; tokens: Int32Array; run: number }
   /** One list of pieces per text, in order. */
   | { type: 'pieces'; id: number; pieces: TextPiece[][] }
   | { type: 'error'; id: number; message: string };

@@ -14,14 +14,12 @@ export interface ModelInfo {
   maxTokens: number;
 }
 
-/** Queries batched into one model run, at most this many texts. */
-const URGENT_BATCH = 32;
-
-/** What one request to the thread carries: one job, or several queries together. */
-interface Batch {
-  jobs: Job[];
-  id: number;
-}
+/**
+ * Bulk requests (ingest's batches, chunking) sent to the thread before the one under way is answered:
+ * with two, the model starts the next batch the moment it finishes one, never waiting for this
+ * thread to take the answer and send more (a busy event loop answered late).
+ */
+const BULK_IN_FLIGHT = 2;
 
 /** Rows of texts, row-major, and each text's length in the model's tokens. */
 export interface Embedded {
@@ -31,7 +29,7 @@ export interface Embedded {
 
 /** Texts to embed (rows back), or to chunk with the model's tokenizer (pieces back). */
 type Job =
-  | { kind: 'embed'; texts: readonly string[]; resolve: (rows: Embedded) => void; reject: (error: Error) => void }
+  | { kind: 'embed'; texts: readonly string[]; urgent: boolean; resolve: (rows: Embedded) => void; reject: (error: Error) => void }
   | { kind: 'chunk'; texts: readonly string[]; chunking: OffloadedChunking; resolve: (pieces: TextPiece[][]) => void; reject: (error: Error) => void };
 
 /** transformers.js's ES module, for the thread to import (`require.resolve` finds its CommonJS twin). */
@@ -49,21 +47,23 @@ function startWorker(options: ModelThreadOptions): Worker {
  * loop (a 32-message batch for 100 ms and more, the service's other requests and a chat's stream
  * with it). Here the caller only posts texts and receives rows.
  *
- * One request runs at a time; urgent ones (a query someone waits for) go before queued bulk
- * batches (ingest), so a search waits for at most the batch under way, and queries waiting
- * together run as one batch. The thread keeps the process
- * alive only while it has work. If it dies, the work in hand fails with MEMEX_MODEL_UNAVAILABLE and
- * the next request starts a new one.
+ * Queries (urgent: someone waits) are sent at once; the thread runs them before the bulk requests
+ * it holds (ingest), with the other queries waiting beside them as one batch, so a search waits for
+ * at most the batch under way. Bulk requests go BULK_IN_FLIGHT at a time, the rest queued here in
+ * order. The thread keeps the process alive only while it has work. If it dies, the work in hand
+ * fails with MEMEX_MODEL_UNAVAILABLE and the next request starts a new one.
  */
 export class ModelThread {
   private worker: Worker | null = null;
   private ready: Promise<ModelInfo> | null = null;
+  /** Bulk jobs not sent yet. */
   private readonly queue: Job[] = [];
-  private urgentCount = 0;
-  private running: Batch | null = null;
+  /** Jobs sent and not answered, by request id. */
+  private readonly sent = new Map<number, Job>();
+  private bulkSent = 0;
   private nextId = 0;
-  /** Requests sent to the thread (each one model run), for tests and benchmarks. */
-  requests = 0;
+  /** Model runs the thread has made (queries run together count once), for tests and benchmarks. */
+  runs = 0;
 
   constructor(private readonly options: ModelThreadOptions) {}
 
@@ -105,8 +105,8 @@ export class ModelThread {
   /** The rows of `texts`, row-major, with their lengths in tokens. */
   run(texts: readonly string[], urgent = false): Promise<Embedded> {
     return new Promise<Embedded>((resolve, reject) => {
-      const job: Job = { kind: 'embed', texts, resolve, reject };
-      if (urgent) this.queue.splice(this.urgentCount++, 0, job);
+      const job: Job = { kind: 'embed', texts, urgent, resolve, reject };
+      if (urgent) this.send(job);
       else this.queue.push(job);
       this.pump();
     });
@@ -127,73 +127,62 @@ export class ModelThread {
   }
 
   private pump(): void {
-    if (this.running || this.queue.length === 0) return;
-    // Queries waiting together go as one batch: one model run instead of one each.
-    let urgent = 0;
-    let texts = 0;
-    while (urgent < this.urgentCount && texts + (this.queue[urgent] as Job).texts.length <= URGENT_BATCH) texts += (this.queue[urgent++] as Job).texts.length;
-    const jobs = this.queue.splice(0, Math.max(1, urgent));
-    this.urgentCount = Math.max(0, this.urgentCount - jobs.length);
-    const batch: Batch = { jobs, id: ++this.nextId };
-    this.running = batch;
+    while (this.bulkSent < BULK_IN_FLIGHT && this.queue.length > 0) this.send(this.queue.shift() as Job);
+  }
+
+  private send(job: Job): void {
+    const id = ++this.nextId;
+    this.sent.set(id, job);
+    if (!isUrgent(job)) this.bulkSent++;
     this.start().then(
       () => {
-        if (this.running !== batch) return;
+        if (this.sent.get(id) !== job) return; // the thread died meanwhile
         this.worker?.ref();
-        this.requests++;
-        const first = jobs[0] as Job;
-        if (first.kind === 'chunk') this.worker?.postMessage({ kind: 'chunk', id: batch.id, texts: first.texts, chunking: first.chunking });
-        else this.worker?.postMessage({ kind: 'embed', id: batch.id, texts: jobs.length === 1 ? first.texts : jobs.flatMap((job) => job.texts) });
+        if (job.kind === 'chunk') this.worker?.postMessage({ kind: 'chunk', id, texts: job.texts, chunking: job.chunking });
+        else this.worker?.postMessage({ kind: 'embed', id, texts: job.texts, urgent: job.urgent });
       },
-      (cause: unknown) => this.finish(batch, null, cause),
+      (cause: unknown) => this.finish(id, null, cause),
     );
   }
 
   private settle(message: Extract<ModelReply, { type: 'rows' | 'pieces' | 'error' }>): void {
-    const batch = this.running;
-    if (!batch || message.id !== batch.id) return;
-    if (message.type === 'rows') this.finish(batch, { data: message.data, tokens: message.tokens }, null);
-    else if (message.type === 'pieces') this.finish(batch, message.pieces, null);
-    else this.finish(batch, null, new Error(message.message));
+    if (message.type === 'rows') {
+      this.runs = Math.max(this.runs, message.run);
+      this.finish(message.id, { data: message.data, tokens: message.tokens }, null);
+    } else if (message.type === 'pieces') this.finish(message.id, message.pieces, null);
+    else this.finish(message.id, null, new Error(message.message));
   }
 
-  private finish(batch: Batch, result: Embedded | TextPiece[][] | null, cause: unknown): void {
-    if (this.running === batch) this.running = null;
-    const only = batch.jobs[0] as Job;
-    if (Array.isArray(result)) {
-      if (only.kind === 'chunk') only.resolve(result);
-    } else if (result && batch.jobs.length === 1) {
-      if (only.kind === 'embed') only.resolve(result);
-    } else if (result) {
-      const { data, tokens } = result;
-      const total = batch.jobs.reduce((sum, job) => sum + job.texts.length, 0);
-      const dimension = total === 0 ? 0 : data.length / total;
-      let at = 0;
-      // Only queries are batched together, so every job here is an embedding.
-      for (const job of batch.jobs) {
-        const end = at + job.texts.length;
-        if (job.kind === 'embed') job.resolve({ data: data.slice(at * dimension, end * dimension), tokens: tokens.slice(at, end) });
-        at = end;
-      }
-    } else for (const job of batch.jobs) job.reject(unavailable(this.options.id, cause));
-    if (this.queue.length > 0) this.pump();
-    else this.idle();
+  private finish(id: number, result: Embedded | TextPiece[][] | null, cause: unknown): void {
+    const job = this.sent.get(id);
+    if (!job) return;
+    this.sent.delete(id);
+    if (!isUrgent(job)) this.bulkSent--;
+    if (result === null) job.reject(unavailable(this.options.id, cause));
+    else if (job.kind === 'chunk') job.resolve(result as TextPiece[][]);
+    else job.resolve(result as Embedded);
+    this.pump();
+    this.idle();
   }
 
   /** No work: the thread must not keep the process alive. */
   private idle(): void {
-    if (!this.running && this.queue.length === 0) this.worker?.unref();
+    if (this.sent.size === 0 && this.queue.length === 0) this.worker?.unref();
   }
 
   private stopped(worker: Worker, cause: unknown): void {
     if (this.worker !== worker) return;
     this.worker = null;
     this.ready = null;
-    const jobs = [...(this.running ? this.running.jobs : []), ...this.queue.splice(0)];
-    this.running = null;
-    this.urgentCount = 0;
+    const jobs = [...this.sent.values(), ...this.queue.splice(0)];
+    this.sent.clear();
+    this.bulkSent = 0;
     for (const job of jobs) job.reject(unavailable(this.options.id, cause));
   }
+}
+
+function isUrgent(job: Job): boolean {
+  return job.kind === 'embed' && job.urgent;
 }
 
 function unavailable(model: string, cause: unknown): MemexError {

@@ -1,6 +1,6 @@
 /**
  * The embedding model's thread (see model-thread.ts): loads a transformers.js feature-extraction
- * pipeline and answers one batch at a time. ONNX Runtime's Node binding runs inference
+ * pipeline and answers one request at a time (queries first). ONNX Runtime's Node binding runs inference
  * synchronously on the thread that calls it, so here it stalls this thread, never the caller's.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -70,26 +70,81 @@ try {
   process.exit(0);
 }
 
-// Requests come one at a time (the caller keeps the queue), so they never interleave here.
+/** Queries run together, at most this many texts. */
+const URGENT_BATCH = 32;
+
+/**
+ * Requests the caller sent that have not run. The caller sends a bulk request before the one under
+ * way is answered, so the model never waits for the caller's thread between batches; a query sent
+ * meanwhile still goes first, with every query waiting beside it, as one run.
+ */
+const waiting: ModelRequest[] = [];
+let busy = false;
+let runs = 0;
+
 port.on('message', (request: ModelRequest) => {
-  if (request.kind === 'chunk') {
-    // Chunking weighs every paragraph and sentence in the model's tokens: the tokenizer's work,
-    // which would otherwise hold the caller's event loop (about 1 us a character here).
-    try {
-      const countTokens = (text: string): number => pipe.tokenizer.encode(text).length;
-      const pieces = request.texts.map((text) => chunkText(text, { ...request.chunking, countTokens }));
-      reply({ type: 'pieces', id: request.id, pieces });
-    } catch (cause) {
-      reply({ type: 'error', id: request.id, message: cause instanceof Error ? cause.message : String(cause) });
-    }
-    return;
+  waiting.push(request);
+  // After the messages that arrived together are all in `waiting`: then a query among them goes first.
+  if (!busy) {
+    busy = true;
+    setImmediate(next);
   }
-  void (async () => {
-    try {
-      const { data, tokens } = await embed(request.texts);
-      reply({ type: 'rows', id: request.id, data, tokens }, [data.buffer, tokens.buffer]);
-    } catch (cause) {
-      reply({ type: 'error', id: request.id, message: cause instanceof Error ? cause.message : String(cause) });
-    }
-  })();
 });
+
+function next(): void {
+  const first = waiting.findIndex((request) => request.kind === 'embed' && request.urgent);
+  const taken = first === -1 ? waiting.splice(0, 1) : takeQueries(first);
+  void answer(taken).finally(() => {
+    if (waiting.length > 0) setImmediate(next);
+    else busy = false;
+  });
+}
+
+/** The queries waiting from `first` on, up to URGENT_BATCH texts (at least one). */
+function takeQueries(first: number): ModelRequest[] {
+  const taken: ModelRequest[] = [];
+  let texts = 0;
+  for (let at = first; at < waiting.length; ) {
+    const request = waiting[at] as ModelRequest;
+    if (request.kind !== 'embed' || !request.urgent) {
+      at++;
+      continue;
+    }
+    if (taken.length > 0 && texts + request.texts.length > URGENT_BATCH) break;
+    texts += request.texts.length;
+    taken.push(...waiting.splice(at, 1));
+  }
+  return taken;
+}
+
+async function answer(requests: ModelRequest[]): Promise<void> {
+  const only = requests[0] as ModelRequest;
+  try {
+    if (only.kind === 'chunk') {
+      // Chunking weighs every paragraph and sentence in the model's tokens: the tokenizer's work,
+      // which would otherwise hold the caller's event loop (about 1 us a character here).
+      const countTokens = (text: string): number => pipe.tokenizer.encode(text).length;
+      const pieces = only.texts.map((text) => chunkText(text, { ...only.chunking, countTokens }));
+      reply({ type: 'pieces', id: only.id, pieces });
+      return;
+    }
+    const { data, tokens } = await embed(requests.flatMap((request) => request.texts));
+    const run = ++runs;
+    if (requests.length === 1) {
+      reply({ type: 'rows', id: only.id, data, tokens, run }, [data.buffer, tokens.buffer]);
+      return;
+    }
+    const width = tokens.length === 0 ? 0 : data.length / tokens.length;
+    let at = 0;
+    for (const request of requests) {
+      const end = at + request.texts.length;
+      const rows = data.slice(at * width, end * width);
+      const counts = tokens.slice(at, end);
+      reply({ type: 'rows', id: request.id, data: rows, tokens: counts, run }, [rows.buffer, counts.buffer]);
+      at = end;
+    }
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    for (const request of requests) reply({ type: 'error', id: request.id, message });
+  }
+}

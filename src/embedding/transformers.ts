@@ -5,7 +5,7 @@ import type { PreTrainedTokenizer } from '@huggingface/transformers';
 import { MemexError } from '../core/index.js';
 import { allocateRows, assertTexts, isBlank, normalizeInPlace, throwIfAborted, type EmbedOptions, type Embedder } from './embedder.js';
 import type { TextPiece } from '../chunking/index.js';
-import { ModelThread, transformersUrl } from './model-thread.js';
+import { ModelThread, transformersUrl, type Embedded } from './model-thread.js';
 
 export interface TransformersEmbedderOptions {
   /** A model id on the hub (`Xenova/all-MiniLM-L6-v2`) or under `modelDir`. */
@@ -129,13 +129,25 @@ export class TransformersEmbedder implements Embedder {
       .filter(({ text, index }) => !isBlank(text) && !(remember && this.recall(text, rows[index] as Float32Array, counts, index)))
       .sort((a, b) => b.text.length - a.text.length);
     const urgent = options.urgent === true;
-    for (let begin = 0; begin < order.length; begin += this.batchSize) {
-      throwIfAborted(options.signal);
-      const batch = order.slice(begin, begin + this.batchSize);
-      const { data, tokens } = await this.thread.run(
+    // Two batches asked for at a time: the model thread has the next one when it finishes one.
+    const batches: (typeof order)[] = [];
+    for (let begin = 0; begin < order.length; begin += this.batchSize) batches.push(order.slice(begin, begin + this.batchSize));
+    const ask = (at: number): Promise<Embedded> | null => {
+      const batch = batches[at];
+      if (!batch) return null;
+      const asked = this.thread.run(
         batch.map((item) => item.text),
         urgent,
       );
+      asked.catch(() => undefined); // awaited below, unless an earlier batch failed or the call was aborted
+      return asked;
+    };
+    let next = ask(0);
+    for (const [at, batch] of batches.entries()) {
+      throwIfAborted(options.signal);
+      const asked = next as Promise<Embedded>;
+      next = ask(at + 1);
+      const { data, tokens } = await asked;
       for (const [j, item] of batch.entries()) {
         const row = rows[item.index] as Float32Array;
         row.set(data.subarray(j * this.dimension, (j + 1) * this.dimension));
