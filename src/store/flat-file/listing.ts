@@ -208,6 +208,7 @@ export const LISTING_WRITE_DELAY_MS = 500;
 export function listingChanged(ctx: FlatFileContext, userId: UserId, index: UserIndex): void {
   if (index.due !== null) return;
   index.due = setTimeout(() => {
+    if (ctx.closed) return; // close writes it (writeChangedListings), before it lets the data dir go
     index.due = null;
     if (ctx.loaded.get(userId) !== index) return; // the user was deleted, or its listing reloaded
     // A failed write is retried by the next change, and the listing rebuilt on open if none comes.
