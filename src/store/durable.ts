@@ -30,7 +30,15 @@ export class Durability {
   constructor(readonly policy: FsyncPolicy) {}
 
   async writeJsonAtomic(path: string, value: unknown, options: WriteOptions = {}): Promise<void> {
-    await this.writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`, options);
+    await this.writeAtomic(path, jsonText(value), options);
+  }
+
+  /**
+   * Writes a JSON file inside a folder no reader sees yet (a hidden staging folder, renamed into
+   * place whole): no temp file of its own, fsynced under the policy before that rename.
+   */
+  async writeJsonStaged(path: string, value: unknown): Promise<void> {
+    await writeSynced(path, jsonText(value), this.policy !== 'none');
   }
 
   /** Replaces the file at `path` whole: a temp file, fsynced (per the policy), renamed over it. */
@@ -115,6 +123,11 @@ export class Durability {
   forget(pathPrefix: string): void {
     for (const path of this.syncers.keys()) if (path.startsWith(pathPrefix)) this.syncers.delete(path);
   }
+}
+
+/** How Memex writes a JSON file: indented, ending in a newline. */
+function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
 }
 
 async function fsyncPath(path: string): Promise<void> {

@@ -4,7 +4,7 @@ import { FORMAT_VERSION, isMemexError, TimestampInputSchema, type NewSession, ne
 import type { RestoredSession } from '../store.js';
 import { normalTags, patchTags } from '../tags.js';
 import { notInTrash } from '../trash.js';
-import { wrapIo, writeSynced } from '../durable.js';
+import { wrapIo } from '../durable.js';
 import { type FlatFileContext, nowIso, sessionKey, summaryOf } from './context.js';
 import { requireUser } from './users.js';
 import { loadSession, newSessionState, writeMeta } from './session-state.js';
@@ -72,7 +72,7 @@ async function writeNewSession(ctx: FlatFileContext, userId: UserId, meta: Sessi
       await rm(staging, { recursive: true, force: true });
       await mkdir(staging);
     });
-    await writeSynced(join(staging, 'session_meta.json'), `${JSON.stringify(meta, null, 2)}\n`, ctx.durability.policy !== 'none');
+    await ctx.durability.writeJsonStaged(join(staging, 'session_meta.json'), meta);
     await rename(staging, ctx.layout.session(userId, meta.id));
   } catch (cause) {
     await rm(staging, { recursive: true, force: true });
@@ -114,7 +114,7 @@ export async function restoreSession(ctx: FlatFileContext, userId: string, sessi
     } else {
       const meta: SessionMeta = { v: FORMAT_VERSION, userId: uid, ...noLineage(), ...fields, ...lineage, tags: normalTags(fields.tags), lastMessageAt: null, messageCount: 0, lastMessagePreview: null, messagesBytes: 0, archivedAt: null };
       await writeNewSession(ctx, uid, meta, false);
-      state = await loadSession(ctx, uid, sid);
+      state = await newSessionState(ctx, meta);
     }
     publish(ctx, uid, state);
     return summaryOf(state.meta);
