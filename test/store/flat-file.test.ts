@@ -42,8 +42,8 @@ for (const fsync of ['group', 'always', 'none'] as const) {
         return store;
       },
       async fingerprint() {
-        // The trash is emptied on open and holds nothing a reader sees.
-        return Object.fromEntries(Object.entries(await filesOf(dataDir)).filter(([path]) => !path.startsWith('.trash')));
+        // The trash is emptied on open and holds nothing a reader sees; the listing is a cache, written soon after a change.
+        return Object.fromEntries(Object.entries(await filesOf(dataDir)).filter(([path]) => !path.startsWith('.trash') && !path.endsWith('session_index.json')));
       },
     };
   });
